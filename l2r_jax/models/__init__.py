@@ -1,0 +1,26 @@
+"""Target models and loss-prediction modules.
+
+The contract every target model honours, and all any strategy relies on::
+
+    prediction, features = model.apply(variables, x, train=train, mutable=...)
+
+``prediction`` is what the task loss consumes (class logits ``[B, C]``, heatmaps, density maps).
+``features`` is a :class:`Features`: ``last``, the output map of the last block (all an L2R-AL
+loss-prediction module or core-set needs), and ``stages``, the output map of every block in order
+(what LL4AL's module needs; ``stages[-1] is last``). Maps are channels-last, ``[B, ..., C]``, with
+any number of spatial axes (1-D for sequences, 2-D for images). A user model that returns the same
+pair gets every query strategy.
+"""
+from l2r_jax.models.base import Features
+from l2r_jax.models.cnn import CNN1D
+from l2r_jax.models.cnn import CNN2D
+from l2r_jax.models.loss_modules import LL4ALLossModule
+from l2r_jax.models.loss_modules import L2RLossModule
+from l2r_jax.models.resnet import ResNet18
+from l2r_jax.models.resnet import ResNet
+
+TARGETS = {'cnn1d': CNN1D, 'cnn2d': CNN2D, 'resnet18': ResNet18}
+PREDICTORS = {'l2r': L2RLossModule, 'll4al': LL4ALLossModule}
+
+__all__ = ['CNN1D', 'CNN2D', 'Features', 'LL4ALLossModule', 'L2RLossModule', 'PREDICTORS',
+           'ResNet', 'ResNet18', 'TARGETS']

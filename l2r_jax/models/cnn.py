@@ -1,0 +1,58 @@
+"""Small convolutional target models for the offline tasks (mnist1d, scikit-learn digits)."""
+from typing import Optional, Sequence, Tuple
+
+import flax.linen as nn
+
+from l2r_jax.models.base import Features
+from l2r_jax.models.base import global_average_pool
+
+
+class _ConvNet(nn.Module):
+  """Blocks of conv → BatchNorm → ReLU, global average pooling, a linear classifier."""
+  num_classes: int
+  widths: Sequence[int]
+  kernel: Tuple[int, ...]
+  pool_after: Sequence[bool]
+  bn_axis_name: Optional[str] = None  # the pmap axis: BatchNorm statistics over all devices
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    stages = []
+    for width, pool in zip(self.widths, self.pool_after):
+      x = nn.Conv(width, self.kernel, padding='SAME', use_bias=False)(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                       axis_name=self.bn_axis_name)(x)
+      x = nn.relu(x)
+      if pool:
+        window = (2,) * len(self.kernel)
+        x = nn.max_pool(x, window, strides=window)
+      stages.append(x)
+    logits = nn.Dense(self.num_classes)(global_average_pool(x))
+    return logits, Features(last=x, stages=tuple(stages))
+
+
+class CNN1D(_ConvNet):
+  """For mnist1d: ``[B, 40, 1]`` sequences, three 1-D conv blocks of 32 channels."""
+  num_classes: int = 10
+  widths: Sequence[int] = (32, 32, 32)
+  kernel: Tuple[int, ...] = (5,)
+  pool_after: Sequence[bool] = (False, True, True)
+
+  def __call__(self, x, *, train: bool):
+    if x.ndim == 2:  # [B, L] sequences without a channel axis
+      x = x[..., None]
+    return super().__call__(x, train=train)
+
+
+class CNN2D(_ConvNet):
+  """For 8×8 digits: ``[B, 8, 8, 1]`` images, three 3×3 conv blocks."""
+  num_classes: int = 10
+  widths: Sequence[int] = (32, 64, 64)
+  kernel: Tuple[int, ...] = (3, 3)
+  pool_after: Sequence[bool] = (False, True, False)
+
+  def __call__(self, x, *, train: bool):
+    if x.ndim == 3:
+      x = x[..., None]
+    return super().__call__(x, train=train)
+

@@ -1,0 +1,40 @@
+"""What a query strategy sees, and the registry that finds one by name."""
+from typing import Callable, Dict, NamedTuple, Optional
+
+import chex
+import numpy as np
+
+
+class PoolOutputs(NamedTuple):
+  """The current models' outputs on some pool samples (host arrays, one row per sample)."""
+  prediction: np.ndarray                 # [n, ...] logits, heatmaps or density maps
+  embedding: np.ndarray                  # [n, C] globally pooled last-block features
+  predicted_loss: Optional[np.ndarray]   # [n] loss-prediction module output, if there is one
+
+
+class SelectionState(NamedTuple):
+  """The read-only view of an active-learning run a strategy may use.
+
+  ``infer(indices)`` runs the current target (and predictor) on those pool samples;
+  ``labeled`` are the indices labeled so far.
+  """
+  infer: Callable[[np.ndarray], PoolOutputs]
+  labeled: np.ndarray
+
+
+# select(state, pool_subset, budget, rng) -> indices: `budget` distinct members of `pool_subset`.
+SelectFn = Callable[[SelectionState, np.ndarray, int, chex.PRNGKey], np.ndarray]
+REGISTRY: Dict[str, SelectFn] = {}
+
+
+def register(name: str):
+  def wrap(fn: SelectFn) -> SelectFn:
+    REGISTRY[name] = fn
+    return fn
+  return wrap
+
+
+def top_k(scores: np.ndarray, pool_subset: np.ndarray, budget: int) -> np.ndarray:
+  """The members of ``pool_subset`` with the ``budget`` highest scores (ties: lower position)."""
+  order = np.argsort(-np.asarray(scores, np.float64), kind='stable')
+  return np.asarray(pool_subset)[order[:budget]]

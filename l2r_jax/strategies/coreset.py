@@ -1,0 +1,70 @@
+"""Core-set selection (Sener & Savarese, ICLR 2018): k-center greedy on last-block embeddings."""
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2r_jax.strategies import base
+
+
+def _sq_dist(points, sq_norms, others):
+  """``[n, k]`` squared Euclidean distances, by one matrix product."""
+  return jnp.maximum(sq_norms[:, None] - 2 * points @ others.T + jnp.sum(others**2, -1), 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=('budget', 'chunk'))
+def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
+                    chunk: int = 512) -> chex.Array:
+  """Greedy farthest-point selection.
+
+  ``budget`` times, pick the candidate farthest (Euclidean) from its nearest centre and make it a
+  centre. The initial centres are ``centers`` (the labeled samples); with none, the first pick is
+  candidate 0. Memory is O(n * chunk), never ``n x n``: distances to the initial centres are
+  reduced ``chunk`` centres at a time, then one distance vector is kept up to date.
+
+  Args:
+    candidates: ``[n, d]``.
+    centers: ``[m, d]``, ``m >= 0``.
+    budget: how many to pick, at most ``n``.
+
+  Returns:
+    ``[budget]`` distinct indices into ``candidates``, in the order they were picked.
+  """
+  chex.assert_rank((candidates, centers), 2)
+  n, m = candidates.shape[0], centers.shape[0]
+  if not 0 < budget <= n:
+    raise ValueError(f'k-center greedy cannot pick {budget} of {n} candidates.')
+  candidates = candidates.astype(jnp.float32)
+  sq_norms = jnp.sum(candidates**2, -1)
+  min_d = jnp.full((n,), jnp.inf)
+  if m:
+    # Pad with copies of a real centre (a duplicate centre changes no minimum).
+    padded = jnp.concatenate([centers, jnp.repeat(centers[:1], -m % chunk, 0)]).astype(jnp.float32)
+
+    def reduce_block(min_d, block):
+      return jnp.minimum(min_d, _sq_dist(candidates, sq_norms, block).min(-1)), None
+
+    min_d, _ = jax.lax.scan(reduce_block, min_d, padded.reshape(-1, chunk, padded.shape[-1]))
+
+  def pick(k, carry):
+    min_d, chosen = carry
+    i = jnp.argmax(min_d)
+    d_new = _sq_dist(candidates, sq_norms, candidates[i][None])[:, 0]
+    min_d = jnp.minimum(min_d, d_new).at[i].set(-1.0)
+    return min_d, chosen.at[k].set(i)
+
+  _, chosen = jax.lax.fori_loop(0, budget, pick, (min_d, jnp.zeros((budget,), jnp.int32)))
+  return chosen
+
+
+@base.register('coreset')
+def select_coreset(state, pool_subset, budget, rng):
+  """k-center greedy over the subset, the labeled samples as the initial centres."""
+  del rng
+  pool_subset = np.asarray(pool_subset)
+  candidates = state.infer(pool_subset).embedding
+  centers = state.infer(np.asarray(state.labeled)).embedding
+  return pool_subset[np.asarray(k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers),
+                                                budget))]

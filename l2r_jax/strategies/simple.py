@@ -1,0 +1,50 @@
+"""Random, entropy and highest-predicted-loss selection (LL4AL and L2R-AL)."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2r_jax.strategies import base
+
+
+@base.register('random')
+def select_random(state, pool_subset, budget, rng):
+  del state
+  return np.asarray(pool_subset)[np.asarray(jax.random.permutation(rng, len(pool_subset)))[:budget]]
+
+
+def softmax_entropy(logits: chex.Array, axis=-1) -> chex.Array:
+  """Entropy (nats) of ``softmax(logits)`` along ``axis``."""
+  logp = jax.nn.log_softmax(logits, axis=axis)
+  return -jnp.sum(jnp.exp(logp) * logp, axis=axis)
+
+
+def prediction_entropy(prediction: chex.Array) -> chex.Array:
+  """Per-sample uncertainty: the class entropy of logits ``[n, C]``; for maps ``[n, H, W, K]``, the
+  entropy of the softmax over each map's pixels, averaged over the ``K`` maps."""
+  if prediction.ndim == 2:
+    return softmax_entropy(prediction)
+  n, k = prediction.shape[0], prediction.shape[-1]
+  per_map = softmax_entropy(jnp.moveaxis(prediction, -1, 1).reshape(n, k, -1))
+  return per_map.mean(-1)
+
+
+@base.register('entropy')
+def select_entropy(state, pool_subset, budget, rng):
+  del rng
+  outputs = state.infer(pool_subset)
+  return base.top_k(np.asarray(prediction_entropy(jnp.asarray(outputs.prediction))),
+                    pool_subset, budget)
+
+
+def _select_predicted_loss(state, pool_subset, budget, rng):
+  del rng
+  outputs = state.infer(pool_subset)
+  if outputs.predicted_loss is None:
+    raise ValueError('This strategy queries by predicted loss, but the run has no '
+                     'loss-prediction module.')
+  return base.top_k(outputs.predicted_loss, pool_subset, budget)
+
+
+base.register('ll4al')(_select_predicted_loss)
+base.register('l2r')(_select_predicted_loss)

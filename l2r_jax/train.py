@@ -1,0 +1,138 @@
+"""Training steps for a target model and its loss-prediction module.
+
+One pure function, :func:`train_step`, updates both: the target on the mean of its per-sample
+losses (eq. 2) with its own optimiser, the predictor on its ranking loss with its own optimiser.
+It runs under ``jax.pmap`` over the local devices with ``axis_name='batch'``: gradients are averaged
+with ``lax.pmean``, BatchNorm statistics are computed over the global batch (``bn_axis_name``), and
+the ranking losses see the whole global batch (gathered), so a run gives the same result on one
+device or on several with the same global batch.
+
+Strategies differ only in the predictor's loss and in what reaches the target:
+
+* ``'listwise'`` (L2R-AL): the predictor reads ``stop_gradient(features)``; the target is never
+  trained by the ranking loss.
+* ``'pairwise'`` (LL4AL): the loss is ``target + weight * margin loss``, and the ranking loss trains
+  the target too until ``detach_features`` is set (Yoo & Kweon stop it after epoch 120).
+* ``None``: no predictor (random, entropy, core-set).
+"""
+import functools
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import chex
+import flax
+from flax import struct
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import optax
+
+from l2r_jax import losses
+import sorter
+
+AXIS = 'batch'
+PREDICTOR_LOSSES = ('listwise', 'pairwise')
+
+
+class TargetState(train_state.TrainState):
+  batch_stats: Any = None
+
+
+class State(struct.PyTreeNode):
+  """Everything a training step updates: the target and, for loss-based strategies, the predictor."""
+  target: TargetState
+  predictor: Optional[train_state.TrainState]
+
+
+def cross_entropy(logits: chex.Array, labels: chex.Array) -> chex.Array:
+  """Per-sample cross-entropy ``[B]`` of integer labels."""
+  chex.assert_rank(logits, 2)
+  chex.assert_rank(labels, 1)
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def create_state(rng: chex.PRNGKey, target_model, target_tx: optax.GradientTransformation,
+                 sample_input: chex.Array, predictor_model=None,
+                 predictor_tx: Optional[optax.GradientTransformation] = None) -> State:
+  """Initialises the target (and the predictor on the target's features) from one input batch."""
+  rng_target, rng_pred = jax.random.split(rng)
+  variables = target_model.init(rng_target, sample_input, train=False)
+  target = TargetState.create(apply_fn=target_model.apply, params=variables['params'],
+                              batch_stats=variables.get('batch_stats', flax.core.FrozenDict()),
+                              tx=target_tx)
+  predictor = None
+  if predictor_model is not None:
+    _, feats = target_model.apply(variables, sample_input, train=False)
+    pred_params = predictor_model.init(rng_pred, feats)['params']
+    predictor = train_state.TrainState.create(apply_fn=predictor_model.apply, params=pred_params,
+                                              tx=predictor_tx)
+  return State(target=target, predictor=predictor)
+
+
+def _gather(x: chex.Array) -> chex.Array:
+  """The global batch on every device, in device order (a no-op on one device)."""
+  return jax.lax.all_gather(x, AXIS, tiled=True)
+
+
+def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
+               task_loss: Callable[[chex.Array, chex.Array], chex.Array] = cross_entropy,
+               predictor_loss: Optional[str] = None,
+               ranker: Optional[sorter.Ranker] = None,
+               pairwise_weight: float = 1.0,
+               margin: float = 1.0,
+               detach_features: bool = True) -> Tuple[State, Dict[str, chex.Array]]:
+  """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
+
+  Returns the new state and metrics averaged over the global batch: ``train_loss`` (target),
+  ``train_accuracy`` (classification) and, with a predictor, ``train_pred_loss``.
+  """
+  del rng  # the shipped models have no stochastic layers; kept for user models that do
+  if predictor_loss not in (None,) + PREDICTOR_LOSSES:
+    raise ValueError(f'predictor_loss must be one of {PREDICTOR_LOSSES} or None, '
+                     f'got {predictor_loss!r}.')
+  if predictor_loss == 'listwise' and ranker is None:
+    raise ValueError('The listwise loss needs a ranker (sorter.get_ranker).')
+
+  def loss_fn(target_params, predictor_params):
+    variables = {'params': target_params, 'batch_stats': state.target.batch_stats}
+    (prediction, feats), updates = state.target.apply_fn(
+        variables, batch['x'], train=True, mutable=['batch_stats'])
+    per_sample = task_loss(prediction, batch['y'])
+    target_loss = per_sample.mean()
+    aux = {'batch_stats': updates['batch_stats'], 'train_loss': target_loss}
+    if prediction.ndim == 2 and batch['y'].ndim == 1:
+      aux['train_accuracy'] = jnp.mean(jnp.argmax(prediction, -1) == batch['y'])
+    if predictor_loss is None:
+      return target_loss, aux
+    if predictor_loss == 'listwise' or detach_features:
+      # The isolation of L2R-AL: no gradient of the ranking loss reaches the target model.
+      feats = jax.lax.stop_gradient(feats)
+    predicted = state.predictor.apply_fn({'params': predictor_params}, feats)
+    # Ranking losses compare samples across the global batch; per-sample losses are labels.
+    all_predicted, all_true = _gather(predicted), _gather(jax.lax.stop_gradient(per_sample))
+    if predictor_loss == 'listwise':
+      pred_loss = losses.listwise_ranking_loss(all_predicted, all_true, ranker)
+      total = target_loss + pred_loss
+    else:
+      pred_loss = losses.pairwise_margin_loss(all_predicted, all_true, margin)
+      total = target_loss + pairwise_weight * pred_loss
+    aux['train_pred_loss'] = pred_loss
+    return total, aux
+
+  pred_params = None if state.predictor is None else state.predictor.params
+  grads, aux = jax.grad(loss_fn, argnums=(0, 1), has_aux=True)(state.target.params, pred_params)
+  # Each device holds the gradient of its own shard (of the replicated global ranking loss, its
+  # share of the all_gather transpose): the mean over devices is the global-batch gradient.
+  grads = jax.lax.pmean(grads, AXIS)
+  target = state.target.apply_gradients(grads=grads[0], batch_stats=aux.pop('batch_stats'))
+  predictor = state.predictor
+  if predictor is not None:
+    predictor = predictor.apply_gradients(grads=grads[1])
+  metrics = jax.lax.pmean(aux, AXIS)
+  return State(target=target, predictor=predictor), metrics
+
+
+def make_p_train_step(devices=None, **static) -> Callable:
+  """``train_step`` with its static options bound, pmapped over ``devices`` (default: all local
+  devices), state donated. Its inputs carry a leading device axis."""
+  return jax.pmap(functools.partial(train_step, **static), axis_name=AXIS, devices=devices,
+                  donate_argnums=(0,))

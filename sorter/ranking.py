@@ -1,0 +1,60 @@
+"""Exact ranks in the sorter's convention, the reference every ranker is measured against.
+
+Convention (SoDeep's): ranks are *descending* and scaled to (0, 1]. In a list of length L the
+largest score gets 1/L and the smallest 1. Tied scores share the average of the ranks they
+span, as in Spearman's rho, so a list of equal scores gets (L + 1) / (2L) everywhere.
+"""
+import chex
+import jax
+import jax.numpy as jnp
+
+
+def descending_ranks(scores: chex.Array, *, normalise: bool = True) -> chex.Array:
+  """Average ranks along the last axis, largest first.
+
+  Args:
+    scores: ``[..., L]`` real scores.
+    normalise: divide by ``L`` so the ranks lie in ``(0, 1]``; otherwise they lie in ``[1, L]``.
+
+  Returns:
+    ``[..., L]`` float ranks; no gradient flows through them (ranks are piecewise constant).
+
+  >>> descending_ranks(jnp.array([0.3, 2.0, 0.3, -1.0]), normalise=False)
+  Array([2.5, 1. , 2.5, 4. ], dtype=float32)
+  """
+  scores = jax.lax.stop_gradient(jnp.asarray(scores))
+  if scores.ndim < 1:
+    raise ValueError('scores must have a list axis (the last one); got a scalar.')
+  n = scores.shape[-1]
+  ranks = jnp.vectorize(_descending_ranks_1d, signature='(n)->(n)')(scores)
+  return ranks / n if normalise else ranks
+
+
+def _descending_ranks_1d(x: chex.Array) -> chex.Array:
+  # O(L log L): the number of strictly larger values, plus the middle of the tie block.
+  neg_sorted = jnp.sort(-x)
+  first = jnp.searchsorted(neg_sorted, -x, side='left')
+  last = jnp.searchsorted(neg_sorted, -x, side='right')
+  return (first + last + 1) / 2.0
+
+
+def spearman(x: chex.Array, y: chex.Array) -> chex.Array:
+  """Spearman's rank correlation along the last axis, with average ranks for ties.
+
+  Equal to ``scipy.stats.spearmanr`` (the Pearson correlation of the average ranks). A list
+  with no variation in ``x`` or ``y`` has no defined correlation and gets 0 rather than NaN.
+
+  Args:
+    x, y: ``[..., L]`` with equal shapes.
+
+  Returns:
+    ``[...]`` correlations in [-1, 1].
+  """
+  chex.assert_equal_shape((x, y))
+  rx = descending_ranks(x, normalise=False)
+  ry = descending_ranks(y, normalise=False)
+  rx = rx - rx.mean(axis=-1, keepdims=True)
+  ry = ry - ry.mean(axis=-1, keepdims=True)
+  denom = jnp.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
+  safe = jnp.where(denom > 0, denom, 1.0)
+  return jnp.where(denom > 0, (rx * ry).sum(-1) / safe, 0.0)

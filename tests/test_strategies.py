@@ -1,0 +1,97 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import stats
+
+from l2r_jax import strategies
+from l2r_jax.strategies import coreset
+from l2r_jax.strategies import simple
+
+
+def _numpy_k_center(candidates, centers, budget):
+  """The textbook algorithm with a full distance matrix, in float64."""
+  d = ((candidates[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
+  min_d = d.min(1) if len(centers) else np.full(len(candidates), np.inf)
+  chosen = []
+  for _ in range(budget):
+    i = int(np.argmax(min_d))
+    chosen.append(i)
+    min_d = np.minimum(min_d, ((candidates - candidates[i]) ** 2).sum(-1))
+    min_d[chosen] = -1
+  return chosen
+
+
+@pytest.mark.parametrize('n_centers', [0, 1, 7, 600])
+def test_k_center_greedy_matches_numpy(n_centers):
+  r = np.random.default_rng(n_centers)
+  candidates = r.normal(size=(300, 16))
+  centers = r.normal(size=(n_centers, 16))
+  got = coreset.k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers), 40, chunk=64)
+  assert list(np.asarray(got)) == _numpy_k_center(candidates, centers, 40)
+
+
+def test_k_center_greedy_rejects_too_large_budget():
+  with pytest.raises(ValueError, match='cannot pick 5 of 4'):
+    coreset.k_center_greedy(jnp.zeros((4, 2)), jnp.zeros((0, 2)), 5)
+
+
+def test_entropy_matches_numpy():
+  r = np.random.default_rng(0)
+  logits = r.normal(size=(6, 10)) * 3
+  p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+  np.testing.assert_allclose(simple.prediction_entropy(jnp.asarray(logits)),
+                             stats.entropy(p, axis=-1), rtol=1e-5)
+  maps = r.normal(size=(3, 5, 4, 2))  # [n, H, W, K]
+  expected = np.mean([[stats.entropy(np.exp(maps[i, ..., k]).ravel()) for k in range(2)]
+                      for i in range(3)], axis=1)
+  np.testing.assert_allclose(simple.prediction_entropy(jnp.asarray(maps)), expected, rtol=1e-5)
+
+
+def _fake_state(pool_size, labeled, seed):
+  r = np.random.default_rng(seed)
+  logits = r.normal(size=(pool_size, 4))
+  emb = r.normal(size=(pool_size, 8))
+  pred = r.normal(size=pool_size)
+
+  def infer(idx):
+    idx = np.asarray(idx)
+    return strategies.PoolOutputs(logits[idx], emb[idx], pred[idx])
+
+  return strategies.SelectionState(infer=infer, labeled=np.asarray(labeled)), logits, pred
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n_labeled=st.integers(0, 20), subset_size=st.integers(1, 60),
+       budget_frac=st.floats(0.01, 1.0), name=st.sampled_from(sorted(strategies.REGISTRY)))
+def test_selection_invariants(seed, n_labeled, subset_size, budget_frac, name):
+  pool_size = 100
+  r = np.random.default_rng(seed)
+  perm = r.permutation(pool_size)
+  labeled, unlabeled = perm[:n_labeled], perm[n_labeled:]
+  subset = r.choice(unlabeled, size=min(subset_size, len(unlabeled)), replace=False)
+  budget = max(1, int(budget_frac * len(subset)))
+  state, _, _ = _fake_state(pool_size, labeled, seed)
+  chosen = strategies.get(name)(state, subset, budget, jax.random.PRNGKey(seed))
+  assert len(chosen) == budget and len(set(chosen.tolist())) == budget
+  assert set(chosen.tolist()) <= set(subset.tolist())
+  new_labeled = np.union1d(labeled, chosen)
+  assert len(new_labeled) == len(labeled) + budget
+  assert not set(new_labeled.tolist()) & set(np.setdiff1d(unlabeled, chosen).tolist())
+
+
+def test_loss_and_entropy_strategies_pick_the_top_scores():
+  state, logits, pred = _fake_state(50, [], 0)
+  subset = np.arange(10, 40)
+  top_pred = subset[np.argsort(-pred[subset])[:5]]
+  for name in ('l2r', 'll4al'):
+    assert sorted(strategies.get(name)(state, subset, 5, None)) == sorted(top_pred)
+  ent = np.asarray(simple.prediction_entropy(jnp.asarray(logits[subset])))
+  assert sorted(strategies.get('entropy')(state, subset, 5, None)) == sorted(
+      subset[np.argsort(-ent)[:5]])
+
+
+def test_unknown_strategy():
+  with pytest.raises(ValueError, match="Unknown strategy 'bald'"):
+    strategies.get('bald')

@@ -1,0 +1,92 @@
+import functools
+
+import chex
+from flax import jax_utils
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import sorter
+from l2r_jax import models
+from l2r_jax import train
+
+GLOBAL_BATCH = 16
+
+
+def _state(predictor=None):
+  target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=train.AXIS)
+  return train.create_state(
+      jax.random.PRNGKey(0), target, optax.sgd(0.1, momentum=0.9), jnp.zeros((2, 40)),
+      # SGD, not Adam: Adam scales a rounding-level gradient on a dead unit up to a full step.
+      predictor, optax.sgd(0.05, momentum=0.9))
+
+
+def _batches(n_steps):
+  r = np.random.default_rng(0)
+  return [{'x': r.normal(size=(GLOBAL_BATCH, 40)).astype(np.float32),
+           'y': r.integers(0, 10, GLOBAL_BATCH).astype(np.int32)} for _ in range(n_steps)]
+
+
+def _run(n_devices, steps=3, predictor=None, **static):
+  devices = jax.local_devices()[:n_devices]
+  p_step = train.make_p_train_step(devices=devices, **static)
+  state = jax_utils.replicate(_state(predictor), devices)
+  history = []
+  for i, batch in enumerate(_batches(steps)):
+    shards = jax.tree.map(lambda x: x.reshape(n_devices, -1, *x.shape[1:]), batch)
+    rngs = jax.random.split(jax.random.PRNGKey(i), n_devices)
+    state, metrics = p_step(state, shards, rngs)
+    history.append(jax.tree.map(lambda m: float(m[0]), metrics))
+  return jax.tree.map(lambda x: np.asarray(x[0]), state), history
+
+
+STRATEGIES = {
+    'none': dict(),
+    'listwise': dict(predictor=models.L2RLossModule(hidden=16), predictor_loss='listwise',
+                     ranker=sorter.make_soft_rank(8, 0.1)),
+    'pairwise': dict(predictor=models.LL4ALLossModule(hidden=16), predictor_loss='pairwise',
+                     detach_features=False),
+}
+
+
+@pytest.mark.parametrize('name', sorted(STRATEGIES))
+def test_one_and_two_devices_agree(name):
+  assert jax.local_device_count() == 2
+  state1, hist1 = _run(1, **STRATEGIES[name])
+  state2, hist2 = _run(2, **STRATEGIES[name])
+  chex.assert_trees_all_close(hist1, hist2, rtol=1e-4, atol=1e-5)
+  chex.assert_trees_all_close(state1.target.params, state2.target.params, rtol=1e-4, atol=1e-5)
+  chex.assert_trees_all_close(state1.target.batch_stats, state2.target.batch_stats,
+                              rtol=1e-4, atol=1e-5)
+  if state1.predictor is not None:
+    chex.assert_trees_all_close(state1.predictor.params, state2.predictor.params,
+                                rtol=1e-4, atol=1e-5)
+    assert hist1[0]['train_pred_loss'] > 0
+
+
+def test_listwise_predictor_never_trains_the_target():
+  alone, _ = _run(1)
+  with_l2r, hist = _run(1, **STRATEGIES['listwise'])
+  chex.assert_trees_all_close(alone.target.params, with_l2r.target.params)
+  # ... while the predictor itself does learn.
+  start = _state(STRATEGIES['listwise']['predictor']).predictor.params
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), start, with_l2r.predictor.params)
+  assert max(jax.tree.leaves(moved)) > 0
+
+
+def test_pairwise_loss_trains_the_target_until_detached():
+  alone, _ = _run(1)
+  attached, _ = _run(1, **STRATEGIES['pairwise'])
+  detached, _ = _run(1, **{**STRATEGIES['pairwise'], 'detach_features': True})
+  diff = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), alone.target.params,
+                      attached.target.params)
+  assert max(jax.tree.leaves(diff)) > 1e-6
+  chex.assert_trees_all_close(alone.target.params, detached.target.params)
+
+
+def test_classification_metrics_are_reported():
+  _, hist = _run(1, steps=1)
+  loss = hist[0]['train_loss']
+  assert 0 < loss < 10 and 0 <= hist[0]['train_accuracy'] <= 1
