@@ -114,9 +114,15 @@ def load_pretrained(seq_len: Optional[int] = None, *, path: Optional[str] = None
     raise ValueError(f'The sorter at {path} ranks lists of {record["seq_len"]}, not {seq_len}.')
   model = GRUSorter(**record['model'])
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top  (slow import)
-  abstract = jax.eval_shape(
-      model.init, jax.random.PRNGKey(0), jnp.zeros((1, record['seq_len'])))['params']
-  params = ocp.StandardCheckpointer().restore(os.path.join(path, 'params'), abstract)
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+      jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, record['seq_len']))))
+  # Every process reads the file on its own: no cross-process barrier for a read-only load.
+  this_process = ocp.options.MultiprocessingOptions(
+      primary_host=jax.process_index(), active_processes={jax.process_index()})
+  params = ocp.StandardCheckpointer(multiprocessing_options=this_process).restore(
+      os.path.join(path, 'params'), abstract['params'])
   params = jax.tree.map(jnp.asarray, params)
 
   def fn(scores):

@@ -1,0 +1,20 @@
+"""Active learning on scikit-learn's 8x8 digits (offline): all five strategies, three seeds.
+
+    python -m l2r_jax.main --config=configs/digits.py --workdir=runs/digits
+
+A small 2-D CNN on a pool of 1,300 images, 497 test; 64 labels at the start, +64 per cycle for
+6 cycles, chosen from a random subset of 640.
+"""
+from l2r_jax import defaults
+
+
+def get_config():
+  c = defaults.get_config()
+  c.seeds = (0, 1, 2)
+  c.data = dict(name='digits', seed=0, num_test=497)
+  c.model.name = 'cnn2d'
+  c.al.update(initial=64, budget=64, cycles=6)
+  c.al.subset = 640
+  c.train.update(batch_size=64, epochs=60, lr=0.05, lr_boundaries=(45,))
+  c.ll4al.detach_epoch = 45
+  return c

@@ -1,0 +1,36 @@
+"""The fields every experiment config has, with the paper's CIFAR-10 values as defaults.
+
+Task configs in ``configs/`` start from :func:`get_config` and override what differs.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.strategies = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
+  c.seeds = (0, 1, 2, 3, 4)
+  c.quiet = False                   # hide the per-epoch progress bar
+  c.data = ml_collections.ConfigDict(dict(name='cifar10'))
+  c.model = ml_collections.ConfigDict(dict(name='resnet18'))
+  c.al = ml_collections.ConfigDict(dict(
+      initial=1000,                 # labeled samples before the first cycle
+      budget=1000,                  # samples queried per cycle
+      cycles=10,                    # cycles evaluated, the first on the initial set
+      subset=10000,                 # random unlabeled subset scored per cycle; None: whole pool
+  ))
+  c.al.subset = ml_collections.FieldReference(10000, field_type=int)
+  c.train = ml_collections.ConfigDict(dict(
+      batch_size=64, epochs=150, optimizer='sgd', lr=0.1, momentum=0.9, weight_decay=5e-4,
+      lr_boundaries=(120,), lr_decay=0.1))
+  c.predictor = ml_collections.ConfigDict(dict(
+      hidden=128,                   # width of the loss module's hidden Dense layer
+      optimizer='adam', lr=1e-3, momentum=0.0, weight_decay=0.0, lr_boundaries=(), lr_decay=0.1,
+      sorter='gru',                 # 'gru' (pretrained SoDeep sorter) or 'soft_rank'
+      sorter_len=64,                # list length the sorter ranks; batch_size is a multiple of it
+      sorter_kwargs={},             # e.g. {'path': DIR} for a sorter you pretrained
+  ))
+  c.ll4al = ml_collections.ConfigDict(dict(
+      weight=1.0, margin=1.0,
+      detach_epoch=120,             # the ranking loss stops reaching the target after this epoch
+  ))
+  return c

@@ -1,0 +1,302 @@
+"""The active-learning driver: every configured strategy, seed and cycle, resumable.
+
+    results = experiment.run(config, workdir)
+
+For each (strategy, seed) an :class:`ALState` is threaded through the cycles. Cycle 0 trains on the
+initial labeled set; every later cycle draws a random subset of the unlabeled pool, lets the
+strategy pick ``budget`` samples from it, reveals their labels, continues training the target (its
+optimisers restarted), and evaluates. The same seed gives every strategy the same model
+initialisation, the same initial set and the same subset order. After every cycle the state is
+checkpointed and its result appended to ``WORKDIR/results.jsonl``; running again on the same
+workdir resumes at the first unfinished (strategy, seed, cycle).
+"""
+import functools
+import math
+import os
+import time
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from absl import logging
+from flax import jax_utils
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tensorboardX
+import tqdm
+
+from l2r_jax import checkpoint
+from l2r_jax import data as data_lib
+from l2r_jax import metrics
+from l2r_jax import models as models_lib
+from l2r_jax import optim
+from l2r_jax import report
+from l2r_jax import strategies as strategies_lib
+from l2r_jax import train
+from l2r_jax import validation
+from l2r_jax.models.base import global_average_pool
+import sorter
+
+
+class ALState(NamedTuple):
+  """One (strategy, seed) run between cycles. Host values, except the model states."""
+  strategy: str
+  seed: int
+  cycle: int                  # the last finished cycle; -1 before the first
+  labeled: np.ndarray         # indices into the pool, in the order they were labeled
+  rng: jax.Array              # the run's key; per-cycle keys are folded in from it
+  models: train.State         # target and predictor
+  results: List[Dict[str, Any]]
+
+  def unlabeled_mask(self, pool_size: int) -> np.ndarray:
+    mask = np.ones(pool_size, bool)
+    mask[self.labeled] = False
+    return mask
+
+
+# Host-side index draws: numpy generators seeded by (seed, purpose, cycle[, epoch]), so that
+# strategies sharing a seed share them.
+_INITIAL, _SUBSET, _EPOCH = 0, 1, 2
+
+
+def initial_labeled(seed: int, pool_size: int, size: int) -> np.ndarray:
+  return np.random.default_rng([seed, _INITIAL]).permutation(pool_size)[:size]
+
+
+def pool_subset(seed: int, cycle: int, unlabeled: np.ndarray, size: Optional[int]) -> np.ndarray:
+  """A random subset of the unlabeled pool: the unlabeled samples in an order fixed by
+  (seed, cycle), first ``size`` of them (all when ``size`` is None)."""
+  order = np.random.default_rng([seed, _SUBSET, cycle]).permutation(unlabeled.shape[0])
+  members = order[unlabeled[order]]
+  return members if size is None else members[:size]
+
+
+def epoch_order(seed: int, cycle: int, epoch: int, n: int, batch_size: int) -> np.ndarray:
+  """``ceil(n / batch_size)`` full batches of positions covering every sample once, the last batch
+  filled from a second permutation (the ranking losses need full lists)."""
+  r = np.random.default_rng([seed, _EPOCH, cycle, epoch])
+  steps = math.ceil(n / batch_size)
+  reps = math.ceil(steps * batch_size / n)
+  return np.concatenate([r.permutation(n) for _ in range(reps)])[:steps * batch_size]
+
+
+class Task(NamedTuple):
+  """Everything about an experiment that does not change between runs of it."""
+  config: ml_collections.ConfigDict
+  dataset: data_lib.Dataset
+  ranker: Optional[sorter.Ranker]
+
+
+def make_models(config: ml_collections.ConfigDict, dataset: data_lib.Dataset, strategy: str,
+                seed: int) -> train.State:
+  target = models_lib.TARGETS[config.model.name](
+      num_classes=dataset.num_classes, bn_axis_name=train.AXIS, **config.model.get('kwargs', {}))
+  predictor = None
+  if strategy in strategies_lib.PREDICTOR_LOSS:
+    predictor = models_lib.PREDICTORS[strategy](hidden=config.predictor.hidden)
+  # The target's initialisation depends on the seed only: every strategy starts from the same model.
+  return train.create_state(jax.random.PRNGKey(seed), target, optim.make(config.train),
+                            jnp.asarray(dataset.x_train[:2]), predictor,
+                            optim.make(config.predictor))
+
+
+@functools.partial(jax.jit, static_argnames=('with_predictor',))
+def _forward(models: train.State, x, with_predictor: bool):
+  t = models.target
+  prediction, feats = t.apply_fn({'params': t.params, 'batch_stats': t.batch_stats}, x,
+                                 train=False)
+  predicted_loss = None
+  if with_predictor:
+    predicted_loss = models.predictor.apply_fn({'params': models.predictor.params}, feats)
+  return prediction, global_average_pool(feats.last), predicted_loss
+
+
+def infer(models: train.State, x: np.ndarray, chunk: int = 512) -> strategies_lib.PoolOutputs:
+  """The models' outputs on ``x``, in chunks of a fixed size (one compilation)."""
+  outs = []
+  with_predictor = models.predictor is not None
+  for i in range(0, x.shape[0], chunk):
+    xi = x[i:i + chunk]
+    pad = chunk - xi.shape[0]
+    if pad:
+      xi = np.concatenate([xi, np.repeat(xi[:1], pad, 0)])
+    out = jax.device_get(_forward(models, jnp.asarray(xi), with_predictor))
+    outs.append(jax.tree.map(lambda a, n=chunk - pad: a[:n], out))
+  cat = lambda *a: np.concatenate(a)  # noqa: E731
+  pred, emb, ploss = (cat(*(o[k] for o in outs)) if outs[0][k] is not None else None
+                      for k in range(3))
+  return strategies_lib.PoolOutputs(pred, emb, ploss)
+
+
+def evaluate(task: Task, models: train.State) -> Dict[str, Any]:
+  """Test accuracy and, with a predictor, Spearman's rho of predicted vs true test losses."""
+  ds = task.dataset
+  out = infer(models, ds.x_test)
+  losses = np.asarray(train.cross_entropy(jnp.asarray(out.prediction), jnp.asarray(ds.y_test)))
+  result = {'metric': 'accuracy', 'value': float(np.mean(out.prediction.argmax(-1) == ds.y_test)),
+            'spearman': None}
+  if out.predicted_loss is not None:
+    result['spearman'] = float(metrics.spearman(jnp.asarray(out.predicted_loss),
+                                                jnp.asarray(losses)))
+  return result
+
+
+def _restart_optimisers(models: train.State) -> train.State:
+  target = models.target.replace(step=0, opt_state=models.target.tx.init(models.target.params))
+  predictor = models.predictor
+  if predictor is not None:
+    predictor = predictor.replace(step=0, opt_state=predictor.tx.init(predictor.params))
+  return train.State(target=target, predictor=predictor)
+
+
+def train_cycle(task: Task, al: ALState, cycle: int,
+                bar_desc: str) -> Tuple[train.State, List[Dict[str, float]]]:
+  """``config.train.epochs`` epochs on the labeled set: the trained (unreplicated) models and the
+  training metrics of every epoch."""
+  config, ds = task.config, task.dataset
+  n_dev = jax.local_device_count()
+  batch_size = config.train.batch_size
+  # Several processes: each feeds its own slice of every global batch to its local devices.
+  per_process = batch_size // jax.process_count()
+  mine = slice(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
+  strategy = al.strategy
+  static = dict(predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=task.ranker,
+                pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin)
+  p_steps = {detach: _p_train_step(detach_features=detach, **static) for detach in (False, True)}
+  x_lab, y_lab = ds.x_train[al.labeled], ds.y_train[al.labeled]
+  state = jax_utils.replicate(_restart_optimisers(al.models))
+  rng = jax.random.fold_in(al.rng, cycle)
+  bar = tqdm.trange(config.train.epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
+                    mininterval=1.0, disable=config.get('quiet', False))
+  history = []
+  for epoch in bar:
+    target_opt = optim.with_learning_rate(state.target.opt_state,
+                                          optim.learning_rate(config.train, epoch))
+    predictor = state.predictor
+    if predictor is not None:
+      predictor = predictor.replace(opt_state=optim.with_learning_rate(
+          predictor.opt_state, optim.learning_rate(config.predictor, epoch)))
+    state = train.State(target=state.target.replace(opt_state=target_opt), predictor=predictor)
+    # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
+    p_step = p_steps[strategy != 'll4al' or epoch > config.ll4al.detach_epoch]
+    order = epoch_order(al.seed, cycle, epoch, len(al.labeled), batch_size)
+    epoch_metrics = []
+    for step, start in enumerate(range(0, order.shape[0], batch_size)):
+      idx = order[start:start + batch_size][mine]
+      batch = {'x': x_lab[idx].reshape(n_dev, per_process // n_dev, *x_lab.shape[1:]),
+               'y': y_lab[idx].reshape(n_dev, per_process // n_dev, *y_lab.shape[1:])}
+      keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(rng, epoch), step), n_dev)
+      state, m = p_step(state, batch, keys)
+      epoch_metrics.append(m)
+    m = jax.device_get(jax.tree.map(lambda *v: jnp.stack(v)[:, 0].mean(), *epoch_metrics))
+    if not all(np.isfinite(v) for v in m.values()):
+      raise FloatingPointError(
+          f'{strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
+          f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
+    bar.set_postfix({k.replace('train_', ''): f'{v:.4f}' for k, v in m.items()})
+    history.append({k: float(v) for k, v in m.items()})
+  return jax_utils.unreplicate(state), history
+
+
+@functools.lru_cache(maxsize=None)
+def _p_train_step(**static):
+  return train.make_p_train_step(**static)
+
+
+def run_cycle(task: Task, al: ALState) -> Tuple[ALState, List[Dict[str, float]]]:
+  """Query (after cycle 0), reveal, train, evaluate: the next cycle, and its training history."""
+  config, ds = task.config, task.dataset
+  cycle = al.cycle + 1
+  t0 = time.time()
+  labeled = al.labeled
+  if cycle > 0:
+    subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
+    view = strategies_lib.SelectionState(infer=lambda idx: infer(al.models, ds.x_train[idx]),
+                                         labeled=labeled)
+    key = jax.random.fold_in(jax.random.fold_in(al.rng, cycle), 1 << 20)
+    chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, key)
+    labeled = np.concatenate([labeled, np.asarray(chosen, labeled.dtype)])
+  al = al._replace(labeled=labeled)
+  n_cycles = config.al.cycles
+  models, history = train_cycle(task, al, cycle,
+                       f'{al.strategy} seed {al.seed} cycle {cycle + 1}/{n_cycles}')
+  record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
+            'num_labeled': int(len(labeled)), **evaluate(task, models),
+            'wall_s': round(time.time() - t0, 2)}
+  return al._replace(cycle=cycle, models=models, results=al.results + [record]), history
+
+
+def _al_json(al: ALState) -> Dict[str, Any]:
+  return {'strategy': al.strategy, 'seed': al.seed, 'cycle': al.cycle,
+          'labeled': al.labeled.tolist(), 'results': al.results}
+
+
+def run_one(task: Task, workdir: str, strategy: str, seed: int) -> ALState:
+  """All cycles of one (strategy, seed), resuming from its checkpoints."""
+  config = task.config
+  models = make_models(config, task.dataset, strategy, seed)
+  mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
+  rng = jax.random.fold_in(jax.random.PRNGKey(seed), 7)
+  restored = checkpoint.restore_latest(mgr, models)
+  if restored is None:
+    al = ALState(strategy, seed, -1, initial_labeled(seed, task.dataset.pool_size,
+                                                      config.al.initial), rng, models, [])
+  else:
+    models, saved = restored
+    al = ALState(strategy, seed, saved['cycle'], np.asarray(saved['labeled'], np.int64), rng,
+                 models, saved['results'])
+    logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, al.cycle)
+  results_path = os.path.join(workdir, 'results.jsonl')
+  is_writer = jax.process_index() == 0  # several processes: the first alone writes files
+  writer = None
+  if is_writer:
+    checkpoint.append_results(results_path, al.results)  # a kill may have come before the append
+    writer = tensorboardX.SummaryWriter(
+        os.path.join(workdir, 'tensorboard', f'{strategy}-seed{seed}'))
+  while al.cycle + 1 < config.al.cycles:
+    al, history = run_cycle(task, al)
+    # Host copies: saved once, by the primary process, whatever the process count.
+    checkpoint.save(mgr, al.cycle, jax.device_get(al.models), _al_json(al))
+    r = al.results[-1]
+    if is_writer:
+      checkpoint.append_results(results_path, al.results)
+      for epoch, m in enumerate(history):
+        for k, v in m.items():
+          writer.add_scalar(k, v, al.cycle * config.train.epochs + epoch)
+      writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
+      if r['spearman'] is not None:
+        writer.add_scalar('eval_spearman', r['spearman'], r['num_labeled'])
+      writer.flush()
+    rho = '' if r['spearman'] is None else f', spearman {r["spearman"]:.3f}'
+    tqdm.tqdm.write(f'{strategy} seed {seed} cycle {r["cycle"]}: {r["num_labeled"]} labels, '
+                    f'{r["metric"]} {r["value"]:.4f}{rho} ({r["wall_s"]:.1f} s)')
+  mgr.close()
+  if writer is not None:
+    writer.close()
+  return al
+
+
+def make_task(config: ml_collections.ConfigDict) -> Task:
+  """Checks the config, loads the data and the ranker: everything before training."""
+  validation.check_config(config)
+  dataset = data_lib.load(config.data)
+  validation.check_against_data(config, dataset)
+  ranker = None
+  if 'l2r' in config.strategies:
+    ranker = sorter.get_ranker(config.predictor.sorter, config.predictor.sorter_len,
+                               **config.predictor.get('sorter_kwargs', {}))
+  return Task(config, dataset, ranker)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]:
+  """Runs (or resumes) the whole experiment; returns all result records and writes the report."""
+  validation.check_config(config)
+  workdir = validation.check_workdir(workdir)
+  task = make_task(config)
+  for strategy in config.strategies:
+    for seed in config.seeds:
+      run_one(task, workdir, strategy, seed)
+  records = checkpoint.read_results(os.path.join(workdir, 'results.jsonl'))
+  if jax.process_index() == 0:
+    report.write(records, workdir)
+  return records

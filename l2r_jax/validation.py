@@ -1,0 +1,110 @@
+"""Checks of an experiment's config and workdir, run before anything is trained.
+
+Each failure raises ``ValueError`` (``PermissionError`` for the workdir) with one message that
+names the config field and says how to fix it.
+"""
+import os
+import tempfile
+
+import jax
+import ml_collections
+
+from l2r_jax import models as models_lib
+from l2r_jax import strategies as strategies_lib
+import sorter
+
+
+def _positive_int(config, name, allow_none=False):
+  value = config
+  for part in name.split('.'):
+    value = value[part]
+  if value is None and allow_none:
+    return
+  if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    raise ValueError(f'config.{name} must be a positive integer, got {value!r} '
+                     f'({type(value).__name__}).')
+
+
+def _number(config, name):
+  value = config
+  for part in name.split('.'):
+    value = value[part]
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    raise ValueError(f'config.{name} must be a non-negative number, got {value!r}.')
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
+               'predictor.hidden'):
+    _positive_int(config, name)
+  _positive_int(config, 'al.subset', allow_none=True)
+  for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'predictor.lr',
+               'predictor.lr_decay', 'predictor.weight_decay', 'll4al.weight', 'll4al.margin'):
+    _number(config, name)
+  if not config.strategies:
+    raise ValueError('config.strategies is empty: name at least one of '
+                     f'{sorted(strategies_lib.REGISTRY)}.')
+  for s in config.strategies:
+    if s not in strategies_lib.REGISTRY:
+      raise ValueError(f'config.strategies: unknown strategy {s!r}; choose from '
+                       f'{sorted(strategies_lib.REGISTRY)}.')
+  if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
+    raise ValueError(f'config.seeds must be non-negative integers, got {config.seeds!r}.')
+  if config.model.name not in models_lib.TARGETS:
+    raise ValueError(f'config.model.name={config.model.name!r} is not a model; choose from '
+                     f'{sorted(models_lib.TARGETS)}.')
+  batch = config.train.batch_size
+  n_dev = jax.device_count()
+  if batch % n_dev:
+    raise ValueError(f'config.train.batch_size={batch} must be a multiple of the {n_dev} '
+                     'devices it is split over.')
+  if 'll4al' in config.strategies and batch % 2:
+    raise ValueError(f'config.train.batch_size={batch} must be even for LL4AL, which pairs the '
+                     'batch with its reverse.')
+  if 'l2r' in config.strategies:
+    _check_sorter(config)
+
+
+def _check_sorter(config):
+  p = config.predictor
+  if p.sorter not in sorter.RANKERS:
+    raise ValueError(f'config.predictor.sorter={p.sorter!r}: choose one of {sorter.RANKERS}.')
+  _positive_int(config, 'predictor.sorter_len')
+  if config.train.batch_size % p.sorter_len:
+    raise ValueError(
+        f'config.train.batch_size={config.train.batch_size} is not a multiple of '
+        f'config.predictor.sorter_len={p.sorter_len}: the listwise loss ranks each mini-batch in '
+        f'lists of the sorter\'s length. Make the batch size a multiple of {p.sorter_len}.')
+  if (p.sorter == 'gru' and 'path' not in p.get('sorter_kwargs', {})
+      and p.sorter_len not in sorter.shipped_lengths()):
+    raise ValueError(
+        f'config.predictor.sorter_len={p.sorter_len}: no pretrained GRU sorter of that length '
+        f'ships (shipped: {sorter.shipped_lengths()}). Pretrain one with `python -m sorter.train '
+        f'--config=configs/sorter.py --config.seq_len={p.sorter_len} --workdir=DIR` and set '
+        f'--config.predictor.sorter_kwargs.path=DIR/export, or use '
+        f"--config.predictor.sorter=soft_rank.")
+
+
+def check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
+  al, n = config.al, dataset.pool_size
+  final = al.initial + (al.cycles - 1) * al.budget
+  if final > n:
+    raise ValueError(f'config.al: initial {al.initial} + {al.cycles - 1} cycles x budget '
+                     f'{al.budget} = {final} labels, more than the pool of {n}. Lower '
+                     'config.al.cycles or config.al.budget.')
+  if al.subset is not None and al.budget > al.subset:
+    raise ValueError(f'config.al.budget={al.budget} is larger than config.al.subset='
+                     f'{al.subset}, the random subset it is chosen from.')
+
+
+def check_workdir(workdir: str) -> str:
+  """Creates ``workdir`` if needed and proves it writable; returns its absolute path."""
+  workdir = os.path.abspath(workdir)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise PermissionError(f'--workdir={workdir} is not writable ({e.strerror}): choose a folder '
+                          'you can write to.') from e
+  return workdir

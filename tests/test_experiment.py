@@ -1,0 +1,184 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from configs import cifar10 as cifar10_config
+from configs import mnist1d as mnist1d_config
+from l2r_jax import checkpoint
+from l2r_jax import experiment
+from l2r_jax import strategies
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _smoke(**overrides):
+  c = mnist1d_config.get_config('smoke')
+  for k, v in overrides.items():
+    node = c
+    *path, last = k.split('.')
+    for p in path:
+      node = node[p]
+    node[last] = v
+  return c
+
+
+def _strip(records):
+  return [{k: v for k, v in r.items() if k != 'wall_s'} for r in records]
+
+
+@pytest.fixture(scope='module')
+def full_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('full')
+  return workdir, experiment.run(_smoke(), str(workdir))
+
+
+def test_every_strategy_end_to_end(full_run):
+  workdir, records = full_run
+  assert {(r['strategy'], r['cycle']) for r in records} == {
+      (s, c) for s in ('random', 'entropy', 'coreset', 'll4al', 'l2r') for c in (0, 1)}
+  for r in records:
+    assert r['num_labeled'] == 64 + 32 * r['cycle'] and r['metric'] == 'accuracy'
+    assert 0 <= r['value'] <= 1 and r['wall_s'] > 0
+    assert (r['spearman'] is not None) == (r['strategy'] in ('ll4al', 'l2r'))
+  for name in ('results.jsonl', 'summary.md', 'curves.png'):
+    assert (workdir / name).stat().st_size > 0
+  assert '| l2r |' in (workdir / 'summary.md').read_text()
+  # Same seed: every strategy starts from the same initial set and the same model.
+  first = [r['value'] for r in records if r['cycle'] == 0 and r['strategy'] != 'll4al']
+  assert len(set(first)) == 1
+
+
+def test_label_sets_in_checkpoints(full_run):
+  workdir, _ = full_run
+  labeled = {}
+  for s in ('random', 'entropy', 'coreset', 'll4al', 'l2r'):
+    mgr = checkpoint.manager(str(workdir / 'checkpoints' / f'{s}-seed0'))
+    al = mgr.restore(1, args=checkpoint.ocp.args.Composite(al=checkpoint.ocp.args.JsonRestore()))
+    labeled[s] = np.asarray(al.al['labeled'])
+    assert len(labeled[s]) == len(set(labeled[s].tolist())) == 96
+  initial = experiment.initial_labeled(0, 480, 64)
+  for s, lab in labeled.items():
+    np.testing.assert_array_equal(lab[:64], initial)
+  assert not np.array_equal(labeled['random'][64:], labeled['entropy'][64:])
+
+
+def test_rerun_resumes_without_duplicates(full_run):
+  workdir, records = full_run
+  again = experiment.run(_smoke(), str(workdir))
+  assert _strip(again) == _strip(records)
+  lines = (workdir / 'results.jsonl').read_text().strip().split('\n')
+  assert len(lines) == len(records)
+
+
+def test_killed_run_resumes_to_the_same_results(full_run, tmp_path):
+  _, reference = full_run
+  cmd = [sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
+         f'--workdir={tmp_path}']
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  results = tmp_path / 'results.jsonl'
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if results.exists() and len(results.read_text().strip().split('\n')) >= 3:
+      break
+    time.sleep(0.2)
+  assert proc.poll() is None, 'the run ended before it could be killed'
+  os.kill(proc.pid, signal.SIGKILL)  # mid-training of a later cycle
+  proc.wait()
+  subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=400)
+  resumed = checkpoint.read_results(str(results))
+  assert len(resumed) == len(reference)
+  key = lambda r: (r['strategy'], r['cycle'])  # noqa: E731
+  for a, b in zip(sorted(_strip(resumed), key=key), sorted(_strip(reference), key=key)):
+    assert a.keys() == b.keys()
+    assert a['value'] == pytest.approx(b['value'], abs=1e-6)
+    if a['spearman'] is not None:
+      assert a['spearman'] == pytest.approx(b['spearman'], abs=1e-5)
+
+
+def test_cut_off_result_line_is_repaired(tmp_path):
+  path = str(tmp_path / 'results.jsonl')
+  rec = {'strategy': 'random', 'seed': 0, 'cycle': 0, 'value': 0.5}
+  with open(path, 'w') as f:
+    f.write(json.dumps(rec) + '\n{"strategy": "ran')
+  checkpoint.append_results(path, [rec, dict(rec, cycle=1)])
+  assert checkpoint.read_results(path) == [rec, dict(rec, cycle=1)]
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'al.budget': 300}, r'config.al.budget=300 is larger than config.al.subset=200'),
+    ({'al.cycles': 20}, r'more than the pool of 480'),
+    ({'strategies': ('random', 'bald')}, r"config.strategies: unknown strategy 'bald'"),
+    ({'train.batch_size': 96}, r'batch_size=96 is not a multiple of config.predictor.sorter_len=64'),
+    ({'predictor.sorter_len': 48, 'train.batch_size': 96},
+     r'sorter_len=48: no pretrained GRU sorter.*--config.seq_len=48'),
+    ({'model.name': 'vgg'}, r"config.model.name='vgg' is not a model"),
+])
+def test_bad_config_is_refused_before_training(tmp_path, overrides, message):
+  with pytest.raises(ValueError, match=message):
+    experiment.run(_smoke(**overrides), str(tmp_path))
+  assert not (tmp_path / 'checkpoints').exists()
+
+
+def test_unwritable_workdir(tmp_path):
+  (tmp_path / 'file').write_text('')
+  with pytest.raises(PermissionError, match='is not writable'):
+    experiment.run(_smoke(), str(tmp_path / 'file' / 'run'))
+
+
+def test_wrongly_typed_override_names_the_field(tmp_path):
+  out = subprocess.run(
+      [sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
+       '--config.al.budget=1.5', f'--workdir={tmp_path}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert out.returncode != 0 and 'al.budget' in out.stderr
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+  config = _smoke(strategies=('random',), **{'al.cycles': 1})
+  experiment.run(config, str(tmp_path))
+  config = _smoke(strategies=('random',), **{'train.lr': 1e30})
+  with pytest.raises(FloatingPointError, match='cycle 1'):
+    experiment.run(config, str(tmp_path))
+  assert [r['cycle'] for r in checkpoint.read_results(str(tmp_path / 'results.jsonl'))] == [0]
+  mgr = checkpoint.manager(str(tmp_path / 'checkpoints' / 'random-seed0'))
+  assert mgr.latest_step() == 0
+
+
+def test_cifar10_config_runs_resnet18_on_random_arrays(tmp_path):
+  config = cifar10_config.get_config('random')
+  config.strategies = ('l2r',)
+  records = experiment.run(config, str(tmp_path))
+  assert [r['num_labeled'] for r in records] == [64, 128]
+  assert cifar10_config.get_config().train.lr_boundaries == (120,)
+
+
+def test_registry_covers_the_paper():
+  assert {'random', 'entropy', 'coreset', 'll4al', 'l2r'} <= set(strategies.REGISTRY)
+
+
+def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    port = s.getsockname()[1]
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1',
+             PYTHONPATH=ROOT)
+  procs = [subprocess.Popen([sys.executable, 'tests/multiprocess_worker.py', str(port), str(i),
+                             str(tmp_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for i in range(2)]
+  outs = [p.communicate(timeout=400) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  labeled = [json.loads(out.split('LABELED ')[1]) for out, _ in outs]
+  assert labeled[0] == labeled[1]
+  assert all(len(v) == 96 for v in labeled[0].values())
+  records = checkpoint.read_results(str(tmp_path / 'results.jsonl'))
+  assert len(records) == 4  # written once, by process 0
