@@ -88,14 +88,13 @@ class Task(NamedTuple):
 
 
 def make_models(config: ml_collections.ConfigDict, dataset: data_lib.Dataset, strategy: str,
-                seed: int) -> train.State:
+                rng: jax.Array) -> train.State:
   target = models_lib.TARGETS[config.model.name](
       num_classes=dataset.num_classes, bn_axis_name=train.AXIS, **config.model.get('kwargs', {}))
   predictor = None
   if strategy in strategies_lib.PREDICTOR_LOSS:
     predictor = models_lib.PREDICTORS[strategy](hidden=config.predictor.hidden)
-  # The target's initialisation depends on the seed only: every strategy starts from the same model.
-  return train.create_state(jax.random.PRNGKey(seed), target, optim.make(config.train),
+  return train.create_state(rng, target, optim.make(config.train),
                             jnp.asarray(dataset.x_train[:2]), predictor,
                             optim.make(config.predictor))
 
@@ -149,7 +148,7 @@ def _restart_optimisers(models: train.State) -> train.State:
   return train.State(target=target, predictor=predictor)
 
 
-def train_cycle(task: Task, al: ALState, cycle: int,
+def train_cycle(task: Task, al: ALState, cycle: int, rng: jax.Array,
                 bar_desc: str) -> Tuple[train.State, List[Dict[str, float]]]:
   """``config.train.epochs`` epochs on the labeled set: the trained (unreplicated) models and the
   training metrics of every epoch."""
@@ -165,7 +164,6 @@ def train_cycle(task: Task, al: ALState, cycle: int,
   p_steps = {detach: _p_train_step(detach_features=detach, **static) for detach in (False, True)}
   x_lab, y_lab = ds.x_train[al.labeled], ds.y_train[al.labeled]
   state = jax_utils.replicate(_restart_optimisers(al.models))
-  rng = jax.random.fold_in(al.rng, cycle)
   bar = tqdm.trange(config.train.epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
                     mininterval=1.0, disable=config.get('quiet', False))
   history = []
@@ -208,18 +206,18 @@ def run_cycle(task: Task, al: ALState) -> Tuple[ALState, List[Dict[str, float]]]
   config, ds = task.config, task.dataset
   cycle = al.cycle + 1
   t0 = time.time()
+  rng_train, rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))
   labeled = al.labeled
   if cycle > 0:
     subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
     view = strategies_lib.SelectionState(infer=lambda idx: infer(al.models, ds.x_train[idx]),
                                          labeled=labeled)
-    key = jax.random.fold_in(jax.random.fold_in(al.rng, cycle), 1 << 20)
-    chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, key)
+    chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
     labeled = np.concatenate([labeled, np.asarray(chosen, labeled.dtype)])
   al = al._replace(labeled=labeled)
   n_cycles = config.al.cycles
-  models, history = train_cycle(task, al, cycle,
-                       f'{al.strategy} seed {al.seed} cycle {cycle + 1}/{n_cycles}')
+  models, history = train_cycle(task, al, cycle, rng_train,
+                                f'{al.strategy} seed {al.seed} cycle {cycle + 1}/{n_cycles}')
   record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
             'num_labeled': int(len(labeled)), **evaluate(task, models),
             'wall_s': round(time.time() - t0, 2)}
@@ -234,9 +232,10 @@ def _al_json(al: ALState) -> Dict[str, Any]:
 def run_one(task: Task, workdir: str, strategy: str, seed: int) -> ALState:
   """All cycles of one (strategy, seed), resuming from its checkpoints."""
   config = task.config
-  models = make_models(config, task.dataset, strategy, seed)
+  # Keys depend on the seed only: every strategy starts from the same model.
+  rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
+  models = make_models(config, task.dataset, strategy, rng_init)
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
-  rng = jax.random.fold_in(jax.random.PRNGKey(seed), 7)
   restored = checkpoint.restore_latest(mgr, models)
   if restored is None:
     al = ALState(strategy, seed, -1, initial_labeled(seed, task.dataset.pool_size,
@@ -290,7 +289,6 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]:
   """Runs (or resumes) the whole experiment; returns all result records and writes the report."""
-  validation.check_config(config)
   workdir = validation.check_workdir(workdir)
   task = make_task(config)
   for strategy in config.strategies:

@@ -30,8 +30,8 @@ from sorter import soft_rank as soft_rank_lib
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
 RANKERS = ('gru', 'soft_rank')
-# Soft-rank strength on robustly standardised scores; see benchmarks/results/sorter_quality.md.
-DEFAULT_SOFT_RANK_STRENGTH = 0.01
+# Soft-rank strength in rank positions; see make_soft_rank and benchmarks/results/sorter_quality.md.
+DEFAULT_SOFT_RANK_STRENGTH = 4.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -142,14 +142,29 @@ def average_ties(scores: chex.Array, ranks: chex.Array) -> chex.Array:
   return same @ ranks / same.sum(-1)
 
 
+def standardise(scores: chex.Array) -> chex.Array:
+  """``(x - mean) / std`` of one list (a constant list maps to zeros)."""
+  centred = scores - scores.mean()
+  std = jnp.sqrt(jnp.mean(centred**2))
+  return centred / jnp.where(std > 0, std, 1.0)
+
+
 def make_soft_rank(seq_len: int,
                    regularization_strength: float = DEFAULT_SOFT_RANK_STRENGTH) -> Ranker:
-  """Blondel et al.'s soft rank on robustly standardised scores, scaled to ``(0, 1]``."""
+  """Blondel et al.'s soft rank, scale-free, scaled to ``(0, 1]``.
+
+  The list is standardised and multiplied by ``seq_len``, so that neighbouring scores lie about
+  one rank position apart whatever the scale of the scores or the length of the list; the
+  strength is then in rank positions. The soft rank is piecewise linear with a zero Jacobian
+  wherever neighbouring scores are further apart than the strength, so it must be large enough
+  for gradients to reach misordered scores: see benchmarks/results/sorter_quality.md.
+  """
   if not regularization_strength > 0:
     raise ValueError(f'regularization_strength must be positive, got {regularization_strength}.')
 
   def fn(scores):
-    return soft_rank_lib.soft_rank(robust_standardise(scores), regularization_strength) / seq_len
+    scaled = standardise(scores) * seq_len
+    return soft_rank_lib.soft_rank(scaled, regularization_strength) / seq_len
 
   return Ranker('soft_rank', seq_len, fn)
 
@@ -165,4 +180,4 @@ def get_ranker(name: str, seq_len: int, **kwargs) -> Ranker:
 
 __all__ = ['GRUSorter', 'Ranker', 'RANKERS', 'descending_ranks', 'get_ranker',
            'load_pretrained', 'make_soft_rank', 'rank_lists', 'robust_standardise',
-           'shipped_lengths', 'spearman']
+           'shipped_lengths', 'spearman', 'standardise']

@@ -182,3 +182,20 @@ def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):
   assert all(len(v) == 96 for v in labeled[0].values())
   records = checkpoint.read_results(str(tmp_path / 'results.jsonl'))
   assert len(records) == 4  # written once, by process 0
+
+
+def test_one_device_gives_the_two_device_results(full_run, tmp_path):
+  _, reference = full_run  # this process has two (fake CPU) devices
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  subprocess.run([sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
+                  "--config.strategies=('ll4al','l2r')", f'--workdir={tmp_path}'],
+                 cwd=ROOT, env=env, check=True, capture_output=True, timeout=400)
+  one = {(r['strategy'], r['cycle']): r for r in checkpoint.read_results(
+      str(tmp_path / 'results.jsonl'))}
+  assert len(one) == 4
+  for r in reference:
+    if (r['strategy'], r['cycle']) in one:
+      o = one[(r['strategy'], r['cycle'])]
+      assert o['num_labeled'] == r['num_labeled']
+      assert o['value'] == pytest.approx(r['value'], abs=1e-6)
+      assert o['spearman'] == pytest.approx(r['spearman'], abs=1e-3)
