@@ -178,13 +178,16 @@ def train_cycle(task: Task, al: ALState, cycle: int, rng: jax.Array,
     # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
     p_step = p_steps[strategy != 'll4al' or epoch > config.ll4al.detach_epoch]
     order = epoch_order(al.seed, cycle, epoch, len(al.labeled), batch_size)
+    n_steps = order.shape[0] // batch_size
+    # One key per step and device, made once per epoch rather than on the per-step path.
+    keys = np.asarray(jax.random.split(jax.random.fold_in(rng, epoch), n_steps * n_dev))
+    keys = keys.reshape(n_steps, n_dev, *keys.shape[1:])
     epoch_metrics = []
-    for step, start in enumerate(range(0, order.shape[0], batch_size)):
-      idx = order[start:start + batch_size][mine]
+    for step in range(n_steps):
+      idx = order[step * batch_size:(step + 1) * batch_size][mine]
       batch = {'x': x_lab[idx].reshape(n_dev, per_process // n_dev, *x_lab.shape[1:]),
                'y': y_lab[idx].reshape(n_dev, per_process // n_dev, *y_lab.shape[1:])}
-      keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(rng, epoch), step), n_dev)
-      state, m = p_step(state, batch, keys)
+      state, m = p_step(state, batch, keys[step])
       epoch_metrics.append(m)
     m = jax.device_get(jax.tree.map(lambda *v: jnp.stack(v)[:, 0].mean(), *epoch_metrics))
     if not all(np.isfinite(v) for v in m.values()):

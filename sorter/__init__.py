@@ -10,7 +10,8 @@ exact); every ranker works under ``jax.jit``, ``jax.vmap`` and ``jax.grad``:
 
 >>> import sorter, jax.numpy as jnp
 >>> ranker = sorter.get_ranker('gru', seq_len=4)
->>> ranker(jnp.array([0.1, 3.0, -2.0, 0.5])).round(1)   # exact: [0.75, 0.25, 1.0, 0.5]
+>>> ranker(jnp.array([0.1, 3.0, -2.0, 0.5])).round(2)
+Array([0.75, 0.25, 1.  , 0.5 ], dtype=float32)
 """
 import dataclasses
 import json

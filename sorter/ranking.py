@@ -20,7 +20,7 @@ def descending_ranks(scores: chex.Array, *, normalise: bool = True) -> chex.Arra
     ``[..., L]`` float ranks; no gradient flows through them (ranks are piecewise constant).
 
   >>> descending_ranks(jnp.array([0.3, 2.0, 0.3, -1.0]), normalise=False)
-  Array([2.5, 1. , 2.5, 4. ], dtype=float32)
+  Array([2.5, 1. , 2.5, 4. ], dtype=float32, weak_type=True)
   """
   scores = jax.lax.stop_gradient(jnp.asarray(scores))
   if scores.ndim < 1:
