@@ -14,10 +14,14 @@ from l2r_jax import strategies as strategies_lib
 import sorter
 
 
-def _positive_int(config, name, allow_none=False):
-  value = config
+def _get(config, name):
   for part in name.split('.'):
-    value = value[part]
+    config = config[part]
+  return config
+
+
+def _positive_int(config, name, allow_none=False):
+  value = _get(config, name)
   if value is None and allow_none:
     return
   if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -26,9 +30,7 @@ def _positive_int(config, name, allow_none=False):
 
 
 def _number(config, name):
-  value = config
-  for part in name.split('.'):
-    value = value[part]
+  value = _get(config, name)
   if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
     raise ValueError(f'config.{name} must be a non-negative number, got {value!r}.')
 
