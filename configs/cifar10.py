@@ -6,6 +6,8 @@ Start with 1,000 labels, +1,000 per cycle from a random subset of 10,000, 10 cyc
 SGD 0.1 → 0.01 at epoch 120 of 150, momentum 0.9, weight decay 5e-4; loss module Adam 1e-3;
 GRU sorter of length 64. Paper, last cycle: L2R 90.95, entropy 90.64, LL4AL 90.45, core-set
 89.47, random 87.72 (% accuracy, mean of 5 runs). A GPU/TPU job: hours per strategy and seed.
+It needs a CIFAR-10 reader, which this version does not have yet (``data.name='cifar10'`` is
+refused with the list of available datasets).
 
 ``:random`` swaps the data for random CIFAR-shaped arrays, to exercise the model and the steps.
 """
