@@ -1,4 +1,3 @@
-import functools
 
 import chex
 from flax import jax_utils
