@@ -1,4 +1,3 @@
-
 import chex
 from flax import jax_utils
 import jax
