@@ -25,6 +25,7 @@ import numpy as np
 import tensorboardX
 import tqdm
 
+from l2r_jax import augment as augment_lib
 from l2r_jax import checkpoint
 from l2r_jax import data as data_lib
 from l2r_jax import metrics
@@ -32,6 +33,7 @@ from l2r_jax import models as models_lib
 from l2r_jax import optim
 from l2r_jax import report
 from l2r_jax import strategies as strategies_lib
+from l2r_jax import tasks as tasks_lib
 from l2r_jax import train
 from l2r_jax import validation
 from l2r_jax.models.base import global_average_pool
@@ -80,63 +82,82 @@ def epoch_order(seed: int, cycle: int, epoch: int, n: int, batch_size: int) -> n
   return np.concatenate([r.permutation(n) for _ in range(reps)])[:steps * batch_size]
 
 
-class Task(NamedTuple):
+class Experiment(NamedTuple):
   """Everything about an experiment that does not change between runs of it."""
   config: ml_collections.ConfigDict
   dataset: data_lib.Dataset
+  task: tasks_lib.Task                     # the task's loss, decoding and metric
+  augment: Optional[augment_lib.Augment]   # on-device training augmentation, or None
   ranker: Optional[sorter.Ranker]
 
 
 def make_models(config: ml_collections.ConfigDict, dataset: data_lib.Dataset, strategy: str,
                 rng: jax.Array) -> train.State:
   target = models_lib.TARGETS[config.model.name](
-      num_classes=dataset.num_classes, bn_axis_name=train.AXIS, **config.model.get('kwargs', {}))
+      num_outputs=dataset.num_outputs, bn_axis_name=train.AXIS, **config.model.get('kwargs', {}))
   predictor = None
   if strategy in strategies_lib.PREDICTOR_LOSS:
     predictor = models_lib.PREDICTORS[strategy](hidden=config.predictor.hidden)
   return train.create_state(rng, target, optim.make(config.train),
-                            jnp.asarray(dataset.x_train[:2]), predictor,
+                            jnp.asarray(dataset.x_train[np.arange(2)]), predictor,
                             optim.make(config.predictor))
 
 
-@functools.partial(jax.jit, static_argnames=('with_predictor',))
-def _forward(models: train.State, x, with_predictor: bool):
+def _apply(models: train.State, x):
   t = models.target
   prediction, feats = t.apply_fn({'params': t.params, 'batch_stats': t.batch_stats}, x,
                                  train=False)
   predicted_loss = None
-  if with_predictor:
+  if models.predictor is not None:
     predicted_loss = models.predictor.apply_fn({'params': models.predictor.params}, feats)
+  return prediction, feats, predicted_loss
+
+
+@jax.jit
+def _forward(models: train.State, x):
+  prediction, feats, predicted_loss = _apply(models, x)
   return prediction, global_average_pool(feats.last), predicted_loss
 
 
-def infer(models: train.State, x: np.ndarray, chunk: int = 512) -> strategies_lib.PoolOutputs:
-  """The models' outputs on ``x``, in chunks of a fixed size (one compilation)."""
+@functools.partial(jax.jit, static_argnums=(0,))
+def _score(task: tasks_lib.Task, models: train.State, x, y):
+  prediction, _, predicted_loss = _apply(models, x)
+  return task.decode(prediction), task.truth(y), task.loss(prediction, y), predicted_loss
+
+
+def _chunks(fn, arrays, indices: np.ndarray, chunk: int):
+  """``fn`` on ``[a[indices] for a in arrays]`` in chunks of a fixed size (the last one padded, so
+  one compilation serves all); host outputs concatenated, None outputs kept None."""
   outs = []
-  with_predictor = models.predictor is not None
-  for i in range(0, x.shape[0], chunk):
-    xi = x[i:i + chunk]
-    pad = chunk - xi.shape[0]
-    if pad:
-      xi = np.concatenate([xi, np.repeat(xi[:1], pad, 0)])
-    out = jax.device_get(_forward(models, jnp.asarray(xi), with_predictor))
-    outs.append(jax.tree.map(lambda a, n=chunk - pad: a[:n], out))
-  cat = lambda *a: np.concatenate(a)  # noqa: E731
-  pred, emb, ploss = (cat(*(o[k] for o in outs)) if outs[0][k] is not None else None
-                      for k in range(3))
-  return strategies_lib.PoolOutputs(pred, emb, ploss)
+  for i in range(0, len(indices), chunk):
+    idx = indices[i:i + chunk]
+    n = len(idx)
+    idx = np.concatenate([idx, np.repeat(idx[:1], chunk - n)])
+    out = jax.device_get(fn(*(jnp.asarray(a[idx]) for a in arrays)))
+    outs.append(jax.tree.map(lambda a, n=n: a[:n], out))
+  return tuple(None if outs[0][k] is None else np.concatenate([o[k] for o in outs])
+               for k in range(len(outs[0])))
 
 
-def evaluate(task: Task, models: train.State) -> Dict[str, Any]:
-  """Test accuracy and, with a predictor, Spearman's rho of predicted vs true test losses."""
-  ds = task.dataset
-  out = infer(models, ds.x_test)
-  losses = np.asarray(train.cross_entropy(jnp.asarray(out.prediction), jnp.asarray(ds.y_test)))
-  result = {'metric': 'accuracy', 'value': float(np.mean(out.prediction.argmax(-1) == ds.y_test)),
-            'spearman': None}
-  if out.predicted_loss is not None:
-    result['spearman'] = float(metrics.spearman(jnp.asarray(out.predicted_loss),
-                                                jnp.asarray(losses)))
+def infer(models: train.State, x, indices: np.ndarray,
+          chunk: int = 512) -> strategies_lib.PoolOutputs:
+  """The models' outputs on ``x[indices]`` (``x`` an array or array-like), chunk by chunk."""
+  return strategies_lib.PoolOutputs(*_chunks(functools.partial(_forward, models), (x,),
+                                             np.asarray(indices), chunk))
+
+
+def evaluate(exp: Experiment, models: train.State, chunk: int = 512) -> Dict[str, Any]:
+  """The task's test metric and, with a predictor, Spearman's rho of predicted vs true per-sample
+  test losses."""
+  ds, task = exp.dataset, exp.task
+  decoded, truth, losses, predicted = _chunks(
+      functools.partial(_score, task, models), (ds.x_test, ds.y_test),
+      np.arange(len(ds.x_test)), chunk)
+  scores = task.score(decoded, truth)
+  result = {'metric': task.metric, 'value': float(scores.pop(task.metric)),
+            'spearman': None, **scores}
+  if predicted is not None:
+    result['spearman'] = float(metrics.spearman(jnp.asarray(predicted), jnp.asarray(losses)))
   return result
 
 
@@ -148,18 +169,19 @@ def _restart_optimisers(models: train.State) -> train.State:
   return train.State(target=target, predictor=predictor)
 
 
-def train_cycle(task: Task, al: ALState, cycle: int, rng: jax.Array,
+def train_cycle(exp: Experiment, al: ALState, cycle: int, rng: jax.Array,
                 bar_desc: str) -> Tuple[train.State, List[Dict[str, float]]]:
   """``config.train.epochs`` epochs on the labeled set: the trained (unreplicated) models and the
   training metrics of every epoch."""
-  config, ds = task.config, task.dataset
+  config, ds = exp.config, exp.dataset
   n_dev = jax.local_device_count()
   batch_size = config.train.batch_size
   # Several processes: each feeds its own slice of every global batch to its local devices.
   per_process = batch_size // jax.process_count()
   mine = slice(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
   strategy = al.strategy
-  static = dict(predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=task.ranker,
+  static = dict(task_loss=exp.task.loss, augment=exp.augment,
+                predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=exp.ranker,
                 pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin)
   p_steps = {detach: _p_train_step(detach_features=detach, **static) for detach in (False, True)}
   x_lab, y_lab = ds.x_train[al.labeled], ds.y_train[al.labeled]
@@ -204,25 +226,25 @@ def _p_train_step(**static):
   return train.make_p_train_step(**static)
 
 
-def run_cycle(task: Task, al: ALState) -> Tuple[ALState, List[Dict[str, float]]]:
+def run_cycle(exp: Experiment, al: ALState) -> Tuple[ALState, List[Dict[str, float]]]:
   """Query (after cycle 0), reveal, train, evaluate: the next cycle, and its training history."""
-  config, ds = task.config, task.dataset
+  config, ds = exp.config, exp.dataset
   cycle = al.cycle + 1
   t0 = time.time()
   rng_train, rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))
   labeled = al.labeled
   if cycle > 0:
     subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
-    view = strategies_lib.SelectionState(infer=lambda idx: infer(al.models, ds.x_train[idx]),
+    view = strategies_lib.SelectionState(infer=lambda idx: infer(al.models, ds.x_train, idx),
                                          labeled=labeled)
     chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
     labeled = np.concatenate([labeled, np.asarray(chosen, labeled.dtype)])
   al = al._replace(labeled=labeled)
   n_cycles = config.al.cycles
-  models, history = train_cycle(task, al, cycle, rng_train,
+  models, history = train_cycle(exp, al, cycle, rng_train,
                                 f'{al.strategy} seed {al.seed} cycle {cycle + 1}/{n_cycles}')
   record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
-            'num_labeled': int(len(labeled)), **evaluate(task, models),
+            'num_labeled': int(len(labeled)), **evaluate(exp, models),
             'wall_s': round(time.time() - t0, 2)}
   return al._replace(cycle=cycle, models=models, results=al.results + [record]), history
 
@@ -232,16 +254,16 @@ def _al_json(al: ALState) -> Dict[str, Any]:
           'labeled': al.labeled.tolist(), 'results': al.results}
 
 
-def run_one(task: Task, workdir: str, strategy: str, seed: int) -> ALState:
+def run_one(exp: Experiment, workdir: str, strategy: str, seed: int) -> ALState:
   """All cycles of one (strategy, seed), resuming from its checkpoints."""
-  config = task.config
+  config = exp.config
   # Keys depend on the seed only: every strategy starts from the same model.
   rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-  models = make_models(config, task.dataset, strategy, rng_init)
+  models = make_models(config, exp.dataset, strategy, rng_init)
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
   restored = checkpoint.restore_latest(mgr, models)
   if restored is None:
-    al = ALState(strategy, seed, -1, initial_labeled(seed, task.dataset.pool_size,
+    al = ALState(strategy, seed, -1, initial_labeled(seed, exp.dataset.pool_size,
                                                       config.al.initial), rng, models, [])
   else:
     models, saved = restored
@@ -256,7 +278,7 @@ def run_one(task: Task, workdir: str, strategy: str, seed: int) -> ALState:
     writer = tensorboardX.SummaryWriter(
         os.path.join(workdir, 'tensorboard', f'{strategy}-seed{seed}'))
   while al.cycle + 1 < config.al.cycles:
-    al, history = run_cycle(task, al)
+    al, history = run_cycle(exp, al)
     # Host copies: saved once, by the primary process, whatever the process count.
     checkpoint.save(mgr, al.cycle, jax.device_get(al.models), _al_json(al))
     r = al.results[-1]
@@ -278,25 +300,27 @@ def run_one(task: Task, workdir: str, strategy: str, seed: int) -> ALState:
   return al
 
 
-def make_task(config: ml_collections.ConfigDict) -> Task:
+def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
   """Checks the config, loads the data and the ranker: everything before training."""
   validation.check_config(config)
   dataset = data_lib.load(config.data)
   validation.check_against_data(config, dataset)
+  validation.check_model(config, dataset)
   ranker = None
   if 'l2r' in config.strategies:
     ranker = sorter.get_ranker(config.predictor.sorter, config.predictor.sorter_len,
                                **config.predictor.get('sorter_kwargs', {}))
-  return Task(config, dataset, ranker)
+  task = tasks_lib.Task.for_dataset(dataset)
+  return Experiment(config, dataset, task, augment_lib.make(task, config.get('augment')), ranker)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]:
   """Runs (or resumes) the whole experiment; returns all result records and writes the report."""
   workdir = validation.check_workdir(workdir)
-  task = make_task(config)
+  exp = make_experiment(config)
   for strategy in config.strategies:
     for seed in config.seeds:
-      run_one(task, workdir, strategy, seed)
+      run_one(exp, workdir, strategy, seed)
   records = checkpoint.read_results(os.path.join(workdir, 'results.jsonl'))
   if jax.process_index() == 0:
     report.write(records, workdir)

@@ -5,11 +5,14 @@ r"""Runs an active-learning experiment.
 Any config field can be overridden, e.g. ``--config.seeds='(0,1,2)' --config.al.cycles=5``.
 Running again with the same workdir resumes where the last run stopped.
 """
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from l2r_jax import data as data_lib
 from l2r_jax import experiment
 
 FLAGS = flags.FLAGS
@@ -37,7 +40,10 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   if FLAGS.distributed:
     initialize_distributed()
-  experiment.run(FLAGS.config, FLAGS.workdir)
+  try:
+    experiment.run(FLAGS.config, FLAGS.workdir)
+  except data_lib.DataNotFoundError as e:
+    sys.exit(f'{e}')  # the message says which files to put where; exit status 1
   with open(f'{FLAGS.workdir}/summary.md') as f:
     print(f.read())
 

@@ -5,6 +5,10 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from l2r_jax import tasks
+
+_HIGHER_IS_BETTER = dict(tasks.METRICS.values())
+
 
 def _group(records):
   """{strategy: {num_labeled: [values over seeds]}} for value and spearman."""
@@ -28,7 +32,8 @@ def summary_markdown(records: List[Dict[str, Any]]) -> str:
   metric = records[0]['metric']
   sizes = sorted({r['num_labeled'] for r in records})
   seeds = sorted({r['seed'] for r in records})
-  lines = [f'{metric} on the test set, mean ± std over {len(seeds)} seed(s) '
+  better = 'higher' if _HIGHER_IS_BETTER.get(metric, True) else 'lower'
+  lines = [f'{metric} on the test set ({better} is better), mean ± std over {len(seeds)} seed(s) '
            f'({", ".join(map(str, seeds))}), by number of labeled samples; rho: Spearman '
            'correlation of predicted and true test losses in the last cycle.', '',
            '| strategy | ' + ' | '.join(map(str, sizes)) + ' | last-cycle rho |',

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from l2r_jax import losses
+from l2r_jax import tasks
 import sorter
 
 AXIS = 'batch'
@@ -41,13 +42,6 @@ class State(struct.PyTreeNode):
   """Everything a training step updates: the target and, for loss-based strategies, the predictor."""
   target: TargetState
   predictor: Optional[train_state.TrainState]
-
-
-def cross_entropy(logits: chex.Array, labels: chex.Array) -> chex.Array:
-  """Per-sample cross-entropy ``[B]`` of integer labels."""
-  chex.assert_rank(logits, 2)
-  chex.assert_rank(labels, 1)
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
 def create_state(rng: chex.PRNGKey, target_model, target_tx: optax.GradientTransformation,
@@ -74,7 +68,8 @@ def _gather(x: chex.Array) -> chex.Array:
 
 
 def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
-               task_loss: Callable[[chex.Array, chex.Array], chex.Array] = cross_entropy,
+               task_loss: Callable[[chex.Array, chex.Array], chex.Array] = tasks.cross_entropy,
+               augment: Optional[Callable] = None,
                predictor_loss: Optional[str] = None,
                ranker: Optional[sorter.Ranker] = None,
                pairwise_weight: float = 1.0,
@@ -82,10 +77,14 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
                detach_features: bool = True) -> Tuple[State, Dict[str, chex.Array]]:
   """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
 
+  ``task_loss(prediction, y) -> [b]`` is the per-sample loss (:mod:`l2r_jax.tasks`);
+  ``augment(x, y, rng)``, if given, transforms the batch first (:mod:`l2r_jax.augment`).
   Returns the new state and metrics averaged over the global batch: ``train_loss`` (target),
   ``train_accuracy`` (classification) and, with a predictor, ``train_pred_loss``.
   """
-  del rng  # the shipped models have no stochastic layers; kept for user models that do
+  if augment is not None:
+    batch = dict(batch)
+    batch['x'], batch['y'] = augment(batch['x'], batch['y'], jax.random.fold_in(rng, 0))
   if predictor_loss not in (None,) + PREDICTOR_LOSSES:
     raise ValueError(f'predictor_loss must be one of {PREDICTOR_LOSSES} or None, '
                      f'got {predictor_loss!r}.')

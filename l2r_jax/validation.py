@@ -7,6 +7,7 @@ import os
 import tempfile
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from l2r_jax import models as models_lib
@@ -97,6 +98,40 @@ def check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
   if al.subset is not None and al.budget > al.subset:
     raise ValueError(f'config.al.budget={al.budget} is larger than config.al.subset='
                      f'{al.subset}, the random subset it is chosen from.')
+
+
+def check_model(config: ml_collections.ConfigDict, dataset) -> None:
+  """The target model's predictions have the shape the dataset's task needs (traced, not run)."""
+  model = models_lib.TARGETS[config.model.name](num_outputs=dataset.num_outputs,
+                                                **config.model.get('kwargs', {}))
+  x = jax.ShapeDtypeStruct((2, *dataset.x_train.shape[1:]), jnp.float32)
+  try:
+    variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, train=False))
+    prediction, _ = jax.eval_shape(lambda v: model.apply(v, x, train=False), variables)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f'config.model.name={config.model.name!r} with config.model.kwargs='
+                     f'{dict(config.model.get("kwargs", {}))} cannot take inputs of shape '
+                     f'{tuple(dataset.x_train.shape[1:])} from config.data.name='
+                     f'{config.data.name!r}: {e}') from e
+  y = dataset.y_train.shape[1:]
+  expected = {'classification': (2, dataset.num_outputs),
+              'pose': (2, *dataset.task_params.get('heatmap_size', ()), dataset.num_outputs),
+              'crowd': (2, *y, 1)}[dataset.task]
+  if tuple(prediction.shape) != expected:
+    raise ValueError(
+        f'config.model.name={config.model.name!r} predicts shape {tuple(prediction.shape)} for '
+        f'a batch of 2, but the {dataset.task} data of {config.data.name!r} needs '
+        f'{expected}. Choose a model for this task, or set config.model.kwargs so that its '
+        'output resolution matches the targets (heatmap_size, density_stride).')
+  aug = config.get('augment')
+  if dataset.task == 'crowd' and aug and aug.get('crop') is not None:
+    stride = dataset.x_train.shape[1] // y[0]
+    crop = tuple(aug.crop)
+    if (len(crop) != 2 or any(c % stride for c in crop)
+        or crop[0] > dataset.x_train.shape[1] or crop[1] > dataset.x_train.shape[2]):
+      raise ValueError(f'config.augment.crop={crop} must be (h, w), multiples of the density '
+                       f'stride {stride}, and fit in the images '
+                       f'{tuple(dataset.x_train.shape[1:3])}.')
 
 
 def check_workdir(workdir: str) -> str:

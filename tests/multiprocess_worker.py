@@ -19,8 +19,8 @@ def main(port, process_id, workdir):
   assert jax.process_count() == 2 and jax.device_count() == 2
   config = mnist1d.get_config('smoke')
   config.strategies = ('coreset', 'l2r')
-  task = experiment.make_task(config)
-  labeled = {s: experiment.run_one(task, workdir, s, 0).labeled.tolist()
+  exp = experiment.make_experiment(config)
+  labeled = {s: experiment.run_one(exp, workdir, s, 0).labeled.tolist()
              for s in config.strategies}
   print('LABELED ' + json.dumps(labeled), flush=True)
 

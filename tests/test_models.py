@@ -26,7 +26,7 @@ def test_small_targets_honour_the_contract(rng, name, shape, channels):
 
 
 def test_resnet18_cifar(rng):
-  model = models.ResNet18(num_classes=10)
+  model = models.ResNet18(num_outputs=10)
   variables = jax.eval_shape(lambda: model.init(rng, jnp.zeros((1, 32, 32, 3)), train=False))
   # The CIFAR ResNet-18 everyone compares against (3x3 stem, no max-pool) has 11,173,962
   # trainable parameters for 10 classes.
@@ -59,3 +59,46 @@ def test_l2r_module_uses_leaky_relu(rng):
   params['Dense_0']['bias'] = jnp.array([-10.0])  # pre-activation 3 - 10 = -7
   out = module.apply({'params': params}, feats)
   assert float(out[0]) == pytest.approx(-7 * 0.01 + 1)
+
+
+def test_simple_baseline_is_the_papers_resnet50_model(rng):
+  model = models.SimpleBaseline(num_outputs=16)
+  x = jnp.zeros((2, 256, 256, 3))
+  variables = jax.eval_shape(lambda: model.init(rng, x[:1], train=False))
+  # torchvision's ResNet-50 without its classifier (25,557,032 - 2,049,000) + deconvolutions
+  # 2048*256*16 + 2 * 256*256*16 + BatchNorm 3 * 2 * 256 + final 1x1 conv 256*16 + 16: the 34.0M
+  # of SimpleBaseline's paper.
+  assert _count(variables['params']) == 23_508_032 + 8_388_608 + 2_097_152 + 1_536 + 4_112
+  heatmaps, feats = jax.eval_shape(lambda v: model.apply(v, x, train=False), variables)
+  chex.assert_shape(heatmaps, (2, 64, 64, 16))
+  assert [f.shape for f in feats.stages] == [(2, 64, 64, 256), (2, 32, 32, 512),
+                                             (2, 16, 16, 1024), (2, 8, 8, 2048)]
+
+
+def test_crowd_counter_is_c3_resnet50(rng):
+  model = models.CrowdCounter()
+  x = jnp.zeros((1, 96, 128, 3))
+  variables = jax.eval_shape(lambda: model.init(rng, x, train=False))
+  # torchvision's ResNet-50 stem + layer1-3 (9,408 + 128 + 215,808 + 1,219,584 + 7,098,368), then
+  # 1x1 convs 1024 -> 128 -> 1 with biases.
+  assert _count(variables['params']) == 8_543_296 + (1024 * 128 + 128) + (128 + 1)
+  density, feats = jax.eval_shape(lambda v: model.apply(v, x, train=False), variables)
+  chex.assert_shape(density, (1, 96, 128, 1))       # stride 8, upsampled x 8
+  chex.assert_shape(feats.last, (1, 12, 16, 1024))  # layer3 kept at stride 8
+
+
+@pytest.mark.parametrize('name, kwargs, x_shape, out_shape', [
+    ('simple_baseline', dict(stage_sizes=(1, 1, 1, 1), block='basic', width=8, stem='cifar',
+                             num_deconv=2, deconv_width=16), (2, 32, 32, 3), (2, 16, 16, 16)),
+    ('crowd_counter', dict(stage_sizes=(1, 1, 1), block='basic', width=8, stem='cifar',
+                           stage_strides=(1, 2, 2), upsample=1), (2, 32, 32, 3), (2, 8, 8, 1)),
+])
+def test_small_dense_models_run(rng, name, kwargs, x_shape, out_shape):
+  model = models.TARGETS[name](**kwargs)
+  variables = model.init(rng, jnp.zeros(x_shape), train=False)
+  (out, feats), updates = model.apply(variables, jnp.ones(x_shape), train=True,
+                                      mutable=['batch_stats'])
+  chex.assert_shape(out, out_shape)
+  assert feats.last is feats.stages[-1] and 'batch_stats' in updates
+  if name == 'crowd_counter':
+    assert float(out.min()) >= 0  # densities are non-negative

@@ -14,13 +14,19 @@ pair gets every query strategy.
 from l2r_jax.models.base import Features
 from l2r_jax.models.cnn import CNN1D
 from l2r_jax.models.cnn import CNN2D
+from l2r_jax.models.dense import CrowdCounter
+from l2r_jax.models.dense import SimpleBaseline
 from l2r_jax.models.loss_modules import LL4ALLossModule
 from l2r_jax.models.loss_modules import L2RLossModule
 from l2r_jax.models.resnet import ResNet18
 from l2r_jax.models.resnet import ResNet
+from l2r_jax.models.resnet import ResNetBackbone
 
-TARGETS = {'cnn1d': CNN1D, 'cnn2d': CNN2D, 'resnet18': ResNet18}
+# Target models by name: each takes ``num_outputs`` (classes, joints, or 1 density channel) and
+# ``bn_axis_name``; the dense models' defaults are the papers' ResNet-50 models.
+TARGETS = {'cnn1d': CNN1D, 'cnn2d': CNN2D, 'resnet18': ResNet18,
+           'simple_baseline': SimpleBaseline, 'crowd_counter': CrowdCounter}
 PREDICTORS = {'l2r': L2RLossModule, 'll4al': LL4ALLossModule}
 
-__all__ = ['CNN1D', 'CNN2D', 'Features', 'LL4ALLossModule', 'L2RLossModule', 'PREDICTORS',
-           'ResNet', 'ResNet18', 'TARGETS']
+__all__ = ['CNN1D', 'CNN2D', 'CrowdCounter', 'Features', 'LL4ALLossModule', 'L2RLossModule',
+           'PREDICTORS', 'ResNet', 'ResNet18', 'ResNetBackbone', 'SimpleBaseline', 'TARGETS']

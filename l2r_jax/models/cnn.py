@@ -9,7 +9,7 @@ from l2r_jax.models.base import global_average_pool
 
 class _ConvNet(nn.Module):
   """Blocks of conv → BatchNorm → ReLU, global average pooling, a linear classifier."""
-  num_classes: int
+  num_outputs: int
   widths: Sequence[int]
   kernel: Tuple[int, ...]
   pool_after: Sequence[bool]
@@ -27,13 +27,13 @@ class _ConvNet(nn.Module):
         window = (2,) * len(self.kernel)
         x = nn.max_pool(x, window, strides=window)
       stages.append(x)
-    logits = nn.Dense(self.num_classes)(global_average_pool(x))
+    logits = nn.Dense(self.num_outputs)(global_average_pool(x))
     return logits, Features(last=x, stages=tuple(stages))
 
 
 class CNN1D(_ConvNet):
   """For mnist1d: ``[B, 40, 1]`` sequences, three 1-D conv blocks of 32 channels."""
-  num_classes: int = 10
+  num_outputs: int = 10
   widths: Sequence[int] = (32, 32, 32)
   kernel: Tuple[int, ...] = (5,)
   pool_after: Sequence[bool] = (False, True, True)
@@ -46,7 +46,7 @@ class CNN1D(_ConvNet):
 
 class CNN2D(_ConvNet):
   """For 8×8 digits: ``[B, 8, 8, 1]`` images, three 3×3 conv blocks."""
-  num_classes: int = 10
+  num_outputs: int = 10
   widths: Sequence[int] = (32, 64, 64)
   kernel: Tuple[int, ...] = (3, 3)
   pool_after: Sequence[bool] = (False, True, False)
