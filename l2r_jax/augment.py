@@ -101,7 +101,7 @@ def classification_sample(x: chex.Array, label: chex.Array, rng: chex.PRNGKey, *
 def make(task, config: Optional[ml_collections.ConfigDict]) -> Optional[Augment]:
   """The batch augmentation for ``task`` (a :class:`l2r_jax.tasks.Task`), or None.
 
-  ``config`` (``config.augment``): None for none; otherwise ``flip`` (bool) and, by task,
+  ``config`` (``config.augment``): empty or None for none; otherwise ``flip`` (bool) and, by task,
   ``scale`` and ``rotation`` (pose), ``crop`` ((h, w) input pixels or None; crowd),
   ``pad`` (classification).
   """

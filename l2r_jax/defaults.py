@@ -12,8 +12,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.quiet = False                   # hide the per-epoch progress bar
   c.data = ml_collections.ConfigDict(dict(name='cifar10'))
   c.model = ml_collections.ConfigDict(dict(name='resnet18', kwargs={}))
-  # On-device training augmentation (l2r_jax.augment); None: none.
-  c.augment = ml_collections.FieldReference(None, field_type=ml_collections.ConfigDict)
+  # On-device training augmentation (l2r_jax.augment): empty for none; task configs fill it.
+  c.augment = ml_collections.ConfigDict()
   c.al = ml_collections.ConfigDict(dict(
       initial=1000,                 # labeled samples before the first cycle
       budget=1000,                  # samples queried per cycle

@@ -185,7 +185,7 @@ def train_cycle(exp: Experiment, al: ALState, cycle: int, rng: jax.Array,
                 pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin)
   p_steps = {detach: _p_train_step(detach_features=detach, **static) for detach in (False, True)}
   x_lab, y_lab = ds.x_train[al.labeled], ds.y_train[al.labeled]
-  state = jax_utils.replicate(_restart_optimisers(al.models))
+  state = train.replicate(_restart_optimisers(al.models))
   bar = tqdm.trange(config.train.epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
                     mininterval=1.0, disable=config.get('quiet', False))
   history = []

@@ -111,9 +111,13 @@ class Task:
                  lambda labels, y: {'accuracy': float(np.mean(labels == y))}, p)
     if dataset.task == 'pose':
       sigma, head_boxes = float(p['sigma']), np.asarray(dataset.test_meta['head_boxes'])
+      # Scored joints: the annotated ones (MPII counts those outside the crop too), else those
+      # with a target.
+      visible = dataset.test_meta.get('visible')
 
       def score_pose(joints, y):
-        per_joint, overall = metrics.pckh(joints, y[..., :2], y[..., 2] > 0, head_boxes)
+        mask = y[..., 2] > 0 if visible is None else np.asarray(visible, bool)
+        per_joint, overall = metrics.pckh(joints, y[..., :2], mask, head_boxes)
         return {'pckh': overall, 'pckh_per_joint': [round(float(v), 2) for v in per_joint]}
 
       return cls('pose', lambda hm, y: heatmap_mse(hm, y, sigma), decode_heatmaps, _identity,

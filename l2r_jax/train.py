@@ -24,6 +24,7 @@ from flax import struct
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from l2r_jax import losses
@@ -128,6 +129,17 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
     predictor = predictor.apply_gradients(grads=grads[1])
   metrics = jax.lax.pmean(aux, AXIS)
   return State(target=target, predictor=predictor), metrics
+
+
+def replicate(tree, devices=None):
+  """One copy of ``tree`` per device (default: the local devices), stacked on a leading axis and
+  sharded over a mesh whose axis is named like the pmapped step's, so that the step's first call
+  and its later calls (fed its own outputs) share one compiled program."""
+  devices = list(jax.local_devices() if devices is None else devices)
+  sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.asarray(devices), (AXIS,)),
+                                        jax.sharding.PartitionSpec(AXIS))
+  return jax.tree.map(lambda a: jax.device_put(
+      np.broadcast_to(np.asarray(a)[None], (len(devices), *np.shape(a))), sharding), tree)
 
 
 def make_p_train_step(devices=None, **static) -> Callable:

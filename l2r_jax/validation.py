@@ -106,8 +106,8 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
                                                 **config.model.get('kwargs', {}))
   x = jax.ShapeDtypeStruct((2, *dataset.x_train.shape[1:]), jnp.float32)
   try:
-    variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, train=False))
-    prediction, _ = jax.eval_shape(lambda v: model.apply(v, x, train=False), variables)
+    variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), x)
+    prediction, _ = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(f'config.model.name={config.model.name!r} with config.model.kwargs='
                      f'{dict(config.model.get("kwargs", {}))} cannot take inputs of shape '

@@ -1,5 +1,4 @@
 import chex
-from flax import jax_utils
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,7 +29,7 @@ def _batches(n_steps):
 def _run(n_devices, steps=3, predictor=None, **static):
   devices = jax.local_devices()[:n_devices]
   p_step = train.make_p_train_step(devices=devices, **static)
-  state = jax_utils.replicate(_state(predictor), devices)
+  state = train.replicate(_state(predictor), devices)
   history = []
   for i, batch in enumerate(_batches(steps)):
     shards = jax.tree.map(lambda x: x.reshape(n_devices, -1, *x.shape[1:]), batch)
@@ -88,3 +87,18 @@ def test_classification_metrics_are_reported():
   _, hist = _run(1, steps=1)
   loss = hist[0]['train_loss']
   assert 0 < loss < 10 and 0 <= hist[0]['train_accuracy'] <= 1
+
+
+def test_replicated_state_and_step_outputs_share_one_program(caplog):
+  devices = jax.local_devices()[:2]
+  p_step = train.make_p_train_step(devices=devices)
+  state = train.replicate(_state(None), devices)
+  batch = jax.tree.map(lambda x: x.reshape(2, -1, *x.shape[1:]), _batches(1)[0])
+  rngs = jax.random.split(jax.random.PRNGKey(0), 2)
+  state, _ = p_step(state, batch, rngs)
+  caplog.clear()
+  with jax.log_compiles(True):
+    for _ in range(2):
+      state, metrics = p_step(state, batch, rngs)
+    jax.block_until_ready(metrics)
+  assert not [r for r in caplog.records if 'Compiling' in r.getMessage()]

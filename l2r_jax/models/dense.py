@@ -21,6 +21,7 @@ class SimpleBaseline(nn.Module):
   block: str = 'bottleneck'
   width: int = 64
   stem: str = 'imagenet'
+  stage_strides: Sequence[int] = (1, 2, 2, 2)
   num_deconv: int = 3
   deconv_width: int = 256
   bn_axis_name: Optional[str] = None
@@ -28,7 +29,8 @@ class SimpleBaseline(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     feats = ResNetBackbone(self.stage_sizes, self.block, self.width, self.stem,
-                           bn_axis_name=self.bn_axis_name, name='backbone')(x, train=train)
+                           self.stage_strides, bn_axis_name=self.bn_axis_name,
+                           name='backbone')(x, train=train)
     y = feats.last
     for _ in range(self.num_deconv):
       y = nn.ConvTranspose(self.deconv_width, (4, 4), strides=(2, 2), padding='SAME',

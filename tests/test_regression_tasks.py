@@ -1,0 +1,65 @@
+"""Pose and crowd counting end to end: every strategy on the synthetic tasks, the paper configs."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs import mpii as mpii_config
+from configs import shanghaitech as shanghaitech_config
+from configs import synthetic_crowd as crowd_config
+from configs import synthetic_pose as pose_config
+from l2r_jax import experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STRATEGIES = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
+
+
+@pytest.mark.parametrize('config_module, metric, extra', [
+    (pose_config, 'pckh', 'pckh_per_joint'), (crowd_config, 'mae', 'rmse')])
+def test_every_strategy_on_the_synthetic_task(tmp_path, config_module, metric, extra):
+  c = config_module.get_config('smoke')
+  records = experiment.run(c, str(tmp_path))
+  assert {(r['strategy'], r['cycle']) for r in records} == {
+      (s, k) for s in STRATEGIES for k in (0, 1)}
+  for r in records:
+    assert r['metric'] == metric and np.isfinite(r['value']) and extra in r
+    assert r['num_labeled'] == c.al.initial + c.al.budget * r['cycle']
+    assert (r['spearman'] is not None) == (r['strategy'] in ('ll4al', 'l2r'))
+    if metric == 'pckh':
+      assert 0 <= r['value'] <= 100 and len(r['pckh_per_joint']) == 16
+    else:
+      assert r['value'] >= 0 and r['rmse'] >= r['value'] - 1e-9  # RMSE >= MAE
+  summary = (tmp_path / 'summary.md').read_text()
+  assert f'{metric} on the test set ({"higher" if metric == "pckh" else "lower"} is better)' \
+      in summary
+
+
+@pytest.mark.parametrize('config_file, named', [
+    ('configs/mpii.py', ('train.json', 'valid.json', 'gt_valid.mat', 'images')),
+    ('configs/shanghaitech.py', ('part_B', 'train_data', 'test_data', 'GT_IMG_'))])
+def test_paper_configs_without_data_print_instructions(tmp_path, config_file, named):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'l2r_jax.main', f'--config={config_file}',
+       f'--workdir={tmp_path / "run"}', f'--config.data.data_dir={tmp_path / "tfds"}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode != 0
+  assert 'Traceback' not in proc.stderr
+  for name in named:
+    assert name in proc.stderr, (name, proc.stderr[-2000:])
+  assert str(tmp_path / 'tfds') in proc.stderr  # says where the files go
+
+
+@pytest.mark.parametrize('config_module, x_shape, y_shape', [
+    (mpii_config, (22246, 256, 256, 3), (16, 3)),
+    (shanghaitech_config, (400, 768, 1024, 3), (768, 1024))])
+def test_synthetic_stand_in_at_paper_scale(config_module, x_shape, y_shape):
+  c = config_module.get_config()
+  c.data.synthetic = True
+  exp = experiment.make_experiment(c)  # also checks the paper model against the data (traced)
+  ds = exp.dataset
+  assert ds.x_train.shape == x_shape and len(ds.x_test) == {22246: 2958, 400: 316}[x_shape[0]]
+  x = ds.x_train[np.array([0, x_shape[0] - 1])]  # generated on demand, not held in memory
+  assert x.shape == (2, *x_shape[1:]) and np.isfinite(x).all()
+  assert ds.y_train[np.array([3])].shape == (1, *y_shape)
