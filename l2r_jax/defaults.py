@@ -35,4 +35,19 @@ def get_config() -> ml_collections.ConfigDict:
       weight=1.0, margin=1.0,
       detach_epoch=120,             # the ranking loss stops reaching the target after this epoch
   ))
+  # VAAL (Sinha et al. 2019), the official code's defaults (github.com/sinhasam/vaal
+  # arguments.py, solver.py); l2r_jax/strategies/vaal.py says where this implementation differs.
+  c.vaal = ml_collections.ConfigDict(dict(
+      latent_dim=32,                # VAE latent size: 32 for CIFAR-10, 64 for CelebA
+      beta=1.0,                     # weight of the KL term
+      adversary_weight=1.0,         # weight of the VAE's adversarial term (lambda2)
+      lr=5e-4,                      # Adam, for the VAE and for the discriminator
+      batch_size=128,               # a labeled and an unlabeled batch of this size per step
+      vae_steps=2,                  # VAE updates per iteration
+      adversary_steps=1,            # discriminator updates per iteration
+      epochs=100,                   # iterations = pool_size * epochs // batch_size ...
+      iterations=0,                 # ... unless this is positive
+      arch='auto',                  # 'conv' (square images >= 32 px), 'mlp', or 'auto'
+      hidden=(512, 256),            # the MLP VAE's widths (inputs too small for the conv VAE)
+  ))
   return c

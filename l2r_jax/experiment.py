@@ -235,8 +235,10 @@ def run_cycle(exp: Experiment, al: ALState) -> Tuple[ALState, List[Dict[str, flo
   labeled = al.labeled
   if cycle > 0:
     subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
-    view = strategies_lib.SelectionState(infer=lambda idx: infer(al.models, ds.x_train, idx),
-                                         labeled=labeled)
+    view = strategies_lib.SelectionState(
+        infer=lambda idx: infer(al.models, ds.x_train, idx), labeled=labeled,
+        inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
+        options=config.get(al.strategy, ml_collections.ConfigDict()))
     chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
     labeled = np.concatenate([labeled, np.asarray(chosen, labeled.dtype)])
   al = al._replace(labeled=labeled)

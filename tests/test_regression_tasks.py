@@ -63,3 +63,15 @@ def test_synthetic_stand_in_at_paper_scale(config_module, x_shape, y_shape):
   x = ds.x_train[np.array([0, x_shape[0] - 1])]  # generated on demand, not held in memory
   assert x.shape == (2, *x_shape[1:]) and np.isfinite(x).all()
   assert ds.y_train[np.array([3])].shape == (1, *y_shape)
+
+
+def test_a_model_that_does_not_fit_the_task_is_refused_before_training():
+  c = pose_config.get_config('smoke')
+  c.model.name, c.model.kwargs = 'cnn2d', {}
+  with pytest.raises(ValueError, match=r"config.model.name='cnn2d' predicts shape \(2, 16\).*"
+                                       r"needs \(2, 8, 8, 16\)"):
+    experiment.make_experiment(c)
+  c = crowd_config.get_config('smoke')
+  c.augment.crop = (20, 24)  # not on the density grid (stride 8)
+  with pytest.raises(ValueError, match=r'config.augment.crop=\(20, 24\) must be'):
+    experiment.make_experiment(c)

@@ -59,7 +59,10 @@ def _fake_state(pool_size, labeled, seed):
     idx = np.asarray(idx)
     return strategies.PoolOutputs(logits[idx], emb[idx], pred[idx])
 
-  return strategies.SelectionState(infer=infer, labeled=np.asarray(labeled)), logits, pred
+  state = strategies.SelectionState(
+      infer=infer, labeled=np.asarray(labeled), inputs=lambda idx: emb[np.asarray(idx)],
+      pool_size=pool_size, options=dict(iterations=5, batch_size=32, hidden=(64,)))
+  return state, logits, pred
 
 
 @settings(max_examples=15, deadline=None)

@@ -5,6 +5,7 @@ decorates its ``select`` with ``@base.register('name')`` and one import line her
 """
 from l2r_jax.strategies import coreset
 from l2r_jax.strategies import simple
+from l2r_jax.strategies import vaal
 from l2r_jax.strategies.base import PoolOutputs
 from l2r_jax.strategies.base import REGISTRY
 from l2r_jax.strategies.base import SelectionState
@@ -20,4 +21,4 @@ def get(name: str):
 
 
 __all__ = ['PREDICTOR_LOSS', 'PoolOutputs', 'REGISTRY', 'SelectionState', 'coreset', 'get',
-           'simple']
+           'simple', 'vaal']

@@ -1,5 +1,5 @@
 """What a query strategy sees, and the registry that finds one by name."""
-from typing import Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import chex
 import numpy as np
@@ -16,10 +16,15 @@ class SelectionState(NamedTuple):
   """The read-only view of an active-learning run a strategy may use.
 
   ``infer(indices)`` runs the current target (and predictor) on those pool samples;
-  ``labeled`` are the indices labeled so far.
+  ``labeled`` are the indices labeled so far; ``inputs(indices)`` are those pool samples' inputs
+  (for strategies that learn from the images themselves, like VAAL); ``pool_size`` is the pool's
+  size; ``options`` the strategy's own settings (``config.<strategy>``, empty if none).
   """
   infer: Callable[[np.ndarray], PoolOutputs]
   labeled: np.ndarray
+  inputs: Optional[Callable[[np.ndarray], np.ndarray]] = None
+  pool_size: Optional[int] = None
+  options: Any = None
 
 
 # select(state, pool_subset, budget, rng) -> indices: `budget` distinct members of `pool_subset`.
