@@ -19,6 +19,8 @@ def get_config(variant: str = 'default'):
   c.train.update(batch_size=64, epochs=60, lr=0.05, lr_boundaries=(45,))
   c.ll4al.detach_epoch = 45
   if variant == 'smoke':  # seconds: a run of every strategy for tests
+    c.strategies = ('random', 'entropy', 'coreset', 'vaal', 'll4al', 'l2r')
+    c.vaal.update(iterations=20, batch_size=32)
     c.data.num_samples = 600
     c.al.update(initial=64, budget=32, cycles=2)
     c.al.subset = 200

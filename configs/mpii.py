@@ -28,6 +28,7 @@ def get_config():
   c.data.data_dir = ml_collections.FieldReference(None, field_type=str)     # TFDS data dir
   c.data.manual_dir = ml_collections.FieldReference(None, field_type=str)   # the downloaded files
   c.data.max_examples = ml_collections.FieldReference(None, field_type=int)  # per split; None: all
+  c.eval_batch_size = 64  # bounds inference memory at this resolution
   c.model.name = 'simple_baseline'
   c.augment.update(scale=0.25, rotation=30.0, flip=True)
   c.al.update(initial=200, budget=200, cycles=5)

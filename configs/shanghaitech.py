@@ -29,6 +29,7 @@ def get_config():
   c.data.data_dir = ml_collections.FieldReference(None, field_type=str)     # TFDS data dir
   c.data.manual_dir = ml_collections.FieldReference(None, field_type=str)   # the downloaded files
   c.data.max_examples = ml_collections.FieldReference(None, field_type=int)  # per split; None: all
+  c.eval_batch_size = 8  # bounds inference memory at this resolution
   c.model.name = 'crowd_counter'
   c.augment.update(crop=(576, 768), flip=True)
   c.al.update(initial=20, budget=20, cycles=5)

@@ -7,7 +7,8 @@ textured backgrounds; density maps at stride 8 (8×8, Gaussian heads, targets ×
 400 (SHHB's size), 200 test. The C^3 counter at CPU scale: ImageNet stem and one basic block per
 stage for three stages (16 → 64 channels, output stride 8 as C^3's) and the 1×1 decoder. SHHB's protocol: 20
 labels, +20 per cycle from the whole pool, up to 100; batch 4; soft-rank lists of 4; random crops of
-48×48 and flips; Adam 1e-3 (SHHB's 1e-5 is for a pretrained backbone); MAE; three seeds.
+48×48 and flips; 100 epochs per cycle, Adam 1e-3 (SHHB's 1e-5 is for a pretrained backbone), ÷10
+at epoch 80; MAE; three seeds.
 ``:smoke`` is a seconds-long run of every strategy, for tests.
 """
 from l2r_jax import defaults
@@ -25,10 +26,10 @@ def get_config(variant: str = 'default'):
   c.augment.update(crop=(48, 48), flip=True)
   c.al.update(initial=20, budget=20, cycles=5)
   c.al.subset = None
-  c.train.update(batch_size=4, epochs=40, optimizer='adam', lr=1e-3, momentum=0.0,
-                 weight_decay=0.0, lr_boundaries=(32,), lr_decay=0.1)
-  c.predictor.update(lr_boundaries=(32,), sorter='soft_rank', sorter_len=4)
-  c.ll4al.detach_epoch = 32
+  c.train.update(batch_size=4, epochs=100, optimizer='adam', lr=1e-3, momentum=0.0,
+                 weight_decay=0.0, lr_boundaries=(80,), lr_decay=0.1)
+  c.predictor.update(lr_boundaries=(80,), sorter='soft_rank', sorter_len=4)
+  c.ll4al.detach_epoch = 80
   if variant == 'smoke':
     c.seeds = (0,)
     c.data.update(num_train=48, num_test=16, image_size=32)

@@ -10,6 +10,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.strategies = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
   c.seeds = (0, 1, 2, 3, 4)
   c.quiet = False                   # hide the per-epoch progress bar
+  c.eval_batch_size = 512           # samples per forward pass when scoring the pool and testing
   c.data = ml_collections.ConfigDict(dict(name='cifar10'))
   c.model = ml_collections.ConfigDict(dict(name='resnet18', kwargs={}))
   # On-device training augmentation (l2r_jax.augment): empty for none; task configs fill it.

@@ -236,7 +236,8 @@ def run_cycle(exp: Experiment, al: ALState) -> Tuple[ALState, List[Dict[str, flo
   if cycle > 0:
     subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
     view = strategies_lib.SelectionState(
-        infer=lambda idx: infer(al.models, ds.x_train, idx), labeled=labeled,
+        infer=lambda idx: infer(al.models, ds.x_train, idx, config.eval_batch_size),
+        labeled=labeled,
         inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
         options=config.get(al.strategy, ml_collections.ConfigDict()))
     chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
@@ -246,7 +247,7 @@ def run_cycle(exp: Experiment, al: ALState) -> Tuple[ALState, List[Dict[str, flo
   models, history = train_cycle(exp, al, cycle, rng_train,
                                 f'{al.strategy} seed {al.seed} cycle {cycle + 1}/{n_cycles}')
   record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
-            'num_labeled': int(len(labeled)), **evaluate(exp, models),
+            'num_labeled': int(len(labeled)), **evaluate(exp, models, config.eval_batch_size),
             'wall_s': round(time.time() - t0, 2)}
   return al._replace(cycle=cycle, models=models, results=al.results + [record]), history
 

@@ -38,7 +38,7 @@ def _number(config, name):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
-               'predictor.hidden'):
+               'predictor.hidden', 'eval_batch_size'):
     _positive_int(config, name)
   _positive_int(config, 'al.subset', allow_none=True)
   for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'predictor.lr',

@@ -41,7 +41,7 @@ def full_run(tmp_path_factory):
 def test_every_strategy_end_to_end(full_run):
   workdir, records = full_run
   assert {(r['strategy'], r['cycle']) for r in records} == {
-      (s, c) for s in ('random', 'entropy', 'coreset', 'll4al', 'l2r') for c in (0, 1)}
+      (s, c) for s in ('random', 'entropy', 'coreset', 'vaal', 'll4al', 'l2r') for c in (0, 1)}
   for r in records:
     assert r['num_labeled'] == 64 + 32 * r['cycle'] and r['metric'] == 'accuracy'
     assert 0 <= r['value'] <= 1 and r['wall_s'] > 0
@@ -161,7 +161,7 @@ def test_cifar10_config_runs_resnet18_on_random_arrays(tmp_path):
 
 
 def test_registry_covers_the_paper():
-  assert {'random', 'entropy', 'coreset', 'll4al', 'l2r'} <= set(strategies.REGISTRY)
+  assert {'random', 'entropy', 'coreset', 'vaal', 'll4al', 'l2r'} <= set(strategies.REGISTRY)
 
 
 def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):

@@ -25,6 +25,8 @@ LOADERS: Dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     'random_images': _lazy('offline', 'load_random_images'),
     'synthetic_pose': _lazy('synthetic', 'load_synthetic_pose'),
     'synthetic_crowd': _lazy('synthetic', 'load_synthetic_crowd'),
+    'cifar10': _lazy('catalog', 'load_cifar10'),
+    'celeba': _lazy('catalog', 'load_celeba'),
     'mpii': _lazy('mpii', 'load_mpii'),
     'shanghaitech': _lazy('shanghaitech', 'load_shanghaitech'),
 }
