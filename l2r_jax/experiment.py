@@ -127,7 +127,10 @@ def _score(task: tasks_lib.Task, models: train.State, x, y):
 
 def _chunks(fn, arrays, indices: np.ndarray, chunk: int):
   """``fn`` on ``[a[indices] for a in arrays]`` in chunks of a fixed size (the last one padded, so
-  one compilation serves all); host outputs concatenated, None outputs kept None."""
+  one compilation serves all); host outputs concatenated, None outputs kept None. Fewer indices
+  than ``chunk`` shrink it to the next power of two (few shapes, little padding)."""
+  if len(indices) < chunk:
+    chunk = 1 << max(int(len(indices)) - 1, 0).bit_length()
   outs = []
   for i in range(0, len(indices), chunk):
     idx = indices[i:i + chunk]
