@@ -50,12 +50,12 @@ def summary_markdown(records: List[Dict[str, Any]]) -> str:
 
 
 def plot_curves(records: List[Dict[str, Any]], path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  # A Figure of its own, drawn by Agg: no pyplot, so a notebook's backend is left alone.
+  from matplotlib import figure  # pylint: disable=g-import-not-at-top
   values, rhos = _group(records)
   n_panels = 2 if any(rhos.values()) else 1
-  fig, axes = plt.subplots(1, n_panels, figsize=(6 * n_panels, 4.5), squeeze=False)
+  fig = figure.Figure(figsize=(6 * n_panels, 4.5))
+  axes = fig.subplots(1, n_panels, squeeze=False)
   for ax, groups, ylabel in zip(axes[0], (values, rhos),
                                 (records[0]['metric'], "Spearman's rho (test losses)")):
     for s, by_size in groups.items():
@@ -70,7 +70,6 @@ def plot_curves(records: List[Dict[str, Any]], path: str) -> None:
     ax.legend()
   fig.tight_layout()
   fig.savefig(path, dpi=120)
-  plt.close(fig)
 
 
 def write(records: List[Dict[str, Any]], workdir: str) -> None:
