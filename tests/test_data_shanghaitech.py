@@ -159,9 +159,8 @@ def test_stride_resize_and_cap(config):
 
 
 def test_prepare_command(config, capsys):
-  from l2r_jax.data import tfds_util
-  tfds_util.prepare_main('ShanghaiTech Part B', shhb.prepare,
-                         ['--manual_dir', config.manual_dir, '--data_dir', config.data_dir])
+  shhb._manual().prepare_main(  # pylint: disable=protected-access
+      ['--manual_dir', config.manual_dir, '--data_dir', config.data_dir])
   assert "'train': 3" in capsys.readouterr().out
 
 

@@ -34,10 +34,9 @@ centred on ``c`` with pixel centres at integers in both (SimpleBaseline's OpenCV
 output pixel off this). Heatmap coordinates use the same map with ``n = heatmap_size``, so image,
 heatmap and head box agree, and PCKh distances are the image's times the common factor ``n / S``.
 """
-import functools
 import json
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import ml_collections
 import numpy as np
@@ -104,7 +103,7 @@ class MpiiHumanPose(tfds.core.GeneratorBasedBuilder):
     root = os.fspath(dl_manager.manual_dir)
     missing = check_manual_dir(root)
     if missing:
-      raise _missing_error(root, None, missing)
+      raise _manual().error(root, None, missing)
     annot = os.path.join(root, 'annot')
     return {
         'train': self._generate_examples(os.path.join(annot, 'train.json')),
@@ -163,16 +162,8 @@ def missing_images(image_dir: str, names) -> list:
   return [os.path.join(image_dir, n) for n in sorted(set(names)) if n not in present]
 
 
-def _missing_error(manual_dir: str, data_dir: Optional[str], missing: Sequence[str]):
-  command = f'python -m l2r_jax.data.mpii --manual_dir {manual_dir}'
-  if data_dir:
-    command += f' --data_dir {data_dir}'
-  return tfds_util.missing_error('MPII Human Pose', manual_dir, missing,
-                                 _INSTRUCTIONS.replace('<manual_dir>', manual_dir), command)
-
-
-def _raise_missing(manual_dir, data_dir, missing):
-  raise _missing_error(manual_dir, data_dir, missing)
+def _manual():
+  return tfds_util.ManualDataset(MpiiHumanPose, 'MPII Human Pose', 'l2r_jax.data.mpii', _INSTRUCTIONS, check_manual_dir)
 
 
 # --- Crop geometry ------------------------------------------------------------------------------
@@ -300,17 +291,15 @@ def load_mpii(config: ml_collections.ConfigDict) -> Dataset:
   heatmap_size = int(config.get('heatmap_size', 64))
   sigma = float(config.get('sigma', 2.0))
   max_examples = config.get('max_examples', None)
-  builder, manual_dir = tfds_util.builder_from_config(MpiiHumanPose, config)
-  raise_missing = functools.partial(_raise_missing, manual_dir, config.get('data_dir', None))
-  tfds_util.prepare(builder, manual_dir, check_manual_dir, raise_missing)
+  builder, manual_dir = _manual().prepared(config)
 
   train, test = (_read_split(builder, s, max_examples) for s in ('train', 'test'))
   image_dir = os.path.join(manual_dir, 'images')
   if not os.path.isdir(image_dir):
-    raise_missing([image_dir + '/'])
+    raise _manual().error(manual_dir, config.get('data_dir'), [image_dir + '/'])
   missing = missing_images(image_dir, np.concatenate([train['image'], test['image']]))
   if missing:
-    raise_missing(missing)
+    raise _manual().error(manual_dir, config.get('data_dir'), missing)
 
   head_boxes = image_to_crop(test['head_box'], test['center'], test['scale'], heatmap_size)
   return Dataset(
@@ -329,15 +318,5 @@ def load_mpii(config: ml_collections.ConfigDict) -> Dataset:
   )
 
 
-def prepare(manual_dir: Optional[str] = None, data_dir: Optional[str] = None) -> str:
-  """Prepares the TFDS dataset from the manual folder; returns a one-line summary."""
-  config = ml_collections.ConfigDict({'manual_dir': manual_dir, 'data_dir': data_dir})
-  builder, manual = tfds_util.builder_from_config(MpiiHumanPose, config)
-  tfds_util.prepare(builder, manual, check_manual_dir,
-                    functools.partial(_raise_missing, manual, data_dir))
-  sizes = {k: v.num_examples for k, v in builder.info.splits.items()}
-  return f'{builder.name} {builder.version} in {builder.data_dir}: {sizes}'
-
-
 if __name__ == '__main__':
-  tfds_util.prepare_main('MPII Human Pose', prepare)
+  _manual().prepare_main()

@@ -22,7 +22,6 @@ first :func:`load_shanghaitech`; no TensorFlow needed. Records hold the original
 in all, so the prepared dataset stands alone), the head points made 0-based (pixel centres at
 integers) and the count.
 """
-import functools
 import io
 import os
 import re
@@ -92,7 +91,7 @@ class ShanghaitechPartB(tfds.core.GeneratorBasedBuilder):
     root = os.fspath(dl_manager.manual_dir)
     missing = check_manual_dir(root)
     if missing:
-      raise _missing_error(root, None, missing)
+      raise _manual().error(root, None, missing)
     return {split: self._generate_examples(*split_dirs(root, split)) for split in _SPLIT_DIRS}
 
   def _generate_examples(self, image_dir: str, gt_dir: str):
@@ -168,16 +167,8 @@ def check_manual_dir(manual_dir: str) -> list:
   return missing
 
 
-def _missing_error(manual_dir: str, data_dir: Optional[str], missing: Sequence[str]):
-  command = f'python -m l2r_jax.data.shanghaitech --manual_dir {manual_dir}'
-  if data_dir:
-    command += f' --data_dir {data_dir}'
-  return tfds_util.missing_error('ShanghaiTech Part B', manual_dir, missing,
-                                 _INSTRUCTIONS.replace('<manual_dir>', manual_dir), command)
-
-
-def _raise_missing(manual_dir, data_dir, missing):
-  raise _missing_error(manual_dir, data_dir, missing)
+def _manual():
+  return tfds_util.ManualDataset(ShanghaitechPartB, 'ShanghaiTech Part B', 'l2r_jax.data.shanghaitech', _INSTRUCTIONS, check_manual_dir)
 
 
 def normalize(image: np.ndarray) -> np.ndarray:
@@ -250,9 +241,7 @@ def load_shanghaitech(config: ml_collections.ConfigDict) -> Dataset:
   sigma = float(config.get('sigma', SIGMA))
   scale = float(config.get('density_scale', DENSITY_SCALE))
   max_examples = config.get('max_examples', None)
-  builder, manual_dir = tfds_util.builder_from_config(ShanghaitechPartB, config)
-  tfds_util.prepare(builder, manual_dir, check_manual_dir,
-                    functools.partial(_raise_missing, manual_dir, config.get('data_dir', None)))
+  builder, _ = _manual().prepared(config)
 
   (train, train_src), (test, test_src) = (_read_split(builder, s, max_examples)
                                           for s in ('train', 'test'))
@@ -272,15 +261,5 @@ def load_shanghaitech(config: ml_collections.ConfigDict) -> Dataset:
   )
 
 
-def prepare(manual_dir: Optional[str] = None, data_dir: Optional[str] = None) -> str:
-  """Prepares the TFDS dataset from the manual folder; returns a one-line summary."""
-  config = ml_collections.ConfigDict({'manual_dir': manual_dir, 'data_dir': data_dir})
-  builder, manual = tfds_util.builder_from_config(ShanghaitechPartB, config)
-  tfds_util.prepare(builder, manual, check_manual_dir,
-                    functools.partial(_raise_missing, manual, data_dir))
-  sizes = {k: v.num_examples for k, v in builder.info.splits.items()}
-  return f'{builder.name} {builder.version} in {builder.data_dir}: {sizes}'
-
-
 if __name__ == '__main__':
-  tfds_util.prepare_main('ShanghaiTech Part B', prepare)
+  _manual().prepare_main()

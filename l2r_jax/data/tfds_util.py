@@ -12,6 +12,7 @@ The manual folder is checked before anything is prepared: a missing file raises
 command that prepares the dataset.
 """
 import argparse
+import dataclasses
 import os
 from typing import Any, Callable, Optional, Sequence, Tuple, Type
 
@@ -94,12 +95,44 @@ def order_and_cap(index: np.ndarray, max_examples: Optional[int]) -> np.ndarray:
   return order if max_examples is None else order[:max_examples]
 
 
-def prepare_main(name: str, prepare_fn: Callable[..., Any], argv=None) -> None:
-  """Command line ``python -m l2r_jax.data.<module> --manual_dir DIR [--data_dir DIR]``."""
-  parser = argparse.ArgumentParser(description=f'Prepare {name} (TFDS ArrayRecord) from the '
-                                   'manually downloaded files.')
-  parser.add_argument('--manual_dir', default=None,
-                      help='folder with the original files (default: TFDS manual folder)')
-  parser.add_argument('--data_dir', default=None, help='TFDS data dir (default: TFDS default)')
-  args = parser.parse_args(argv)
-  print(prepare_fn(manual_dir=args.manual_dir, data_dir=args.data_dir))
+@dataclasses.dataclass(frozen=True)
+class ManualDataset:
+  """A dataset made from files the user downloads: its builder, its name in messages, the module
+  whose command line prepares it, the instructions (``<manual_dir>`` stands for the folder), and
+  the check that lists what the manual folder lacks."""
+  builder_cls: Type[tfds.core.DatasetBuilder]
+  title: str
+  module: str
+  instructions: str
+  check: CheckFn
+
+  def error(self, manual_dir: str, data_dir: Optional[str],
+            missing: Sequence[str]) -> DataNotFoundError:
+    """The error naming what is missing, where to get it and the command that prepares it."""
+    command = f'python -m {self.module} --manual_dir {manual_dir}'
+    if data_dir:
+      command += f' --data_dir {data_dir}'
+    return missing_error(self.title, manual_dir, missing,
+                         self.instructions.replace('<manual_dir>', manual_dir), command)
+
+  def prepared(self, config: ml_collections.ConfigDict) -> Tuple[Any, str]:
+    """The builder, prepared from the manual folder unless it already was, and that folder."""
+    builder, manual_dir = builder_from_config(self.builder_cls, config)
+
+    def raise_missing(missing):
+      raise self.error(manual_dir, config.get('data_dir', None), missing)
+
+    prepare(builder, manual_dir, self.check, raise_missing)
+    return builder, manual_dir
+
+  def prepare_main(self, argv=None) -> None:
+    """Command line ``python -m <module> --manual_dir DIR [--data_dir DIR]``."""
+    parser = argparse.ArgumentParser(description=f'Prepare {self.title} (TFDS ArrayRecord) from '
+                                     'the manually downloaded files.')
+    parser.add_argument('--manual_dir', default=None,
+                        help='folder with the original files (default: TFDS manual folder)')
+    parser.add_argument('--data_dir', default=None, help='TFDS data dir (default: TFDS default)')
+    args = parser.parse_args(argv)
+    builder, _ = self.prepared(ml_collections.ConfigDict(vars(args)))
+    sizes = {k: v.num_examples for k, v in builder.info.splits.items()}
+    print(f'{builder.name} {builder.version} in {builder.data_dir}: {sizes}')
