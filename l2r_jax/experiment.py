@@ -36,6 +36,7 @@ from l2r_jax import strategies as strategies_lib
 from l2r_jax import tasks as tasks_lib
 from l2r_jax import train
 from l2r_jax import validation
+from l2r_jax.data import pipeline
 from l2r_jax.models.base import global_average_pool
 import sorter
 
@@ -187,9 +188,17 @@ def train_cycle(exp: Experiment, al: ALState, cycle: int, rng: jax.Array,
                 predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=exp.ranker,
                 pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin)
   p_steps = {detach: _p_train_step(detach_features=detach, **static) for detach in (False, True)}
+  # The labeled set is read once per cycle (small by design; an array-like pool decodes here).
   x_lab, y_lab = ds.x_train[al.labeled], ds.y_train[al.labeled]
+  epochs = config.train.epochs
+  orders = [epoch_order(al.seed, cycle, epoch, len(al.labeled), batch_size)
+            for epoch in range(epochs)]
+  n_steps = orders[0].shape[0] // batch_size
+  # All the cycle's batches, this process's share of each, fed ahead of the steps.
+  batches = np.stack(orders).reshape(epochs * n_steps, batch_size)[:, mine]
+  feed = pipeline.device_batches(x_lab, y_lab, batches, train.device_sharding())
   state = train.replicate(_restart_optimisers(al.models))
-  bar = tqdm.trange(config.train.epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
+  bar = tqdm.trange(epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
                     mininterval=1.0, disable=config.get('quiet', False))
   history = []
   for epoch in bar:
@@ -202,17 +211,12 @@ def train_cycle(exp: Experiment, al: ALState, cycle: int, rng: jax.Array,
     state = train.State(target=state.target.replace(opt_state=target_opt), predictor=predictor)
     # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
     p_step = p_steps[strategy != 'll4al' or epoch > config.ll4al.detach_epoch]
-    order = epoch_order(al.seed, cycle, epoch, len(al.labeled), batch_size)
-    n_steps = order.shape[0] // batch_size
     # One key per step and device, made once per epoch rather than on the per-step path.
     keys = np.asarray(jax.random.split(jax.random.fold_in(rng, epoch), n_steps * n_dev))
     keys = keys.reshape(n_steps, n_dev, *keys.shape[1:])
     epoch_metrics = []
     for step in range(n_steps):
-      idx = order[step * batch_size:(step + 1) * batch_size][mine]
-      batch = {'x': x_lab[idx].reshape(n_dev, per_process // n_dev, *x_lab.shape[1:]),
-               'y': y_lab[idx].reshape(n_dev, per_process // n_dev, *y_lab.shape[1:])}
-      state, m = p_step(state, batch, keys[step])
+      state, m = p_step(state, next(feed), keys[step])
       epoch_metrics.append(m)
     m = jax.device_get(jax.tree.map(lambda *v: jnp.stack(v)[:, 0].mean(), *epoch_metrics))
     if not all(np.isfinite(v) for v in m.values()):

@@ -131,15 +131,23 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
   return State(target=target, predictor=predictor), metrics
 
 
+def device_sharding(devices=None) -> jax.sharding.NamedSharding:
+  """Arrays with a leading device axis, one slice per device (default: the local devices), on a
+  mesh whose axis is named like the pmapped step's: how the step's own outputs lie, so inputs
+  placed this way share its compiled program."""
+  devices = list(jax.local_devices() if devices is None else devices)
+  return jax.sharding.NamedSharding(jax.sharding.Mesh(np.asarray(devices), (AXIS,)),
+                                    jax.sharding.PartitionSpec(AXIS))
+
+
 def replicate(tree, devices=None):
   """One copy of ``tree`` per device (default: the local devices), stacked on a leading axis and
-  sharded over a mesh whose axis is named like the pmapped step's, so that the step's first call
-  and its later calls (fed its own outputs) share one compiled program."""
-  devices = list(jax.local_devices() if devices is None else devices)
-  sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.asarray(devices), (AXIS,)),
-                                        jax.sharding.PartitionSpec(AXIS))
+  placed by :func:`device_sharding`, so that the step's first call and its later calls (fed its
+  own outputs) share one compiled program."""
+  sharding = device_sharding(devices)
+  n = len(sharding.device_set)
   return jax.tree.map(lambda a: jax.device_put(
-      np.broadcast_to(np.asarray(a)[None], (len(devices), *np.shape(a))), sharding), tree)
+      np.broadcast_to(np.asarray(a)[None], (n, *np.shape(a))), sharding), tree)
 
 
 def make_p_train_step(devices=None, **static) -> Callable:

@@ -17,6 +17,8 @@ Labels by task:
 * ``'crowd'``: ``float32 [N, H, W]`` density maps at the model's output resolution, summing to
   ``density_scale`` x the head count; ``num_outputs = 1``. ``task_params['density_scale']``.
 """
+from concurrent import futures
+import os
 from typing import Any, Callable, Mapping, NamedTuple, Tuple
 
 import numpy as np
@@ -43,11 +45,14 @@ class LazyImages:
   """An array-like over ``n`` samples whose rows are made on demand by ``read(i) -> [...]``.
 
   ``x[idx]`` for an integer array, a slice or an int returns a stacked float32 ``ndarray``; only
-  those rows are read. Loaders of large real datasets use it so the pool never sits in memory.
+  those rows are read, by ``threads`` threads (``read`` must be thread-safe: decoding, resizing
+  and numpy mostly release the GIL). Loaders of large real datasets use it so the pool never sits
+  in memory.
   """
 
-  def __init__(self, n: int, sample_shape: Tuple[int, ...], read: Callable[[int], np.ndarray]):
-    self._n, self._read = n, read
+  def __init__(self, n: int, sample_shape: Tuple[int, ...], read: Callable[[int], np.ndarray],
+               threads: int = min(8, os.cpu_count() or 1)):
+    self._n, self._read, self._threads = n, read, threads
     self.shape = (n, *sample_shape)
     self.dtype = np.dtype(np.float32)
 
@@ -59,6 +64,14 @@ class LazyImages:
       return np.asarray(self._read(int(idx)), np.float32)
     rows = np.arange(self._n)[idx]
     out = np.empty((len(rows), *self.shape[1:]), np.float32)
-    for j, i in enumerate(rows):
-      out[j] = self._read(int(i))
+
+    def fill(j):
+      out[j] = self._read(int(rows[j]))
+
+    if self._threads > 1 and len(rows) > 1:
+      with futures.ThreadPoolExecutor(min(self._threads, len(rows))) as pool:
+        list(pool.map(fill, range(len(rows))))
+    else:
+      for j in range(len(rows)):
+        fill(j)
     return out

@@ -1,0 +1,71 @@
+"""The quality report's arithmetic (benchmarks/al_quality.py), on hand-made results."""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+_PATH = os.path.join(os.path.dirname(__file__), os.pardir, 'benchmarks', 'al_quality.py')
+_spec = importlib.util.spec_from_file_location('al_quality', _PATH)
+al_quality = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(al_quality)
+
+
+def test_auc_is_the_mean_height_of_the_piecewise_linear_curve():
+  # (0.5 + 0.7) / 2 * 100 + (0.7 + 0.8) / 2 * 200 = 210 over a range of 300.
+  assert al_quality.auc([100, 200, 400], [0.5, 0.7, 0.8]) == pytest.approx(0.7)
+  assert al_quality.auc([100], [0.4]) == 0.4
+
+
+def _records(metric, curves, rhos=None):
+  """curves: {(strategy, seed): values at 10, 20, 30 labels}."""
+  out = []
+  for (strategy, seed), values in curves.items():
+    for k, v in enumerate(values):
+      rho = None if rhos is None or strategy not in rhos else rhos[strategy][seed]
+      out.append({'strategy': strategy, 'seed': seed, 'cycle': k, 'num_labeled': 10 * (k + 1),
+                  'metric': metric, 'value': v, 'spearman': rho, 'wall_s': 1.0})
+  return out
+
+
+def test_summary_skips_unfinished_runs_and_reads_the_last_rho():
+  records = _records('accuracy', {('random', 0): [0.1, 0.2, 0.3], ('random', 1): [0.1, 0.2],
+                                  ('l2r', 0): [0.1, 0.4, 0.4]}, rhos={'l2r': {0: 0.5}})
+  records[-1]['spearman'] = 0.7  # the last cycle's rho is the one reported
+  s = al_quality.task_summary(records)
+  assert list(s['random']['auc']) == [0]
+  assert s['random']['auc'][0] == pytest.approx(0.2)
+  assert s['l2r']['auc'][0] == pytest.approx((0.25 + 0.4) / 2)
+  assert s['l2r']['rho'] == {0: 0.7}
+
+
+def test_the_bar_signs_margins_by_the_metric_direction():
+  curves = {('random', 0): [10, 8, 6], ('random', 1): [10, 8, 6.2],
+            ('l2r', 0): [10, 7, 5], ('l2r', 1): [10, 7, 5.2],
+            ('entropy', 0): [10, 9, 8], ('entropy', 1): [10, 9, 8]}
+  summary = al_quality.task_summary(_records('mae', curves))
+  rows = {line.split(' | ')[0][2:]: line.split(' | ') for line in
+          al_quality.bar(summary, 'crowd', higher_is_better=False)[2:]}
+  # Lower MAE is better. AUCs (mean heights): random 8.0 and 8.05, l2r 7.25 and 7.3, entropy 9.0:
+  # l2r is 0.75 below random and 1.725 below entropy.
+  assert float(rows['AUC: L2R-AL beats random'][1]) == pytest.approx(0.75)
+  assert rows['AUC: L2R-AL beats random'][3].startswith('met')
+  assert float(rows['AUC: L2R-AL beats entropy'][1]) == pytest.approx(1.725)
+  # Entropy is a rival on regression tasks only; absent rivals are not claimed.
+  classification = al_quality.bar(summary, 'classification', higher_is_better=True)
+  assert not any('entropy' in line for line in classification)
+  assert not any('ll4al' in line for line in classification)
+  assert float(classification[2].split(' | ')[1]) == pytest.approx(-0.75)
+  assert classification[2].endswith('not met |')
+
+
+def test_task_section_marks_the_best_area():
+  curves = {('random', 0): [0.1, 0.2, 0.3], ('l2r', 0): [0.1, 0.3, 0.4],
+            ('ll4al', 0): [0.1, 0.2, 0.2]}
+  md = al_quality.task_markdown('toy', _records('accuracy', curves,
+                                                {'l2r': {0: 0.6}, 'll4al': {0: 0.2}}),
+                                'classification', 120.0)
+  assert '| l2r | **0.2750 ± 0.0000** | 0.6000 ± 0.0000 | 1 |' in md
+  assert '| rho: L2R-AL > LL4AL | +0.4000 |' in md
+  assert 'quality_toy.png' in md and '2.0 min' in md
+  assert np.isfinite(al_quality.auc([1, 2], [0.0, 1.0]))

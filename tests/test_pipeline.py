@@ -1,0 +1,87 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from l2r_jax import models
+from l2r_jax import train
+from l2r_jax.data import base
+from l2r_jax.data import pipeline
+
+
+def _pool(n=50):
+  x = np.arange(n * 6, dtype=np.float32).reshape(n, 3, 2)
+  y = (np.arange(n) % 7).astype(np.int32)
+  return x, y
+
+
+def test_batches_come_in_order_one_shard_per_device():
+  x, y = _pool()
+  batches = np.random.default_rng(0).integers(0, 50, (9, 8))
+  sharding = train.device_sharding(jax.local_devices()[:2])
+  got = list(pipeline.device_batches(x, y, batches, sharding))
+  assert len(got) == 9
+  for idx, batch in zip(batches, got):
+    assert batch['x'].shape == (2, 4, 3, 2) and batch['y'].shape == (2, 4)
+    assert batch['x'].sharding.is_equivalent_to(sharding, 4)
+    np.testing.assert_array_equal(np.asarray(batch['x']).reshape(8, 3, 2), x[idx])
+    np.testing.assert_array_equal(np.asarray(batch['y']).reshape(8), y[idx])
+    # Device d holds rows [4d, 4d + 4) of the batch.
+    for shard in batch['x'].addressable_shards:
+      d = shard.index[0].start
+      np.testing.assert_array_equal(np.asarray(shard.data)[0], x[idx[4 * d:4 * d + 4]])
+      assert shard.device == jax.local_devices()[d]
+
+
+def test_an_array_like_pool_is_read_a_batch_at_a_time():
+  x, y = _pool()
+  reads = []
+
+  def read(i):
+    reads.append(i)
+    return x[i]
+
+  lazy = base.LazyImages(50, (3, 2), read, threads=1)
+  batches = np.arange(12).reshape(3, 4) * 2
+  got = list(pipeline.device_batches(lazy, y, batches, train.device_sharding(),
+                                     read_threads=1))
+  assert sorted(reads) == sorted(batches.ravel().tolist())
+  np.testing.assert_array_equal(np.asarray(got[-1]['x']).reshape(4, 3, 2), x[batches[-1]])
+
+
+def test_a_batch_that_does_not_split_over_the_devices_is_refused():
+  x, y = _pool()
+  with pytest.raises(ValueError, match='does not split over 2 devices'):
+    pipeline.device_batches(x, y, np.zeros((2, 5), int), train.device_sharding())
+  with pytest.raises(ValueError, match=r'\[steps, batch_size\]'):
+    pipeline.device_batches(x, y, np.zeros(8, int), train.device_sharding())
+
+
+def test_fed_batches_and_replicated_state_share_one_program(caplog):
+  r = np.random.default_rng(0)
+  x = r.normal(size=(32, 40)).astype(np.float32)
+  y = r.integers(0, 10, 32).astype(np.int32)
+  target = models.CNN1D(widths=(8,), pool_after=(True,), bn_axis_name=train.AXIS)
+  state = train.replicate(train.create_state(jax.random.PRNGKey(0), target, optax.sgd(0.1),
+                                             jnp.zeros((2, 40))))
+  p_step = train.make_p_train_step()
+  feed = pipeline.device_batches(x, y, r.integers(0, 32, (4, 16)), train.device_sharding())
+  rngs = jax.random.split(jax.random.PRNGKey(0), 2)
+  state, _ = p_step(state, next(feed), rngs)
+  caplog.clear()
+  with jax.log_compiles(True):
+    for batch in feed:
+      state, metrics = p_step(state, batch, rngs)
+    jax.block_until_ready(metrics)
+  assert not [r for r in caplog.records if 'Compiling' in r.getMessage()]
+
+
+@pytest.mark.parametrize('threads', [1, 4])
+def test_array_like_rows_come_back_in_the_order_asked(threads):
+  x, _ = _pool()
+  lazy = base.LazyImages(50, (3, 2), lambda i: x[i], threads=threads)
+  idx = np.random.default_rng(1).permutation(50)[:17]
+  np.testing.assert_array_equal(lazy[idx], x[idx])
+  np.testing.assert_array_equal(lazy[5:9], x[5:9])
+  np.testing.assert_array_equal(lazy[3], x[3])
