@@ -13,6 +13,8 @@ the first unfinished (strategy, seed, cycle); a finished task is only read back.
   range, i.e. the curve's mean height, per seed, then mean ± std;
 * the last-cycle Spearman rho of predicted and true test losses, for LL4AL and L2R-AL;
 * the scientific bar, claim by claim, with the margin in units of the seed spread;
+* the diagnostic ``oracle_loss`` where the workdir has it (run it with ``python -m l2r_jax.main
+  --config=configs/<task>.py --workdir=WORKDIR/<task> --config.strategies="('oracle_loss',)"``);
 
 and the curves as ``OUT/quality_<task>.png``. ``--smoke`` runs each task's ``:smoke`` variant (a
 seconds-long check of the whole path).
@@ -116,11 +118,15 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
            'mean ± std over seeds) and last-cycle rho:', '',
            '| strategy | AUC | last-cycle rho | seeds |', '|---|---|---|---|']
   best = (max if higher else min)(
-      (np.mean(list(s['auc'].values())), k) for k, s in summary.items() if s['auc'])[1]
+      (np.mean(list(s['auc'].values())), k) for k, s in summary.items()
+      if s['auc'] and k != 'oracle_loss')[1]
   for strategy, s in summary.items():
     cell = _ms(s['auc'].values())
     lines.append(f'| {strategy} | {f"**{cell}**" if strategy == best else cell} | '
                  f'{_ms(s["rho"].values())} | {len(s["auc"])} |')
+  if 'oracle_loss' in summary:
+    lines += ['', '`oracle_loss` is a diagnostic that reads the labels (the highest true losses): '
+              'the ceiling of selection by predicted loss, not a rival.']
   claims = bar(summary, task, higher)
   if claims:
     lines += ['', 'The bar (margin: L2R-AL minus the rival, signed so that positive is better; '

@@ -150,6 +150,14 @@ def infer(models: train.State, x, indices: np.ndarray,
                                              np.asarray(indices), chunk))
 
 
+def true_losses(exp: Experiment, models: train.State, indices: np.ndarray) -> np.ndarray:
+  """The target's per-sample task loss on pool samples ``indices``, with their labels (for the
+  diagnostic ``oracle_loss`` strategy only)."""
+  ds = exp.dataset
+  return _chunks(functools.partial(_score, exp.task, models), (ds.x_train, ds.y_train),
+                 np.asarray(indices), exp.config.eval_batch_size)[2]
+
+
 def evaluate(exp: Experiment, models: train.State, chunk: int = 512) -> Dict[str, Any]:
   """The task's test metric and, with a predictor, Spearman's rho of predicted vs true per-sample
   test losses."""
@@ -246,7 +254,8 @@ def run_cycle(exp: Experiment, al: ALState) -> Tuple[ALState, List[Dict[str, flo
         infer=lambda idx: infer(al.models, ds.x_train, idx, config.eval_batch_size),
         labeled=labeled,
         inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
-        options=config.get(al.strategy, ml_collections.ConfigDict()))
+        options=config.get(al.strategy, ml_collections.ConfigDict()),
+        true_loss=lambda idx: true_losses(exp, al.models, idx))
     chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
     labeled = np.concatenate([labeled, np.asarray(chosen, labeled.dtype)])
   al = al._replace(labeled=labeled)

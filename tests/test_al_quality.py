@@ -61,11 +61,13 @@ def test_the_bar_signs_margins_by_the_metric_direction():
 
 def test_task_section_marks_the_best_area():
   curves = {('random', 0): [0.1, 0.2, 0.3], ('l2r', 0): [0.1, 0.3, 0.4],
-            ('ll4al', 0): [0.1, 0.2, 0.2]}
+            ('ll4al', 0): [0.1, 0.2, 0.2], ('oracle_loss', 0): [0.1, 0.5, 0.6]}
   md = al_quality.task_markdown('toy', _records('accuracy', curves,
                                                 {'l2r': {0: 0.6}, 'll4al': {0: 0.2}}),
                                 'classification', 120.0)
+  # The diagnostic oracle reads the labels: never the best, and said to be a diagnostic.
   assert '| l2r | **0.2750 ± 0.0000** | 0.6000 ± 0.0000 | 1 |' in md
+  assert '| oracle_loss | 0.4250 ± 0.0000 |  | 1 |' in md and 'is a diagnostic' in md
   assert '| rho: L2R-AL > LL4AL | +0.4000 |' in md
   assert 'quality_toy.png' in md and '2.0 min' in md
   assert np.isfinite(al_quality.auc([1, 2], [0.0, 1.0]))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -199,3 +200,16 @@ def test_one_device_gives_the_two_device_results(full_run, tmp_path):
       assert o['num_labeled'] == r['num_labeled']
       assert o['value'] == pytest.approx(r['value'], abs=1e-6)
       assert o['spearman'] == pytest.approx(r['spearman'], abs=1e-3)
+
+
+def test_true_losses_are_the_targets_cross_entropy_on_the_pool():
+  config = _smoke()
+  exp = experiment.make_experiment(config)
+  models = experiment.make_models(config, exp.dataset, 'random', jax.random.PRNGKey(3))
+  idx = np.array([5, 0, 77, 3, 12])  # fewer than a chunk, out of order
+  t = models.target
+  logits, _ = t.apply_fn({'params': t.params, 'batch_stats': t.batch_stats},
+                         exp.dataset.x_train[idx], train=False)
+  logp = jax.nn.log_softmax(np.asarray(logits, np.float64))
+  expected = -logp[np.arange(len(idx)), exp.dataset.y_train[idx]]
+  np.testing.assert_allclose(experiment.true_losses(exp, models, idx), expected, rtol=1e-5)

@@ -59,10 +59,12 @@ def _fake_state(pool_size, labeled, seed):
     idx = np.asarray(idx)
     return strategies.PoolOutputs(logits[idx], emb[idx], pred[idx])
 
+  true = r.exponential(size=pool_size)
   state = strategies.SelectionState(
       infer=infer, labeled=np.asarray(labeled), inputs=lambda idx: emb[np.asarray(idx)],
-      pool_size=pool_size, options=dict(iterations=5, batch_size=32, hidden=(64,)))
-  return state, logits, pred
+      pool_size=pool_size, options=dict(iterations=5, batch_size=32, hidden=(64,)),
+      true_loss=lambda idx: true[np.asarray(idx)])
+  return state, logits, pred, true
 
 
 @settings(max_examples=15, deadline=None)
@@ -75,7 +77,7 @@ def test_selection_invariants(seed, n_labeled, subset_size, budget_frac, name):
   labeled, unlabeled = perm[:n_labeled], perm[n_labeled:]
   subset = r.choice(unlabeled, size=min(subset_size, len(unlabeled)), replace=False)
   budget = max(1, int(budget_frac * len(subset)))
-  state, _, _ = _fake_state(pool_size, labeled, seed)
+  state, *_ = _fake_state(pool_size, labeled, seed)
   chosen = strategies.get(name)(state, subset, budget, jax.random.PRNGKey(seed))
   assert len(chosen) == budget and len(set(chosen.tolist())) == budget
   assert set(chosen.tolist()) <= set(subset.tolist())
@@ -85,11 +87,15 @@ def test_selection_invariants(seed, n_labeled, subset_size, budget_frac, name):
 
 
 def test_loss_and_entropy_strategies_pick_the_top_scores():
-  state, logits, pred = _fake_state(50, [], 0)
+  state, logits, pred, true = _fake_state(50, [], 0)
   subset = np.arange(10, 40)
   top_pred = subset[np.argsort(-pred[subset])[:5]]
   for name in ('l2r', 'll4al'):
     assert sorted(strategies.get(name)(state, subset, 5, None)) == sorted(top_pred)
+  assert sorted(strategies.get('oracle_loss')(state, subset, 5, None)) == sorted(
+      subset[np.argsort(-true[subset])[:5]])
+  with pytest.raises(ValueError, match='oracle_loss needs the true losses'):
+    strategies.get('oracle_loss')(state._replace(true_loss=None), subset, 5, None)
   ent = np.asarray(simple.prediction_entropy(jnp.asarray(logits[subset])))
   assert sorted(strategies.get('entropy')(state, subset, 5, None)) == sorted(
       subset[np.argsort(-ent)[:5]])

@@ -19,12 +19,16 @@ class SelectionState(NamedTuple):
   ``labeled`` are the indices labeled so far; ``inputs(indices)`` are those pool samples' inputs
   (for strategies that learn from the images themselves, like VAAL); ``pool_size`` is the pool's
   size; ``options`` the strategy's own settings (``config.<strategy>``, empty if none).
+  ``true_loss(indices)`` is the current target's per-sample task loss on those pool samples,
+  computed *with their labels*: real active learning never has it; it exists for the diagnostic
+  ``oracle_loss`` strategy, the ceiling of selection by predicted loss.
   """
   infer: Callable[[np.ndarray], PoolOutputs]
   labeled: np.ndarray
   inputs: Optional[Callable[[np.ndarray], np.ndarray]] = None
   pool_size: Optional[int] = None
   options: Any = None
+  true_loss: Optional[Callable[[np.ndarray], np.ndarray]] = None
 
 
 # select(state, pool_subset, budget, rng) -> indices: `budget` distinct members of `pool_subset`.

@@ -1,4 +1,5 @@
-"""Random, entropy and highest-predicted-loss selection (LL4AL and L2R-AL)."""
+"""Random, entropy and highest-predicted-loss selection (LL4AL and L2R-AL), and the diagnostic
+highest-true-loss selection."""
 import chex
 import jax
 import jax.numpy as jnp
@@ -48,3 +49,16 @@ def _select_predicted_loss(state, pool_subset, budget, rng):
 
 base.register('ll4al')(_select_predicted_loss)
 base.register('l2r')(_select_predicted_loss)
+
+
+@base.register('oracle_loss')
+def select_oracle_loss(state, pool_subset, budget, rng):
+  """The samples with the highest *true* loss under the current target: what LL4AL and L2R-AL
+  would query with a perfect loss ranking. A diagnostic that reads the labels (it separates the
+  quality of a predicted ranking from the value of querying high-loss samples), not a strategy
+  for real labeling."""
+  del rng
+  if state.true_loss is None:
+    raise ValueError('oracle_loss needs the true losses of the pool (SelectionState.true_loss), '
+                     'which only the driver can give.')
+  return base.top_k(np.asarray(state.true_loss(pool_subset)), pool_subset, budget)
