@@ -10,6 +10,7 @@ initialisation, the same initial set and the same subset order. After every cycl
 checkpointed and its result appended to ``WORKDIR/results.jsonl``; running again on the same
 workdir resumes at the first unfinished (strategy, seed, cycle).
 """
+import contextlib
 import functools
 import math
 import os
@@ -204,35 +205,37 @@ def train_cycle(exp: Experiment, al: ALState, cycle: int, rng: jax.Array,
   n_steps = orders[0].shape[0] // batch_size
   # All the cycle's batches, this process's share of each, fed ahead of the steps.
   batches = np.stack(orders).reshape(epochs * n_steps, batch_size)[:, mine]
-  feed = pipeline.device_batches(x_lab, y_lab, batches, train.device_sharding())
-  state = train.replicate(_restart_optimisers(al.models))
-  bar = tqdm.trange(epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
-                    mininterval=1.0, disable=config.get('quiet', False))
-  history = []
-  for epoch in bar:
-    target_opt = optim.with_learning_rate(state.target.opt_state,
-                                          optim.learning_rate(config.train, epoch))
-    predictor = state.predictor
-    if predictor is not None:
-      predictor = predictor.replace(opt_state=optim.with_learning_rate(
-          predictor.opt_state, optim.learning_rate(config.predictor, epoch)))
-    state = train.State(target=state.target.replace(opt_state=target_opt), predictor=predictor)
-    # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
-    p_step = p_steps[strategy != 'll4al' or epoch > config.ll4al.detach_epoch]
-    # One key per step and device, made once per epoch rather than on the per-step path.
-    keys = np.asarray(jax.random.split(jax.random.fold_in(rng, epoch), n_steps * n_dev))
-    keys = keys.reshape(n_steps, n_dev, *keys.shape[1:])
-    epoch_metrics = []
-    for step in range(n_steps):
-      state, m = p_step(state, next(feed), keys[step])
-      epoch_metrics.append(m)
-    m = jax.device_get(jax.tree.map(lambda *v: jnp.stack(v)[:, 0].mean(), *epoch_metrics))
-    if not all(np.isfinite(v) for v in m.values()):
-      raise FloatingPointError(
-          f'{strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
-          f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
-    bar.set_postfix({k.replace('train_', ''): f'{v:.4f}' for k, v in m.items()})
-    history.append({k: float(v) for k, v in m.items()})
+  # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
+  with contextlib.closing(pipeline.device_batches(x_lab, y_lab, batches,
+                                                  train.device_sharding())) as feed:
+    state = train.replicate(_restart_optimisers(al.models))
+    bar = tqdm.trange(epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
+                      mininterval=1.0, disable=config.get('quiet', False))
+    history = []
+    for epoch in bar:
+      target_opt = optim.with_learning_rate(state.target.opt_state,
+                                            optim.learning_rate(config.train, epoch))
+      predictor = state.predictor
+      if predictor is not None:
+        predictor = predictor.replace(opt_state=optim.with_learning_rate(
+            predictor.opt_state, optim.learning_rate(config.predictor, epoch)))
+      state = train.State(target=state.target.replace(opt_state=target_opt), predictor=predictor)
+      # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
+      p_step = p_steps[strategy != 'll4al' or epoch > config.ll4al.detach_epoch]
+      # One key per step and device, made once per epoch rather than on the per-step path.
+      keys = np.asarray(jax.random.split(jax.random.fold_in(rng, epoch), n_steps * n_dev))
+      keys = keys.reshape(n_steps, n_dev, *keys.shape[1:])
+      epoch_metrics = []
+      for step in range(n_steps):
+        state, m = p_step(state, next(feed), keys[step])
+        epoch_metrics.append(m)
+      m = jax.device_get(jax.tree.map(lambda *v: jnp.stack(v)[:, 0].mean(), *epoch_metrics))
+      if not all(np.isfinite(v) for v in m.values()):
+        raise FloatingPointError(
+            f'{strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
+            f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
+      bar.set_postfix({k.replace('train_', ''): f'{v:.4f}' for k, v in m.items()})
+      history.append({k: float(v) for k, v in m.items()})
   return jax_utils.unreplicate(state), history
 
 

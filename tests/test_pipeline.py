@@ -85,3 +85,13 @@ def test_array_like_rows_come_back_in_the_order_asked(threads):
   np.testing.assert_array_equal(lazy[idx], x[idx])
   np.testing.assert_array_equal(lazy[5:9], x[5:9])
   np.testing.assert_array_equal(lazy[3], x[3])
+
+
+def test_a_closed_feed_gives_no_more_batches():
+  x, y = _pool()
+  feed = pipeline.device_batches(x, y, np.arange(40).reshape(10, 4), train.device_sharding())
+  first = next(feed)
+  np.testing.assert_array_equal(np.asarray(first['y']).reshape(4), y[:4])
+  feed.close()
+  with pytest.raises(ValueError, match='closed'):
+    next(feed)

@@ -11,7 +11,7 @@ buffer, each filled by its own thread. The step loop therefore finds every batch
 devices; gathering (or decoding, for an array-like pool) and the host-to-device copy overlap the
 previous steps.
 """
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import grain
 import jax
@@ -20,7 +20,7 @@ import numpy as np
 
 def device_batches(x: Any, y: np.ndarray, batches: np.ndarray, sharding: jax.sharding.Sharding,
                    *, read_threads: int = 2, host_buffer: int = 4,
-                   device_buffer: int = 2) -> Iterator[Dict[str, jax.Array]]:
+                   device_buffer: int = 2) -> grain.DatasetIterator:
   """``{'x', 'y'}`` for every row of ``batches``, in order, on the devices of ``sharding``.
 
   Args:
@@ -32,8 +32,9 @@ def device_batches(x: Any, y: np.ndarray, batches: np.ndarray, sharding: jax.sha
     read_threads: threads gathering batches on the host.
     host_buffer, device_buffer: batches kept ready on the host and on the devices.
 
-  Yields:
-    ``{'x': [n_dev, b / n_dev, ...], 'y': [n_dev, b / n_dev, ...]}`` device arrays.
+  Returns:
+    An iterator of ``{'x': [n_dev, b / n_dev, ...], 'y': [n_dev, b / n_dev, ...]}`` device
+    arrays; ``close()`` stops its threads (``contextlib.closing`` when it may not be exhausted).
   """
   batches = np.asarray(batches)
   if batches.ndim != 2:
