@@ -58,10 +58,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = ('a', 'b', 'c', 'd', 'e')
-# The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors.
+# The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_vmap'
+# the driver with config.vmap_seeds (each strategy's seeds trained as one vmapped program).
 FRAMEWORKS = {'a': ('jax', 'torch', 'torch_cl'), 'b': ('jax', 'torch'),
               'c': ('jax', 'torch', 'torch_cl'), 'd': ('jax', 'torch', 'numpy'),
-              'e': ('jax', 'torch')}
+              'e': ('jax', 'jax_vmap', 'torch')}
 TORCH_FRAMEWORKS = ('torch', 'torch_cl')
 STRATEGIES = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
 SORTER_LEN = 64
@@ -264,9 +265,9 @@ def jax_epoch(s: Dict[str, Any]) -> Dict[str, Any]:
   al = experiment.ALState('l2r', 0, -1, labeled, rng, models, [])
 
   def epoch():
-    trained, history = experiment.train_cycle(exp, al, 0, rng, 'epoch')
+    trained, histories = experiment.train_cycle(exp, [al], 0, [rng], 'epoch')
     jax.block_until_ready(trained)
-    return history
+    return histories[0]
 
   r = timed(epoch, s['epoch_repeats'])
   r['samples'] = int(len(labeled))
@@ -328,9 +329,10 @@ def mnist1d_config(s: Dict[str, Any]):
   return config
 
 
-def jax_experiment(s: Dict[str, Any]) -> Dict[str, Any]:
+def jax_experiment(s: Dict[str, Any], vmap_seeds: bool = False) -> Dict[str, Any]:
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   config = mnist1d_config(s)
+  config.vmap_seeds = vmap_seeds
   with tempfile.TemporaryDirectory() as workdir:
     t0 = time.perf_counter()
     records = experiment.run(config, os.path.join(workdir, 'run'))
@@ -860,6 +862,7 @@ def _mnist1d_protocol(s: Dict[str, Any]) -> Dict[str, Any]:
 RUNNERS = {
     ('a', 'jax'): jax_train_step, ('b', 'jax'): jax_epoch, ('c', 'jax'): jax_score,
     ('d', 'jax'): jax_kcenter, ('e', 'jax'): jax_experiment, ('d', 'numpy'): numpy_kcenter,
+    ('e', 'jax_vmap'): functools.partial(jax_experiment, vmap_seeds=True),
     ('a', 'torch'): torch_train_step, ('b', 'torch'): torch_epoch, ('c', 'torch'): torch_score,
     ('d', 'torch'): torch_kcenter, ('e', 'torch'): torch_experiment,
 }
@@ -964,6 +967,12 @@ def _notes(case: str, runs: Dict[str, Dict[str, Any]]) -> str:
   if case == 'e':
     if 'cycles_s' in runs.get('jax', {}):
       notes.append(f'jax cycles alone {fmt_time(runs["jax"]["cycles_s"])}')
+    vmapped = runs.get('jax_vmap', {})
+    if 'median_s' in vmapped:
+      speedup = ratio(runs.get('torch'), vmapped)
+      notes.append(f'jax with vmap_seeds {fmt_time(vmapped["median_s"])}, peak '
+                   f'{vmapped["peak_mib"]:.0f} MiB'
+                   + (f', torch / it {speedup:.2f}×' if speedup is not None else ''))
     for name, r in runs.items():
       if 'final_accuracy' in r:
         accs = r['final_accuracy']
@@ -1035,6 +1044,10 @@ def markdown(results: Dict[str, Any]) -> str:
            'shape). In (e) "jax cycles alone" sums the driver\'s per-cycle wall times (query, '
            'training, evaluation), without data generation, checkpoints and the report.', '',
            render_table(results), '']
+  kept = [f'({c}): `{e["command"]}`' for c, e in results['cases'].items() if e.get('command')]
+  if kept:
+    lines += ['Rows kept from earlier runs (`--update`), each from its own command: '
+              + '; '.join(kept) + '.', '']
   acc = accuracy_table(results)
   if acc:
     lines += ['Case (e), last-cycle test accuracy (mean over seeds), a sanity check of the '
@@ -1048,6 +1061,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
   parser.add_argument('--seeds', type=int, default=5, help='seeds of case (e)')
   parser.add_argument('--quick', action='store_true', help='smaller sizes, fewer repeats')
   parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'))
+  parser.add_argument('--update', action='store_true',
+                      help="keep the other cases of OUT/speed.json (with their own 'command')")
   parser.add_argument('--_child', nargs=2, metavar=('CASE', 'FRAMEWORK'), help=argparse.SUPPRESS)
   parser.add_argument('--_result', help=argparse.SUPPRESS)
   parser.add_argument('--_inputs', help=argparse.SUPPRESS)
@@ -1088,6 +1103,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         print(f'({case}) {framework}: {status}', flush=True)
         if 'stderr_tail' in run:
           print('\n'.join(run['stderr_tail']), flush=True)
+  json_path = os.path.join(args.out, 'speed.json')
+  if args.update and os.path.exists(json_path):
+    with open(json_path) as f:
+      previous = json.load(f)
+    for case, entry in previous['cases'].items():
+      if case not in results['cases']:
+        entry.setdefault('command', previous.get('command'))
+        results['cases'][case] = entry
+    results['cases'] = {c: results['cases'][c] for c in CASES if c in results['cases']}
   text = markdown(results)
   with open(os.path.join(args.out, 'speed.md'), 'w') as f:
     f.write(text)

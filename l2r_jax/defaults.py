@@ -10,6 +10,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.strategies = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
   c.seeds = (0, 1, 2, 3, 4)
   c.quiet = False                   # hide the per-epoch progress bar
+  # Train the seeds of a strategy together as one vmapped program (same results as one by one).
+  # It saves a dispatch per step and seed: a gain where dispatch dominates (small models on
+  # GPU/TPU); on CPU the vmapped convolutions are slower (benchmarks/results/speed.md).
+  c.vmap_seeds = False
   c.eval_batch_size = 512           # samples per forward pass when scoring the pool and testing
   c.data = ml_collections.ConfigDict(dict(name='cifar10'))
   c.model = ml_collections.ConfigDict(dict(name='resnet18', kwargs={}))

@@ -15,9 +15,10 @@ import functools
 import math
 import os
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from absl import logging
+import chex
 from flax import jax_utils
 import jax
 import jax.numpy as jnp
@@ -93,16 +94,47 @@ class Experiment(NamedTuple):
   ranker: Optional[sorter.Ranker]
 
 
+class _SameConfig:
+  """Config sections hashed and compared by their content (for :func:`_model_parts`)."""
+
+  def __init__(self, **sections: ml_collections.ConfigDict):
+    self.sections = sections
+    self._key = tuple((k, v.to_json_best_effort(sort_keys=True)) for k, v in sections.items())
+
+  def __hash__(self):
+    return hash(self._key)
+
+  def __eq__(self, other):
+    return isinstance(other, _SameConfig) and self._key == other._key
+
+
+@functools.lru_cache(maxsize=None)
+def _target_parts(spec: _SameConfig, num_outputs: int):
+  """The target module and its optimiser, one pair of objects per distinct config (and the
+  predictor's, per config and strategy, below): states built from them have equal tree
+  structures, so every (strategy, seed) of an experiment shares the compiled evaluation and,
+  where the strategies' steps are the same, the compiled training step."""
+  model = spec.sections['model']
+  return (models_lib.TARGETS[model.name](num_outputs=num_outputs, bn_axis_name=train.AXIS,
+                                         **model.get('kwargs', {})),
+          optim.make(spec.sections['train']))
+
+
+@functools.lru_cache(maxsize=None)
+def _predictor_parts(spec: _SameConfig, strategy: str):
+  if strategy not in strategies_lib.PREDICTOR_LOSS:
+    return None, None
+  predictor = spec.sections['predictor']
+  return models_lib.PREDICTORS[strategy](hidden=predictor.hidden), optim.make(predictor)
+
+
 def make_models(config: ml_collections.ConfigDict, dataset: data_lib.Dataset, strategy: str,
                 rng: jax.Array) -> train.State:
-  target = models_lib.TARGETS[config.model.name](
-      num_outputs=dataset.num_outputs, bn_axis_name=train.AXIS, **config.model.get('kwargs', {}))
-  predictor = None
-  if strategy in strategies_lib.PREDICTOR_LOSS:
-    predictor = models_lib.PREDICTORS[strategy](hidden=config.predictor.hidden)
-  return train.create_state(rng, target, optim.make(config.train),
-                            jnp.asarray(dataset.x_train[np.arange(2)]), predictor,
-                            optim.make(config.predictor))
+  target, target_tx = _target_parts(_SameConfig(model=config.model, train=config.train),
+                                    dataset.num_outputs)
+  predictor, predictor_tx = _predictor_parts(_SameConfig(predictor=config.predictor), strategy)
+  return train.create_state(rng, target, target_tx, jnp.asarray(dataset.x_train[np.arange(2)]),
+                            predictor, predictor_tx)
 
 
 def _apply(models: train.State, x):
@@ -182,61 +214,111 @@ def _restart_optimisers(models: train.State) -> train.State:
   return train.State(target=target, predictor=predictor)
 
 
-def train_cycle(exp: Experiment, al: ALState, cycle: int, rng: jax.Array,
-                bar_desc: str) -> Tuple[train.State, List[Dict[str, float]]]:
-  """``config.train.epochs`` epochs on the labeled set: the trained (unreplicated) models and the
-  training metrics of every epoch."""
+def _stack(trees: Sequence[Any]) -> Any:
+  """Trees of equal structure stacked leaf by leaf on a new leading (seed) axis."""
+  treedef = jax.tree.structure(trees[0])
+  return treedef.unflatten([np.stack(leaves) for leaves in zip(*map(jax.tree.leaves, trees))])
+
+
+def _unstack(tree: Any, n: int) -> List[Any]:
+  leaves, treedef = jax.tree.flatten(tree)
+  return [treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n)]
+
+
+def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Sequence[jax.Array],
+                bar_desc: str) -> Tuple[List[train.State], List[List[Dict[str, float]]]]:
+  """``config.train.epochs`` epochs on the labeled set of each run in ``als`` (one strategy,
+  several seeds, equal label counts): per run, the trained (unreplicated) models and the training
+  metrics of every epoch. Several runs train as one vmapped program (``config.vmap_seeds``), each
+  with its own batches, keys and state, so each gets the result it would get alone."""
   config, ds = exp.config, exp.dataset
   n_dev = jax.local_device_count()
   batch_size = config.train.batch_size
   # Several processes: each feeds its own slice of every global batch to its local devices.
   per_process = batch_size // jax.process_count()
   mine = slice(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
-  strategy = al.strategy
+  strategy = als[0].strategy
+  n_runs, n = len(als), len(als[0].labeled)
+  chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in als}), 1)
+  vmapped = n_runs > 1
   static = dict(task_loss=exp.task.loss, augment=exp.augment,
                 predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=exp.ranker,
                 pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin)
-  p_steps = {detach: _p_train_step(detach_features=detach, **static) for detach in (False, True)}
-  # The labeled set is read once per cycle (small by design; an array-like pool decodes here).
-  x_lab, y_lab = ds.x_train[al.labeled], ds.y_train[al.labeled]
+  p_steps = {detach: _p_train_step(detach_features=detach, vmap_seeds=vmapped, **static)
+             for detach in (False, True)}
+  # The labeled sets are read once per cycle (small by design; an array-like pool decodes
+  # here), run r's at rows [r * n, (r + 1) * n).
+  rows = np.concatenate([al.labeled for al in als])
+  x_lab, y_lab = ds.x_train[rows], ds.y_train[rows]
   epochs = config.train.epochs
-  orders = [epoch_order(al.seed, cycle, epoch, len(al.labeled), batch_size)
-            for epoch in range(epochs)]
-  n_steps = orders[0].shape[0] // batch_size
-  # All the cycle's batches, this process's share of each, fed ahead of the steps.
-  batches = np.stack(orders).reshape(epochs * n_steps, batch_size)[:, mine]
+  n_steps = math.ceil(n / batch_size)
+  # All the cycle's batches ([epochs * steps, runs, b], or [epochs * steps, b] for one run), this
+  # process's share of each.
+  batches = np.stack([np.stack([epoch_order(al.seed, cycle, epoch, n, batch_size) + r * n
+                                for epoch in range(epochs)]).reshape(epochs * n_steps, batch_size)
+                      for r, al in enumerate(als)], 1)[..., mine]
+  if not vmapped:
+    batches = batches[:, 0]
+  # Every step's key, made in one call per cycle: step s of epoch e on device d gets
+  # split(fold_in(rng, e), n_steps * n_dev)[s * n_dev + d].
+  keys = np.stack([np.asarray(_cycle_keys(rng, epochs, n_steps * n_dev)) for rng in rngs], 2)
+  keys = keys.reshape(epochs, n_steps, n_dev, *keys.shape[2:])
+  if not vmapped:
+    keys = keys[:, :, :, 0]
+  models = [_restart_optimisers(al.models) for al in als]
   # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
   with contextlib.closing(pipeline.device_batches(x_lab, y_lab, batches,
                                                   train.device_sharding())) as feed:
-    state = train.replicate(_restart_optimisers(al.models))
+    state = train.replicate(_stack(models) if vmapped else models[0])
     bar = tqdm.trange(epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
                       mininterval=1.0, disable=config.get('quiet', False))
-    history = []
+    rates = (None, None)
+    step_metrics = []
     for epoch in bar:
-      target_opt = optim.with_learning_rate(state.target.opt_state,
-                                            optim.learning_rate(config.train, epoch))
-      predictor = state.predictor
-      if predictor is not None:
-        predictor = predictor.replace(opt_state=optim.with_learning_rate(
-            predictor.opt_state, optim.learning_rate(config.predictor, epoch)))
-      state = train.State(target=state.target.replace(opt_state=target_opt), predictor=predictor)
+      # The learning rates are set on the devices only when the schedules change them.
+      new_rates = (optim.learning_rate(config.train, epoch),
+                   optim.learning_rate(config.predictor, epoch))
+      if new_rates != rates:
+        rates = new_rates
+        target = state.target.replace(
+            opt_state=optim.with_learning_rate(state.target.opt_state, rates[0]))
+        predictor = state.predictor
+        if predictor is not None:
+          predictor = predictor.replace(
+              opt_state=optim.with_learning_rate(predictor.opt_state, rates[1]))
+        state = train.State(target=target, predictor=predictor)
       # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
       p_step = p_steps[strategy != 'll4al' or epoch > config.ll4al.detach_epoch]
-      # One key per step and device, made once per epoch rather than on the per-step path.
-      keys = np.asarray(jax.random.split(jax.random.fold_in(rng, epoch), n_steps * n_dev))
-      keys = keys.reshape(n_steps, n_dev, *keys.shape[1:])
-      epoch_metrics = []
       for step in range(n_steps):
-        state, m = p_step(state, next(feed), keys[step])
-        epoch_metrics.append(m)
-      m = jax.device_get(jax.tree.map(lambda *v: jnp.stack(v)[:, 0].mean(), *epoch_metrics))
+        state, m = p_step(state, next(feed), keys[epoch, step])
+        step_metrics.append(m)
+    # The one host synchronisation of the cycle: every step's metrics, read at its end.
+    step_metrics = jax.device_get(step_metrics)
+  histories = []
+  for r, al in enumerate(als):
+    history = _epoch_means([{k: v[0, r] if vmapped else v[0] for k, v in m.items()}
+                            for m in step_metrics], epochs)
+    for epoch, m in enumerate(history):
       if not all(np.isfinite(v) for v in m.values()):
         raise FloatingPointError(
             f'{strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
             f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
-      bar.set_postfix({k.replace('train_', ''): f'{v:.4f}' for k, v in m.items()})
-      history.append({k: float(v) for k, v in m.items()})
-  return jax_utils.unreplicate(state), history
+    histories.append(history)
+  state = jax_utils.unreplicate(state)
+  return (_unstack(state, n_runs) if vmapped else [state]), histories
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _cycle_keys(rng: jax.Array, epochs: int, per_epoch: int) -> jax.Array:
+  return jax.vmap(lambda e: jax.random.split(jax.random.fold_in(rng, e), per_epoch))(
+      jnp.arange(epochs))
+
+
+def _epoch_means(step_metrics: List[Dict[str, np.ndarray]],
+                 epochs: int) -> List[Dict[str, float]]:
+  """Per epoch, the mean over its steps of each (scalar) metric."""
+  return [{k: float(np.mean([step_metrics[i][k] for i in chunk])) for k in step_metrics[0]}
+          for chunk in np.array_split(np.arange(len(step_metrics)), epochs)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -244,31 +326,55 @@ def _p_train_step(**static):
   return train.make_p_train_step(**static)
 
 
-def run_cycle(exp: Experiment, al: ALState) -> Tuple[ALState, List[Dict[str, float]]]:
-  """Query (after cycle 0), reveal, train, evaluate: the next cycle, and its training history."""
+def query(exp: Experiment, al: ALState) -> ALState:
+  """The run with its next cycle's labeled set: after cycle 0, the strategy's picks from a random
+  subset of the unlabeled pool appended."""
   config, ds = exp.config, exp.dataset
   cycle = al.cycle + 1
+  if cycle == 0:
+    return al
+  rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))[1]
+  subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
+  view = strategies_lib.SelectionState(
+      infer=lambda idx: infer(al.models, ds.x_train, idx, config.eval_batch_size),
+      labeled=al.labeled,
+      inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
+      options=config.get(al.strategy, ml_collections.ConfigDict()),
+      true_loss=lambda idx: true_losses(exp, al.models, idx))
+  chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
+  return al._replace(labeled=np.concatenate([al.labeled, np.asarray(chosen, al.labeled.dtype)]))
+
+
+def run_cycle(exp: Experiment, als: Sequence[ALState]
+              ) -> Tuple[List[ALState], List[List[Dict[str, float]]]]:
+  """Query (after cycle 0), reveal, train, evaluate: the next cycle of each run in ``als`` (one
+  strategy, seeds at the same cycle; several train as one vmapped program), and the training
+  histories. A record's ``wall_s`` is its own query and evaluation time plus its share of the
+  training time."""
+  config = exp.config
+  cycle = als[0].cycle + 1
+  spent = []
+  queried = []
+  for al in als:
+    t0 = time.time()
+    queried.append(query(exp, al))
+    spent.append(time.time() - t0)
+  rngs = [jax.random.split(jax.random.fold_in(al.rng, cycle))[0] for al in als]
+  seeds = ','.join(str(al.seed) for al in als)
   t0 = time.time()
-  rng_train, rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))
-  labeled = al.labeled
-  if cycle > 0:
-    subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
-    view = strategies_lib.SelectionState(
-        infer=lambda idx: infer(al.models, ds.x_train, idx, config.eval_batch_size),
-        labeled=labeled,
-        inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
-        options=config.get(al.strategy, ml_collections.ConfigDict()),
-        true_loss=lambda idx: true_losses(exp, al.models, idx))
-    chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
-    labeled = np.concatenate([labeled, np.asarray(chosen, labeled.dtype)])
-  al = al._replace(labeled=labeled)
-  n_cycles = config.al.cycles
-  models, history = train_cycle(exp, al, cycle, rng_train,
-                                f'{al.strategy} seed {al.seed} cycle {cycle + 1}/{n_cycles}')
-  record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
-            'num_labeled': int(len(labeled)), **evaluate(exp, models, config.eval_batch_size),
-            'wall_s': round(time.time() - t0, 2)}
-  return al._replace(cycle=cycle, models=models, results=al.results + [record]), history
+  models, histories = train_cycle(
+      exp, queried, cycle, rngs,
+      f'{als[0].strategy} seed{"s" * (len(als) > 1)} {seeds} cycle {cycle + 1}/{config.al.cycles}')
+  shared = (time.time() - t0) / len(als)
+  out = []
+  for al, m, own in zip(queried, models, spent):
+    t0 = time.time()
+    result = evaluate(exp, m, config.eval_batch_size)
+    record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
+              'num_labeled': int(len(al.labeled)), **result,
+              'wall_s': round(own + shared + time.time() - t0, 2)}
+    out.append(al._replace(cycle=cycle, models=m, results=al.results + [record]))
+  return out, histories
 
 
 def _al_json(al: ALState) -> Dict[str, Any]:
@@ -276,8 +382,15 @@ def _al_json(al: ALState) -> Dict[str, Any]:
           'labeled': al.labeled.tolist(), 'results': al.results}
 
 
-def run_one(exp: Experiment, workdir: str, strategy: str, seed: int) -> ALState:
-  """All cycles of one (strategy, seed), resuming from its checkpoints."""
+class _Run(NamedTuple):
+  """A run between cycles, with where it is saved."""
+  al: ALState
+  manager: Any                   # its orbax CheckpointManager
+  writer: Optional[Any]          # its TensorBoard writer (None on processes that do not write)
+
+
+def _open(exp: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
+  """A (strategy, seed) run, resumed from its latest checkpoint if it has one."""
   config = exp.config
   # Keys depend on the seed only: every strategy starts from the same model.
   rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
@@ -292,34 +405,63 @@ def run_one(exp: Experiment, workdir: str, strategy: str, seed: int) -> ALState:
     al = ALState(strategy, seed, saved['cycle'], np.asarray(saved['labeled'], np.int64), rng,
                  models, saved['results'])
     logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, al.cycle)
-  results_path = os.path.join(workdir, 'results.jsonl')
-  is_writer = jax.process_index() == 0  # several processes: the first alone writes files
   writer = None
-  if is_writer:
-    checkpoint.append_results(results_path, al.results)  # a kill may have come before the append
+  if jax.process_index() == 0:  # several processes: the first alone writes files
+    # A kill may have come between a checkpoint and its results line.
+    checkpoint.append_results(os.path.join(workdir, 'results.jsonl'), al.results)
     writer = tensorboardX.SummaryWriter(
         os.path.join(workdir, 'tensorboard', f'{strategy}-seed{seed}'))
-  while al.cycle + 1 < config.al.cycles:
-    al, history = run_cycle(exp, al)
-    # Host copies: saved once, by the primary process, whatever the process count.
-    checkpoint.save(mgr, al.cycle, jax.device_get(al.models), _al_json(al))
-    r = al.results[-1]
-    if is_writer:
-      checkpoint.append_results(results_path, al.results)
-      for epoch, m in enumerate(history):
-        for k, v in m.items():
-          writer.add_scalar(k, v, al.cycle * config.train.epochs + epoch)
-      writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
-      if r['spearman'] is not None:
-        writer.add_scalar('eval_spearman', r['spearman'], r['num_labeled'])
-      writer.flush()
-    rho = '' if r['spearman'] is None else f', spearman {r["spearman"]:.3f}'
-    tqdm.tqdm.write(f'{strategy} seed {seed} cycle {r["cycle"]}: {r["num_labeled"]} labels, '
-                    f'{r["metric"]} {r["value"]:.4f}{rho} ({r["wall_s"]:.1f} s)')
-  mgr.close()
-  if writer is not None:
-    writer.close()
-  return al
+  return _Run(al, mgr, writer)
+
+
+def _save(exp: Experiment, workdir: str, run: _Run, history: List[Dict[str, float]]) -> None:
+  """Checkpoint, results line, TensorBoard scalars and a log line for the run's last cycle."""
+  al = run.al
+  # Host copies: saved once, by the primary process, whatever the process count.
+  checkpoint.save(run.manager, al.cycle, jax.device_get(al.models), _al_json(al))
+  r = al.results[-1]
+  if run.writer is not None:
+    checkpoint.append_results(os.path.join(workdir, 'results.jsonl'), al.results)
+    for epoch, m in enumerate(history):
+      for k, v in m.items():
+        run.writer.add_scalar(k, v, al.cycle * exp.config.train.epochs + epoch)
+    run.writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
+    if r['spearman'] is not None:
+      run.writer.add_scalar('eval_spearman', r['spearman'], r['num_labeled'])
+    run.writer.flush()
+  rho = '' if r['spearman'] is None else f', spearman {r["spearman"]:.3f}'
+  tqdm.tqdm.write(f'{al.strategy} seed {al.seed} cycle {r["cycle"]}: {r["num_labeled"]} labels, '
+                  f'{r["metric"]} {r["value"]:.4f}{rho} ({r["wall_s"]:.1f} s)')
+
+
+def run_seeds(exp: Experiment, workdir: str, strategy: str,
+              seeds: Sequence[int]) -> List[ALState]:
+  """All cycles of ``strategy`` for each seed, resuming from their checkpoints; the seeds at the
+  same cycle train together, as one vmapped program. The results are those of :func:`run_one`
+  for each seed (up to floating-point rounding: a vmapped convolution sums in another order)."""
+  runs = [_open(exp, workdir, strategy, seed) for seed in seeds]
+  n_cycles = exp.config.al.cycles
+  while True:
+    todo = [i for i, r in enumerate(runs) if r.al.cycle + 1 < n_cycles]
+    if not todo:
+      break
+    # Seeds resumed at different cycles: the furthest behind catch up first.
+    behind = min(runs[i].al.cycle for i in todo)
+    group = [i for i in todo if runs[i].al.cycle == behind]
+    als, histories = run_cycle(exp, [runs[i].al for i in group])
+    for i, al, history in zip(group, als, histories):
+      runs[i] = runs[i]._replace(al=al)
+      _save(exp, workdir, runs[i], history)
+  for r in runs:
+    r.manager.close()
+    if r.writer is not None:
+      r.writer.close()
+  return [r.al for r in runs]
+
+
+def run_one(exp: Experiment, workdir: str, strategy: str, seed: int) -> ALState:
+  """All cycles of one (strategy, seed), resuming from its checkpoints."""
+  return run_seeds(exp, workdir, strategy, [seed])[0]
 
 
 def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
@@ -341,8 +483,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]
   workdir = validation.check_workdir(workdir)
   exp = make_experiment(config)
   for strategy in config.strategies:
-    for seed in config.seeds:
-      run_one(exp, workdir, strategy, seed)
+    if config.get('vmap_seeds', False):
+      run_seeds(exp, workdir, strategy, config.seeds)
+    else:
+      for seed in config.seeds:
+        run_one(exp, workdir, strategy, seed)
   records = checkpoint.read_results(os.path.join(workdir, 'results.jsonl'))
   if jax.process_index() == 0:
     report.write(records, workdir)

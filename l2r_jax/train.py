@@ -150,8 +150,16 @@ def replicate(tree, devices=None):
       np.broadcast_to(np.asarray(a)[None], (n, *np.shape(a))), sharding), tree)
 
 
-def make_p_train_step(devices=None, **static) -> Callable:
+def make_p_train_step(devices=None, vmap_seeds: bool = False, **static) -> Callable:
   """``train_step`` with its static options bound, pmapped over ``devices`` (default: all local
-  devices), state donated. Its inputs carry a leading device axis."""
-  return jax.pmap(functools.partial(train_step, **static), axis_name=AXIS, devices=devices,
-                  donate_argnums=(0,))
+  devices), state donated. Its inputs carry a leading device axis.
+
+  With ``vmap_seeds``, several independent runs (seeds) train as one program: ``train_step`` is
+  vmapped over a second axis of the state, the batch and the key (``[n_dev, seeds, ...]``); the
+  collectives still reduce over the devices only, so each seed's update is the one it would get
+  alone.
+  """
+  step = functools.partial(train_step, **static)
+  if vmap_seeds:
+    step = jax.vmap(step)
+  return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))

@@ -53,6 +53,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                        f'{sorted(strategies_lib.REGISTRY)}.')
   if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
     raise ValueError(f'config.seeds must be non-negative integers, got {config.seeds!r}.')
+  if not isinstance(config.get('vmap_seeds', False), bool):
+    raise ValueError(f'config.vmap_seeds must be True or False, got {config.vmap_seeds!r}.')
   if config.model.name not in models_lib.TARGETS:
     raise ValueError(f'config.model.name={config.model.name!r} is not a model; choose from '
                      f'{sorted(models_lib.TARGETS)}.')

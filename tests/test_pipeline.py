@@ -34,6 +34,19 @@ def test_batches_come_in_order_one_shard_per_device():
       assert shard.device == jax.local_devices()[d]
 
 
+def test_a_seed_axis_keeps_each_seeds_rows_together_on_every_device():
+  x, y = _pool()
+  batches = np.random.default_rng(1).integers(0, 50, (4, 3, 8))  # 4 steps, 3 seeds, batch 8
+  sharding = train.device_sharding(jax.local_devices()[:2])
+  got = list(pipeline.device_batches(x, y, batches, sharding))
+  for idx, batch in zip(batches, got):
+    assert batch['x'].shape == (2, 3, 4, 3, 2) and batch['y'].shape == (2, 3, 4)
+    for d in range(2):
+      for s in range(3):
+        np.testing.assert_array_equal(np.asarray(batch['x'])[d, s], x[idx[s, 4 * d:4 * d + 4]])
+        np.testing.assert_array_equal(np.asarray(batch['y'])[d, s], y[idx[s, 4 * d:4 * d + 4]])
+
+
 def test_an_array_like_pool_is_read_a_batch_at_a_time():
   x, y = _pool()
   reads = []

@@ -27,6 +27,7 @@ def device_batches(x: Any, y: np.ndarray, batches: np.ndarray, sharding: jax.sha
     x, y: inputs and labels, indexable by an integer array (arrays or array-likes such as
       :class:`l2r_jax.data.base.LazyImages`).
     batches: ``int [steps, b]`` row indices of each batch; ``b`` a multiple of the device count.
+      ``int [steps, s, b]``: ``s`` batches per step, one per seed of a vmapped step.
     sharding: how a ``[n_dev, b / n_dev, ...]`` batch lies on the devices, its leading axis
       sharded (:func:`l2r_jax.train.device_sharding`).
     read_threads: threads gathering batches on the host.
@@ -34,20 +35,28 @@ def device_batches(x: Any, y: np.ndarray, batches: np.ndarray, sharding: jax.sha
 
   Returns:
     An iterator of ``{'x': [n_dev, b / n_dev, ...], 'y': [n_dev, b / n_dev, ...]}`` device
-    arrays; ``close()`` stops its threads (``contextlib.closing`` when it may not be exhausted).
+    arrays (``[n_dev, s, b / n_dev, ...]`` with a seed axis); ``close()`` stops its threads (``contextlib.closing`` when it may not be exhausted).
   """
   batches = np.asarray(batches)
-  if batches.ndim != 2:
-    raise ValueError(f'batches must be [steps, batch_size] indices, got shape {batches.shape}.')
+  if batches.ndim not in (2, 3):
+    raise ValueError('batches must be [steps, batch_size] or [steps, seeds, batch_size] indices, '
+                     f'got shape {batches.shape}.')
   n_dev = len(sharding.device_set)
-  if batches.shape[1] % n_dev:
-    raise ValueError(f'A batch of {batches.shape[1]} does not split over {n_dev} devices.')
-  per_device = batches.shape[1] // n_dev
+  if batches.shape[-1] % n_dev:
+    raise ValueError(f'A batch of {batches.shape[-1]} does not split over {n_dev} devices.')
+  lead = batches.shape[1:-1]  # () or (seeds,)
+  per_device = batches.shape[-1] // n_dev
+
+  def split(rows: np.ndarray) -> np.ndarray:
+    # [*lead, b, ...] -> [n_dev, *lead, b / n_dev, ...]: device d holds rows d*b/n_dev onwards.
+    rows = rows.reshape(*lead, n_dev, per_device, *rows.shape[len(lead) + 1:])
+    return np.moveaxis(rows, len(lead), 0)
 
   def gather(step: int) -> Dict[str, np.ndarray]:
     idx = batches[step]
-    return {'x': np.asarray(x[idx]).reshape(n_dev, per_device, *x.shape[1:]),
-            'y': np.asarray(y[idx]).reshape(n_dev, per_device, *y.shape[1:])}
+    flat = idx.reshape(-1)
+    return {'x': split(np.asarray(x[flat]).reshape(*idx.shape, *x.shape[1:])),
+            'y': split(np.asarray(y[flat]).reshape(*idx.shape, *y.shape[1:]))}
 
   ds = grain.MapDataset.range(len(batches)).map(gather).to_iter_dataset(
       grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=host_buffer))
