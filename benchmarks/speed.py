@@ -58,9 +58,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = ('a', 'b', 'c', 'd', 'e')
-# The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_vmap'
+# The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_scan'
+# the epoch as one lax.scan (config.train.loop='scan'; 'jax' dispatches step by step), 'jax_vmap'
 # the driver with config.vmap_seeds (each strategy's seeds trained as one vmapped program).
-FRAMEWORKS = {'a': ('jax', 'torch', 'torch_cl'), 'b': ('jax', 'torch'),
+FRAMEWORKS = {'a': ('jax', 'torch', 'torch_cl'), 'b': ('jax', 'jax_scan', 'torch'),
               'c': ('jax', 'torch', 'torch_cl'), 'd': ('jax', 'torch', 'numpy'),
               'e': ('jax', 'jax_vmap', 'torch')}
 TORCH_FRAMEWORKS = ('torch', 'torch_cl')
@@ -252,11 +253,12 @@ def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
   return _with_compile(r, r['median_s'])
 
 
-def jax_epoch(s: Dict[str, Any]) -> Dict[str, Any]:
+def jax_epoch(s: Dict[str, Any], loop: str = 'step') -> Dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   config = load_config('mnist1d')
   config.train.epochs = 1
+  config.train.loop = loop
   config.quiet = True
   exp = experiment.make_experiment(config)
   rng_init, rng = jax.random.split(jax.random.PRNGKey(0))
@@ -863,6 +865,7 @@ RUNNERS = {
     ('a', 'jax'): jax_train_step, ('b', 'jax'): jax_epoch, ('c', 'jax'): jax_score,
     ('d', 'jax'): jax_kcenter, ('e', 'jax'): jax_experiment, ('d', 'numpy'): numpy_kcenter,
     ('e', 'jax_vmap'): functools.partial(jax_experiment, vmap_seeds=True),
+    ('b', 'jax_scan'): functools.partial(jax_epoch, loop='scan'),
     ('a', 'torch'): torch_train_step, ('b', 'torch'): torch_epoch, ('c', 'torch'): torch_score,
     ('d', 'torch'): torch_kcenter, ('e', 'torch'): torch_experiment,
 }
@@ -964,6 +967,11 @@ def _notes(case: str, runs: Dict[str, Dict[str, Any]]) -> str:
           if p != ref:
             first = next((i for i, (u, v) in enumerate(zip(ref, p)) if u != v), len(ref))
             notes.append(f'{name} differs from {ref_name} from pick {first}')
+  if case == 'b' and 'median_s' in runs.get('jax_scan', {}):
+    scan = runs['jax_scan']
+    notes.append(f'jax epoch as one lax.scan {fmt_time(scan["median_s"])} '
+                 f'({ratio(scan, runs.get("jax")):.2f}× the step-by-step time), compile '
+                 f'{fmt_time(scan["compile_s"])}')
   if case == 'e':
     if 'cycles_s' in runs.get('jax', {}):
       notes.append(f'jax cycles alone {fmt_time(runs["jax"]["cycles_s"])}')

@@ -28,7 +28,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.al.subset = ml_collections.FieldReference(10000, field_type=int)
   c.train = ml_collections.ConfigDict(dict(
       batch_size=64, epochs=150, optimizer='sgd', lr=0.1, momentum=0.9, weight_decay=5e-4,
-      lr_boundaries=(120,), lr_decay=0.1))
+      lr_boundaries=(120,), lr_decay=0.1,
+      # How an epoch runs: 'step' dispatches one compiled step at a time, 'scan' runs the epoch
+      # as one compiled lax.scan, 'auto' times both on the device in the experiment's first
+      # cycle and keeps the faster (XLA's CPU runtime runs scanned steps slower; GPUs and TPUs
+      # usually the reverse).
+      loop='auto'))
   c.predictor = ml_collections.ConfigDict(dict(
       hidden=128,                   # width of the loss module's hidden Dense layer
       optimizer='adam', lr=1e-3, momentum=0.0, weight_decay=0.0, lr_boundaries=(), lr_decay=0.1,

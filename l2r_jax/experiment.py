@@ -92,6 +92,8 @@ class Experiment(NamedTuple):
   task: tasks_lib.Task                     # the task's loss, decoding and metric
   augment: Optional[augment_lib.Augment]   # on-device training augmentation, or None
   ranker: Optional[sorter.Ranker]
+  # config.train.loop='auto': the loop the first cycle's timing chose, with the times (filled then)
+  loop_choice: Dict[str, Any]
 
 
 class _SameConfig:
@@ -246,11 +248,24 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
                 pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin)
   p_steps = {detach: _p_train_step(detach_features=detach, vmap_seeds=vmapped, **static)
              for detach in (False, True)}
+  epochs = config.train.epochs
+  loop = config.train.get('loop', 'step')
+  if loop == 'auto':
+    # Several processes must run the same programs: they do not time, they dispatch steps.
+    loop = exp.loop_choice.get('loop', 'auto') if jax.process_count() == 1 else 'step'
+  # 'auto', undecided: epochs 0 and 1 run step by step, 2 and 3 scanned; the second of each pair
+  # (compiled by the first) is timed, and the faster loop is kept for the rest of the experiment.
+  timing = loop == 'auto' and epochs >= 4
+  if loop == 'auto' and not timing:
+    loop = 'step'  # a cycle too short to time both: decided in a later one
+  p_epochs = None
+  if loop == 'scan' or timing:
+    p_epochs = {detach: _p_train_epoch(detach_features=detach, vmap_seeds=vmapped, **static)
+                for detach in (False, True)}
   # The labeled sets are read once per cycle (small by design; an array-like pool decodes
   # here), run r's at rows [r * n, (r + 1) * n).
   rows = np.concatenate([al.labeled for al in als])
   x_lab, y_lab = ds.x_train[rows], ds.y_train[rows]
-  epochs = config.train.epochs
   n_steps = math.ceil(n / batch_size)
   # All the cycle's batches ([epochs * steps, runs, b], or [epochs * steps, b] for one run), this
   # process's share of each.
@@ -288,12 +303,34 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
               opt_state=optim.with_learning_rate(predictor.opt_state, rates[1]))
         state = train.State(target=target, predictor=predictor)
       # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
-      p_step = p_steps[strategy != 'll4al' or epoch > config.ll4al.detach_epoch]
-      for step in range(n_steps):
-        state, m = p_step(state, next(feed), keys[epoch, step])
-        step_metrics.append(m)
+      detach = strategy != 'll4al' or epoch > config.ll4al.detach_epoch
+      scanned = epoch in (2, 3) if timing else loop == 'scan'
+      if timing and epoch in (1, 3):
+        jax.block_until_ready(state)
+      t0 = time.perf_counter()
+      if scanned:
+        # The epoch's batches and keys with a steps axis after the device axis.
+        batch = jax.tree.map(lambda *b: jnp.stack(b, 1), *[next(feed) for _ in range(n_steps)])
+        state, m = p_epochs[detach](state, batch, np.swapaxes(keys[epoch], 0, 1))
+        step_metrics.append((True, m))
+      else:
+        for step in range(n_steps):
+          state, m = p_steps[detach](state, next(feed), keys[epoch, step])
+          step_metrics.append((False, m))
+      if timing and epoch in (1, 3):
+        jax.block_until_ready(state)
+        exp.loop_choice['scan_s' if scanned else 'step_s'] = time.perf_counter() - t0
+        if epoch == 3:
+          loop = min(('step', 'scan'), key=lambda k: exp.loop_choice[f'{k}_s'])
+          exp.loop_choice.update(loop=loop, steps_per_epoch=n_steps)
+          timing = False
+          tqdm.tqdm.write(f'config.train.loop=auto: an epoch of {n_steps} steps took '
+                          f'{exp.loop_choice["step_s"]:.4f} s step by step, '
+                          f'{exp.loop_choice["scan_s"]:.4f} s scanned: {loop} from now on.')
     # The one host synchronisation of the cycle: every step's metrics, read at its end.
-    step_metrics = jax.device_get(step_metrics)
+    step_metrics = [m for scanned, ms in jax.device_get(step_metrics)
+                    for m in ([{k: v[:, i] for k, v in ms.items()} for i in range(n_steps)]
+                              if scanned else [ms])]
   histories = []
   for r, al in enumerate(als):
     history = _epoch_means([{k: v[0, r] if vmapped else v[0] for k, v in m.items()}
@@ -324,6 +361,11 @@ def _epoch_means(step_metrics: List[Dict[str, np.ndarray]],
 @functools.lru_cache(maxsize=None)
 def _p_train_step(**static):
   return train.make_p_train_step(**static)
+
+
+@functools.lru_cache(maxsize=None)
+def _p_train_epoch(**static):
+  return train.make_p_train_epoch(**static)
 
 
 def query(exp: Experiment, al: ALState) -> ALState:
@@ -475,7 +517,8 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
     ranker = sorter.get_ranker(config.predictor.sorter, config.predictor.sorter_len,
                                **config.predictor.get('sorter_kwargs', {}))
   task = tasks_lib.Task.for_dataset(dataset)
-  return Experiment(config, dataset, task, augment_lib.make(task, config.get('augment')), ranker)
+  return Experiment(config, dataset, task, augment_lib.make(task, config.get('augment')), ranker,
+                    {})
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]:

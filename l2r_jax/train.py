@@ -163,3 +163,17 @@ def make_p_train_step(devices=None, vmap_seeds: bool = False, **static) -> Calla
   if vmap_seeds:
     step = jax.vmap(step)
   return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))
+
+
+def make_p_train_epoch(devices=None, vmap_seeds: bool = False, **static) -> Callable:
+  """Like :func:`make_p_train_step`, for a whole epoch as one program: ``lax.scan`` of the step
+  over ``batches`` and ``keys`` with a steps axis after the device axis (``[n_dev, steps, ...]``).
+  Returns the new state and every step's metrics (``[n_dev, steps, ...]``)."""
+  step = functools.partial(train_step, **static)
+  if vmap_seeds:
+    step = jax.vmap(step)
+
+  def epoch(state, batches, keys):
+    return jax.lax.scan(lambda s, batch_key: step(s, *batch_key), state, (batches, keys))
+
+  return jax.pmap(epoch, axis_name=AXIS, devices=devices, donate_argnums=(0,))

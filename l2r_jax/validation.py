@@ -15,6 +15,9 @@ from l2r_jax import strategies as strategies_lib
 import sorter
 
 
+LOOPS = ('auto', 'step', 'scan')
+
+
 def _get(config, name):
   for part in name.split('.'):
     config = config[part]
@@ -53,6 +56,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                        f'{sorted(strategies_lib.REGISTRY)}.')
   if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
     raise ValueError(f'config.seeds must be non-negative integers, got {config.seeds!r}.')
+  if config.train.get('loop', 'step') not in LOOPS:
+    raise ValueError(f'config.train.loop={config.train.loop!r}: choose one of {LOOPS}.')
   if not isinstance(config.get('vmap_seeds', False), bool):
     raise ValueError(f'config.vmap_seeds must be True or False, got {config.vmap_seeds!r}.')
   if config.model.name not in models_lib.TARGETS:

@@ -118,14 +118,14 @@ def _labeled_sets(workdir, strategies, seeds):
 
 def test_vmapped_seeds_give_the_results_of_seeds_run_one_by_one(tmp_path):
   strategies, seeds = ('entropy', 'l2r'), (0, 1)
-  overrides = {'strategies': strategies, 'seeds': seeds, 'train.epochs': 3, 'al.cycles': 3}
+  overrides = {'strategies': strategies, 'seeds': seeds, 'train.epochs': 3, 'al.cycles': 2}
   one_by_one = experiment.run(_smoke(**overrides), str(tmp_path / 'one'))
   # Seeds resumed at different cycles: seed 0 has finished cycle 0, seed 1 nothing.
   experiment.run(_smoke(**{**overrides, 'seeds': (0,), 'al.cycles': 1}), str(tmp_path / 'vmap'))
   vmapped = experiment.run(_smoke(vmap_seeds=True, **overrides), str(tmp_path / 'vmap'))
   key = lambda r: (r['strategy'], r['seed'], r['cycle'])  # noqa: E731
   a, b = sorted(_strip(one_by_one), key=key), sorted(_strip(vmapped), key=key)
-  assert [key(r) for r in a] == [key(r) for r in b] and len(a) == 2 * 2 * 3
+  assert [key(r) for r in a] == [key(r) for r in b] and len(a) == 2 * 2 * 2
   for ra, rb in zip(a, b):
     if ra['strategy'] == 'entropy' or ra['cycle'] == 0:
       # Same selections, hence the same label sets and accuracies.
@@ -173,6 +173,40 @@ def test_vmapped_training_matches_one_seed_at_a_time():
                          together[1].target.params['Dense_0']['kernel'])
 
 
+@pytest.mark.parametrize('runs', [1, 2])
+def test_an_epoch_scanned_matches_an_epoch_step_by_step(runs):
+  config = _smoke(strategies=('l2r',), **{'train.epochs': 2, 'train.loop': 'step'})
+  exp = experiment.make_experiment(config)
+  als, rngs = [], []
+  for seed in range(runs):
+    rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
+    labeled = experiment.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
+    models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
+    als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
+    rngs.append(jax.random.PRNGKey(20 + seed))
+  stepped, step_history = experiment.train_cycle(exp, als, 1, rngs, '')
+  config.train.loop = 'scan'
+  scanned, scan_history = experiment.train_cycle(exp, als, 1, rngs, '')
+  for a, b in zip(stepped, scanned):
+    chex.assert_trees_all_close(a.target, b.target, atol=1e-5, rtol=1e-5)
+  for h, g in zip(step_history, scan_history):
+    for m, n in zip(h, g):
+      assert m == pytest.approx(n, rel=1e-4, abs=1e-6)
+
+
+def test_auto_loop_times_both_once_and_keeps_the_faster(tmp_path):
+  config = _smoke(strategies=('random',), **{'train.epochs': 4, 'train.loop': 'auto'})
+  exp = experiment.make_experiment(config)
+  experiment.run_one(exp, str(tmp_path), 'random', 0)
+  choice = exp.loop_choice
+  assert choice['step_s'] > 0 and choice['scan_s'] > 0 and choice['steps_per_epoch'] == 1
+  assert choice['loop'] == min(('step', 'scan'), key=lambda k: choice[f'{k}_s'])
+  # Decided once: a later cycle keeps the choice without timing again.
+  before = dict(choice)
+  experiment.run_one(exp, str(tmp_path / 'again'), 'random', 1)
+  assert exp.loop_choice == before
+
+
 def test_cut_off_result_line_is_repaired(tmp_path):
   path = str(tmp_path / 'results.jsonl')
   rec = {'strategy': 'random', 'seed': 0, 'cycle': 0, 'value': 0.5}
@@ -191,6 +225,7 @@ def test_cut_off_result_line_is_repaired(tmp_path):
      r'sorter_len=48: no pretrained GRU sorter.*--config.seq_len=48'),
     ({'model.name': 'vgg'}, r"config.model.name='vgg' is not a model"),
     ({'vmap_seeds': None}, r'config.vmap_seeds must be True or False, got None'),
+    ({'train.loop': 'fused'}, r"config.train.loop='fused': choose one of \('auto', 'step', 'scan'\)"),
 ])
 def test_bad_config_is_refused_before_training(tmp_path, overrides, message):
   with pytest.raises(ValueError, match=message):

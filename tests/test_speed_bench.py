@@ -1,4 +1,5 @@
 """The speed benchmark's references and report (benchmarks/speed.py), on small hand-made inputs."""
+import json
 import importlib.util
 import os
 
@@ -130,6 +131,30 @@ def test_the_table_reports_medians_ratios_memory_and_checks():
   results['cases']['d']['runs']['numpy']['picks'] = [3, 1, 2]
   assert speed.render_table(results).splitlines()[3].endswith(
       '| same 3 picks: jax, torch, numpy |')
+
+
+def test_the_scanned_epoch_and_the_vmapped_seeds_are_reported_against_their_baselines():
+  run = lambda t, **kw: {'median_s': t, 'times_s': [t], 'peak_mib': 100.0, **kw}  # noqa: E731
+  b = {'jax': run(0.2, compile_s=1.0), 'jax_scan': run(1.0, compile_s=3.0), 'torch': run(1.6)}
+  e = {'jax': run(100.0), 'jax_vmap': run(150.0), 'torch': run(600.0)}
+  assert speed._notes('b', b) == (
+      'jax epoch as one lax.scan 1.00 s (5.00× the step-by-step time), compile 3.00 s')
+  assert speed._notes('e', e) == 'jax with vmap_seeds 2.5 min, peak 100 MiB, torch / it 4.00×'
+
+
+def test_update_keeps_the_rows_not_rerun(tmp_path, monkeypatch):
+  old = _results()
+  (tmp_path / 'speed.json').write_text(json.dumps(old))
+  monkeypatch.setattr(speed, 'spawn', lambda case, framework, args, inputs: {
+      'median_s': 0.5, 'times_s': [0.5], 'peak_mib': 10.0, 'compile_s': 0.0})
+  monkeypatch.setattr(speed, 'export_inputs', lambda folder, cases: None)
+  new = speed.main(['--cases', 'd', '--update', '--out', str(tmp_path)])
+  assert list(new['cases']) == ['a', 'd', 'e']
+  assert new['cases']['a']['runs'] == old['cases']['a']['runs']
+  assert new['cases']['a']['command'] == 'python benchmarks/speed.py --quick'
+  assert new['cases']['d']['runs']['jax']['median_s'] == 0.5
+  text = (tmp_path / 'speed.md').read_text()
+  assert "Rows kept from earlier runs (`--update`), each from its own command: (a): " in text
 
 
 def test_the_report_names_the_machine_and_the_accuracies():
