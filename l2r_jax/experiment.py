@@ -12,6 +12,7 @@ workdir resumes at the first unfinished (strategy, seed, cycle).
 """
 import contextlib
 import functools
+import json
 import math
 import os
 import time
@@ -253,9 +254,11 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   if loop == 'auto':
     # Several processes must run the same programs: they do not time, they dispatch steps.
     loop = exp.loop_choice.get('loop', 'auto') if jax.process_count() == 1 else 'step'
-  # 'auto', undecided: epochs 0 and 1 run step by step, 2 and 3 scanned; the second of each pair
-  # (compiled by the first) is timed, and the faster loop is kept for the rest of the experiment.
-  timing = loop == 'auto' and epochs >= 4
+  # 'auto', undecided: epoch 1 (compiled by epoch 0) is timed step by step; before epoch 2, its
+  # batches also run scanned, twice (compile, then timed), on copies of the state whose results
+  # are dropped, so timing leaves the training as it would be without it. The faster loop is kept
+  # for the rest of the experiment (and saved in the workdir for a resumed run).
+  timing = loop == 'auto' and epochs >= 3
   if loop == 'auto' and not timing:
     loop = 'step'  # a cycle too short to time both: decided in a later one
   p_epochs = None
@@ -304,29 +307,42 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
         state = train.State(target=target, predictor=predictor)
       # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
       detach = strategy != 'll4al' or epoch > config.ll4al.detach_epoch
-      scanned = epoch in (2, 3) if timing else loop == 'scan'
-      if timing and epoch in (1, 3):
+      scanned = loop == 'scan'
+      # A scanned epoch (or the timed one) holds all its batches on the devices at once; step by
+      # step, they are taken from the feed as the steps need them.
+      batches_now = ([next(feed) for _ in range(n_steps)] if scanned or (timing and epoch == 2)
+                     else None)
+      if timing and epoch == 2:
+        epoch_batch = jax.tree.map(lambda *b: jnp.stack(b, 1), *batches_now)
+        epoch_keys = np.swapaxes(keys[epoch], 0, 1)
+        for _ in range(2):
+          copy = jax.tree.map(jnp.copy, state)  # the scan donates it
+          t0 = time.perf_counter()
+          jax.block_until_ready(p_epochs[detach](copy, epoch_batch, epoch_keys))
+        exp.loop_choice['scan_s'] = time.perf_counter() - t0
+        loop = min(('step', 'scan'), key=lambda k: exp.loop_choice[f'{k}_s'])
+        exp.loop_choice.update(loop=loop, steps_per_epoch=n_steps)
+        timing = False
+        tqdm.tqdm.write(f'config.train.loop=auto: an epoch of {n_steps} steps took '
+                        f'{exp.loop_choice["step_s"]:.4f} s step by step, '
+                        f'{exp.loop_choice["scan_s"]:.4f} s scanned: {loop} from the next '
+                        'epoch on.')
+      if timing and epoch == 1:
         jax.block_until_ready(state)
       t0 = time.perf_counter()
       if scanned:
         # The epoch's batches and keys with a steps axis after the device axis.
-        batch = jax.tree.map(lambda *b: jnp.stack(b, 1), *[next(feed) for _ in range(n_steps)])
+        batch = jax.tree.map(lambda *b: jnp.stack(b, 1), *batches_now)
         state, m = p_epochs[detach](state, batch, np.swapaxes(keys[epoch], 0, 1))
         step_metrics.append((True, m))
       else:
         for step in range(n_steps):
-          state, m = p_steps[detach](state, next(feed), keys[epoch, step])
+          batch = next(feed) if batches_now is None else batches_now[step]
+          state, m = p_steps[detach](state, batch, keys[epoch, step])
           step_metrics.append((False, m))
-      if timing and epoch in (1, 3):
+      if timing and epoch == 1:
         jax.block_until_ready(state)
-        exp.loop_choice['scan_s' if scanned else 'step_s'] = time.perf_counter() - t0
-        if epoch == 3:
-          loop = min(('step', 'scan'), key=lambda k: exp.loop_choice[f'{k}_s'])
-          exp.loop_choice.update(loop=loop, steps_per_epoch=n_steps)
-          timing = False
-          tqdm.tqdm.write(f'config.train.loop=auto: an epoch of {n_steps} steps took '
-                          f'{exp.loop_choice["step_s"]:.4f} s step by step, '
-                          f'{exp.loop_choice["scan_s"]:.4f} s scanned: {loop} from now on.')
+        exp.loop_choice['step_s'] = time.perf_counter() - t0
     # The one host synchronisation of the cycle: every step's metrics, read at its end.
     step_metrics = [m for scanned, ms in jax.device_get(step_metrics)
                     for m in ([{k: v[:, i] for k, v in ms.items()} for i in range(n_steps)]
@@ -482,6 +498,10 @@ def run_seeds(exp: Experiment, workdir: str, strategy: str,
   same cycle train together, as one vmapped program. The results are those of :func:`run_one`
   for each seed (up to floating-point rounding: a vmapped convolution sums in another order)."""
   runs = [_open(exp, workdir, strategy, seed) for seed in seeds]
+  loop_path = os.path.join(workdir, 'train_loop.json')
+  if not exp.loop_choice and os.path.exists(loop_path):  # a resumed run keeps its loop
+    with open(loop_path) as f:
+      exp.loop_choice.update(json.load(f))
   n_cycles = exp.config.al.cycles
   while True:
     todo = [i for i, r in enumerate(runs) if r.al.cycle + 1 < n_cycles]
@@ -491,6 +511,9 @@ def run_seeds(exp: Experiment, workdir: str, strategy: str,
     behind = min(runs[i].al.cycle for i in todo)
     group = [i for i in todo if runs[i].al.cycle == behind]
     als, histories = run_cycle(exp, [runs[i].al for i in group])
+    if exp.loop_choice.get('loop') and not os.path.exists(loop_path) and jax.process_index() == 0:
+      with open(loop_path, 'w') as f:
+        json.dump(exp.loop_choice, f)
     for i, al, history in zip(group, als, histories):
       runs[i] = runs[i]._replace(al=al)
       _save(exp, workdir, runs[i], history)

@@ -194,17 +194,25 @@ def test_an_epoch_scanned_matches_an_epoch_step_by_step(runs):
       assert m == pytest.approx(n, rel=1e-4, abs=1e-6)
 
 
-def test_auto_loop_times_both_once_and_keeps_the_faster(tmp_path):
-  config = _smoke(strategies=('random',), **{'train.epochs': 4, 'train.loop': 'auto'})
-  exp = experiment.make_experiment(config)
-  experiment.run_one(exp, str(tmp_path), 'random', 0)
+def test_auto_loop_times_both_once_keeps_the_faster_and_leaves_the_results_alone(tmp_path):
+  def run(loop, workdir, seed=0):
+    config = _smoke(strategies=('random',), **{'train.epochs': 3, 'train.loop': loop})
+    exp = experiment.make_experiment(config)
+    al = experiment.run_one(exp, str(workdir), 'random', seed)
+    return exp, al
+
+  exp, auto = run('auto', tmp_path / 'auto')
   choice = exp.loop_choice
   assert choice['step_s'] > 0 and choice['scan_s'] > 0 and choice['steps_per_epoch'] == 1
   assert choice['loop'] == min(('step', 'scan'), key=lambda k: choice[f'{k}_s'])
-  # Decided once: a later cycle keeps the choice without timing again.
-  before = dict(choice)
-  experiment.run_one(exp, str(tmp_path / 'again'), 'random', 1)
-  assert exp.loop_choice == before
+  # Saved for a resumed run, which takes it instead of timing again.
+  assert json.loads((tmp_path / 'auto' / 'train_loop.json').read_text()) == choice
+  exp2, _ = run('auto', tmp_path / 'auto', seed=1)
+  assert exp2.loop_choice == choice
+  # Timing trains nothing: the run is the one its chosen loop gives.
+  _, chosen = run(choice['loop'], tmp_path / 'chosen')
+  assert [r['value'] for r in auto.results] == [r['value'] for r in chosen.results]
+  chex.assert_trees_all_equal(jax.tree.leaves(auto.models), jax.tree.leaves(chosen.models))
 
 
 def test_cut_off_result_line_is_repaired(tmp_path):
