@@ -118,7 +118,8 @@ def _labeled_sets(workdir, strategies, seeds):
 
 def test_vmapped_seeds_give_the_results_of_seeds_run_one_by_one(tmp_path):
   strategies, seeds = ('entropy', 'l2r'), (0, 1)
-  overrides = {'strategies': strategies, 'seeds': seeds, 'train.epochs': 3, 'al.cycles': 2}
+  overrides = {'strategies': strategies, 'seeds': seeds, 'train.epochs': 3, 'al.cycles': 2,
+               'train.loop': 'step'}
   one_by_one = experiment.run(_smoke(**overrides), str(tmp_path / 'one'))
   # Seeds resumed at different cycles: seed 0 has finished cycle 0, seed 1 nothing.
   experiment.run(_smoke(**{**overrides, 'seeds': (0,), 'al.cycles': 1}), str(tmp_path / 'vmap'))
