@@ -10,9 +10,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.strategies = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
   c.seeds = (0, 1, 2, 3, 4)
   c.quiet = False                   # hide the per-epoch progress bar
-  # Train the seeds of a strategy together as one vmapped program (same results as one by one).
-  # It saves a dispatch per step and seed: a gain where dispatch dominates (small models on
-  # GPU/TPU); on CPU the vmapped convolutions are slower (benchmarks/results/speed.md).
+  # Train the seeds of a strategy together as one vmapped program (the results of running them
+  # one by one, up to rounding). It saves a dispatch per step and seed, a gain where dispatch
+  # dominates (small models on a GPU or TPU); on a CPU the vmapped convolutions are slower
+  # (benchmarks/results/speed.md, case (e)).
   c.vmap_seeds = False
   c.eval_batch_size = 512           # samples per forward pass when scoring the pool and testing
   c.data = ml_collections.ConfigDict(dict(name='cifar10'))

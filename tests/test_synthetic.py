@@ -1,10 +1,13 @@
 """The synthetic pose and crowd generators: determinism, label formats, and labels that agree with
 the pixels (a figure rendered alone must lie on the segments between its scaled joints)."""
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
 from l2r_jax import data
+from l2r_jax import metrics
+from l2r_jax import tasks
 from l2r_jax.data import synthetic
 
 S, HM = 64, 32
@@ -120,6 +123,29 @@ def test_pose_difficulty_varies():
   assert (k['occluded'] > 0).any() and (k['occluded'] == 0).any()
   # the latent difficulty drives the knobs
   assert np.corrcoef(k['difficulty'], k['clutter'])[0, 1] > 0.5
+
+
+def test_pose_is_calibrated_like_mpii_person_crops():
+  """At the synthetic_pose config's geometry: figures fill the crop as SimpleBaseline's person crops
+  do (crop = 1.25 x the person's box), the PCKh@0.5 threshold is the same fraction of the crop as on
+  MPII (about 0.045: 2.9 heatmap pixels of 64 on a 256 crop), heatmaps read on the grid can reach
+  it (a perfect heatmap decodes to >= 95%), and guessing the mean pose cannot."""
+  from configs import synthetic_pose  # pylint: disable=import-outside-toplevel
+  cfg = synthetic_pose.get_config().data
+  s, hm = cfg.image_size, cfg.heatmap_size
+  d = [synthetic.pose_sample(cfg.seed, 'test', i, s, hm, render=False) for i in range(300)]
+  joints, boxes = np.stack([x['joints'] for x in d]), np.stack([x['head_box'] for x in d])
+  threshold = 0.5 * metrics.HEAD_SIZE_SCALE * np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=-1)
+  assert 0.035 < np.median(threshold) / hm < 0.055
+  assert np.percentile(threshold, 5) > 0.6 * np.median(threshold)   # moderate scale variation
+  xy, visible = joints[..., :2], joints[..., 2] > 0
+  extent = (xy.max(1) - xy.min(1)).max(-1) / hm                       # the figure's longer side
+  assert 0.55 < np.median(extent) < 0.9
+  perfect = np.asarray(tasks.decode_heatmaps(tasks.render_heatmaps(
+      jnp.asarray(joints), (hm, hm), cfg.sigma)))
+  assert metrics.pckh(perfect, xy, visible, boxes)[1] >= 95.0
+  mean_pose = np.broadcast_to(xy[:150].mean(0), xy[150:].shape)     # from the other half
+  assert metrics.pckh(mean_pose, xy[150:], visible[150:], boxes[150:])[1] < 15.0
 
 
 def test_load_synthetic_pose_eager_and_lazy_agree():

@@ -338,14 +338,15 @@ def pose_sample(seed: int, split: Split, index: int, image_size: int = 64,
   fig = _skeleton(rng)
   colours = _figure_colours(rng)
   difficulty = rng.uniform()
-  # Size and placement: torso 10-24% of the frame (smaller when harder), the figure's box centred
-  # near the middle as MPII's person-centred crops are; sometimes zoomed in so limbs leave it.
-  unit = s * rng.uniform(0.10, 0.24) * (1.1 - 0.3 * difficulty)
-  if rng.uniform() < 0.12:
-    unit *= rng.uniform(1.2, 1.6)
+  # Size and placement as in SimpleBaseline's person-centred crops (the crop is 1.25 times the
+  # person's box): the figure's longer side spans 62-88% of the frame (a little less when harder),
+  # its box centred near the middle; sometimes zoomed in so that limbs leave the frame.
   lo = np.minimum(fig['joints'].min(0), fig['head_centre'] - fig['head_radius'])
   hi = np.maximum(fig['joints'].max(0), fig['head_centre'] + fig['head_radius'])
-  centre = (s - 1) / 2 + rng.normal(0, 0.08 * s, 2)
+  unit = s * rng.uniform(0.62, 0.88) * (1.0 - 0.1 * difficulty) / (hi - lo).max()
+  if rng.uniform() < 0.1:
+    unit *= rng.uniform(1.1, 1.4)
+  centre = (s - 1) / 2 + rng.normal(0, 0.04 * s, 2)
   offset = centre - unit * (lo + hi) / 2
   p = fig['joints'] * unit + offset                                     # input pixels
   fig['head_px'] = fig['head_centre'] * unit + offset
