@@ -35,7 +35,8 @@ def device_batches(x: Any, y: np.ndarray, batches: np.ndarray, sharding: jax.sha
 
   Returns:
     An iterator of ``{'x': [n_dev, b / n_dev, ...], 'y': [n_dev, b / n_dev, ...]}`` device
-    arrays (``[n_dev, s, b / n_dev, ...]`` with a seed axis); ``close()`` stops its threads (``contextlib.closing`` when it may not be exhausted).
+    arrays (``[n_dev, s, b / n_dev, ...]`` with a seed axis); ``close()`` stops its threads
+    (``contextlib.closing`` when it may not be exhausted).
   """
   batches = np.asarray(batches)
   if batches.ndim not in (2, 3):
