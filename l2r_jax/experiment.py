@@ -384,6 +384,12 @@ def _p_train_epoch(**static):
   return train.make_p_train_epoch(**static)
 
 
+def _cycle_rngs(al: ALState, cycle: int) -> Tuple[jax.Array, jax.Array]:
+  """The run's (training, query) keys of ``cycle``."""
+  rng_train, rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))
+  return rng_train, rng_query
+
+
 def query(exp: Experiment, al: ALState) -> ALState:
   """The run with its next cycle's labeled set: after cycle 0, the strategy's picks from a random
   subset of the unlabeled pool appended."""
@@ -391,7 +397,7 @@ def query(exp: Experiment, al: ALState) -> ALState:
   cycle = al.cycle + 1
   if cycle == 0:
     return al
-  rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))[1]
+  rng_query = _cycle_rngs(al, cycle)[1]
   subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
   view = strategies_lib.SelectionState(
       infer=lambda idx: infer(al.models, ds.x_train, idx, config.eval_batch_size),
@@ -417,7 +423,7 @@ def run_cycle(exp: Experiment, als: Sequence[ALState]
     t0 = time.time()
     queried.append(query(exp, al))
     spent.append(time.time() - t0)
-  rngs = [jax.random.split(jax.random.fold_in(al.rng, cycle))[0] for al in als]
+  rngs = [_cycle_rngs(al, cycle)[0] for al in als]
   seeds = ','.join(str(al.seed) for al in als)
   t0 = time.time()
   models, histories = train_cycle(
