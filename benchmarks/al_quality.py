@@ -17,7 +17,8 @@ the first unfinished (strategy, seed, cycle); a finished task is only read back.
   --config=configs/<task>.py --workdir=WORKDIR/<task> --config.strategies="('oracle_loss',)"``);
 
 and the curves as ``OUT/quality_<task>.png``. ``--smoke`` runs each task's ``:smoke`` variant (a
-seconds-long check of the whole path).
+seconds-long check of the whole path). ``--update`` rewrites only the listed tasks' sections of an
+existing ``quality.md`` and keeps the others, each under the command that produced it.
 """
 import argparse
 import collections
@@ -125,8 +126,9 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
     lines.append(f'| {strategy} | {f"**{cell}**" if strategy == best else cell} | '
                  f'{_ms(s["rho"].values())} | {len(s["auc"])} |')
   if 'oracle_loss' in summary:
-    lines += ['', '`oracle_loss` is a diagnostic that reads the labels (the highest true losses): '
-              'the ceiling of selection by predicted loss, not a rival.']
+    lines += ['', '`oracle_loss` is a diagnostic that reads the labels: it queries the highest '
+              'true losses, what a perfect loss predictor would pick. It tells whether the '
+              'criterion itself pays on the task; it is not a rival.']
   claims = bar(summary, task, higher)
   if claims:
     lines += ['', 'The bar (margin: L2R-AL minus the rival, signed so that positive is better; '
@@ -136,6 +138,30 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
   return '\n'.join(lines)
 
 
+def _command(names: Sequence[str], seeds: int, smoke: bool) -> str:
+  return (f'`python benchmarks/al_quality.py --tasks {",".join(names)} --seeds {seeds}'
+          f'{" --smoke" if smoke else ""}`')
+
+
+def merge_sections(old_text: str, new_sections: Dict[str, str]) -> List[str]:
+  """The task sections of ``old_text`` (a previous ``quality.md``) with those in
+  ``new_sections`` replaced or added, in :data:`TASKS` order (others after). A kept section that
+  does not name its command gets the one from the old file's header."""
+  header, *chunks = old_text.split('\n## ')
+  old_command = next((line.split(';')[0] for line in header.splitlines()
+                      if line.startswith('`python benchmarks/al_quality.py')), None)
+  sections = {}
+  for chunk in chunks:
+    name, _, body = chunk.partition('\n')
+    text = f'## {name}\n{body}'.rstrip('\n') + '\n'
+    if old_command and 'Command: `' not in text:
+      text = text.replace('\n', f'\n\nCommand: {old_command}.\n', 1)
+    sections[name] = text
+  sections.update(new_sections)
+  order = [t for t in TASKS if t in sections] + [t for t in sections if t not in TASKS]
+  return [sections[t] for t in order]
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--tasks', default=','.join(TASKS))
@@ -143,13 +169,15 @@ def main(argv=None):
   parser.add_argument('--workdir', default=os.path.join(ROOT, 'runs', 'quality'))
   parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'))
   parser.add_argument('--smoke', action='store_true', help="each task's :smoke variant")
+  parser.add_argument('--update', action='store_true',
+                      help="keep the other tasks' sections of an existing OUT/quality.md")
   args = parser.parse_args(argv)
   names = [t for t in args.tasks.split(',') if t]
   configs = {t: load_config(t, args.smoke) for t in names}  # every config checked before any run
   if args.seeds < 1:
     raise SystemExit('--seeds must be at least 1.')
   os.makedirs(args.out, exist_ok=True)
-  sections = []
+  sections = {}
   for name, config in configs.items():
     config.seeds = tuple(range(args.seeds))
     config.quiet = True
@@ -158,14 +186,25 @@ def main(argv=None):
     print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)
     shutil.copyfile(os.path.join(args.workdir, name, 'curves.png'),
                     os.path.join(args.out, f'quality_{name}.png'))
-    sections.append(task_markdown(name, records, _task_of(records),
-                                  sum(r['wall_s'] for r in records)))
+    # The diagnostic last, whenever it ran.
+    records = sorted(records, key=lambda r: r['strategy'] == 'oracle_loss')
+    md = task_markdown(name, records, _task_of(records), sum(r['wall_s'] for r in records))
+    sections[name] = md.replace(
+        '\n', f'\n\nCommand: {_command([name], args.seeds, args.smoke)}.\n', 1)
+  out_path = os.path.join(args.out, 'quality.md')
   header = ['# Active-learning quality on the offline tasks', '',
-            f'`python benchmarks/al_quality.py --tasks {",".join(names)} --seeds {args.seeds}'
-            f'{" --smoke" if args.smoke else ""}`; {platform.processor() or platform.machine()}, '
-            f'{os.cpu_count()} CPU cores, jax {jax.__version__} on {jax.default_backend()}.', '']
-  text = '\n'.join(header + sections)
-  with open(os.path.join(args.out, 'quality.md'), 'w') as f:
+            f'{_command(names, args.seeds, args.smoke)}; '
+            f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
+            f'jax {jax.__version__} on {jax.default_backend()}.', '']
+  body = list(sections.values())
+  if args.update and os.path.exists(out_path):
+    with open(out_path) as f:
+      body = merge_sections(f.read(), sections)
+    header[2] = (f'Each section names its command; {platform.processor() or platform.machine()}, '
+                 f'{os.cpu_count()} CPU cores, jax {jax.__version__} on '
+                 f'{jax.default_backend()}.')
+  text = '\n'.join(header + body)
+  with open(out_path, 'w') as f:
     f.write(text)
   print(text)
   return text

@@ -22,6 +22,10 @@ def get_config(variant: str = 'default'):
   c.al.subset = 2000
   c.train.update(batch_size=64, epochs=60, lr=0.05, lr_boundaries=(45,))
   c.ll4al.detach_epoch = 45
+  # The loss modules' updates in cycle 0 as in the paper's CIFAR-10 protocol, 2,400: 2 steps per
+  # epoch here, so 20 updates per step (LL4AL's module too).
+  c.predictor.updates_per_step = defaults.predictor_updates_per_step(
+      'cifar10', c.al.initial, c.train.batch_size, c.train.epochs)
   if variant == 'smoke':  # seconds: a run of every strategy for tests
     c.vaal.update(iterations=20, batch_size=32)
     c.data.num_samples = 600

@@ -30,6 +30,10 @@ def get_config(variant: str = 'default'):
                  weight_decay=0.0, lr_boundaries=(80,), lr_decay=0.1)
   c.predictor.update(lr_boundaries=(80,), sorter='soft_rank', sorter_len=4)
   c.ll4al.detach_epoch = 80
+  # The loss modules' updates in cycle 0 as in the paper's ShanghaiTech-B protocol, 500: 5 steps
+  # per epoch for 100 epochs here too, so 1 update per step.
+  c.predictor.updates_per_step = defaults.predictor_updates_per_step(
+      'shanghaitech', c.al.initial, c.train.batch_size, c.train.epochs)
   if variant == 'smoke':
     c.seeds = (0,)
     c.data.update(num_train=48, num_test=16, image_size=32)

@@ -34,6 +34,10 @@ def get_config(variant: str = 'default'):
   c.predictor.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
                      lr_boundaries=(16,), lr_decay=0.1, sorter='gru', sorter_len=32)
   c.ll4al.detach_epoch = 16
+  # The loss modules' updates in cycle 0 as in the paper's MPII protocol, 980: 4 steps per epoch
+  # for 20 epochs here, so 12 updates per step (LL4AL's module too).
+  c.predictor.updates_per_step = defaults.predictor_updates_per_step(
+      'mpii', c.al.initial, c.train.batch_size, c.train.epochs)
   if variant == 'smoke':
     c.seeds = (0,)
     c.data.update(num_train=96, num_test=32, image_size=32, heatmap_size=8)

@@ -2,7 +2,29 @@
 
 Task configs in ``configs/`` start from :func:`get_config` and override what differs.
 """
+import math
+
 import ml_collections
+
+# The predictor's updates in the first cycle of each of the paper's tasks: steps per epoch on the
+# initial labeled set times epochs (MISSION's protocol table).
+PAPER_FIRST_CYCLE_PREDICTOR_UPDATES = {
+    'cifar10': math.ceil(1000 / 64) * 150,     # 2,400
+    'celeba': math.ceil(100 / 64) * 100,       # 200
+    'mpii': math.ceil(200 / 32) * 140,         # 980
+    'shanghaitech': math.ceil(20 / 4) * 100,   # 500
+}
+
+
+def predictor_updates_per_step(paper_task: str, initial: int, batch_size: int,
+                               epochs: int) -> int:
+  """``predictor.updates_per_step`` that gives a first cycle of ``initial`` labels (batches of
+  ``batch_size``, ``epochs`` epochs) as many predictor updates as the paper's first cycle on
+  ``paper_task``: a small offline stand-in has far fewer steps per cycle than the task it stands
+  in for, too few for the predictor to learn a ranking (benchmarks/results/quality.md).
+  At least 1."""
+  steps = math.ceil(initial / batch_size) * epochs
+  return max(1, round(PAPER_FIRST_CYCLE_PREDICTOR_UPDATES[paper_task] / steps))
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -41,6 +63,10 @@ def get_config() -> ml_collections.ConfigDict:
       sorter='gru',                 # 'gru' (pretrained SoDeep sorter) or 'soft_rank'
       sorter_len=64,                # list length the sorter ranks; batch_size is a multiple of it
       sorter_kwargs={},             # e.g. {'path': DIR} for a sorter you pretrained
+      # Predictor updates per training step, each on the step's detached features and losses
+      # (the target is updated once). 1 in the papers; more for labeled sets so small that a
+      # cycle gives the predictor too few updates to learn a ranking.
+      updates_per_step=1,
   ))
   c.ll4al = ml_collections.ConfigDict(dict(
       weight=1.0, margin=1.0,

@@ -246,7 +246,8 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   vmapped = n_runs > 1
   static = dict(task_loss=exp.task.loss, augment=exp.augment,
                 predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=exp.ranker,
-                pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin)
+                pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin,
+                predictor_updates=config.predictor.get('updates_per_step', 1))
   p_steps = {detach: _p_train_step(detach_features=detach, vmap_seeds=vmapped, **static)
              for detach in (False, True)}
   epochs = config.train.epochs

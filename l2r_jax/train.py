@@ -14,6 +14,9 @@ Strategies differ only in the predictor's loss and in what reaches the target:
 * ``'pairwise'`` (LL4AL): the loss is ``target + weight * margin loss``, and the ranking loss trains
   the target too until ``detach_features`` is set (Yoo & Kweon stop it after epoch 120).
 * ``None``: no predictor (random, entropy, core-set).
+
+``predictor_updates > 1`` adds that many minus one further predictor updates per step, on the
+step's own (detached) features and per-sample losses: the predictor alone, the target untouched.
 """
 import functools
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -75,7 +78,8 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
                ranker: Optional[sorter.Ranker] = None,
                pairwise_weight: float = 1.0,
                margin: float = 1.0,
-               detach_features: bool = True) -> Tuple[State, Dict[str, chex.Array]]:
+               detach_features: bool = True,
+               predictor_updates: int = 1) -> Tuple[State, Dict[str, chex.Array]]:
   """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
 
   ``task_loss(prediction, y) -> [b]`` is the per-sample loss (:mod:`l2r_jax.tasks`);
@@ -92,6 +96,18 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
   if predictor_loss == 'listwise' and ranker is None:
     raise ValueError('The listwise loss needs a ranker (sorter.get_ranker).')
 
+  weight = 1.0 if predictor_loss == 'listwise' else pairwise_weight
+  extra_updates = predictor_updates - 1 if predictor_loss is not None else 0
+
+  def ranking_loss(predictor_params, feats, all_true):
+    """The predictor's loss on the global batch (unweighted)."""
+    predicted = state.predictor.apply_fn({'params': predictor_params}, feats)
+    # Ranking losses compare samples across the global batch; per-sample losses are labels.
+    all_predicted = _gather(predicted)
+    if predictor_loss == 'listwise':
+      return losses.listwise_ranking_loss(all_predicted, all_true, ranker)
+    return losses.pairwise_margin_loss(all_predicted, all_true, margin)
+
   def loss_fn(target_params, predictor_params):
     variables = {'params': target_params, 'batch_stats': state.target.batch_stats}
     (prediction, feats), updates = state.target.apply_fn(
@@ -106,15 +122,11 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
     if predictor_loss == 'listwise' or detach_features:
       # The isolation of L2R-AL: no gradient of the ranking loss reaches the target model.
       feats = jax.lax.stop_gradient(feats)
-    predicted = state.predictor.apply_fn({'params': predictor_params}, feats)
-    # Ranking losses compare samples across the global batch; per-sample losses are labels.
-    all_predicted, all_true = _gather(predicted), _gather(jax.lax.stop_gradient(per_sample))
-    if predictor_loss == 'listwise':
-      pred_loss = losses.listwise_ranking_loss(all_predicted, all_true, ranker)
-      total = target_loss + pred_loss
-    else:
-      pred_loss = losses.pairwise_margin_loss(all_predicted, all_true, margin)
-      total = target_loss + pairwise_weight * pred_loss
+    all_true = _gather(jax.lax.stop_gradient(per_sample))
+    pred_loss = ranking_loss(predictor_params, feats, all_true)
+    total = target_loss + weight * pred_loss
+    if extra_updates:
+      aux['predictor_inputs'] = jax.lax.stop_gradient((feats, all_true))
     aux['train_pred_loss'] = pred_loss
     return total, aux
 
@@ -127,6 +139,15 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
   predictor = state.predictor
   if predictor is not None:
     predictor = predictor.apply_gradients(grads=grads[1])
+  if extra_updates:
+    feats, all_true = aux.pop('predictor_inputs')
+
+    def update(_, p):
+      g = jax.grad(lambda q: weight * ranking_loss(q, feats, all_true))(p.params)
+      g = jax.lax.pmean(g, AXIS)
+      return p.apply_gradients(grads=g)
+
+    predictor = jax.lax.fori_loop(0, extra_updates, update, predictor)
   metrics = jax.lax.pmean(aux, AXIS)
   return State(target=target, predictor=predictor), metrics
 

@@ -43,6 +43,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
                'predictor.hidden', 'eval_batch_size'):
     _positive_int(config, name)
+  if 'updates_per_step' in config.predictor:
+    _positive_int(config, 'predictor.updates_per_step')
   _positive_int(config, 'al.subset', allow_none=True)
   for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'predictor.lr',
                'predictor.lr_decay', 'predictor.weight_decay', 'll4al.weight', 'll4al.margin'):

@@ -71,3 +71,20 @@ def test_task_section_marks_the_best_area():
   assert '| rho: L2R-AL > LL4AL | +0.4000 |' in md
   assert 'quality_toy.png' in md and '2.0 min' in md
   assert np.isfinite(al_quality.auc([1, 2], [0.0, 1.0]))
+
+
+def test_update_replaces_only_the_rerun_tasks_and_keeps_their_commands():
+  old = ('# Active-learning quality on the offline tasks\n\n'
+         '`python benchmarks/al_quality.py --tasks mnist1d,digits --seeds 5`; x86_64, 2 CPU cores.\n'
+         '\n## mnist1d\n\nold mnist1d table\n\n## digits\n\nold digits table\n')
+  new = {'digits': '## digits\n\nCommand: `python benchmarks/al_quality.py --tasks digits '
+                   '--seeds 3`.\nnew digits table\n',
+         'synthetic_crowd': '## synthetic_crowd\n\nCommand: `x`.\ncrowd table\n'}
+  merged = al_quality.merge_sections(old, new)
+  assert [s.splitlines()[0] for s in merged] == ['## mnist1d', '## digits', '## synthetic_crowd']
+  assert merged[0] == ('## mnist1d\n\nCommand: `python benchmarks/al_quality.py --tasks '
+                       'mnist1d,digits --seeds 5`.\n\nold mnist1d table\n')
+  assert merged[1] == new['digits'] and 'old digits' not in ''.join(merged)
+  # Merging again keeps the kept section as it is (its command is not added twice).
+  again = al_quality.merge_sections('# header\n\n' + '\n'.join(merged), {})
+  assert again == merged

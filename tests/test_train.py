@@ -83,6 +83,13 @@ def test_pairwise_loss_trains_the_target_until_detached():
   chex.assert_trees_all_close(alone.target.params, detached.target.params)
 
 
+def test_extra_predictor_updates_leave_a_run_without_predictor_as_it_is():
+  plain, hist = _run(1, steps=1)
+  extra, hist_extra = _run(1, steps=1, predictor_updates=3)
+  chex.assert_trees_all_equal(plain.target.params, extra.target.params)
+  assert hist == hist_extra
+
+
 def test_classification_metrics_are_reported():
   _, hist = _run(1, steps=1)
   loss = hist[0]['train_loss']
@@ -102,3 +109,44 @@ def test_replicated_state_and_step_outputs_share_one_program(caplog):
       state, metrics = p_step(state, batch, rngs)
     jax.block_until_ready(metrics)
   assert not [r for r in caplog.records if 'Compiling' in r.getMessage()]
+
+
+@pytest.mark.parametrize('name,detach', [('listwise', True), ('pairwise', False)])
+def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(name, detach):
+  from l2r_jax import losses, tasks
+  static = {**STRATEGIES[name], 'detach_features': detach, 'pairwise_weight': 0.5}
+  once, _ = _run(1, steps=1, **static)
+  four, hist = _run(1, steps=1, predictor_updates=4, **static)
+  four_on_two, _ = _run(2, steps=1, predictor_updates=4, **static)
+  # The target gets its single update, as without the extra ones.
+  chex.assert_trees_all_close(once.target.params, four.target.params)
+  # The predictor: after the step's update, three more on the features and losses that the step
+  # saw (the target before its update, BatchNorm on the batch), computed here independently.
+  start = _state(static['predictor'])
+  batch = _batches(1)[0]
+  # The same model outside pmap: BatchNorm over this (whole) batch, no axis name.
+  (logits, feats), _ = models.CNN1D(widths=(8, 8), pool_after=(True, True)).apply(
+      {'params': start.target.params, 'batch_stats': start.target.batch_stats}, batch['x'],
+      train=True, mutable=['batch_stats'])
+  true = tasks.cross_entropy(logits, batch['y'])
+
+  def loss(params):  # unweighted
+    predicted = start.predictor.apply_fn({'params': params}, feats)
+    if name == 'listwise':
+      return losses.listwise_ranking_loss(predicted, true, static['ranker'])
+    return losses.pairwise_margin_loss(predicted, true, 1.0)
+
+  weight = 1.0 if name == 'listwise' else 0.5
+  predictor = jax.tree.map(jnp.asarray, once.predictor)
+  for _ in range(3):
+    grads = jax.grad(lambda p: weight * loss(p))(predictor.params)
+    predictor = predictor.apply_gradients(grads=grads)
+  chex.assert_trees_all_close(four.predictor.params, predictor.params, rtol=1e-4, atol=1e-5)
+  chex.assert_trees_all_close(four_on_two.predictor.params, predictor.params, rtol=1e-4,
+                              atol=1e-5)
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), once.predictor.params,
+                       four.predictor.params)
+  assert max(jax.tree.leaves(moved)) > 1e-4
+  # The reported ranking loss is the step's first one, before the extra updates.
+  assert hist[0]['train_pred_loss'] == pytest.approx(float(loss(start.predictor.params)),
+                                                     rel=1e-4)
