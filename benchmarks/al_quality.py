@@ -28,7 +28,7 @@ import platform
 import shutil
 import sys
 import time
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import jax
 import numpy as np
@@ -110,11 +110,13 @@ def bar(summary: Dict[str, Dict[str, Any]], task: str, higher_is_better: bool) -
   return ['| claim | margin | margin / seed std | verdict |', '|---|---|---|---|'] + lines
 
 
-def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: float) -> str:
+def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: float,
+                  command: Optional[str] = None) -> str:
   metric = records[0]['metric']
   higher = dict(tasks.METRICS.values()).get(metric, True)
   summary = task_summary(records)
-  lines = [f'## {name}', '', report.summary_markdown(records),
+  lines = [f'## {name}', ''] + ([f'Command: {command}.', ''] if command else []) + [
+      report.summary_markdown(records),
            f'Area under the {metric} curve ({"higher" if higher else "lower"} is better; '
            'mean ± std over seeds) and last-cycle rho:', '',
            '| strategy | AUC | last-cycle rho | seeds |', '|---|---|---|---|']
@@ -188,21 +190,19 @@ def main(argv=None):
                     os.path.join(args.out, f'quality_{name}.png'))
     # The diagnostic last, whenever it ran.
     records = sorted(records, key=lambda r: r['strategy'] == 'oracle_loss')
-    md = task_markdown(name, records, _task_of(records), sum(r['wall_s'] for r in records))
-    sections[name] = md.replace(
-        '\n', f'\n\nCommand: {_command([name], args.seeds, args.smoke)}.\n', 1)
+    sections[name] = task_markdown(name, records, _task_of(records),
+                                   sum(r['wall_s'] for r in records),
+                                   _command([name], args.seeds, args.smoke))
   out_path = os.path.join(args.out, 'quality.md')
-  header = ['# Active-learning quality on the offline tasks', '',
-            f'{_command(names, args.seeds, args.smoke)}; '
-            f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
-            f'jax {jax.__version__} on {jax.default_backend()}.', '']
+  scope = f'{_command(names, args.seeds, args.smoke)}; '
   body = list(sections.values())
   if args.update and os.path.exists(out_path):
     with open(out_path) as f:
       body = merge_sections(f.read(), sections)
-    header[2] = (f'Each section names its command; {platform.processor() or platform.machine()}, '
-                 f'{os.cpu_count()} CPU cores, jax {jax.__version__} on '
-                 f'{jax.default_backend()}.')
+    scope = 'Each section names its command; '
+  header = ['# Active-learning quality on the offline tasks', '',
+            f'{scope}{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
+            f'jax {jax.__version__} on {jax.default_backend()}.', '']
   text = '\n'.join(header + body)
   with open(out_path, 'w') as f:
     f.write(text)

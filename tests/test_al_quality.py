@@ -71,6 +71,9 @@ def test_task_section_marks_the_best_area():
   assert '| rho: L2R-AL > LL4AL | +0.4000 |' in md
   assert 'quality_toy.png' in md and '2.0 min' in md
   assert np.isfinite(al_quality.auc([1, 2], [0.0, 1.0]))
+  named = al_quality.task_markdown('toy', _records('accuracy', curves), 'classification', 60.0,
+                                   command='`python x.py`')
+  assert named.startswith('## toy\n\nCommand: `python x.py`.\n\n') and 'Command:' not in md
 
 
 def test_update_replaces_only_the_rerun_tasks_and_keeps_their_commands():
