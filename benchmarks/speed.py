@@ -24,7 +24,7 @@ The cases, each the work one part of an active-learning run does:
 * (e) a whole mnist1d experiment (configs/mnist1d.py, every cycle) for random, entropy, core-set,
   LL4AL and L2R-AL over ``--seeds`` seeds: JAX through ``experiment.run``, PyTorch through a compact
   eager re-implementation of the same protocol; the last-cycle test accuracies as a sanity check.
-  Both give the loss modules one update per step, as the papers and their PyTorch code do
+  (b) and (e) give the loss modules one update per step, as the papers and their PyTorch code do
   (configs/mnist1d.py itself gives them 20, ``predictor.updates_per_step``).
 
 PyTorch runs in both memory formats where it matters (NCHW and channels_last, for 2-D images).
@@ -258,7 +258,7 @@ def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
 def jax_epoch(s: Dict[str, Any], loop: str = 'step') -> Dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
-  config = load_config('mnist1d')
+  config = mnist1d_papers_protocol()
   config.train.epochs = 1
   config.train.loop = loop
   config.quiet = True
@@ -315,17 +315,23 @@ def jax_kcenter(s: Dict[str, Any]) -> Dict[str, Any]:
   return _with_compile(r, r['median_s'])
 
 
+def mnist1d_papers_protocol():
+  """configs/mnist1d.py with one predictor update per step, as in the papers and their PyTorch
+  code (the offline config gives the loss modules more): (b) and (e) compare frameworks on one
+  protocol."""
+  config = load_config('mnist1d')
+  config.predictor.updates_per_step = 1
+  return config
+
+
 def mnist1d_config(s: Dict[str, Any]):
   """configs/mnist1d.py for case (e): the five strategies, ``s['seeds']`` seeds and, if ``s`` says
   so, fewer cycles or epochs (the learning-rate step and LL4AL's detach epoch then keep their
   place in the schedule)."""
-  config = load_config('mnist1d')
+  config = mnist1d_papers_protocol()
   config.strategies = STRATEGIES
   config.seeds = tuple(range(s['seeds']))
   config.quiet = True
-  # One predictor update per step, as in the papers and their PyTorch code (the offline config
-  # gives the predictor more, configs/mnist1d.py): the comparison is of frameworks on one protocol.
-  config.predictor.updates_per_step = 1
   if s['cycles']:
     config.al.cycles = s['cycles']
   if s['epochs']:

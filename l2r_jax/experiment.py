@@ -280,7 +280,7 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
     batches = batches[:, 0]
   # Every step's key, made in one call per cycle: step s of epoch e on device d gets
   # split(fold_in(rng, e), n_steps * n_dev)[s * n_dev + d].
-  keys = np.stack([np.asarray(_cycle_keys(rng, epochs, n_steps * n_dev)) for rng in rngs], 2)
+  keys = np.stack([_cycle_keys(rng, epochs, n_steps * n_dev) for rng in rngs], 2)
   keys = keys.reshape(epochs, n_steps, n_dev, *keys.shape[2:])
   if not vmapped:
     keys = keys[:, :, :, 0]
@@ -362,8 +362,20 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   return (_unstack(state, n_runs) if vmapped else [state]), histories
 
 
+def _cycle_keys(rng: jax.Array, epochs: int, per_epoch: int) -> np.ndarray:
+  """``[epochs, per_epoch, ...]``: row e is ``split(fold_in(rng, e), per_epoch)``.
+
+  Under partitionable threefry (JAX's default) a split's keys do not depend on how many are
+  made, so ``per_epoch`` is rounded up to a power of two and the rows cut: a cycle whose
+  labeled set grows compiles this again only when the power of two does."""
+  made = per_epoch
+  if jax.config.jax_threefry_partitionable and jax.config.jax_default_prng_impl == 'threefry2x32':
+    made = 1 << (per_epoch - 1).bit_length()
+  return np.asarray(_split_per_epoch(rng, epochs, made))[:, :per_epoch]
+
+
 @functools.partial(jax.jit, static_argnums=(1, 2))
-def _cycle_keys(rng: jax.Array, epochs: int, per_epoch: int) -> jax.Array:
+def _split_per_epoch(rng: jax.Array, epochs: int, per_epoch: int) -> jax.Array:
   return jax.vmap(lambda e: jax.random.split(jax.random.fold_in(rng, e), per_epoch))(
       jnp.arange(epochs))
 

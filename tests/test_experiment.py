@@ -221,6 +221,16 @@ def test_auto_loop_times_both_once_keeps_the_faster_and_leaves_the_results_alone
   chex.assert_trees_all_equal(jax.tree.leaves(auto.models), jax.tree.leaves(chosen.models))
 
 
+@pytest.mark.parametrize('partitionable', [True, False])
+def test_cycle_keys_are_each_epochs_split(partitionable):
+  rng = jax.random.PRNGKey(7)
+  with jax.threefry_partitionable(partitionable):
+    for per_epoch in (1, 2, 3, 5, 13):
+      expected = np.stack([np.asarray(jax.random.split(jax.random.fold_in(rng, e), per_epoch))
+                           for e in range(4)])
+      np.testing.assert_array_equal(experiment._cycle_keys(rng, 4, per_epoch), expected)
+
+
 def test_cut_off_result_line_is_repaired(tmp_path):
   path = str(tmp_path / 'results.jsonl')
   rec = {'strategy': 'random', 'seed': 0, 'cycle': 0, 'value': 0.5}

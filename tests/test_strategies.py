@@ -32,6 +32,32 @@ def test_k_center_greedy_matches_numpy(n_centers):
   assert list(np.asarray(got)) == _numpy_k_center(candidates, centers, 40)
 
 
+def test_k_center_greedy_breaks_ties_by_the_first_index_as_numpy_does():
+  # Small integer coordinates, every point twice: distances tie exactly in float32.
+  r = np.random.default_rng(0)
+  points = r.integers(-3, 4, size=(50, 4)).astype(np.float64)
+  candidates = np.concatenate([points, points])
+  for centers in (candidates[:0], points[:3]):
+    got = coreset.k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers), 60, chunk=8)
+    assert list(np.asarray(got)) == _numpy_k_center(candidates, centers, 60)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from([-np.inf, -1.0, 0.0, 0.5, 2.0, np.inf]), min_size=1, max_size=40))
+def test_first_argmax_is_numpys_argmax(values):
+  assert int(coreset._first_argmax(jnp.asarray(values, jnp.float32))) == int(np.argmax(values))
+
+
+def test_k_center_greedy_compiles_once_for_labeled_sets_within_a_chunk():
+  r = np.random.default_rng(1)
+  candidates = jnp.asarray(r.normal(size=(50, 8)), jnp.float32)
+  before = coreset._k_center_greedy._cache_size()
+  for m in (5, 9, 33):
+    coreset.k_center_greedy(candidates, jnp.asarray(r.normal(size=(m, 8)), jnp.float32), 4,
+                            chunk=64)
+  assert coreset._k_center_greedy._cache_size() == before + 1
+
+
 def test_k_center_greedy_rejects_too_large_budget():
   with pytest.raises(ValueError, match='cannot pick 5 of 4'):
     coreset.k_center_greedy(jnp.zeros((4, 2)), jnp.zeros((0, 2)), 5)

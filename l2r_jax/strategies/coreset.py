@@ -14,7 +14,12 @@ def _sq_dist(points, sq_norms, others):
   return jnp.maximum(sq_norms[:, None] - 2 * points @ others.T + jnp.sum(others**2, -1), 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=('budget', 'chunk'))
+def _first_argmax(v: chex.Array) -> chex.Array:
+  """``jnp.argmax`` for a vector without NaNs, as two plain reductions (a maximum, then the least
+  index holding it). XLA's CPU backend runs an argmax's paired reduction about 10x slower."""
+  return jnp.min(jnp.where(v == jnp.max(v), jnp.arange(v.shape[0]), v.shape[0]))
+
+
 def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
                     chunk: int = 512) -> chex.Array:
   """Greedy farthest-point selection.
@@ -36,23 +41,31 @@ def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
   n, m = candidates.shape[0], centers.shape[0]
   if not 0 < budget <= n:
     raise ValueError(f'k-center greedy cannot pick {budget} of {n} candidates.')
+  if m % chunk:
+    # Padded with copies of a real centre (a duplicate centre changes no minimum) to whole chunks:
+    # one compiled program serves every labeled-set size up to the next multiple of ``chunk``.
+    centers = jnp.concatenate([centers, jnp.repeat(centers[:1], -m % chunk, 0)])
+  return _k_center_greedy(candidates, centers, budget, chunk)
+
+
+@functools.partial(jax.jit, static_argnames=('budget', 'chunk'))
+def _k_center_greedy(candidates, centers, budget, chunk):
+  n = candidates.shape[0]
   candidates = candidates.astype(jnp.float32)
   sq_norms = jnp.sum(candidates**2, -1)
   min_d = jnp.full((n,), jnp.inf)
-  if m:
-    # Pad with copies of a real centre (a duplicate centre changes no minimum).
-    padded = jnp.concatenate([centers, jnp.repeat(centers[:1], -m % chunk, 0)]).astype(jnp.float32)
-
+  if centers.shape[0]:
     def reduce_block(min_d, block):
       return jnp.minimum(min_d, _sq_dist(candidates, sq_norms, block).min(-1)), None
 
-    min_d, _ = jax.lax.scan(reduce_block, min_d, padded.reshape(-1, chunk, padded.shape[-1]))
+    blocks = centers.astype(jnp.float32).reshape(-1, chunk, centers.shape[-1])
+    min_d, _ = jax.lax.scan(reduce_block, min_d, blocks)
 
   def pick(k, carry):
     min_d, chosen = carry
-    i = jnp.argmax(min_d)
+    i = _first_argmax(min_d)
     d_new = _sq_dist(candidates, sq_norms, candidates[i][None])[:, 0]
-    min_d = jnp.minimum(min_d, d_new).at[i].set(-1.0)
+    min_d = jnp.where(jnp.arange(n) == i, -1.0, jnp.minimum(min_d, d_new))
     return min_d, chosen.at[k].set(i)
 
   _, chosen = jax.lax.fori_loop(0, budget, pick, (min_d, jnp.zeros((budget,), jnp.int32)))
@@ -66,5 +79,9 @@ def select_coreset(state, pool_subset, budget, rng):
   pool_subset = np.asarray(pool_subset)
   candidates = state.infer(pool_subset).embedding
   centers = state.infer(np.asarray(state.labeled)).embedding
+  for name, e in (('pool subset', candidates), ('labeled set', centers)):
+    if not np.isfinite(e).all():
+      raise FloatingPointError(f'coreset: the target model embeds the {name} to non-finite '
+                               'values, so no distance can be ranked; the model has diverged.')
   return pool_subset[np.asarray(k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers),
                                                 budget))]
