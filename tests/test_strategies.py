@@ -112,6 +112,18 @@ def test_selection_invariants(seed, n_labeled, subset_size, budget_frac, name):
   assert not set(new_labeled.tolist()) & set(np.setdiff1d(unlabeled, chosen).tolist())
 
 
+def test_coreset_refuses_non_finite_embeddings():
+  state, *_ = _fake_state(50, [0, 1], 0)
+  infer = state.infer
+
+  def diverged(idx):
+    out = infer(idx)
+    return out._replace(embedding=np.where(np.asarray(idx)[:, None] == 7, np.nan, out.embedding))
+
+  with pytest.raises(FloatingPointError, match='embeds the pool subset to non-finite values'):
+    strategies.get('coreset')(state._replace(infer=diverged), np.arange(5, 20), 3, None)
+
+
 def test_loss_and_entropy_strategies_pick_the_top_scores():
   state, logits, pred, true = _fake_state(50, [], 0)
   subset = np.arange(10, 40)
