@@ -56,7 +56,12 @@ def get_config() -> ml_collections.ConfigDict:
       # as one compiled lax.scan (its batches all on the device), 'auto' times both on the device
       # in the first cycle of at least 3 epochs, keeps the faster and saves the choice in the
       # workdir (XLA's CPU runtime runs scanned steps slower; GPUs and TPUs usually the reverse).
-      loop='auto'))
+      loop='auto',
+      # How a step gets its batch: 'device' puts each cycle's labeled set on every device and
+      # sends a step its row indices; 'host' gathers batches in background threads and copies
+      # them to the devices ahead of their steps; 'auto' takes 'device' for a labeled set of at
+      # most 1 GiB (l2r_jax/data/pipeline.py).
+      feed='auto'))
   c.predictor = ml_collections.ConfigDict(dict(
       hidden=128,                   # width of the loss module's hidden Dense layer
       optimizer='adam', lr=1e-3, momentum=0.0, weight_decay=0.0, lr_boundaries=(), lr_decay=0.1,

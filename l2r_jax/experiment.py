@@ -248,7 +248,18 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
                 predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=exp.ranker,
                 pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin,
                 predictor_updates=config.predictor.get('updates_per_step', 1))
-  p_steps = {detach: _p_train_step(detach_features=detach, vmap_seeds=vmapped, **static)
+  # The labeled sets are read once per cycle (small by design; an array-like pool decodes
+  # here), run r's at rows [r * n, (r + 1) * n).
+  rows = np.concatenate([al.labeled for al in als])
+  x_lab, y_lab = ds.x_train[rows], ds.y_train[rows]
+  # 'device': the labeled sets lie on every device, padded to the experiment's last size so that
+  # one compiled step serves every cycle, and a step is sent its row indices; 'host': its batches
+  # come gathered from the host (l2r_jax/data/pipeline.py).
+  size = max(len(rows), n_runs * (config.al.initial + config.al.budget * (config.al.cycles - 1)))
+  on_device = pipeline.choose_feed(config.train.get('feed', 'auto'),
+                                   (x_lab.nbytes + y_lab.nbytes) // len(rows) * size) == 'device'
+  p_steps = {detach: _p_train_step(detach_features=detach, vmap_seeds=vmapped,
+                                   from_rows=on_device, **static)
              for detach in (False, True)}
   epochs = config.train.epochs
   loop = config.train.get('loop', 'step')
@@ -264,12 +275,9 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
     loop = 'step'  # a cycle too short to time both: decided in a later one
   p_epochs = None
   if loop == 'scan' or timing:
-    p_epochs = {detach: _p_train_epoch(detach_features=detach, vmap_seeds=vmapped, **static)
+    p_epochs = {detach: _p_train_epoch(detach_features=detach, vmap_seeds=vmapped,
+                                       from_rows=on_device, **static)
                 for detach in (False, True)}
-  # The labeled sets are read once per cycle (small by design; an array-like pool decodes
-  # here), run r's at rows [r * n, (r + 1) * n).
-  rows = np.concatenate([al.labeled for al in als])
-  x_lab, y_lab = ds.x_train[rows], ds.y_train[rows]
   n_steps = math.ceil(n / batch_size)
   # All the cycle's batches ([epochs * steps, runs, b], or [epochs * steps, b] for one run), this
   # process's share of each.
@@ -285,9 +293,25 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   if not vmapped:
     keys = keys[:, :, :, 0]
   models = [_restart_optimisers(al.models) for al in als]
+  if on_device:
+    data = train.replicate({k: np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)])
+                            for k, v in (('x', x_lab), ('y', y_lab))})
+    step_rows = pipeline.device_rows(batches, n_dev)
+    step_rows = step_rows.reshape(epochs, n_steps, *step_rows.shape[1:])
   # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
-  with contextlib.closing(pipeline.device_batches(x_lab, y_lab, batches,
-                                                  train.device_sharding())) as feed:
+  with (contextlib.nullcontext() if on_device else contextlib.closing(
+      pipeline.device_batches(x_lab, y_lab, batches, train.device_sharding()))) as feed:
+
+    def next_input(epoch, step):
+      """A step's inputs before its key: ``(data, rows)`` or ``(batch,)``."""
+      return (data, step_rows[epoch, step]) if on_device else (next(feed),)
+
+    def stacked(inputs):
+      """An epoch's step inputs as the scan's: a steps axis after the device axis."""
+      if on_device:
+        return data, np.stack([r for _, r in inputs], 1)
+      return (jax.tree.map(lambda *b: jnp.stack(b, 1), *[b for b, in inputs]),)
+
     state = train.replicate(_stack(models) if vmapped else models[0])
     bar = tqdm.trange(epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
                       mininterval=1.0, disable=config.get('quiet', False))
@@ -309,17 +333,17 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
       # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
       detach = strategy != 'll4al' or epoch > config.ll4al.detach_epoch
       scanned = loop == 'scan'
-      # A scanned epoch (or the timed one) holds all its batches on the devices at once; step by
-      # step, they are taken from the feed as the steps need them.
-      batches_now = ([next(feed) for _ in range(n_steps)] if scanned or (timing and epoch == 2)
-                     else None)
+      # A scanned epoch (or the timed one) takes all its inputs at once (with the host feed, all
+      # its batches on the devices); step by step, each step takes its own as it runs.
+      inputs_now = ([next_input(epoch, step) for step in range(n_steps)]
+                    if scanned or (timing and epoch == 2) else None)
       if timing and epoch == 2:
-        epoch_batch = jax.tree.map(lambda *b: jnp.stack(b, 1), *batches_now)
+        epoch_inputs = stacked(inputs_now)
         epoch_keys = np.swapaxes(keys[epoch], 0, 1)
         for _ in range(2):
           copy = jax.tree.map(jnp.copy, state)  # the scan donates it
           t0 = time.perf_counter()
-          jax.block_until_ready(p_epochs[detach](copy, epoch_batch, epoch_keys))
+          jax.block_until_ready(p_epochs[detach](copy, *epoch_inputs, epoch_keys))
         exp.loop_choice['scan_s'] = time.perf_counter() - t0
         loop = min(('step', 'scan'), key=lambda k: exp.loop_choice[f'{k}_s'])
         exp.loop_choice.update(loop=loop, steps_per_epoch=n_steps)
@@ -332,14 +356,13 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
         jax.block_until_ready(state)
       t0 = time.perf_counter()
       if scanned:
-        # The epoch's batches and keys with a steps axis after the device axis.
-        batch = jax.tree.map(lambda *b: jnp.stack(b, 1), *batches_now)
-        state, m = p_epochs[detach](state, batch, np.swapaxes(keys[epoch], 0, 1))
+        # The epoch's inputs and keys with a steps axis after the device axis.
+        state, m = p_epochs[detach](state, *stacked(inputs_now), np.swapaxes(keys[epoch], 0, 1))
         step_metrics.append((True, m))
       else:
         for step in range(n_steps):
-          batch = next(feed) if batches_now is None else batches_now[step]
-          state, m = p_steps[detach](state, batch, keys[epoch, step])
+          inputs = next_input(epoch, step) if inputs_now is None else inputs_now[step]
+          state, m = p_steps[detach](state, *inputs, keys[epoch, step])
           step_metrics.append((False, m))
       if timing and epoch == 1:
         jax.block_until_ready(state)

@@ -171,7 +171,19 @@ def replicate(tree, devices=None):
       np.broadcast_to(np.asarray(a)[None], (n, *np.shape(a))), sharding), tree)
 
 
-def make_p_train_step(devices=None, vmap_seeds: bool = False, **static) -> Callable:
+def on_rows(step: Callable) -> Callable:
+  """``step(state, batch, rng)`` as ``step(state, data, rows, rng)``: the batch is the ``rows`` of
+  ``data`` (``{'x': [n, ...], 'y': [n, ...]}``), gathered where the step runs. ``rows`` is ``[b]``
+  (``[seeds, b]`` for a vmapped step), so the host sends a step only its row indices."""
+
+  def step_on_rows(state, data, rows, rng):
+    return step(state, jax.tree.map(lambda a: a[rows], data), rng)
+
+  return step_on_rows
+
+
+def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
+                      **static) -> Callable:
   """``train_step`` with its static options bound, pmapped over ``devices`` (default: all local
   devices), state donated. Its inputs carry a leading device axis.
 
@@ -179,22 +191,35 @@ def make_p_train_step(devices=None, vmap_seeds: bool = False, **static) -> Calla
   vmapped over a second axis of the state, the batch and the key (``[n_dev, seeds, ...]``); the
   collectives still reduce over the devices only, so each seed's update is the one it would get
   alone.
+
+  With ``from_rows``, the step is called as ``(state, data, rows, keys)`` (:func:`on_rows`): the
+  labeled set ``data`` lies on every device and each device gathers its shard of the batch.
   """
   step = functools.partial(train_step, **static)
   if vmap_seeds:
     step = jax.vmap(step)
+  if from_rows:
+    step = on_rows(step)
   return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))
 
 
-def make_p_train_epoch(devices=None, vmap_seeds: bool = False, **static) -> Callable:
+def make_p_train_epoch(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
+                       **static) -> Callable:
   """Like :func:`make_p_train_step`, for a whole epoch as one program: ``lax.scan`` of the step
-  over ``batches`` and ``keys`` with a steps axis after the device axis (``[n_dev, steps, ...]``).
-  Returns the new state and every step's metrics (``[n_dev, steps, ...]``)."""
+  over ``batches`` (or, ``from_rows``, ``rows``) and ``keys`` with a steps axis after the device
+  axis (``[n_dev, steps, ...]``). Returns the new state and every step's metrics
+  (``[n_dev, steps, ...]``)."""
   step = functools.partial(train_step, **static)
   if vmap_seeds:
     step = jax.vmap(step)
+  if from_rows:
+    step = on_rows(step)
 
-  def epoch(state, batches, keys):
-    return jax.lax.scan(lambda s, batch_key: step(s, *batch_key), state, (batches, keys))
+    def epoch(state, data, rows, keys):
+      return jax.lax.scan(lambda s, rows_key: step(s, data, *rows_key), state, (rows, keys))
+  else:
+
+    def epoch(state, batches, keys):
+      return jax.lax.scan(lambda s, batch_key: step(s, *batch_key), state, (batches, keys))
 
   return jax.pmap(epoch, axis_name=AXIS, devices=devices, donate_argnums=(0,))

@@ -12,6 +12,7 @@ import ml_collections
 
 from l2r_jax import models as models_lib
 from l2r_jax import strategies as strategies_lib
+from l2r_jax.data import pipeline
 import sorter
 
 
@@ -60,6 +61,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'config.seeds must be non-negative integers, got {config.seeds!r}.')
   if config.train.get('loop', 'step') not in LOOPS:
     raise ValueError(f'config.train.loop={config.train.loop!r}: choose one of {LOOPS}.')
+  if config.train.get('feed', 'auto') not in pipeline.FEEDS:
+    raise ValueError(f'config.train.feed={config.train.feed!r}: choose one of {pipeline.FEEDS}.')
   if not isinstance(config.get('vmap_seeds', False), bool):
     raise ValueError(f'config.vmap_seeds must be True or False, got {config.vmap_seeds!r}.')
   if config.model.name not in models_lib.TARGETS:

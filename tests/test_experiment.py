@@ -200,6 +200,49 @@ def test_an_epoch_scanned_matches_an_epoch_step_by_step(runs):
       assert m == pytest.approx(n, rel=1e-4, abs=1e-6)
 
 
+def test_the_device_feed_trains_as_the_host_feed_and_compiles_a_step_once(tmp_path):
+  compiled = []
+
+  def listener(event, secs, fun_name=None, **kw):
+    if event == '/jax/core/compile/backend_compile_duration':
+      compiled.append(fun_name)
+
+  overrides = {'strategies': ('random', 'l2r'), 'train.epochs': 2, 'train.loop': 'step',
+               'al.cycles': 4}
+  records = {}
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    for feed in ('host', 'device'):
+      compiled.clear()
+      records[feed] = experiment.run(_smoke(**{**overrides, 'train.feed': feed}),
+                                     str(tmp_path / feed))
+      # The pmapped step is compiled as 'jit(_fun)': once per strategy, although the labeled
+      # set grows every cycle (the device feed pads it to the last cycle's size).
+      assert compiled.count('jit(_fun)') == 2, compiled
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  assert _strip(records['device']) == _strip(records['host'])
+  assert len(records['host']) == 2 * 4
+
+
+def test_the_device_feed_gives_vmapped_seeds_and_scanned_epochs_the_host_feeds_batches():
+  config = _smoke(strategies=('l2r',), **{'train.epochs': 2, 'train.loop': 'scan'})
+  exp = experiment.make_experiment(config)
+  als, rngs = [], []
+  for seed in range(2):
+    rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
+    labeled = experiment.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
+    models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
+    als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
+    rngs.append(jax.random.PRNGKey(30 + seed))
+  trained = {}
+  for feed in ('host', 'device'):
+    config.train.feed = feed
+    trained[feed] = experiment.train_cycle(exp, als, 1, rngs, '')
+  chex.assert_trees_all_equal(trained['host'][0], trained['device'][0])
+  assert trained['host'][1] == trained['device'][1]
+
+
 def test_auto_loop_times_both_once_keeps_the_faster_and_leaves_the_results_alone(tmp_path):
   def run(loop, workdir, seed=0):
     config = _smoke(strategies=('random',), **{'train.epochs': 3, 'train.loop': loop})
@@ -250,6 +293,7 @@ def test_cut_off_result_line_is_repaired(tmp_path):
     ({'model.name': 'vgg'}, r"config.model.name='vgg' is not a model"),
     ({'vmap_seeds': None}, r'config.vmap_seeds must be True or False, got None'),
     ({'train.loop': 'fused'}, r"config.train.loop='fused': choose one of \('auto', 'step', 'scan'\)"),
+    ({'train.feed': 'disk'}, r"config.train.feed='disk': choose one of \('auto', 'device', 'host'\)"),
     ({'predictor.updates_per_step': 0}, r'config.predictor.updates_per_step must be a positive'),
 ])
 def test_bad_config_is_refused_before_training(tmp_path, overrides, message):

@@ -108,3 +108,27 @@ def test_a_closed_feed_gives_no_more_batches():
   feed.close()
   with pytest.raises(ValueError, match='closed'):
     next(feed)
+
+
+@pytest.mark.parametrize('shape', [(5, 8), (4, 3, 8)])  # steps x batch; steps x seeds x batch
+def test_device_rows_give_each_device_the_shard_the_host_feed_gives_it(shape):
+  x, y = _pool()
+  batches = np.random.default_rng(2).integers(0, 50, shape)
+  sharding = train.device_sharding(jax.local_devices()[:2])
+  rows = pipeline.device_rows(batches, 2)
+  assert rows.dtype == np.int32 and rows.shape == (shape[0], 2, *shape[1:-1], 4)
+  for step_rows, batch in zip(rows, pipeline.device_batches(x, y, batches, sharding)):
+    np.testing.assert_array_equal(x[step_rows], np.asarray(batch['x']))
+    np.testing.assert_array_equal(y[step_rows], np.asarray(batch['y']))
+  with pytest.raises(ValueError, match='does not split over 2 devices'):
+    pipeline.device_rows(np.zeros((2, 5), int), 2)
+
+
+def test_the_feed_is_chosen_by_the_labeled_sets_size():
+  limit = pipeline.DEVICE_FEED_MAX_BYTES
+  assert pipeline.choose_feed('auto', limit) == 'device'
+  assert pipeline.choose_feed('auto', limit + 1) == 'host'
+  assert pipeline.choose_feed('host', 10) == 'host'
+  assert pipeline.choose_feed('device', 2 * limit) == 'device'
+  with pytest.raises(ValueError, match=r"feed='disk': choose one of \('auto', 'device', 'host'\)"):
+    pipeline.choose_feed('disk', 10)
