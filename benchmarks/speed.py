@@ -14,7 +14,8 @@ The cases, each the work one part of an active-learning run does:
   JAX: the driver's pmapped step (``train.make_p_train_step``) on models from
   ``experiment.make_models``.
 * (b) one epoch of the mnist1d 1-D CNN with its L2R module on 4,000 samples (63 batches of 64, SGD
-  0.05): JAX through ``experiment.train_cycle`` itself (host batch feeding included).
+  0.05): JAX through ``experiment.train_cycle`` itself (its batch feeding included), with the
+  default feed (the labeled set on the device) and with ``train.feed='host'``.
 * (c) scoring a pool subset: ResNet-18 and the L2R module forward on 10,000 32×32×3 images in
   chunks of 512 (``experiment.infer``: logits, pooled embeddings, predicted losses back on the
   host).
@@ -61,9 +62,11 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = ('a', 'b', 'c', 'd', 'e')
 # The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_scan'
-# the epoch as one lax.scan (config.train.loop='scan'; 'jax' dispatches step by step), 'jax_vmap'
-# the driver with config.vmap_seeds (each strategy's seeds trained as one vmapped program).
-FRAMEWORKS = {'a': ('jax', 'torch', 'torch_cl'), 'b': ('jax', 'jax_scan', 'torch'),
+# the epoch as one lax.scan (config.train.loop='scan'; 'jax' dispatches step by step), 'jax_host'
+# the epoch fed from the host (config.train.feed='host'; 'jax' gathers its batches on the
+# device), 'jax_vmap' the driver with config.vmap_seeds (each strategy's seeds trained as one
+# vmapped program).
+FRAMEWORKS = {'a': ('jax', 'torch', 'torch_cl'), 'b': ('jax', 'jax_scan', 'jax_host', 'torch'),
               'c': ('jax', 'torch', 'torch_cl'), 'd': ('jax', 'torch', 'numpy'),
               'e': ('jax', 'jax_vmap', 'torch')}
 TORCH_FRAMEWORKS = ('torch', 'torch_cl')
@@ -255,12 +258,13 @@ def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
   return _with_compile(r, r['median_s'])
 
 
-def jax_epoch(s: Dict[str, Any], loop: str = 'step') -> Dict[str, Any]:
+def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   config = mnist1d_papers_protocol()
   config.train.epochs = 1
   config.train.loop = loop
+  config.train.feed = feed
   config.quiet = True
   exp = experiment.make_experiment(config)
   rng_init, rng = jax.random.split(jax.random.PRNGKey(0))
@@ -877,6 +881,7 @@ RUNNERS = {
     ('d', 'jax'): jax_kcenter, ('e', 'jax'): jax_experiment, ('d', 'numpy'): numpy_kcenter,
     ('e', 'jax_vmap'): functools.partial(jax_experiment, vmap_seeds=True),
     ('b', 'jax_scan'): functools.partial(jax_epoch, loop='scan'),
+    ('b', 'jax_host'): functools.partial(jax_epoch, feed='host'),
     ('a', 'torch'): torch_train_step, ('b', 'torch'): torch_epoch, ('c', 'torch'): torch_score,
     ('d', 'torch'): torch_kcenter, ('e', 'torch'): torch_experiment,
 }
@@ -983,6 +988,9 @@ def _notes(case: str, runs: Dict[str, Dict[str, Any]]) -> str:
     notes.append(f'jax epoch as one lax.scan {fmt_time(scan["median_s"])} '
                  f'({ratio(scan, runs.get("jax")):.2f}× the step-by-step time), compile '
                  f'{fmt_time(scan["compile_s"])}')
+  if case == 'b' and 'median_s' in runs.get('jax_host', {}):
+    notes.append(f'jax fed from the host {fmt_time(runs["jax_host"]["median_s"])} '
+                 f'({ratio(runs["jax_host"], runs.get("jax")):.2f}× the time of the device feed)')
   if case == 'e':
     if 'cycles_s' in runs.get('jax', {}):
       notes.append(f'jax cycles alone {fmt_time(runs["jax"]["cycles_s"])}')
