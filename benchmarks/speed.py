@@ -25,6 +25,7 @@ The cases, each the work one part of an active-learning run does:
 * (e) a whole mnist1d experiment (configs/mnist1d.py, every cycle) for random, entropy, core-set,
   LL4AL and L2R-AL over ``--seeds`` seeds: JAX through ``experiment.run``, PyTorch through a compact
   eager re-implementation of the same protocol; the last-cycle test accuracies as a sanity check.
+  JAX also runs it fed from the host (``train.feed='host'``) and with ``vmap_seeds``.
   (b) and (e) give the loss modules one update per step, as the papers and their PyTorch code do
   (configs/mnist1d.py itself gives them 20, ``predictor.updates_per_step``).
 
@@ -63,12 +64,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = ('a', 'b', 'c', 'd', 'e')
 # The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_scan'
 # the epoch as one lax.scan (config.train.loop='scan'; 'jax' dispatches step by step), 'jax_host'
-# the epoch fed from the host (config.train.feed='host'; 'jax' gathers its batches on the
-# device), 'jax_vmap' the driver with config.vmap_seeds (each strategy's seeds trained as one
+# the batches fed from the host (config.train.feed='host'; 'jax' gathers them on the device),
+# 'jax_vmap' the driver with config.vmap_seeds (each strategy's seeds trained as one
 # vmapped program).
 FRAMEWORKS = {'a': ('jax', 'torch', 'torch_cl'), 'b': ('jax', 'jax_scan', 'jax_host', 'torch'),
               'c': ('jax', 'torch', 'torch_cl'), 'd': ('jax', 'torch', 'numpy'),
-              'e': ('jax', 'jax_vmap', 'torch')}
+              'e': ('jax', 'jax_host', 'jax_vmap', 'torch')}
 TORCH_FRAMEWORKS = ('torch', 'torch_cl')
 STRATEGIES = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
 SORTER_LEN = 64
@@ -346,10 +347,12 @@ def mnist1d_config(s: Dict[str, Any]):
   return config
 
 
-def jax_experiment(s: Dict[str, Any], vmap_seeds: bool = False) -> Dict[str, Any]:
+def jax_experiment(s: Dict[str, Any], vmap_seeds: bool = False,
+                   feed: str = 'auto') -> Dict[str, Any]:
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   config = mnist1d_config(s)
   config.vmap_seeds = vmap_seeds
+  config.train.feed = feed
   with tempfile.TemporaryDirectory() as workdir:
     t0 = time.perf_counter()
     records = experiment.run(config, os.path.join(workdir, 'run'))
@@ -880,6 +883,7 @@ RUNNERS = {
     ('a', 'jax'): jax_train_step, ('b', 'jax'): jax_epoch, ('c', 'jax'): jax_score,
     ('d', 'jax'): jax_kcenter, ('e', 'jax'): jax_experiment, ('d', 'numpy'): numpy_kcenter,
     ('e', 'jax_vmap'): functools.partial(jax_experiment, vmap_seeds=True),
+    ('e', 'jax_host'): functools.partial(jax_experiment, feed='host'),
     ('b', 'jax_scan'): functools.partial(jax_epoch, loop='scan'),
     ('b', 'jax_host'): functools.partial(jax_epoch, feed='host'),
     ('a', 'torch'): torch_train_step, ('b', 'torch'): torch_epoch, ('c', 'torch'): torch_score,
@@ -988,7 +992,7 @@ def _notes(case: str, runs: Dict[str, Dict[str, Any]]) -> str:
     notes.append(f'jax epoch as one lax.scan {fmt_time(scan["median_s"])} '
                  f'({ratio(scan, runs.get("jax")):.2f}× the step-by-step time), compile '
                  f'{fmt_time(scan["compile_s"])}')
-  if case == 'b' and 'median_s' in runs.get('jax_host', {}):
+  if case in ('b', 'e') and 'median_s' in runs.get('jax_host', {}):
     notes.append(f'jax fed from the host {fmt_time(runs["jax_host"]["median_s"])} '
                  f'({ratio(runs["jax_host"], runs.get("jax")):.2f}× the time of the device feed)')
   if case == 'e':

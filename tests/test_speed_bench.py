@@ -137,11 +137,13 @@ def test_the_scanned_epoch_and_the_vmapped_seeds_are_reported_against_their_base
   run = lambda t, **kw: {'median_s': t, 'times_s': [t], 'peak_mib': 100.0, **kw}  # noqa: E731
   b = {'jax': run(0.2, compile_s=1.0), 'jax_scan': run(1.0, compile_s=3.0),
        'jax_host': run(0.25), 'torch': run(1.6)}
-  e = {'jax': run(100.0), 'jax_vmap': run(150.0), 'torch': run(600.0)}
+  e = {'jax': run(100.0), 'jax_host': run(110.0), 'jax_vmap': run(150.0), 'torch': run(600.0)}
   assert speed._notes('b', b) == (
       'jax epoch as one lax.scan 1.00 s (5.00× the step-by-step time), compile 3.00 s; '
       'jax fed from the host 250.0 ms (1.25× the time of the device feed)')
-  assert speed._notes('e', e) == 'jax with vmap_seeds 2.5 min, peak 100 MiB, torch / it 4.00×'
+  assert speed._notes('e', e) == (
+      'jax fed from the host 110.00 s (1.10× the time of the device feed); '
+      'jax with vmap_seeds 2.5 min, peak 100 MiB, torch / it 4.00×')
 
 
 def test_update_keeps_the_rows_not_rerun(tmp_path, monkeypatch):
