@@ -182,6 +182,13 @@ def on_rows(step: Callable) -> Callable:
   return step_on_rows
 
 
+def _step(vmap_seeds: bool, from_rows: bool, static) -> Callable:
+  step = functools.partial(train_step, **static)
+  if vmap_seeds:
+    step = jax.vmap(step)
+  return on_rows(step) if from_rows else step
+
+
 def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
                       **static) -> Callable:
   """``train_step`` with its static options bound, pmapped over ``devices`` (default: all local
@@ -195,31 +202,20 @@ def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = 
   With ``from_rows``, the step is called as ``(state, data, rows, keys)`` (:func:`on_rows`): the
   labeled set ``data`` lies on every device and each device gathers its shard of the batch.
   """
-  step = functools.partial(train_step, **static)
-  if vmap_seeds:
-    step = jax.vmap(step)
-  if from_rows:
-    step = on_rows(step)
-  return jax.pmap(step, axis_name=AXIS, devices=devices, donate_argnums=(0,))
+  return jax.pmap(_step(vmap_seeds, from_rows, static), axis_name=AXIS, devices=devices,
+                  donate_argnums=(0,))
 
 
 def make_p_train_epoch(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
                        **static) -> Callable:
   """Like :func:`make_p_train_step`, for a whole epoch as one program: ``lax.scan`` of the step
   over ``batches`` (or, ``from_rows``, ``rows``) and ``keys`` with a steps axis after the device
-  axis (``[n_dev, steps, ...]``). Returns the new state and every step's metrics
-  (``[n_dev, steps, ...]``)."""
-  step = functools.partial(train_step, **static)
-  if vmap_seeds:
-    step = jax.vmap(step)
-  if from_rows:
-    step = on_rows(step)
+  axis (``[n_dev, steps, ...]``); ``data`` is the same for every step. Returns the new state and
+  every step's metrics (``[n_dev, steps, ...]``)."""
+  step = _step(vmap_seeds, from_rows, static)
 
-    def epoch(state, data, rows, keys):
-      return jax.lax.scan(lambda s, rows_key: step(s, data, *rows_key), state, (rows, keys))
-  else:
-
-    def epoch(state, batches, keys):
-      return jax.lax.scan(lambda s, batch_key: step(s, *batch_key), state, (batches, keys))
+  def epoch(state, *inputs):
+    *fixed, per_step, keys = inputs  # ([data,] batches or rows, keys)
+    return jax.lax.scan(lambda s, xk: step(s, *fixed, *xk), state, (per_step, keys))
 
   return jax.pmap(epoch, axis_name=AXIS, devices=devices, donate_argnums=(0,))
