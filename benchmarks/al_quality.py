@@ -1,24 +1,27 @@
 r"""The paper's comparison on the offline tasks: every strategy, several seeds, one report.
 
-    python benchmarks/al_quality.py --tasks mnist1d,digits,synthetic_pose,synthetic_crowd --seeds 5
+    python benchmarks/al_quality.py --seeds 5     # every task below; hours on 2 CPU cores; resumes
 
-Each task runs its own config (``configs/<task>.py``: every strategy it lists, the paper's
-protocol of shared initial sets and subset draws per seed) for seeds ``0 .. seeds-1`` through the
-driver, in ``WORKDIR/<task>`` (default ``runs/quality``). Interrupted, the same command resumes at
-the first unfinished (strategy, seed, cycle); a finished task is only read back. Writes
-``OUT/quality.md`` (default ``benchmarks/results``), with per task:
+Each task runs its own config (``configs/<task>.py``, or a variant ``<task>:<variant>`` such as
+``synthetic_pose:pretrained``: every strategy it lists, the paper's protocol of shared initial sets
+and subset draws per seed), plus ``EXTRA_STRATEGIES`` (the paper's Fig. 5 ablation and the
+``oracle_loss`` diagnostic), for seeds ``0 .. seeds-1`` through the driver, in
+``WORKDIR/<task>`` (default ``runs/quality``). Interrupted, the same command resumes at the first
+unfinished (strategy, seed, cycle); a finished task is only read back. Writes ``OUT/quality.md``
+(default ``benchmarks/results``), with per task:
 
 * the metric at every cycle (mean ± std over seeds);
 * the area under the learning curve (AUC): the trapezoid over the number of labels divided by its
   range, i.e. the curve's mean height, per seed, then mean ± std;
-* the last-cycle Spearman rho of predicted and true test losses, for LL4AL and L2R-AL;
+* Spearman's rho of predicted and true test losses at every cycle, for LL4AL, L2R-AL and the
+  rank-all-features ablation (the paper's Fig. 5);
 * the scientific bar, claim by claim, with the margin in units of the seed spread;
-* the diagnostic ``oracle_loss`` where the workdir has it (run it with ``python -m l2r_jax.main
-  --config=configs/<task>.py --workdir=WORKDIR/<task> --config.strategies="('oracle_loss',)"``);
+* ``oracle_loss``, a diagnostic that reads the labels: the ceiling of querying by predicted loss;
 
-and the curves as ``OUT/quality_<task>.png``. ``--smoke`` runs each task's ``:smoke`` variant (a
-seconds-long check of the whole path). ``--update`` rewrites only the listed tasks' sections of an
-existing ``quality.md`` and keeps the others, each under the command that produced it.
+where a task ran in two regimes (``X`` and ``X:pretrained``), the two side by side; and the curves
+as ``OUT/quality_<task>.png``. ``--smoke`` runs each task's ``:smoke`` variant (``:<variant>_smoke``
+for a variant; a seconds-long check of the whole path). ``--update`` rewrites only the listed
+tasks' sections of an existing ``quality.md`` and keeps the others, each under its command.
 """
 import argparse
 import collections
@@ -38,18 +41,33 @@ from l2r_jax import report
 from l2r_jax import tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASKS = ('mnist1d', 'digits', 'synthetic_pose', 'synthetic_crowd')
+TASKS = ('mnist1d', 'digits', 'synthetic_pose', 'synthetic_pose:pretrained', 'synthetic_crowd',
+         'synthetic_crowd:pretrained')
 REGRESSION = ('pose', 'crowd')
+# Run on every task beside its config's strategies: the paper's Fig. 5 ablation (LL4AL's module
+# trained with L2R-AL's listwise loss) and the diagnostic that queries the true highest losses.
+EXTRA_STRATEGIES = ('l2r_all_features', 'oracle_loss')
+# The loss-prediction strategies whose test-loss ranking the report follows cycle by cycle.
+RANKERS = ('l2r', 'll4al', 'l2r_all_features')
 
 
 def load_config(task: str, smoke: bool):
-  path = os.path.join(ROOT, 'configs', f'{task}.py')
+  """``configs/<name>.py``'s config for a task ``name`` or ``name:variant``."""
+  name, _, variant = task.partition(':')
+  path = os.path.join(ROOT, 'configs', f'{name}.py')
   if not os.path.exists(path):
     raise SystemExit(f'--tasks: no config {path}; choose from {", ".join(TASKS)}.')
-  spec = importlib.util.spec_from_file_location(f'configs_{task}', path)
+  spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config('smoke') if smoke else module.get_config()
+  if smoke:
+    return module.get_config(f'{variant}_smoke' if variant else 'smoke')
+  return module.get_config(variant) if variant else module.get_config()
+
+
+def _slug(task: str) -> str:
+  """A task name as a file or folder name."""
+  return task.replace(':', '-')
 
 
 def auc(sizes: Sequence[float], values: Sequence[float]) -> float:
@@ -103,6 +121,7 @@ def bar(summary: Dict[str, Dict[str, Any]], task: str, higher_is_better: bool) -
 
   sign = 1.0 if higher_is_better else -1.0
   compare('rho: L2R-AL > LL4AL', 'rho', 'll4al', 1.0)
+  compare('rho: L2R-AL > rank-all-features', 'rho', 'l2r_all_features', 1.0)
   for rival in ('random', 'll4al', 'coreset') + (('entropy',) if task in REGRESSION else ()):
     compare(f'AUC: L2R-AL beats {rival}', 'auc', rival, sign)
   if not lines:
@@ -131,13 +150,77 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
     lines += ['', '`oracle_loss` is a diagnostic that reads the labels: it queries the highest '
               'true losses, what a perfect loss predictor would pick. It tells whether the '
               'criterion itself pays on the task; it is not a rival.']
+  lines += rho_per_cycle(records)
   claims = bar(summary, task, higher)
   if claims:
     lines += ['', 'The bar (margin: L2R-AL minus the rival, signed so that positive is better; '
               '"met" when it exceeds the larger seed std):', ''] + claims
-  lines += ['', f'![{name}](quality_{name}.png)', '',
+  lines += ['', f'![{name}](quality_{_slug(name)}.png)', '',
             f'Wall time of the cycles in this report: {wall_s / 60:.1f} min.', '']
   return '\n'.join(lines)
+
+
+def rho_per_cycle(records: List[Dict[str, Any]]) -> List[str]:
+  """The paper's Fig. 5 as a table: Spearman's rho of predicted and true test losses at every
+  cycle (mean ± std over seeds) for the loss-prediction strategies."""
+  rho = collections.defaultdict(lambda: collections.defaultdict(list))
+  for r in records:
+    if r['strategy'] in RANKERS and r.get('spearman') is not None:
+      rho[r['strategy']][r['num_labeled']].append(r['spearman'])
+  if not rho:
+    return []
+  sizes = sorted({n for per in rho.values() for n in per})
+  lines = ['', "Spearman's rho of predicted and true test losses per cycle (the paper's Fig. 5; "
+           '`l2r_all_features`: LL4AL\'s module on every stage, trained by L2R-AL\'s listwise '
+           'loss and isolated as L2R-AL\'s):', '',
+           '| strategy | ' + ' | '.join(str(n) for n in sizes) + ' |',
+           '|---|' + '---|' * len(sizes)]
+  for strategy in RANKERS:
+    if strategy in rho:
+      lines.append(f'| {strategy} | ' + ' | '.join(
+          f'{np.mean(rho[strategy][n]):.3f} ± {np.std(rho[strategy][n]):.3f}'
+          if rho[strategy][n] else '' for n in sizes) + ' |')
+  return lines
+
+
+def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
+                     pretrained: List[Dict[str, Any]]) -> str:
+  """A task's random-init and pretrained regimes side by side: AUC and last-cycle metric per
+  strategy, and whether querying the true highest losses (``oracle_loss``) beats random."""
+  metric = random_init[0]['metric']
+  higher = dict(tasks.METRICS.values()).get(metric, True)
+  sums = [task_summary(r) for r in (random_init, pretrained)]
+  last = []
+  for records in (random_init, pretrained):
+    final = max(r['num_labeled'] for r in records)
+    per = collections.defaultdict(list)
+    for r in records:
+      if r['num_labeled'] == final:
+        per[r['strategy']].append(r['value'])
+    last.append(per)
+  lines = [f'## {name}: the two regimes side by side', '',
+           f'The same task, protocol and seeds, the backbone starting from random weights '
+           f'(`{name}`) or pretrained on generated shapes (`{name}:pretrained`, '
+           f'`configs/pretrain_shapes.py`). AUC of {metric} ({"higher" if higher else "lower"} '
+           'is better) and the metric at the last cycle, mean ± std over seeds:', '',
+           '| strategy | AUC, random init | AUC, pretrained | last cycle, random init | '
+           'last cycle, pretrained |', '|---|---|---|---|---|']
+  strategies = [s for s in sums[1] if s in sums[0]]
+  for s in strategies:
+    lines.append(f'| {s} | {_ms(sums[0][s]["auc"].values())} | {_ms(sums[1][s]["auc"].values())}'
+                 f' | {_ms(last[0][s])} | {_ms(last[1][s])} |')
+  sign = 1.0 if higher else -1.0
+  for regime, summary in zip(('random init', 'pretrained'), sums):
+    if 'oracle_loss' in summary and 'random' in summary:
+      a = np.asarray(list(summary['oracle_loss']['auc'].values()))
+      b = np.asarray(list(summary['random']['auc'].values()))
+      margin = sign * (a.mean() - b.mean())
+      spread = max(a.std(), b.std(), 1e-12)
+      lines.append('')
+      lines.append(f'{regime}: `oracle_loss` {"beats" if margin > 0 else "trails"} random by '
+                   f'{abs(margin):.4f} AUC ({margin / spread:+.1f} seed stds): querying the true '
+                   f'highest losses {"pays" if margin > spread else "does not pay"} here.')
+  return '\n'.join(lines) + '\n'
 
 
 def _command(names: Sequence[str], seeds: int, smoke: bool) -> str:
@@ -160,8 +243,14 @@ def merge_sections(old_text: str, new_sections: Dict[str, str]) -> List[str]:
       text = text.replace('\n', f'\n\nCommand: {old_command}.\n', 1)
     sections[name] = text
   sections.update(new_sections)
-  order = [t for t in TASKS if t in sections] + [t for t in sections if t not in TASKS]
-  return [sections[t] for t in order]
+  return [sections[t] for t in sorted(sections, key=_section_order)]
+
+
+def _section_order(name: str):
+  """Tasks in :data:`TASKS` order, others after; a side-by-side section after its two regimes."""
+  base, side_by_side, _ = name.partition(': ')
+  key = f'{base}:pretrained' if side_by_side else base
+  return (TASKS.index(key) if key in TASKS else len(TASKS), bool(side_by_side), name)
 
 
 def main(argv=None):
@@ -180,19 +269,27 @@ def main(argv=None):
     raise SystemExit('--seeds must be at least 1.')
   os.makedirs(args.out, exist_ok=True)
   sections = {}
+  all_records = {}
   for name, config in configs.items():
     config.seeds = tuple(range(args.seeds))
     config.quiet = True
+    config.strategies = tuple(config.strategies) + tuple(
+        s for s in EXTRA_STRATEGIES if s not in config.strategies)
     t0 = time.time()
-    records = experiment.run(config, os.path.join(args.workdir, name))
+    records = experiment.run(config, os.path.join(args.workdir, _slug(name)))
     print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)
-    shutil.copyfile(os.path.join(args.workdir, name, 'curves.png'),
-                    os.path.join(args.out, f'quality_{name}.png'))
+    shutil.copyfile(os.path.join(args.workdir, _slug(name), 'curves.png'),
+                    os.path.join(args.out, f'quality_{_slug(name)}.png'))
     # The diagnostic last, whenever it ran.
     records = sorted(records, key=lambda r: r['strategy'] == 'oracle_loss')
+    all_records[name] = records
     sections[name] = task_markdown(name, records, _task_of(records),
                                    sum(r['wall_s'] for r in records),
                                    _command([name], args.seeds, args.smoke))
+  for name in list(all_records):
+    if f'{name}:pretrained' in all_records:
+      sections[f'{name}: the two regimes side by side'] = regimes_markdown(
+          name, all_records[name], all_records[f'{name}:pretrained'])
   out_path = os.path.join(args.out, 'quality.md')
   scope = f'{_command(names, args.seeds, args.smoke)}; '
   body = list(sections.values())

@@ -4,8 +4,10 @@
     python -m l2r_jax.main --config=configs/cifar10.py --workdir=runs/cifar10
 
 Start with 1,000 labels, +1,000 per cycle from a random subset of 10,000, 10 cycles; batch 64,
-SGD 0.1 → 0.01 at epoch 120 of 150, momentum 0.9, weight decay 5e-4; loss module Adam 1e-3;
-GRU sorter of length 64; random 32×32 crops of the image zero-padded to 36×36 and flips; per-channel
+SGD 0.1 → 0.01 at epoch 120 of 150, momentum 0.9, weight decay 5e-4; loss modules (L2R-AL's and
+LL4AL's, as the paper) Adam 1e-3 (LL4AL's own code trains its module with the target's SGD);
+GRU sorter of length 64; LL4AL's ranking loss with weight 1 reaching the backbone for the first 60%
+of training (through epoch 90; its code: through 120 of 200, the paper does not say); random 32×32 crops of the image zero-padded to 36×36 and flips; per-channel
 normalisation with the training set's statistics. VAAL with latent size 32. Paper, last cycle:
 L2R 90.95, entropy 90.64, LL4AL 90.45, core-set 89.47, random 87.72 (% accuracy, mean of 5 runs).
 A GPU/TPU job: hours per strategy and seed.

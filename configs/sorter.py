@@ -18,6 +18,10 @@ def get_config(variant: str = 'cpu') -> ml_collections.ConfigDict:
   c.seq_len = 64            # list length the sorter ranks: 64 (classification), 32 (MPII), 4 (SHHB)
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(hidden=32, num_layers=2))
+  # 0: train on exact ranks (SoDeep). > 0: on the expected ranks under Gaussian noise of this
+  # standard deviation on the robust-standardised scores (sorter.ranking.expected_ranks), which
+  # gives a short list's sorter a gradient that teaches (benchmarks/results/sorter_smoothing.md).
+  c.target_smoothing = 0.0
   c.batch_size = 512        # lists per step, each drawn fresh
   c.num_steps = 6000
   c.learning_rate = 1e-3    # Adam, as SoDeep

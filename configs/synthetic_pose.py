@@ -11,8 +11,13 @@ perfect heatmaps read on this grid score 100%; the mean training pose scores 7%.
 ImageNet stem, output stride 16) and two 4×4 deconvolutions of 32 channels. MPII's protocol scaled
 down: 100 labels, +100 per cycle from a random subset of 1,000, up to 500; 20 epochs per cycle,
 batch 32, Adam 3e-3 (÷10 at epoch 16); loss modules SGD 5e-2 → 5e-3 at epoch 16 (MPII's 110 of
-140), LL4AL's loss reaches the target until then; GRU sorter of length 32; three seeds.
-``:smoke`` is a seconds-long run of every strategy, for tests.
+140); GRU sorter of length 32; LL4AL as on MPII (loss weight 1e-4, reaching the backbone for the
+first 60% of each cycle, epochs 0-12); three seeds.
+
+``:pretrained`` starts the backbone from ``synthetic_shapes``, pretrained on generated shapes
+(``configs/pretrain_shapes.py``), as the paper's starts from ImageNet; everything else is the
+same, so the two variants differ only in the initialisation. ``:smoke`` is a seconds-long run of
+every strategy, for tests; ``:pretrained_smoke`` the same from the pretrained backbone.
 """
 from l2r_jax import defaults
 
@@ -33,12 +38,13 @@ def get_config(variant: str = 'default'):
                  weight_decay=0.0, lr_boundaries=(16,), lr_decay=0.1)
   c.predictor.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
                      lr_boundaries=(16,), lr_decay=0.1, sorter='gru', sorter_len=32)
-  c.ll4al.detach_epoch = 16
+  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['pose'],
+                 detach_epoch=defaults.ll4al_detach_epoch(c.train.epochs))
   # The loss modules' updates in cycle 0 as in the paper's MPII protocol, 980: 4 steps per epoch
   # for 20 epochs here, so 12 updates per step (LL4AL's module too).
   c.predictor.updates_per_step = defaults.predictor_updates_per_step(
       'mpii', c.al.initial, c.train.batch_size, c.train.epochs)
-  if variant == 'smoke':
+  if variant in ('smoke', 'pretrained_smoke'):
     c.seeds = (0,)
     c.data.update(num_train=96, num_test=32, image_size=32, heatmap_size=8)
     c.model.kwargs.update(width=8, deconv_width=16)
@@ -46,6 +52,10 @@ def get_config(variant: str = 'default'):
     c.al.subset = 64
     c.train.update(epochs=1, lr_boundaries=())
     c.predictor.update(lr_boundaries=())
-  elif variant != 'default':
-    raise ValueError(f"Unknown variant {variant!r}: use 'default' or 'smoke'.")
+  elif variant not in ('default', 'pretrained'):
+    raise ValueError(f"Unknown variant {variant!r}: use 'default', 'pretrained', 'smoke' or "
+                     "'pretrained_smoke'.")
+  if variant.startswith('pretrained'):
+    c.model.pretrained = 'synthetic_shapes'
+    c.model.kwargs.width = 16  # the shipped backbone's
   return c

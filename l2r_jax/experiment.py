@@ -39,7 +39,9 @@ from l2r_jax import strategies as strategies_lib
 from l2r_jax import tasks as tasks_lib
 from l2r_jax import train
 from l2r_jax import validation
+from l2r_jax import workdir as workdir_lib
 from l2r_jax.data import pipeline
+from l2r_jax.models import pretrained
 from l2r_jax.models.base import global_average_pool
 import sorter
 
@@ -95,6 +97,7 @@ class Experiment(NamedTuple):
   ranker: Optional[sorter.Ranker]
   # config.train.loop='auto': the loop the first cycle's timing chose, with the times (filled then)
   loop_choice: Dict[str, Any]
+  backbone: Optional[pretrained.Backbone] = None  # config.model.pretrained's weights, loaded once
 
 
 class _SameConfig:
@@ -125,19 +128,24 @@ def _target_parts(spec: _SameConfig, num_outputs: int):
 
 @functools.lru_cache(maxsize=None)
 def _predictor_parts(spec: _SameConfig, strategy: str):
-  if strategy not in strategies_lib.PREDICTOR_LOSS:
+  if strategy not in strategies_lib.LOSS_MODULES:
     return None, None
   predictor = spec.sections['predictor']
-  return models_lib.PREDICTORS[strategy](hidden=predictor.hidden), optim.make(predictor)
+  module = models_lib.PREDICTORS[strategies_lib.LOSS_MODULES[strategy].module]
+  return module(hidden=predictor.hidden), optim.make(predictor)
+
+
+def _target(config: ml_collections.ConfigDict, dataset: data_lib.Dataset):
+  return _target_parts(_SameConfig(model=config.model, train=config.train), dataset.num_outputs)
 
 
 def make_models(config: ml_collections.ConfigDict, dataset: data_lib.Dataset, strategy: str,
-                rng: jax.Array) -> train.State:
-  target, target_tx = _target_parts(_SameConfig(model=config.model, train=config.train),
-                                    dataset.num_outputs)
+                rng: jax.Array, backbone: Optional[pretrained.Backbone] = None) -> train.State:
+  """A run's initial target and predictor; the target's backbone from ``backbone`` if given."""
+  target, target_tx = _target(config, dataset)
   predictor, predictor_tx = _predictor_parts(_SameConfig(predictor=config.predictor), strategy)
   return train.create_state(rng, target, target_tx, jnp.asarray(dataset.x_train[np.arange(2)]),
-                            predictor, predictor_tx)
+                            predictor, predictor_tx, backbone)
 
 
 def _apply(models: train.State, x):
@@ -244,8 +252,9 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   n_runs, n = len(als), len(als[0].labeled)
   chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in als}), 1)
   vmapped = n_runs > 1
+  loss_module = strategies_lib.LOSS_MODULES.get(strategy)
   static = dict(task_loss=exp.task.loss, augment=exp.augment,
-                predictor_loss=strategies_lib.PREDICTOR_LOSS.get(strategy), ranker=exp.ranker,
+                predictor_loss=loss_module and loss_module.loss, ranker=exp.ranker,
                 pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin,
                 predictor_updates=config.predictor.get('updates_per_step', 1))
   # The labeled sets are read once per cycle (small by design; an array-like pool decodes
@@ -331,7 +340,7 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
               opt_state=optim.with_learning_rate(predictor.opt_state, rates[1]))
         state = train.State(target=target, predictor=predictor)
       # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
-      detach = strategy != 'll4al' or epoch > config.ll4al.detach_epoch
+      detach = loss_module is None or loss_module.isolated or epoch > config.ll4al.detach_epoch
       scanned = loop == 'scan'
       # A scanned epoch (or the timed one) takes all its inputs at once (with the host feed, all
       # its batches on the devices); step by step, each step takes its own as it runs.
@@ -494,7 +503,7 @@ def _open(exp: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
   config = exp.config
   # Keys depend on the seed only: every strategy starts from the same model.
   rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-  models = make_models(config, exp.dataset, strategy, rng_init)
+  models = make_models(config, exp.dataset, strategy, rng_init, exp.backbone)
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
   restored = checkpoint.restore_latest(mgr, models)
   if restored is None:
@@ -578,25 +587,44 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
   validation.check_against_data(config, dataset)
   validation.check_model(config, dataset)
   ranker = None
-  if 'l2r' in config.strategies:
+  if any(strategies_lib.LOSS_MODULES[s].loss == 'listwise' for s in config.strategies
+         if s in strategies_lib.LOSS_MODULES):
     ranker = sorter.get_ranker(config.predictor.sorter, config.predictor.sorter_len,
                                **config.predictor.get('sorter_kwargs', {}))
+  backbone = None
+  if config.model.get('pretrained'):
+    backbone = pretrained.load_for_model(config.model.pretrained, _target(config, dataset)[0],
+                                         jnp.asarray(dataset.x_train[np.arange(2)]))
+    validation.check_normalisation(config, dataset, backbone)
   task = tasks_lib.Task.for_dataset(dataset)
   return Experiment(config, dataset, task, augment_lib.make(task, config.get('augment')), ranker,
-                    {})
+                    {}, backbone)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]:
-  """Runs (or resumes) the whole experiment; returns all result records and writes the report."""
+  """Runs (or resumes) the whole experiment; returns its result records and writes the report.
+
+  The workdir must hold this experiment or none (``l2r_jax.workdir``: a run with a config that
+  differs in a field that changes results is refused, as is a second run while one holds the
+  workdir). The records and the report cover the runs of ``config`` only: strategies, seeds and
+  cycles an earlier run of the same experiment added beyond it stay in ``results.jsonl``."""
+  validation.check_config(config)
   workdir = validation.check_workdir(workdir)
-  exp = make_experiment(config)
-  for strategy in config.strategies:
-    if config.get('vmap_seeds', False):
-      run_seeds(exp, workdir, strategy, config.seeds)
-    else:
-      for seed in config.seeds:
-        run_one(exp, workdir, strategy, seed)
-  records = checkpoint.read_results(os.path.join(workdir, 'results.jsonl'))
-  if jax.process_index() == 0:
-    report.write(records, workdir)
+  primary = jax.process_index() == 0
+  with workdir_lib.lock(workdir) if primary else contextlib.nullcontext():
+    ident = workdir_lib.check_identity(workdir, config)
+    exp = make_experiment(config)
+    if primary:
+      workdir_lib.write_identity(workdir, ident)
+    for strategy in config.strategies:
+      if config.get('vmap_seeds', False):
+        run_seeds(exp, workdir, strategy, config.seeds)
+      else:
+        for seed in config.seeds:
+          run_one(exp, workdir, strategy, seed)
+    records = [r for r in checkpoint.read_results(os.path.join(workdir, 'results.jsonl'))
+               if r['strategy'] in config.strategies and r['seed'] in config.seeds
+               and r['cycle'] < config.al.cycles]
+    if primary:
+      report.write(records, workdir)
   return records

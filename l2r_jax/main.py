@@ -12,7 +12,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from l2r_jax import data as data_lib
+from l2r_jax import errors
 from l2r_jax import experiment
 
 FLAGS = flags.FLAGS
@@ -42,8 +42,10 @@ def main(argv):
     initialize_distributed()
   try:
     experiment.run(FLAGS.config, FLAGS.workdir)
-  except data_lib.DataNotFoundError as e:
-    sys.exit(f'{e}')  # the message says which files to put where; exit status 1
+  except errors.Refusal as e:
+    # The project's own refusal: its message names what to change; a traceback is for bugs.
+    print(f'l2r_jax: {e}', file=sys.stderr)
+    sys.exit(2)
   with open(f'{FLAGS.workdir}/summary.md') as f:
     print(f.read())
 

@@ -32,6 +32,7 @@ import optax
 
 from l2r_jax import losses
 from l2r_jax import tasks
+from l2r_jax.models import pretrained
 import sorter
 
 AXIS = 'batch'
@@ -50,10 +51,14 @@ class State(struct.PyTreeNode):
 
 def create_state(rng: chex.PRNGKey, target_model, target_tx: optax.GradientTransformation,
                  sample_input: chex.Array, predictor_model=None,
-                 predictor_tx: Optional[optax.GradientTransformation] = None) -> State:
-  """Initialises the target (and the predictor on the target's features) from one input batch."""
+                 predictor_tx: Optional[optax.GradientTransformation] = None,
+                 backbone: Optional[pretrained.Backbone] = None) -> State:
+  """Initialises the target (and the predictor on the target's features) from one input batch;
+  with ``backbone``, the target's backbone starts from those pretrained weights."""
   rng_target, rng_pred = jax.random.split(rng)
   variables = target_model.init(rng_target, sample_input, train=False)
+  if backbone is not None:
+    variables = pretrained.with_backbone(variables, backbone)
   target = TargetState.create(apply_fn=target_model.apply, params=variables['params'],
                               batch_stats=variables.get('batch_stats', flax.core.FrozenDict()),
                               tx=target_tx)

@@ -12,6 +12,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from sorter import model
 from sorter import ranking
 
 Family = Callable[[chex.PRNGKey, int], chex.Array]
@@ -109,8 +110,17 @@ def sample_family(key: chex.PRNGKey, name: str, batch: int, seq_len: int) -> che
   return jax.vmap(lambda k: FAMILIES[name](k, seq_len))(jax.random.split(key, batch))
 
 
-def sample_batch(key: chex.PRNGKey, batch: int, seq_len: int) -> Tuple[chex.Array, chex.Array]:
-  """Lists from families chosen uniformly per list, and their exact descending ranks in (0, 1].
+def sample_batch(key: chex.PRNGKey, batch: int, seq_len: int,
+                 smoothing: float = 0.0) -> Tuple[chex.Array, chex.Array]:
+  """Lists from families chosen uniformly per list, and their descending ranks in (0, 1].
+
+  Args:
+    smoothing: 0 for exact ranks; otherwise the targets are the expected ranks under Gaussian
+      noise of this standard deviation on the sorter's view of the list (its robust
+      standardisation, :func:`sorter.model.robust_standardise`), :func:`ranking.expected_ranks`.
+      Exact ranks are piecewise constant, so a sorter that learns them well has a gradient of
+      nearly zero almost everywhere, and a short list makes that worst; smoothed targets give it a
+      gradient that orders the scores.
 
   Returns:
     ``(scores, ranks)``, both ``[batch, seq_len]`` float32.
@@ -128,4 +138,6 @@ def sample_batch(key: chex.PRNGKey, batch: int, seq_len: int) -> Tuple[chex.Arra
   scale = jnp.exp(jax.random.uniform(ka, (batch, 1), minval=-3.0, maxval=3.0))
   shift = jax.random.normal(kb, (batch, 1))
   scores = (scores * scale + shift).astype(jnp.float32)
-  return scores, ranking.descending_ranks(scores)
+  if smoothing == 0:
+    return scores, ranking.descending_ranks(scores)
+  return scores, ranking.expected_ranks(model.robust_standardise(scores), smoothing)

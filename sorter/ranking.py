@@ -7,6 +7,7 @@ span, as in Spearman's rho, so a list of equal scores gets (L + 1) / (2L) everyw
 import chex
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import ndtr
 
 
 def descending_ranks(scores: chex.Array, *, normalise: bool = True) -> chex.Array:
@@ -36,6 +37,36 @@ def _descending_ranks_1d(x: chex.Array) -> chex.Array:
   first = jnp.searchsorted(neg_sorted, -x, side='left')
   last = jnp.searchsorted(neg_sorted, -x, side='right')
   return (first + last + 1) / 2.0
+
+
+def expected_ranks(scores: chex.Array, noise: float) -> chex.Array:
+  """Descending ranks in ``(0, 1]`` averaged over Gaussian noise on the scores, in closed form.
+
+  Each score gets independent ``N(0, noise**2)`` noise; score ``j`` then outranks score ``i`` with
+  probability ``Phi((x_j - x_i) / (noise * sqrt(2)))``, so the expected rank of ``i`` is
+  ``(1 + sum_{j != i} Phi((x_j - x_i) / (noise * sqrt(2)))) / L``. It keeps the exact order, is
+  smooth in the scores (unlike exact ranks, piecewise constant) and tends to
+  :func:`descending_ranks`, average ranks for ties, as ``noise -> 0``; ``noise = 0`` gives those.
+
+  Args:
+    scores: ``[..., L]`` real scores.
+    noise: the noise's standard deviation, in the scores' units; 0 for exact ranks.
+
+  Returns:
+    ``[..., L]`` float ranks; no gradient flows through them (they are training targets).
+
+  >>> expected_ranks(jnp.array([0.0, 10.0, 0.0]), 0.5).round(3)
+  Array([0.833, 0.333, 0.833], dtype=float32)
+  """
+  if not noise >= 0:
+    raise ValueError(f'noise must be a non-negative standard deviation, got {noise}.')
+  scores = jax.lax.stop_gradient(jnp.asarray(scores, jnp.float32))
+  if noise == 0:
+    return descending_ranks(scores)
+  n = scores.shape[-1]
+  beats = ndtr((scores[..., None, :] - scores[..., :, None]) / (noise * jnp.sqrt(2.0)))
+  # The diagonal adds Phi(0) = 1/2 for each element against itself: 1 + sum_{j != i} = 1/2 + sum_j.
+  return (0.5 + beats.sum(-1)) / n
 
 
 def spearman(x: chex.Array, y: chex.Array) -> chex.Array:

@@ -50,6 +50,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'config.decay_rate must be in (0, 1], got {config.decay_rate}.')
   if not config.learning_rate > 0:
     raise ValueError(f'config.learning_rate must be positive, got {config.learning_rate}.')
+  smoothing = config.get('target_smoothing', 0.0)
+  if not (isinstance(smoothing, (int, float)) and 0 <= smoothing < float('inf')):
+    raise ValueError(f'config.target_smoothing must be a finite number >= 0 (the noise, in '
+                     f'standardised score units, whose expected ranks are the targets; 0 for '
+                     f'exact ranks), got {smoothing!r}.')
 
 
 def make_model(config: ml_collections.ConfigDict) -> model_lib.GRUSorter:
@@ -80,12 +85,13 @@ def train_step(state: train_state.TrainState,
 
 def evaluate(apply_fn, params, scores: chex.Array, ranks: chex.Array,
              chunk: int = 2048) -> Dict[str, float]:
-  """Validation L1 and mean Spearman rho between the sorter's output and the exact ranks."""
+  """Validation L1 between the sorter's output and its training targets ``ranks`` (exact or
+  smoothed), and the mean Spearman rho between its output and the exact ranks."""
   l1, rho = [], []
   for i in range(0, scores.shape[0], chunk):
     pred = apply_fn({'params': params}, scores[i:i + chunk])
     l1.append(jnp.abs(pred - ranks[i:i + chunk]).mean(-1))
-    rho.append(ranking.spearman(pred, ranks[i:i + chunk]))
+    rho.append(ranking.spearman(pred, -scores[i:i + chunk]))
   return {'val_l1': float(jnp.concatenate(l1).mean()),
           'val_spearman': float(jnp.concatenate(rho).mean())}
 
@@ -123,8 +129,10 @@ def train_and_export(config: ml_collections.ConfigDict, workdir: str) -> Dict[st
     logging.info('Resumed from step %d.', manager.latest_step())
   state = ckpt['state']
 
-  sample = jax.jit(data.sample_batch, static_argnums=(1, 2))
-  val_scores, val_ranks = sample(rng_val, config.num_val_lists, config.seq_len)
+  sample = jax.jit(data.sample_batch, static_argnums=(1, 2, 3))
+  smoothing = float(config.get('target_smoothing', 0.0))
+  val_scores, val_ranks = sample(rng_val, config.num_val_lists, config.seq_len,
+                                smoothing)
   p_train_step = jax.jit(train_step, donate_argnums=0)
 
   start_step = int(state.step)
@@ -133,7 +141,8 @@ def train_and_export(config: ml_collections.ConfigDict, workdir: str) -> Dict[st
   bar = tqdm.tqdm(total=config.num_steps, initial=start_step, desc=f'sorter L={config.seq_len}',
                   dynamic_ncols=True, mininterval=1.0)
   for step in range(start_step + 1, config.num_steps + 1):
-    batch = sample(jax.random.fold_in(rng_data, step), config.batch_size, config.seq_len)
+    batch = sample(jax.random.fold_in(rng_data, step), config.batch_size, config.seq_len,
+                   smoothing)
     state, metrics = p_train_step(state, batch)
     if step % config.log_every_steps == 0 or step == config.num_steps:
       loss = float(metrics['train_l1'])

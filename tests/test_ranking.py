@@ -54,3 +54,24 @@ def test_spearman_extremes_and_constant_list():
 def test_spearman_rejects_mismatched_shapes():
   with pytest.raises(AssertionError):
     metrics.spearman(jnp.zeros(4), jnp.zeros(5))
+
+
+def test_expected_ranks_match_monte_carlo_and_tend_to_exact_ranks():
+  x = np.array([0.3, 2.0, 0.3, -1.0, 0.9], np.float32)
+  noise = 0.7
+  # An independent estimate: exact ranks of 200,000 noisy copies, averaged.
+  r = np.random.default_rng(0)
+  noisy = x + noise * r.standard_normal((200_000, 5))
+  monte_carlo = np.mean([stats.rankdata(-row) for row in noisy[:20_000]], 0) / 5
+  np.testing.assert_allclose(ranking.expected_ranks(x, noise), monte_carlo, atol=0.01)
+  # ... and the closed form in float64 with scipy's normal CDF.
+  closed = (0.5 + stats.norm.cdf((x[None, :] - x[:, None]) / (noise * np.sqrt(2))).sum(1)) / 5
+  np.testing.assert_allclose(ranking.expected_ranks(x, noise), closed, rtol=1e-5)
+  # Order kept; ties share a rank; noise -> 0 gives the exact (average) ranks.
+  smooth = np.asarray(ranking.expected_ranks(x, noise))
+  assert smooth[1] < smooth[4] < smooth[0] == smooth[2] < smooth[3]
+  np.testing.assert_allclose(ranking.expected_ranks(x, 1e-4), ranking.descending_ranks(x),
+                             atol=1e-6)
+  np.testing.assert_array_equal(ranking.expected_ranks(x, 0.0), ranking.descending_ranks(x))
+  with pytest.raises(ValueError, match='non-negative'):
+    ranking.expected_ranks(x, -1.0)

@@ -57,6 +57,7 @@ def test_paper_configs_without_data_print_instructions(tmp_path, config_file, na
 def test_synthetic_stand_in_at_paper_scale(config_module, x_shape, y_shape):
   c = config_module.get_config()
   c.data.synthetic = True
+  c.model.pretrained = None  # the ImageNet weights: tests/test_pretrained.py
   exp = experiment.make_experiment(c)  # also checks the paper model against the data (traced)
   ds = exp.dataset
   assert ds.x_train.shape == x_shape and len(ds.x_test) == {22246: 2958, 400: 316}[x_shape[0]]

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 import sorter
+from benchmarks import sorter_quality
 from sorter import data
 from sorter import model as model_lib
 
@@ -15,7 +16,10 @@ SHIPPED = (4, 32, 64)
 # Mean Spearman rho of each shipped sorter on fresh U(-1, 1) lists, a margin below what
 # benchmarks/sorter_quality.py measured (benchmarks/results/sorter_quality.md).
 MIN_UNIFORM_RHO = {4: 0.998, 32: 0.998, 64: 0.998}
-MAX_RANK_ERROR = {4: 0.1, 32: 1.0, 64: 1.5}  # mean absolute error, in rank positions
+# Mean absolute error against the exact ranks, in rank positions, a margin above the benchmark's.
+# The length-4 sorter is trained on smoothed ranks (expected ranks under input noise): its outputs
+# for close scores are pulled towards each other by design, so that its gradient teaches.
+MAX_RANK_ERROR = {4: 0.4, 32: 1.0, 64: 1.5}
 
 
 @functools.lru_cache(maxsize=None)
@@ -60,6 +64,12 @@ def test_gru_sorter_is_invariant_to_positive_affine_maps():
   x = jax.random.exponential(jax.random.PRNGKey(5), (32,))
   np.testing.assert_allclose(ranker(x), ranker(4.0 * x + 3.0), atol=1e-4)
   np.testing.assert_allclose(ranker(x), ranker(1e-3 * x), atol=1e-4)
+
+
+def test_the_length_4_sorters_gradient_teaches():
+  # A sorter trained on exact ranks ranks 4 scores almost exactly, and its output is then nearly
+  # piecewise constant: the fit reached 0.14. Trained on smoothed ranks, it reaches 1.00.
+  assert sorter_quality._fit(_gru(4), 4) >= 0.95  # pylint: disable=protected-access
 
 
 def test_rank_lists_ranks_each_list_independently():
@@ -122,6 +132,14 @@ def test_every_family_is_finite_and_varied(name):
 def test_tied_family_has_ties():
   x = np.asarray(data.sample_family(jax.random.PRNGKey(0), 'tied', 64, 16))
   assert np.mean([len(np.unique(row)) < 16 for row in x]) > 0.9
+
+
+def test_sample_batch_smoothed_targets_are_expected_ranks_of_the_standardised_lists():
+  x, smooth = data.sample_batch(jax.random.PRNGKey(0), 64, 8, 0.5)
+  z = np.asarray(model_lib.robust_standardise(x), np.float64)
+  closed = (0.5 + stats.norm.cdf((z[:, None, :] - z[:, :, None]) / (0.5 * np.sqrt(2))).sum(-1)) / 8
+  np.testing.assert_allclose(smooth, closed, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(x, data.sample_batch(jax.random.PRNGKey(0), 64, 8)[0])
 
 
 def test_sample_batch_ranks_and_freshness():

@@ -8,6 +8,7 @@ import pytest
 import sorter
 from l2r_jax import models
 from l2r_jax import train
+import tolerances
 
 GLOBAL_BATCH = 16
 
@@ -48,18 +49,27 @@ STRATEGIES = {
 }
 
 
+def _assert_same_predictor(a, b, start):
+  """Two trainings of a loss module agree (tests/tolerances.py), its output bias aside, which a
+  ranking loss leaves at zero up to rounding."""
+  (a, bias_a), (b, bias_b), (start, _) = map(tolerances.without_output_bias, (a, b, start))
+  tolerances.assert_same_training(a, b, start)
+  assert np.abs(bias_a).max() < 1e-5 and np.abs(bias_b).max() < 1e-5
+
+
 @pytest.mark.parametrize('name', sorted(STRATEGIES))
 def test_one_and_two_devices_agree(name):
   assert jax.local_device_count() == 2
   state1, hist1 = _run(1, **STRATEGIES[name])
   state2, hist2 = _run(2, **STRATEGIES[name])
-  chex.assert_trees_all_close(hist1, hist2, rtol=1e-4, atol=1e-5)
-  chex.assert_trees_all_close(state1.target.params, state2.target.params, rtol=1e-4, atol=1e-5)
-  chex.assert_trees_all_close(state1.target.batch_stats, state2.target.batch_stats,
-                              rtol=1e-4, atol=1e-5)
+  start = _state(STRATEGIES[name].get('predictor'))
+  tolerances.assert_same_metrics(hist1, hist2)
+  tolerances.assert_same_training(state1.target.params, state2.target.params, start.target.params)
+  tolerances.assert_same_training(state1.target.batch_stats, state2.target.batch_stats,
+                                  start.target.batch_stats)
   if state1.predictor is not None:
-    chex.assert_trees_all_close(state1.predictor.params, state2.predictor.params,
-                                rtol=1e-4, atol=1e-5)
+    _assert_same_predictor(state1.predictor.params, state2.predictor.params,
+                           start.predictor.params)
     assert hist1[0]['train_pred_loss'] > 0
 
 
@@ -118,11 +128,11 @@ def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(n
   once, _ = _run(1, steps=1, **static)
   four, hist = _run(1, steps=1, predictor_updates=4, **static)
   four_on_two, _ = _run(2, steps=1, predictor_updates=4, **static)
+  start = _state(static['predictor'])
   # The target gets its single update, as without the extra ones.
-  chex.assert_trees_all_close(once.target.params, four.target.params)
+  tolerances.assert_same_training(once.target.params, four.target.params, start.target.params)
   # The predictor: after the step's update, three more on the features and losses that the step
   # saw (the target before its update, BatchNorm on the batch), computed here independently.
-  start = _state(static['predictor'])
   batch = _batches(1)[0]
   # The same model outside pmap: BatchNorm over this (whole) batch, no axis name.
   (logits, feats), _ = models.CNN1D(widths=(8, 8), pool_after=(True, True)).apply(
@@ -141,9 +151,8 @@ def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(n
   for _ in range(3):
     grads = jax.grad(lambda p: weight * loss(p))(predictor.params)
     predictor = predictor.apply_gradients(grads=grads)
-  chex.assert_trees_all_close(four.predictor.params, predictor.params, rtol=1e-4, atol=1e-5)
-  chex.assert_trees_all_close(four_on_two.predictor.params, predictor.params, rtol=1e-4,
-                              atol=1e-5)
+  _assert_same_predictor(four.predictor.params, predictor.params, start.predictor.params)
+  _assert_same_predictor(four_on_two.predictor.params, predictor.params, start.predictor.params)
   moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), once.predictor.params,
                        four.predictor.params)
   assert max(jax.tree.leaves(moved)) > 1e-4

@@ -8,6 +8,8 @@ from typing import Callable, Dict
 import ml_collections
 
 from l2r_jax.data.base import Dataset
+from l2r_jax.errors import ConfigError
+from l2r_jax.errors import Refusal
 from l2r_jax.data.base import LazyImages
 from l2r_jax.data.base import TASKS
 
@@ -36,7 +38,7 @@ LOADERS: Dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
 STAND_INS = {'mpii': 'synthetic_pose', 'shanghaitech': 'synthetic_crowd'}
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(Refusal, FileNotFoundError):
   """A dataset that needs files the user must provide; the message says which, and where."""
 
 
@@ -44,11 +46,11 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
   """The dataset ``config.name``; with ``config.synthetic`` its offline stand-in at the same sizes,
   generated on demand."""
   if config.name not in LOADERS:
-    raise ValueError(f'config.data.name={config.name!r} is not a dataset: choose from '
+    raise ConfigError(f'config.data.name={config.name!r} is not a dataset: choose from '
                      f'{sorted(LOADERS)}.')
   if config.get('synthetic'):
     if config.name not in STAND_INS:
-      raise ValueError(f'config.data.synthetic=True: {config.name!r} has no synthetic stand-in '
+      raise ConfigError(f'config.data.synthetic=True: {config.name!r} has no synthetic stand-in '
                        f'(those that do: {sorted(STAND_INS)}).')
     stand_in = ml_collections.ConfigDict(config.to_dict())
     stand_in.lazy = True

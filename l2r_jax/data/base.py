@@ -23,7 +23,24 @@ from typing import Any, Callable, Mapping, NamedTuple, Tuple
 
 import numpy as np
 
+from l2r_jax.errors import ConfigError
+
 TASKS = ('classification', 'pose', 'crowd')
+
+# Input normalisation: a loader records the one it applied in ``task_params['normalisation']``,
+# and pretrained weights say which they expect (l2r_jax/models/pretrained.py). 'imagenet':
+# RGB in [0, 1], then ImageNet's per-channel mean and std (torchvision's weights).
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def normalisation(config, loader: str, offered: Tuple[str, ...]) -> str:
+  """``config.normalize`` (default ``offered[0]``), refused by name unless the loader offers it."""
+  choice = config.get('normalize', None) or offered[0]
+  if choice not in offered:
+    raise ConfigError(f'config.data.normalize={choice!r}: the {loader} loader normalises its '
+                     f'inputs as one of {offered}.')
+  return choice
 
 
 class Dataset(NamedTuple):

@@ -65,7 +65,8 @@ def load_cifar10(config: ml_collections.ConfigDict) -> Dataset:
   mean, std = x_train.mean((0, 1, 2)), x_train.std((0, 1, 2))
   norm = lambda x: ((x.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)  # noqa: E731
   return Dataset(norm(splits['train'][0]), splits['train'][1], norm(splits['test'][0]),
-                 splits['test'][1], 10, task_params={'mean': mean, 'std': std})
+                 splits['test'][1], 10, task_params={'mean': mean, 'std': std,
+                              'normalisation': 'train_statistics'})
 
 
 def _face(src, i: int, size: int) -> np.ndarray:
@@ -110,4 +111,5 @@ def load_celeba(config: ml_collections.ConfigDict) -> Dataset:
     return LazyImages(count, (size, size, 3), lambda i: (_face(s, i, size) - mean) / std)
 
   return Dataset(images('train'), labels['train'], images('test'), labels['test'], 2,
-                 task_params={'mean': mean, 'std': std})
+                 task_params={'mean': mean, 'std': std,
+                              'normalisation': 'train_statistics'})

@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from l2r_jax.data import base
 from l2r_jax.data import tfds_util
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import LazyImages
@@ -52,8 +53,7 @@ FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))  # right <->
 PIXEL_STD = 200.0  # MPII's scale is the person's box side in units of 200 pixels
 CENTER_SHIFT = 15.0  # SimpleBaseline moves the centre down by 15 x scale pixels ...
 SCALE_FACTOR = 1.25  # ... and enlarges the box by 1.25, so that limbs stay inside
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+IMAGENET_MEAN, IMAGENET_STD = base.IMAGENET_MEAN, base.IMAGENET_STD
 NUM_EXAMPLES = {'train': 22246, 'test': 2958}
 
 IMAGES_URL = 'https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1.tar.gz'
@@ -287,6 +287,7 @@ def load_mpii(config: ml_collections.ConfigDict) -> Dataset:
   Raises:
     DataNotFoundError: the manual folder lacks files (all named in the message).
   """
+  base.normalisation(config, 'mpii', ('imagenet',))
   image_size = int(config.get('image_size', 256))
   heatmap_size = int(config.get('heatmap_size', 64))
   sigma = float(config.get('sigma', 2.0))
@@ -314,7 +315,7 @@ def load_mpii(config: ml_collections.ConfigDict) -> Dataset:
                  'center': test['center'].astype(np.float32),
                  'scale': test['scale'].astype(np.float32)},
       task_params={'sigma': sigma, 'heatmap_size': (heatmap_size, heatmap_size),
-                   'flip_pairs': FLIP_PAIRS},
+                   'flip_pairs': FLIP_PAIRS, 'normalisation': 'imagenet'},
   )
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from l2r_jax.data import base
 from l2r_jax.data import tfds_util
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import LazyImages
@@ -171,9 +172,14 @@ def _manual():
   return tfds_util.ManualDataset(ShanghaitechPartB, 'ShanghaiTech Part B', 'l2r_jax.data.shanghaitech', _INSTRUCTIONS, check_manual_dir)
 
 
-def normalize(image: np.ndarray) -> np.ndarray:
-  """uint8 RGB -> float32 with Part B's mean and std (C^3's MEAN_STD)."""
-  return ((np.asarray(image, np.float32) / 255.0 - SHHB_MEAN) / SHHB_STD).astype(np.float32)
+# config.data.normalize: Part B's own mean and std (C^3's MEAN_STD), or ImageNet's.
+NORMALISATIONS = {'shhb': (SHHB_MEAN, SHHB_STD), 'imagenet': (base.IMAGENET_MEAN, base.IMAGENET_STD)}
+
+
+def normalize(image: np.ndarray, normalisation: str = 'shhb') -> np.ndarray:
+  """uint8 RGB -> float32 with Part B's mean and std (C^3's MEAN_STD) or ImageNet's."""
+  mean, std = NORMALISATIONS[normalisation]
+  return ((np.asarray(image, np.float32) / 255.0 - mean) / std).astype(np.float32)
 
 
 def _read_split(builder, split: str, max_examples: Optional[int]):
@@ -191,12 +197,12 @@ def _read_split(builder, split: str, max_examples: Optional[int]):
           'hw': sizes}, builder.as_data_source(split=split)
 
 
-def _images(split: Dict, source, hw: Tuple[int, int]) -> LazyImages:
+def _images(split: Dict, source, hw: Tuple[int, int], normalisation: str) -> LazyImages:
   def read(i):
     image = np.asarray(source[int(split['record'][i])]['image'])
     if image.shape[:2] != hw:
       image = np.asarray(Image.fromarray(image).resize(hw[::-1], Image.Resampling.BILINEAR))
-    return normalize(image)
+    return normalize(image, normalisation)
   return LazyImages(len(split['record']), (*hw, 3), read)
 
 
@@ -227,16 +233,18 @@ def load_shanghaitech(config: ml_collections.ConfigDict) -> Dataset:
     sigma: the Gaussian per head in input pixels (4.0, C^3's Part B maps).
     density_scale: factor on the maps (100, C^3's LOG_PARA).
     max_examples: keep the first N images of each split, by number (None: all).
+    normalize: 'shhb' (Part B's mean and std, as C^3) or 'imagenet' (for ImageNet weights).
 
   Returns:
     ``Dataset(task='crowd', num_outputs=1)``: ``x_*`` lazy ``[N, H, W, 3]`` float32 normalised
-    with Part B's mean/std (grey images made RGB); ``y_*`` lazy ``[N, H / s, W / s]`` density
+    as ``normalize`` says (grey images made RGB); ``y_*`` lazy ``[N, H / s, W / s]`` density
     maps summing to ``density_scale`` x the head count; ``task_params``: ``density_scale``,
     ``counts_train`` and ``counts_test`` (``[N]`` true head counts, for MAE).
 
   Raises:
     DataNotFoundError: the dataset is not prepared and the manual folder lacks files.
   """
+  normalisation = base.normalisation(config, 'shanghaitech', tuple(NORMALISATIONS))
   stride = int(config.get('density_stride', 1))
   sigma = float(config.get('sigma', SIGMA))
   scale = float(config.get('density_scale', DENSITY_SCALE))
@@ -250,14 +258,14 @@ def load_shanghaitech(config: ml_collections.ConfigDict) -> Dataset:
   if any(tuple(s) != hw for s in train['hw'] + test['hw']):
     logging.warning('ShanghaiTech Part B: images of several sizes; resizing all to %s.', hw)
   return Dataset(
-      x_train=_images(train, train_src, hw),
+      x_train=_images(train, train_src, hw, normalisation),
       y_train=_densities(train, hw, stride, sigma, scale),
-      x_test=_images(test, test_src, hw),
+      x_test=_images(test, test_src, hw, normalisation),
       y_test=_densities(test, hw, stride, sigma, scale),
       num_outputs=1,
       task='crowd',
       task_params={'density_scale': scale, 'counts_train': train['count'],
-                   'counts_test': test['count']},
+                   'counts_test': test['count'], 'normalisation': normalisation},
   )
 
 

@@ -38,6 +38,7 @@ from typing import Any, Dict, Tuple, Union
 import ml_collections
 import numpy as np
 
+from l2r_jax.data import base
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import LazyImages
 from l2r_jax.data.density import density_map
@@ -69,6 +70,28 @@ _HEAD_RADIUS = 0.21
 # Pose families and their probabilities: most people stand, the rest reach, kick, bend or lie.
 _POSES = ('standing', 'arms_up', 'kicking', 'bending', 'lying', 'free')
 _POSE_PROBS = (0.3, 0.15, 0.15, 0.15, 0.1, 0.15)
+
+
+# config.data.normalize: 'synthetic', the generators' fixed constants above, or 'imagenet' (the
+# same pixels in [0, 1], standardised with ImageNet's per-channel mean and std).
+NORMALISATIONS = ('synthetic', 'imagenet')
+
+
+def _renormalised(images, mean: float, std: float, normalisation: str):
+  """Images standardised with ``(mean, std)`` as ``normalisation`` says (an array or a
+  :class:`LazyImages`, whose rows are then mapped as they are read)."""
+  if normalisation == 'synthetic':
+    return images
+  scale = np.float32(std) / base.IMAGENET_STD
+  shift = (np.float32(mean) - base.IMAGENET_MEAN) / base.IMAGENET_STD
+
+  def to_imagenet(x):
+    return (x * scale + shift).astype(np.float32)
+
+  if isinstance(images, LazyImages):
+    read = images._read  # pylint: disable=protected-access
+    return LazyImages(len(images), images.shape[1:], lambda i: to_imagenet(read(i)))
+  return to_imagenet(images)
 
 
 def _rng(seed: int, split: Split, index: int) -> np.random.Generator:
@@ -451,15 +474,19 @@ def load_synthetic_pose(config: ml_collections.ConfigDict) -> Dataset:
   ``config`` fields (defaults): ``num_train`` (2000), ``num_test`` (500), ``seed`` (0),
   ``image_size`` (64), ``heatmap_size`` (32), ``sigma`` (1.0, the target Gaussians' width in
   heatmap pixels), ``lazy`` (False; True renders images on demand through ``LazyImages``, labels
-  are still computed up front since they are cheap).
+  are still computed up front since they are cheap), ``normalize`` ('synthetic': the fixed
+  constants ``POSE_PIXEL_MEAN``, ``POSE_PIXEL_STD``; 'imagenet': ImageNet's, for its weights).
   """
+  normalisation = base.normalisation(config, 'synthetic_pose', NORMALISATIONS)
   x_train, y_train, _ = _pose_split(config, 'train', config.get('num_train', 2000))
   x_test, y_test, head_boxes = _pose_split(config, 'test', config.get('num_test', 500))
+  x_train, x_test = (_renormalised(x, POSE_PIXEL_MEAN, POSE_PIXEL_STD, normalisation)
+                     for x in (x_train, x_test))
   hm = config.get('heatmap_size', 32)
   return Dataset(x_train, y_train, x_test, y_test, num_outputs=NUM_JOINTS, task='pose',
                  test_meta={'head_boxes': head_boxes},
                  task_params={'sigma': float(config.get('sigma', 1.0)), 'heatmap_size': (hm, hm),
-                              'flip_pairs': FLIP_PAIRS})
+                              'flip_pairs': FLIP_PAIRS, 'normalisation': normalisation})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -634,16 +661,20 @@ def load_synthetic_crowd(config: ml_collections.ConfigDict) -> Dataset:
   ``config`` fields (defaults): ``num_train`` (400), ``num_test`` (200), ``seed`` (0),
   ``image_size`` (64, or ``(h, w)``), ``density_stride`` (4: the maps are ``S / 4`` on a side), ``sigma`` (1.0,
   map pixels), ``density_scale`` (100.0: targets are ``density_scale`` x the density, the C^3
-  framework's LOG_PARA, so they are not vanishingly small), ``lazy`` (False).
+  framework's LOG_PARA, so they are not vanishingly small), ``lazy`` (False), ``normalize``
+  ('synthetic' or 'imagenet', as for pose).
   ``task_params`` also carries the true ``counts_train`` and ``counts_test``. With ``lazy`` (or a
   rectangular ``image_size``) images and density maps are made on demand, labels up front.
   """
+  normalisation = base.normalisation(config, 'synthetic_crowd', NORMALISATIONS)
   scale = float(config.get('density_scale', 100.0))
   x_train, d_train, c_train = _crowd_split(config, 'train', config.get('num_train', 400), scale)
   x_test, d_test, c_test = _crowd_split(config, 'test', config.get('num_test', 200), scale)
+  x_train, x_test = (_renormalised(x, CROWD_PIXEL_MEAN, CROWD_PIXEL_STD, normalisation)
+                     for x in (x_train, x_test))
   return Dataset(x_train, d_train, x_test, d_test, num_outputs=1, task='crowd',
                  task_params={'density_scale': scale, 'counts_train': c_train,
-                              'counts_test': c_test})
+                              'counts_test': c_test, 'normalisation': normalisation})
 
 
 __all__ = ['FLIP_PAIRS', 'crowd_sample', 'load_synthetic_crowd', 'load_synthetic_pose',

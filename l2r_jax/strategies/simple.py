@@ -49,6 +49,7 @@ def _select_predicted_loss(state, pool_subset, budget, rng):
 
 base.register('ll4al')(_select_predicted_loss)
 base.register('l2r')(_select_predicted_loss)
+base.register('l2r_all_features')(_select_predicted_loss)
 
 
 @base.register('oracle_loss')

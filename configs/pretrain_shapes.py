@@ -1,0 +1,33 @@
+"""The offline stand-ins' ImageNet: a backbone pretrained on the generated shapes task.
+
+    python -m l2r_jax.pretrain --config=configs/pretrain_shapes.py --workdir=runs/shapes
+
+The pose stand-in's backbone (``configs/synthetic_pose.py``: ImageNet stem, one basic block per
+stage, 16 to 128 channels; the crowd stand-in's is its first three stages) as a ten-way classifier
+of generated shapes (``l2r_jax/data/shapes.py``): 20,000 training images, 2,000 held out, 64×64;
+each batch randomly rotated, reflected and shifted (a shape keeps its class); AdamW 2e-3 with a
+cosine decay, weight decay 1e-4, batch 128, 12 epochs (1,872 steps): 81% validation accuracy
+(chance 10%), 12 minutes on 2 CPU cores shared with another job. The shipped ``l2r_jax/models/pretrained_weights/synthetic_shapes`` is
+this command's export (its ``backbone.json`` records the run); ``configs/synthetic_pose.py:pretrained``
+and ``configs/synthetic_crowd.py:pretrained`` start from it. ``:smoke`` runs in seconds, for tests.
+"""
+import ml_collections
+
+
+def get_config(variant: str = 'default') -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.num_train = 20000
+  c.num_val = 2000
+  c.image_size = 64
+  c.model = ml_collections.ConfigDict(dict(stage_sizes=(1, 1, 1, 1), block='basic', width=16,
+                                           stem='imagenet'))
+  c.batch_size = 128
+  c.epochs = 12
+  c.lr = 2e-3
+  c.weight_decay = 1e-4
+  if variant == 'smoke':
+    c.update(num_train=64, num_val=32, image_size=32, batch_size=32, epochs=2)
+  elif variant != 'default':
+    raise ValueError(f"Unknown variant {variant!r}: use 'default' or 'smoke'.")
+  return c

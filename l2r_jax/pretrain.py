@@ -1,0 +1,148 @@
+r"""Pretrains a ResNet backbone on the generated shapes task and exports it.
+
+    python -m l2r_jax.pretrain --config=configs/pretrain_shapes.py --workdir=runs/shapes
+
+The offline stand-ins' counterpart of ImageNet pretraining (:mod:`l2r_jax.data.shapes` says why
+this source task): a classifier (the backbone, global average pooling, a linear layer) is trained
+on ``num_train`` generated images (each step rotating, reflecting and shifting them), checked on
+``num_val`` more, and its backbone is exported to
+``WORKDIR/export`` (:func:`l2r_jax.models.pretrained.export`), where
+``--config.model.pretrained=WORKDIR/export`` finds it; copying that folder to
+``l2r_jax/models/pretrained_weights/<name>`` ships it under that name. Deterministic from
+``config.seed`` on a given machine; minutes on 2 CPU cores (the config's docstring).
+"""
+import json
+import os
+import time
+from typing import Any, Dict
+
+from absl import app
+from absl import flags
+from absl import logging
+import flax
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import ml_collections
+from ml_collections import config_flags
+import numpy as np
+import optax
+
+from l2r_jax import models
+from l2r_jax import tasks
+from l2r_jax.data import shapes
+from l2r_jax.models import pretrained
+
+
+class ClassifierState(train_state.TrainState):
+  batch_stats: Any = None
+
+
+def make_model(config: ml_collections.ConfigDict) -> models.ResNet:
+  return models.ResNet(num_outputs=len(shapes.CLASSES), **config.model)
+
+
+def augment(x, rng):
+  """Per image: one of the 8 rotations and reflections of the square (a shape's class does not
+  change under any of them) and a shift of up to 4 pixels (zero-padded)."""
+  k_turn, k_flip, k_shift = jax.random.split(rng, 3)
+  b, s = x.shape[0], x.shape[1]
+  turns = jax.random.randint(k_turn, (b,), 0, 4)
+  flips = jax.random.bernoulli(k_flip, 0.5, (b,))
+  shifts = jax.random.randint(k_shift, (b, 2), 0, 9)
+
+  def one(image, turn, flip, shift):
+    image = jax.lax.switch(turn, [lambda a, k=k: jnp.rot90(a, k) for k in range(4)], image)
+    image = jnp.where(flip, image[:, ::-1], image)
+    padded = jnp.pad(image, ((4, 4), (4, 4), (0, 0)))
+    return jax.lax.dynamic_slice(padded, (shift[0], shift[1], 0), (s, s, image.shape[-1]))
+
+  return jax.vmap(one)(x, turns, flips, shifts)
+
+
+def train_step(state: ClassifierState, x, y, rng):
+  """One step on the mean cross-entropy of augmented images; BatchNorm on the batch."""
+  x = augment(x, rng)
+
+  def loss_fn(params):
+    (logits, _), updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+        mutable=['batch_stats'])
+    return tasks.cross_entropy(logits, y).mean(), updates['batch_stats']
+
+  (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  return state.apply_gradients(grads=grads, batch_stats=batch_stats), loss
+
+
+def accuracy(state: ClassifierState, x, y, chunk: int = 500) -> float:
+  @jax.jit
+  def correct(x, y):
+    logits, _ = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, x,
+                               train=False)
+    return jnp.sum(jnp.argmax(logits, -1) == y)
+  return float(sum(int(correct(x[i:i + chunk], y[i:i + chunk]))
+                   for i in range(0, len(x), chunk))) / len(x)
+
+
+def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
+  """Trains the classifier, exports its backbone to ``WORKDIR/export``; returns the export's
+  record (``backbone.json``)."""
+  for name in ('num_train', 'num_val', 'batch_size', 'epochs', 'image_size'):
+    if not isinstance(config[name], int) or config[name] < 1:
+      raise ValueError(f'config.{name} must be a positive integer, got {config[name]!r}.')
+  t0 = time.time()
+  train_data = shapes.make_shapes(config.num_train, config.seed, config.image_size)
+  val_data = shapes.make_shapes(config.num_val, config.seed, config.image_size,
+                                start=config.num_train)
+  model = make_model(config)
+  variables = model.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, config.image_size,
+                                                                      config.image_size, 3)),
+                         train=False)
+  steps_per_epoch = config.num_train // config.batch_size
+  schedule = optax.cosine_decay_schedule(config.lr, steps_per_epoch * config.epochs)
+  state = ClassifierState.create(apply_fn=model.apply, params=variables['params'],
+                                 batch_stats=variables['batch_stats'],
+                                 tx=optax.adamw(schedule, weight_decay=config.weight_decay))
+  step = jax.jit(train_step, donate_argnums=0)
+  rng = jax.random.PRNGKey(config.seed + 1)
+  history = []
+  for epoch in range(config.epochs):
+    order = np.random.default_rng([config.seed, epoch]).permutation(config.num_train)
+    losses = []
+    for i in range(steps_per_epoch):
+      rows = order[i * config.batch_size:(i + 1) * config.batch_size]
+      state, loss = step(state, train_data['images'][rows], train_data['labels'][rows],
+                         jax.random.fold_in(rng, epoch * steps_per_epoch + i))
+      losses.append(loss)
+    loss = float(np.mean(jax.device_get(losses)))
+    if not np.isfinite(loss):
+      raise FloatingPointError(f'Pretraining loss became {loss} in epoch {epoch}.')
+    val = accuracy(state, val_data['images'], val_data['labels'])
+    history.append({'epoch': epoch, 'train_loss': round(loss, 4), 'val_accuracy': val})
+    logging.warning('epoch %d: train loss %.4f, validation accuracy %.4f', epoch, loss, val)
+  info = {'source_task': 'shapes', 'classes': list(shapes.CLASSES),
+          'config': config.to_dict(), 'architecture': dict(config.model),
+          'val_accuracy': history[-1]['val_accuracy'], 'history': history,
+          'chance_accuracy': 1 / len(shapes.CLASSES), 'wall_s': round(time.time() - t0, 1),
+          'jax_version': jax.__version__, 'flax_version': flax.__version__,
+          'device': jax.devices()[0].device_kind}
+  pretrained.export(os.path.join(workdir, 'export'), state.params['backbone'],
+                    state.batch_stats['backbone'], shapes.NORMALISATION, info)
+  return info
+
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Pretraining config file.', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Folder for the exported backbone.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  info = pretrain(FLAGS.config, FLAGS.workdir)
+  print(json.dumps({k: v for k, v in info.items() if k != 'history'}, indent=2))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,272 @@
+"""Pretrained backbones: torchvision's ResNets converted, checked against torchvision itself."""
+import copy
+import functools
+import hashlib
+import io
+import os
+import urllib.error
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+import torchvision
+
+from l2r_jax import models
+from l2r_jax import train
+from l2r_jax.models import pretrained
+
+# torchvision's model and ours, with the ImageNet stem; the Flax stage sizes of each.
+ARCHS = {'resnet18': (torchvision.models.resnet18, dict(stage_sizes=(2, 2, 2, 2), block='basic')),
+         'resnet50': (torchvision.models.resnet50,
+                      dict(stage_sizes=(3, 4, 6, 3), block='bottleneck'))}
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_model(arch):
+  """A torchvision ResNet with random weights and BatchNorm statistics of real activations (its
+  affine parameters randomised too, so that every BatchNorm tensor's mapping matters)."""
+  torch.manual_seed(0)
+  net = ARCHS[arch][0]()
+  gen = torch.Generator().manual_seed(1)
+  for m in net.modules():
+    if isinstance(m, torch.nn.BatchNorm2d):
+      m.weight.data = 0.5 + torch.rand(m.weight.shape, generator=gen)
+      m.bias.data = 0.1 * torch.randn(m.bias.shape, generator=gen)
+      m.momentum = None  # the running statistics: the average over the batches below
+  net.train()
+  with torch.no_grad():
+    for _ in range(2):
+      net(torch.randn(8, 3, 64, 64, generator=gen))
+  return net.eval()
+
+
+def _torch_stages(net, x_nhwc, dtype=torch.float32):
+  """Every stage's output, channels-last, as Features.stages; computed in ``dtype``."""
+  net = copy.deepcopy(net).to(dtype)
+  x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))).to(dtype)
+  out = []
+  with torch.no_grad():
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+      x = layer(x)
+      out.append(x.numpy().transpose(0, 2, 3, 1).astype(np.float64))
+  return out
+
+
+def _saved(tmp_path, arch, name=None):
+  path = tmp_path / (name or f'{arch}.pth')
+  torch.save(_torch_model(arch).state_dict(), path)
+  return str(path)
+
+
+def _flax_backbone(arch, **kw):
+  return models.ResNetBackbone(stem='imagenet', **{**ARCHS[arch][1], **kw})
+
+
+def _template(module, x):
+  return jax.eval_shape(functools.partial(module.init, train=False), jax.random.PRNGKey(0), x)
+
+
+@pytest.mark.parametrize('arch', sorted(ARCHS))
+def test_torchvision_weights_give_torchvisions_features(tmp_path, arch):
+  """Every stage's features against torchvision's, computed in float64 so that the reference
+  carries no float32 rounding. Ours (float32) must be within 1e-4 of it, or, where float32 cannot
+  be that close (ResNet-50's deeper stages: torchvision's own float32 output is 2.6e-4 and
+  4.1e-4 away on activations up to 13), within 3x torchvision's own float32 distance: the same
+  rounding in another summation order. A wrongly mapped tensor is off by order one."""
+  x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
+  module = _flax_backbone(arch)
+  backbone = pretrained.load(_saved(tmp_path, arch), _template(module, x), width=64,
+                             **ARCHS[arch][1])
+  assert backbone.normalisation == 'imagenet'
+  feats = module.apply({'params': backbone.params, 'batch_stats': backbone.batch_stats}, x,
+                       train=False)
+  exact = _torch_stages(_torch_model(arch), x, torch.float64)
+  theirs = _torch_stages(_torch_model(arch), x, torch.float32)
+  assert len(feats.stages) == 4
+  for ours, reference, torch32 in zip(feats.stages, exact, theirs):
+    assert ours.shape == reference.shape
+    error = float(np.abs(np.asarray(ours, np.float64) - reference).max())
+    assert error <= max(1e-4, 3 * float(np.abs(torch32 - reference).max()))
+    assert error <= 1e-4 * float(np.abs(reference).max())  # relative to the activations' scale
+  # Not a vacuous match: the activations are of order one.
+  assert float(np.abs(exact[-1]).mean()) > 0.1
+
+
+def test_a_model_starts_from_the_backbone_and_keeps_its_freshly_initialised_head(tmp_path):
+  model = models.CrowdCounter(num_outputs=1)  # ResNet-50 through layer3 at stride 8
+  x = jnp.zeros((1, 64, 64, 3))
+  backbone = pretrained.load_for_model(_saved(tmp_path, 'resnet50'), model, x)
+  tx = optax.sgd(0.1)
+  fresh = train.create_state(jax.random.PRNGKey(3), model, tx, x)
+  warm = train.create_state(jax.random.PRNGKey(3), model, tx, x, backbone=backbone)
+  jax.tree.map(np.testing.assert_array_equal, warm.target.params['backbone'],
+               jax.tree.map(np.asarray, backbone.params))
+  jax.tree.map(np.testing.assert_array_equal, warm.target.batch_stats['backbone'],
+               jax.tree.map(np.asarray, backbone.batch_stats))
+  for head in set(fresh.target.params) - {'backbone'}:
+    jax.tree.map(np.testing.assert_array_equal, warm.target.params[head],
+                 fresh.target.params[head])
+  # layer3 at stride 1 (C^3): the same weights as torchvision's layer3, so the same shapes.
+  assert warm.target.params['backbone']['Bottleneck_12']['Conv_1']['kernel'].shape == (
+      3, 3, 256, 256)
+
+
+def test_mismatches_are_refused_by_name(tmp_path):
+  x = jnp.zeros((1, 64, 64, 3))
+  with pytest.raises(ValueError, match=r'Bottleneck_0/Conv_0/kernel: the model needs \(1, 1, 64, '
+                     r'64\), layer1.0.conv1.weight gives \(3, 3, 64, 64\)'):
+    pretrained.load(_saved(tmp_path, 'resnet18'), _template(_flax_backbone('resnet50'), x),
+                    width=64, **ARCHS['resnet50'][1])
+  cifar = models.ResNetBackbone(stage_sizes=(2, 2, 2, 2))  # 3x3 stem
+  with pytest.raises(ValueError, match=r'stem=imagenet\): stem_conv/kernel: the model needs \(3, 3, 3, 64\), '
+                     r'conv1.weight gives \(7, 7, 3, 64\)'):
+    pretrained.load(_saved(tmp_path, 'resnet18'), _template(cifar, x), width=64, block='basic',
+                    stage_sizes=(2, 2, 2, 2))
+  with pytest.raises(ValueError, match="no ImageNet weights are published for a backbone of "
+                     r"basic blocks \(1, 1\), width 16"):
+    pretrained.load('imagenet', {}, block='basic', stage_sizes=(1, 1), width=16)
+  with pytest.raises(ValueError, match='has no ResNet backbone|has none'):
+    pretrained.load_for_model('imagenet', models.CNN1D(), jnp.zeros((1, 40)))
+
+
+def test_imagenet_weights_come_from_the_cache_or_a_message_that_says_where_to_put_them(
+    tmp_path, monkeypatch):
+  monkeypatch.setenv('L2R_JAX_WEIGHTS', str(tmp_path / 'cache'))
+  monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+
+  def offline(url, timeout=None):
+    raise urllib.error.URLError('no network')
+
+  monkeypatch.setattr(pretrained.urllib.request, 'urlopen', offline)
+  with pytest.raises(pretrained.WeightsNotFoundError) as e:
+    pretrained.imagenet_file('resnet50')
+  message = str(e.value)
+  assert 'https://download.pytorch.org/models/resnet50-0676ba61.pth' in message
+  assert str(tmp_path / 'cache' / 'resnet50-0676ba61.pth') in message and 'no network' in message
+  assert not os.listdir(tmp_path / 'cache')  # nothing half-downloaded is left
+  # A file in torch hub's cache is found there, under its published name, and its hash checked.
+  path = _saved(tmp_path, 'resnet18')
+  digest = hashlib.sha256(open(path, 'rb').read()).hexdigest()
+  monkeypatch.setitem(pretrained.IMAGENET, 'resnet18', (f'resnet18-{digest[:8]}.pth',))
+  hub = tmp_path / 'torch' / 'hub' / 'checkpoints'
+  hub.mkdir(parents=True)
+  os.rename(path, hub / f'resnet18-{digest[:8]}.pth')
+  assert pretrained.imagenet_file('resnet18') == str(hub / f'resnet18-{digest[:8]}.pth')
+  x = jnp.zeros((1, 64, 64, 3))
+  backbone = pretrained.load('imagenet', _template(_flax_backbone('resnet18'), x), width=64,
+                             **ARCHS['resnet18'][1])
+  assert backbone.source == str(hub / f'resnet18-{digest[:8]}.pth')
+  # A damaged file is refused by its hash.
+  monkeypatch.setitem(pretrained.IMAGENET, 'resnet18', ('resnet18-00000000.pth',))
+  os.rename(hub / f'resnet18-{digest[:8]}.pth', hub / 'resnet18-00000000.pth')
+  with pytest.raises(ValueError, match='damaged or not the published file'):
+    pretrained.imagenet_file('resnet18')
+
+
+def test_a_download_is_kept_only_when_its_hash_matches(tmp_path, monkeypatch):
+  payload = b'weights'
+  digest = hashlib.sha256(payload).hexdigest()
+  monkeypatch.setattr(pretrained.urllib.request, 'urlopen',
+                      lambda url, timeout=None: io.BytesIO(payload))
+  good = tmp_path / f'resnet18-{digest[:8]}.pth'
+  pretrained._download('http://x', str(good))
+  assert good.read_bytes() == payload
+  with pytest.raises(ValueError, match='damaged'):
+    pretrained._download('http://x', str(tmp_path / 'resnet50-12345678.pth'))
+  assert sorted(os.listdir(tmp_path)) == [good.name]
+
+
+def test_npz_conversion_and_an_exported_backbone_load_the_same_weights(tmp_path):
+  x = jnp.zeros((1, 64, 64, 3))
+  template = _template(_flax_backbone('resnet18'), x)
+  kw = dict(width=64, **ARCHS['resnet18'][1])
+  from_pth = pretrained.load(_saved(tmp_path, 'resnet18'), template, **kw)
+  pretrained.main(['', str(tmp_path / 'resnet18.pth'), str(tmp_path / 'r18.npz')])
+  from_npz = pretrained.load(str(tmp_path / 'r18.npz'), template, **kw)
+  jax.tree.map(np.testing.assert_array_equal, from_pth.params, from_npz.params)
+  pretrained.export(str(tmp_path / 'export'), from_pth.params, from_pth.batch_stats, 'imagenet',
+                    {'source': 'test'})
+  exported = pretrained.load(str(tmp_path / 'export'), template, **kw)
+  jax.tree.map(np.testing.assert_array_equal, from_pth.batch_stats, exported.batch_stats)
+  assert exported.normalisation == 'imagenet'
+  with pytest.raises(ValueError, match=r'does not fit the model: params/BasicBlock_0/BatchNorm_0/bias: '
+                     r'the model needs \(32,\), the file has \(64,\)'):
+    pretrained.load(str(tmp_path / 'export'), _template(_flax_backbone('resnet18', width=32), x),
+                    block='basic', stage_sizes=(2, 2, 2, 2), width=32)
+
+
+def _imagenet_in_cache(tmp_path, monkeypatch, arch='resnet50'):
+  """torchvision-format weights (random) where 'imagenet' looks for them, under a name that
+  carries their hash, as the published file's does."""
+  monkeypatch.setenv('L2R_JAX_WEIGHTS', str(tmp_path / 'cache'))
+  monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+  (tmp_path / 'cache').mkdir(exist_ok=True)
+  path = _saved(tmp_path / 'cache', arch, 'weights.pth')
+  digest = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:8]
+  name = f'{arch}-{digest}.pth'
+  os.rename(path, tmp_path / 'cache' / name)
+  monkeypatch.setitem(pretrained.IMAGENET, arch, (name,))
+  return str(tmp_path / 'cache' / name)
+
+
+def test_the_paper_pose_config_starts_from_imagenet_weights(tmp_path, monkeypatch):
+  from configs import mpii as mpii_config  # pylint: disable=g-import-not-at-top
+  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  c = mpii_config.get_config()
+  c.data.synthetic = True  # the stand-in at MPII's sizes, normalised as ImageNet's weights need
+  assert c.model.pretrained == 'imagenet' and c.data.normalize == 'imagenet'
+
+  def offline(url, timeout=None):
+    raise urllib.error.URLError('no network')
+
+  monkeypatch.setattr(pretrained.urllib.request, 'urlopen', offline)
+  monkeypatch.setenv('L2R_JAX_WEIGHTS', str(tmp_path / 'empty'))
+  monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+  with pytest.raises(pretrained.WeightsNotFoundError, match='resnet50-0676ba61.pth'):
+    experiment.make_experiment(c)
+  path = _imagenet_in_cache(tmp_path, monkeypatch)
+  exp = experiment.make_experiment(c)
+  assert exp.backbone.source == path and exp.backbone.normalisation == 'imagenet'
+  state = experiment.make_models(c, exp.dataset, 'l2r', jax.random.PRNGKey(0), exp.backbone)
+  expected = pretrained.from_torchvision(pretrained.read_state_dict(path),
+                                         {'params': state.target.params['backbone'],
+                                          'batch_stats': state.target.batch_stats['backbone']},
+                                         (3, 4, 6, 3))
+  jax.tree.map(np.testing.assert_array_equal, state.target.params['backbone'], expected[0])
+  assert expected[2] == ['fc.bias', 'fc.weight']  # everything but the classifier is used
+  # Inputs normalised otherwise are refused before anything trains, by the field to change.
+  c.data.normalize = 'synthetic'
+  with pytest.raises(ValueError, match=r"expects inputs normalised as 'imagenet'.*"
+                     r"--config.data.normalize=imagenet"):
+    experiment.make_experiment(c)
+
+
+def test_shapes_pretraining_is_deterministic_and_feeds_both_stand_ins(tmp_path):
+  from configs import pretrain_shapes  # pylint: disable=g-import-not-at-top
+  from configs import synthetic_crowd  # pylint: disable=g-import-not-at-top
+  from configs import synthetic_pose  # pylint: disable=g-import-not-at-top
+  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax import pretrain  # pylint: disable=g-import-not-at-top
+  config = pretrain_shapes.get_config('smoke')
+  info = pretrain.pretrain(config, str(tmp_path / 'a'))
+  pretrain.pretrain(config, str(tmp_path / 'b'))
+  assert len(info['history']) == config.epochs and 0 <= info['val_accuracy'] <= 1
+  exports = [str(tmp_path / d / 'export') for d in 'ab']
+  for module, stages in ((synthetic_pose, 4), (synthetic_crowd, 3)):
+    c = module.get_config('pretrained_smoke')
+    backbones = []
+    for export in exports:
+      c.model.pretrained = export
+      backbones.append(experiment.make_experiment(c).backbone)
+    # The same seed, the same weights; the crowd counter takes the first three stages.
+    jax.tree.map(np.testing.assert_array_equal, backbones[0].params, backbones[1].params)
+    assert len([k for k in backbones[0].params if k.startswith('BasicBlock_')]) == stages
+    assert backbones[0].normalisation == 'synthetic'
+  # The shipped backbone is such an export, of the full config.
+  assert 'synthetic_shapes' in pretrained.shipped()
+  c = synthetic_pose.get_config('pretrained_smoke')
+  assert experiment.make_experiment(c).backbone.source.endswith('synthetic_shapes')

@@ -1,0 +1,116 @@
+"""A workdir holds one experiment, written by one run at a time."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from l2r_jax import experiment
+from l2r_jax import workdir
+import smoke
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(**overrides):
+  """One strategy, one cycle: a few seconds."""
+  return smoke.mnist1d(**{'strategies': ('random',), 'al.cycles': 1, **overrides})
+
+
+def _listing(path):
+  return sorted(os.path.relpath(os.path.join(d, f), path)
+                for d, _, files in os.walk(path) for f in files)
+
+
+def test_a_changed_config_is_refused_with_every_difference_and_nothing_is_touched(tmp_path):
+  experiment.run(_config(), str(tmp_path))
+  before = {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)}
+  for overrides, named in [
+      ({'al.budget': 16, 'data.seed': 43}, ('config.al.budget: 32 -> 16',
+                                            'config.data.seed: 42 -> 43')),
+      ({'data.num_samples': 700}, ('config.data.num_samples: 600 -> 700',)),
+      ({'predictor.hidden': 64}, ('config.predictor.hidden: 128 -> 64',)),
+  ]:
+    with pytest.raises(workdir.WorkdirError) as e:
+      experiment.run(_config(**overrides), str(tmp_path))
+    for text in named:
+      assert text in str(e.value)
+    assert 'give a new --workdir' in str(e.value)
+    assert {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)} == before
+
+
+def test_cycles_strategies_and_seeds_extend_the_experiment_and_the_report_shows_the_current_runs(
+    tmp_path):
+  experiment.run(_config(), str(tmp_path))
+  records = experiment.run(_config(strategies=('random', 'entropy'), **{'al.cycles': 2}),
+                           str(tmp_path))
+  assert {(r['strategy'], r['cycle']) for r in records} == {
+      (s, c) for s in ('random', 'entropy') for c in (0, 1)}
+  # Back to the first config: the record keeps everything, the returned runs and the report
+  # cover this config's runs only.
+  records = experiment.run(_config(), str(tmp_path))
+  assert {(r['strategy'], r['cycle']) for r in records} == {('random', 0)}
+  assert '| entropy |' not in (tmp_path / 'summary.md').read_text()
+  lines = (tmp_path / 'results.jsonl').read_text().strip().split('\n')
+  assert len(lines) == 4
+  identity = json.loads((tmp_path / workdir.IDENTITY_FILE).read_text())
+  assert identity['fields']['al.budget'] == 32 and 'al.cycles' not in identity['fields']
+
+
+def test_a_refused_config_leaves_no_identity_behind(tmp_path):
+  with pytest.raises(ValueError, match='config.al.budget'):
+    experiment.run(_config(**{'al.budget': 300}), str(tmp_path))
+  assert not (tmp_path / workdir.IDENTITY_FILE).exists()
+  assert not (tmp_path / workdir.LOCK_FILE).exists()
+
+
+_HOLD = '''
+import sys, time
+from l2r_jax import workdir
+with workdir.lock(sys.argv[1]):
+  print('held', flush=True)
+  time.sleep(600)
+'''
+
+
+def test_a_second_run_is_refused_naming_the_first_and_a_killed_runs_lock_is_taken_over(tmp_path):
+  holder = subprocess.Popen([sys.executable, '-c', _HOLD, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    out = subprocess.run(
+        [sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
+         f'--workdir={tmp_path}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and 'Traceback' not in out.stderr
+    assert f'in use by process {holder.pid} on this host' in out.stderr
+    with pytest.raises(workdir.WorkdirError, match=str(holder.pid)):
+      with workdir.lock(str(tmp_path)):
+        pass
+  finally:
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+  # The holder is gone (killed, its lock left behind): the next run takes the lock over.
+  assert (tmp_path / workdir.LOCK_FILE).exists()
+  with workdir.lock(str(tmp_path)):
+    assert json.loads((tmp_path / workdir.LOCK_FILE).read_text())['pid'] == os.getpid()
+  assert not (tmp_path / workdir.LOCK_FILE).exists()
+
+
+def test_a_lock_from_another_host_is_refused_with_how_to_clear_it(tmp_path):
+  (tmp_path / workdir.LOCK_FILE).write_text(json.dumps(
+      {'pid': 1, 'host': 'elsewhere', 'started': '2026-01-01T00:00:00'}))
+  with pytest.raises(workdir.WorkdirError, match=r'on host elsewhere; if it no longer runs, '
+                                                 r'delete .*lock'):
+    with workdir.lock(str(tmp_path)):
+      pass
+
+
+def test_refusals_are_one_message_and_exit_status_2(tmp_path):
+  out = subprocess.run(
+      [sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
+       '--config.al.budget=300', f'--workdir={tmp_path}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and 'Traceback' not in out.stderr
+  assert out.stderr.strip().splitlines()[-1].startswith('l2r_jax: config.al.budget=300')
