@@ -32,7 +32,8 @@ def get_config(variant: str = 'paper'):
     c.data = dict(name='random_images', num_samples=256, num_test=64, shape=(32, 32, 3))
     c.al.update(initial=64, budget=64, cycles=2)
     c.al.subset = 128
-    c.train.epochs = 1
+    c.train.update(epochs=1, lr_boundaries=())
+    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
     c.seeds = (0,)
     c.quiet = True
   elif variant != 'paper':

@@ -31,7 +31,8 @@ def get_config(variant: str = 'default'):
     c.data.num_samples = 600
     c.al.update(initial=64, budget=32, cycles=2)
     c.al.subset = 200
-    c.train.epochs = 2
+    c.train.update(epochs=2, lr_boundaries=())
+    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
     c.quiet = True
   elif variant != 'default':
     raise ValueError(f"Unknown variant {variant!r}: use 'default' or 'smoke'.")

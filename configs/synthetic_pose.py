@@ -52,6 +52,7 @@ def get_config(variant: str = 'default'):
     c.al.subset = 64
     c.train.update(epochs=1, lr_boundaries=())
     c.predictor.update(lr_boundaries=())
+    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   elif variant not in ('default', 'pretrained'):
     raise ValueError(f"Unknown variant {variant!r}: use 'default', 'pretrained', 'smoke' or "
                      "'pretrained_smoke'.")

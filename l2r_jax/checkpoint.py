@@ -5,11 +5,19 @@ and, as JSON, the labeled set and the results so far. orbax writes to a temporar
 renames it when complete, so a kill during a save leaves the previous checkpoint as the latest.
 ``results.jsonl`` is derived from the checkpoints: after every save the records it lacks are
 appended, so a kill between the two never loses or duplicates a line.
+
+Damage is survived, never hidden: a checkpoint that cannot be restored (a truncated data file, a
+missing manifest or JSON part) is reported in one line and moved to ``WORKDIR/damaged/``, and the
+run resumes from the previous one; a results line that cannot be parsed is reported, the file's
+damaged copy kept beside it, and the record comes back from its run's checkpoint.
 """
+import datetime
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+import shutil
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from absl import logging
 import orbax.checkpoint as ocp
 
 
@@ -26,39 +34,85 @@ def save(mgr: ocp.CheckpointManager, cycle: int, models: Any, al: Dict[str, Any]
   mgr.wait_until_finished()
 
 
-def restore_latest(mgr: ocp.CheckpointManager,
-                   models_template: Any) -> Optional[Tuple[Any, Dict[str, Any]]]:
-  """``(models, al)`` of the latest finished cycle, or None for a fresh run."""
-  step = mgr.latest_step()
-  if step is None:
-    return None
-  out = mgr.restore(step, args=ocp.args.Composite(
-      models=ocp.args.StandardRestore(models_template), al=ocp.args.JsonRestore()))
-  return out.models, out.al
+def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
+                   report: Optional[Callable[[str], None]] = None
+                   ) -> Optional[Tuple[Any, Dict[str, Any]]]:
+  """``(models, al)`` of the latest cycle whose checkpoint can be restored, or None for a fresh run.
+
+  A checkpoint that cannot be restored is moved aside (:func:`move_aside`) and ``report``-ed in
+  one line (default: a logged warning), and the one before it is tried."""
+  report = report or logging.warning
+  for step in sorted(mgr.all_steps(), reverse=True):
+    try:
+      out = mgr.restore(step, args=ocp.args.Composite(
+          models=ocp.args.StandardRestore(models_template), al=ocp.args.JsonRestore()))
+    except Exception as e:  # pylint: disable=broad-except  (whatever makes it unreadable)
+      aside = move_aside(str(mgr.directory), step)
+      reason = str(e).strip().split('\n')[0][:200]
+      report(f'{mgr.directory}: the checkpoint of cycle {step} cannot be restored '
+             f'({type(e).__name__}: {reason}); moved to {aside}, resuming from the one before.')
+      mgr.reload()
+      continue
+    return out.models, out.al
+  return None
+
+
+def move_aside(directory: str, step: int) -> str:
+  """Moves a run's checkpoint of ``step`` to ``WORKDIR/damaged/<run>-cycle<step>-<time>`` (out of
+  the manager's sight, kept for inspection); returns where."""
+  workdir = os.path.dirname(os.path.dirname(directory))
+  stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S-%f')
+  aside = os.path.join(workdir, 'damaged', f'{os.path.basename(directory)}-cycle{step}-{stamp}')
+  os.makedirs(os.path.dirname(aside), exist_ok=True)
+  shutil.move(os.path.join(directory, str(step)), aside)
+  return aside
 
 
 RESULT_KEY = ('strategy', 'seed', 'cycle')
 
 
-def read_results(path: str) -> List[Dict[str, Any]]:
-  """The records in ``path``; a last line cut off by a kill is dropped from the file."""
+def read_results(path: str,
+                 report: Optional[Callable[[str], None]] = None) -> List[Dict[str, Any]]:
+  """The records in ``path``. A last line cut off by a kill (no newline after it) is dropped from
+  the file. Any other line that cannot be parsed is ``report``-ed and left out, the damaged file
+  kept as ``path.damaged-<time>``; the run's checkpoint restores its record (:func:`append_results`)."""
+  report = report or logging.warning
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    lines = f.read().split('\n')
-  records, good = [], []
-  for line in lines:
+    text = f.read()
+  lines = text.split('\n')
+  records, good, bad = [], [], []
+  for number, line in enumerate(lines, 1):
     if not line.strip():
       continue
     try:
       records.append(json.loads(line))
       good.append(line)
     except json.JSONDecodeError:
-      break
-  if len(good) != len([l for l in lines if l.strip()]):
+      bad.append((number, line))
+  if bad:
+    cut_off = len(bad) == 1 and bad[0][0] == len(lines) and not text.endswith('\n')
+    if not cut_off:
+      copy = f'{path}.damaged-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")}'
+      shutil.copyfile(path, copy)
+      report(f'{path}: line{"s" * (len(bad) > 1)} {", ".join(str(n) for n, _ in bad)} cannot be '
+             f'parsed ({bad[0][1][:60]!r}); left out, the file as it was kept as {copy}. The '
+             'runs\' checkpoints restore their records.')
     with open(path, 'w') as f:
       f.write(''.join(l + '\n' for l in good))
   return records
+
+
+def drop_results(path: str, strategy: str, seed: int, after_cycle: int) -> None:
+  """Removes the records of (``strategy``, ``seed``) past ``after_cycle``: cycles whose checkpoint
+  is gone (damaged), to be computed again."""
+  records = read_results(path)
+  keep = [r for r in records
+          if not (r['strategy'] == strategy and r['seed'] == seed and r['cycle'] > after_cycle)]
+  if len(keep) != len(records):
+    with open(path, 'w') as f:
+      f.write(''.join(json.dumps(r) + '\n' for r in keep))
 
 
 def append_results(path: str, records: List[Dict[str, Any]]) -> None:

@@ -73,9 +73,9 @@ def get_config() -> ml_collections.ConfigDict:
       batch_size=64, epochs=150, optimizer='sgd', lr=0.1, momentum=0.9, weight_decay=5e-4,
       lr_boundaries=(120,), lr_decay=0.1,
       # How an epoch runs: 'step' dispatches one compiled step at a time, 'scan' runs the epoch
-      # as one compiled lax.scan (its batches all on the device), 'auto' times both on the device
-      # in the first cycle of at least 3 epochs, keeps the faster and saves the choice in the
-      # workdir (XLA's CPU runtime runs scanned steps slower; GPUs and TPUs usually the reverse).
+      # as one compiled lax.scan (its batches all on the device), 'auto' is 'step' on CPUs (XLA's
+      # CPU runtime runs scanned steps slower) and 'scan' on GPUs and TPUs
+      # (experiment.choose_loop).
       loop='auto',
       # How a step gets its batch: 'device' puts each cycle's labeled set on every device and
       # sends a step its row indices; 'host' gathers batches in background threads and copies

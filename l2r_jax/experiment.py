@@ -12,7 +12,6 @@ workdir resumes at the first unfinished (strategy, seed, cycle).
 """
 import contextlib
 import functools
-import json
 import math
 import os
 import time
@@ -95,8 +94,7 @@ class Experiment(NamedTuple):
   task: tasks_lib.Task                     # the task's loss, decoding and metric
   augment: Optional[augment_lib.Augment]   # on-device training augmentation, or None
   ranker: Optional[sorter.Ranker]
-  # config.train.loop='auto': the loop the first cycle's timing chose, with the times (filled then)
-  loop_choice: Dict[str, Any]
+  loop: str                                # how an epoch runs: 'step' or 'scan' (choose_loop)
   backbone: Optional[pretrained.Backbone] = None  # config.model.pretrained's weights, loaded once
 
 
@@ -271,19 +269,9 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
                                    from_rows=on_device, **static)
              for detach in (False, True)}
   epochs = config.train.epochs
-  loop = config.train.get('loop', 'step')
-  if loop == 'auto':
-    # Several processes must run the same programs: they do not time, they dispatch steps.
-    loop = exp.loop_choice.get('loop', 'auto') if jax.process_count() == 1 else 'step'
-  # 'auto', undecided: epoch 1 (compiled by epoch 0) is timed step by step; before epoch 2, its
-  # batches also run scanned, twice (compile, then timed), on copies of the state whose results
-  # are dropped, so timing leaves the training as it would be without it. The faster loop is kept
-  # for the rest of the experiment (and saved in the workdir for a resumed run).
-  timing = loop == 'auto' and epochs >= 3
-  if loop == 'auto' and not timing:
-    loop = 'step'  # a cycle too short to time both: decided in a later one
+  loop = exp.loop
   p_epochs = None
-  if loop == 'scan' or timing:
+  if loop == 'scan':
     p_epochs = {detach: _p_train_epoch(detach_features=detach, vmap_seeds=vmapped,
                                        from_rows=on_device, **static)
                 for detach in (False, True)}
@@ -341,41 +329,16 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
         state = train.State(target=target, predictor=predictor)
       # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
       detach = loss_module is None or loss_module.isolated or epoch > config.ll4al.detach_epoch
-      scanned = loop == 'scan'
-      # A scanned epoch (or the timed one) takes all its inputs at once (with the host feed, all
-      # its batches on the devices); step by step, each step takes its own as it runs.
-      inputs_now = ([next_input(epoch, step) for step in range(n_steps)]
-                    if scanned or (timing and epoch == 2) else None)
-      if timing and epoch == 2:
-        epoch_inputs = stacked(inputs_now)
-        epoch_keys = np.swapaxes(keys[epoch], 0, 1)
-        for _ in range(2):
-          copy = jax.tree.map(jnp.copy, state)  # the scan donates it
-          t0 = time.perf_counter()
-          jax.block_until_ready(p_epochs[detach](copy, *epoch_inputs, epoch_keys))
-        exp.loop_choice['scan_s'] = time.perf_counter() - t0
-        loop = min(('step', 'scan'), key=lambda k: exp.loop_choice[f'{k}_s'])
-        exp.loop_choice.update(loop=loop, steps_per_epoch=n_steps)
-        timing = False
-        tqdm.tqdm.write(f'config.train.loop=auto: an epoch of {n_steps} steps took '
-                        f'{exp.loop_choice["step_s"]:.4f} s step by step, '
-                        f'{exp.loop_choice["scan_s"]:.4f} s scanned: {loop} from the next '
-                        'epoch on.')
-      if timing and epoch == 1:
-        jax.block_until_ready(state)
-      t0 = time.perf_counter()
-      if scanned:
-        # The epoch's inputs and keys with a steps axis after the device axis.
-        state, m = p_epochs[detach](state, *stacked(inputs_now), np.swapaxes(keys[epoch], 0, 1))
+      if loop == 'scan':
+        # The epoch's inputs (with the host feed, all its batches on the devices) and keys with a
+        # steps axis after the device axis.
+        inputs = [next_input(epoch, step) for step in range(n_steps)]
+        state, m = p_epochs[detach](state, *stacked(inputs), np.swapaxes(keys[epoch], 0, 1))
         step_metrics.append((True, m))
       else:
         for step in range(n_steps):
-          inputs = next_input(epoch, step) if inputs_now is None else inputs_now[step]
-          state, m = p_steps[detach](state, *inputs, keys[epoch, step])
+          state, m = p_steps[detach](state, *next_input(epoch, step), keys[epoch, step])
           step_metrics.append((False, m))
-      if timing and epoch == 1:
-        jax.block_until_ready(state)
-        exp.loop_choice['step_s'] = time.perf_counter() - t0
     # The one host synchronisation of the cycle: every step's metrics, read at its end.
     step_metrics = [m for scanned, ms in jax.device_get(step_metrics)
                     for m in ([{k: v[:, i] for k, v in ms.items()} for i in range(n_steps)]
@@ -516,8 +479,11 @@ def _open(exp: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
     logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, al.cycle)
   writer = None
   if jax.process_index() == 0:  # several processes: the first alone writes files
+    results = os.path.join(workdir, 'results.jsonl')
+    # Cycles past the restored checkpoint (a damaged one moved aside) are computed again.
+    checkpoint.drop_results(results, strategy, seed, al.cycle)
     # A kill may have come between a checkpoint and its results line.
-    checkpoint.append_results(os.path.join(workdir, 'results.jsonl'), al.results)
+    checkpoint.append_results(results, al.results)
     writer = tensorboardX.SummaryWriter(
         os.path.join(workdir, 'tensorboard', f'{strategy}-seed{seed}'))
   return _Run(al, mgr, writer)
@@ -549,10 +515,6 @@ def run_seeds(exp: Experiment, workdir: str, strategy: str,
   same cycle train together, as one vmapped program. The results are those of :func:`run_one`
   for each seed (up to floating-point rounding: a vmapped convolution sums in another order)."""
   runs = [_open(exp, workdir, strategy, seed) for seed in seeds]
-  loop_path = os.path.join(workdir, 'train_loop.json')
-  if not exp.loop_choice and os.path.exists(loop_path):  # a resumed run keeps its loop
-    with open(loop_path) as f:
-      exp.loop_choice.update(json.load(f))
   n_cycles = exp.config.al.cycles
   while True:
     todo = [i for i, r in enumerate(runs) if r.al.cycle + 1 < n_cycles]
@@ -562,9 +524,6 @@ def run_seeds(exp: Experiment, workdir: str, strategy: str,
     behind = min(runs[i].al.cycle for i in todo)
     group = [i for i in todo if runs[i].al.cycle == behind]
     als, histories = run_cycle(exp, [runs[i].al for i in group])
-    if exp.loop_choice.get('loop') and not os.path.exists(loop_path) and jax.process_index() == 0:
-      with open(loop_path, 'w') as f:
-        json.dump(exp.loop_choice, f)
     for i, al, history in zip(group, als, histories):
       runs[i] = runs[i]._replace(al=al)
       _save(exp, workdir, runs[i], history)
@@ -598,7 +557,18 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
     validation.check_normalisation(config, dataset, backbone)
   task = tasks_lib.Task.for_dataset(dataset)
   return Experiment(config, dataset, task, augment_lib.make(task, config.get('augment')), ranker,
-                    {}, backbone)
+                    choose_loop(config.train.get('loop', 'auto')), backbone)
+
+
+def choose_loop(loop: str, backend: Optional[str] = None) -> str:
+  """``config.train.loop`` resolved: ``'auto'`` is ``'step'`` on CPUs, whose XLA runtime runs a
+  scanned epoch several times slower (benchmarks/results/speed.md, case (b)), and ``'scan'`` on
+  GPUs and TPUs, where it saves a dispatch per step. By backend, not by timing: the two loops agree
+  only up to rounding, and a choice made by a clock would make results depend on machine load."""
+  if loop != 'auto':
+    return loop
+  return 'step' if (backend or jax.default_backend()) == 'cpu' else 'scan'
+
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]:
@@ -611,10 +581,17 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]
   validation.check_config(config)
   workdir = validation.check_workdir(workdir)
   primary = jax.process_index() == 0
-  with workdir_lib.lock(workdir) if primary else contextlib.nullcontext():
+  with contextlib.ExitStack() as held:
+    # An existing workdir is locked and its identity checked before any data is loaded; a new one
+    # is created only once every check has passed, so a refused run leaves nothing behind.
+    if primary and os.path.isdir(workdir):
+      held.enter_context(workdir_lib.lock(workdir))
     ident = workdir_lib.check_identity(workdir, config)
     exp = make_experiment(config)
     if primary:
+      if not os.path.isdir(workdir):
+        os.makedirs(workdir)
+        held.enter_context(workdir_lib.lock(workdir))
       workdir_lib.write_identity(workdir, ident)
     for strategy in config.strategies:
       if config.get('vmap_seeds', False):

@@ -43,6 +43,11 @@ def pckh(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, head_boxes: np.n
   hits = ((err <= threshold) & visible).sum(0)
   per_joint = 100.0 * hits / np.maximum(count, 1)
   keep = np.ones(pred.shape[1], bool)
+  outside = [j for j in exclude_from_mean if not -pred.shape[1] <= j < pred.shape[1]]
+  if outside:
+    raise ValueError(f'pckh: exclude_from_mean={tuple(exclude_from_mean)} names joints {outside} '
+                     f'of only {pred.shape[1]}; the default excludes MPII\'s pelvis and thorax '
+                     '(6, 7): give exclude_from_mean=() for another skeleton.')
   keep[list(exclude_from_mean)] = False
   weights = count * keep
   overall = float((per_joint * weights).sum() / max(weights.sum(), 1))

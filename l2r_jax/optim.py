@@ -17,6 +17,9 @@ def _adam(learning_rate, weight_decay):
   return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(learning_rate))
 
 
+OPTIMIZERS = ('sgd', 'adam')
+
+
 def make(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   """``config``: ``optimizer`` ('sgd' | 'adam'), ``lr``, ``momentum`` (sgd), ``weight_decay``."""
   if config.optimizer == 'sgd':

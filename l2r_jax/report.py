@@ -50,12 +50,23 @@ def summary_markdown(records: List[Dict[str, Any]]) -> str:
 
 
 def plot_curves(records: List[Dict[str, Any]], path: str) -> None:
+  fig = curves_figure(records)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+
+
+def curves_figure(records: List[Dict[str, Any]]):
+  """The learning curves and, where loss modules ran, the Spearman curves, side by side."""
   # A Figure of its own, drawn by Agg: no pyplot, so a notebook's backend is left alone.
+  import matplotlib  # pylint: disable=g-import-not-at-top
   from matplotlib import figure  # pylint: disable=g-import-not-at-top
   values, rhos = _group(records)
   n_panels = 2 if any(rhos.values()) else 1
   fig = figure.Figure(figsize=(6 * n_panels, 4.5))
   axes = fig.subplots(1, n_panels, squeeze=False)
+  # One colour per strategy, the same in both panels (a panel's own cycle would shift them).
+  cycle = [c['color'] for c in matplotlib.rcParams['axes.prop_cycle']]
+  colours = {s: cycle[i % len(cycle)] for i, s in enumerate(values)}
   for ax, groups, ylabel in zip(axes[0], (values, rhos),
                                 (records[0]['metric'], "Spearman's rho (test losses)")):
     for s, by_size in groups.items():
@@ -63,13 +74,13 @@ def plot_curves(records: List[Dict[str, Any]], path: str) -> None:
         continue
       sizes = sorted(by_size)
       stats = np.array([_mean_std(by_size[n]) for n in sizes])
-      ax.plot(sizes, stats[:, 0], marker='o', label=s)
-      ax.fill_between(sizes, stats[:, 0] - stats[:, 1], stats[:, 0] + stats[:, 1], alpha=0.2)
+      ax.plot(sizes, stats[:, 0], marker='o', label=s, color=colours[s])
+      ax.fill_between(sizes, stats[:, 0] - stats[:, 1], stats[:, 0] + stats[:, 1], alpha=0.2,
+                      color=colours[s])
     ax.set(xlabel='number of labeled samples', ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  return fig
 
 
 def write(records: List[Dict[str, Any]], workdir: str) -> None:

@@ -22,7 +22,6 @@ import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import chex
-import flax
 from flax import struct
 from flax.training import train_state
 import jax
@@ -59,9 +58,10 @@ def create_state(rng: chex.PRNGKey, target_model, target_tx: optax.GradientTrans
   variables = target_model.init(rng_target, sample_input, train=False)
   if backbone is not None:
     variables = pretrained.with_backbone(variables, backbone)
+  # A model without BatchNorm has no statistics: an empty dict, the type the step returns, so that
+  # a scanned epoch's carry keeps one structure.
   target = TargetState.create(apply_fn=target_model.apply, params=variables['params'],
-                              batch_stats=variables.get('batch_stats', flax.core.FrozenDict()),
-                              tx=target_tx)
+                              batch_stats=variables.get('batch_stats', {}), tx=target_tx)
   predictor = None
   if predictor_model is not None:
     _, feats = target_model.apply(variables, sample_input, train=False)

@@ -4,6 +4,7 @@ Each failure raises :class:`~l2r_jax.errors.ConfigError` (a ``ValueError``; a
 :class:`~l2r_jax.workdir.WorkdirError` for the workdir) with one message that names the config
 field and says how to fix it.
 """
+import math
 import os
 import tempfile
 
@@ -12,6 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from l2r_jax import models as models_lib
+from l2r_jax import optim
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.errors import ConfigError
 from l2r_jax import strategies as strategies_lib
@@ -39,8 +41,48 @@ def _positive_int(config, name, allow_none=False):
 
 def _number(config, name):
   value = _get(config, name)
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-    raise ConfigError(f'config.{name} must be a non-negative number, got {value!r}.')
+  if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+      or value < 0):
+    raise ConfigError(f'config.{name} must be a finite non-negative number, got {value!r}.')
+
+
+def _epochs_within(config, name, epochs, what):
+  """Epoch numbers (an int or a sequence) within ``[0, epochs]``."""
+  value = _get(config, name)
+  values = value if isinstance(value, (tuple, list)) else (value,)
+  if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= epochs
+             for v in values):
+    raise ConfigError(f'config.{name}={value!r}: {what} must be whole epochs within [0, '
+                      f'{epochs}] (config.train.epochs).')
+
+
+def _one_of(config, name, choices):
+  if _get(config, name) not in choices:
+    raise ConfigError(f'config.{name}={_get(config, name)!r}: choose one of {choices}.')
+
+
+def _unique(config, name):
+  values = list(_get(config, name))
+  repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+  if repeated:
+    raise ConfigError(f'config.{name} names {", ".join(map(repr, repeated))} more than once: each '
+                      'run would train twice into one checkpoint; list each once.')
+
+
+def _check_vaal(config):
+  for name in ('latent_dim', 'batch_size', 'vae_steps', 'adversary_steps', 'epochs'):
+    _positive_int(config, f'vaal.{name}')
+  iterations = config.vaal.iterations
+  if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
+    raise ConfigError(f'config.vaal.iterations must be a whole number >= 0 (0: the official '
+                      f'count, 100 epochs of the pool), got {iterations!r}.')
+  for name in ('beta', 'adversary_weight', 'lr'):
+    _number(config, f'vaal.{name}')
+  _one_of(config, 'vaal.arch', ('auto', 'conv', 'mlp'))
+  hidden = config.vaal.hidden
+  if not (isinstance(hidden, (tuple, list)) and hidden and
+          all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)):
+    raise ConfigError(f'config.vaal.hidden must be widths, positive integers, got {hidden!r}.')
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -50,9 +92,19 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if 'updates_per_step' in config.predictor:
     _positive_int(config, 'predictor.updates_per_step')
   _positive_int(config, 'al.subset', allow_none=True)
-  for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'predictor.lr',
-               'predictor.lr_decay', 'predictor.weight_decay', 'll4al.weight', 'll4al.margin'):
+  for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'train.momentum',
+               'predictor.lr', 'predictor.lr_decay', 'predictor.weight_decay', 'predictor.momentum',
+               'll4al.weight', 'll4al.margin'):
     _number(config, name)
+  for section in ('train', 'predictor'):
+    _one_of(config, f'{section}.optimizer', optim.OPTIMIZERS)
+    _epochs_within(config, f'{section}.lr_boundaries', config.train.epochs,
+                   'the learning-rate steps')
+  _epochs_within(config, 'll4al.detach_epoch', config.train.epochs, "LL4AL's detach epoch")
+  _unique(config, 'strategies')
+  _unique(config, 'seeds')
+  if 'vaal' in config.strategies:
+    _check_vaal(config)
   if not config.strategies:
     raise ConfigError('config.strategies is empty: name at least one of '
                      f'{sorted(strategies_lib.REGISTRY)}.')
@@ -107,6 +159,9 @@ def _check_sorter(config):
 
 def check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
   al, n = config.al, dataset.pool_size
+  if al.initial > n:
+    raise ConfigError(f'config.al.initial={al.initial} is more than the pool of {n} samples of '
+                      f'config.data.name={config.data.name!r}: lower it.')
   final = al.initial + (al.cycles - 1) * al.budget
   if final > n:
     raise ConfigError(f'config.al: initial {al.initial} + {al.cycles - 1} cycles x budget '
@@ -152,11 +207,20 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
 
 
 def check_workdir(workdir: str) -> str:
-  """Creates ``workdir`` if needed and proves it writable; returns its absolute path."""
+  """Proves ``workdir`` can be written (it, or the folder it would be created in), without
+  creating anything; returns its absolute path."""
   workdir = os.path.abspath(workdir)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise workdir_lib.WorkdirError(f'--workdir={workdir} is a file, not a folder: give a folder '
+                                   '(it is created if it does not exist).')
+  existing = workdir
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise workdir_lib.WorkdirError(f'--workdir={workdir} cannot be created: {existing} is a '
+                                   'file. Choose a folder you can write to.')
   try:
-    os.makedirs(workdir, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=workdir):
+    with tempfile.NamedTemporaryFile(dir=existing):
       pass
   except OSError as e:
     raise workdir_lib.WorkdirError(f'--workdir={workdir} is not writable ({e.strerror}): choose '

@@ -9,9 +9,12 @@ exact); every ranker works under ``jax.jit``, ``jax.vmap`` and ``jax.grad``:
 * ``'soft_rank'`` -- the analytic soft rank of Blondel et al. (2020); no training, any length.
 
 >>> import sorter, jax.numpy as jnp
+>>> scores = jnp.array([0.1, 3.0, -2.0, 0.5])
+>>> sorter.descending_ranks(scores, normalise=False)   # exact: not differentiable
+Array([3., 1., 4., 2.], dtype=float32, weak_type=True)
 >>> ranker = sorter.get_ranker('gru', seq_len=4)
->>> ranker(jnp.array([0.1, 3.0, -2.0, 0.5])).round(2)
-Array([0.75, 0.25, 1.  , 0.5 ], dtype=float32)
+>>> jnp.argsort(ranker(scores))              # a smooth estimate in the same order
+Array([1, 3, 0, 2], dtype=int32)
 """
 import dataclasses
 import json

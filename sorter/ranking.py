@@ -55,8 +55,8 @@ def expected_ranks(scores: chex.Array, noise: float) -> chex.Array:
   Returns:
     ``[..., L]`` float ranks; no gradient flows through them (they are training targets).
 
-  >>> expected_ranks(jnp.array([0.0, 10.0, 0.0]), 0.5).round(3)
-  Array([0.833, 0.333, 0.833], dtype=float32)
+  >>> (expected_ranks(jnp.array([0.0, 10.0, 0.0]), 0.5) * 3).round(2)  # in positions
+  Array([2.5, 1. , 2.5], dtype=float32)
   """
   if not noise >= 0:
     raise ValueError(f'noise must be a non-negative standard deviation, got {noise}.')
@@ -73,7 +73,8 @@ def spearman(x: chex.Array, y: chex.Array) -> chex.Array:
   """Spearman's rank correlation along the last axis, with average ranks for ties.
 
   Equal to ``scipy.stats.spearmanr`` (the Pearson correlation of the average ranks). A list
-  with no variation in ``x`` or ``y`` has no defined correlation and gets 0 rather than NaN.
+  with no variation in ``x`` or ``y`` has no defined correlation and gets 0 rather than NaN; a list
+  holding a NaN gets NaN (as scipy's): a NaN cannot be ranked.
 
   Args:
     x, y: ``[..., L]`` with equal shapes.
@@ -88,4 +89,5 @@ def spearman(x: chex.Array, y: chex.Array) -> chex.Array:
   ry = ry - ry.mean(axis=-1, keepdims=True)
   denom = jnp.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
   safe = jnp.where(denom > 0, denom, 1.0)
-  return jnp.where(denom > 0, (rx * ry).sum(-1) / safe, 0.0)
+  rho = jnp.where(denom > 0, (rx * ry).sum(-1) / safe, 0.0)
+  return jnp.where(jnp.isnan(x).any(-1) | jnp.isnan(y).any(-1), jnp.nan, rho)

@@ -63,6 +63,14 @@ def test_unprepared_dataset_says_how_to_prepare_it(tmp_path, name):
     load(_config(data_dir=str(tmp_path)))
 
 
+def test_unprepared_dataset_in_the_default_data_dir_says_how_to_prepare_it(tmp_path, monkeypatch):
+  # No --config.data.data_dir: TFDS's default folder, here an empty one.
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))
+  with pytest.raises(data_lib.DataNotFoundError,
+                     match=r'(?s)in the TFDS data dir .*tfds build cifar10 --file_format=array_record\n'):
+    catalog.load_cifar10(_config(data_dir=None))
+
+
 @pytest.mark.parametrize('config_module', [cifar10_config, celeba_config])
 def test_paper_configs_check_out_against_mock_data(config_module):
   c = config_module.get_config()

@@ -6,6 +6,7 @@ import sys
 import time
 
 import chex
+import flax
 import jax
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from configs import cifar10 as cifar10_config
 from l2r_jax import checkpoint
 from l2r_jax import defaults
 from l2r_jax import experiment
+from l2r_jax import models as models_lib
 from l2r_jax import strategies
 from l2r_jax import workdir
 import smoke
@@ -272,23 +274,19 @@ def test_the_device_feed_gives_vmapped_seeds_and_scanned_epochs_the_host_feeds_b
   assert trained['host'][1] == trained['device'][1]
 
 
-def test_auto_loop_times_both_once_keeps_the_faster_and_leaves_the_results_alone(tmp_path):
-  def run(loop, workdir, seed=0):
+def test_the_auto_loop_is_chosen_by_backend_not_by_a_clock(tmp_path):
+  assert experiment.choose_loop('auto', 'cpu') == 'step'
+  assert experiment.choose_loop('auto', 'gpu') == experiment.choose_loop('auto', 'tpu') == 'scan'
+  assert experiment.choose_loop('scan', 'cpu') == 'scan'
+
+  def run(loop, workdir):
     config = _smoke(strategies=('random',), **{'train.epochs': 3, 'train.loop': loop})
     exp = experiment.make_experiment(config)
-    al = experiment.run_one(exp, str(workdir), 'random', seed)
-    return exp, al
+    return exp, experiment.run_one(exp, str(workdir), 'random', 0)
 
   exp, auto = run('auto', tmp_path / 'auto')
-  choice = exp.loop_choice
-  assert choice['step_s'] > 0 and choice['scan_s'] > 0 and choice['steps_per_epoch'] == 1
-  assert choice['loop'] == min(('step', 'scan'), key=lambda k: choice[f'{k}_s'])
-  # Saved for a resumed run, which takes it instead of timing again.
-  assert json.loads((tmp_path / 'auto' / 'train_loop.json').read_text()) == choice
-  exp2, _ = run('auto', tmp_path / 'auto', seed=1)
-  assert exp2.loop_choice == choice
-  # Timing trains nothing: the run is the one its chosen loop gives.
-  _, chosen = run(choice['loop'], tmp_path / 'chosen')
+  assert exp.loop == 'step'  # this test runs on CPU devices
+  _, chosen = run('step', tmp_path / 'step')
   assert [r['value'] for r in auto.results] == [r['value'] for r in chosen.results]
   chex.assert_trees_all_equal(jax.tree.leaves(auto.models), jax.tree.leaves(chosen.models))
 
@@ -324,16 +322,29 @@ def test_cut_off_result_line_is_repaired(tmp_path):
     ({'train.loop': 'fused'}, r"config.train.loop='fused': choose one of \('auto', 'step', 'scan'\)"),
     ({'train.feed': 'disk'}, r"config.train.feed='disk': choose one of \('auto', 'device', 'host'\)"),
     ({'predictor.updates_per_step': 0}, r'config.predictor.updates_per_step must be a positive'),
+    ({'train.lr': float('nan')}, r'config.train.lr must be a finite non-negative number, got nan'),
+    ({'predictor.lr_decay': float('inf')}, r'config.predictor.lr_decay must be a finite'),
+    ({'train.lr_boundaries': (1, 5)}, r'config.train.lr_boundaries=\(1, 5\): the learning-rate '
+                                      r'steps must be whole epochs within \[0, 2\]'),
+    ({'ll4al.detach_epoch': 3}, r"config.ll4al.detach_epoch=3: LL4AL's detach epoch must be"),
+    ({'vaal.batch_size': 0}, r'config.vaal.batch_size must be a positive integer'),
+    ({'vaal.iterations': -1}, r'config.vaal.iterations must be a whole number >= 0'),
+    ({'vaal.arch': 'resnet'}, r"config.vaal.arch='resnet': choose one of"),
+    ({'train.optimizer': 'rmsprop'}, r"config.train.optimizer='rmsprop': choose one of "
+                                     r"\('sgd', 'adam'\)"),
+    ({'seeds': (0, 0)}, r'config.seeds names 0 more than once'),
+    ({'strategies': ('random', 'l2r', 'random')}, r"config.strategies names 'random' more than"),
+    ({'al.initial': 10000}, r'config.al.initial=10000 is more than the pool of 480'),
 ])
 def test_bad_config_is_refused_before_training(tmp_path, overrides, message):
   with pytest.raises(ValueError, match=message):
-    experiment.run(_smoke(**overrides), str(tmp_path))
-  assert not (tmp_path / 'checkpoints').exists()
+    experiment.run(_smoke(**overrides), str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()  # a refused run creates nothing
 
 
 def test_unwritable_workdir(tmp_path):
   (tmp_path / 'file').write_text('')
-  with pytest.raises(workdir.WorkdirError, match='is not writable'):
+  with pytest.raises(workdir.WorkdirError, match=r'cannot be created: .*file is a file'):
     experiment.run(_smoke(), str(tmp_path / 'file' / 'run'))
 
 
@@ -446,3 +457,44 @@ def test_true_losses_are_the_targets_cross_entropy_on_the_pool():
   logp = jax.nn.log_softmax(np.asarray(logits, np.float64))
   expected = -logp[np.arange(len(idx)), exp.dataset.y_train[idx]]
   np.testing.assert_allclose(experiment.true_losses(exp, models, idx), expected, rtol=1e-5)
+
+
+def test_a_strategy_has_one_colour_in_both_panels_of_the_curves():
+  from l2r_jax import report  # pylint: disable=g-import-not-at-top
+  records = [{'strategy': s, 'seed': 0, 'cycle': c, 'num_labeled': 10 * (c + 1), 'metric':
+              'accuracy', 'value': 0.5 + 0.1 * c, 'spearman': 0.3 if s != 'random' else None}
+             for s in ('random', 'entropy', 'll4al', 'l2r') for c in (0, 1)]
+  values_ax, rho_ax = report.curves_figure(records).axes
+  colour = lambda ax: {line.get_label(): line.get_color() for line in ax.get_lines()}  # noqa: E731
+  assert len(set(colour(values_ax).values())) == 4
+  for s, c in colour(rho_ax).items():
+    assert colour(values_ax)[s] == c
+
+
+def test_a_workdir_that_is_a_file_is_named_as_such(tmp_path):
+  (tmp_path / 'file').write_text('')
+  with pytest.raises(workdir.WorkdirError, match='is a file, not a folder'):
+    experiment.run(_smoke(), str(tmp_path / 'file'))
+
+
+class _NoBatchNorm(flax.linen.Module):
+  """A target without BatchNorm (no batch_stats at all): conv, pool, dense."""
+  num_outputs: int = 10
+  bn_axis_name: str = None
+
+  @flax.linen.compact
+  def __call__(self, x, *, train):
+    del train
+    h = flax.linen.relu(flax.linen.Conv(8, (3,), strides=2)(x[..., None]))
+    return flax.linen.Dense(self.num_outputs)(h.mean(1)), models_lib.Features(last=h, stages=(h,))
+
+
+@pytest.mark.parametrize('loop, feed', [('step', 'device'), ('step', 'host'), ('scan', 'device'),
+                                        ('scan', 'host')])
+def test_a_model_without_batchnorm_trains_in_every_loop_and_feed(tmp_path, monkeypatch, loop,
+                                                                 feed):
+  monkeypatch.setitem(models_lib.TARGETS, 'no_batchnorm', _NoBatchNorm)
+  config = _smoke(strategies=('random', 'l2r'), **{
+      'model.name': 'no_batchnorm', 'train.loop': loop, 'train.feed': feed, 'train.epochs': 2})
+  records = experiment.run(config, str(tmp_path))
+  assert len(records) == 4 and all(np.isfinite(r['value']) for r in records)

@@ -28,6 +28,15 @@ def test_pckh_standard_mean_leaves_out_pelvis_and_thorax():
   assert overall == 100.0
 
 
+def test_pckh_of_another_skeleton_names_the_parameter_to_change():
+  pred, visible = np.zeros((1, 4, 2)), np.ones((1, 4))
+  boxes = np.array([[[0, 0], [10, 0]]], float)
+  with pytest.raises(ValueError, match=r'exclude_from_mean=\(6, 7\) names joints \[6, 7\] of only '
+                                       r'4.*exclude_from_mean=\(\)'):
+    metrics.pckh(pred, pred, visible, boxes)
+  assert metrics.pckh(pred, pred, visible, boxes, exclude_from_mean=())[1] == 100.0
+
+
 def test_count_errors():
   out = metrics.count_errors(np.array([10.0, 20.0, 33.0]), np.array([12.0, 20.0, 30.0]))
   assert out['mae'] == pytest.approx(5 / 3)

@@ -49,6 +49,11 @@ def test_spearman_extremes_and_constant_list():
   np.testing.assert_allclose(metrics.spearman(x, x**3), 1.0, rtol=1e-6)
   np.testing.assert_allclose(metrics.spearman(x, -x), -1.0, rtol=1e-6)
   assert float(metrics.spearman(x, jnp.ones(10))) == 0.0  # undefined: 0, not NaN
+  # A NaN cannot be ranked: NaN, as scipy's, not a number.
+  assert np.isnan(float(metrics.spearman(x.at[3].set(jnp.nan), x)))
+  assert np.isnan(stats.spearmanr(np.asarray(x.at[3].set(jnp.nan)), np.asarray(x)).statistic)
+  rows = metrics.spearman(jnp.stack([x, x.at[0].set(jnp.nan)]), jnp.stack([x, x]))
+  assert float(rows[0]) == pytest.approx(1.0) and np.isnan(float(rows[1]))
 
 
 def test_spearman_rejects_mismatched_shapes():

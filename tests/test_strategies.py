@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from l2r_jax import strategies
+from l2r_jax.strategies import base
 from l2r_jax.strategies import coreset
 from l2r_jax.strategies import simple
 
@@ -73,6 +74,27 @@ def test_entropy_matches_numpy():
   expected = np.mean([[stats.entropy(np.exp(maps[i, ..., k]).ravel()) for k in range(2)]
                       for i in range(3)], axis=1)
   np.testing.assert_allclose(simple.prediction_entropy(jnp.asarray(maps)), expected, rtol=1e-5)
+
+
+def test_entropy_of_impossible_classes_is_their_limit_not_nan():
+  # A logit of -inf is a class of probability 0, which adds 0 * log 0 = 0 (scipy's limit).
+  logits = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, 2.0], [0.0, -200.0, 0.0]])
+  p = np.exp(logits - logits.max(-1, keepdims=True))
+  expected = stats.entropy(p / p.sum(-1, keepdims=True), axis=-1)
+  got = np.asarray(simple.prediction_entropy(jnp.asarray(logits, jnp.float32)))
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+  assert got[1] == 0.0
+  maps = np.zeros((1, 2, 2, 1))
+  maps[0, 0, 0, 0] = -np.inf
+  np.testing.assert_allclose(simple.prediction_entropy(jnp.asarray(maps, jnp.float32)),
+                             [np.log(3.0)], rtol=1e-6)
+
+
+def test_nan_scores_are_refused_not_silently_skipped():
+  with pytest.raises(FloatingPointError, match=r'indices \[7\]'):
+    base.top_k(np.array([0.1, np.nan, 0.3]), np.array([5, 7, 9]), 2)
+  np.testing.assert_array_equal(base.top_k(np.array([0.1, 0.5, 0.3]), np.array([5, 7, 9]), 2),
+                                [7, 9])
 
 
 def _fake_state(pool_size, labeled, seed):

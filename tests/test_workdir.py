@@ -107,10 +107,70 @@ def test_a_lock_from_another_host_is_refused_with_how_to_clear_it(tmp_path):
       pass
 
 
-def test_refusals_are_one_message_and_exit_status_2(tmp_path):
-  out = subprocess.run(
-      [sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
-       '--config.al.budget=300', f'--workdir={tmp_path}'],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert out.returncode == 2 and 'Traceback' not in out.stderr
-  assert out.stderr.strip().splitlines()[-1].startswith('l2r_jax: config.al.budget=300')
+def _checkpoint(workdir, run, cycle):
+  return workdir / 'checkpoints' / run / str(cycle)
+
+
+def _truncate_a_data_file(step_dir):
+  data = max((p for p in step_dir.glob('models/**/d/*')), key=lambda p: p.stat().st_size)
+  data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+
+
+def _remove_the_manifest(step_dir):
+  for manifest in step_dir.glob('models/**/manifest.ocdbt'):
+    manifest.unlink()
+
+
+def _remove_the_json_part(step_dir):
+  (step_dir / 'al' / 'metadata').unlink()
+
+
+def _key(r):
+  return (r['strategy'], r['seed'], r['cycle'])
+
+
+def _strip(records):
+  return sorted(({k: v for k, v in r.items() if k != 'wall_s'} for r in records), key=_key)
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  path = tmp_path_factory.mktemp('uninterrupted')
+  experiment.run(_config(**{'al.cycles': 3}), str(path))
+  return _strip(experiment.checkpoint.read_results(str(path / 'results.jsonl')))
+
+
+@pytest.mark.parametrize('damage', [_truncate_a_data_file, _remove_the_manifest,
+                                    _remove_the_json_part])
+def test_a_damaged_newest_checkpoint_is_moved_aside_and_its_cycle_computed_again(
+    tmp_path, monkeypatch, uninterrupted, damage):
+  config = _config(**{'al.cycles': 3})
+  experiment.run(config, str(tmp_path))
+  damage(_checkpoint(tmp_path, 'random-seed0', 2))
+  reports = []
+  monkeypatch.setattr(experiment.checkpoint.logging, 'warning', reports.append)
+  records = experiment.run(config, str(tmp_path))
+  assert len(reports) == 1 and 'the checkpoint of cycle 2 cannot be restored' in reports[0]
+  assert 'resuming from the one before' in reports[0] and '\n' not in reports[0]
+  aside = list((tmp_path / 'damaged').iterdir())
+  assert len(aside) == 1 and aside[0].name.startswith('random-seed0-cycle2-')
+  assert _checkpoint(tmp_path, 'random-seed0', 2).exists()  # computed again
+  assert _strip(records) == uninterrupted
+  assert _strip(experiment.checkpoint.read_results(str(tmp_path / 'results.jsonl'))) == (
+      uninterrupted)
+
+
+def test_a_results_line_that_cannot_be_parsed_is_reported_and_its_record_restored(
+    tmp_path, uninterrupted):
+  config = _config(**{'al.cycles': 3})
+  experiment.run(config, str(tmp_path))
+  path = tmp_path / 'results.jsonl'
+  lines = path.read_text().split('\n')
+  lines[1] = lines[1][:20] + '#' + lines[1][21:]  # a damaged middle line, not a cut-off last one
+  path.write_text('\n'.join(lines))
+  reports = []
+  records = experiment.checkpoint.read_results(str(path), report=reports.append)
+  assert len(records) == 2 and len(reports) == 1 and 'line 2 cannot be parsed' in reports[0]
+  assert list(tmp_path.glob('results.jsonl.damaged-*'))  # the file as it was, kept
+  assert _strip(experiment.run(config, str(tmp_path))) == uninterrupted
+  assert _strip(experiment.checkpoint.read_results(str(path))) == uninterrupted

@@ -36,7 +36,9 @@ def source(name: str, split: str, data_dir: Optional[str], decoders=None):
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False,
                             decoders=decoders)
-  except (NotImplementedError, AssertionError, FileNotFoundError, ValueError,
+  # TFDS says "not prepared" in several ways: a missing folder, no files, or (in its default data
+  # dir) a KeyError on an empty split list.
+  except (NotImplementedError, AssertionError, FileNotFoundError, KeyError, ValueError,
           tfds.core.registered.DatasetNotFoundError) as e:
     where = f' --data_dir={data_dir}' if data_dir else ''
     raise DataNotFoundError(

@@ -1,0 +1,35 @@
+"""The command line: bad input is one message on stderr and exit status 2, never a traceback."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize('args, named', [
+    (['--config.al.budgte=10'], 'unknown field config.al.budgte; did you mean config.al.budget?'),
+    (['--config.nosuch=3'], 'unknown field config.nosuch.'),
+    (['--config.al.budget=1.5'], 'flag --config.al.budget=1.5'),
+    (['--config.al.budget=300'], 'config.al.budget=300 is larger than config.al.subset=200'),
+    (['--config.train.lr=nan'], 'config.train.lr must be a finite non-negative number'),
+    (['--config.seeds=(0,0)'], 'config.seeds names 0 more than once'),
+    (['--config.train.optimizer=rmsprop'], "config.train.optimizer='rmsprop': choose one of"),
+    (["--config.strategies=('random','bald')"], "config.strategies: unknown strategy 'bald'"),
+    (['--workdir={file}'], 'is a file, not a folder'),
+    (['--config=configs/cifar10.py', '--config.data.data_dir={empty}'],
+     'tfds build cifar10 --file_format=array_record'),
+])
+def test_a_refusal_is_one_line_and_exit_status_2(tmp_path, args, named):
+  (tmp_path / 'file').write_text('')
+  (tmp_path / 'empty').mkdir()
+  args = [a.format(file=tmp_path / 'file', empty=tmp_path / 'empty') for a in args]
+  if not any(a.startswith('--config=') for a in args):
+    args = ['--config=configs/mnist1d.py:smoke', *args]
+  command = [sys.executable, '-m', 'l2r_jax.main', f'--workdir={tmp_path / "run"}', *args]
+  out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert 'Traceback' not in out.stderr
+  assert named in out.stderr.strip().splitlines()[-1] or named in out.stderr, out.stderr[-2000:]
+  assert not (tmp_path / 'run').exists()  # a refused run creates nothing
