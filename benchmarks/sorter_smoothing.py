@@ -1,7 +1,7 @@
 r"""GRU sorters trained on exact and on smoothed ranks: how well they rank, and whether they teach.
 
-    python benchmarks/sorter_smoothing.py --lengths 4 --smoothing 0,0.1,0.3,1 --steps 6000
-    python benchmarks/sorter_smoothing.py --lengths 32,64 --smoothing 0,0.1,0.3 --steps 1500
+    python benchmarks/sorter_smoothing.py --lengths 4 --smoothing 0,0.1,0.3,1,3 --steps 6000
+    python benchmarks/sorter_smoothing.py --lengths 32,64 --smoothing 0,0.3,1 --steps 1500
 
 For each list length L and target smoothing s, trains a sorter with ``configs/sorter.py``
 (``--config.seq_len=L --config.target_smoothing=s``, ``--steps`` steps, other fields as the config,
@@ -86,7 +86,7 @@ def to_markdown(rows) -> str:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--lengths', default='4')
-  parser.add_argument('--smoothing', default='0,0.1,0.3,1')
+  parser.add_argument('--smoothing', default='0,0.1,0.3,1,3')
   parser.add_argument('--steps', type=int, default=6000)
   parser.add_argument('--num_lists', type=int, default=10000)
   parser.add_argument('--workdir', default='runs/sorter_smoothing')

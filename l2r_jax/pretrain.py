@@ -131,18 +131,16 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   return info
 
 
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'Pretraining config file.', lock_config=True)
-flags.DEFINE_string('workdir', None, 'Folder for the exported backbone.')
-flags.mark_flags_as_required(['config', 'workdir'])
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  info = pretrain(FLAGS.config, FLAGS.workdir)
+  info = pretrain(flags.FLAGS.config, flags.FLAGS.workdir)
   print(json.dumps({k: v for k, v in info.items() if k != 'history'}, indent=2))
 
 
 if __name__ == '__main__':
+  # Defined here, not on import: the library's other command lines define flags of the same names.
+  config_flags.DEFINE_config_file('config', None, 'Pretraining config file.', lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Folder for the exported backbone.')
+  flags.mark_flags_as_required(['config', 'workdir'])
   app.run(main)

@@ -25,9 +25,11 @@ from l2r_jax.errors import Refusal
 IDENTITY_FILE = 'experiment.json'
 LOCK_FILE = 'lock'
 # Fields a resumed run may change: more cycles extend every run; strategies and seeds add or
-# leave out runs; the rest change how a run is shown or fed, not its numbers (the feeds give
-# bit-identical batches, tests/test_experiment.py).
-RESUMABLE = ('al.cycles', 'strategies', 'seeds', 'quiet', 'eval_batch_size', 'train.feed')
+# leave out runs; the rest change how a run is shown, fed or executed, not what it computes (the
+# feeds give bit-identical batches; the loops, seeds trained apart or together, and evaluation
+# chunks give the same results up to floating-point rounding, as another CPU would).
+RESUMABLE = ('al.cycles', 'strategies', 'seeds', 'quiet', 'eval_batch_size', 'train.feed',
+             'train.loop', 'vmap_seeds')
 
 
 class WorkdirError(Refusal, ValueError):

@@ -90,7 +90,7 @@ def test_label_sets_in_checkpoints(full_run):
 
 def test_rerun_resumes_without_duplicates(full_run):
   workdir, records = full_run
-  again = experiment.run(_smoke(), str(workdir))
+  again = experiment.run(_smoke(strategies=ALL), str(workdir))
   assert _strip(again) == _strip(records)
   lines = (workdir / 'results.jsonl').read_text().strip().split('\n')
   assert len(lines) == len(records)
