@@ -11,8 +11,11 @@ missing manifest or JSON part) is reported in one line and moved to ``WORKDIR/da
 run resumes from the previous one; a results line that cannot be parsed is reported, the file's
 damaged copy kept beside it, and the record comes back from its run's checkpoint.
 """
+import contextlib
 import datetime
+import gc
 import json
+import logging as std_logging
 import os
 import shutil
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -44,8 +47,9 @@ def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
   report = report or logging.warning
   for step in sorted(mgr.all_steps(), reverse=True):
     try:
-      out = mgr.restore(step, args=ocp.args.Composite(
-          models=ocp.args.StandardRestore(models_template), al=ocp.args.JsonRestore()))
+      with _quiet_asyncio():
+        out = mgr.restore(step, args=ocp.args.Composite(
+            models=ocp.args.StandardRestore(models_template), al=ocp.args.JsonRestore()))
     except Exception as e:  # pylint: disable=broad-except  (whatever makes it unreadable)
       aside = move_aside(str(mgr.directory), step)
       reason = str(e).strip().split('\n')[0][:200]
@@ -55,6 +59,20 @@ def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
       continue
     return out.models, out.al
   return None
+
+
+@contextlib.contextmanager
+def _quiet_asyncio():
+  """A failed restore leaves orbax's other reads as futures whose errors nobody retrieves; asyncio
+  would log each, at length, when they are collected. The restore's own error is reported."""
+  log = std_logging.getLogger('asyncio')
+  level = log.level
+  log.setLevel(std_logging.CRITICAL)
+  try:
+    yield
+  finally:
+    gc.collect()
+    log.setLevel(level)
 
 
 def move_aside(directory: str, step: int) -> str:

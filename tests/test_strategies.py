@@ -33,6 +33,35 @@ def test_k_center_greedy_matches_numpy(n_centers):
   assert list(np.asarray(got)) == _numpy_k_center(candidates, centers, 40)
 
 
+@pytest.mark.parametrize('offset', [100.0, 1000.0])
+def test_k_center_greedy_keeps_float64_picks_far_from_the_origin(offset):
+  # Post-ReLU embeddings can sit far from the origin. In float32 at an offset of 1000, the
+  # uncentred |a|² - 2ab + |b|² has an error ~|a|²·6e-8 ≈ 0.5, larger than the gaps between the
+  # distances greedy compares here; the float64 reference sees the same float32 points.
+  r = np.random.default_rng(int(offset))
+  candidates = (offset + r.normal(size=(400, 8))).astype(np.float32)
+  centers = (offset + r.normal(size=(50, 8))).astype(np.float32)
+  want = _numpy_k_center(candidates.astype(np.float64), centers.astype(np.float64), 30)
+  # The reference's choices are not near-ties at float32's precision after centring (spread ~1):
+  # every pick beats the runner-up by far more than ~1e-6.
+  assert _smallest_pick_margin(candidates.astype(np.float64), centers.astype(np.float64), 30) > 1e-4
+  got = coreset.k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers), 30, chunk=16)
+  assert list(np.asarray(got)) == want
+
+
+def _smallest_pick_margin(candidates, centers, budget):
+  """The least gap, over greedy's steps, between the farthest candidate and the runner-up."""
+  min_d = ((candidates[:, None, :] - centers[None, :, :]) ** 2).sum(-1).min(1)
+  margins = []
+  for _ in range(budget):
+    top2 = np.sort(min_d)[-2:]
+    margins.append(top2[1] - top2[0])
+    i = int(np.argmax(min_d))
+    min_d = np.minimum(min_d, ((candidates - candidates[i]) ** 2).sum(-1))
+    min_d[i] = -1
+  return min(margins)
+
+
 def test_k_center_greedy_breaks_ties_by_the_first_index_as_numpy_does():
   # Small integer coordinates, every point twice: distances tie exactly in float32.
   r = np.random.default_rng(0)

@@ -49,14 +49,6 @@ def without_output_bias(predictor_params: Any) -> Any:
   return params, predictor_params[last]['bias']
 
 
-def kernels(params: Any) -> Any:
-  """A loss module's weight matrices, without its biases. Under Adam, a bias is not comparable:
-  a shift-invariant ranking loss gives the hidden biases a real gradient only through the units
-  that change regime (the LeakyReLU's kink) within a batch, and otherwise rounding noise, which
-  Adam, dividing by the gradient's own scale, turns into steps as large as its learning rate."""
-  return {k: {'kernel': v['kernel']} for k, v in params.items() if 'kernel' in v}
-
-
 def assert_same_metrics(a, b, rtol: float = UPDATE_RTOL) -> None:
   """Scalar training metrics (dicts, or lists of dicts) of two such trainings."""
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):

@@ -10,7 +10,8 @@ from l2r_jax.strategies import base
 
 
 def _sq_dist(points, sq_norms, others):
-  """``[n, k]`` squared Euclidean distances, by one matrix product."""
+  """``[n, k]`` squared Euclidean distances, by one matrix product. ``|a|² - 2ab + |b|²`` keeps
+  float32 precision only for points near the origin: callers centre them first."""
   return jnp.maximum(sq_norms[:, None] - 2 * points @ others.T + jnp.sum(others**2, -1), 0.0)
 
 
@@ -27,7 +28,9 @@ def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
   ``budget`` times, pick the candidate farthest (Euclidean) from its nearest centre and make it a
   centre. The initial centres are ``centers`` (the labeled samples); with none, the first pick is
   candidate 0. Memory is O(n * chunk), never ``n x n``: distances to the initial centres are
-  reduced ``chunk`` centres at a time, then one distance vector is kept up to date.
+  reduced ``chunk`` centres at a time, then one distance vector is kept up to date. Every point is
+  first moved by about the candidates' mean (:func:`_origin`; distances are unchanged), so that the
+  matrix-product form of the distance keeps float32 precision for embeddings far from the origin.
 
   Args:
     candidates: ``[n, d]``.
@@ -48,17 +51,28 @@ def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
   return _k_center_greedy(candidates, centers, budget, chunk)
 
 
+def _origin(points: chex.Array) -> chex.Array:
+  """``[d]``: the points' mean, rounded to a multiple of the power of two nearest below their
+  spread. Subtracting it brings the points near the origin, and is exact for points on a coarser
+  grid (integer coordinates, say), so distances that tie exactly still tie."""
+  spread = jnp.maximum(jnp.std(points), jnp.finfo(jnp.float32).tiny)
+  step = 2.0 ** jnp.floor(jnp.log2(spread))
+  return jnp.round(jnp.mean(points, 0) / step) * step
+
+
 @functools.partial(jax.jit, static_argnames=('budget', 'chunk'))
 def _k_center_greedy(candidates, centers, budget, chunk):
   n = candidates.shape[0]
   candidates = candidates.astype(jnp.float32)
+  origin = _origin(candidates)
+  candidates = candidates - origin
   sq_norms = jnp.sum(candidates**2, -1)
   min_d = jnp.full((n,), jnp.inf)
   if centers.shape[0]:
     def reduce_block(min_d, block):
       return jnp.minimum(min_d, _sq_dist(candidates, sq_norms, block).min(-1)), None
 
-    blocks = centers.astype(jnp.float32).reshape(-1, chunk, centers.shape[-1])
+    blocks = (centers.astype(jnp.float32) - origin).reshape(-1, chunk, centers.shape[-1])
     min_d, _ = jax.lax.scan(reduce_block, min_d, blocks)
 
   def pick(k, carry):
