@@ -27,7 +27,6 @@ import argparse
 import collections
 import importlib.util
 import os
-import platform
 import shutil
 import sys
 import time
@@ -41,6 +40,8 @@ from l2r_jax import report
 from l2r_jax import tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
+from benchmarks import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 TASKS = ('mnist1d', 'digits', 'synthetic_pose', 'synthetic_pose:pretrained', 'synthetic_crowd',
          'synthetic_crowd:pretrained')
 REGRESSION = ('pose', 'crowd')
@@ -298,8 +299,7 @@ def main(argv=None):
       body = merge_sections(f.read(), sections)
     scope = 'Each section names its command; '
   header = ['# Active-learning quality on the offline tasks', '',
-            f'{scope}{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
-            f'jax {jax.__version__} on {jax.default_backend()}.', '']
+            f'{scope}{machine.describe()} on {jax.default_backend()}.', '']
   text = '\n'.join(header + body)
   with open(out_path, 'w') as f:
     f.write(text)

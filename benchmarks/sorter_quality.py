@@ -12,7 +12,7 @@ through the listwise loss). Writes ``sorter_quality.md`` and ``sorter_quality.js
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 
 import jax
@@ -23,6 +23,9 @@ import optax
 from l2r_jax import losses as l2r_losses
 import sorter
 from sorter import data
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # as a script
+from benchmarks import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 DISTRIBUTIONS = ('uniform', 'normal', 'exponential', 'log_normal', 'pareto', 'tied')
 SOFT_RANK_STRENGTHS = (1.0, 4.0, 16.0)
@@ -107,8 +110,8 @@ def run(num_lists, lengths):
 def to_markdown(rows, num_lists):
   lines = [
       '# Sorter quality', '',
-      f'`python benchmarks/sorter_quality.py --num_lists {num_lists}` on {platform.machine()}, '
-      f'{os.cpu_count()} CPU cores, jax {jax.__version__}. Fresh lists ({num_lists} per '
+      f'`python benchmarks/sorter_quality.py --num_lists {num_lists}` on {machine.describe()}. '
+      f'Fresh lists ({num_lists} per '
       'distribution, seeds unseen in training). rho: mean Spearman correlation between the '
       "ranker's output and the exact ranks (p01: its 1st percentile over lists); err: mean "
       'absolute rank error in positions. fit: mean Spearman rho reached by fitting 32 lists of '

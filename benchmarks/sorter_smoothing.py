@@ -14,7 +14,6 @@ Appends its rows to ``sorter_smoothing.json`` and rewrites ``sorter_smoothing.md
 import argparse
 import json
 import os
-import platform
 import sys
 
 import jax
@@ -22,6 +21,7 @@ import jax
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: configs/ and benchmarks/ importable
 
+from benchmarks import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import sorter_quality  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import sorter as sorter_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 import sorter  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -64,7 +64,7 @@ def to_markdown(rows) -> str:
   lines = [
       '# GRU sorters trained on smoothed ranks', '',
       '`python benchmarks/sorter_smoothing.py` (the commands in its docstring), on '
-      f'{platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__}. s: the target '
+      f'{machine.describe()}. s: the target '
       "smoothing, the standard deviation of Gaussian noise on the sorter's robust-standardised "
       'scores whose expected ranks are the training targets (0: exact ranks, as SoDeep). rho: '
       'mean Spearman rho against the exact ranks on fresh lists of each family (err: mean absolute '

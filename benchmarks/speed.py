@@ -61,6 +61,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
+from benchmarks import machine as machine_info  # pylint: disable=g-import-not-at-top,wrong-import-position
 CASES = ('a', 'b', 'c', 'd', 'e')
 # The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_scan'
 # the epoch as one lax.scan (config.train.loop='scan'; 'jax' dispatches step by step), 'jax_host'
@@ -1057,7 +1059,7 @@ def machine() -> Dict[str, Any]:
     except importlib.metadata.PackageNotFoundError:
       return None
 
-  return {'processor': platform.processor() or platform.machine(), 'cpus': os.cpu_count(),
+  return {'processor': machine_info.cpu_model(), 'cpus': os.cpu_count(),
           'python': platform.python_version(), 'jax': version('jax'),
           'jaxlib': version('jaxlib'), 'torch': version('torch'), 'numpy': np.__version__}
 

@@ -18,6 +18,7 @@ import json
 import logging as std_logging
 import os
 import shutil
+import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -51,6 +52,7 @@ def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
         out = mgr.restore(step, args=ocp.args.Composite(
             models=ocp.args.StandardRestore(models_template), al=ocp.args.JsonRestore()))
     except Exception as e:  # pylint: disable=broad-except  (whatever makes it unreadable)
+      _drop_abandoned_reads_noise()
       aside = move_aside(str(mgr.directory), step)
       reason = str(e).strip().split('\n')[0][:200]
       report(f'{mgr.directory}: the checkpoint of cycle {step} cannot be restored '
@@ -73,6 +75,24 @@ def _quiet_asyncio():
   finally:
     gc.collect()
     log.setLevel(level)
+
+
+def _drop_abandoned_reads_noise() -> None:
+  """A failed restore abandons its other tensorstore reads; as each completes, it tries to wake
+  orbax's event loop, already closed, and Python prints a traceback per read through
+  ``sys.unraisablehook`` (30 of them for a checkpoint without its OCDBT manifest), possibly after
+  the restore has returned. From the first failed restore on, those alone are not printed."""
+  previous = sys.unraisablehook
+  if getattr(previous, 'drops_abandoned_reads', False):
+    return
+
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError)
+            and str(unraisable.exc_value) == 'Event loop is closed'):
+      previous(unraisable)
+
+  hook.drops_abandoned_reads = True
+  sys.unraisablehook = hook
 
 
 def move_aside(directory: str, step: int) -> str:

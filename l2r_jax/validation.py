@@ -92,6 +92,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if 'updates_per_step' in config.predictor:
     _positive_int(config, 'predictor.updates_per_step')
   _positive_int(config, 'al.subset', allow_none=True)
+  if 'num_samples' in config.data:
+    _positive_int(config, 'data.num_samples', allow_none=True)
   for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'train.momentum',
                'predictor.lr', 'predictor.lr_decay', 'predictor.weight_decay', 'predictor.momentum',
                'll4al.weight', 'll4al.margin'):

@@ -18,6 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--config.train.optimizer=rmsprop'], "config.train.optimizer='rmsprop': choose one of"),
     (["--config.strategies=('random','bald')"], "config.strategies: unknown strategy 'bald'"),
     (['--workdir={file}'], 'is a file, not a folder'),
+    (['--config.data.num_samples=0'], 'config.data.num_samples must be a positive integer'),
+    (['--config=configs/nonexistent.py'], "--config=configs/nonexistent.py: [Errno 2] No such file"),
+    (['--config=configs/mnist1d.py:bogus'], "Unknown variant 'bogus'"),
     (['--config=configs/cifar10.py', '--config.data.data_dir={empty}'],
      'tfds build cifar10 --file_format=array_record'),
 ])

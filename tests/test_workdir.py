@@ -1,4 +1,5 @@
 """A workdir holds one experiment, written by one run at a time."""
+import collections
 import json
 import os
 import signal
@@ -158,6 +159,21 @@ def test_a_damaged_newest_checkpoint_is_moved_aside_and_its_cycle_computed_again
   assert _strip(records) == uninterrupted
   assert _strip(experiment.checkpoint.read_results(str(tmp_path / 'results.jsonl'))) == (
       uninterrupted)
+
+
+def test_a_failed_restore_silences_its_abandoned_reads_and_nothing_else(monkeypatch):
+  # Without its OCDBT manifest, a checkpoint's restore fails on one array while tensorstore's
+  # reads of the others complete later, each waking a closed event loop: 30 tracebacks.
+  seen = []
+  monkeypatch.setattr(sys, 'unraisablehook', seen.append)
+  experiment.checkpoint._drop_abandoned_reads_noise()
+  experiment.checkpoint._drop_abandoned_reads_noise()  # once, not stacked
+  args = collections.namedtuple('UnraisableHookArgs',
+                                'exc_type exc_value exc_traceback err_msg object')
+  sys.unraisablehook(args(RuntimeError, RuntimeError('Event loop is closed'), None, None, None))
+  other = args(RuntimeError, RuntimeError('a bug'), None, None, None)
+  sys.unraisablehook(other)
+  assert seen == [other]
 
 
 def test_a_results_line_that_cannot_be_parsed_is_reported_and_its_record_restored(

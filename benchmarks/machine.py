@@ -1,0 +1,27 @@
+"""The machine a report was measured on, for its header.
+
+XLA's CPU numerics and speed depend on the instruction set, so a report names the CPU model and
+its widest vector extension: results compare only within one machine."""
+import os
+import platform
+
+import jax
+
+
+def cpu_model() -> str:
+  """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      fields = {key.strip(): value.strip()
+                for key, value in (line.split(':', 1) for line in f if ':' in line)}
+  except OSError:
+    return platform.processor() or platform.machine()
+  name = fields.get('model name') or platform.processor() or platform.machine()
+  flags = fields.get('flags', '').split()
+  widest = next((isa for isa in ('avx512f', 'avx2', 'avx', 'sse4_2') if isa in flags), None)
+  return f'{name}, {widest.upper()}' if widest else name
+
+
+def describe() -> str:
+  """``'AMD EPYC, AVX512F (x86_64), 2 CPU cores, jax 0.10.2'``."""
+  return f'{cpu_model()} ({platform.machine()}), {os.cpu_count()} CPU cores, jax {jax.__version__}'
