@@ -2,10 +2,9 @@
 
 XLA's CPU numerics and speed depend on the instruction set, so a report names the CPU model and
 its widest vector extension: results compare only within one machine."""
+import importlib.metadata
 import os
 import platform
-
-import jax
 
 
 def cpu_model() -> str:
@@ -23,5 +22,7 @@ def cpu_model() -> str:
 
 
 def describe() -> str:
-  """``'AMD EPYC, AVX512F (x86_64), 2 CPU cores, jax 0.10.2'``."""
-  return f'{cpu_model()} ({platform.machine()}), {os.cpu_count()} CPU cores, jax {jax.__version__}'
+  """``'AMD EPYC, AVX512F (x86_64), 2 CPU cores, jax 0.10.2'``, without importing JAX (the
+  PyTorch children of speed.py never load it)."""
+  jax_version = importlib.metadata.version('jax')
+  return f'{cpu_model()} ({platform.machine()}), {os.cpu_count()} CPU cores, jax {jax_version}'

@@ -46,7 +46,6 @@ import functools
 import importlib.metadata
 import importlib.util
 import json
-import math
 import os
 import platform
 import resource
@@ -63,6 +62,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
 from benchmarks import machine as machine_info  # pylint: disable=g-import-not-at-top,wrong-import-position
+# numpy only: the PyTorch children draw the driver's protocol without loading JAX.
+from l2r_jax.protocol import epoch_order, initial_labeled, pool_subset, top_k  # pylint: disable=g-import-not-at-top,wrong-import-position
 CASES = ('a', 'b', 'c', 'd', 'e')
 # The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_scan'
 # the epoch as one lax.scan (config.train.loop='scan'; 'jax' dispatches step by step), 'jax_host'
@@ -118,29 +119,6 @@ def what(case: str, s: Dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# The protocol's host-side draws, as the driver (l2r_jax/experiment.py) makes them.
-
-
-def initial_labeled(seed: int, pool_size: int, size: int) -> np.ndarray:
-  return np.random.default_rng([seed, 0]).permutation(pool_size)[:size]
-
-
-def pool_subset(seed: int, cycle: int, unlabeled: np.ndarray, size: Optional[int]) -> np.ndarray:
-  order = np.random.default_rng([seed, 1, cycle]).permutation(unlabeled.shape[0])
-  members = order[unlabeled[order]]
-  return members if size is None else members[:size]
-
-
-def epoch_order(seed: int, cycle: int, epoch: int, n: int, batch_size: int) -> np.ndarray:
-  r = np.random.default_rng([seed, 2, cycle, epoch])
-  steps = math.ceil(n / batch_size)
-  reps = math.ceil(steps * batch_size / n)
-  return np.concatenate([r.permutation(n) for _ in range(reps)])[:steps * batch_size]
-
-
-def top_k(scores: np.ndarray, pool_subset_: np.ndarray, budget: int) -> np.ndarray:
-  order = np.argsort(-np.asarray(scores, np.float64), kind='stable')
-  return np.asarray(pool_subset_)[order[:budget]]
 
 
 def k_center_greedy_numpy(candidates: np.ndarray, centers: np.ndarray, budget: int,
@@ -250,7 +228,7 @@ def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
   x, y = random_images(s['batch'])
   batch = jax.device_put({'x': x.reshape(n_dev, -1, *x.shape[1:]), 'y': y.reshape(n_dev, -1)},
                          train.device_sharding())
-  keys = np.asarray(jax.random.split(rng, n_dev))
+  keys = np.broadcast_to(np.asarray(rng), (n_dev, *rng.shape))  # one key per step, every device
   holder = [state]
 
   def step():

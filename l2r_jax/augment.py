@@ -1,8 +1,10 @@
-"""Training-time augmentation on device, keyed by the step's PRNG key.
+"""Training-time augmentation on device, one PRNG key per sample.
 
-``make(task, config)`` returns ``augment(x, y, rng) -> (x, y)`` for a batch (or None when the
-config asks for none); it runs inside the jitted training step, one key per sample, so the host
-never decodes or warps images and a run is reproducible from its seed.
+``make(task, config)`` returns ``augment(x, y, keys) -> (x, y)`` for a batch and its samples' keys
+(or None when the config asks for none); it runs inside the jitted training step, so the host never
+decodes or warps images and a run is reproducible from its seed. The step keys each sample by its
+position in the global batch (``train.sample_keys``), so a sample is augmented alike on any number
+of devices and processes.
 
 * pose (SimpleBaseline's recipe): scale ``s ~ clip(1 + scale * N(0, 1), 1 ± scale)`` (the person
   appears ``1/s`` times as large), with probability 0.6 a rotation
@@ -121,8 +123,8 @@ def make(task, config: Optional[ml_collections.ConfigDict]) -> Optional[Augment]
   else:
     sample = functools.partial(classification_sample, pad=int(config.get('pad', 0)), flip=flip)
 
-  def augment(x, y, rng):
-    keys = jax.random.split(rng, x.shape[0])
+  def augment(x, y, keys):
+    chex.assert_equal(keys.shape[0], x.shape[0])
     return jax.vmap(sample)(x, y, keys)
 
   return augment

@@ -33,6 +33,7 @@ from l2r_jax import data as data_lib
 from l2r_jax import metrics
 from l2r_jax import models as models_lib
 from l2r_jax import optim
+from l2r_jax import protocol
 from l2r_jax import report
 from l2r_jax import strategies as strategies_lib
 from l2r_jax import tasks as tasks_lib
@@ -59,32 +60,6 @@ class ALState(NamedTuple):
     mask = np.ones(pool_size, bool)
     mask[self.labeled] = False
     return mask
-
-
-# Host-side index draws: numpy generators seeded by (seed, purpose, cycle[, epoch]), so that
-# strategies sharing a seed share them.
-_INITIAL, _SUBSET, _EPOCH = 0, 1, 2
-
-
-def initial_labeled(seed: int, pool_size: int, size: int) -> np.ndarray:
-  return np.random.default_rng([seed, _INITIAL]).permutation(pool_size)[:size]
-
-
-def pool_subset(seed: int, cycle: int, unlabeled: np.ndarray, size: Optional[int]) -> np.ndarray:
-  """A random subset of the unlabeled pool: the unlabeled samples in an order fixed by
-  (seed, cycle), first ``size`` of them (all when ``size`` is None)."""
-  order = np.random.default_rng([seed, _SUBSET, cycle]).permutation(unlabeled.shape[0])
-  members = order[unlabeled[order]]
-  return members if size is None else members[:size]
-
-
-def epoch_order(seed: int, cycle: int, epoch: int, n: int, batch_size: int) -> np.ndarray:
-  """``ceil(n / batch_size)`` full batches of positions covering every sample once, the last batch
-  filled from a second permutation (the ranking losses need full lists)."""
-  r = np.random.default_rng([seed, _EPOCH, cycle, epoch])
-  steps = math.ceil(n / batch_size)
-  reps = math.ceil(steps * batch_size / n)
-  return np.concatenate([r.permutation(n) for _ in range(reps)])[:steps * batch_size]
 
 
 class Experiment(NamedTuple):
@@ -278,15 +253,16 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   n_steps = math.ceil(n / batch_size)
   # All the cycle's batches ([epochs * steps, runs, b], or [epochs * steps, b] for one run), this
   # process's share of each.
-  batches = np.stack([np.stack([epoch_order(al.seed, cycle, epoch, n, batch_size) + r * n
+  batches = np.stack([np.stack([protocol.epoch_order(al.seed, cycle, epoch, n, batch_size) + r * n
                                 for epoch in range(epochs)]).reshape(epochs * n_steps, batch_size)
                       for r, al in enumerate(als)], 1)[..., mine]
   if not vmapped:
     batches = batches[:, 0]
-  # Every step's key, made in one call per cycle: step s of epoch e on device d gets
-  # split(fold_in(rng, e), n_steps * n_dev)[s * n_dev + d].
-  keys = np.stack([_cycle_keys(rng, epochs, n_steps * n_dev) for rng in rngs], 2)
-  keys = keys.reshape(epochs, n_steps, n_dev, *keys.shape[2:])
+  # Every step's key, made in one call per cycle: step s of epoch e gets split(fold_in(rng, e),
+  # n_steps)[s], the same on every device (the step keys each sample by its place in the global
+  # batch, train.sample_keys: the same result on any number of devices).
+  keys = np.stack([_cycle_keys(rng, epochs, n_steps) for rng in rngs], 2)
+  keys = np.broadcast_to(keys[:, :, None], (epochs, n_steps, n_dev, *keys.shape[2:]))
   if not vmapped:
     keys = keys[:, :, :, 0]
   models = [_restart_optimisers(al.models) for al in als]
@@ -406,7 +382,7 @@ def query(exp: Experiment, al: ALState) -> ALState:
   if cycle == 0:
     return al
   rng_query = _cycle_rngs(al, cycle)[1]
-  subset = pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
+  subset = protocol.pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
   view = strategies_lib.SelectionState(
       infer=lambda idx: infer(al.models, ds.x_train, idx, config.eval_batch_size),
       labeled=al.labeled,
@@ -470,7 +446,7 @@ def _open(exp: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
   restored = checkpoint.restore_latest(mgr, models)
   if restored is None:
-    al = ALState(strategy, seed, -1, initial_labeled(seed, exp.dataset.pool_size,
+    al = ALState(strategy, seed, -1, protocol.initial_labeled(seed, exp.dataset.pool_size,
                                                       config.al.initial), rng, models, [])
   else:
     models, saved = restored

@@ -76,6 +76,16 @@ def _gather(x: chex.Array) -> chex.Array:
   return jax.lax.all_gather(x, AXIS, tiled=True)
 
 
+def sample_keys(rng: chex.PRNGKey, shard_size: int) -> chex.Array:
+  """The keys of this device's ``shard_size`` samples (under pmap over ``AXIS``): sample ``i`` of
+  the global batch gets ``split(rng, global batch)[i]``, and device ``d`` holds positions
+  ``[d * shard_size, (d + 1) * shard_size)``. So a sample's key is the same whatever the number of
+  devices or processes the global batch is split over (and on one device, ``split(rng, b)``)."""
+  num_shards = jax.lax.psum(1, AXIS)
+  first = jax.lax.axis_index(AXIS) * shard_size
+  return jax.random.split(rng, shard_size * num_shards)[first + jnp.arange(shard_size)]
+
+
 def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
                task_loss: Callable[[chex.Array, chex.Array], chex.Array] = tasks.cross_entropy,
                augment: Optional[Callable] = None,
@@ -88,13 +98,15 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
   """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
 
   ``task_loss(prediction, y) -> [b]`` is the per-sample loss (:mod:`l2r_jax.tasks`);
-  ``augment(x, y, rng)``, if given, transforms the batch first (:mod:`l2r_jax.augment`).
+  ``augment(x, y, keys)``, if given, transforms the batch first (:mod:`l2r_jax.augment`), each
+  sample with the key of its position in the global batch; ``rng`` is the same on every device.
   Returns the new state and metrics averaged over the global batch: ``train_loss`` (target),
   ``train_accuracy`` (classification) and, with a predictor, ``train_pred_loss``.
   """
   if augment is not None:
     batch = dict(batch)
-    batch['x'], batch['y'] = augment(batch['x'], batch['y'], jax.random.fold_in(rng, 0))
+    batch['x'], batch['y'] = augment(batch['x'], batch['y'],
+                                     sample_keys(jax.random.fold_in(rng, 0), batch['x'].shape[0]))
   if predictor_loss not in (None,) + PREDICTOR_LOSSES:
     raise ValueError(f'predictor_loss must be one of {PREDICTOR_LOSSES} or None, '
                      f'got {predictor_loss!r}.')

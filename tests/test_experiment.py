@@ -15,6 +15,7 @@ from configs import cifar10 as cifar10_config
 from l2r_jax import checkpoint
 from l2r_jax import defaults
 from l2r_jax import experiment
+from l2r_jax import protocol
 from l2r_jax import models as models_lib
 from l2r_jax import strategies
 from l2r_jax import workdir
@@ -89,7 +90,7 @@ def test_label_sets_in_checkpoints(full_run):
     al = mgr.restore(1, args=checkpoint.ocp.args.Composite(al=checkpoint.ocp.args.JsonRestore()))
     labeled[s] = np.asarray(al.al['labeled'])
     assert len(labeled[s]) == len(set(labeled[s].tolist())) == 96
-  initial = experiment.initial_labeled(0, 480, 64)
+  initial = protocol.initial_labeled(0, 480, 64)
   for s, lab in labeled.items():
     np.testing.assert_array_equal(lab[:64], initial)
   assert not np.array_equal(labeled['random'][64:], labeled['entropy'][64:])
@@ -191,7 +192,7 @@ def test_vmapped_training_matches_one_seed_at_a_time():
 
   def start(seed, n):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-    labeled = experiment.initial_labeled(seed, exp.dataset.pool_size, n)
+    labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, n)
     models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
     return experiment.ALState('l2r', seed, 0, labeled, rng, models, [])
 
@@ -231,7 +232,7 @@ def test_an_epoch_scanned_matches_an_epoch_step_by_step(runs):
   als, rngs = [], []
   for seed in range(runs):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-    labeled = experiment.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
+    labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
     models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
     als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
     rngs.append(jax.random.PRNGKey(20 + seed))
@@ -275,7 +276,7 @@ def test_the_device_feed_gives_vmapped_seeds_and_scanned_epochs_the_host_feeds_b
   als, rngs = [], []
   for seed in range(2):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-    labeled = experiment.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
+    labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
     models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
     als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
     rngs.append(jax.random.PRNGKey(30 + seed))
@@ -377,7 +378,7 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
   def poisoned(data_config):
     ds = load(data_config)
     x = np.array(ds.x_train)
-    x[np.setdiff1d(np.arange(len(x)), experiment.initial_labeled(0, len(x), config.al.initial))] = (
+    x[np.setdiff1d(np.arange(len(x)), protocol.initial_labeled(0, len(x), config.al.initial))] = (
         np.nan)
     return ds._replace(x_train=x)
 
@@ -417,10 +418,7 @@ def test_registry_covers_the_paper():
 
 
 def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):
-  import socket  # pylint: disable=g-import-not-at-top
-  with socket.socket() as s:
-    s.bind(('localhost', 0))
-    port = s.getsockname()[1]
+  port = _free_port()
   env = dict(os.environ, XLA_FLAGS=_xla_flags(1),
              PYTHONPATH=ROOT)
   procs = [subprocess.Popen([sys.executable, 'tests/multiprocess_worker.py', str(port), str(i),
@@ -457,6 +455,51 @@ def test_one_device_gives_the_two_device_results(tmp_path):
     assert o['num_labeled'] == r['num_labeled']
     if r['strategy'] == 'random' or r['cycle'] == 0:
       _same_up_to_rounding(o, r, num_test)
+
+
+def _free_port():
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def _worker_variables(task, out, devices, processes=1):
+  """tests/augmented_worker.py's starting and trained variables, run in ``processes`` child
+  processes of ``devices`` fake CPU devices each."""
+  env = dict(os.environ, XLA_FLAGS=_xla_flags(devices), PYTHONPATH=ROOT)
+  extra = lambda i: [str(port), str(i)] if processes > 1 else []  # noqa: E731
+  port = _free_port()
+  procs = [subprocess.Popen([sys.executable, 'tests/augmented_worker.py', task, str(out),
+                             *extra(i)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for i in range(processes)]
+  for p in procs:
+    _, err = p.communicate(timeout=400)
+    assert p.returncode == 0, err[-3000:]
+  with np.load(out) as f:
+    return {k: f[k] for k in f.files}
+
+
+def _assert_same_variables(a, b):
+  part = lambda v, name: {k[len(name):]: x for k, x in v.items() if k.startswith(name)}  # noqa: E731
+  tolerances.assert_same_training(part(a, 'trained'), part(b, 'trained'), part(a, 'start'))
+
+
+@pytest.mark.parametrize('task', ['cifar_shaped', 'pose'])
+def test_an_augmented_task_trains_alike_on_one_and_two_devices(task, tmp_path):
+  # Each sample is augmented with the key of its place in the global batch: were keys drawn per
+  # device, the two would differ by more than what training moved (1.4 times, on pose).
+  import augmented_worker  # pylint: disable=g-import-not-at-top
+  assert jax.local_device_count() == 2
+  two = augmented_worker.flat(*augmented_worker.train_cycle_zero(task))
+  one = _worker_variables(task, tmp_path / 'one.npz', devices=1)
+  _assert_same_variables(one, two)
+
+
+def test_an_augmented_task_trains_alike_in_one_and_two_processes(tmp_path):
+  one = _worker_variables('pose', tmp_path / 'one.npz', devices=1)
+  two = _worker_variables('pose', tmp_path / 'two.npz', devices=1, processes=2)
+  _assert_same_variables(one, two)
 
 
 def test_true_losses_are_the_targets_cross_entropy_on_the_pool():

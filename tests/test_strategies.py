@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
+from l2r_jax import protocol
 from l2r_jax import strategies
-from l2r_jax.strategies import base
 from l2r_jax.strategies import coreset
 from l2r_jax.strategies import simple
 
@@ -113,8 +113,8 @@ def test_entropy_of_impossible_classes_is_their_limit_not_nan():
 
 def test_nan_scores_are_refused_not_silently_skipped():
   with pytest.raises(FloatingPointError, match=r'indices \[7\]'):
-    base.top_k(np.array([0.1, np.nan, 0.3]), np.array([5, 7, 9]), 2)
-  np.testing.assert_array_equal(base.top_k(np.array([0.1, 0.5, 0.3]), np.array([5, 7, 9]), 2),
+    protocol.top_k(np.array([0.1, np.nan, 0.3]), np.array([5, 7, 9]), 2)
+  np.testing.assert_array_equal(protocol.top_k(np.array([0.1, 0.5, 0.3]), np.array([5, 7, 9]), 2),
                                 [7, 9])
 
 

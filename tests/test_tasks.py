@@ -94,6 +94,11 @@ def test_crowd_task_counts():
 # Augmentation -------------------------------------------------------------------------------
 
 
+def _keys(seed, n=1):
+  """One key per sample, as the training step gives augment."""
+  return jax.random.split(jax.random.PRNGKey(seed), n)
+
+
 def _pose_aug(**kw):
   cfg = ml_collections.ConfigDict({**dict(scale=0.0, rotation=0.0, flip=False), **kw})
   return augment.make(tasks.Task.for_dataset(_pose_dataset()), cfg)
@@ -110,7 +115,7 @@ def _blob_image(points, size=32):
 def test_pose_augmentation_without_changes_is_identity():
   x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
   y = np.tile(np.array([[4.0, 5.0, 1.0]], np.float32), (2, 16, 1))
-  xa, ya = _pose_aug()(jnp.asarray(x), jnp.asarray(y), jax.random.PRNGKey(0))
+  xa, ya = _pose_aug()(jnp.asarray(x), jnp.asarray(y), _keys(0, 2))
   np.testing.assert_allclose(xa, x, atol=1e-5)
   np.testing.assert_allclose(ya, y, atol=1e-5)
 
@@ -127,7 +132,7 @@ def test_pose_augmentation_moves_joints_with_the_image(kw):
   img = _blob_image([2 * joints[0, :2], 2 * joints[5, :2]])
   aug = _pose_aug(**kw)
   for seed in range(8):
-    xa, ya = aug(jnp.asarray(img[None]), jnp.asarray(joints[None]), jax.random.PRNGKey(seed))
+    xa, ya = aug(jnp.asarray(img[None]), jnp.asarray(joints[None]), _keys(seed))
     xa, ya = np.asarray(xa[0, ..., 0]), np.asarray(ya[0])
     for k in (0, 5):
       px, py = 2 * ya[k, :2]
@@ -146,7 +151,7 @@ def test_pose_flip_swaps_left_and_right():
   aug = _pose_aug(flip=True)
   seen = set()
   for seed in range(16):
-    _, ya = aug(jnp.zeros((1, 32, 32, 1)), jnp.asarray(joints), jax.random.PRNGKey(seed))
+    _, ya = aug(jnp.zeros((1, 32, 32, 1)), jnp.asarray(joints), _keys(seed))
     ya = np.asarray(ya[0])
     flipped = not np.allclose(ya, joints[0], atol=1e-4)
     seen.add(flipped)
@@ -164,7 +169,7 @@ def test_pose_joints_leaving_the_frame_lose_their_weight():
   aug = _pose_aug(scale=0.25, rotation=30.0)
   weights = []
   for seed in range(20):
-    _, ya = aug(jnp.zeros((1, 32, 32, 1)), jnp.asarray(joints), jax.random.PRNGKey(seed))
+    _, ya = aug(jnp.zeros((1, 32, 32, 1)), jnp.asarray(joints), _keys(seed))
     ya = np.asarray(ya[0])
     inside = np.all((ya[3, :2] >= -0.5) & (ya[3, :2] < 15.5))
     assert ya[3, 2] == float(inside)
@@ -182,7 +187,7 @@ def test_crowd_augmentation_keeps_heads_on_their_density():
   aug = augment.make(tasks.Task.for_dataset(ds),
                      ml_collections.ConfigDict(dict(crop=(16, 24), flip=True)))
   for seed in range(6):
-    xa, da = aug(jnp.asarray(img[None]), jnp.asarray(dens[None]), jax.random.PRNGKey(seed))
+    xa, da = aug(jnp.asarray(img[None]), jnp.asarray(dens[None]), _keys(seed))
     xa, da = np.asarray(xa[0, ..., 0]), np.asarray(da[0])
     chex.assert_shape(xa, (16, 24))
     chex.assert_shape(da, (4, 6))
@@ -192,14 +197,14 @@ def test_crowd_augmentation_keeps_heads_on_their_density():
       assert np.corrcoef(pooled.ravel(), da.ravel())[0, 1] > 0.8, seed
 
 
-def test_classification_crop_and_flip_keyed_by_rng():
+def test_classification_crop_and_flip_keyed_by_sample():
   x = jnp.arange(2 * 4 * 4 * 1, dtype=jnp.float32).reshape(2, 4, 4, 1)
   ds = data_lib.Dataset(x, np.zeros(2, np.int32), x, np.zeros(2, np.int32), 10)
   aug = augment.make(tasks.Task.for_dataset(ds), ml_collections.ConfigDict(dict(pad=1, flip=True)))
-  a1, y1 = aug(x, jnp.zeros(2, jnp.int32), jax.random.PRNGKey(1))
-  a2, _ = aug(x, jnp.zeros(2, jnp.int32), jax.random.PRNGKey(1))
+  a1, y1 = aug(x, jnp.zeros(2, jnp.int32), _keys(1, 2))
+  a2, _ = aug(x, jnp.zeros(2, jnp.int32), _keys(1, 2))
   np.testing.assert_array_equal(a1, a2)
   chex.assert_shape(a1, x.shape)
-  outs = {np.asarray(aug(x, y1, jax.random.PRNGKey(s))[0]).tobytes() for s in range(12)}
+  outs = {np.asarray(aug(x, y1, _keys(s, 2))[0]).tobytes() for s in range(12)}
   assert len(outs) > 3
   assert augment.make(tasks.Task.for_dataset(ds), None) is None

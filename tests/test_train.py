@@ -27,6 +27,11 @@ def _batches(n_steps):
            'y': r.integers(0, 10, GLOBAL_BATCH).astype(np.int32)} for _ in range(n_steps)]
 
 
+def _same_key(key, n_devices):
+  """The step's key on every device, as the driver sends it (train.sample_keys keys samples)."""
+  return np.broadcast_to(np.asarray(key), (n_devices, *key.shape))
+
+
 def _run(n_devices, steps=3, predictor=None, **static):
   devices = jax.local_devices()[:n_devices]
   p_step = train.make_p_train_step(devices=devices, **static)
@@ -34,8 +39,7 @@ def _run(n_devices, steps=3, predictor=None, **static):
   history = []
   for i, batch in enumerate(_batches(steps)):
     shards = jax.tree.map(lambda x: x.reshape(n_devices, -1, *x.shape[1:]), batch)
-    rngs = jax.random.split(jax.random.PRNGKey(i), n_devices)
-    state, metrics = p_step(state, shards, rngs)
+    state, metrics = p_step(state, shards, _same_key(jax.random.PRNGKey(i), n_devices))
     history.append(jax.tree.map(lambda m: float(m[0]), metrics))
   return jax.tree.map(lambda x: np.asarray(x[0]), state), history
 
@@ -71,6 +75,14 @@ def test_one_and_two_devices_agree(name):
     _assert_same_predictor(state1.predictor.params, state2.predictor.params,
                            start.predictor.params)
     assert hist1[0]['train_pred_loss'] > 0
+
+
+@pytest.mark.parametrize('n_devices', [1, 2])
+def test_sample_keys_follow_the_samples_place_in_the_global_batch(n_devices):
+  key = jax.random.PRNGKey(3)
+  keys = jax.pmap(lambda k: train.sample_keys(k, 6 // n_devices), axis_name=train.AXIS,
+                  devices=jax.local_devices()[:n_devices])(_same_key(key, n_devices))
+  np.testing.assert_array_equal(np.asarray(keys).reshape(6, -1), jax.random.split(key, 6))
 
 
 def test_listwise_predictor_never_trains_the_target():
@@ -111,7 +123,7 @@ def test_replicated_state_and_step_outputs_share_one_program(caplog):
   p_step = train.make_p_train_step(devices=devices)
   state = train.replicate(_state(None), devices)
   batch = jax.tree.map(lambda x: x.reshape(2, -1, *x.shape[1:]), _batches(1)[0])
-  rngs = jax.random.split(jax.random.PRNGKey(0), 2)
+  rngs = _same_key(jax.random.PRNGKey(0), 2)
   state, _ = p_step(state, batch, rngs)
   caplog.clear()
   with jax.log_compiles(True):

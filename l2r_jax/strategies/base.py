@@ -41,15 +41,3 @@ def register(name: str):
     REGISTRY[name] = fn
     return fn
   return wrap
-
-
-def top_k(scores: np.ndarray, pool_subset: np.ndarray, budget: int) -> np.ndarray:
-  """The members of ``pool_subset`` with the ``budget`` highest scores (ties: lower position).
-  A NaN score cannot be ranked: refused, naming the samples, rather than never picked."""
-  scores = np.asarray(scores, np.float64)
-  if np.isnan(scores).any():
-    bad = np.asarray(pool_subset)[np.isnan(scores)]
-    raise FloatingPointError(f'{len(bad)} pool samples (indices {bad[:5].tolist()}...) have a NaN '
-                             'score, which cannot be ranked: the model has diverged.')
-  order = np.argsort(-scores, kind='stable')
-  return np.asarray(pool_subset)[order[:budget]]

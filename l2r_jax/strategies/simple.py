@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2r_jax import protocol
 from l2r_jax.strategies import base
 
 
@@ -36,7 +37,7 @@ def prediction_entropy(prediction: chex.Array) -> chex.Array:
 def select_entropy(state, pool_subset, budget, rng):
   del rng
   outputs = state.infer(pool_subset)
-  return base.top_k(np.asarray(prediction_entropy(jnp.asarray(outputs.prediction))),
+  return protocol.top_k(np.asarray(prediction_entropy(jnp.asarray(outputs.prediction))),
                     pool_subset, budget)
 
 
@@ -46,7 +47,7 @@ def _select_predicted_loss(state, pool_subset, budget, rng):
   if outputs.predicted_loss is None:
     raise ValueError('This strategy queries by predicted loss, but the run has no '
                      'loss-prediction module.')
-  return base.top_k(outputs.predicted_loss, pool_subset, budget)
+  return protocol.top_k(outputs.predicted_loss, pool_subset, budget)
 
 
 base.register('ll4al')(_select_predicted_loss)
@@ -64,4 +65,4 @@ def select_oracle_loss(state, pool_subset, budget, rng):
   if state.true_loss is None:
     raise ValueError('oracle_loss needs the true losses of the pool (SelectionState.true_loss), '
                      'which only the driver can give.')
-  return base.top_k(np.asarray(state.true_loss(pool_subset)), pool_subset, budget)
+  return protocol.top_k(np.asarray(state.true_loss(pool_subset)), pool_subset, budget)
