@@ -11,8 +11,8 @@ The cases, each the work one part of an active-learning run does:
   target's cross-entropy, the module on detached last-block features, the listwise loss through
   the frozen GRU sorter (lists of 64), SGD 0.1 (momentum 0.9, weight decay 5e-4) for the target
   and Adam 1e-3 for the module, with the pad-2 crop and flip augmentation of configs/cifar10.py.
-  JAX: the driver's pmapped step (``train.make_p_train_step``) on models from
-  ``experiment.make_models``.
+  JAX: the driver's pmapped step (the experiment's ``train.Trainer`` for L2R-AL) on the state of
+  ``experiment.initial_train_state``.
 * (b) one epoch of the mnist1d 1-D CNN with its L2R module on 4,000 samples (63 batches of 64, SGD
   0.05): JAX through ``experiment.train_cycle`` itself (its batch feeding included), with the
   default feed (the labeled set on the device) and with ``train.feed='host'``.
@@ -220,10 +220,9 @@ def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
   from l2r_jax import train  # pylint: disable=g-import-not-at-top
   config, exp = _cifar_experiment()
   rng = jax.random.PRNGKey(0)
-  state = train.replicate(experiment.make_models(config, exp.dataset, 'l2r', rng))
-  p_step = train.make_p_train_step(
-      task_loss=exp.task.loss, augment=exp.augment, predictor_loss='listwise', ranker=exp.ranker,
-      pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin, detach_features=True)
+  state = train.replicate(experiment.initial_train_state(exp, 'l2r', rng))
+  p_step = exp.trainers['l2r'].program(scan=False, vmap_seeds=False, from_rows=False,
+                                       detach_features=True)
   n_dev = jax.local_device_count()
   x, y = random_images(s['batch'])
   batch = jax.device_put({'x': x.reshape(n_dev, -1, *x.shape[1:]), 'y': y.reshape(n_dev, -1)},
@@ -249,12 +248,12 @@ def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict
   config.quiet = True
   exp = experiment.make_experiment(config)
   rng_init, rng = jax.random.split(jax.random.PRNGKey(0))
-  models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
+  train_state = experiment.initial_train_state(exp, 'l2r', rng_init)
   labeled = np.arange(exp.dataset.pool_size)
-  al = experiment.ALState('l2r', 0, -1, labeled, rng, models, [])
+  al = experiment.ALState('l2r', 0, -1, labeled, rng, train_state, [])
 
   def epoch():
-    trained, histories = experiment.train_cycle(exp, [al], 0, [rng], 'epoch')
+    trained, histories = experiment.train_cycle(exp, [al], 0, [rng])
     jax.block_until_ready(trained)
     return histories[0]
 
@@ -267,13 +266,13 @@ def jax_score(s: Dict[str, Any]) -> Dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   config, exp = _cifar_experiment()
-  models = experiment.make_models(config, exp.dataset, 'l2r', jax.random.PRNGKey(0))
+  train_state = experiment.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
   x, _ = random_images(s['score_n'])
   chunk = s['score_chunk']
   out = []
 
   def score(n):
-    out[:] = experiment.infer(models, x, np.arange(n), chunk)
+    out[:] = experiment.infer(train_state, x, np.arange(n), chunk)
 
   # The first call compiles the one chunk shape every later call uses; the second is steady.
   warm = timed(lambda: score(chunk), 1, warmup=1)

@@ -15,15 +15,17 @@ import functools
 import math
 import os
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from absl import logging
 import chex
 from flax import jax_utils
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import tensorboardX
 import tqdm
 
@@ -53,7 +55,7 @@ class ALState(NamedTuple):
   cycle: int                  # the last finished cycle; -1 before the first
   labeled: np.ndarray         # indices into the pool, in the order they were labeled
   rng: jax.Array              # the run's key; per-cycle keys are folded in from it
-  models: train.State         # target and predictor
+  train_state: train.State    # the target's and the predictor's
   results: List[Dict[str, Any]]
 
   def unlabeled_mask(self, pool_size: int) -> np.ndarray:
@@ -63,83 +65,74 @@ class ALState(NamedTuple):
 
 
 class Experiment(NamedTuple):
-  """Everything about an experiment that does not change between runs of it."""
+  """Everything about an experiment that does not change between runs of it, built once by
+  :func:`make_experiment`: the target module and its optimiser are one pair of objects, and so
+  are each strategy's loss module and its trainer (shared by the strategies that train the same
+  loss module), so every (strategy, seed) of the experiment shares the compiled evaluation and,
+  where they train alike, the compiled training programs."""
   config: ml_collections.ConfigDict
   dataset: data_lib.Dataset
   task: tasks_lib.Task                     # the task's loss, decoding and metric
-  augment: Optional[augment_lib.Augment]   # on-device training augmentation, or None
-  ranker: Optional[sorter.Ranker]
   loop: str                                # how an epoch runs: 'step' or 'scan' (choose_loop)
+  target: Tuple[nn.Module, optax.GradientTransformation]
+  # By strategy: its loss module and that module's optimiser (None for strategies without one),
+  # and the trainer of its runs.
+  predictors: Dict[str, Optional[Tuple[nn.Module, optax.GradientTransformation]]]
+  trainers: Dict[str, train.Trainer]
   backbone: Optional[pretrained.Backbone] = None  # config.model.pretrained's weights, loaded once
 
 
-class _SameConfig:
-  """Config sections hashed and compared by their content (for :func:`_model_parts`)."""
-
-  def __init__(self, **sections: ml_collections.ConfigDict):
-    self.sections = sections
-    self._key = tuple((k, v.to_json_best_effort(sort_keys=True)) for k, v in sections.items())
-
-  def __hash__(self):
-    return hash(self._key)
-
-  def __eq__(self, other):
-    return isinstance(other, _SameConfig) and self._key == other._key
-
-
-@functools.lru_cache(maxsize=None)
-def _target_parts(spec: _SameConfig, num_outputs: int):
-  """The target module and its optimiser, one pair of objects per distinct config (and the
-  predictor's, per config and strategy, below): states built from them have equal tree
-  structures, so every (strategy, seed) of an experiment shares the compiled evaluation and,
-  where the strategies' steps are the same, the compiled training step."""
-  model = spec.sections['model']
-  return (models_lib.TARGETS[model.name](num_outputs=num_outputs, bn_axis_name=train.AXIS,
-                                         **model.get('kwargs', {})),
-          optim.make(spec.sections['train']))
+def _make_trainers(config: ml_collections.ConfigDict, task: tasks_lib.Task,
+                   augment: Optional[augment_lib.Augment], ranker: Optional[sorter.Ranker]):
+  """Each configured strategy's loss module (with its optimiser) and trainer, one of each per
+  distinct :class:`strategies.LossModule` (and one trainer for the strategies without)."""
+  built = {}
+  predictors, trainers = {}, {}
+  for name in config.strategies:
+    module = strategies_lib.get(name).loss_module
+    if module not in built:
+      if module is None:
+        built[module] = None, train.Trainer(task_loss=task.loss, augment=augment)
+      else:
+        built[module] = (
+            (module.architecture(hidden=config.predictor.hidden), optim.make(config.predictor)),
+            train.Trainer(
+                detach_after_epoch=None if module.isolated else config.ll4al.detach_epoch,
+                task_loss=task.loss, augment=augment,
+                ranking_loss=module.ranking_loss.bind(config, ranker),
+                ranking_weight=1.0 if module.isolated else config.ll4al.weight,
+                predictor_updates=config.predictor.get('updates_per_step', 1)))
+    predictors[name], trainers[name] = built[module]
+  return predictors, trainers
 
 
-@functools.lru_cache(maxsize=None)
-def _predictor_parts(spec: _SameConfig, strategy: str):
-  if strategy not in strategies_lib.LOSS_MODULES:
-    return None, None
-  predictor = spec.sections['predictor']
-  module = models_lib.PREDICTORS[strategies_lib.LOSS_MODULES[strategy].module]
-  return module(hidden=predictor.hidden), optim.make(predictor)
+def initial_train_state(exp: Experiment, strategy: str, rng: jax.Array) -> train.State:
+  """A run's initial target and predictor; the target's backbone from ``exp.backbone`` if set."""
+  predictor, predictor_tx = exp.predictors[strategy] or (None, None)
+  return train.create_state(rng, *exp.target, jnp.asarray(exp.dataset.x_train[np.arange(2)]),
+                            predictor, predictor_tx, exp.backbone)
 
 
-def _target(config: ml_collections.ConfigDict, dataset: data_lib.Dataset):
-  return _target_parts(_SameConfig(model=config.model, train=config.train), dataset.num_outputs)
-
-
-def make_models(config: ml_collections.ConfigDict, dataset: data_lib.Dataset, strategy: str,
-                rng: jax.Array, backbone: Optional[pretrained.Backbone] = None) -> train.State:
-  """A run's initial target and predictor; the target's backbone from ``backbone`` if given."""
-  target, target_tx = _target(config, dataset)
-  predictor, predictor_tx = _predictor_parts(_SameConfig(predictor=config.predictor), strategy)
-  return train.create_state(rng, target, target_tx, jnp.asarray(dataset.x_train[np.arange(2)]),
-                            predictor, predictor_tx, backbone)
-
-
-def _apply(models: train.State, x):
-  t = models.target
+def _apply(train_state: train.State, x):
+  t = train_state.target
   prediction, feats = t.apply_fn({'params': t.params, 'batch_stats': t.batch_stats}, x,
                                  train=False)
   predicted_loss = None
-  if models.predictor is not None:
-    predicted_loss = models.predictor.apply_fn({'params': models.predictor.params}, feats)
+  if train_state.predictor is not None:
+    predictor = train_state.predictor
+    predicted_loss = predictor.apply_fn({'params': predictor.params}, feats)
   return prediction, feats, predicted_loss
 
 
 @jax.jit
-def _forward(models: train.State, x):
-  prediction, feats, predicted_loss = _apply(models, x)
+def _forward(train_state: train.State, x):
+  prediction, feats, predicted_loss = _apply(train_state, x)
   return prediction, global_average_pool(feats.last), predicted_loss
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
-def _score(task: tasks_lib.Task, models: train.State, x, y):
-  prediction, _, predicted_loss = _apply(models, x)
+def _score(task: tasks_lib.Task, train_state: train.State, x, y):
+  prediction, _, predicted_loss = _apply(train_state, x)
   return task.decode(prediction), task.truth(y), task.loss(prediction, y), predicted_loss
 
 
@@ -160,27 +153,27 @@ def _chunks(fn, arrays, indices: np.ndarray, chunk: int):
                for k in range(len(outs[0])))
 
 
-def infer(models: train.State, x, indices: np.ndarray,
+def infer(train_state: train.State, x, indices: np.ndarray,
           chunk: int = 512) -> strategies_lib.PoolOutputs:
-  """The models' outputs on ``x[indices]`` (``x`` an array or array-like), chunk by chunk."""
-  return strategies_lib.PoolOutputs(*_chunks(functools.partial(_forward, models), (x,),
+  """The target's (and predictor's) outputs on ``x[indices]`` (``x`` an array or array-like), chunk by chunk."""
+  return strategies_lib.PoolOutputs(*_chunks(functools.partial(_forward, train_state), (x,),
                                              np.asarray(indices), chunk))
 
 
-def true_losses(exp: Experiment, models: train.State, indices: np.ndarray) -> np.ndarray:
+def true_losses(exp: Experiment, train_state: train.State, indices: np.ndarray) -> np.ndarray:
   """The target's per-sample task loss on pool samples ``indices``, with their labels (for the
   diagnostic ``oracle_loss`` strategy only)."""
   ds = exp.dataset
-  return _chunks(functools.partial(_score, exp.task, models), (ds.x_train, ds.y_train),
+  return _chunks(functools.partial(_score, exp.task, train_state), (ds.x_train, ds.y_train),
                  np.asarray(indices), exp.config.eval_batch_size)[2]
 
 
-def evaluate(exp: Experiment, models: train.State, chunk: int = 512) -> Dict[str, Any]:
+def evaluate(exp: Experiment, train_state: train.State, chunk: int = 512) -> Dict[str, Any]:
   """The task's test metric and, with a predictor, Spearman's rho of predicted vs true per-sample
   test losses."""
   ds, task = exp.dataset, exp.task
   decoded, truth, losses, predicted = _chunks(
-      functools.partial(_score, task, models), (ds.x_test, ds.y_test),
+      functools.partial(_score, task, train_state), (ds.x_test, ds.y_test),
       np.arange(len(ds.x_test)), chunk)
   scores = task.score(decoded, truth)
   result = {'metric': task.metric, 'value': float(scores.pop(task.metric)),
@@ -190,9 +183,10 @@ def evaluate(exp: Experiment, models: train.State, chunk: int = 512) -> Dict[str
   return result
 
 
-def _restart_optimisers(models: train.State) -> train.State:
-  target = models.target.replace(step=0, opt_state=models.target.tx.init(models.target.params))
-  predictor = models.predictor
+def _restart_optimisers(train_state: train.State) -> train.State:
+  target = train_state.target
+  target = target.replace(step=0, opt_state=target.tx.init(target.params))
+  predictor = train_state.predictor
   if predictor is not None:
     predictor = predictor.replace(step=0, opt_state=predictor.tx.init(predictor.params))
   return train.State(target=target, predictor=predictor)
@@ -209,10 +203,10 @@ def _unstack(tree: Any, n: int) -> List[Any]:
   return [treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n)]
 
 
-def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Sequence[jax.Array],
-                bar_desc: str) -> Tuple[List[train.State], List[List[Dict[str, float]]]]:
+def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Sequence[jax.Array]
+                ) -> Tuple[List[train.State], List[List[Dict[str, float]]]]:
   """``config.train.epochs`` epochs on the labeled set of each run in ``als`` (one strategy,
-  several seeds, equal label counts): per run, the trained (unreplicated) models and the training
+  several seeds, equal label counts): per run, the trained (unreplicated) training state and the training
   metrics of every epoch. Several runs train as one vmapped program (``config.vmap_seeds``), each
   with its own batches, keys and state, so each gets the result it would get alone."""
   config, ds = exp.config, exp.dataset
@@ -225,11 +219,7 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   n_runs, n = len(als), len(als[0].labeled)
   chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in als}), 1)
   vmapped = n_runs > 1
-  loss_module = strategies_lib.LOSS_MODULES.get(strategy)
-  static = dict(task_loss=exp.task.loss, augment=exp.augment,
-                predictor_loss=loss_module and loss_module.loss, ranker=exp.ranker,
-                pairwise_weight=config.ll4al.weight, margin=config.ll4al.margin,
-                predictor_updates=config.predictor.get('updates_per_step', 1))
+  trainer = exp.trainers[strategy]
   # The labeled sets are read once per cycle (small by design; an array-like pool decodes
   # here), run r's at rows [r * n, (r + 1) * n).
   rows = np.concatenate([al.labeled for al in als])
@@ -240,16 +230,13 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   size = max(len(rows), n_runs * (config.al.initial + config.al.budget * (config.al.cycles - 1)))
   on_device = pipeline.choose_feed(config.train.get('feed', 'auto'),
                                    (x_lab.nbytes + y_lab.nbytes) // len(rows) * size) == 'device'
-  p_steps = {detach: _p_train_step(detach_features=detach, vmap_seeds=vmapped,
-                                   from_rows=on_device, **static)
-             for detach in (False, True)}
   epochs = config.train.epochs
   loop = exp.loop
-  p_epochs = None
-  if loop == 'scan':
-    p_epochs = {detach: _p_train_epoch(detach_features=detach, vmap_seeds=vmapped,
-                                       from_rows=on_device, **static)
-                for detach in (False, True)}
+
+  def program(detach: bool) -> Callable:
+    return trainer.program(scan=loop == 'scan', vmap_seeds=vmapped, from_rows=on_device,
+                           detach_features=detach)
+
   n_steps = math.ceil(n / batch_size)
   # All the cycle's batches ([epochs * steps, runs, b], or [epochs * steps, b] for one run), this
   # process's share of each.
@@ -265,7 +252,7 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
   keys = np.broadcast_to(keys[:, :, None], (epochs, n_steps, n_dev, *keys.shape[2:]))
   if not vmapped:
     keys = keys[:, :, :, 0]
-  models = [_restart_optimisers(al.models) for al in als]
+  states = [_restart_optimisers(al.train_state) for al in als]
   if on_device:
     data = train.replicate({k: np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)])
                             for k, v in (('x', x_lab), ('y', y_lab))})
@@ -285,8 +272,10 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
         return data, np.stack([r for _, r in inputs], 1)
       return (jax.tree.map(lambda *b: jnp.stack(b, 1), *[b for b, in inputs]),)
 
-    state = train.replicate(_stack(models) if vmapped else models[0])
-    bar = tqdm.trange(epochs, desc=bar_desc, leave=False, dynamic_ncols=True,
+    state = train.replicate(_stack(states) if vmapped else states[0])
+    seeds = ','.join(str(al.seed) for al in als)
+    progress = f'{strategy} seed{"s" * vmapped} {seeds} cycle {cycle + 1}/{config.al.cycles}'
+    bar = tqdm.trange(epochs, desc=progress, leave=False, dynamic_ncols=True,
                       mininterval=1.0, disable=config.get('quiet', False))
     rates = (None, None)
     step_metrics = []
@@ -303,17 +292,17 @@ def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Seque
           predictor = predictor.replace(
               opt_state=optim.with_learning_rate(predictor.opt_state, rates[1]))
         state = train.State(target=target, predictor=predictor)
-      # LL4AL stops the ranking loss's gradient into the target after `detach_epoch` (0-indexed >).
-      detach = loss_module is None or loss_module.isolated or epoch > config.ll4al.detach_epoch
+      # LL4AL stops the ranking loss's gradient into the target after its detach epoch.
+      step = program(trainer.detach_features(epoch))
       if loop == 'scan':
         # The epoch's inputs (with the host feed, all its batches on the devices) and keys with a
         # steps axis after the device axis.
-        inputs = [next_input(epoch, step) for step in range(n_steps)]
-        state, m = p_epochs[detach](state, *stacked(inputs), np.swapaxes(keys[epoch], 0, 1))
+        inputs = [next_input(epoch, i) for i in range(n_steps)]
+        state, m = step(state, *stacked(inputs), np.swapaxes(keys[epoch], 0, 1))
         step_metrics.append((True, m))
       else:
-        for step in range(n_steps):
-          state, m = p_steps[detach](state, *next_input(epoch, step), keys[epoch, step])
+        for i in range(n_steps):
+          state, m = step(state, *next_input(epoch, i), keys[epoch, i])
           step_metrics.append((False, m))
     # The one host synchronisation of the cycle: every step's metrics, read at its end.
     step_metrics = [m for scanned, ms in jax.device_get(step_metrics)
@@ -358,16 +347,6 @@ def _epoch_means(step_metrics: List[Dict[str, np.ndarray]],
           for chunk in np.array_split(np.arange(len(step_metrics)), epochs)]
 
 
-@functools.lru_cache(maxsize=None)
-def _p_train_step(**static):
-  return train.make_p_train_step(**static)
-
-
-@functools.lru_cache(maxsize=None)
-def _p_train_epoch(**static):
-  return train.make_p_train_epoch(**static)
-
-
 def _cycle_rngs(al: ALState, cycle: int) -> Tuple[jax.Array, jax.Array]:
   """The run's (training, query) keys of ``cycle``."""
   rng_train, rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))
@@ -384,12 +363,12 @@ def query(exp: Experiment, al: ALState) -> ALState:
   rng_query = _cycle_rngs(al, cycle)[1]
   subset = protocol.pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
   view = strategies_lib.SelectionState(
-      infer=lambda idx: infer(al.models, ds.x_train, idx, config.eval_batch_size),
+      infer=lambda idx: infer(al.train_state, ds.x_train, idx, config.eval_batch_size),
       labeled=al.labeled,
       inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
       options=config.get(al.strategy, ml_collections.ConfigDict()),
-      true_loss=lambda idx: true_losses(exp, al.models, idx))
-  chosen = strategies_lib.get(al.strategy)(view, subset, config.al.budget, rng_query)
+      true_loss=lambda idx: true_losses(exp, al.train_state, idx))
+  chosen = strategies_lib.get(al.strategy).select(view, subset, config.al.budget, rng_query)
   return al._replace(labeled=np.concatenate([al.labeled, np.asarray(chosen, al.labeled.dtype)]))
 
 
@@ -408,20 +387,17 @@ def run_cycle(exp: Experiment, als: Sequence[ALState]
     queried.append(query(exp, al))
     spent.append(time.time() - t0)
   rngs = [_cycle_rngs(al, cycle)[0] for al in als]
-  seeds = ','.join(str(al.seed) for al in als)
   t0 = time.time()
-  models, histories = train_cycle(
-      exp, queried, cycle, rngs,
-      f'{als[0].strategy} seed{"s" * (len(als) > 1)} {seeds} cycle {cycle + 1}/{config.al.cycles}')
+  trained, histories = train_cycle(exp, queried, cycle, rngs)
   shared = (time.time() - t0) / len(als)
   out = []
-  for al, m, own in zip(queried, models, spent):
+  for al, m, own in zip(queried, trained, spent):
     t0 = time.time()
     result = evaluate(exp, m, config.eval_batch_size)
     record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
               'num_labeled': int(len(al.labeled)), **result,
               'wall_s': round(own + shared + time.time() - t0, 2)}
-    out.append(al._replace(cycle=cycle, models=m, results=al.results + [record]))
+    out.append(al._replace(cycle=cycle, train_state=m, results=al.results + [record]))
   return out, histories
 
 
@@ -442,16 +418,16 @@ def _open(exp: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
   config = exp.config
   # Keys depend on the seed only: every strategy starts from the same model.
   rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-  models = make_models(config, exp.dataset, strategy, rng_init, exp.backbone)
+  train_state = initial_train_state(exp, strategy, rng_init)
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
-  restored = checkpoint.restore_latest(mgr, models)
+  restored = checkpoint.restore_latest(mgr, train_state)
   if restored is None:
     al = ALState(strategy, seed, -1, protocol.initial_labeled(seed, exp.dataset.pool_size,
-                                                      config.al.initial), rng, models, [])
+                                                      config.al.initial), rng, train_state, [])
   else:
-    models, saved = restored
+    train_state, saved = restored
     al = ALState(strategy, seed, saved['cycle'], np.asarray(saved['labeled'], np.int64), rng,
-                 models, saved['results'])
+                 train_state, saved['results'])
     logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, al.cycle)
   writer = None
   if jax.process_index() == 0:  # several processes: the first alone writes files
@@ -469,7 +445,7 @@ def _save(exp: Experiment, workdir: str, run: _Run, history: List[Dict[str, floa
   """Checkpoint, results line, TensorBoard scalars and a log line for the run's last cycle."""
   al = run.al
   # Host copies: saved once, by the primary process, whatever the process count.
-  checkpoint.save(run.manager, al.cycle, jax.device_get(al.models), _al_json(al))
+  checkpoint.save(run.manager, al.cycle, jax.device_get(al.train_state), _al_json(al))
   r = al.results[-1]
   if run.writer is not None:
     checkpoint.append_results(os.path.join(workdir, 'results.jsonl'), al.results)
@@ -521,19 +497,25 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
   dataset = data_lib.load(config.data)
   validation.check_against_data(config, dataset)
   validation.check_model(config, dataset)
+  loss_modules = [strategies_lib.get(s).loss_module for s in config.strategies]
   ranker = None
-  if any(strategies_lib.LOSS_MODULES[s].loss == 'listwise' for s in config.strategies
-         if s in strategies_lib.LOSS_MODULES):
+  if any(m is not None and m.ranking_loss.needs_ranker for m in loss_modules):
     ranker = sorter.get_ranker(config.predictor.sorter, config.predictor.sorter_len,
                                **config.predictor.get('sorter_kwargs', {}))
+  target = (models_lib.TARGETS[config.model.name](num_outputs=dataset.num_outputs,
+                                                  bn_axis_name=train.AXIS,
+                                                  **config.model.get('kwargs', {})),
+            optim.make(config.train))
   backbone = None
   if config.model.get('pretrained'):
-    backbone = pretrained.load_for_model(config.model.pretrained, _target(config, dataset)[0],
+    backbone = pretrained.load_for_model(config.model.pretrained, target[0],
                                          jnp.asarray(dataset.x_train[np.arange(2)]))
     validation.check_normalisation(config, dataset, backbone)
   task = tasks_lib.Task.for_dataset(dataset)
-  return Experiment(config, dataset, task, augment_lib.make(task, config.get('augment')), ranker,
-                    choose_loop(config.train.get('loop', 'auto')), backbone)
+  predictors, trainers = _make_trainers(config, task, augment_lib.make(task, config.get('augment')),
+                                        ranker)
+  return Experiment(config, dataset, task, choose_loop(config.train.get('loop', 'auto')), target,
+                    predictors, trainers, backbone)
 
 
 def choose_loop(loop: str, backend: Optional[str] = None) -> str:

@@ -3,9 +3,13 @@
 Both take the predicted losses ``l_hat`` and the target model's per-sample losses ``l`` of one
 mini-batch, shape ``[B]``. The target losses are labels: no gradient flows into them.
 """
+import functools
+from typing import Callable, NamedTuple, Optional
+
 import chex
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 import sorter
 
@@ -54,3 +58,24 @@ def pairwise_margin_loss(predicted_losses: chex.Array, target_losses: chex.Array
   diff_true = (target_losses - target_losses[::-1])[: n // 2]
   sign = jnp.where(diff_true > 0, 1.0, -1.0)
   return jnp.mean(jnp.maximum(margin - sign * diff_pred, 0.0))
+
+
+# (predicted losses [B], true losses [B]) -> a scalar: a ranking loss with its options bound.
+RankingLossFn = Callable[[chex.Array, chex.Array], chex.Array]
+
+
+class RankingLoss(NamedTuple):
+  """A loss module's ranking loss, named, and bound to its options once an experiment is made."""
+  name: str
+  bind: Callable[[ml_collections.ConfigDict, Optional[sorter.Ranker]], RankingLossFn]
+  needs_ranker: bool        # the experiment loads config.predictor.sorter for it
+  pairs_the_batch: bool     # the batch size must be even
+
+
+LISTWISE = RankingLoss(
+    'listwise', lambda config, ranker: functools.partial(listwise_ranking_loss, ranker=ranker),
+    needs_ranker=True, pairs_the_batch=False)
+PAIRWISE = RankingLoss(
+    'pairwise', lambda config, ranker: functools.partial(pairwise_margin_loss,
+                                                         margin=config.ll4al.margin),
+    needs_ranker=False, pairs_the_batch=True)

@@ -7,13 +7,11 @@ with ``lax.pmean``, BatchNorm statistics are computed over the global batch (``b
 the ranking losses see the whole global batch (gathered), so a run gives the same result on one
 device or on several with the same global batch.
 
-Strategies differ only in the predictor's loss and in what reaches the target:
-
-* ``'listwise'`` (L2R-AL): the predictor reads ``stop_gradient(features)``; the target is never
-  trained by the ranking loss.
-* ``'pairwise'`` (LL4AL): the loss is ``target + weight * margin loss``, and the ranking loss trains
-  the target too until ``detach_features`` is set (Yoo & Kweon stop it after epoch 120).
-* ``None``: no predictor (random, entropy, core-set).
+A loss-based strategy's module is trained by ``ranking_loss`` (its ranker or margin bound,
+:class:`l2r_jax.losses.RankingLoss`) on the global batch's true per-sample losses; the target by
+``task loss + ranking_weight * ranking loss``. With ``detach_features`` the module reads
+``stop_gradient(features)``, so the ranking loss never reaches the target (L2R-AL always, LL4AL
+after its detach epoch). Without a ranking loss there is no predictor (random, entropy, core-set).
 
 ``predictor_updates > 1`` adds that many minus one further predictor updates per step, on the
 step's own (detached) features and per-sample losses: the predictor alone, the target untouched.
@@ -32,10 +30,8 @@ import optax
 from l2r_jax import losses
 from l2r_jax import tasks
 from l2r_jax.models import pretrained
-import sorter
 
 AXIS = 'batch'
-PREDICTOR_LOSSES = ('listwise', 'pairwise')
 
 
 class TargetState(train_state.TrainState):
@@ -89,10 +85,8 @@ def sample_keys(rng: chex.PRNGKey, shard_size: int) -> chex.Array:
 def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
                task_loss: Callable[[chex.Array, chex.Array], chex.Array] = tasks.cross_entropy,
                augment: Optional[Callable] = None,
-               predictor_loss: Optional[str] = None,
-               ranker: Optional[sorter.Ranker] = None,
-               pairwise_weight: float = 1.0,
-               margin: float = 1.0,
+               ranking_loss: Optional[losses.RankingLossFn] = None,
+               ranking_weight: float = 1.0,
                detach_features: bool = True,
                predictor_updates: int = 1) -> Tuple[State, Dict[str, chex.Array]]:
   """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
@@ -107,23 +101,13 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
     batch = dict(batch)
     batch['x'], batch['y'] = augment(batch['x'], batch['y'],
                                      sample_keys(jax.random.fold_in(rng, 0), batch['x'].shape[0]))
-  if predictor_loss not in (None,) + PREDICTOR_LOSSES:
-    raise ValueError(f'predictor_loss must be one of {PREDICTOR_LOSSES} or None, '
-                     f'got {predictor_loss!r}.')
-  if predictor_loss == 'listwise' and ranker is None:
-    raise ValueError('The listwise loss needs a ranker (sorter.get_ranker).')
+  extra_updates = predictor_updates - 1 if ranking_loss is not None else 0
 
-  weight = 1.0 if predictor_loss == 'listwise' else pairwise_weight
-  extra_updates = predictor_updates - 1 if predictor_loss is not None else 0
-
-  def ranking_loss(predictor_params, feats, all_true):
-    """The predictor's loss on the global batch (unweighted)."""
+  def predictor_loss(predictor_params, feats, all_true):
+    """The predictor's ranking loss on the global batch (unweighted)."""
     predicted = state.predictor.apply_fn({'params': predictor_params}, feats)
     # Ranking losses compare samples across the global batch; per-sample losses are labels.
-    all_predicted = _gather(predicted)
-    if predictor_loss == 'listwise':
-      return losses.listwise_ranking_loss(all_predicted, all_true, ranker)
-    return losses.pairwise_margin_loss(all_predicted, all_true, margin)
+    return ranking_loss(_gather(predicted), all_true)
 
   def loss_fn(target_params, predictor_params):
     variables = {'params': target_params, 'batch_stats': state.target.batch_stats}
@@ -134,14 +118,14 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
     aux = {'batch_stats': updates['batch_stats'], 'train_loss': target_loss}
     if prediction.ndim == 2 and batch['y'].ndim == 1:
       aux['train_accuracy'] = jnp.mean(jnp.argmax(prediction, -1) == batch['y'])
-    if predictor_loss is None:
+    if ranking_loss is None:
       return target_loss, aux
-    if predictor_loss == 'listwise' or detach_features:
+    if detach_features:
       # The isolation of L2R-AL: no gradient of the ranking loss reaches the target model.
       feats = jax.lax.stop_gradient(feats)
     all_true = _gather(jax.lax.stop_gradient(per_sample))
-    pred_loss = ranking_loss(predictor_params, feats, all_true)
-    total = target_loss + weight * pred_loss
+    pred_loss = predictor_loss(predictor_params, feats, all_true)
+    total = target_loss + ranking_weight * pred_loss
     if extra_updates:
       aux['predictor_inputs'] = jax.lax.stop_gradient((feats, all_true))
     aux['train_pred_loss'] = pred_loss
@@ -160,13 +144,41 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
     feats, all_true = aux.pop('predictor_inputs')
 
     def update(_, p):
-      g = jax.grad(lambda q: weight * ranking_loss(q, feats, all_true))(p.params)
+      g = jax.grad(lambda q: ranking_weight * predictor_loss(q, feats, all_true))(p.params)
       g = jax.lax.pmean(g, AXIS)
       return p.apply_gradients(grads=g)
 
     predictor = jax.lax.fori_loop(0, extra_updates, update, predictor)
   metrics = jax.lax.pmean(aux, AXIS)
   return State(target=target, predictor=predictor), metrics
+
+
+class Trainer:
+  """The training programs of one kind of run: :func:`train_step` with its options bound (task
+  loss, augmentation, ranking loss and weight, predictor updates) and its detach rule, pmapped once
+  per layout (:meth:`program`), on first use. An experiment makes one per distinct loss module
+  (one for the strategies without), shared by the strategies that train it, so their runs share
+  its compiled programs."""
+
+  def __init__(self, detach_after_epoch: Optional[int] = None, **options):
+    self.detach_after_epoch = detach_after_epoch
+    self.options = options
+    self._programs: Dict[Tuple[bool, ...], Callable] = {}
+
+  def detach_features(self, epoch: int) -> bool:
+    """Whether the ranking loss is kept from the target in ``epoch`` (0-indexed): always, unless
+    the trainer was made with ``detach_after_epoch`` (LL4AL: from the epoch after it)."""
+    return self.detach_after_epoch is None or epoch > self.detach_after_epoch
+
+  def program(self, *, scan: bool, vmap_seeds: bool, from_rows: bool,
+              detach_features: bool) -> Callable:
+    """:func:`make_p_train_epoch` (``scan``) or :func:`make_p_train_step` for that layout."""
+    key = (scan, vmap_seeds, from_rows, detach_features)
+    if key not in self._programs:
+      make = make_p_train_epoch if scan else make_p_train_step
+      self._programs[key] = make(vmap_seeds=vmap_seeds, from_rows=from_rows,
+                                 detach_features=detach_features, **self.options)
+    return self._programs[key]
 
 
 def device_sharding(devices=None) -> jax.sharding.NamedSharding:

@@ -130,12 +130,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if batch % n_dev:
     raise ConfigError(f'config.train.batch_size={batch} must be a multiple of the {n_dev} '
                      'devices it is split over.')
-  losses = {strategies_lib.LOSS_MODULES[s].loss: s for s in config.strategies
-            if s in strategies_lib.LOSS_MODULES}
-  if 'pairwise' in losses and batch % 2:
-    raise ConfigError(f'config.train.batch_size={batch} must be even for {losses["pairwise"]}, '
-                     'whose pairwise loss pairs the batch with its reverse.')
-  if 'listwise' in losses:
+  ranking_losses = [(s, strategies_lib.get(s).loss_module.ranking_loss) for s in config.strategies
+                    if strategies_lib.get(s).loss_module is not None]
+  for s, ranking_loss in ranking_losses:
+    if ranking_loss.pairs_the_batch and batch % 2:
+      raise ConfigError(f'config.train.batch_size={batch} must be even for {s}, whose '
+                       f'{ranking_loss.name} loss pairs the batch with its reverse.')
+  if any(ranking_loss.needs_ranker for _, ranking_loss in ranking_losses):
     _check_sorter(config)
 
 

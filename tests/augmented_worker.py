@@ -42,11 +42,11 @@ def train_cycle_zero(task: str):
   config = config_for(task)
   exp = experiment.make_experiment(config)
   rng_init, rng = jax.random.split(jax.random.PRNGKey(0))
-  models = experiment.make_models(config, exp.dataset, 'random', rng_init)
+  models = experiment.initial_train_state(exp, 'random', rng_init)
   labeled = protocol.initial_labeled(0, exp.dataset.pool_size, config.al.initial)
   al = experiment.ALState('random', 0, -1, labeled, rng, models, [])
   rng_train = experiment._cycle_rngs(al, 0)[0]  # pylint: disable=protected-access
-  (trained,), _ = experiment.train_cycle(exp, [al], 0, [rng_train], '')
+  (trained,), _ = experiment.train_cycle(exp, [al], 0, [rng_train])
 
   def variables(state):
     return {'params': state.target.params, 'batch_stats': state.target.batch_stats}

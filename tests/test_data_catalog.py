@@ -79,4 +79,4 @@ def test_paper_configs_check_out_against_mock_data(config_module):
     c.al.update(initial=8, budget=8, cycles=2)
     c.al.subset = 16
     exp = experiment.make_experiment(c)  # validation, data, model check (traced), ranker
-  assert exp.augment is not None and exp.dataset.pool_size == 64
+  assert exp.trainers['random'].options['augment'] is not None and exp.dataset.pool_size == 64

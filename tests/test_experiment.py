@@ -15,6 +15,7 @@ from configs import cifar10 as cifar10_config
 from l2r_jax import checkpoint
 from l2r_jax import defaults
 from l2r_jax import experiment
+from l2r_jax import losses
 from l2r_jax import protocol
 from l2r_jax import models as models_lib
 from l2r_jax import strategies
@@ -55,7 +56,7 @@ def test_every_strategy_end_to_end(full_run):
   for r in records:
     assert r['num_labeled'] == 64 + 32 * r['cycle'] and r['metric'] == 'accuracy'
     assert 0 <= r['value'] <= 1 and r['wall_s'] > 0
-    assert (r['spearman'] is not None) == (r['strategy'] in strategies.LOSS_MODULES)
+    assert (r['spearman'] is not None) == (strategies.get(r['strategy']).loss_module is not None)
   for name in ('results.jsonl', 'summary.md', 'curves.png'):
     assert (workdir / name).stat().st_size > 0
   assert '| l2r |' in (workdir / 'summary.md').read_text()
@@ -71,15 +72,48 @@ def test_the_rank_all_features_ablation_trains_ll4als_module_with_the_listwise_l
   workdir, _ = full_run
   config = _smoke(strategies=ALL)
   exp = experiment.make_experiment(config)
-  models = experiment.make_models(config, exp.dataset, 'l2r_all_features', jax.random.PRNGKey(0))
+  models = experiment.initial_train_state(exp, 'l2r_all_features', jax.random.PRNGKey(0))
   mgr = checkpoint.manager(str(workdir / 'checkpoints' / 'l2r_all_features-seed0'))
   trained, _ = checkpoint.restore_latest(mgr, models)
   mgr.close()
   stages = len(config.model.get('kwargs', {}).get('widths', (32, 32, 32)))
   assert sorted(trained.predictor.params) == [
       f'Dense_{i}' for i in range(stages + 1)]
-  assert strategies.LOSS_MODULES['l2r_all_features'] == strategies.LossModule(
-      'll4al', 'listwise', isolated=True)
+  assert strategies.get('l2r_all_features').loss_module == strategies.LossModule(
+      models_lib.LL4ALLossModule, losses.LISTWISE, isolated=True)
+
+
+def test_a_new_loss_based_strategy_is_one_registration(tmp_path):
+  # LL4AL's pairwise loss on L2R-AL's module, isolated from the target.
+  from l2r_jax.strategies import base  # pylint: disable=g-import-not-at-top
+  base.register('pairwise_isolated', strategies.LossModule(
+      models_lib.L2RLossModule, losses.PAIRWISE, isolated=True))(
+          lambda state, subset, budget, rng: protocol.top_k(
+              state.infer(subset).predicted_loss, subset, budget))
+  try:
+    with pytest.raises(ValueError, match="'pairwise_isolated' is registered already"):
+      base.register('pairwise_isolated')(lambda *a: None)
+    config = _smoke(strategies=('random', 'pairwise_isolated'), **{'al.cycles': 2})
+    exp = experiment.make_experiment(config)
+    records = experiment.run(config, str(tmp_path))
+    assert [r['spearman'] is None for r in records] == [True, True, False, False]
+    assert [r['num_labeled'] for r in records] == [64, 96] * 2
+    state = {s: checkpoint.restore_latest(checkpoint.manager(
+        str(tmp_path / 'checkpoints' / f'{s}-seed0')), experiment.initial_train_state(
+            exp, s, jax.random.PRNGKey(0)))[0] for s in config.strategies}
+    assert sorted(state['pairwise_isolated'].predictor.params) == ['Dense_0', 'Dense_1']
+  finally:
+    base.REGISTRY.pop('pairwise_isolated')
+
+
+def test_strategies_with_one_loss_module_share_one_trainer():
+  exp = experiment.make_experiment(_smoke(strategies=ALL))
+  assert exp.trainers['random'] is exp.trainers['entropy'] is exp.trainers['vaal']
+  assert len({id(t) for t in exp.trainers.values()}) == 4  # none, l2r, ll4al, rank-all-features
+  assert exp.predictors['random'] is None
+  assert exp.trainers['ll4al'].detach_features(exp.config.ll4al.detach_epoch) is False
+  assert exp.trainers['ll4al'].detach_features(exp.config.ll4al.detach_epoch + 1) is True
+  assert exp.trainers['l2r'].detach_features(0) is True
 
 
 def test_label_sets_in_checkpoints(full_run):
@@ -193,16 +227,16 @@ def test_vmapped_training_matches_one_seed_at_a_time():
   def start(seed, n):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
     labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, n)
-    models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
+    models = experiment.initial_train_state(exp, 'l2r', rng_init)
     return experiment.ALState('l2r', seed, 0, labeled, rng, models, [])
 
   # 160 labels: three steps per epoch, the last batch filled from a second permutation.
   als = [start(seed, 160) for seed in (3, 4)]
   rngs = [jax.random.PRNGKey(10 + i) for i in range(2)]
-  together, histories = experiment.train_cycle(exp, als, 1, rngs, '')
+  together, histories = experiment.train_cycle(exp, als, 1, rngs)
   for al, rng, models, history in zip(als, rngs, together, histories):
-    alone, alone_history = experiment.train_cycle(exp, [al], 1, [rng], '')
-    _assert_same_training(models, alone[0], al.models)
+    alone, alone_history = experiment.train_cycle(exp, [al], 1, [rng])
+    _assert_same_training(models, alone[0], al.train_state)
     tolerances.assert_same_metrics(history, alone_history[0])
   # The seeds did train apart.
   assert not np.allclose(together[0].target.params['Dense_0']['kernel'],
@@ -233,14 +267,14 @@ def test_an_epoch_scanned_matches_an_epoch_step_by_step(runs):
   for seed in range(runs):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
     labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
-    models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
+    models = experiment.initial_train_state(exp, 'l2r', rng_init)
     als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
     rngs.append(jax.random.PRNGKey(20 + seed))
-  stepped, step_history = experiment.train_cycle(exp, als, 1, rngs, '')
+  stepped, step_history = experiment.train_cycle(exp, als, 1, rngs)
   config.train.loop = 'scan'
-  scanned, scan_history = experiment.train_cycle(exp, als, 1, rngs, '')
+  scanned, scan_history = experiment.train_cycle(exp, als, 1, rngs)
   for a, b, al in zip(stepped, scanned, als):
-    _assert_same_training(a, b, al.models)
+    _assert_same_training(a, b, al.train_state)
   for h, g in zip(step_history, scan_history):
     tolerances.assert_same_metrics(h, g)
 
@@ -277,13 +311,13 @@ def test_the_device_feed_gives_vmapped_seeds_and_scanned_epochs_the_host_feeds_b
   for seed in range(2):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
     labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
-    models = experiment.make_models(config, exp.dataset, 'l2r', rng_init)
+    models = experiment.initial_train_state(exp, 'l2r', rng_init)
     als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
     rngs.append(jax.random.PRNGKey(30 + seed))
   trained = {}
   for feed in ('host', 'device'):
     config.train.feed = feed
-    trained[feed] = experiment.train_cycle(exp, als, 1, rngs, '')
+    trained[feed] = experiment.train_cycle(exp, als, 1, rngs)
   chex.assert_trees_all_equal(trained['host'][0], trained['device'][0])
   assert trained['host'][1] == trained['device'][1]
 
@@ -302,7 +336,7 @@ def test_the_auto_loop_is_chosen_by_backend_not_by_a_clock(tmp_path):
   assert exp.loop == 'step'  # this test runs on CPU devices
   _, chosen = run('step', tmp_path / 'step')
   assert [r['value'] for r in auto.results] == [r['value'] for r in chosen.results]
-  chex.assert_trees_all_equal(jax.tree.leaves(auto.models), jax.tree.leaves(chosen.models))
+  chex.assert_trees_all_equal(jax.tree.leaves(auto.train_state), jax.tree.leaves(chosen.train_state))
 
 
 @pytest.mark.parametrize('partitionable', [True, False])
@@ -505,7 +539,7 @@ def test_an_augmented_task_trains_alike_in_one_and_two_processes(tmp_path):
 def test_true_losses_are_the_targets_cross_entropy_on_the_pool():
   config = _smoke()
   exp = experiment.make_experiment(config)
-  models = experiment.make_models(config, exp.dataset, 'random', jax.random.PRNGKey(3))
+  models = experiment.initial_train_state(exp, 'random', jax.random.PRNGKey(3))
   idx = np.array([5, 0, 77, 3, 12])  # fewer than a chunk, out of order
   t = models.target
   logits, _ = t.apply_fn({'params': t.params, 'batch_stats': t.batch_stats},

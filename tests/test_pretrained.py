@@ -231,7 +231,7 @@ def test_the_paper_pose_config_starts_from_imagenet_weights(tmp_path, monkeypatc
   path = _imagenet_in_cache(tmp_path, monkeypatch)
   exp = experiment.make_experiment(c)
   assert exp.backbone.source == path and exp.backbone.normalisation == 'imagenet'
-  state = experiment.make_models(c, exp.dataset, 'l2r', jax.random.PRNGKey(0), exp.backbone)
+  state = experiment.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
   expected = pretrained.from_torchvision(pretrained.read_state_dict(path),
                                          {'params': state.target.params['backbone'],
                                           'batch_stats': state.target.batch_stats['backbone']},

@@ -147,7 +147,7 @@ def test_selection_invariants(seed, n_labeled, subset_size, budget_frac, name):
   subset = r.choice(unlabeled, size=min(subset_size, len(unlabeled)), replace=False)
   budget = max(1, int(budget_frac * len(subset)))
   state, *_ = _fake_state(pool_size, labeled, seed)
-  chosen = strategies.get(name)(state, subset, budget, jax.random.PRNGKey(seed))
+  chosen = strategies.get(name).select(state, subset, budget, jax.random.PRNGKey(seed))
   assert len(chosen) == budget and len(set(chosen.tolist())) == budget
   assert set(chosen.tolist()) <= set(subset.tolist())
   new_labeled = np.union1d(labeled, chosen)
@@ -164,7 +164,7 @@ def test_coreset_refuses_non_finite_embeddings():
     return out._replace(embedding=np.where(np.asarray(idx)[:, None] == 7, np.nan, out.embedding))
 
   with pytest.raises(FloatingPointError, match='embeds the pool subset to non-finite values'):
-    strategies.get('coreset')(state._replace(infer=diverged), np.arange(5, 20), 3, None)
+    strategies.get('coreset').select(state._replace(infer=diverged), np.arange(5, 20), 3, None)
 
 
 def test_loss_and_entropy_strategies_pick_the_top_scores():
@@ -172,13 +172,13 @@ def test_loss_and_entropy_strategies_pick_the_top_scores():
   subset = np.arange(10, 40)
   top_pred = subset[np.argsort(-pred[subset])[:5]]
   for name in ('l2r', 'll4al'):
-    assert sorted(strategies.get(name)(state, subset, 5, None)) == sorted(top_pred)
-  assert sorted(strategies.get('oracle_loss')(state, subset, 5, None)) == sorted(
+    assert sorted(strategies.get(name).select(state, subset, 5, None)) == sorted(top_pred)
+  assert sorted(strategies.get('oracle_loss').select(state, subset, 5, None)) == sorted(
       subset[np.argsort(-true[subset])[:5]])
   with pytest.raises(ValueError, match='oracle_loss needs the true losses'):
-    strategies.get('oracle_loss')(state._replace(true_loss=None), subset, 5, None)
+    strategies.get('oracle_loss').select(state._replace(true_loss=None), subset, 5, None)
   ent = np.asarray(simple.prediction_entropy(jnp.asarray(logits[subset])))
-  assert sorted(strategies.get('entropy')(state, subset, 5, None)) == sorted(
+  assert sorted(strategies.get('entropy').select(state, subset, 5, None)) == sorted(
       subset[np.argsort(-ent)[:5]])
 
 

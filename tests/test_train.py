@@ -1,3 +1,5 @@
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -6,6 +8,7 @@ import optax
 import pytest
 
 import sorter
+from l2r_jax import losses
 from l2r_jax import models
 from l2r_jax import train
 import tolerances
@@ -46,9 +49,11 @@ def _run(n_devices, steps=3, predictor=None, **static):
 
 STRATEGIES = {
     'none': dict(),
-    'listwise': dict(predictor=models.L2RLossModule(hidden=16), predictor_loss='listwise',
-                     ranker=sorter.make_soft_rank(8, 0.1)),
-    'pairwise': dict(predictor=models.LL4ALLossModule(hidden=16), predictor_loss='pairwise',
+    'listwise': dict(predictor=models.L2RLossModule(hidden=16),
+                     ranking_loss=functools.partial(losses.listwise_ranking_loss,
+                                                    ranker=sorter.make_soft_rank(8, 0.1))),
+    'pairwise': dict(predictor=models.LL4ALLossModule(hidden=16),
+                     ranking_loss=functools.partial(losses.pairwise_margin_loss, margin=1.0),
                      detach_features=False),
 }
 
@@ -135,8 +140,9 @@ def test_replicated_state_and_step_outputs_share_one_program(caplog):
 
 @pytest.mark.parametrize('name,detach', [('listwise', True), ('pairwise', False)])
 def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(name, detach):
-  from l2r_jax import losses, tasks
-  static = {**STRATEGIES[name], 'detach_features': detach, 'pairwise_weight': 0.5}
+  from l2r_jax import tasks  # pylint: disable=g-import-not-at-top
+  weight = 1.0 if name == 'listwise' else 0.5
+  static = {**STRATEGIES[name], 'detach_features': detach, 'ranking_weight': weight}
   once, _ = _run(1, steps=1, **static)
   four, hist = _run(1, steps=1, predictor_updates=4, **static)
   four_on_two, _ = _run(2, steps=1, predictor_updates=4, **static)
@@ -155,10 +161,9 @@ def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(n
   def loss(params):  # unweighted
     predicted = start.predictor.apply_fn({'params': params}, feats)
     if name == 'listwise':
-      return losses.listwise_ranking_loss(predicted, true, static['ranker'])
+      return losses.listwise_ranking_loss(predicted, true, sorter.make_soft_rank(8, 0.1))
     return losses.pairwise_margin_loss(predicted, true, 1.0)
 
-  weight = 1.0 if name == 'listwise' else 0.5
   predictor = jax.tree.map(jnp.asarray, once.predictor)
   for _ in range(3):
     grads = jax.grad(lambda p: weight * loss(p))(predictor.params)

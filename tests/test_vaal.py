@@ -165,18 +165,18 @@ def test_selection_invariants(n_labeled, subset_size, budget):
   r = np.random.default_rng(1)
   subset = r.choice(np.setdiff1d(np.arange(len(x)), labeled), subset_size, replace=False)
   state = _state(x, labeled, iterations=5)
-  chosen = strategies.get('vaal')(state, subset, budget, jax.random.PRNGKey(4))
+  chosen = strategies.get('vaal').select(state, subset, budget, jax.random.PRNGKey(4))
   assert len(chosen) == budget == len(set(chosen.tolist()))
   assert set(chosen.tolist()) <= set(subset.tolist())
   assert not set(chosen.tolist()) & set(labeled.tolist())
-  again = strategies.get('vaal')(state, subset, budget, jax.random.PRNGKey(4))
+  again = strategies.get('vaal').select(state, subset, budget, jax.random.PRNGKey(4))
   np.testing.assert_array_equal(chosen, again)
 
 
 def test_selection_needs_the_pool_inputs():
   state = strategies.SelectionState(infer=None, labeled=np.arange(3))
   with pytest.raises(ValueError, match='needs `inputs`'):
-    strategies.get('vaal')(state, np.arange(3, 10), 2, jax.random.PRNGKey(0))
+    strategies.get('vaal').select(state, np.arange(3, 10), 2, jax.random.PRNGKey(0))
 
 
 def test_queries_the_cluster_the_labeled_set_lacks():
@@ -184,5 +184,5 @@ def test_queries_the_cluster_the_labeled_set_lacks():
   # The discriminator learns what labeled samples look like; VAAL must query B (chance: 50%).
   x, labeled, is_b = _two_clusters(0)
   candidates = np.setdiff1d(np.arange(len(x)), labeled)
-  chosen = strategies.get('vaal')(_state(x, labeled), candidates, 100, jax.random.PRNGKey(0))
+  chosen = strategies.get('vaal').select(_state(x, labeled), candidates, 100, jax.random.PRNGKey(0))
   assert is_b[chosen].mean() >= 0.8

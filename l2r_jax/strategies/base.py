@@ -1,8 +1,11 @@
-"""What a query strategy sees, and the registry that finds one by name."""
+"""What a query strategy is and sees, and the registry that finds one by name."""
 from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import chex
+import flax.linen as nn
 import numpy as np
+
+from l2r_jax import losses
 
 
 class PoolOutputs(NamedTuple):
@@ -33,11 +36,45 @@ class SelectionState(NamedTuple):
 
 # select(state, pool_subset, budget, rng) -> indices: `budget` distinct members of `pool_subset`.
 SelectFn = Callable[[SelectionState, np.ndarray, int, chex.PRNGKey], np.ndarray]
-REGISTRY: Dict[str, SelectFn] = {}
 
 
-def register(name: str):
+class LossModule(NamedTuple):
+  """What a strategy that queries by predicted loss trains beside the target.
+
+  ``architecture(hidden=config.predictor.hidden)`` is the module, reading the target's
+  :class:`~l2r_jax.models.Features`; ``ranking_loss`` trains it on the global batch's true
+  per-sample losses. ``isolated``: the module reads ``stop_gradient(features)``, so the ranking
+  loss never reaches the target (L2R-AL). Otherwise (LL4AL) the target is trained on ``task loss +
+  config.ll4al.weight * ranking loss`` until epoch ``config.ll4al.detach_epoch``, after which the
+  features are detached."""
+  architecture: Callable[..., nn.Module]
+  ranking_loss: losses.RankingLoss
+  isolated: bool
+
+
+class Strategy(NamedTuple):
+  """A query strategy: how it selects and, for a loss-based one, the loss module it trains."""
+  name: str
+  select: SelectFn
+  loss_module: Optional[LossModule] = None
+
+
+REGISTRY: Dict[str, Strategy] = {}
+
+
+def register(name: str, loss_module: Optional[LossModule] = None):
+  """Decorates ``select`` as strategy ``name`` (with ``loss_module``, trained beside the target
+  and read through ``SelectionState.infer(...).predicted_loss``). A name is registered once."""
   def wrap(fn: SelectFn) -> SelectFn:
-    REGISTRY[name] = fn
+    if name in REGISTRY:
+      raise ValueError(f'A strategy named {name!r} is registered already '
+                       f'({REGISTRY[name].select.__module__}); choose another name.')
+    REGISTRY[name] = Strategy(name, fn, loss_module)
     return fn
   return wrap
+
+
+def get(name: str) -> Strategy:
+  if name not in REGISTRY:
+    raise ValueError(f'Unknown strategy {name!r}: choose from {sorted(REGISTRY)}.')
+  return REGISTRY[name]

@@ -5,7 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2r_jax import losses
 from l2r_jax import protocol
+from l2r_jax.models import loss_modules
 from l2r_jax.strategies import base
 
 
@@ -41,7 +43,7 @@ def select_entropy(state, pool_subset, budget, rng):
                     pool_subset, budget)
 
 
-def _select_predicted_loss(state, pool_subset, budget, rng):
+def select_highest_predicted_loss(state, pool_subset, budget, rng):
   del rng
   outputs = state.infer(pool_subset)
   if outputs.predicted_loss is None:
@@ -50,9 +52,15 @@ def _select_predicted_loss(state, pool_subset, budget, rng):
   return protocol.top_k(outputs.predicted_loss, pool_subset, budget)
 
 
-base.register('ll4al')(_select_predicted_loss)
-base.register('l2r')(_select_predicted_loss)
-base.register('l2r_all_features')(_select_predicted_loss)
+# The loss-based strategies: each one registration of the selection above with its loss module.
+base.register('l2r', base.LossModule(loss_modules.L2RLossModule, losses.LISTWISE,
+                                     isolated=True))(select_highest_predicted_loss)
+base.register('ll4al', base.LossModule(loss_modules.LL4ALLossModule, losses.PAIRWISE,
+                                       isolated=False))(select_highest_predicted_loss)
+# The paper's Fig. 5 ablation, 'Rank-all-features': LL4AL's module on every stage's features,
+# trained by L2R-AL's listwise loss and isolated as L2R-AL's.
+base.register('l2r_all_features', base.LossModule(loss_modules.LL4ALLossModule, losses.LISTWISE,
+                                                  isolated=True))(select_highest_predicted_loss)
 
 
 @base.register('oracle_loss')
