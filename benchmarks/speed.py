@@ -14,7 +14,7 @@ The cases, each the work one part of an active-learning run does:
   JAX: the driver's pmapped step (the experiment's ``train.Trainer`` for L2R-AL) on the state of
   ``experiment.initial_train_state``.
 * (b) one epoch of the mnist1d 1-D CNN with its L2R module on 4,000 samples (63 batches of 64, SGD
-  0.05): JAX through ``experiment.train_cycle`` itself (its batch feeding included), with the
+  0.05): JAX through ``cycle.train_cycle`` itself (its batch feeding included), with the
   default feed (the labeled set on the device) and with ``train.feed='host'``.
 * (c) scoring a pool subset: ResNet-18 and the L2R module forward on 10,000 32×32×3 images in
   chunks of 512 (``experiment.infer``: logits, pooled embeddings, predicted losses back on the
@@ -221,17 +221,17 @@ def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
   config, exp = _cifar_experiment()
   rng = jax.random.PRNGKey(0)
   state = train.replicate(experiment.initial_train_state(exp, 'l2r', rng))
-  p_step = exp.trainers['l2r'].program(scan=False, vmap_seeds=False, from_rows=False,
-                                       detach_features=True)
+  p_step = exp.trainers['l2r'].program(scan=False, vmap_seeds=False, from_rows=False)
   n_dev = jax.local_device_count()
   x, y = random_images(s['batch'])
   batch = jax.device_put({'x': x.reshape(n_dev, -1, *x.shape[1:]), 'y': y.reshape(n_dev, -1)},
                          train.device_sharding())
   keys = np.broadcast_to(np.asarray(rng), (n_dev, *rng.shape))  # one key per step, every device
+  epochs = np.zeros(n_dev, np.int32)
   holder = [state]
 
   def step():
-    holder[0], m = p_step(holder[0], batch, keys)
+    holder[0], m = p_step(holder[0], batch, keys, epochs)
     jax.block_until_ready((holder[0], m))
 
   r = timed(step, s['step_repeats'], s['step_warmup'])
@@ -240,6 +240,7 @@ def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
 
 def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
+  from l2r_jax import cycle  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   config = mnist1d_papers_protocol()
   config.train.epochs = 1
@@ -253,7 +254,7 @@ def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict
   al = experiment.ALState('l2r', 0, -1, labeled, rng, train_state, [])
 
   def epoch():
-    trained, histories = experiment.train_cycle(exp, [al], 0, [rng])
+    trained, histories = cycle.train_cycle(exp, [al], 0, [rng])
     jax.block_until_ready(trained)
     return histories[0]
 

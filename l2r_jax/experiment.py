@@ -12,14 +12,11 @@ workdir resumes at the first unfinished (strategy, seed, cycle).
 """
 import contextlib
 import functools
-import math
 import os
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from absl import logging
-import chex
-from flax import jax_utils
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -31,6 +28,7 @@ import tqdm
 
 from l2r_jax import augment as augment_lib
 from l2r_jax import checkpoint
+from l2r_jax import cycle as cycle_lib
 from l2r_jax import data as data_lib
 from l2r_jax import metrics
 from l2r_jax import models as models_lib
@@ -42,7 +40,6 @@ from l2r_jax import tasks as tasks_lib
 from l2r_jax import train
 from l2r_jax import validation
 from l2r_jax import workdir as workdir_lib
-from l2r_jax.data import pipeline
 from l2r_jax.models import pretrained
 from l2r_jax.models.base import global_average_pool
 import sorter
@@ -91,17 +88,18 @@ def _make_trainers(config: ml_collections.ConfigDict, task: tasks_lib.Task,
   for name in config.strategies:
     module = strategies_lib.get(name).loss_module
     if module not in built:
+      options = dict(task_loss=task.loss, augment=augment,
+                     learning_rates=(optim.schedule(config.train), optim.schedule(config.predictor)))
       if module is None:
-        built[module] = None, train.Trainer(task_loss=task.loss, augment=augment)
+        built[module] = None, train.Trainer(**options)
       else:
         built[module] = (
             (module.architecture(hidden=config.predictor.hidden), optim.make(config.predictor)),
             train.Trainer(
-                detach_after_epoch=None if module.isolated else config.ll4al.detach_epoch,
-                task_loss=task.loss, augment=augment,
                 ranking_loss=module.ranking_loss.bind(config, ranker),
                 ranking_weight=1.0 if module.isolated else config.ll4al.weight,
-                predictor_updates=config.predictor.get('updates_per_step', 1)))
+                detach_after_epoch=None if module.isolated else config.ll4al.detach_epoch,
+                predictor_updates=config.predictor.get('updates_per_step', 1), **options))
     predictors[name], trainers[name] = built[module]
   return predictors, trainers
 
@@ -183,170 +181,6 @@ def evaluate(exp: Experiment, train_state: train.State, chunk: int = 512) -> Dic
   return result
 
 
-def _restart_optimisers(train_state: train.State) -> train.State:
-  target = train_state.target
-  target = target.replace(step=0, opt_state=target.tx.init(target.params))
-  predictor = train_state.predictor
-  if predictor is not None:
-    predictor = predictor.replace(step=0, opt_state=predictor.tx.init(predictor.params))
-  return train.State(target=target, predictor=predictor)
-
-
-def _stack(trees: Sequence[Any]) -> Any:
-  """Trees of equal structure stacked leaf by leaf on a new leading (seed) axis."""
-  treedef = jax.tree.structure(trees[0])
-  return treedef.unflatten([np.stack(leaves) for leaves in zip(*map(jax.tree.leaves, trees))])
-
-
-def _unstack(tree: Any, n: int) -> List[Any]:
-  leaves, treedef = jax.tree.flatten(tree)
-  return [treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n)]
-
-
-def train_cycle(exp: Experiment, als: Sequence[ALState], cycle: int, rngs: Sequence[jax.Array]
-                ) -> Tuple[List[train.State], List[List[Dict[str, float]]]]:
-  """``config.train.epochs`` epochs on the labeled set of each run in ``als`` (one strategy,
-  several seeds, equal label counts): per run, the trained (unreplicated) training state and the training
-  metrics of every epoch. Several runs train as one vmapped program (``config.vmap_seeds``), each
-  with its own batches, keys and state, so each gets the result it would get alone."""
-  config, ds = exp.config, exp.dataset
-  n_dev = jax.local_device_count()
-  batch_size = config.train.batch_size
-  # Several processes: each feeds its own slice of every global batch to its local devices.
-  per_process = batch_size // jax.process_count()
-  mine = slice(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
-  strategy = als[0].strategy
-  n_runs, n = len(als), len(als[0].labeled)
-  chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in als}), 1)
-  vmapped = n_runs > 1
-  trainer = exp.trainers[strategy]
-  # The labeled sets are read once per cycle (small by design; an array-like pool decodes
-  # here), run r's at rows [r * n, (r + 1) * n).
-  rows = np.concatenate([al.labeled for al in als])
-  x_lab, y_lab = ds.x_train[rows], ds.y_train[rows]
-  # 'device': the labeled sets lie on every device, padded to the experiment's last size so that
-  # one compiled step serves every cycle, and a step is sent its row indices; 'host': its batches
-  # come gathered from the host (l2r_jax/data/pipeline.py).
-  size = max(len(rows), n_runs * (config.al.initial + config.al.budget * (config.al.cycles - 1)))
-  on_device = pipeline.choose_feed(config.train.get('feed', 'auto'),
-                                   (x_lab.nbytes + y_lab.nbytes) // len(rows) * size) == 'device'
-  epochs = config.train.epochs
-  loop = exp.loop
-
-  def program(detach: bool) -> Callable:
-    return trainer.program(scan=loop == 'scan', vmap_seeds=vmapped, from_rows=on_device,
-                           detach_features=detach)
-
-  n_steps = math.ceil(n / batch_size)
-  # All the cycle's batches ([epochs * steps, runs, b], or [epochs * steps, b] for one run), this
-  # process's share of each.
-  batches = np.stack([np.stack([protocol.epoch_order(al.seed, cycle, epoch, n, batch_size) + r * n
-                                for epoch in range(epochs)]).reshape(epochs * n_steps, batch_size)
-                      for r, al in enumerate(als)], 1)[..., mine]
-  if not vmapped:
-    batches = batches[:, 0]
-  # Every step's key, made in one call per cycle: step s of epoch e gets split(fold_in(rng, e),
-  # n_steps)[s], the same on every device (the step keys each sample by its place in the global
-  # batch, train.sample_keys: the same result on any number of devices).
-  keys = np.stack([_cycle_keys(rng, epochs, n_steps) for rng in rngs], 2)
-  keys = np.broadcast_to(keys[:, :, None], (epochs, n_steps, n_dev, *keys.shape[2:]))
-  if not vmapped:
-    keys = keys[:, :, :, 0]
-  states = [_restart_optimisers(al.train_state) for al in als]
-  if on_device:
-    data = train.replicate({k: np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)])
-                            for k, v in (('x', x_lab), ('y', y_lab))})
-    step_rows = pipeline.device_rows(batches, n_dev)
-    step_rows = step_rows.reshape(epochs, n_steps, *step_rows.shape[1:])
-  # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
-  with (contextlib.nullcontext() if on_device else contextlib.closing(
-      pipeline.device_batches(x_lab, y_lab, batches, train.device_sharding()))) as feed:
-
-    def next_input(epoch, step):
-      """A step's inputs before its key: ``(data, rows)`` or ``(batch,)``."""
-      return (data, step_rows[epoch, step]) if on_device else (next(feed),)
-
-    def stacked(inputs):
-      """An epoch's step inputs as the scan's: a steps axis after the device axis."""
-      if on_device:
-        return data, np.stack([r for _, r in inputs], 1)
-      return (jax.tree.map(lambda *b: jnp.stack(b, 1), *[b for b, in inputs]),)
-
-    state = train.replicate(_stack(states) if vmapped else states[0])
-    seeds = ','.join(str(al.seed) for al in als)
-    progress = f'{strategy} seed{"s" * vmapped} {seeds} cycle {cycle + 1}/{config.al.cycles}'
-    bar = tqdm.trange(epochs, desc=progress, leave=False, dynamic_ncols=True,
-                      mininterval=1.0, disable=config.get('quiet', False))
-    rates = (None, None)
-    step_metrics = []
-    for epoch in bar:
-      # The learning rates are set on the devices only when the schedules change them.
-      new_rates = (optim.learning_rate(config.train, epoch),
-                   optim.learning_rate(config.predictor, epoch))
-      if new_rates != rates:
-        rates = new_rates
-        target = state.target.replace(
-            opt_state=optim.with_learning_rate(state.target.opt_state, rates[0]))
-        predictor = state.predictor
-        if predictor is not None:
-          predictor = predictor.replace(
-              opt_state=optim.with_learning_rate(predictor.opt_state, rates[1]))
-        state = train.State(target=target, predictor=predictor)
-      # LL4AL stops the ranking loss's gradient into the target after its detach epoch.
-      step = program(trainer.detach_features(epoch))
-      if loop == 'scan':
-        # The epoch's inputs (with the host feed, all its batches on the devices) and keys with a
-        # steps axis after the device axis.
-        inputs = [next_input(epoch, i) for i in range(n_steps)]
-        state, m = step(state, *stacked(inputs), np.swapaxes(keys[epoch], 0, 1))
-        step_metrics.append((True, m))
-      else:
-        for i in range(n_steps):
-          state, m = step(state, *next_input(epoch, i), keys[epoch, i])
-          step_metrics.append((False, m))
-    # The one host synchronisation of the cycle: every step's metrics, read at its end.
-    step_metrics = [m for scanned, ms in jax.device_get(step_metrics)
-                    for m in ([{k: v[:, i] for k, v in ms.items()} for i in range(n_steps)]
-                              if scanned else [ms])]
-  histories = []
-  for r, al in enumerate(als):
-    history = _epoch_means([{k: v[0, r] if vmapped else v[0] for k, v in m.items()}
-                            for m in step_metrics], epochs)
-    for epoch, m in enumerate(history):
-      if not all(np.isfinite(v) for v in m.values()):
-        raise FloatingPointError(
-            f'{strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
-            f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
-    histories.append(history)
-  state = jax_utils.unreplicate(state)
-  return (_unstack(state, n_runs) if vmapped else [state]), histories
-
-
-def _cycle_keys(rng: jax.Array, epochs: int, per_epoch: int) -> np.ndarray:
-  """``[epochs, per_epoch, ...]``: row e is ``split(fold_in(rng, e), per_epoch)``.
-
-  Under partitionable threefry (JAX's default) a split's keys do not depend on how many are
-  made, so ``per_epoch`` is rounded up to a power of two and the rows cut: a cycle whose
-  labeled set grows compiles this again only when the power of two does."""
-  made = per_epoch
-  if jax.config.jax_threefry_partitionable and jax.config.jax_default_prng_impl == 'threefry2x32':
-    made = 1 << (per_epoch - 1).bit_length()
-  return np.asarray(_split_per_epoch(rng, epochs, made))[:, :per_epoch]
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _split_per_epoch(rng: jax.Array, epochs: int, per_epoch: int) -> jax.Array:
-  return jax.vmap(lambda e: jax.random.split(jax.random.fold_in(rng, e), per_epoch))(
-      jnp.arange(epochs))
-
-
-def _epoch_means(step_metrics: List[Dict[str, np.ndarray]],
-                 epochs: int) -> List[Dict[str, float]]:
-  """Per epoch, the mean over its steps of each (scalar) metric."""
-  return [{k: float(np.mean([step_metrics[i][k] for i in chunk])) for k in step_metrics[0]}
-          for chunk in np.array_split(np.arange(len(step_metrics)), epochs)]
-
-
 def _cycle_rngs(al: ALState, cycle: int) -> Tuple[jax.Array, jax.Array]:
   """The run's (training, query) keys of ``cycle``."""
   rng_train, rng_query = jax.random.split(jax.random.fold_in(al.rng, cycle))
@@ -388,7 +222,7 @@ def run_cycle(exp: Experiment, als: Sequence[ALState]
     spent.append(time.time() - t0)
   rngs = [_cycle_rngs(al, cycle)[0] for al in als]
   t0 = time.time()
-  trained, histories = train_cycle(exp, queried, cycle, rngs)
+  trained, histories = cycle_lib.train_cycle(exp, queried, cycle, rngs)
   shared = (time.time() - t0) / len(als)
   out = []
   for al, m, own in zip(queried, trained, spent):

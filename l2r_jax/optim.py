@@ -1,9 +1,8 @@
-"""Optimisers whose learning rate the driver sets once per epoch (a piecewise-constant schedule in
-epochs, as the paper states its schedules), without recompiling the training step."""
-from typing import Sequence
-
+"""Optimisers whose learning rate the training step sets from a schedule of the epoch (piecewise
+constant in epochs, as the paper states its schedules), without recompiling the step."""
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 
@@ -31,10 +30,13 @@ def make(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   raise ValueError(f"optimizer must be 'sgd' or 'adam', got {config.optimizer!r}.")
 
 
-def learning_rate(config: ml_collections.ConfigDict, epoch: int) -> float:
-  """``lr * lr_decay ** (number of lr_boundaries <= epoch)``; epochs count from 0."""
-  boundaries: Sequence[int] = config.lr_boundaries
-  return config.lr * config.lr_decay ** sum(epoch >= b for b in boundaries)
+def schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
+  """``lr * lr_decay ** (number of lr_boundaries <= epoch)`` as an optax schedule of the epoch
+  (0-indexed). Each piece's rate is computed in float64 and rounded once to float32, the
+  optimiser's own type, rather than multiplied up in float32."""
+  boundaries = sorted(config.lr_boundaries)
+  rates = [np.float32(config.lr * config.lr_decay ** k) for k in range(len(boundaries) + 1)]
+  return optax.join_schedules([optax.constant_schedule(r) for r in rates], boundaries)
 
 
 def with_learning_rate(opt_state, lr: float):

@@ -9,9 +9,10 @@ device or on several with the same global batch.
 
 A loss-based strategy's module is trained by ``ranking_loss`` (its ranker or margin bound,
 :class:`l2r_jax.losses.RankingLoss`) on the global batch's true per-sample losses; the target by
-``task loss + ranking_weight * ranking loss``. With ``detach_features`` the module reads
-``stop_gradient(features)``, so the ranking loss never reaches the target (L2R-AL always, LL4AL
-after its detach epoch). Without a ranking loss there is no predictor (random, entropy, core-set).
+``task loss + ranking_weight * ranking loss``. The module reads ``stop_gradient(features)`` when
+``detach_after_epoch`` is None, so the ranking loss never reaches the target (L2R-AL); otherwise
+until that epoch (LL4AL). Without a ranking loss there is no predictor (random, entropy, core-set).
+The learning rates follow optax schedules of the epoch, read inside the step.
 
 ``predictor_updates > 1`` adds that many minus one further predictor updates per step, on the
 step's own (detached) features and per-sample losses: the predictor alone, the target untouched.
@@ -28,6 +29,7 @@ import numpy as np
 import optax
 
 from l2r_jax import losses
+from l2r_jax import optim
 from l2r_jax import tasks
 from l2r_jax.models import pretrained
 
@@ -82,18 +84,25 @@ def sample_keys(rng: chex.PRNGKey, shard_size: int) -> chex.Array:
   return jax.random.split(rng, shard_size * num_shards)[first + jnp.arange(shard_size)]
 
 
-def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
+def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
+               epoch: chex.Array = 0, *,
                task_loss: Callable[[chex.Array, chex.Array], chex.Array] = tasks.cross_entropy,
                augment: Optional[Callable] = None,
                ranking_loss: Optional[losses.RankingLossFn] = None,
                ranking_weight: float = 1.0,
-               detach_features: bool = True,
+               detach_after_epoch: Optional[int] = None,
+               learning_rates: Optional[Tuple[optax.Schedule, optax.Schedule]] = None,
                predictor_updates: int = 1) -> Tuple[State, Dict[str, chex.Array]]:
   """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
 
   ``task_loss(prediction, y) -> [b]`` is the per-sample loss (:mod:`l2r_jax.tasks`);
   ``augment(x, y, keys)``, if given, transforms the batch first (:mod:`l2r_jax.augment`), each
   sample with the key of its position in the global batch; ``rng`` is the same on every device.
+  ``epoch`` (0-indexed, within the cycle) is what the schedules read: ``learning_rates``, optax
+  schedules of the epoch for the target's and the predictor's optimisers (``optim.schedule``; None:
+  the rates in their states), and ``detach_after_epoch``: the ranking loss's gradient reaches the
+  target in epochs up to it and is stopped after it (None: never reaches it, L2R-AL's isolation).
+  One compiled step serves every epoch.
   Returns the new state and metrics averaged over the global batch: ``train_loss`` (target),
   ``train_accuracy`` (classification) and, with a predictor, ``train_pred_loss``.
   """
@@ -120,9 +129,14 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
       aux['train_accuracy'] = jnp.mean(jnp.argmax(prediction, -1) == batch['y'])
     if ranking_loss is None:
       return target_loss, aux
-    if detach_features:
+    if detach_after_epoch is None:
       # The isolation of L2R-AL: no gradient of the ranking loss reaches the target model.
       feats = jax.lax.stop_gradient(feats)
+    else:
+      # LL4AL: it does, until its detach epoch. A select rather than lax.cond: the two phases
+      # round exactly as two separately compiled steps would.
+      detached = epoch > detach_after_epoch
+      feats = jax.tree.map(lambda f: jnp.where(detached, jax.lax.stop_gradient(f), f), feats)
     all_true = _gather(jax.lax.stop_gradient(per_sample))
     pred_loss = predictor_loss(predictor_params, feats, all_true)
     total = target_loss + ranking_weight * pred_loss
@@ -136,6 +150,8 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
   # Each device holds the gradient of its own shard (of the replicated global ranking loss, its
   # share of the all_gather transpose): the mean over devices is the global-batch gradient.
   grads = jax.lax.pmean(grads, AXIS)
+  if learning_rates is not None:
+    state = _with_learning_rates(state, *(schedule(epoch) for schedule in learning_rates))
   target = state.target.apply_gradients(grads=grads[0], batch_stats=aux.pop('batch_stats'))
   predictor = state.predictor
   if predictor is not None:
@@ -153,31 +169,34 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey, *,
   return State(target=target, predictor=predictor), metrics
 
 
+def _with_learning_rates(state: State, target_lr: chex.Array, predictor_lr: chex.Array) -> State:
+  """``state`` with its optimisers' injected learning rates set (``optim.make``'s optimisers)."""
+  target = state.target.replace(opt_state=optim.with_learning_rate(state.target.opt_state,
+                                                                   target_lr))
+  predictor = state.predictor
+  if predictor is not None:
+    predictor = predictor.replace(opt_state=optim.with_learning_rate(predictor.opt_state,
+                                                                     predictor_lr))
+  return State(target=target, predictor=predictor)
+
+
 class Trainer:
   """The training programs of one kind of run: :func:`train_step` with its options bound (task
-  loss, augmentation, ranking loss and weight, predictor updates) and its detach rule, pmapped once
-  per layout (:meth:`program`), on first use. An experiment makes one per distinct loss module
-  (one for the strategies without), shared by the strategies that train it, so their runs share
-  its compiled programs."""
+  loss, augmentation, ranking loss, weight and detach epoch, learning-rate schedules, predictor
+  updates), pmapped once per layout (:meth:`program`), on first use. An experiment makes one per
+  distinct loss module (one for the strategies without), shared by the strategies that train it,
+  so their runs share its compiled programs."""
 
-  def __init__(self, detach_after_epoch: Optional[int] = None, **options):
-    self.detach_after_epoch = detach_after_epoch
+  def __init__(self, **options):
     self.options = options
     self._programs: Dict[Tuple[bool, ...], Callable] = {}
 
-  def detach_features(self, epoch: int) -> bool:
-    """Whether the ranking loss is kept from the target in ``epoch`` (0-indexed): always, unless
-    the trainer was made with ``detach_after_epoch`` (LL4AL: from the epoch after it)."""
-    return self.detach_after_epoch is None or epoch > self.detach_after_epoch
-
-  def program(self, *, scan: bool, vmap_seeds: bool, from_rows: bool,
-              detach_features: bool) -> Callable:
+  def program(self, *, scan: bool, vmap_seeds: bool, from_rows: bool) -> Callable:
     """:func:`make_p_train_epoch` (``scan``) or :func:`make_p_train_step` for that layout."""
-    key = (scan, vmap_seeds, from_rows, detach_features)
+    key = (scan, vmap_seeds, from_rows)
     if key not in self._programs:
       make = make_p_train_epoch if scan else make_p_train_step
-      self._programs[key] = make(vmap_seeds=vmap_seeds, from_rows=from_rows,
-                                 detach_features=detach_features, **self.options)
+      self._programs[key] = make(vmap_seeds=vmap_seeds, from_rows=from_rows, **self.options)
     return self._programs[key]
 
 
@@ -201,34 +220,36 @@ def replicate(tree, devices=None):
 
 
 def on_rows(step: Callable) -> Callable:
-  """``step(state, batch, rng)`` as ``step(state, data, rows, rng)``: the batch is the ``rows`` of
-  ``data`` (``{'x': [n, ...], 'y': [n, ...]}``), gathered where the step runs. ``rows`` is ``[b]``
-  (``[seeds, b]`` for a vmapped step), so the host sends a step only its row indices."""
+  """``step(state, batch, rng, epoch)`` as ``step(state, data, rows, rng, epoch)``: the batch is
+  the ``rows`` of ``data`` (``{'x': [n, ...], 'y': [n, ...]}``), gathered where the step runs.
+  ``rows`` is ``[b]`` (``[seeds, b]`` for a vmapped step), so the host sends a step only its row
+  indices."""
 
-  def step_on_rows(state, data, rows, rng):
-    return step(state, jax.tree.map(lambda a: a[rows], data), rng)
+  def step_on_rows(state, data, rows, rng, epoch):
+    return step(state, jax.tree.map(lambda a: a[rows], data), rng, epoch)
 
   return step_on_rows
 
 
 def _step(vmap_seeds: bool, from_rows: bool, static) -> Callable:
   step = functools.partial(train_step, **static)
-  if vmap_seeds:
-    step = jax.vmap(step)
+  if vmap_seeds:  # every seed is in the same epoch
+    step = jax.vmap(step, in_axes=(0, 0, 0, None))
   return on_rows(step) if from_rows else step
 
 
 def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
                       **static) -> Callable:
   """``train_step`` with its static options bound, pmapped over ``devices`` (default: all local
-  devices), state donated. Its inputs carry a leading device axis.
+  devices), state donated: ``(state, batch, keys, epochs)``, each with a leading device axis (the
+  step's key and epoch the same on every device).
 
   With ``vmap_seeds``, several independent runs (seeds) train as one program: ``train_step`` is
   vmapped over a second axis of the state, the batch and the key (``[n_dev, seeds, ...]``); the
   collectives still reduce over the devices only, so each seed's update is the one it would get
   alone.
 
-  With ``from_rows``, the step is called as ``(state, data, rows, keys)`` (:func:`on_rows`): the
+  With ``from_rows``, the step is called as ``(state, data, rows, keys, epochs)`` (:func:`on_rows`): the
   labeled set ``data`` lies on every device and each device gathers its shard of the batch.
   """
   return jax.pmap(_step(vmap_seeds, from_rows, static), axis_name=AXIS, devices=devices,
@@ -238,13 +259,13 @@ def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = 
 def make_p_train_epoch(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
                        **static) -> Callable:
   """Like :func:`make_p_train_step`, for a whole epoch as one program: ``lax.scan`` of the step
-  over ``batches`` (or, ``from_rows``, ``rows``) and ``keys`` with a steps axis after the device
-  axis (``[n_dev, steps, ...]``); ``data`` is the same for every step. Returns the new state and
-  every step's metrics (``[n_dev, steps, ...]``)."""
+  over ``batches`` (or, ``from_rows``, ``rows``), ``keys`` and ``epochs`` with a steps axis after
+  the device axis (``[n_dev, steps, ...]``); ``data`` is the same for every step. Returns the new
+  state and every step's metrics (``[n_dev, steps, ...]``)."""
   step = _step(vmap_seeds, from_rows, static)
 
   def epoch(state, *inputs):
-    *fixed, per_step, keys = inputs  # ([data,] batches or rows, keys)
-    return jax.lax.scan(lambda s, xk: step(s, *fixed, *xk), state, (per_step, keys))
+    *fixed, per_step, keys, epochs = inputs  # ([data,] batches or rows, keys, epochs)
+    return jax.lax.scan(lambda s, xs: step(s, *fixed, *xs), state, (per_step, keys, epochs))
 
   return jax.pmap(epoch, axis_name=AXIS, devices=devices, donate_argnums=(0,))

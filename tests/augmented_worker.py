@@ -1,4 +1,4 @@
-"""Cycle 0 of one run of an augmented task, trained by the driver's ``train_cycle``; saves the
+"""Cycle 0 of one run of an augmented task, trained by the driver's ``cycle.train_cycle``; saves the
 target's starting and trained variables (see test_experiment.py: the same on 1 and 2 devices, and
 on 1 and 2 processes).
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from configs import cifar10
 from configs import synthetic_pose
+from l2r_jax import cycle
 from l2r_jax import experiment
 from l2r_jax import protocol
 
@@ -46,7 +47,7 @@ def train_cycle_zero(task: str):
   labeled = protocol.initial_labeled(0, exp.dataset.pool_size, config.al.initial)
   al = experiment.ALState('random', 0, -1, labeled, rng, models, [])
   rng_train = experiment._cycle_rngs(al, 0)[0]  # pylint: disable=protected-access
-  (trained,), _ = experiment.train_cycle(exp, [al], 0, [rng_train])
+  (trained,), _ = cycle.train_cycle(exp, [al], 0, [rng_train])
 
   def variables(state):
     return {'params': state.target.params, 'batch_stats': state.target.batch_stats}

@@ -13,6 +13,7 @@ import pytest
 
 from configs import cifar10 as cifar10_config
 from l2r_jax import checkpoint
+from l2r_jax import cycle
 from l2r_jax import defaults
 from l2r_jax import experiment
 from l2r_jax import losses
@@ -111,9 +112,8 @@ def test_strategies_with_one_loss_module_share_one_trainer():
   assert exp.trainers['random'] is exp.trainers['entropy'] is exp.trainers['vaal']
   assert len({id(t) for t in exp.trainers.values()}) == 4  # none, l2r, ll4al, rank-all-features
   assert exp.predictors['random'] is None
-  assert exp.trainers['ll4al'].detach_features(exp.config.ll4al.detach_epoch) is False
-  assert exp.trainers['ll4al'].detach_features(exp.config.ll4al.detach_epoch + 1) is True
-  assert exp.trainers['l2r'].detach_features(0) is True
+  assert exp.trainers['ll4al'].options['detach_after_epoch'] == exp.config.ll4al.detach_epoch
+  assert exp.trainers['l2r'].options['detach_after_epoch'] is None
 
 
 def test_label_sets_in_checkpoints(full_run):
@@ -233,9 +233,9 @@ def test_vmapped_training_matches_one_seed_at_a_time():
   # 160 labels: three steps per epoch, the last batch filled from a second permutation.
   als = [start(seed, 160) for seed in (3, 4)]
   rngs = [jax.random.PRNGKey(10 + i) for i in range(2)]
-  together, histories = experiment.train_cycle(exp, als, 1, rngs)
+  together, histories = cycle.train_cycle(exp, als, 1, rngs)
   for al, rng, models, history in zip(als, rngs, together, histories):
-    alone, alone_history = experiment.train_cycle(exp, [al], 1, [rng])
+    alone, alone_history = cycle.train_cycle(exp, [al], 1, [rng])
     _assert_same_training(models, alone[0], al.train_state)
     tolerances.assert_same_metrics(history, alone_history[0])
   # The seeds did train apart.
@@ -270,9 +270,9 @@ def test_an_epoch_scanned_matches_an_epoch_step_by_step(runs):
     models = experiment.initial_train_state(exp, 'l2r', rng_init)
     als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
     rngs.append(jax.random.PRNGKey(20 + seed))
-  stepped, step_history = experiment.train_cycle(exp, als, 1, rngs)
+  stepped, step_history = cycle.train_cycle(exp, als, 1, rngs)
   config.train.loop = 'scan'
-  scanned, scan_history = experiment.train_cycle(exp, als, 1, rngs)
+  scanned, scan_history = cycle.train_cycle(exp, als, 1, rngs)
   for a, b, al in zip(stepped, scanned, als):
     _assert_same_training(a, b, al.train_state)
   for h, g in zip(step_history, scan_history):
@@ -317,7 +317,7 @@ def test_the_device_feed_gives_vmapped_seeds_and_scanned_epochs_the_host_feeds_b
   trained = {}
   for feed in ('host', 'device'):
     config.train.feed = feed
-    trained[feed] = experiment.train_cycle(exp, als, 1, rngs)
+    trained[feed] = cycle.train_cycle(exp, als, 1, rngs)
   chex.assert_trees_all_equal(trained['host'][0], trained['device'][0])
   assert trained['host'][1] == trained['device'][1]
 
@@ -337,16 +337,6 @@ def test_the_auto_loop_is_chosen_by_backend_not_by_a_clock(tmp_path):
   _, chosen = run('step', tmp_path / 'step')
   assert [r['value'] for r in auto.results] == [r['value'] for r in chosen.results]
   chex.assert_trees_all_equal(jax.tree.leaves(auto.train_state), jax.tree.leaves(chosen.train_state))
-
-
-@pytest.mark.parametrize('partitionable', [True, False])
-def test_cycle_keys_are_each_epochs_split(partitionable):
-  rng = jax.random.PRNGKey(7)
-  with jax.threefry_partitionable(partitionable):
-    for per_epoch in (1, 2, 3, 5, 13):
-      expected = np.stack([np.asarray(jax.random.split(jax.random.fold_in(rng, e), per_epoch))
-                           for e in range(4)])
-      np.testing.assert_array_equal(experiment._cycle_keys(rng, 4, per_epoch), expected)
 
 
 def test_cut_off_result_line_is_repaired(tmp_path):
@@ -519,21 +509,26 @@ def _assert_same_variables(a, b):
   tolerances.assert_same_training(part(a, 'trained'), part(b, 'trained'), part(a, 'start'))
 
 
-@pytest.mark.parametrize('task', ['cifar_shaped', 'pose'])
-def test_an_augmented_task_trains_alike_on_one_and_two_devices(task, tmp_path):
-  # Each sample is augmented with the key of its place in the global batch: were keys drawn per
-  # device, the two would differ by more than what training moved (1.4 times, on pose).
+def _in_this_process(task):
+  """tests/augmented_worker.py's variables, trained on this process's two (fake CPU) devices."""
   import augmented_worker  # pylint: disable=g-import-not-at-top
   assert jax.local_device_count() == 2
-  two = augmented_worker.flat(*augmented_worker.train_cycle_zero(task))
-  one = _worker_variables(task, tmp_path / 'one.npz', devices=1)
-  _assert_same_variables(one, two)
+  return augmented_worker.flat(*augmented_worker.train_cycle_zero(task))
 
 
-def test_an_augmented_task_trains_alike_in_one_and_two_processes(tmp_path):
+def test_an_augmented_cifar_shaped_task_trains_alike_on_one_and_two_devices(tmp_path):
+  # Each sample is augmented with the key of its place in the global batch: were keys drawn per
+  # device, the two would differ by more than what training moved (3 times, here).
+  _assert_same_variables(_worker_variables('cifar_shaped', tmp_path / 'one.npz', devices=1),
+                         _in_this_process('cifar_shaped'))
+
+
+def test_the_pose_stand_in_trains_alike_on_one_and_two_devices_and_processes(tmp_path):
+  # Keyed per device, one and two devices differed by 1.4 times what training moved.
   one = _worker_variables('pose', tmp_path / 'one.npz', devices=1)
-  two = _worker_variables('pose', tmp_path / 'two.npz', devices=1, processes=2)
-  _assert_same_variables(one, two)
+  _assert_same_variables(one, _in_this_process('pose'))
+  _assert_same_variables(one, _worker_variables('pose', tmp_path / 'two.npz', devices=1,
+                                                processes=2))
 
 
 def test_true_losses_are_the_targets_cross_entropy_on_the_pool():

@@ -81,11 +81,11 @@ def test_fed_batches_and_replicated_state_share_one_program(caplog):
   p_step = train.make_p_train_step()
   feed = pipeline.device_batches(x, y, r.integers(0, 32, (4, 16)), train.device_sharding())
   rngs = jax.random.split(jax.random.PRNGKey(0), 2)
-  state, _ = p_step(state, next(feed), rngs)
+  state, _ = p_step(state, next(feed), rngs, np.zeros(2, np.int32))
   caplog.clear()
   with jax.log_compiles(True):
     for batch in feed:
-      state, metrics = p_step(state, batch, rngs)
+      state, metrics = p_step(state, batch, rngs, np.zeros(2, np.int32))
     jax.block_until_ready(metrics)
   assert not [r for r in caplog.records if 'Compiling' in r.getMessage()]
 

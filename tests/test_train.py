@@ -3,6 +3,7 @@ import functools
 import chex
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import sorter
 from l2r_jax import losses
 from l2r_jax import models
+from l2r_jax import optim
 from l2r_jax import train
 import tolerances
 
@@ -35,14 +37,15 @@ def _same_key(key, n_devices):
   return np.broadcast_to(np.asarray(key), (n_devices, *key.shape))
 
 
-def _run(n_devices, steps=3, predictor=None, **static):
+def _run(n_devices, steps=3, predictor=None, epoch=0, **static):
   devices = jax.local_devices()[:n_devices]
   p_step = train.make_p_train_step(devices=devices, **static)
   state = train.replicate(_state(predictor), devices)
   history = []
   for i, batch in enumerate(_batches(steps)):
     shards = jax.tree.map(lambda x: x.reshape(n_devices, -1, *x.shape[1:]), batch)
-    state, metrics = p_step(state, shards, _same_key(jax.random.PRNGKey(i), n_devices))
+    state, metrics = p_step(state, shards, _same_key(jax.random.PRNGKey(i), n_devices),
+                            np.full(n_devices, epoch, np.int32))
     history.append(jax.tree.map(lambda m: float(m[0]), metrics))
   return jax.tree.map(lambda x: np.asarray(x[0]), state), history
 
@@ -54,7 +57,7 @@ STRATEGIES = {
                                                     ranker=sorter.make_soft_rank(8, 0.1))),
     'pairwise': dict(predictor=models.LL4ALLossModule(hidden=16),
                      ranking_loss=functools.partial(losses.pairwise_margin_loss, margin=1.0),
-                     detach_features=False),
+                     detach_after_epoch=0),  # epoch 0: the ranking loss reaches the target
 }
 
 
@@ -103,11 +106,42 @@ def test_listwise_predictor_never_trains_the_target():
 def test_pairwise_loss_trains_the_target_until_detached():
   alone, _ = _run(1)
   attached, _ = _run(1, **STRATEGIES['pairwise'])
-  detached, _ = _run(1, **{**STRATEGIES['pairwise'], 'detach_features': True})
+  detached, _ = _run(1, epoch=1, **STRATEGIES['pairwise'])  # after its detach epoch
   diff = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), alone.target.params,
                       attached.target.params)
   assert max(jax.tree.leaves(diff)) > 1e-6
   chex.assert_trees_all_close(alone.target.params, detached.target.params)
+
+
+def test_the_step_reads_its_learning_rates_and_detachment_from_the_epoch(caplog):
+  # A schedule that stops both optimisers from epoch 1: one compiled step, whose updates stop there.
+  stop = optax.join_schedules([optax.constant_schedule(np.float32(0.1)),
+                               optax.constant_schedule(np.float32(0.0))], [1])
+  devices = jax.local_devices()[:1]
+  options = dict(STRATEGIES['pairwise'])
+  sgd = optim.make(ml_collections.ConfigDict(
+      dict(optimizer='sgd', lr=0.1, momentum=0.9, weight_decay=0.0)))
+  target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=train.AXIS)
+  start = train.create_state(jax.random.PRNGKey(0), target, sgd, jnp.zeros((2, 40)),
+                             options.pop('predictor'), sgd)
+  p_step = train.make_p_train_step(devices=devices, learning_rates=(stop, stop), **options)
+  state = train.replicate(start, devices)
+  batch = jax.tree.map(lambda x: x[None], _batches(1)[0])
+  key = _same_key(jax.random.PRNGKey(0), 1)
+  state, _ = p_step(state, batch, key, np.zeros(1, np.int32))
+  after_epoch_0 = jax.device_get(state)
+  caplog.clear()
+  with jax.log_compiles(True):
+    state, _ = p_step(state, batch, key, np.ones(1, np.int32))
+    jax.block_until_ready(state)
+  assert not [r for r in caplog.records if 'Compiling' in r.getMessage()]
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), start.target.params,
+                       after_epoch_0.target.params)
+  assert max(jax.tree.leaves(moved)) > 1e-4
+  # SGD with momentum at rate 0 leaves the parameters where they were.
+  chex.assert_trees_all_equal(jax.device_get(state).target.params, after_epoch_0.target.params)
+  chex.assert_trees_all_equal(jax.device_get(state).predictor.params,
+                              after_epoch_0.predictor.params)
 
 
 def test_extra_predictor_updates_leave_a_run_without_predictor_as_it_is():
@@ -129,11 +163,11 @@ def test_replicated_state_and_step_outputs_share_one_program(caplog):
   state = train.replicate(_state(None), devices)
   batch = jax.tree.map(lambda x: x.reshape(2, -1, *x.shape[1:]), _batches(1)[0])
   rngs = _same_key(jax.random.PRNGKey(0), 2)
-  state, _ = p_step(state, batch, rngs)
+  state, _ = p_step(state, batch, rngs, np.zeros(2, np.int32))
   caplog.clear()
   with jax.log_compiles(True):
     for _ in range(2):
-      state, metrics = p_step(state, batch, rngs)
+      state, metrics = p_step(state, batch, rngs, np.zeros(2, np.int32))
     jax.block_until_ready(metrics)
   assert not [r for r in caplog.records if 'Compiling' in r.getMessage()]
 
@@ -142,7 +176,8 @@ def test_replicated_state_and_step_outputs_share_one_program(caplog):
 def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(name, detach):
   from l2r_jax import tasks  # pylint: disable=g-import-not-at-top
   weight = 1.0 if name == 'listwise' else 0.5
-  static = {**STRATEGIES[name], 'detach_features': detach, 'ranking_weight': weight}
+  static = {**STRATEGIES[name], 'detach_after_epoch': None if detach else 0,
+            'ranking_weight': weight}
   once, _ = _run(1, steps=1, **static)
   four, hist = _run(1, steps=1, predictor_updates=4, **static)
   four_on_two, _ = _run(2, steps=1, predictor_updates=4, **static)

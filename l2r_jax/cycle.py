@@ -1,0 +1,224 @@
+"""One training cycle, in parts that each read alone.
+
+* :func:`make_plan`: what every step of the cycle reads, as host arrays: its rows of the labeled
+  sets and its key, with a runs (seeds) axis always present. Made from the seeds and keys alone,
+  before any device is touched.
+* :class:`DeviceFeed` and :class:`HostFeed`: how a step's batch reaches the devices, behind one
+  interface (a step's inputs, or an epoch's stacked for a scan).
+* :func:`run_epoch`: an epoch step by step or as one ``lax.scan``, with metrics of one shape.
+* :func:`train_cycle`: the three strung together for the runs of one strategy.
+
+The learning rates and LL4AL's detachment are the step's own (``train.train_step`` reads the
+epoch); the loop, step or scan, is chosen once per experiment (``Experiment.loop``).
+"""
+import contextlib
+import functools
+import math
+from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
+
+import chex
+from flax import jax_utils
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+
+from l2r_jax import protocol
+from l2r_jax import train
+from l2r_jax.data import pipeline
+
+Metrics = Dict[str, Any]
+
+
+class Plan(NamedTuple):
+  """Every step of a cycle, for the runs of one strategy trained together (host arrays)."""
+  rows: np.ndarray   # int [epochs, steps, runs, b]: this process's share of each global batch, as
+                     # positions in the runs' labeled sets laid end to end (run r's at r * n)
+  keys: np.ndarray   # uint32 [epochs, steps, runs, *key]: each step's key, the same on every device
+
+  @property
+  def epochs(self) -> int:
+    return self.rows.shape[0]
+
+  @property
+  def steps(self) -> int:
+    return self.rows.shape[1]
+
+
+def make_plan(seeds: Sequence[int], rngs: Sequence[jax.Array], cycle: int, n: int, epochs: int,
+              batch_size: int, process_index: int = 0, process_count: int = 1) -> Plan:
+  """The plan of ``epochs`` epochs over ``n`` labeled samples per run, ``batch_size`` per step.
+
+  Run r's epoch e visits its samples in ``protocol.epoch_order(seeds[r], cycle, e, ...)``; its step
+  s of epoch e gets ``split(fold_in(rngs[r], e), steps)[s]``. Of every global batch, process p
+  feeds the p-th of ``process_count`` equal slices to its local devices."""
+  steps = math.ceil(n / batch_size)
+  per_process = batch_size // process_count
+  mine = slice(process_index * per_process, (process_index + 1) * per_process)
+  rows = np.stack([np.stack([protocol.epoch_order(seed, cycle, epoch, n, batch_size) + r * n
+                             for epoch in range(epochs)]).reshape(epochs, steps, batch_size)
+                   for r, seed in enumerate(seeds)], 2)[..., mine]
+  keys = np.stack([_cycle_keys(rng, epochs, steps) for rng in rngs], 2)
+  return Plan(rows, keys)
+
+
+def _cycle_keys(rng: jax.Array, epochs: int, per_epoch: int) -> np.ndarray:
+  """``[epochs, per_epoch, ...]``: row e is ``split(fold_in(rng, e), per_epoch)``.
+
+  Under partitionable threefry (JAX's default) a split's keys do not depend on how many are
+  made, so ``per_epoch`` is rounded up to a power of two and the rows cut: a cycle whose
+  labeled set grows compiles this again only when the power of two does."""
+  made = per_epoch
+  if jax.config.jax_threefry_partitionable and jax.config.jax_default_prng_impl == 'threefry2x32':
+    made = 1 << (per_epoch - 1).bit_length()
+  return np.asarray(_split_per_epoch(rng, epochs, made))[:, :per_epoch]
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _split_per_epoch(rng: jax.Array, epochs: int, per_epoch: int) -> jax.Array:
+  return jax.vmap(lambda e: jax.random.split(jax.random.fold_in(rng, e), per_epoch))(
+      jnp.arange(epochs))
+
+
+class DeviceFeed:
+  """The runs' labeled sets on every device, padded to ``size`` rows so that one compiled step
+  serves every cycle; a step is sent only its row indices (``train.on_rows``)."""
+  from_rows = True
+
+  def __init__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, size: int, n_dev: int):
+    pad = lambda v: np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)])  # noqa: E731
+    self._data = train.replicate({'x': pad(x), 'y': pad(y)})
+    epochs, steps = rows.shape[:2]
+    self._rows = pipeline.device_rows(rows.reshape(epochs * steps, *rows.shape[2:]), n_dev)
+    self._rows = self._rows.reshape(epochs, steps, *self._rows.shape[1:])
+
+  def step(self, epoch: int, i: int) -> Tuple[Any, ...]:
+    """Step ``i`` of ``epoch``'s inputs before its key: ``(data, rows [n_dev, ...])``."""
+    return self._data, self._rows[epoch, i]
+
+  def epoch(self, epoch: int) -> Tuple[Any, ...]:
+    """The epoch's inputs, a steps axis after the device axis."""
+    return self._data, np.swapaxes(self._rows[epoch], 0, 1)
+
+  def close(self) -> None:
+    pass
+
+
+class HostFeed:
+  """Batches gathered on the host by background threads and put on the devices ahead of their
+  steps (``pipeline.device_batches``); they come in the plan's order, each read once."""
+  from_rows = False
+
+  def __init__(self, x: Any, y: np.ndarray, rows: np.ndarray):
+    self._steps = rows.shape[1]
+    self._batches = pipeline.device_batches(x, y, rows.reshape(-1, *rows.shape[2:]),
+                                            train.device_sharding())
+
+  def step(self, epoch: int, i: int) -> Tuple[Any, ...]:
+    del epoch, i  # the next in the plan's order
+    return (next(self._batches),)
+
+  def epoch(self, epoch: int) -> Tuple[Any, ...]:
+    batches = [self.step(epoch, i)[0] for i in range(self._steps)]
+    return (jax.tree.map(lambda *b: jnp.stack(b, 1), *batches),)
+
+  def close(self) -> None:
+    self._batches.close()
+
+
+def run_epoch(program: Callable, scan: bool, state: train.State, feed, epoch: int,
+              keys: np.ndarray) -> Tuple[train.State, Metrics]:
+  """One epoch of ``program`` (a ``train.Trainer``'s, for ``scan`` or not) on ``feed``'s batches
+  with ``keys`` (``[steps, n_dev, ...]``): the new state and every step's metrics, device arrays
+  ``[n_dev, steps, ...]`` whichever the loop. Nothing waits for the devices."""
+  n_dev = keys.shape[1]
+  if scan:
+    epochs = np.full((n_dev, keys.shape[0]), epoch, np.int32)
+    return program(state, *feed.epoch(epoch), np.swapaxes(keys, 0, 1), epochs)
+  epochs = np.full(n_dev, epoch, np.int32)
+  metrics = []
+  for i in range(keys.shape[0]):
+    state, m = program(state, *feed.step(epoch, i), keys[i], epochs)
+    metrics.append(m)
+  return state, jax.tree.map(lambda *m: jnp.stack(m, 1), *metrics)
+
+
+def train_cycle(exp, als: Sequence[Any], cycle: int, rngs: Sequence[jax.Array]
+                ) -> Tuple[List[train.State], List[List[Dict[str, float]]]]:
+  """``config.train.epochs`` epochs on the labeled set of each run in ``als`` (``ALState``s of one
+  strategy, several seeds, equal label counts) with the training keys ``rngs``: per run, the
+  trained (unreplicated) training state and the mean training metrics of every epoch. Several runs
+  train as one vmapped program (``config.vmap_seeds``), each with its own batches, keys and state,
+  so each gets the result it would get alone."""
+  config, ds = exp.config, exp.dataset
+  strategy, n, runs = als[0].strategy, len(als[0].labeled), len(als)
+  chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in als}), 1)
+  vmapped, n_dev = runs > 1, jax.local_device_count()
+  plan = make_plan([al.seed for al in als], rngs, cycle, n, config.train.epochs,
+                   config.train.batch_size, jax.process_index(), jax.process_count())
+  rows, keys = plan.rows, np.broadcast_to(plan.keys[:, :, None],
+                                          (plan.epochs, plan.steps, n_dev, *plan.keys.shape[2:]))
+  if not vmapped:  # one run trains without the seed axis
+    rows, keys = rows[:, :, 0], keys[:, :, :, 0]
+  # The labeled sets are read once per cycle (small by design; an array-like pool decodes here).
+  labeled = np.concatenate([al.labeled for al in als])
+  x, y = ds.x_train[labeled], ds.y_train[labeled]
+  # The device feed pads to the experiment's last size: one compiled step for every cycle.
+  size = max(len(labeled), runs * (config.al.initial + config.al.budget * (config.al.cycles - 1)))
+  kind = pipeline.choose_feed(config.train.get('feed', 'auto'),
+                              (x.nbytes + y.nbytes) // len(labeled) * size)
+  scan = exp.loop == 'scan'
+  program = exp.trainers[strategy].program(scan=scan, vmap_seeds=vmapped,
+                                           from_rows=kind == 'device')
+  states = [_restart_optimisers(al.train_state) for al in als]
+  state = train.replicate(_stack(states) if vmapped else states[0])
+  progress = (f'{strategy} seed{"s" * vmapped} {",".join(str(al.seed) for al in als)} '
+              f'cycle {cycle + 1}/{config.al.cycles}')
+  epoch_metrics = []
+  # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
+  with contextlib.closing(DeviceFeed(x, y, rows, size, n_dev) if kind == 'device'
+                          else HostFeed(x, y, rows)) as feed:
+    for epoch in tqdm.trange(plan.epochs, desc=progress, leave=False, dynamic_ncols=True,
+                             mininterval=1.0, disable=config.get('quiet', False)):
+      state, m = run_epoch(program, scan, state, feed, epoch, keys[epoch])
+      epoch_metrics.append(m)
+    # The one host synchronisation of the cycle: every step's metrics, read at its end.
+    epoch_metrics = jax.device_get(epoch_metrics)
+  histories = [_epoch_means(epoch_metrics, r if vmapped else None) for r in range(runs)]
+  for al, history in zip(als, histories):
+    for epoch, m in enumerate(history):
+      if not all(np.isfinite(v) for v in m.values()):
+        raise FloatingPointError(
+            f'{strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
+            f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
+  state = jax_utils.unreplicate(state)
+  return (_unstack(state, runs) if vmapped else [state]), histories
+
+
+def _epoch_means(epoch_metrics: List[Metrics], run) -> List[Dict[str, float]]:
+  """Per epoch, the mean over its steps of each metric (device 0's copy: they are pmeaned), of
+  run ``run`` (None: the metrics have no runs axis)."""
+  pick = (lambda v: v[0]) if run is None else (lambda v: v[0, :, run])  # noqa: E731
+  return [{k: float(np.mean(pick(v))) for k, v in m.items()}
+          for m in epoch_metrics]
+
+
+def _restart_optimisers(train_state: train.State) -> train.State:
+  """The optimisers of a cycle start afresh: step 0 and their initial states."""
+  target = train_state.target
+  target = target.replace(step=0, opt_state=target.tx.init(target.params))
+  predictor = train_state.predictor
+  if predictor is not None:
+    predictor = predictor.replace(step=0, opt_state=predictor.tx.init(predictor.params))
+  return train.State(target=target, predictor=predictor)
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+  """Trees of equal structure stacked leaf by leaf on a new leading (seed) axis."""
+  treedef = jax.tree.structure(trees[0])
+  return treedef.unflatten([np.stack(leaves) for leaves in zip(*map(jax.tree.leaves, trees))])
+
+
+def _unstack(tree: Any, n: int) -> List[Any]:
+  leaves, treedef = jax.tree.flatten(tree)
+  return [treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n)]
