@@ -243,7 +243,9 @@ def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict
   from l2r_jax import cycle  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   config = mnist1d_papers_protocol()
-  config.train.epochs = 1
+  config.train.epochs = 1   # one epoch: no schedule step or detachment within it
+  config.train.lr_boundaries = config.predictor.lr_boundaries = ()
+  config.ll4al.detach_epoch = 0
   config.train.loop = loop
   config.train.feed = feed
   config.quiet = True

@@ -54,10 +54,10 @@ def make_plan(seeds: Sequence[int], rngs: Sequence[jax.Array], cycle: int, n: in
   feeds the p-th of ``process_count`` equal slices to its local devices."""
   steps = math.ceil(n / batch_size)
   per_process = batch_size // process_count
-  mine = slice(process_index * per_process, (process_index + 1) * per_process)
+  share = slice(process_index * per_process, (process_index + 1) * per_process)
   rows = np.stack([np.stack([protocol.epoch_order(seed, cycle, epoch, n, batch_size) + r * n
                              for epoch in range(epochs)]).reshape(epochs, steps, batch_size)
-                   for r, seed in enumerate(seeds)], 2)[..., mine]
+                   for r, seed in enumerate(seeds)], 2)[..., share]
   keys = np.stack([_cycle_keys(rng, epochs, steps) for rng in rngs], 2)
   return Plan(rows, keys)
 
@@ -86,7 +86,9 @@ class DeviceFeed:
   from_rows = True
 
   def __init__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, size: int, n_dev: int):
-    pad = lambda v: np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)])  # noqa: E731
+    def pad(v):
+      return np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)])
+
     self._data = train.replicate({'x': pad(x), 'y': pad(y)})
     epochs, steps = rows.shape[:2]
     self._rows = pipeline.device_rows(rows.reshape(epochs * steps, *rows.shape[2:]), n_dev)
@@ -143,36 +145,36 @@ def run_epoch(program: Callable, scan: bool, state: train.State, feed, epoch: in
   return state, jax.tree.map(lambda *m: jnp.stack(m, 1), *metrics)
 
 
-def train_cycle(exp, als: Sequence[Any], cycle: int, rngs: Sequence[jax.Array]
+def train_cycle(experiment, run_states: Sequence[Any], cycle: int, rngs: Sequence[jax.Array]
                 ) -> Tuple[List[train.State], List[List[Dict[str, float]]]]:
-  """``config.train.epochs`` epochs on the labeled set of each run in ``als`` (``ALState``s of one
-  strategy, several seeds, equal label counts) with the training keys ``rngs``: per run, the
+  """``config.train.epochs`` epochs on the labeled set of each run in ``run_states`` (``ALState``s
+  of one strategy, several seeds, equal label counts) with the training keys ``rngs``: per run, the
   trained (unreplicated) training state and the mean training metrics of every epoch. Several runs
   train as one vmapped program (``config.vmap_seeds``), each with its own batches, keys and state,
   so each gets the result it would get alone."""
-  config, ds = exp.config, exp.dataset
-  strategy, n, runs = als[0].strategy, len(als[0].labeled), len(als)
-  chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in als}), 1)
+  config, ds = experiment.config, experiment.dataset
+  strategy, n, runs = run_states[0].strategy, len(run_states[0].labeled), len(run_states)
+  chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in run_states}), 1)
   vmapped, n_dev = runs > 1, jax.local_device_count()
-  plan = make_plan([al.seed for al in als], rngs, cycle, n, config.train.epochs,
+  plan = make_plan([al.seed for al in run_states], rngs, cycle, n, config.train.epochs,
                    config.train.batch_size, jax.process_index(), jax.process_count())
   rows, keys = plan.rows, np.broadcast_to(plan.keys[:, :, None],
                                           (plan.epochs, plan.steps, n_dev, *plan.keys.shape[2:]))
   if not vmapped:  # one run trains without the seed axis
     rows, keys = rows[:, :, 0], keys[:, :, :, 0]
   # The labeled sets are read once per cycle (small by design; an array-like pool decodes here).
-  labeled = np.concatenate([al.labeled for al in als])
+  labeled = np.concatenate([al.labeled for al in run_states])
   x, y = ds.x_train[labeled], ds.y_train[labeled]
   # The device feed pads to the experiment's last size: one compiled step for every cycle.
   size = max(len(labeled), runs * (config.al.initial + config.al.budget * (config.al.cycles - 1)))
   kind = pipeline.choose_feed(config.train.get('feed', 'auto'),
                               (x.nbytes + y.nbytes) // len(labeled) * size)
-  scan = exp.loop == 'scan'
-  program = exp.trainers[strategy].program(scan=scan, vmap_seeds=vmapped,
+  scan = experiment.loop == 'scan'
+  program = experiment.trainers[strategy].program(scan=scan, vmap_seeds=vmapped,
                                            from_rows=kind == 'device')
-  states = [_restart_optimisers(al.train_state) for al in als]
+  states = [_restart_optimisers(al.train_state) for al in run_states]
   state = train.replicate(_stack(states) if vmapped else states[0])
-  progress = (f'{strategy} seed{"s" * vmapped} {",".join(str(al.seed) for al in als)} '
+  progress = (f'{strategy} seed{"s" * vmapped} {",".join(str(al.seed) for al in run_states)} '
               f'cycle {cycle + 1}/{config.al.cycles}')
   epoch_metrics = []
   # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
@@ -185,7 +187,7 @@ def train_cycle(exp, als: Sequence[Any], cycle: int, rngs: Sequence[jax.Array]
     # The one host synchronisation of the cycle: every step's metrics, read at its end.
     epoch_metrics = jax.device_get(epoch_metrics)
   histories = [_epoch_means(epoch_metrics, r if vmapped else None) for r in range(runs)]
-  for al, history in zip(als, histories):
+  for al, history in zip(run_states, histories):
     for epoch, m in enumerate(history):
       if not all(np.isfinite(v) for v in m.values()):
         raise FloatingPointError(

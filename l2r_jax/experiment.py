@@ -19,6 +19,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from absl import logging
 import flax.linen as nn
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -88,8 +89,8 @@ def _make_trainers(config: ml_collections.ConfigDict, task: tasks_lib.Task,
   for name in config.strategies:
     module = strategies_lib.get(name).loss_module
     if module not in built:
-      options = dict(task_loss=task.loss, augment=augment,
-                     learning_rates=(optim.schedule(config.train), optim.schedule(config.predictor)))
+      schedules = (optim.schedule(config.train), optim.schedule(config.predictor))
+      options = dict(task_loss=task.loss, augment=augment, learning_rates=schedules)
       if module is None:
         built[module] = None, train.Trainer(**options)
       else:
@@ -104,11 +105,13 @@ def _make_trainers(config: ml_collections.ConfigDict, task: tasks_lib.Task,
   return predictors, trainers
 
 
-def initial_train_state(exp: Experiment, strategy: str, rng: jax.Array) -> train.State:
-  """A run's initial target and predictor; the target's backbone from ``exp.backbone`` if set."""
-  predictor, predictor_tx = exp.predictors[strategy] or (None, None)
-  return train.create_state(rng, *exp.target, jnp.asarray(exp.dataset.x_train[np.arange(2)]),
-                            predictor, predictor_tx, exp.backbone)
+def initial_train_state(experiment: Experiment, strategy: str, rng: jax.Array) -> train.State:
+  """A run's initial target and predictor; the target's backbone from ``experiment.backbone``
+  if set."""
+  predictor, predictor_tx = experiment.predictors[strategy] or (None, None)
+  sample = jnp.asarray(experiment.dataset.x_train[np.arange(2)])
+  return train.create_state(rng, *experiment.target, sample, predictor, predictor_tx,
+                            experiment.backbone)
 
 
 def _apply(train_state: train.State, x):
@@ -122,56 +125,76 @@ def _apply(train_state: train.State, x):
   return prediction, feats, predicted_loss
 
 
-@jax.jit
-def _forward(train_state: train.State, x):
+@functools.partial(jax.pmap, axis_name=train.AXIS)
+def _p_forward(train_state: train.State, x):
   prediction, feats, predicted_loss = _apply(train_state, x)
   return prediction, global_average_pool(feats.last), predicted_loss
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _score(task: tasks_lib.Task, train_state: train.State, x, y):
+@functools.partial(jax.pmap, axis_name=train.AXIS, static_broadcasted_argnums=(0,))
+def _p_score(task: tasks_lib.Task, train_state: train.State, x, y):
   prediction, _, predicted_loss = _apply(train_state, x)
   return task.decode(prediction), task.truth(y), task.loss(prediction, y), predicted_loss
 
 
-def _chunks(fn, arrays, indices: np.ndarray, chunk: int):
-  """``fn`` on ``[a[indices] for a in arrays]`` in chunks of a fixed size (the last one padded, so
-  one compilation serves all); host outputs concatenated, None outputs kept None. Fewer indices
-  than ``chunk`` shrink it to the next power of two (few shapes, little padding)."""
-  if len(indices) < chunk:
-    chunk = 1 << max(int(len(indices)) - 1, 0).bit_length()
+def _on_every_device(fn, arrays, indices: np.ndarray, chunk: int):
+  """``fn`` (pmapped, its inputs ``[local devices, chunk, ...]``) on ``[a[indices] for a in
+  arrays]``, over every device of every process: the indices split into one contiguous block per
+  device (device d of process p holds block ``p * local devices + d``), each block in chunks of a
+  fixed size (the last padded, so one compilation serves all; fewer indices than ``chunk`` per
+  device shrink it to the next power of two). Every process gets every output, gathered on the
+  host in index order; None outputs stay None. A device's chunks have the same shape on any
+  number of devices, so its outputs are those one device would give."""
+  indices = np.asarray(indices)
+  n_local = jax.local_device_count()
+  n_blocks = n_local * jax.process_count()
+  per_block = max(-(-len(indices) // n_blocks), 1)
+  if per_block < chunk:
+    chunk = 1 << (per_block - 1).bit_length()
+  steps = -(-per_block // chunk)
+  # [blocks, steps * chunk]: block b holds indices [b * per_block, (b + 1) * per_block), padded.
+  blocks = np.concatenate([indices, np.repeat(indices[:1], per_block * n_blocks - len(indices))])
+  blocks = blocks.reshape(n_blocks, per_block)
+  blocks = np.concatenate([blocks, np.repeat(blocks[:, :1], steps * chunk - per_block, 1)], 1)
+  share = blocks[jax.process_index() * n_local:][:n_local].reshape(n_local, steps, chunk)
   outs = []
-  for i in range(0, len(indices), chunk):
-    idx = indices[i:i + chunk]
-    n = len(idx)
-    idx = np.concatenate([idx, np.repeat(idx[:1], chunk - n)])
-    out = jax.device_get(fn(*(jnp.asarray(a[idx]) for a in arrays)))
-    outs.append(jax.tree.map(lambda a, n=n: a[:n], out))
-  return tuple(None if outs[0][k] is None else np.concatenate([o[k] for o in outs])
-               for k in range(len(outs[0])))
+  for step in range(steps):
+    rows = share[:, step].reshape(-1)
+    inputs = (np.asarray(a[rows]).reshape(n_local, chunk, *a.shape[1:]) for a in arrays)
+    outs.append(jax.device_get(fn(*inputs)))
+  local = tuple(None if outs[0][k] is None else np.concatenate([o[k] for o in outs], 1)
+                for k in range(len(outs[0])))     # [local devices, steps * chunk, ...]
+  if jax.process_count() > 1:  # every process gets every block: [processes, local devices, ...]
+    local = tuple(None if o is None else o.reshape(-1, *o.shape[2:])
+                  for o in multihost_utils.process_allgather(local))
+  return tuple(None if o is None else o[:, :per_block].reshape(-1, *o.shape[2:])[:len(indices)]
+               for o in local)
 
 
 def infer(train_state: train.State, x, indices: np.ndarray,
           chunk: int = 512) -> strategies_lib.PoolOutputs:
-  """The target's (and predictor's) outputs on ``x[indices]`` (``x`` an array or array-like), chunk by chunk."""
-  return strategies_lib.PoolOutputs(*_chunks(functools.partial(_forward, train_state), (x,),
-                                             np.asarray(indices), chunk))
+  """The target's (and predictor's) outputs on ``x[indices]`` (``x`` an array or array-like),
+  over every device of every process, chunk by chunk."""
+  return strategies_lib.PoolOutputs(*_on_every_device(
+      functools.partial(_p_forward, train.replicate(train_state)), (x,), indices, chunk))
 
 
-def true_losses(exp: Experiment, train_state: train.State, indices: np.ndarray) -> np.ndarray:
+def true_losses(experiment: Experiment, train_state: train.State,
+                indices: np.ndarray) -> np.ndarray:
   """The target's per-sample task loss on pool samples ``indices``, with their labels (for the
   diagnostic ``oracle_loss`` strategy only)."""
-  ds = exp.dataset
-  return _chunks(functools.partial(_score, exp.task, train_state), (ds.x_train, ds.y_train),
-                 np.asarray(indices), exp.config.eval_batch_size)[2]
+  ds = experiment.dataset
+  score = functools.partial(_p_score, experiment.task, train.replicate(train_state))
+  return _on_every_device(score, (ds.x_train, ds.y_train), indices,
+                          experiment.config.eval_batch_size)[2]
 
 
-def evaluate(exp: Experiment, train_state: train.State, chunk: int = 512) -> Dict[str, Any]:
+def evaluate(experiment: Experiment, train_state: train.State, chunk: int = 512) -> Dict[str, Any]:
   """The task's test metric and, with a predictor, Spearman's rho of predicted vs true per-sample
   test losses."""
-  ds, task = exp.dataset, exp.task
-  decoded, truth, losses, predicted = _chunks(
-      functools.partial(_score, task, train_state), (ds.x_test, ds.y_test),
+  ds, task = experiment.dataset, experiment.task
+  decoded, truth, losses, predicted = _on_every_device(
+      functools.partial(_p_score, task, train.replicate(train_state)), (ds.x_test, ds.y_test),
       np.arange(len(ds.x_test)), chunk)
   scores = task.score(decoded, truth)
   result = {'metric': task.metric, 'value': float(scores.pop(task.metric)),
@@ -187,10 +210,10 @@ def _cycle_rngs(al: ALState, cycle: int) -> Tuple[jax.Array, jax.Array]:
   return rng_train, rng_query
 
 
-def query(exp: Experiment, al: ALState) -> ALState:
+def query(experiment: Experiment, al: ALState) -> ALState:
   """The run with its next cycle's labeled set: after cycle 0, the strategy's picks from a random
   subset of the unlabeled pool appended."""
-  config, ds = exp.config, exp.dataset
+  config, ds = experiment.config, experiment.dataset
   cycle = al.cycle + 1
   if cycle == 0:
     return al
@@ -201,33 +224,33 @@ def query(exp: Experiment, al: ALState) -> ALState:
       labeled=al.labeled,
       inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
       options=config.get(al.strategy, ml_collections.ConfigDict()),
-      true_loss=lambda idx: true_losses(exp, al.train_state, idx))
+      true_loss=lambda idx: true_losses(experiment, al.train_state, idx))
   chosen = strategies_lib.get(al.strategy).select(view, subset, config.al.budget, rng_query)
   return al._replace(labeled=np.concatenate([al.labeled, np.asarray(chosen, al.labeled.dtype)]))
 
 
-def run_cycle(exp: Experiment, als: Sequence[ALState]
+def run_cycle(experiment: Experiment, run_states: Sequence[ALState]
               ) -> Tuple[List[ALState], List[List[Dict[str, float]]]]:
-  """Query (after cycle 0), reveal, train, evaluate: the next cycle of each run in ``als`` (one
-  strategy, seeds at the same cycle; several train as one vmapped program), and the training
-  histories. A record's ``wall_s`` is its own query and evaluation time plus its share of the
-  training time."""
-  config = exp.config
-  cycle = als[0].cycle + 1
+  """Query (after cycle 0), reveal, train, evaluate: the next cycle of each run in
+  ``run_states`` (one strategy, seeds at the same cycle; several train as one vmapped program),
+  and the training histories. A record's ``wall_s`` is its own query and evaluation time plus its
+  share of the training time."""
+  config = experiment.config
+  cycle = run_states[0].cycle + 1
   spent = []
   queried = []
-  for al in als:
+  for al in run_states:
     t0 = time.time()
-    queried.append(query(exp, al))
+    queried.append(query(experiment, al))
     spent.append(time.time() - t0)
-  rngs = [_cycle_rngs(al, cycle)[0] for al in als]
+  rngs = [_cycle_rngs(al, cycle)[0] for al in run_states]
   t0 = time.time()
-  trained, histories = cycle_lib.train_cycle(exp, queried, cycle, rngs)
-  shared = (time.time() - t0) / len(als)
+  trained, histories = cycle_lib.train_cycle(experiment, queried, cycle, rngs)
+  shared = (time.time() - t0) / len(run_states)
   out = []
   for al, m, own in zip(queried, trained, spent):
     t0 = time.time()
-    result = evaluate(exp, m, config.eval_batch_size)
+    result = evaluate(experiment, m, config.eval_batch_size)
     record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
               'num_labeled': int(len(al.labeled)), **result,
               'wall_s': round(own + shared + time.time() - t0, 2)}
@@ -247,16 +270,16 @@ class _Run(NamedTuple):
   writer: Optional[Any]          # its TensorBoard writer (None on processes that do not write)
 
 
-def _open(exp: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
+def _open(experiment: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
   """A (strategy, seed) run, resumed from its latest checkpoint if it has one."""
-  config = exp.config
+  config = experiment.config
   # Keys depend on the seed only: every strategy starts from the same model.
   rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-  train_state = initial_train_state(exp, strategy, rng_init)
+  train_state = initial_train_state(experiment, strategy, rng_init)
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
   restored = checkpoint.restore_latest(mgr, train_state)
   if restored is None:
-    al = ALState(strategy, seed, -1, protocol.initial_labeled(seed, exp.dataset.pool_size,
+    al = ALState(strategy, seed, -1, protocol.initial_labeled(seed, experiment.dataset.pool_size,
                                                       config.al.initial), rng, train_state, [])
   else:
     train_state, saved = restored
@@ -275,7 +298,7 @@ def _open(exp: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
   return _Run(al, mgr, writer)
 
 
-def _save(exp: Experiment, workdir: str, run: _Run, history: List[Dict[str, float]]) -> None:
+def _save(experiment: Experiment, workdir: str, run: _Run, history: List[Dict[str, float]]) -> None:
   """Checkpoint, results line, TensorBoard scalars and a log line for the run's last cycle."""
   al = run.al
   # Host copies: saved once, by the primary process, whatever the process count.
@@ -285,7 +308,7 @@ def _save(exp: Experiment, workdir: str, run: _Run, history: List[Dict[str, floa
     checkpoint.append_results(os.path.join(workdir, 'results.jsonl'), al.results)
     for epoch, m in enumerate(history):
       for k, v in m.items():
-        run.writer.add_scalar(k, v, al.cycle * exp.config.train.epochs + epoch)
+        run.writer.add_scalar(k, v, al.cycle * experiment.config.train.epochs + epoch)
     run.writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
     if r['spearman'] is not None:
       run.writer.add_scalar('eval_spearman', r['spearman'], r['num_labeled'])
@@ -295,13 +318,13 @@ def _save(exp: Experiment, workdir: str, run: _Run, history: List[Dict[str, floa
                   f'{r["metric"]} {r["value"]:.4f}{rho} ({r["wall_s"]:.1f} s)')
 
 
-def run_seeds(exp: Experiment, workdir: str, strategy: str,
+def run_seeds(experiment: Experiment, workdir: str, strategy: str,
               seeds: Sequence[int]) -> List[ALState]:
   """All cycles of ``strategy`` for each seed, resuming from their checkpoints; the seeds at the
   same cycle train together, as one vmapped program. The results are those of :func:`run_one`
   for each seed (up to floating-point rounding: a vmapped convolution sums in another order)."""
-  runs = [_open(exp, workdir, strategy, seed) for seed in seeds]
-  n_cycles = exp.config.al.cycles
+  runs = [_open(experiment, workdir, strategy, seed) for seed in seeds]
+  n_cycles = experiment.config.al.cycles
   while True:
     todo = [i for i, r in enumerate(runs) if r.al.cycle + 1 < n_cycles]
     if not todo:
@@ -309,10 +332,10 @@ def run_seeds(exp: Experiment, workdir: str, strategy: str,
     # Seeds resumed at different cycles: the furthest behind catch up first.
     behind = min(runs[i].al.cycle for i in todo)
     group = [i for i in todo if runs[i].al.cycle == behind]
-    als, histories = run_cycle(exp, [runs[i].al for i in group])
-    for i, al, history in zip(group, als, histories):
+    run_states, histories = run_cycle(experiment, [runs[i].al for i in group])
+    for i, al, history in zip(group, run_states, histories):
       runs[i] = runs[i]._replace(al=al)
-      _save(exp, workdir, runs[i], history)
+      _save(experiment, workdir, runs[i], history)
   for r in runs:
     r.manager.close()
     if r.writer is not None:
@@ -320,9 +343,9 @@ def run_seeds(exp: Experiment, workdir: str, strategy: str,
   return [r.al for r in runs]
 
 
-def run_one(exp: Experiment, workdir: str, strategy: str, seed: int) -> ALState:
+def run_one(experiment: Experiment, workdir: str, strategy: str, seed: int) -> ALState:
   """All cycles of one (strategy, seed), resuming from its checkpoints."""
-  return run_seeds(exp, workdir, strategy, [seed])[0]
+  return run_seeds(experiment, workdir, strategy, [seed])[0]
 
 
 def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
@@ -379,7 +402,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]
     if primary and os.path.isdir(workdir):
       held.enter_context(workdir_lib.lock(workdir))
     ident = workdir_lib.check_identity(workdir, config)
-    exp = make_experiment(config)
+    experiment = make_experiment(config)
     if primary:
       if not os.path.isdir(workdir):
         os.makedirs(workdir)
@@ -387,10 +410,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]
       workdir_lib.write_identity(workdir, ident)
     for strategy in config.strategies:
       if config.get('vmap_seeds', False):
-        run_seeds(exp, workdir, strategy, config.seeds)
+        run_seeds(experiment, workdir, strategy, config.seeds)
       else:
         for seed in config.seeds:
-          run_one(exp, workdir, strategy, seed)
+          run_one(experiment, workdir, strategy, seed)
     records = [r for r in checkpoint.read_results(os.path.join(workdir, 'results.jsonl'))
                if r['strategy'] in config.strategies and r['seed'] in config.seeds
                and r['cycle'] < config.al.cycles]

@@ -41,7 +41,7 @@ class TargetState(train_state.TrainState):
 
 
 class State(struct.PyTreeNode):
-  """Everything a training step updates: the target and, for loss-based strategies, the predictor."""
+  """What a training step updates: the target and, for loss-based strategies, the predictor."""
   target: TargetState
   predictor: Optional[train_state.TrainState]
 
@@ -231,16 +231,16 @@ def on_rows(step: Callable) -> Callable:
   return step_on_rows
 
 
-def _step(vmap_seeds: bool, from_rows: bool, static) -> Callable:
-  step = functools.partial(train_step, **static)
+def _step(vmap_seeds: bool, from_rows: bool, options) -> Callable:
+  step = functools.partial(train_step, **options)
   if vmap_seeds:  # every seed is in the same epoch
     step = jax.vmap(step, in_axes=(0, 0, 0, None))
   return on_rows(step) if from_rows else step
 
 
 def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
-                      **static) -> Callable:
-  """``train_step`` with its static options bound, pmapped over ``devices`` (default: all local
+                      **options) -> Callable:
+  """``train_step`` with its options bound, pmapped over ``devices`` (default: all local
   devices), state donated: ``(state, batch, keys, epochs)``, each with a leading device axis (the
   step's key and epoch the same on every device).
 
@@ -249,20 +249,21 @@ def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = 
   collectives still reduce over the devices only, so each seed's update is the one it would get
   alone.
 
-  With ``from_rows``, the step is called as ``(state, data, rows, keys, epochs)`` (:func:`on_rows`): the
-  labeled set ``data`` lies on every device and each device gathers its shard of the batch.
+  With ``from_rows``, the step is called as ``(state, data, rows, keys, epochs)``
+  (:func:`on_rows`): the labeled set ``data`` lies on every device and each device gathers its
+  shard of the batch.
   """
-  return jax.pmap(_step(vmap_seeds, from_rows, static), axis_name=AXIS, devices=devices,
+  return jax.pmap(_step(vmap_seeds, from_rows, options), axis_name=AXIS, devices=devices,
                   donate_argnums=(0,))
 
 
 def make_p_train_epoch(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
-                       **static) -> Callable:
+                       **options) -> Callable:
   """Like :func:`make_p_train_step`, for a whole epoch as one program: ``lax.scan`` of the step
   over ``batches`` (or, ``from_rows``, ``rows``), ``keys`` and ``epochs`` with a steps axis after
   the device axis (``[n_dev, steps, ...]``); ``data`` is the same for every step. Returns the new
   state and every step's metrics (``[n_dev, steps, ...]``)."""
-  step = _step(vmap_seeds, from_rows, static)
+  step = _step(vmap_seeds, from_rows, options)
 
   def epoch(state, *inputs):
     *fixed, per_step, keys, epochs = inputs  # ([data,] batches or rows, keys, epochs)

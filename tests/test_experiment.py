@@ -8,6 +8,7 @@ import time
 import chex
 import flax
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -20,7 +21,9 @@ from l2r_jax import losses
 from l2r_jax import protocol
 from l2r_jax import models as models_lib
 from l2r_jax import strategies
+from l2r_jax import train
 from l2r_jax import workdir
+from l2r_jax.models.base import global_average_pool
 import smoke
 import tolerances
 
@@ -454,6 +457,13 @@ def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):
   labeled = [json.loads(out.split('LABELED ')[1]) for out, _ in outs]
   assert labeled[0] == labeled[1]
   assert all(len(v) == 96 for v in labeled[0].values())
+  # The same computation as two devices of one process (pool scoring split the same way, each
+  # process scoring its block and gathering the other's): the same selections.
+  config = _smoke(strategies=('coreset', 'l2r'))
+  exp = experiment.make_experiment(config)
+  here = {s: experiment.run_one(exp, str(tmp_path / 'one'), s, 0).labeled.tolist()
+          for s in config.strategies}
+  assert here == labeled[0]
   records = checkpoint.read_results(str(tmp_path / 'results.jsonl'))
   assert len(records) == 4  # written once, by process 0
 
@@ -529,6 +539,34 @@ def test_the_pose_stand_in_trains_alike_on_one_and_two_devices_and_processes(tmp
   _assert_same_variables(one, _in_this_process('pose'))
   _assert_same_variables(one, _worker_variables('pose', tmp_path / 'two.npz', devices=1,
                                                 processes=2))
+
+
+def test_scoring_splits_the_indices_into_one_block_per_device():
+  pool = np.arange(1000, 1300) * 10
+  seen = jax.pmap(lambda x: (x, jnp.broadcast_to(jax.lax.axis_index(train.AXIS), x.shape)),
+                  axis_name=train.AXIS)
+  indices = np.random.default_rng(0).permutation(300)[:299]
+  values, device = experiment._on_every_device(seen, (pool,), indices, chunk=64)
+  np.testing.assert_array_equal(values, pool[indices])   # in index order, padding cut
+  np.testing.assert_array_equal(device, np.repeat([0, 1], [150, 149]))
+
+
+def test_scoring_and_evaluation_over_two_devices_give_one_devices_outputs():
+  # The same per-sample computation, batched differently: equal up to float32 rounding.
+  config = _smoke(strategies=('l2r',))
+  exp = experiment.make_experiment(config)
+  state = experiment.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
+  indices = np.random.default_rng(0).permutation(exp.dataset.pool_size)[:300]
+  outputs = experiment.infer(state, exp.dataset.x_train, indices, chunk=64)
+  prediction, feats, predicted = jax.jit(experiment._apply)(
+      state, jnp.asarray(exp.dataset.x_train[indices]))
+  for got, want in zip(outputs, (prediction, global_average_pool(feats.last),
+                                 predicted)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  result = experiment.evaluate(exp, state, chunk=64)
+  accuracy = float(np.mean(np.argmax(jax.jit(experiment._apply)(
+      state, jnp.asarray(exp.dataset.x_test))[0], -1) == exp.dataset.y_test))
+  assert result['value'] == pytest.approx(accuracy, abs=1.01 / len(exp.dataset.y_test))
 
 
 def test_true_losses_are_the_targets_cross_entropy_on_the_pool():

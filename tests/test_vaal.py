@@ -8,6 +8,7 @@ import pytest
 
 from l2r_jax import defaults
 from l2r_jax import strategies
+from l2r_jax.models import vaal as vaal_models
 from l2r_jax.strategies import vaal
 
 # Small settings shared by every test that trains, so that they share one compiled step.
@@ -69,8 +70,8 @@ def _init_shapes(model, shape):
 @pytest.mark.parametrize('side', [32, 64])
 def test_conv_vae_shapes(side):
   options = vaal.options_with_defaults({})
-  model = vaal.make_vae(options, (side, side, 3))
-  assert isinstance(model, vaal.ConvVAE)
+  model = vaal_models.make_vae(options, (side, side, 3))
+  assert isinstance(model, vaal_models.ConvVAE)
   variables, (recon, mu, logvar) = _init_shapes(model, (2, side, side, 3))
   assert recon.shape == (2, side, side, 3) and mu.shape == logvar.shape == (2, 32)
   # Four stride-2 convolutions: 1024 x (side/16)^2 features into fc_mu (official: 1024*2*2 at 32).
@@ -80,25 +81,25 @@ def test_conv_vae_shapes(side):
 
 @pytest.mark.parametrize('shape', [(40,), (8, 8), (8, 8, 1)])
 def test_mlp_vae_shapes_for_small_inputs(shape):
-  model = vaal.make_vae(vaal.options_with_defaults({}), shape)
-  assert isinstance(model, vaal.MLPVAE)
+  model = vaal_models.make_vae(vaal.options_with_defaults({}), shape)
+  assert isinstance(model, vaal_models.MLPVAE)
   _, (recon, mu, _) = _init_shapes(model, (3, *shape))
   assert recon.shape == (3, *shape) and mu.shape == (3, 32)
-  logits = jax.eval_shape(lambda z: vaal.Discriminator().init_with_output(
+  logits = jax.eval_shape(lambda z: vaal_models.Discriminator().init_with_output(
       jax.random.PRNGKey(0), z)[0], jax.ShapeDtypeStruct((3, 32), jnp.float32))
   assert logits.shape == (3,)
 
 
 def test_arch_conv_refuses_small_images():
   with pytest.raises(ValueError, match="arch='conv'"):
-    vaal.make_vae(vaal.options_with_defaults(dict(arch='conv')), (8, 8, 1))
+    vaal_models.make_vae(vaal.options_with_defaults(dict(arch='conv')), (8, 8, 1))
 
 
 def test_conv_train_step_traces():
   # The whole conv step (BatchNorm statistics threaded through both VAE steps and the
   # discriminator step), traced without compiling: too heavy to run here.
   options = vaal.options_with_defaults({})
-  model = vaal.make_vae(options, (32, 32, 3))
+  model = vaal_models.make_vae(options, (32, 32, 3))
   x = jnp.zeros((2, 32, 32, 3))
   state = jax.eval_shape(lambda x: vaal.create_state(jax.random.PRNGKey(0), model, x, 5e-4), x)
   batches = jax.ShapeDtypeStruct((2, 4, 32, 32, 3), jnp.float32)
@@ -115,7 +116,7 @@ def test_train_step_updates_both_models_deterministically():
   r = np.random.default_rng(3)
   lab = jnp.asarray(r.normal(size=(2, 32, 40)), jnp.float32)
   unl = jnp.asarray(r.normal(size=(2, 32, 40)) + 1.0, jnp.float32)
-  model = vaal.make_vae(options, (40,))
+  model = vaal_models.make_vae(options, (40,))
   fresh = lambda: vaal.create_state(jax.random.PRNGKey(0), model, lab[0], options.lr)
   # The compiled step the strategy uses (the state is donated: a fresh one per call).
   step = functools.partial(vaal.jit_train_step, beta=1.0, adversary_weight=1.0, vae_steps=2,

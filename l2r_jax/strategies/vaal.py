@@ -1,4 +1,5 @@
-"""Variational Adversarial Active Learning (VAAL; Sinha, Ebrahimi & Darrell, ICCV 2019).
+"""Variational Adversarial Active Learning (VAAL; Sinha, Ebrahimi & Darrell, ICCV 2019): the
+strategy, its losses and its training; the networks are ``l2r_jax/models/vaal.py``.
 
 VAAL never looks at the task model. It learns, from the pool's inputs alone, a latent space in
 which a discriminator tries to tell labeled from unlabeled samples, while a variational
@@ -16,75 +17,14 @@ autoencoder (VAE) that embeds both tries to make them indistinguishable:
 A fresh VAE and discriminator are trained every cycle (``main.py`` creates ``model.VAE`` and
 ``model.Discriminator`` inside its loop over splits).
 
-The official recipe (github.com/sinhasam/vaal, the code the L2R-AL paper ran "with its default
-hyperparameters"), field by field as ``config.vaal`` (defaults in ``l2r_jax/defaults.py``):
-
-* ``latent_dim`` 32: ``arguments.py --latent_dim``; the L2R-AL paper uses 64 for CelebA.
-* ``beta`` 1.0: ``arguments.py --beta``, the KL weight.
-* ``adversary_weight`` 1.0: ``arguments.py --adversary_param`` (lambda2 of the paper).
-* ``lr`` 5e-4: ``--lr_vae`` and ``--lr_dis``, Adam for both (``solver.py``); optax's Adam has
-  PyTorch's default betas and eps.
-* ``batch_size`` 128: ``arguments.py --batch_size``; every step sees a labeled and an unlabeled
-  batch of this size.
-* ``vae_steps`` 2 and ``adversary_steps`` 1: ``--num_vae_steps``, ``--num_adv_steps``; each VAE
-  step draws a fresh pair of batches, the discriminator step reuses the last pair (``solver.py``).
-* ``epochs`` 100 and ``iterations`` 0: ``solver.py`` runs ``num_images * train_epochs //
-  batch_size`` iterations, ``num_images`` the whole training set (``main.py``: 50,000 for
-  CIFAR-10, so 39,062). ``iterations=0`` applies the same formula to the pool size; a positive
-  value is used as is.
-* ``arch`` ``'auto'`` and ``hidden`` (512, 256): see the first difference below.
-
-Architectures (``model.py``). Conv VAE encoder: four 4×4 stride-2 convolutions (padding 1, no
-bias) of 128, 256, 512, 1024 channels, each followed by BatchNorm and ReLU, flattened, then linear
-``fc_mu`` and ``fc_logvar``. Decoder: linear ``z -> 1024 x (H/8) x (W/8)``, three 4×4 stride-2
-transposed convolutions of 512, 256, 128 channels with BatchNorm and ReLU, and a 1×1 output
-convolution back to the input's channels (no output nonlinearity). Discriminator on ``mu``:
-``z -> 512 -> 512 -> 512 -> 512 -> 1``, ReLU between, sigmoid at the end (the official model has
-four hidden layers of 512). He-normal initialisation where the official ``kaiming_init`` reaches
-(encoder and decoder Conv/Linear layers, discriminator); library defaults elsewhere.
-
-The losses are the official ``Solver.vae_loss``: ``nn.MSELoss()`` (the mean over every element)
-plus ``beta`` times the KL divergence *summed* over the batch and the latent dimensions. Per
-sample, the KL term therefore weighs (batch size × input size) times more than the summed squared
-error, and the latent means keep little information about their input (close to posterior
-collapse); kept as is, because that is the method the paper compares. The VAE's adversarial
-targets are 1 for both batches, as in ``solver.py``'s latest version (an earlier commit gave the
-unlabeled batch the discriminator's target, 0).
-
-Behaviour worth knowing: with a small labeled set the discriminator (four 512-wide layers) learns
-to recognise the individual labeled samples within a few hundred iterations; from then on every
-unlabeled sample scores near 0 and their order carries less and less information. In the
-two-cluster test of ``tests/test_vaal.py`` (256 labeled samples of one cluster; candidates half
-from it, half from a shifted one) 94% of the queries come from the missing cluster after 50
-iterations, about 75% after 100 and 65% (one seed in five: 34%) after 300, against 50% by chance.
-
-Where this differs from the official code, and why:
-
-* **Inputs that are not square images >= 32 px** (mnist1d's 40-long sequences, 8×8 digits) have no
-  room for four stride-2 convolutions; they get an MLP VAE (flatten, ``hidden`` Dense+ReLU layers,
-  ``fc_mu``/``fc_logvar``, the mirror image back to the input's shape), with the same losses,
-  discriminator and optimisers. The conv decoder starts at ``H/8`` rather than the official fixed
-  4×4, so 64×64 CelebA images reconstruct at 64×64 (the official ``model.py`` is written for 32 px).
-* **Iterations** are a config field. The official count is tied to the training set: 100 epochs
-  of the *whole* pool (labeled + unlabeled) at batch 128, i.e. ``pool_size * 100 // 128``.
-  ``iterations=0`` reproduces that; a positive value caps the cost on small machines.
-* **The task model** is trained in the same loop in the official code (one SGD step per
-  iteration); here the driver trains it and VAAL only selects, as for every strategy.
-* **Scoring** uses BatchNorm's running statistics (the official sampler leaves the VAE in training
-  mode, so a sample's score depends on the batch it lands in); training, like the official code,
-  normalises the labeled and the unlabeled batch each by its own statistics.
-* **Mini-batches** cycle through fresh random orders of the labeled and the unlabeled indices and
-  always hold ``batch_size`` samples (a set smaller than a batch is repeated), so shapes are static.
-  Inputs are fetched by index, one batch at a time: a large pool is never loaded whole.
-* **No labeled sample** (not an official case): there is nothing to contrast the pool with; the
-  selection is uniformly random.
-
-Deterministic given ``rng``: parameter initialisation, batch order and the reparameterisation noise
-all come from it.
+The official recipe field by field (``config.vaal``, defaults in ``l2r_jax/defaults.py``), the
+architectures, the losses, behaviour worth knowing and where this differs from the official code:
+docs/vaal.md. Deterministic given ``rng``: parameter initialisation, batch order and the
+reparameterisation noise all come from it.
 """
 import functools
 import time
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from absl import logging
 import chex
@@ -98,120 +38,11 @@ import numpy as np
 import optax
 
 from l2r_jax import defaults
+from l2r_jax.models.vaal import DISCRIMINATOR
+from l2r_jax.models.vaal import make_vae
 from l2r_jax.strategies import base
 
-# PyTorch's ``init.kaiming_normal`` (fan-in, gain sqrt(2)), as the official ``kaiming_init``.
-_HE = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
-_CONV_WIDTHS = (128, 256, 512, 1024)
 _SCORE_CHUNK = 512
-
-
-# ----------------------------------------------------------------------------------------------
-# Models.
-
-def reparameterize(rng: chex.PRNGKey, mu: chex.Array, logvar: chex.Array) -> chex.Array:
-  """``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``: a differentiable sample of q(z|x)."""
-  return mu + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mu.shape, mu.dtype)
-
-
-class ConvVAE(nn.Module):
-  """The official VAAL VAE for ``[B, H, W, C]`` images, ``H`` and ``W`` multiples of 16.
-
-  ``__call__`` returns ``(reconstruction or None, mu, logvar)``; ``decode=False`` skips the decoder
-  (scoring needs only ``mu``). Decoding draws ``z`` from the ``'reparam'`` rng stream.
-  """
-  latent_dim: int = 32
-
-  @nn.compact
-  def __call__(self, x, *, train: bool, decode: bool = True):
-    chex.assert_rank(x, 4)
-    n, h, w, c = x.shape
-    if h % 16 or w % 16:
-      raise ValueError(f'The conv VAE needs sides that are multiples of 16, got {h}x{w}.')
-    y = x
-    for width in _CONV_WIDTHS:
-      y = nn.Conv(width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False,
-                  kernel_init=_HE)(y)
-      y = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(y))
-    y = y.reshape(n, -1)
-    mu = nn.Dense(self.latent_dim, name='fc_mu')(y)
-    logvar = nn.Dense(self.latent_dim, name='fc_logvar')(y)
-    if not decode:
-      return None, mu, logvar
-    z = reparameterize(self.make_rng('reparam'), mu, logvar)
-    y = nn.Dense(_CONV_WIDTHS[-1] * (h // 8) * (w // 8), kernel_init=_HE)(z)
-    y = y.reshape(n, h // 8, w // 8, _CONV_WIDTHS[-1])
-    for width in _CONV_WIDTHS[-2::-1]:
-      # PyTorch's ConvTranspose2d(k=4, s=2, p=1) pads the dilated input by k - 1 - p = 2.
-      y = nn.ConvTranspose(width, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)),
-                           use_bias=False)(y)
-      y = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(y))
-    return nn.Conv(c, (1, 1))(y), mu, logvar
-
-
-class MLPVAE(nn.Module):
-  """A fully connected VAE for inputs too small for the conv VAE (sequences, 8×8 images).
-
-  Any input shape ``[B, ...]``: flattened, ``hidden`` Dense+ReLU layers, ``fc_mu``/``fc_logvar``;
-  the decoder mirrors the widths and reshapes back. ``train`` is accepted for a uniform interface
-  (there is no BatchNorm). Same return value as :class:`ConvVAE`.
-  """
-  latent_dim: int = 32
-  hidden: Sequence[int] = (512, 256)
-
-  @nn.compact
-  def __call__(self, x, *, train: bool, decode: bool = True):
-    del train
-    shape = x.shape
-    y = x.reshape(shape[0], -1)
-    for width in self.hidden:
-      y = nn.relu(nn.Dense(width, kernel_init=_HE)(y))
-    mu = nn.Dense(self.latent_dim, name='fc_mu')(y)
-    logvar = nn.Dense(self.latent_dim, name='fc_logvar')(y)
-    if not decode:
-      return None, mu, logvar
-    y = reparameterize(self.make_rng('reparam'), mu, logvar)
-    for width in reversed(tuple(self.hidden)):
-      y = nn.relu(nn.Dense(width, kernel_init=_HE)(y))
-    return nn.Dense(int(np.prod(shape[1:])))(y).reshape(shape), mu, logvar
-
-
-class Discriminator(nn.Module):
-  """``[B, latent] -> [B]`` logits of "labeled"; ``sigmoid`` of them is the official output."""
-  hidden: Sequence[int] = (512, 512, 512, 512)
-
-  @nn.compact
-  def __call__(self, z):
-    for width in self.hidden:
-      z = nn.relu(nn.Dense(width, kernel_init=_HE)(z))
-    return nn.Dense(1, kernel_init=_HE)(z)[:, 0]
-
-
-_DISCRIMINATOR = Discriminator()
-
-
-def make_vae(options, input_shape: Tuple[int, ...]) -> nn.Module:
-  """The VAE ``options.arch`` names for samples of ``input_shape`` (without the batch axis)."""
-  square = len(input_shape) == 3 and input_shape[0] == input_shape[1]
-  conv_ok = square and input_shape[0] >= 32 and input_shape[0] % 16 == 0
-  arch = options.arch
-  if arch == 'auto':
-    arch = 'conv' if conv_ok else 'mlp'
-  if arch == 'conv' and not conv_ok:
-    raise ValueError(f"config.vaal.arch='conv' needs square [H, W, C] images, H >= 32 and a "
-                     f"multiple of 16; the inputs are {input_shape}. Use 'mlp' or 'auto'.")
-  if arch not in ('conv', 'mlp'):
-    raise ValueError(f"config.vaal.arch must be 'auto', 'conv' or 'mlp', got {arch!r}.")
-  return _model(arch, int(options.latent_dim), tuple(int(h) for h in options.hidden))
-
-
-@functools.lru_cache(maxsize=None)
-def _model(arch: str, latent_dim: int, hidden: Tuple[int, ...]) -> nn.Module:
-  # One instance per architecture: ``apply_fn`` is a static field of the train state, so a new
-  # instance every cycle would recompile the training step every cycle.
-  if arch == 'conv':
-    return ConvVAE(latent_dim=latent_dim)
-  return MLPVAE(latent_dim=latent_dim, hidden=hidden)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -277,7 +108,7 @@ def create_state(rng: chex.PRNGKey, vae_model: nn.Module, sample_input: chex.Arr
                  lr: float, discriminator_model: Optional[nn.Module] = None) -> VAALState:
   """Fresh VAE and discriminator (initialised from ``rng``), Adam(``lr``) for each."""
   rng_vae, rng_reparam, rng_disc = jax.random.split(rng, 3)
-  discriminator_model = discriminator_model or _DISCRIMINATOR
+  discriminator_model = discriminator_model or DISCRIMINATOR
   tx = _adam(float(lr))
   variables = vae_model.init({'params': rng_vae, 'reparam': rng_reparam}, sample_input,
                              train=False)
