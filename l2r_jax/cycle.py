@@ -3,8 +3,8 @@
 * :func:`make_plan`: what every step of the cycle reads, as host arrays: its rows of the labeled
   sets and its key, with a runs (seeds) axis always present. Made from the seeds and keys alone,
   before any device is touched.
-* :class:`DeviceFeed` and :class:`HostFeed`: how a step's batch reaches the devices, behind one
-  interface (a step's inputs, or an epoch's stacked for a scan).
+* :class:`DeviceFeed` and :class:`HostFeed` (:func:`make_feed` picks one): how a step's batch
+  reaches the devices, behind one interface (a step's inputs, or an epoch's stacked for a scan).
 * :func:`run_epoch`: an epoch step by step or as one ``lax.scan``, with metrics of one shape.
 * :func:`train_cycle`: the three strung together for the runs of one strategy.
 
@@ -43,6 +43,15 @@ class Plan(NamedTuple):
   @property
   def steps(self) -> int:
     return self.rows.shape[1]
+
+  def for_devices(self, n_dev: int, seed_axis: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """``rows`` and ``keys [epochs, steps, n_dev, ...]`` (every device the step's key), without
+    the runs axis unless ``seed_axis`` (one run trains in a program without it)."""
+    keys = np.broadcast_to(self.keys[:, :, None],
+                           (self.epochs, self.steps, n_dev, *self.keys.shape[2:]))
+    if seed_axis:
+      return self.rows, keys
+    return self.rows[:, :, 0], keys[:, :, :, 0]
 
 
 def make_plan(seeds: Sequence[int], rngs: Sequence[jax.Array], cycle: int, n: int, epochs: int,
@@ -152,34 +161,23 @@ def train_cycle(experiment, run_states: Sequence[Any], cycle: int, rngs: Sequenc
   trained (unreplicated) training state and the mean training metrics of every epoch. Several runs
   train as one vmapped program (``config.vmap_seeds``), each with its own batches, keys and state,
   so each gets the result it would get alone."""
-  config, ds = experiment.config, experiment.dataset
-  strategy, n, runs = run_states[0].strategy, len(run_states[0].labeled), len(run_states)
+  config, strategy, runs = experiment.config, run_states[0].strategy, len(run_states)
   chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in run_states}), 1)
-  vmapped, n_dev = runs > 1, jax.local_device_count()
-  plan = make_plan([al.seed for al in run_states], rngs, cycle, n, config.train.epochs,
-                   config.train.batch_size, jax.process_index(), jax.process_count())
-  rows, keys = plan.rows, np.broadcast_to(plan.keys[:, :, None],
-                                          (plan.epochs, plan.steps, n_dev, *plan.keys.shape[2:]))
-  if not vmapped:  # one run trains without the seed axis
-    rows, keys = rows[:, :, 0], keys[:, :, :, 0]
-  # The labeled sets are read once per cycle (small by design; an array-like pool decodes here).
-  labeled = np.concatenate([al.labeled for al in run_states])
-  x, y = ds.x_train[labeled], ds.y_train[labeled]
-  # The device feed pads to the experiment's last size: one compiled step for every cycle.
-  size = max(len(labeled), runs * (config.al.initial + config.al.budget * (config.al.cycles - 1)))
-  kind = pipeline.choose_feed(config.train.get('feed', 'auto'),
-                              (x.nbytes + y.nbytes) // len(labeled) * size)
-  scan = experiment.loop == 'scan'
-  program = experiment.trainers[strategy].program(scan=scan, vmap_seeds=vmapped,
-                                           from_rows=kind == 'device')
+  vmapped = runs > 1
+  plan = make_plan([al.seed for al in run_states], rngs, cycle, len(run_states[0].labeled),
+                   config.train.epochs, config.train.batch_size, jax.process_index(),
+                   jax.process_count())
+  rows, keys = plan.for_devices(jax.local_device_count(), seed_axis=vmapped)
   states = [_restart_optimisers(al.train_state) for al in run_states]
   state = train.replicate(_stack(states) if vmapped else states[0])
   progress = (f'{strategy} seed{"s" * vmapped} {",".join(str(al.seed) for al in run_states)} '
               f'cycle {cycle + 1}/{config.al.cycles}')
   epoch_metrics = []
   # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
-  with contextlib.closing(DeviceFeed(x, y, rows, size, n_dev) if kind == 'device'
-                          else HostFeed(x, y, rows)) as feed:
+  with contextlib.closing(make_feed(experiment, run_states, rows)) as feed:
+    scan = experiment.loop == 'scan'
+    program = experiment.trainers[strategy].program(scan=scan, vmap_seeds=vmapped,
+                                                    from_rows=feed.from_rows)
     for epoch in tqdm.trange(plan.epochs, desc=progress, leave=False, dynamic_ncols=True,
                              mininterval=1.0, disable=config.get('quiet', False)):
       state, m = run_epoch(program, scan, state, feed, epoch, keys[epoch])
@@ -187,14 +185,37 @@ def train_cycle(experiment, run_states: Sequence[Any], cycle: int, rngs: Sequenc
     # The one host synchronisation of the cycle: every step's metrics, read at its end.
     epoch_metrics = jax.device_get(epoch_metrics)
   histories = [_epoch_means(epoch_metrics, r if vmapped else None) for r in range(runs)]
+  _check_finite(run_states, cycle, histories)
+  state = jax_utils.unreplicate(state)
+  return (_unstack(state, runs) if vmapped else [state]), histories
+
+
+def make_feed(experiment, run_states: Sequence[Any], rows: np.ndarray):
+  """The feed of a cycle's batches (``config.train.feed``: ``'auto'`` puts labeled sets up to
+  ``pipeline.DEVICE_FEED_MAX_BYTES`` on the devices). The labeled sets are read here, once per
+  cycle (small by design; an array-like pool decodes here)."""
+  config, ds = experiment.config, experiment.dataset
+  labeled = np.concatenate([al.labeled for al in run_states])
+  x, y = ds.x_train[labeled], ds.y_train[labeled]
+  # The device feed pads to the experiment's last size: one compiled step for every cycle.
+  last = config.al.initial + config.al.budget * (config.al.cycles - 1)
+  size = max(len(labeled), len(run_states) * last)
+  kind = pipeline.choose_feed(config.train.get('feed', 'auto'),
+                              (x.nbytes + y.nbytes) // len(labeled) * size)
+  if kind == 'device':
+    return DeviceFeed(x, y, rows, size, jax.local_device_count())
+  return HostFeed(x, y, rows)
+
+
+def _check_finite(run_states: Sequence[Any], cycle: int,
+                  histories: List[List[Dict[str, float]]]) -> None:
+  """A NaN or infinite training metric stops the run, the last cycle's checkpoint kept."""
   for al, history in zip(run_states, histories):
     for epoch, m in enumerate(history):
       if not all(np.isfinite(v) for v in m.values()):
         raise FloatingPointError(
-            f'{strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
+            f'{al.strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
             f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
-  state = jax_utils.unreplicate(state)
-  return (_unstack(state, runs) if vmapped else [state]), histories
 
 
 def _epoch_means(epoch_metrics: List[Metrics], run) -> List[Dict[str, float]]:
