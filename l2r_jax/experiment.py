@@ -143,8 +143,9 @@ def _on_every_device(fn, arrays, indices: np.ndarray, chunk: int):
   device (device d of process p holds block ``p * local devices + d``), each block in chunks of a
   fixed size (the last padded, so one compilation serves all; fewer indices than ``chunk`` per
   device shrink it to the next power of two). Every process gets every output, gathered on the
-  host in index order; None outputs stay None. A device's chunks have the same shape on any
-  number of devices, so its outputs are those one device would give."""
+  host in index order; None outputs stay None. Each sample's outputs are those one device gives,
+  up to float32 rounding where the chunk size differs (per-sample inference: no sample sees
+  another)."""
   indices = np.asarray(indices)
   n_local = jax.local_device_count()
   n_blocks = n_local * jax.process_count()
