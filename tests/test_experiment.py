@@ -23,6 +23,7 @@ from l2r_jax import models as models_lib
 from l2r_jax import strategies
 from l2r_jax import train
 from l2r_jax import workdir
+from l2r_jax.strategies import simple
 from l2r_jax.models.base import global_average_pool
 import smoke
 import tolerances
@@ -92,8 +93,7 @@ def test_a_new_loss_based_strategy_is_one_registration(tmp_path):
   from l2r_jax.strategies import base  # pylint: disable=g-import-not-at-top
   base.register('pairwise_isolated', strategies.LossModule(
       models_lib.L2RLossModule, losses.PAIRWISE, isolated=True))(
-          lambda state, subset, budget, rng: protocol.top_k(
-              state.infer(subset).predicted_loss, subset, budget))
+          simple.select_highest_predicted_loss)
   try:
     with pytest.raises(ValueError, match="'pairwise_isolated' is registered already"):
       base.register('pairwise_isolated')(lambda *a: None)

@@ -5,13 +5,13 @@ batch's row indices, gathering its shard of the batch where it runs::
 
     data, rows = train.replicate({'x': x, 'y': y}), pipeline.device_rows(batches, n_dev)
     for step in range(len(rows)):
-      state, metrics = p_train_step(state, data, rows[step], keys[step])   # train.on_rows
+      state, metrics = p_train_step(state, data, rows[step], keys[step], epochs[step])  # on_rows
 
 ``'host'``: batches are gathered on the host in background threads and put on the devices ahead
 of the step that needs them::
 
     for batch in pipeline.device_batches(x, y, batches, sharding):
-      state, metrics = p_train_step(state, batch, keys[step])
+      state, metrics = p_train_step(state, batch, keys[step], epochs[step])
 
 The host feed is built on grain: a ``MapDataset`` over the steps whose element ``i`` is the batch
 ``batches[i]`` (rows gathered from ``x`` and ``y``, split into one shard per local device), read

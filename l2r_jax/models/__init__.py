@@ -26,7 +26,6 @@ from l2r_jax.models.resnet import ResNetBackbone
 # ``bn_axis_name``; the dense models' defaults are the papers' ResNet-50 models.
 TARGETS = {'cnn1d': CNN1D, 'cnn2d': CNN2D, 'resnet18': ResNet18,
            'simple_baseline': SimpleBaseline, 'crowd_counter': CrowdCounter}
-PREDICTORS = {'l2r': L2RLossModule, 'll4al': LL4ALLossModule}
 
 __all__ = ['CNN1D', 'CNN2D', 'CrowdCounter', 'Features', 'LL4ALLossModule', 'L2RLossModule',
-           'PREDICTORS', 'ResNet', 'ResNet18', 'ResNetBackbone', 'SimpleBaseline', 'TARGETS']
+           'ResNet', 'ResNet18', 'ResNetBackbone', 'SimpleBaseline', 'TARGETS']

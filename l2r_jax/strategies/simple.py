@@ -40,7 +40,7 @@ def select_entropy(state, pool_subset, budget, rng):
   del rng
   outputs = state.infer(pool_subset)
   return protocol.top_k(np.asarray(prediction_entropy(jnp.asarray(outputs.prediction))),
-                    pool_subset, budget)
+                        pool_subset, budget)
 
 
 def select_highest_predicted_loss(state, pool_subset, budget, rng):
