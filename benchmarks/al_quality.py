@@ -12,7 +12,11 @@ unfinished (strategy, seed, cycle); a finished task is only read back. Writes ``
 
 * the metric at every cycle (mean ± std over seeds);
 * the area under the learning curve (AUC): the trapezoid over the number of labels divided by its
-  range, i.e. the curve's mean height, per seed, then mean ± std;
+  range, i.e. the curve's mean height, per seed, then mean ± std (DeepAL+'s normalised area under
+  the budget curve);
+* the pairwise penalty matrix of Ash et al. (2020): per cycle, a two-sided paired t-test over the
+  seeds, row beats column adding ``1 / cycles``; with each strategy's wins and losses, and a
+  heat map ``OUT/penalty_<task>.png``;
 * Spearman's rho of predicted and true test losses at every cycle, for LL4AL, L2R-AL and the
   rank-all-features ablation (the paper's Fig. 5);
 * the scientific bar, claim by claim, with the margin in units of the seed spread;
@@ -30,24 +34,30 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import numpy as np
+from scipy import stats
 
+from l2r_jax import data as data_lib
 from l2r_jax import experiment
 from l2r_jax import report
+from l2r_jax import strategies
 from l2r_jax import tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
 from benchmarks import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
-TASKS = ('mnist1d', 'digits', 'synthetic_pose', 'synthetic_pose:pretrained', 'synthetic_crowd',
-         'synthetic_crowd:pretrained')
+TASKS = ('mnist1d', 'mnist1d:mc_dropout', 'digits', 'synthetic_pose', 'synthetic_pose:pretrained',
+         'synthetic_crowd', 'synthetic_crowd:pretrained')
 REGRESSION = ('pose', 'crowd')
 # Run on every task beside its config's strategies: the paper's Fig. 5 ablation (LL4AL's module
 # trained with L2R-AL's listwise loss) and the diagnostic that queries the true highest losses.
 EXTRA_STRATEGIES = ('l2r_all_features', 'oracle_loss')
+# And the baselines of the maintained libraries and recent benchmarks, on every task they apply
+# to and whose config they accept (BALD and BatchBALD: a model with dropout).
+BASELINES = ('margin', 'least_confidence', 'bald', 'batchbald', 'badge', 'typiclust', 'probcover')
 # The loss-prediction strategies whose test-loss ranking the report follows cycle by cycle.
 RANKERS = ('l2r', 'll4al', 'l2r_all_features')
 
@@ -64,6 +74,22 @@ def load_config(task: str, smoke: bool):
   if smoke:
     return module.get_config(f'{variant}_smoke' if variant else 'smoke')
   return module.get_config(variant) if variant else module.get_config()
+
+
+def applicable_baselines(config) -> tuple:
+  """The :data:`BASELINES` that apply to ``config``'s task and accept its config."""
+  task = data_lib.load(config.data).task
+  out = []
+  for name in BASELINES:
+    strategy = strategies.get(name)
+    try:
+      strategies.check_task(name, task)
+      if strategy.check is not None:
+        strategy.check(config)
+    except ValueError:
+      continue
+    out.append(name)
+  return tuple(out)
 
 
 def _slug(task: str) -> str:
@@ -95,6 +121,75 @@ def task_summary(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     if run[sizes[-1]].get('spearman') is not None:
       out[strategy]['rho'][seed] = run[sizes[-1]]['spearman']
   return dict(out)
+
+
+def penalty_matrix(records: List[Dict[str, Any]], higher_is_better: bool, alpha: float = 0.05
+                   ) -> Tuple[List[str], np.ndarray]:
+  """Ash et al.'s (2020) pairwise penalty matrix of one task: entry ``[i, j]`` sums, over the
+  cycles, ``1 / cycles`` for each cycle at which strategy ``i`` beats ``j`` by a two-sided paired
+  t-test over the seeds they share (``p < alpha``, the mean difference in ``i``'s favour), so a
+  task adds at most 1. Cycles where the two are equal on every seed (the shared initial set) are
+  no win; the same nonzero difference on every seed is one. Returns the strategies (in record order) and the matrix."""
+  values = collections.defaultdict(dict)             # (strategy, cycle) -> {seed: value}
+  for r in records:
+    values[(r['strategy'], r['cycle'])][r['seed']] = r['value']
+  names = list(dict.fromkeys(r['strategy'] for r in records))
+  cycles = sorted({r['cycle'] for r in records})
+  sign = 1.0 if higher_is_better else -1.0
+  matrix = np.zeros((len(names), len(names)))
+  for i, a in enumerate(names):
+    for j, b in enumerate(names):
+      if i == j:
+        continue
+      for cycle in cycles:
+        va, vb = values.get((a, cycle), {}), values.get((b, cycle), {})
+        seeds = sorted(set(va) & set(vb))
+        if len(seeds) < 2:
+          continue
+        x, y = np.array([va[s] for s in seeds]), np.array([vb[s] for s in seeds])
+        d = x - y
+        if np.all(d == 0):
+          continue
+        # The same difference on every seed: no spread, a win for the sign (the t-test's limit).
+        same = np.ptp(d) <= 1e-9 * np.abs(d).max()
+        p = 0.0 if same else stats.ttest_rel(x, y).pvalue
+        if p < alpha and sign * np.mean(d) > 0:
+          matrix[i, j] += 1.0 / len(cycles)
+  return names, matrix
+
+
+def penalty_markdown(names: Sequence[str], matrix: np.ndarray) -> List[str]:
+  """The matrix as a table, with each strategy's wins (row sums) and losses (column sums), and
+  the strategies ranked by fewest losses."""
+  lines = ['| beats → | ' + ' | '.join(names) + ' | wins |',
+           '|---|' + '---|' * (len(names) + 1)]
+  for i, name in enumerate(names):
+    cells = ['' if i == j else f'{matrix[i, j]:.2f}' for j in range(len(names))]
+    lines.append(f'| {name} | ' + ' | '.join(cells) + f' | {matrix[i].sum():.2f} |')
+  lines.append('| **losses** | ' + ' | '.join(f'{v:.2f}' for v in matrix.sum(0)) + ' | |')
+  order = sorted(range(len(names)), key=lambda k: (matrix[:, k].sum(), -matrix[k].sum()))
+  lines += ['', 'Ranked by losses (fewest first; ties by wins): ' +
+            ', '.join(f'{names[k]} ({matrix[:, k].sum():.2f})' for k in order) + '.']
+  return lines
+
+
+def plot_penalty(names: Sequence[str], matrix: np.ndarray, path: str) -> None:
+  """The penalty matrix as a heat map (Agg, no pyplot)."""
+  from matplotlib import figure  # pylint: disable=g-import-not-at-top
+  fig = figure.Figure(figsize=(1.0 + 0.55 * len(names), 0.8 + 0.5 * len(names)))
+  ax = fig.subplots()
+  image = ax.imshow(matrix, cmap='viridis', vmin=0.0, vmax=1.0)
+  ax.set_xticks(range(len(names)), names, rotation=60, ha='right')
+  ax.set_yticks(range(len(names)), names)
+  ax.set(xlabel='beaten', ylabel='winner')
+  for i in range(len(names)):
+    for j in range(len(names)):
+      if i != j:
+        ax.text(j, i, f'{matrix[i, j]:.1f}', ha='center', va='center', fontsize=7,
+                color='white' if matrix[i, j] < 0.5 else 'black')
+  fig.colorbar(image, ax=ax, fraction=0.046)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
 
 
 def _ms(values) -> str:
@@ -131,7 +226,7 @@ def bar(summary: Dict[str, Dict[str, Any]], task: str, higher_is_better: bool) -
 
 
 def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: float,
-                  command: Optional[str] = None) -> str:
+                  command: Optional[str] = None, out_dir: Optional[str] = None) -> str:
   metric = records[0]['metric']
   higher = dict(tasks.METRICS.values()).get(metric, True)
   summary = task_summary(records)
@@ -156,6 +251,14 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
   if claims:
     lines += ['', 'The bar (margin: L2R-AL minus the rival, signed so that positive is better; '
               '"met" when it exceeds the larger seed std):', ''] + claims
+  names, matrix = penalty_matrix([r for r in records if r['strategy'] != 'oracle_loss'], higher)
+  if len(names) > 1 and len({r['seed'] for r in records}) > 1:
+    lines += ['', 'Pairwise penalty matrix (Ash et al. 2020): at each cycle, a two-sided paired '
+              't-test over the seeds (p < 0.05); row beats column adds 1 / cycles, so an entry '
+              'is the fraction of cycles won:', ''] + penalty_markdown(names, matrix)
+    if out_dir:
+      plot_penalty(names, matrix, os.path.join(out_dir, f'penalty_{_slug(name)}.png'))
+      lines += ['', f'![penalty matrix, {name}](penalty_{_slug(name)}.png)']
   lines += ['', f'![{name}](quality_{_slug(name)}.png)', '',
             f'Wall time of the cycles in this report: {wall_s / 60:.1f} min.', '']
   return '\n'.join(lines)
@@ -275,7 +378,7 @@ def main(argv=None):
     config.seeds = tuple(range(args.seeds))
     config.quiet = True
     config.strategies = tuple(config.strategies) + tuple(
-        s for s in EXTRA_STRATEGIES if s not in config.strategies)
+        s for s in EXTRA_STRATEGIES + applicable_baselines(config) if s not in config.strategies)
     t0 = time.time()
     records = experiment.run(config, os.path.join(args.workdir, _slug(name)))
     print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)
@@ -286,7 +389,7 @@ def main(argv=None):
     all_records[name] = records
     sections[name] = task_markdown(name, records, _task_of(records),
                                    sum(r['wall_s'] for r in records),
-                                   _command([name], args.seeds, args.smoke))
+                                   _command([name], args.seeds, args.smoke), args.out)
   for name in list(all_records):
     if f'{name}:pretrained' in all_records:
       sections[f'{name}: the two regimes side by side'] = regimes_markdown(

@@ -28,6 +28,10 @@ The cases, each the work one part of an active-learning run does:
   JAX also runs it fed from the host (``train.feed='host'``) and with ``vmap_seeds``.
   (b) and (e) give the loss modules one update per step, as the papers and their PyTorch code do
   (configs/mnist1d.py itself gives them 20, ``predictor.updates_per_step``).
+* (f) BALD's Monte-Carlo scoring against a plain forward pass, JAX only: the mnist1d 1-D CNN with
+  dropout 0.1 on 10,000 sequences in chunks of 512, ``experiment.infer`` (one deterministic pass)
+  against ``experiment.sample_predictions`` with T = 20 dropout passes (vmapped) and the mutual
+  information of the passes (``strategies.bayesian.mutual_information``).
 
 PyTorch runs in both memory formats where it matters (NCHW and channels_last, for 2-D images).
 Every (case, framework) runs in a fresh subprocess, which reports its own peak resident memory
@@ -64,7 +68,7 @@ sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
 from benchmarks import machine as machine_info  # pylint: disable=g-import-not-at-top,wrong-import-position
 # numpy only: the PyTorch children draw the driver's protocol without loading JAX.
 from l2r_jax.protocol import epoch_order, initial_labeled, pool_subset, top_k  # pylint: disable=g-import-not-at-top,wrong-import-position
-CASES = ('a', 'b', 'c', 'd', 'e')
+CASES = ('a', 'b', 'c', 'd', 'e', 'f')
 # The frameworks each case runs on; 'torch_cl' is PyTorch with channels_last tensors, 'jax_scan'
 # the epoch as one lax.scan (config.train.loop='scan'; 'jax' dispatches step by step), 'jax_host'
 # the batches fed from the host (config.train.feed='host'; 'jax' gathers them on the device),
@@ -72,7 +76,7 @@ CASES = ('a', 'b', 'c', 'd', 'e')
 # vmapped program).
 FRAMEWORKS = {'a': ('jax', 'torch', 'torch_cl'), 'b': ('jax', 'jax_scan', 'jax_host', 'torch'),
               'c': ('jax', 'torch', 'torch_cl'), 'd': ('jax', 'torch', 'numpy'),
-              'e': ('jax', 'jax_host', 'jax_vmap', 'torch')}
+              'e': ('jax', 'jax_host', 'jax_vmap', 'torch'), 'f': ('jax', 'jax_bald')}
 TORCH_FRAMEWORKS = ('torch', 'torch_cl')
 STRATEGIES = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
 SORTER_LEN = 64
@@ -94,6 +98,7 @@ def sizes(quick: bool, seeds: int = 5) -> Dict[str, Any]:
       # (e): None keeps configs/mnist1d.py's value
       'cycles': 2 if quick else None, 'epochs': 20 if quick else None,
       'seeds': seeds,
+      'bald_n': n, 'bald_passes': 20, 'bald_repeats': 2 if quick else 3,
   }
 
 
@@ -115,6 +120,9 @@ def what(case: str, s: Dict[str, Any]) -> str:
            f'{s["kcenter_repeats"]}, compile excluded)',
       'e': f'mnist1d experiment, 5 strategies × {s["seeds"]} seed(s), {cycles}, one run '
            '(JAX: experiment.run, compile and checkpoints included)',
+      'f': f'mnist1d CNN (dropout 0.1) forward on {s["bald_n"]:,} sequences, chunks of 512, '
+           f'outputs on host (median of {s["bald_repeats"]}, compile excluded); notes: BALD with '
+           f'T = {s["bald_passes"]} passes',
   }[case]
 
 
@@ -300,6 +308,37 @@ def jax_kcenter(s: Dict[str, Any]) -> Dict[str, Any]:
   r = timed(run, s['kcenter_repeats'])
   r['picks'] = picks[0].tolist()
   return _with_compile(r, r['median_s'])
+
+
+def jax_bald(s: Dict[str, Any], bald: bool = False) -> Dict[str, Any]:
+  """Case (f): one deterministic forward pass over the subset, or BALD's T dropout passes and
+  their mutual information."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax.strategies import bayesian  # pylint: disable=g-import-not-at-top
+  config = load_config('mnist1d', 'smoke')
+  config.model.dropout = 0.1
+  config.strategies = ('bald',)
+  exp = experiment.make_experiment(config)
+  train_state = experiment.initial_train_state(exp, 'bald', jax.random.PRNGKey(0))
+  x = np.random.default_rng(0).normal(size=(s['bald_n'], 40)).astype(np.float32)
+  indices, chunk, passes = np.arange(s['bald_n']), 512, s['bald_passes']
+  out = []
+
+  def score(n):
+    if bald:
+      logits = experiment.sample_predictions(train_state, x, indices[:n], passes,
+                                             jax.random.PRNGKey(1), chunk)
+      out[:] = [np.asarray(bayesian.mutual_information(jax.nn.log_softmax(logits, -1)))]
+    else:
+      out[:] = [experiment.infer(train_state, x, indices[:n], chunk).prediction]
+
+  warm = timed(lambda: score(chunk), 1, warmup=1)
+  r = timed(lambda: score(s['bald_n']), s['bald_repeats'], warmup=0)
+  r['first_s'] = warm['first_s']
+  r['shape'] = list(out[0].shape)
+  r['passes'] = passes if bald else 1
+  return _with_compile(r, warm['median_s'])
 
 
 def mnist1d_papers_protocol():
@@ -868,6 +907,7 @@ RUNNERS = {
     ('e', 'jax_host'): functools.partial(jax_experiment, feed='host'),
     ('b', 'jax_scan'): functools.partial(jax_epoch, loop='scan'),
     ('b', 'jax_host'): functools.partial(jax_epoch, feed='host'),
+    ('f', 'jax'): jax_bald, ('f', 'jax_bald'): functools.partial(jax_bald, bald=True),
     ('a', 'torch'): torch_train_step, ('b', 'torch'): torch_epoch, ('c', 'torch'): torch_score,
     ('d', 'torch'): torch_kcenter, ('e', 'torch'): torch_experiment,
 }
@@ -974,6 +1014,12 @@ def _notes(case: str, runs: Dict[str, Dict[str, Any]]) -> str:
     notes.append(f'jax epoch as one lax.scan {fmt_time(scan["median_s"])} '
                  f'({ratio(scan, runs.get("jax")):.2f}× the step-by-step time), compile '
                  f'{fmt_time(scan["compile_s"])}')
+  if case == 'f' and 'median_s' in runs.get('jax_bald', {}):
+    bald = runs['jax_bald']
+    notes.append(f'BALD, {bald["passes"]} dropout passes and their mutual information '
+                 f'{fmt_time(bald["median_s"])} ({ratio(bald, runs.get("jax")):.2f}× the plain '
+                 f'forward), compile {fmt_time(bald["compile_s"])}, peak {bald["peak_mib"]:.0f} '
+                 f'MiB')
   if case in ('b', 'e') and 'median_s' in runs.get('jax_host', {}):
     notes.append(f'jax fed from the host {fmt_time(runs["jax_host"]["median_s"])} '
                  f'({ratio(runs["jax_host"], runs.get("jax")):.2f}× the time of the device feed)')
@@ -1070,7 +1116,7 @@ def markdown(results: Dict[str, Any]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--cases', default=','.join(CASES), help='comma list of a,b,c,d,e')
+  parser.add_argument('--cases', default=','.join(CASES), help='comma list of a,b,c,d,e,f')
   parser.add_argument('--seeds', type=int, default=5, help='seeds of case (e)')
   parser.add_argument('--quick', action='store_true', help='smaller sizes, fewer repeats')
   parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'))

@@ -6,7 +6,8 @@ A 1-D CNN (3 conv blocks of 32 channels) on a pool of 4,000 sequences, 1,000 tes
 the start, +100 per cycle for 8 cycles, each chosen from a random subset of 2,000. VAAL trains
 500 iterations per cycle (the official count, 100 epochs of the pool, would be 3,125: minutes per
 cycle on a CPU).
-``--config.seeds='(0,1,2,3,4)'`` for the paper's five runs.
+``--config.seeds='(0,1,2,3,4)'`` for the paper's five runs; ``configs/mnist1d.py:mc_dropout`` trains
+every strategy's model with dropout 0.1 before its head (what BALD and BatchBALD need).
 """
 from l2r_jax import defaults
 
@@ -26,6 +27,10 @@ def get_config(variant: str = 'default'):
   # epoch here, so 20 updates per step (LL4AL's module too).
   c.predictor.updates_per_step = defaults.predictor_updates_per_step(
       'cifar10', c.al.initial, c.train.batch_size, c.train.epochs)
+  if variant in ('mc_dropout', 'mc_dropout_smoke'):
+    # Dropout 0.1 before the classifier's head, for every strategy: what BALD and BatchBALD need.
+    c.model.dropout = 0.1
+    variant = variant.replace('mc_dropout', '').strip('_') or 'default'
   if variant == 'smoke':  # seconds: a run of every strategy for tests
     c.vaal.update(iterations=20, batch_size=32)
     c.data.num_samples = 600
@@ -35,5 +40,6 @@ def get_config(variant: str = 'default'):
     c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
     c.quiet = True
   elif variant != 'default':
-    raise ValueError(f"Unknown variant {variant!r}: use 'default' or 'smoke'.")
+    raise ValueError(f"Unknown variant {variant!r}: use 'default', 'smoke', 'mc_dropout' or "
+                     "'mc_dropout_smoke'.")
   return c

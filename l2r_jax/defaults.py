@@ -56,7 +56,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.vmap_seeds = False
   c.eval_batch_size = 512           # samples per forward pass when scoring the pool and testing
   c.data = ml_collections.ConfigDict(dict(name='cifar10'))
-  c.model = ml_collections.ConfigDict(dict(name='resnet18', kwargs={}))
+  # dropout: the rate of the dropout before the classifier's head (cnn1d, cnn2d, resnet18), off
+  # at 0; BALD and BatchBALD need it above 0 (their Monte-Carlo passes).
+  c.model = ml_collections.ConfigDict(dict(name='resnet18', kwargs={}, dropout=0.0))
   # Where the target's ResNet backbone starts: None (random), 'imagenet' (torchvision's
   # weights), a shipped backbone's name or a file (l2r_jax/models/pretrained.py).
   c.model.pretrained = ml_collections.FieldReference(None, field_type=str)
@@ -98,6 +100,19 @@ def get_config() -> ml_collections.ConfigDict:
       # The ranking loss stops reaching the target after this epoch (LL4AL's 60% of training).
       detach_epoch=ll4al_detach_epoch(150),
   ))
+  # BALD and BatchBALD (Houlsby et al. 2011, Gal et al. 2017, Kirsch et al. 2019): Monte-Carlo
+  # dropout passes over the pool subset (memory: passes x subset x classes), and BatchBALD's
+  # sampled label configurations of the batch chosen so far (its joint entropy's estimate).
+  c.bald = ml_collections.ConfigDict(dict(passes=20))
+  c.batchbald = ml_collections.ConfigDict(dict(passes=20, num_samples=1000))
+  c.mc_variance = ml_collections.ConfigDict(dict(passes=20))   # its analogue for dense maps
+  # TypiClust (Hacohen et al. 2022) and ProbCover (Yehuda et al. 2022), their authors' defaults:
+  # l2r_jax/strategies/typicality.py.
+  c.typiclust = ml_collections.ConfigDict(dict(max_clusters=500, min_cluster_size=5,
+                                               k_neighbours=20))
+  # radius 0: chosen per query, the largest whose balls are `purity` pure for `clusters` k-means
+  # clusters (0: the model's number of outputs).
+  c.probcover = ml_collections.ConfigDict(dict(radius=0.0, purity=0.95, clusters=0))
   # VAAL (Sinha et al. 2019), the official code's defaults (github.com/sinhasam/vaal
   # arguments.py, solver.py); l2r_jax/strategies/vaal.py says where this implementation differs.
   c.vaal = ml_collections.ConfigDict(dict(

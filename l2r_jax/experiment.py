@@ -19,15 +19,14 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from absl import logging
 import flax.linen as nn
 import jax
-from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import tensorboardX
 import tqdm
 
 from l2r_jax import augment as augment_lib
+from l2r_jax import blocks
 from l2r_jax import checkpoint
 from l2r_jax import cycle as cycle_lib
 from l2r_jax import data as data_lib
@@ -78,6 +77,8 @@ class Experiment(NamedTuple):
   predictors: Dict[str, Optional[Tuple[nn.Module, optax.GradientTransformation]]]
   trainers: Dict[str, train.Trainer]
   backbone: Optional[pretrained.Backbone] = None  # config.model.pretrained's weights, loaded once
+  # By strategy with a ``prepare``: what it built for this experiment (VAAL's trainer).
+  prepared: Dict[str, Any] = {}
 
 
 def _make_trainers(config: ml_collections.ConfigDict, task: tasks_lib.Task,
@@ -137,47 +138,45 @@ def _p_score(task: tasks_lib.Task, train_state: train.State, x, y):
   return task.decode(prediction), task.truth(y), task.loss(prediction, y), predicted_loss
 
 
-def _on_every_device(fn, arrays, indices: np.ndarray, chunk: int):
-  """``fn`` (pmapped, its inputs ``[local devices, chunk, ...]``) on ``[a[indices] for a in
-  arrays]``, over every device of every process: the indices split into one contiguous block per
-  device (device d of process p holds block ``p * local devices + d``), each block in chunks of a
-  fixed size (the last padded, so one compilation serves all; fewer indices than ``chunk`` per
-  device shrink it to the next power of two). Every process gets every output, gathered on the
-  host in index order; None outputs stay None. Each sample's outputs are those one device gives,
-  up to float32 rounding where the chunk size differs (per-sample inference: no sample sees
-  another)."""
-  indices = np.asarray(indices)
-  n_local = jax.local_device_count()
-  n_blocks = n_local * jax.process_count()
-  per_block = max(-(-len(indices) // n_blocks), 1)
-  if per_block < chunk:
-    chunk = 1 << (per_block - 1).bit_length()
-  steps = -(-per_block // chunk)
-  # [blocks, steps * chunk]: block b holds indices [b * per_block, (b + 1) * per_block), padded.
-  blocks = np.concatenate([indices, np.repeat(indices[:1], per_block * n_blocks - len(indices))])
-  blocks = blocks.reshape(n_blocks, per_block)
-  blocks = np.concatenate([blocks, np.repeat(blocks[:, :1], steps * chunk - per_block, 1)], 1)
-  share = blocks[jax.process_index() * n_local:][:n_local].reshape(n_local, steps, chunk)
-  outs = []
-  for step in range(steps):
-    rows = share[:, step].reshape(-1)
-    inputs = (np.asarray(a[rows]).reshape(n_local, chunk, *a.shape[1:]) for a in arrays)
-    outs.append(jax.device_get(fn(*inputs)))
-  local = tuple(None if outs[0][k] is None else np.concatenate([o[k] for o in outs], 1)
-                for k in range(len(outs[0])))     # [local devices, steps * chunk, ...]
-  if jax.process_count() > 1:  # every process gets every block: [processes, local devices, ...]
-    local = tuple(None if o is None else o.reshape(-1, *o.shape[2:])
-                  for o in multihost_utils.process_allgather(local))
-  return tuple(None if o is None else o[:, :per_block].reshape(-1, *o.shape[2:])[:len(indices)]
-               for o in local)
+@functools.partial(jax.pmap, axis_name=train.AXIS, static_broadcasted_argnums=(0, 1))
+def _p_sample_predictions(passes: int, reduce, train_state: train.State, rng, x, rows):
+  """``[n, passes, ...]`` (or ``reduce`` of it): the target's predictions under ``passes``
+  dropout masks (BatchNorm in inference mode). Pass ``t`` of pool sample ``i`` uses
+  ``fold_in(split(rng, passes)[t], i)``, so a sample's masks depend on neither its chunk nor its
+  device."""
+  t = train_state.target
+  variables = {'params': t.params, 'batch_stats': t.batch_stats}
+
+  def one(x, row, key):
+    prediction, _ = t.apply_fn(variables, x[None], train=False,
+                               rngs={'dropout': jax.random.fold_in(key, row)})
+    return prediction[0]
+
+  per_pass = jax.vmap(lambda key: jax.vmap(one, (0, 0, None))(x, rows, key))(
+      jax.random.split(rng, passes))
+  per_pass = jnp.moveaxis(per_pass, 0, 1)
+  return (per_pass if reduce is None else reduce(per_pass),)
+
+
+def sample_predictions(train_state: train.State, x, indices: np.ndarray, passes: int,
+                       rng: jax.Array, chunk: int = 512, reduce=None) -> np.ndarray:
+  """``[n, passes, ...]``: the target's predictions on ``x[indices]`` under ``passes`` Monte-Carlo
+  dropout masks (:class:`models.base.MCDropout`), over every device of every process; memory
+  ``passes x chunk x`` a prediction per device. ``reduce`` (``[n, passes, ...] -> [n, ...]``, a
+  module-level function) is applied on the devices, so only its output comes back."""
+  return blocks.map_over_devices(
+      functools.partial(_p_sample_predictions, passes, reduce, train.replicate(train_state),
+                        train.replicate(rng)),
+      lambda rows: (x[rows], np.asarray(rows, np.int32)), indices, chunk)[0]
 
 
 def infer(train_state: train.State, x, indices: np.ndarray,
           chunk: int = 512) -> strategies_lib.PoolOutputs:
   """The target's (and predictor's) outputs on ``x[indices]`` (``x`` an array or array-like),
   over every device of every process, chunk by chunk."""
-  return strategies_lib.PoolOutputs(*_on_every_device(
-      functools.partial(_p_forward, train.replicate(train_state)), (x,), indices, chunk))
+  return strategies_lib.PoolOutputs(*blocks.map_over_devices(
+      functools.partial(_p_forward, train.replicate(train_state)), lambda rows: (x[rows],),
+      indices, chunk))
 
 
 def true_losses(experiment: Experiment, train_state: train.State,
@@ -186,17 +185,17 @@ def true_losses(experiment: Experiment, train_state: train.State,
   diagnostic ``oracle_loss`` strategy only)."""
   ds = experiment.dataset
   score = functools.partial(_p_score, experiment.task, train.replicate(train_state))
-  return _on_every_device(score, (ds.x_train, ds.y_train), indices,
-                          experiment.config.eval_batch_size)[2]
+  return blocks.map_over_devices(score, lambda rows: (ds.x_train[rows], ds.y_train[rows]), indices,
+                                 experiment.config.eval_batch_size)[2]
 
 
 def evaluate(experiment: Experiment, train_state: train.State, chunk: int = 512) -> Dict[str, Any]:
   """The task's test metric and, with a predictor, Spearman's rho of predicted vs true per-sample
   test losses."""
   ds, task = experiment.dataset, experiment.task
-  decoded, truth, losses, predicted = _on_every_device(
-      functools.partial(_p_score, task, train.replicate(train_state)), (ds.x_test, ds.y_test),
-      np.arange(len(ds.x_test)), chunk)
+  decoded, truth, losses, predicted = blocks.map_over_devices(
+      functools.partial(_p_score, task, train.replicate(train_state)),
+      lambda rows: (ds.x_test[rows], ds.y_test[rows]), np.arange(len(ds.x_test)), chunk)
   scores = task.score(decoded, truth)
   result = {'metric': task.metric, 'value': float(scores.pop(task.metric)),
             'spearman': None, **scores}
@@ -225,7 +224,10 @@ def query(experiment: Experiment, al: ALState) -> ALState:
       labeled=al.labeled,
       inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
       options=config.get(al.strategy, ml_collections.ConfigDict()),
-      true_loss=lambda idx: true_losses(experiment, al.train_state, idx))
+      true_loss=lambda idx: true_losses(experiment, al.train_state, idx),
+      sample_predictions=lambda idx, passes, rng, reduce=None: sample_predictions(
+          al.train_state, ds.x_train, idx, passes, rng, config.eval_batch_size, reduce),
+      prepared=experiment.prepared.get(al.strategy))
   chosen = strategies_lib.get(al.strategy).select(view, subset, config.al.budget, rng_query)
   return al._replace(labeled=np.concatenate([al.labeled, np.asarray(chosen, al.labeled.dtype)]))
 
@@ -294,6 +296,9 @@ def _open(experiment: Experiment, workdir: str, strategy: str, seed: int) -> _Ru
     checkpoint.drop_results(results, strategy, seed, al.cycle)
     # A kill may have come between a checkpoint and its results line.
     checkpoint.append_results(results, al.results)
+    # Imported here: tensorboardX loads PyTorch where it is installed (seconds), which a refused
+    # command never needs.
+    import tensorboardX  # pylint: disable=g-import-not-at-top
     writer = tensorboardX.SummaryWriter(
         os.path.join(workdir, 'tensorboard', f'{strategy}-seed{seed}'))
   return _Run(al, mgr, writer)
@@ -360,9 +365,7 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
   if any(m is not None and m.ranking_loss.needs_ranker for m in loss_modules):
     ranker = sorter.get_ranker(config.predictor.sorter, config.predictor.sorter_len,
                                **config.predictor.get('sorter_kwargs', {}))
-  target = (models_lib.TARGETS[config.model.name](num_outputs=dataset.num_outputs,
-                                                  bn_axis_name=train.AXIS,
-                                                  **config.model.get('kwargs', {})),
+  target = (models_lib.make_target(config.model, dataset.num_outputs, bn_axis_name=train.AXIS),
             optim.make(config.train))
   backbone = None
   if config.model.get('pretrained'):
@@ -372,8 +375,10 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
   task = tasks_lib.Task.for_dataset(dataset)
   predictors, trainers = _make_trainers(config, task, augment_lib.make(task, config.get('augment')),
                                         ranker)
+  prepared = {name: strategies_lib.get(name).prepare(config.get(name), dataset.x_train)
+              for name in config.strategies if strategies_lib.get(name).prepare is not None}
   return Experiment(config, dataset, task, choose_loop(config.train.get('loop', 'auto')), target,
-                    predictors, trainers, backbone)
+                    predictors, trainers, backbone, prepared)
 
 
 def choose_loop(loop: str, backend: Optional[str] = None) -> str:

@@ -66,6 +66,8 @@ def curves_figure(records: List[Dict[str, Any]]):
   axes = fig.subplots(1, n_panels, squeeze=False)
   # One colour per strategy, the same in both panels (a panel's own cycle would shift them).
   cycle = [c['color'] for c in matplotlib.rcParams['axes.prop_cycle']]
+  if len(values) > len(cycle):   # more strategies than the default cycle has colours
+    cycle = [matplotlib.colormaps['tab20'](i) for i in range(20)]
   colours = {s: cycle[i % len(cycle)] for i, s in enumerate(values)}
   for ax, groups, ylabel in zip(axes[0], (values, rhos),
                                 (records[0]['metric'], "Spearman's rho (test losses)")):

@@ -120,8 +120,10 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
 
   def loss_fn(target_params, predictor_params):
     variables = {'params': target_params, 'batch_stats': state.target.batch_stats}
+    # A model with dropout draws its masks from 'dropout' (the same key on every device).
     (prediction, feats), updates = state.target.apply_fn(
-        variables, batch['x'], train=True, mutable=['batch_stats'])
+        variables, batch['x'], train=True, mutable=['batch_stats'],
+        rngs={'dropout': jax.random.fold_in(rng, 1)})
     per_sample = task_loss(prediction, batch['y'])
     target_loss = per_sample.mean()
     aux = {'batch_stats': updates['batch_stats'], 'train_loss': target_loss}

@@ -72,6 +72,9 @@ def _unique(config, name):
 def _check_vaal(config):
   for name in ('latent_dim', 'batch_size', 'vae_steps', 'adversary_steps', 'epochs'):
     _positive_int(config, f'vaal.{name}')
+  if config.vaal.batch_size % jax.device_count():
+    raise ConfigError(f'config.vaal.batch_size={config.vaal.batch_size} must be a multiple of the '
+                      f'{jax.device_count()} devices it is split over.')
   iterations = config.vaal.iterations
   if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
     raise ConfigError(f'config.vaal.iterations must be a whole number >= 0 (0: the official '
@@ -114,6 +117,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if s not in strategies_lib.REGISTRY:
       raise ConfigError(f'config.strategies: unknown strategy {s!r}; choose from '
                        f'{sorted(strategies_lib.REGISTRY)}.')
+  for s in config.strategies:
+    if strategies_lib.get(s).check is not None:
+      try:
+        strategies_lib.get(s).check(config)
+      except ValueError as e:
+        raise ConfigError(f'config.strategies includes {s!r}: {e}') from None
   if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
     raise ConfigError(f'config.seeds must be non-negative integers, got {config.seeds!r}.')
   if config.train.get('loop', 'step') not in LOOPS:
@@ -161,6 +170,11 @@ def _check_sorter(config):
 
 
 def check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
+  for name in config.strategies:
+    try:
+      strategies_lib.check_task(name, dataset.task)
+    except ValueError as e:
+      raise ConfigError(f'config.strategies, config.data.name={config.data.name!r}: {e}') from None
   al, n = config.al, dataset.pool_size
   if al.initial > n:
     raise ConfigError(f'config.al.initial={al.initial} is more than the pool of {n} samples of '
@@ -177,8 +191,15 @@ def check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
 
 def check_model(config: ml_collections.ConfigDict, dataset) -> None:
   """The target model's predictions have the shape the dataset's task needs (traced, not run)."""
-  model = models_lib.TARGETS[config.model.name](num_outputs=dataset.num_outputs,
-                                                **config.model.get('kwargs', {}))
+  dropout = config.model.get('dropout', 0.0)
+  if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+    raise ConfigError(f'config.model.dropout must be a rate in [0, 1), got {dropout!r}.')
+  try:
+    model = models_lib.make_target(config.model, dataset.num_outputs)
+  except TypeError as e:
+    raise ConfigError(f'config.model.name={config.model.name!r} does not take '
+                      f'{"dropout or " if dropout else ""}config.model.kwargs='
+                      f'{dict(config.model.get("kwargs", {}))}: {e}') from None
   x = jax.ShapeDtypeStruct((2, *dataset.x_train.shape[1:]), jnp.float32)
   try:
     variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), x)

@@ -18,7 +18,8 @@ def main(port, process_id, workdir):
   jax.distributed.initialize(f'localhost:{port}', num_processes=2, process_id=process_id)
   assert jax.process_count() == 2 and jax.device_count() == 2
   config = mnist1d.get_config('smoke')
-  config.strategies = ('coreset', 'l2r')
+  config.strategies = ('coreset', 'vaal')
+  config.vaal.iterations = 4   # its selection need not be good, only the same
   exp = experiment.make_experiment(config)
   labeled = {s: experiment.run_one(exp, workdir, s, 0).labeled.tolist()
              for s in config.strategies}

@@ -91,3 +91,32 @@ def test_update_replaces_only_the_rerun_tasks_and_keeps_their_commands():
   # Merging again keeps the kept section as it is (its command is not added twice).
   again = al_quality.merge_sections('# header\n\n' + '\n'.join(merged), {})
   assert again == merged
+
+
+def test_penalty_matrix_counts_significant_paired_wins_per_cycle():
+  # Three cycles, four seeds. Cycle 0 is the shared start (all equal: no win). At cycles 1 and 2,
+  # 'a' is above 'b' by exactly 0.1 on every seed (paired differences constant: p = 0); 'c'
+  # differs from 'b' by +0.1, -0.1, +0.1, -0.1 (mean 0: no win either way); 'a' vs 'c' at cycle 1
+  # differs by 0, 0.2, 0, 0.2 (t = 1.73, p = 0.18: no win).
+  base = {0: [0.5, 0.6, 0.7], 1: [0.5, 0.6, 0.7], 2: [0.5, 0.6, 0.7], 3: [0.5, 0.6, 0.7]}
+  curves = {}
+  for seed, values in base.items():
+    curves[('b', seed)] = values
+    curves[('a', seed)] = [values[0]] + [v + 0.1 for v in values[1:]]
+    flip = 0.1 if seed % 2 == 0 else -0.1
+    curves[('c', seed)] = [values[0]] + [v + flip for v in values[1:]]
+  records = _records('accuracy', curves)
+  names, matrix = al_quality.penalty_matrix(records, higher_is_better=True)
+  assert names == ['b', 'a', 'c']
+  a, b, c = names.index('a'), names.index('b'), names.index('c')
+  assert matrix[a, b] == pytest.approx(2 / 3) and matrix[b, a] == 0
+  assert matrix[c, b] == matrix[b, c] == 0
+  assert matrix[a, c] == matrix[c, a] == 0
+  # Lower is better: the same differences make 'b' the winner.
+  _, lower = al_quality.penalty_matrix(records, higher_is_better=False)
+  assert lower[b, a] == pytest.approx(2 / 3) and lower[a, b] == 0
+  table = al_quality.penalty_markdown(names, matrix)
+  assert table[0] == '| beats → | b | a | c | wins |'
+  assert table[3] == '| a | 0.67 |  | 0.00 | 0.67 |'
+  assert table[-1].startswith('Ranked by losses (fewest first; ties by wins): a (0.00), c (0.00), '
+                              'b (0.67)')

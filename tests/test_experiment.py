@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from configs import cifar10 as cifar10_config
+from l2r_jax import blocks
 from l2r_jax import checkpoint
 from l2r_jax import cycle
 from l2r_jax import defaults
@@ -362,7 +363,7 @@ def test_cut_off_result_line_is_repaired(tmp_path):
 @pytest.mark.parametrize('overrides, message', [
     ({'al.budget': 300}, r'config.al.budget=300 is larger than config.al.subset=200'),
     ({'al.cycles': 20}, r'more than the pool of 480'),
-    ({'strategies': ('random', 'bald')}, r"config.strategies: unknown strategy 'bald'"),
+    ({'strategies': ('random', 'baldness')}, r"config.strategies: unknown strategy 'baldness'"),
     ({'train.batch_size': 96}, r'batch_size=96 is not a multiple of config.predictor.sorter_len=64'),
     ({'predictor.sorter_len': 48, 'train.batch_size': 96},
      r'sorter_len=48: no pretrained GRU sorter.*--config.seq_len=48'),
@@ -465,9 +466,11 @@ def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):
   labeled = [json.loads(out.split('LABELED ')[1]) for out, _ in outs]
   assert labeled[0] == labeled[1]
   assert all(len(v) == 96 for v in labeled[0].values())
-  # The same computation as two devices of one process (pool scoring split the same way, each
-  # process scoring its block and gathering the other's): the same selections.
-  config = _smoke(strategies=('coreset', 'l2r'))
+  # The same computation as two devices of one process (pool scoring, core-set's search and
+  # VAAL's batches split the same way, each process working on its block and gathering the
+  # other's): the same selections. (L2R-AL's scoring is the same pool scoring; its training over
+  # two processes: the pose test below.)
+  config = _smoke(strategies=('coreset', 'vaal'), **{'vaal.iterations': 4})
   exp = experiment.make_experiment(config)
   here = {s: experiment.run_one(exp, str(tmp_path / 'one'), s, 0).labeled.tolist()
           for s in config.strategies}
@@ -553,7 +556,7 @@ def test_scoring_splits_the_indices_into_one_block_per_device():
   seen = jax.pmap(lambda x: (x, jnp.broadcast_to(jax.lax.axis_index(train.AXIS), x.shape)),
                   axis_name=train.AXIS)
   indices = np.random.default_rng(0).permutation(300)[:299]
-  values, device = experiment._on_every_device(seen, (pool,), indices, chunk=64)
+  values, device = blocks.map_over_devices(seen, lambda rows: (pool[rows],), indices, chunk=64)
   np.testing.assert_array_equal(values, pool[indices])   # in index order, padding cut
   np.testing.assert_array_equal(device, np.repeat([0, 1], [150, 149]))
 

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--config.train.lr=nan'], 'config.train.lr must be a finite non-negative number'),
     (['--config.seeds=(0,0)'], 'config.seeds names 0 more than once'),
     (['--config.train.optimizer=rmsprop'], "config.train.optimizer='rmsprop': choose one of"),
-    (["--config.strategies=('random','bald')"], "config.strategies: unknown strategy 'bald'"),
+    (["--config.strategies=('random','baldness')"], "config.strategies: unknown strategy 'baldness'"),
     (['--workdir={file}'], 'is a file, not a folder'),
     (['--config.data.num_samples=0'], 'config.data.num_samples must be a positive integer'),
     (['--config=configs/nonexistent.py'], "--config=configs/nonexistent.py: [Errno 2] No such file"),

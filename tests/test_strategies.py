@@ -28,10 +28,12 @@ def _numpy_k_center(candidates, centers, budget, margins=None):
   return chosen
 
 
-@pytest.mark.parametrize('n_centers', [0, 1, 7, 600])
-def test_k_center_greedy_matches_numpy(n_centers):
+@pytest.mark.parametrize('n_centers,n', [(0, 300), (1, 300), (7, 301), (600, 300)])
+def test_k_center_greedy_matches_numpy(n_centers, n):
+  # Over the suite's two devices, a block each (301: the second block padded).
+  assert jax.device_count() == 2
   r = np.random.default_rng(n_centers)
-  candidates = r.normal(size=(300, 16))
+  candidates = r.normal(size=(n, 16))
   centers = r.normal(size=(n_centers, 16))
   got = coreset.k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers), 40, chunk=64)
   assert list(np.asarray(got)) == _numpy_k_center(candidates, centers, 40)
@@ -55,7 +57,8 @@ def test_k_center_greedy_keeps_float64_picks_far_from_the_origin(offset):
 
 
 def test_k_center_greedy_breaks_ties_by_the_first_index_as_numpy_does():
-  # Small integer coordinates, every point twice: distances tie exactly in float32.
+  # Small integer coordinates, every point twice: distances tie exactly in float32, and each
+  # point's copy is in the other device's block.
   r = np.random.default_rng(0)
   points = r.integers(-3, 4, size=(50, 4)).astype(np.float64)
   candidates = np.concatenate([points, points])
@@ -72,12 +75,23 @@ def test_first_argmax_is_numpys_argmax(values):
 
 def test_k_center_greedy_compiles_once_for_labeled_sets_within_a_chunk():
   r = np.random.default_rng(1)
-  candidates = jnp.asarray(r.normal(size=(50, 8)), jnp.float32)
-  before = coreset._k_center_greedy._cache_size()
-  for m in (5, 9, 33):
-    coreset.k_center_greedy(candidates, jnp.asarray(r.normal(size=(m, 8)), jnp.float32), 4,
-                            chunk=64)
-  assert coreset._k_center_greedy._cache_size() == before + 1
+  candidates = r.normal(size=(50, 8)).astype(np.float32)
+  compiled = []
+
+  def listener(event, secs, **kw):
+    if event == '/jax/core/compile/backend_compile_duration':
+      compiled.append(kw.get('fun_name'))
+
+  coreset.k_center_greedy(candidates, r.normal(size=(5, 8)).astype(np.float32), 4, chunk=64)
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    for m in (9, 33, 64):
+      coreset.k_center_greedy(candidates, r.normal(size=(m, 8)).astype(np.float32), 4, chunk=64)
+    assert not compiled
+    coreset.k_center_greedy(candidates, r.normal(size=(65, 8)).astype(np.float32), 4, chunk=64)
+    assert compiled     # the next multiple of the chunk is another program
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def test_k_center_greedy_rejects_too_large_budget():
@@ -111,6 +125,52 @@ def test_entropy_of_impossible_classes_is_their_limit_not_nan():
                              [np.log(3.0)], rtol=1e-6)
 
 
+def test_margin_and_least_confidence_hand_worked_and_numpy():
+  # softmax(log p) = p: probabilities (0.5, 0.3, 0.2) have margin 0.2 and least confidence 0.5;
+  # (0.4, 0.4, 0.2): 0 and 0.6; (0.9, 0.05, 0.05): 0.85 and 0.1.
+  p = np.array([[0.5, 0.3, 0.2], [0.4, 0.4, 0.2], [0.05, 0.9, 0.05]])
+  logits = jnp.asarray(np.log(p) + 3.0, jnp.float32)   # a shift changes no softmax
+  np.testing.assert_allclose(simple.top_two_margin(logits), [0.2, 0.0, 0.85], atol=1e-6)
+  np.testing.assert_allclose(simple.least_confidence(logits), [0.5, 0.6, 0.1], atol=1e-6)
+  r = np.random.default_rng(2)
+  logits = r.normal(size=(20, 7)) * 2
+  q = np.sort(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True), -1)
+  np.testing.assert_allclose(simple.top_two_margin(jnp.asarray(logits)), q[:, -1] - q[:, -2],
+                             rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(simple.least_confidence(jnp.asarray(logits)), 1 - q[:, -1],
+                             rtol=1e-5, atol=1e-7)
+  # Heatmaps [n, H, W, K]: 1 - the peak of each map's softmax over its pixels, averaged over K.
+  maps = r.normal(size=(3, 5, 4, 2)) * 3
+  peak = np.array([[np.exp(m).max() / np.exp(m).sum() for m in np.moveaxis(x, -1, 0)]
+                   for x in maps])
+  np.testing.assert_allclose(simple.least_confidence(jnp.asarray(maps)), (1 - peak).mean(-1),
+                             rtol=1e-5)
+
+
+def test_margin_and_least_confidence_pick_the_least_sure():
+  state, logits, *_ = _fake_state(50, [], 3)
+  subset = np.arange(5, 45)
+  q = np.sort(np.exp(logits[subset]) / np.exp(logits[subset]).sum(-1, keepdims=True), -1)
+  assert sorted(strategies.get('margin').select(state, subset, 6, None)) == sorted(
+      subset[np.argsort(q[:, -1] - q[:, -2])[:6]])
+  assert sorted(strategies.get('least_confidence').select(state, subset, 6, None)) == sorted(
+      subset[np.argsort(q[:, -1])[:6]])
+
+
+@pytest.mark.parametrize('name,task,ok', [('margin', 'classification', True),
+                                          ('margin', 'pose', False), ('margin', 'crowd', False),
+                                          ('least_confidence', 'pose', True),
+                                          ('least_confidence', 'crowd', False),
+                                          ('entropy', 'crowd', True)])
+def test_strategies_say_which_tasks_they_apply_to(name, task, ok):
+  if ok:
+    strategies.check_task(name, task)
+  else:
+    with pytest.raises(ValueError, match=rf"Strategy '{name}' does not apply to the '{task}' task: "
+                                         r'.+ For .+ choose from: .*entropy'):
+      strategies.check_task(name, task)
+
+
 def test_nan_scores_are_refused_not_silently_skipped():
   with pytest.raises(FloatingPointError, match=r'indices \[7\]'):
     protocol.top_k(np.array([0.1, np.nan, 0.3]), np.array([5, 7, 9]), 2)
@@ -129,11 +189,21 @@ def _fake_state(pool_size, labeled, seed):
     return strategies.PoolOutputs(logits[idx], emb[idx], pred[idx])
 
   true = r.exponential(size=pool_size)
+
+  def sample_predictions(idx, passes, rng, reduce=None):   # logits disturbed in every pass
+    noise = jax.random.normal(rng, (len(idx), passes, logits.shape[-1]))
+    samples = logits[np.asarray(idx)][:, None] + np.asarray(noise)
+    return samples if reduce is None else np.asarray(reduce(jnp.asarray(samples)))
+
   state = strategies.SelectionState(
       infer=infer, labeled=np.asarray(labeled), inputs=lambda idx: emb[np.asarray(idx)],
-      pool_size=pool_size, options=dict(iterations=5, batch_size=32, hidden=(64,)),
-      true_loss=lambda idx: true[np.asarray(idx)])
+      pool_size=pool_size,
+      true_loss=lambda idx: true[np.asarray(idx)], sample_predictions=sample_predictions)
   return state, logits, pred, true
+
+
+_OPTIONS = {'vaal': dict(iterations=5, batch_size=32, hidden=(64,)), 'bald': dict(passes=4),
+            'batchbald': dict(passes=4, num_samples=64), 'mc_variance': dict(passes=4)}
 
 
 @settings(max_examples=15, deadline=None)
@@ -147,6 +217,7 @@ def test_selection_invariants(seed, n_labeled, subset_size, budget_frac, name):
   subset = r.choice(unlabeled, size=min(subset_size, len(unlabeled)), replace=False)
   budget = max(1, int(budget_frac * len(subset)))
   state, *_ = _fake_state(pool_size, labeled, seed)
+  state = state._replace(options=_OPTIONS.get(name))   # config.<name>
   chosen = strategies.get(name).select(state, subset, budget, jax.random.PRNGKey(seed))
   assert len(chosen) == budget and len(set(chosen.tolist())) == budget
   assert set(chosen.tolist()) <= set(subset.tolist())
@@ -183,5 +254,5 @@ def test_loss_and_entropy_strategies_pick_the_top_scores():
 
 
 def test_unknown_strategy():
-  with pytest.raises(ValueError, match="Unknown strategy 'bald'"):
-    strategies.get('bald')
+  with pytest.raises(ValueError, match="Unknown strategy 'baldness'"):
+    strategies.get('baldness')

@@ -27,5 +27,16 @@ from l2r_jax.models.resnet import ResNetBackbone
 TARGETS = {'cnn1d': CNN1D, 'cnn2d': CNN2D, 'resnet18': ResNet18,
            'simple_baseline': SimpleBaseline, 'crowd_counter': CrowdCounter}
 
+
+
+def make_target(model_config, num_outputs: int, bn_axis_name=None):
+  """The target model ``config.model`` names, for ``num_outputs``: ``config.model.kwargs``, and
+  ``dropout=config.model.dropout`` when that is above 0 (for the models that declare it)."""
+  kwargs = dict(model_config.get('kwargs', {}))
+  if model_config.get('dropout', 0.0):
+    kwargs['dropout'] = float(model_config.dropout)
+  return TARGETS[model_config.name](num_outputs=num_outputs, bn_axis_name=bn_axis_name, **kwargs)
+
+
 __all__ = ['CNN1D', 'CNN2D', 'CrowdCounter', 'Features', 'LL4ALLossModule', 'L2RLossModule',
-           'ResNet', 'ResNet18', 'ResNetBackbone', 'SimpleBaseline', 'TARGETS']
+           'ResNet', 'ResNet18', 'ResNetBackbone', 'SimpleBaseline', 'TARGETS', 'make_target']

@@ -5,15 +5,18 @@ import flax.linen as nn
 
 from l2r_jax.models.base import Features
 from l2r_jax.models.base import global_average_pool
+from l2r_jax.models.base import MCDropout
 
 
 class _ConvNet(nn.Module):
-  """Blocks of conv → BatchNorm → ReLU, global average pooling, a linear classifier."""
+  """Blocks of conv → BatchNorm → ReLU, global average pooling, dropout (``dropout`` > 0: see
+  :class:`MCDropout`), a linear classifier."""
   num_outputs: int
   widths: Sequence[int]
   kernel: Tuple[int, ...]
   pool_after: Sequence[bool]
   bn_axis_name: Optional[str] = None  # the pmap axis: BatchNorm statistics over all devices
+  dropout: float = 0.0
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -27,7 +30,8 @@ class _ConvNet(nn.Module):
         window = (2,) * len(self.kernel)
         x = nn.max_pool(x, window, strides=window)
       stages.append(x)
-    logits = nn.Dense(self.num_outputs)(global_average_pool(x))
+    pooled = MCDropout(self.dropout, self.bn_axis_name)(global_average_pool(x), train=train)
+    logits = nn.Dense(self.num_outputs)(pooled)
     return logits, Features(last=x, stages=tuple(stages))
 
 

@@ -9,13 +9,15 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax
 
+from l2r_jax.models.base import MCDropout
 from l2r_jax.models.resnet import ResNetBackbone
 
 
 class SimpleBaseline(nn.Module):
   """Xiao et al. 2018: ResNet → ``num_deconv`` × (ConvTranspose 4×4 stride 2 → BatchNorm → ReLU)
   → 1×1 conv to one heatmap per joint. Defaults: ResNet-50, 3 × 256 channels; a 256×256 input gives
-  64×64 heatmaps ``[B, 64, 64, num_outputs]``."""
+  64×64 heatmaps ``[B, 64, 64, num_outputs]``. ``dropout`` > 0: dropout before the 1×1 conv
+  (:class:`MCDropout`)."""
   num_outputs: int = 16
   stage_sizes: Sequence[int] = (3, 4, 6, 3)
   block: str = 'bottleneck'
@@ -25,6 +27,7 @@ class SimpleBaseline(nn.Module):
   num_deconv: int = 3
   deconv_width: int = 256
   bn_axis_name: Optional[str] = None
+  dropout: float = 0.0
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -38,6 +41,7 @@ class SimpleBaseline(nn.Module):
       y = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        axis_name=self.bn_axis_name)(y)
       y = nn.relu(y)
+    y = MCDropout(self.dropout, self.bn_axis_name)(y, train=train)
     heatmaps = nn.Conv(self.num_outputs, (1, 1), name='final_conv')(y)
     return heatmaps, feats
 
@@ -45,7 +49,8 @@ class SimpleBaseline(nn.Module):
 class CrowdCounter(nn.Module):
   """The C^3 framework's ResNet-50 counter: ImageNet ResNet-50 through layer3, layer3 kept at
   stride 1 (output stride 8, 1024 channels) → 1×1 conv (128) → ReLU → 1×1 conv (1) → ReLU →
-  bilinear upsampling by ``upsample``. Returns a non-negative density map ``[B, H, W, 1]``."""
+  bilinear upsampling by ``upsample``. Returns a non-negative density map ``[B, H, W, 1]``.
+  ``dropout`` > 0: dropout before the last 1×1 conv (:class:`MCDropout`)."""
   num_outputs: int = 1
   stage_sizes: Sequence[int] = (3, 4, 6)
   block: str = 'bottleneck'
@@ -55,6 +60,7 @@ class CrowdCounter(nn.Module):
   decoder_width: int = 128
   upsample: int = 8
   bn_axis_name: Optional[str] = None
+  dropout: float = 0.0
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -62,6 +68,7 @@ class CrowdCounter(nn.Module):
                            self.stage_strides, bn_axis_name=self.bn_axis_name,
                            name='backbone')(x, train=train)
     y = nn.relu(nn.Conv(self.decoder_width, (1, 1))(feats.last))
+    y = MCDropout(self.dropout, self.bn_axis_name)(y, train=train)
     y = nn.relu(nn.Conv(self.num_outputs, (1, 1))(y))
     if self.upsample > 1:
       b, h, w, c = y.shape

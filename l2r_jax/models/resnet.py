@@ -12,6 +12,7 @@ import flax.linen as nn
 
 from l2r_jax.models.base import Features
 from l2r_jax.models.base import global_average_pool
+from l2r_jax.models.base import MCDropout
 
 
 def _norm(train: bool, axis_name: Optional[str], **kw):
@@ -94,19 +95,23 @@ class ResNetBackbone(nn.Module):
 
 
 class ResNet(nn.Module):
-  """A :class:`ResNetBackbone` → global average pooling → Dense (``num_outputs`` classes)."""
+  """A :class:`ResNetBackbone` → global average pooling → dropout (``dropout`` > 0: see
+  :class:`MCDropout`) → Dense (``num_outputs`` classes)."""
   stage_sizes: Sequence[int]
   num_outputs: int = 10
   block: str = 'basic'
   width: int = 64
   stem: str = 'cifar'
   bn_axis_name: Optional[str] = None
+  dropout: float = 0.0
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     feats = ResNetBackbone(self.stage_sizes, self.block, self.width, self.stem,
                            bn_axis_name=self.bn_axis_name, name='backbone')(x, train=train)
-    return nn.Dense(self.num_outputs)(global_average_pool(feats.last)), feats
+    pooled = MCDropout(self.dropout, self.bn_axis_name)(global_average_pool(feats.last),
+                                                        train=train)
+    return nn.Dense(self.num_outputs)(pooled), feats
 
 
 ResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2))

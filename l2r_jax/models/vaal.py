@@ -2,8 +2,7 @@
 inputs too small for it, and the discriminator on the latent mean. How they follow the official
 ``model.py`` and where they differ: docs/vaal.md; the strategy: ``l2r_jax/strategies/vaal.py``.
 """
-import functools
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import chex
 import flax.linen as nn
@@ -16,21 +15,30 @@ _HE = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
 _CONV_WIDTHS = (128, 256, 512, 1024)
 
 
-def reparameterize(rng: chex.PRNGKey, mu: chex.Array, logvar: chex.Array) -> chex.Array:
-  """``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``: a differentiable sample of q(z|x)."""
-  return mu + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mu.shape, mu.dtype)
+def reparameterize(module: nn.Module, mu: chex.Array, logvar: chex.Array,
+                   noise: Optional[chex.Array]) -> chex.Array:
+  """``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``: a differentiable sample of q(z|x).
+  ``eps`` is ``noise`` if given (``[B, latent]``), else drawn from ``module``'s ``'reparam'``
+  rng stream."""
+  if noise is None:
+    noise = jax.random.normal(module.make_rng('reparam'), mu.shape, mu.dtype)
+  chex.assert_equal_shape((mu, noise))
+  return mu + jnp.exp(0.5 * logvar) * noise
 
 
 class ConvVAE(nn.Module):
   """The official VAAL VAE for ``[B, H, W, C]`` images, ``H`` and ``W`` multiples of 16.
 
   ``__call__`` returns ``(reconstruction or None, mu, logvar)``; ``decode=False`` skips the decoder
-  (scoring needs only ``mu``). Decoding draws ``z`` from the ``'reparam'`` rng stream.
+  (scoring needs only ``mu``). Decoding samples ``z`` with :func:`reparameterize` (``noise`` or
+  the ``'reparam'`` rng stream). Training-mode BatchNorm averages over ``bn_axis_name`` too, when
+  the batch is split over devices.
   """
   latent_dim: int = 32
+  bn_axis_name: Optional[str] = None
 
   @nn.compact
-  def __call__(self, x, *, train: bool, decode: bool = True):
+  def __call__(self, x, *, train: bool, decode: bool = True, noise=None):
     chex.assert_rank(x, 4)
     n, h, w, c = x.shape
     if h % 16 or w % 16:
@@ -39,20 +47,22 @@ class ConvVAE(nn.Module):
     for width in _CONV_WIDTHS:
       y = nn.Conv(width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False,
                   kernel_init=_HE)(y)
-      y = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(y))
+      y = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                               axis_name=self.bn_axis_name)(y))
     y = y.reshape(n, -1)
     mu = nn.Dense(self.latent_dim, name='fc_mu')(y)
     logvar = nn.Dense(self.latent_dim, name='fc_logvar')(y)
     if not decode:
       return None, mu, logvar
-    z = reparameterize(self.make_rng('reparam'), mu, logvar)
+    z = reparameterize(self, mu, logvar, noise)
     y = nn.Dense(_CONV_WIDTHS[-1] * (h // 8) * (w // 8), kernel_init=_HE)(z)
     y = y.reshape(n, h // 8, w // 8, _CONV_WIDTHS[-1])
     for width in _CONV_WIDTHS[-2::-1]:
       # PyTorch's ConvTranspose2d(k=4, s=2, p=1) pads the dilated input by k - 1 - p = 2.
       y = nn.ConvTranspose(width, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)),
                            use_bias=False)(y)
-      y = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(y))
+      y = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                               axis_name=self.bn_axis_name)(y))
     return nn.Conv(c, (1, 1))(y), mu, logvar
 
 
@@ -67,7 +77,7 @@ class MLPVAE(nn.Module):
   hidden: Sequence[int] = (512, 256)
 
   @nn.compact
-  def __call__(self, x, *, train: bool, decode: bool = True):
+  def __call__(self, x, *, train: bool, decode: bool = True, noise=None):
     del train
     shape = x.shape
     y = x.reshape(shape[0], -1)
@@ -77,7 +87,7 @@ class MLPVAE(nn.Module):
     logvar = nn.Dense(self.latent_dim, name='fc_logvar')(y)
     if not decode:
       return None, mu, logvar
-    y = reparameterize(self.make_rng('reparam'), mu, logvar)
+    y = reparameterize(self, mu, logvar, noise)
     for width in reversed(tuple(self.hidden)):
       y = nn.relu(nn.Dense(width, kernel_init=_HE)(y))
     return nn.Dense(int(np.prod(shape[1:])))(y).reshape(shape), mu, logvar
@@ -94,11 +104,10 @@ class Discriminator(nn.Module):
     return nn.Dense(1, kernel_init=_HE)(z)[:, 0]
 
 
-DISCRIMINATOR = Discriminator()  # the official one; one instance, so its programs compile once
-
-
-def make_vae(options, input_shape: Tuple[int, ...]) -> nn.Module:
-  """The VAE ``options.arch`` names for samples of ``input_shape`` (without the batch axis)."""
+def make_vae(options, input_shape: Tuple[int, ...], bn_axis_name: Optional[str] = None
+             ) -> nn.Module:
+  """The VAE ``options.arch`` names for samples of ``input_shape`` (without the batch axis);
+  ``bn_axis_name`` for the conv VAE's BatchNorm (the MLP VAE has none)."""
   square = len(input_shape) == 3 and input_shape[0] == input_shape[1]
   conv_ok = square and input_shape[0] >= 32 and input_shape[0] % 16 == 0
   arch = options.arch
@@ -109,13 +118,6 @@ def make_vae(options, input_shape: Tuple[int, ...]) -> nn.Module:
                      f"multiple of 16; the inputs are {input_shape}. Use 'mlp' or 'auto'.")
   if arch not in ('conv', 'mlp'):
     raise ValueError(f"config.vaal.arch must be 'auto', 'conv' or 'mlp', got {arch!r}.")
-  return _model(arch, int(options.latent_dim), tuple(int(h) for h in options.hidden))
-
-
-@functools.lru_cache(maxsize=None)
-def _model(arch: str, latent_dim: int, hidden: Tuple[int, ...]) -> nn.Module:
-  # One instance per architecture: ``apply_fn`` is a static field of the train state, so a new
-  # instance every cycle would recompile the training step every cycle.
   if arch == 'conv':
-    return ConvVAE(latent_dim=latent_dim)
-  return MLPVAE(latent_dim=latent_dim, hidden=hidden)
+    return ConvVAE(latent_dim=int(options.latent_dim), bn_axis_name=bn_axis_name)
+  return MLPVAE(latent_dim=int(options.latent_dim), hidden=tuple(int(h) for h in options.hidden))

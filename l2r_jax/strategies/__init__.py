@@ -4,9 +4,13 @@
 the target. Adding one is one function decorated with ``@base.register('name'[, loss_module])``,
 in a module imported here.
 """
+from l2r_jax.strategies import badge
+from l2r_jax.strategies import bayesian
 from l2r_jax.strategies import coreset
 from l2r_jax.strategies import simple
+from l2r_jax.strategies import typicality
 from l2r_jax.strategies import vaal
+from l2r_jax.strategies.base import check_task
 from l2r_jax.strategies.base import get
 from l2r_jax.strategies.base import LossModule
 from l2r_jax.strategies.base import PoolOutputs
@@ -14,5 +18,5 @@ from l2r_jax.strategies.base import REGISTRY
 from l2r_jax.strategies.base import SelectionState
 from l2r_jax.strategies.base import Strategy
 
-__all__ = ['LossModule', 'PoolOutputs', 'REGISTRY', 'SelectionState', 'Strategy', 'coreset', 'get',
-           'simple', 'vaal']
+__all__ = ['badge', 'bayesian', 'LossModule', 'PoolOutputs', 'REGISTRY', 'SelectionState', 'Strategy', 'check_task', 'coreset', 'get',
+           'simple', 'typicality', 'vaal']

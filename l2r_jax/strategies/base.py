@@ -1,10 +1,12 @@
 """What a query strategy is and sees, and the registry that finds one by name."""
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import chex
 import flax.linen as nn
+import ml_collections
 import numpy as np
 
+from l2r_jax import defaults
 from l2r_jax import losses
 
 
@@ -24,7 +26,11 @@ class SelectionState(NamedTuple):
   size; ``options`` the strategy's own settings (``config.<strategy>``, empty if none).
   ``true_loss(indices)`` is the current target's per-sample task loss on those pool samples,
   computed *with their labels*: real active learning never has it; it exists for the diagnostic
-  ``oracle_loss`` strategy, the ceiling of selection by predicted loss.
+  ``oracle_loss`` strategy, the ceiling of selection by predicted loss. ``prepared`` is what the
+  strategy's ``prepare`` built for this experiment (None without one).
+  ``sample_predictions(indices, passes, rng[, reduce])`` are the target's predictions
+  ``[n, passes, ...]`` on those pool samples under ``passes`` Monte-Carlo dropout masks
+  (``config.model.dropout``), or ``reduce`` of them, computed where the passes run.
   """
   infer: Callable[[np.ndarray], PoolOutputs]
   labeled: np.ndarray
@@ -32,6 +38,8 @@ class SelectionState(NamedTuple):
   pool_size: Optional[int] = None
   options: Any = None
   true_loss: Optional[Callable[[np.ndarray], np.ndarray]] = None
+  prepared: Any = None
+  sample_predictions: Optional[Callable[..., np.ndarray]] = None
 
 
 # select(state, pool_subset, budget, rng) -> indices: `budget` distinct members of `pool_subset`.
@@ -53,23 +61,37 @@ class LossModule(NamedTuple):
 
 
 class Strategy(NamedTuple):
-  """A query strategy: how it selects and, for a loss-based one, the loss module it trains."""
+  """A query strategy: how it selects; for a loss-based one, the loss module it trains; for one
+  with networks or programs of its own (VAAL), ``prepare(options, pool_inputs)``, called once per
+  experiment with ``config.<name>`` and the pool's inputs, whose result every selection of the
+  experiment reads as ``SelectionState.prepared``. ``tasks``: the tasks (``Dataset.task``) it
+  applies to, None for every task; ``refusal`` says why it does not apply to the others.
+  ``check(config)`` raises ValueError, saying what to change, for a config it cannot run with
+  (checked before anything trains)."""
   name: str
   select: SelectFn
   loss_module: Optional[LossModule] = None
+  prepare: Optional[Callable[[Any, Any], Any]] = None
+  tasks: Optional[Tuple[str, ...]] = None
+  refusal: str = ''
+  check: Optional[Callable[[Any], None]] = None
 
 
 REGISTRY: Dict[str, Strategy] = {}
 
 
-def register(name: str, loss_module: Optional[LossModule] = None):
+def register(name: str, loss_module: Optional[LossModule] = None,
+             prepare: Optional[Callable[[Any, Any], Any]] = None,
+             tasks: Optional[Tuple[str, ...]] = None, refusal: str = '',
+             check: Optional[Callable[[Any], None]] = None):
   """Decorates ``select`` as strategy ``name`` (with ``loss_module``, trained beside the target
-  and read through ``SelectionState.infer(...).predicted_loss``). A name is registered once."""
+  and read through ``SelectionState.infer(...).predicted_loss``; ``prepare``, ``tasks``,
+  ``refusal`` and ``check``: see :class:`Strategy`). A name is registered once."""
   def wrap(fn: SelectFn) -> SelectFn:
     if name in REGISTRY:
       raise ValueError(f'A strategy named {name!r} is registered already '
                        f'({REGISTRY[name].select.__module__}); choose another name.')
-    REGISTRY[name] = Strategy(name, fn, loss_module)
+    REGISTRY[name] = Strategy(name, fn, loss_module, prepare, tasks, refusal, check)
     return fn
   return wrap
 
@@ -78,3 +100,25 @@ def get(name: str) -> Strategy:
   if name not in REGISTRY:
     raise ValueError(f'Unknown strategy {name!r}: choose from {sorted(REGISTRY)}.')
   return REGISTRY[name]
+
+
+def check_task(name: str, task: str) -> None:
+  """Refuses strategy ``name`` on a task it does not apply to, saying why and what applies."""
+  strategy = get(name)
+  if strategy.tasks is not None and task not in strategy.tasks:
+    applies = ', '.join(sorted(s.name for s in REGISTRY.values()
+                               if s.tasks is None or task in s.tasks))
+    raise ValueError(f'Strategy {name!r} does not apply to the {task!r} task: {strategy.refusal} '
+                     f'It applies to {", ".join(strategy.tasks)}. For {task!r}, choose from: '
+                     f'{applies}.')
+
+
+def options_with_defaults(name: str, options) -> ml_collections.ConfigDict:
+  """``config.<name>`` (``options``) with every missing field taken from
+  :mod:`l2r_jax.defaults`; an unknown field is refused by name."""
+  merged = defaults.get_config()[name]
+  for key, value in dict(options or {}).items():
+    if key not in merged:
+      raise ValueError(f'config.{name} has no field {key!r}: choose from {sorted(merged)}.')
+    merged[key] = value
+  return merged

@@ -6,7 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2r_jax import blocks
 from l2r_jax.strategies import base
+
+_AXIS = 'devices'
 
 
 def _sq_dist(points, sq_norms, others):
@@ -22,18 +25,25 @@ def _first_argmax(v: chex.Array) -> chex.Array:
 
 
 def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
-                    chunk: int = 512) -> chex.Array:
-  """Greedy farthest-point selection.
+                    chunk: int = 512) -> np.ndarray:
+  """Greedy farthest-point selection, over every device of every process.
 
   ``budget`` times, pick the candidate farthest (Euclidean) from its nearest centre and make it a
-  centre. The initial centres are ``centers`` (the labeled samples); with none, the first pick is
-  candidate 0. Memory is O(n * chunk), never ``n x n``: distances to the initial centres are
-  reduced ``chunk`` centres at a time, then one distance vector is kept up to date. Every point is
-  first moved by about the candidates' mean (:func:`_origin`; distances are unchanged), so that the
-  matrix-product form of the distance keeps float32 precision for embeddings far from the origin.
+  centre; of equally far candidates, the first. The initial centres are ``centers`` (the labeled
+  samples); with none, the first pick is candidate 0. Every point is first moved by about the
+  candidates' mean (:func:`_origin`; distances are unchanged), so that the matrix-product form of
+  the distance keeps float32 precision for embeddings far from the origin.
+
+  The candidates are cut into one block per device (:mod:`l2r_jax.blocks`); each device keeps its
+  block's distances to the nearest centre, and a pick is the farthest of the devices' farthest
+  (gathered across devices and processes, ties to the lowest index), whose point every device then
+  reads from the gathered rows. Memory per device is O(n / devices * chunk), never ``n x n``:
+  distances to the initial centres are reduced ``chunk`` centres at a time. Each distance is the
+  one a single device computes (the same arithmetic per row), so the picks are those of one
+  device.
 
   Args:
-    candidates: ``[n, d]``.
+    candidates: ``[n, d]``, the same on every process.
     centers: ``[m, d]``, ``m >= 0``.
     budget: how many to pick, at most ``n``.
 
@@ -44,13 +54,19 @@ def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
   n, m = candidates.shape[0], centers.shape[0]
   if not 0 < budget <= n:
     raise ValueError(f'k-center greedy cannot pick {budget} of {n} candidates.')
+  candidates = np.asarray(candidates, np.float32)
+  centers = np.asarray(centers, np.float32)
   if m % chunk:
     # Padded with copies of a real centre (a duplicate centre changes no minimum) to whole chunks:
     # one compiled program serves every labeled-set size up to the next multiple of ``chunk``.
-    centers = jnp.concatenate([centers, jnp.repeat(centers[:1], -m % chunk, 0)])
-  return _k_center_greedy(candidates, centers, budget, chunk)
+    centers = np.concatenate([centers, np.repeat(centers[:1], -m % chunk, 0)])
+  size = blocks.per_block(n)
+  chosen = _k_center_greedy(blocks.local_share(candidates, size), blocks.local_valid(n, size),
+                            centers, _origin(candidates), budget, chunk)
+  return np.asarray(chosen.addressable_shards[0].data)[0]
 
 
+@jax.jit
 def _origin(points: chex.Array) -> chex.Array:
   """``[d]``: the points' mean, rounded to a multiple of the power of two nearest below their
   spread. Subtracting it brings the points near the origin, and is exact for points on a coarser
@@ -60,27 +76,34 @@ def _origin(points: chex.Array) -> chex.Array:
   return jnp.round(jnp.mean(points, 0) / step) * step
 
 
-@functools.partial(jax.jit, static_argnames=('budget', 'chunk'))
-def _k_center_greedy(candidates, centers, budget, chunk):
-  n = candidates.shape[0]
-  candidates = candidates.astype(jnp.float32)
-  origin = _origin(candidates)
+@functools.partial(jax.pmap, axis_name=_AXIS, in_axes=(0, 0, None, None),
+                   static_broadcasted_argnums=(4, 5))
+def _k_center_greedy(candidates, valid, centers, origin, budget, chunk):
+  """One device's part: ``candidates`` ``[size, d]`` its block (``valid`` marks the real rows)."""
+  size = candidates.shape[0]
   candidates = candidates - origin
   sq_norms = jnp.sum(candidates**2, -1)
-  min_d = jnp.full((n,), jnp.inf)
+  min_d = jnp.full((size,), jnp.inf)
   if centers.shape[0]:
     def reduce_block(min_d, block):
       return jnp.minimum(min_d, _sq_dist(candidates, sq_norms, block).min(-1)), None
 
-    blocks = (centers.astype(jnp.float32) - origin).reshape(-1, chunk, centers.shape[-1])
-    min_d, _ = jax.lax.scan(reduce_block, min_d, blocks)
+    min_d, _ = jax.lax.scan(reduce_block, min_d, (centers - origin).reshape(-1, chunk,
+                                                                          centers.shape[-1]))
+  min_d = jnp.where(valid, min_d, -1.0)   # padding, like a chosen candidate, is never picked
+  first_row = jax.lax.axis_index(_AXIS) * size
 
   def pick(k, carry):
     min_d, chosen = carry
     i = _first_argmax(min_d)
-    d_new = _sq_dist(candidates, sq_norms, candidates[i][None])[:, 0]
-    min_d = jnp.where(jnp.arange(n) == i, -1.0, jnp.minimum(min_d, d_new))
-    return min_d, chosen.at[k].set(i)
+    farthest = jax.lax.all_gather(min_d[i], _AXIS)          # [devices], block order
+    rows = jax.lax.all_gather(first_row + i, _AXIS)
+    points = jax.lax.all_gather(candidates[i], _AXIS)
+    owner = _first_argmax(farthest)   # blocks are contiguous: the lowest index among the farthest
+    d_new = _sq_dist(candidates, sq_norms, points[owner][None])[:, 0]
+    min_d = jnp.where(jnp.arange(size) == rows[owner] - first_row, -1.0,
+                      jnp.minimum(min_d, d_new))
+    return min_d, chosen.at[k].set(rows[owner])
 
   _, chosen = jax.lax.fori_loop(0, budget, pick, (min_d, jnp.zeros((budget,), jnp.int32)))
   return chosen
@@ -97,5 +120,4 @@ def select_coreset(state, pool_subset, budget, rng):
     if not np.isfinite(e).all():
       raise FloatingPointError(f'coreset: the target model embeds the {name} to non-finite '
                                'values, so no distance can be ranked; the model has diverged.')
-  return pool_subset[np.asarray(k_center_greedy(jnp.asarray(candidates), jnp.asarray(centers),
-                                                budget))]
+  return pool_subset[k_center_greedy(candidates, centers, budget)]

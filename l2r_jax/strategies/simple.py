@@ -1,5 +1,5 @@
-"""Random, entropy and highest-predicted-loss selection (LL4AL and L2R-AL), and the diagnostic
-highest-true-loss selection."""
+"""Random, the uncertainty strategies (entropy, least confidence, margin), highest-predicted-loss
+selection (LL4AL and L2R-AL), and the diagnostic highest-true-loss selection."""
 import chex
 import jax
 import jax.numpy as jnp
@@ -40,6 +40,44 @@ def select_entropy(state, pool_subset, budget, rng):
   del rng
   outputs = state.infer(pool_subset)
   return protocol.top_k(np.asarray(prediction_entropy(jnp.asarray(outputs.prediction))),
+                        pool_subset, budget)
+
+
+def least_confidence(prediction: chex.Array) -> chex.Array:
+  """Per-sample uncertainty ``1 - max_c p(c)`` of logits ``[n, C]``; for heatmaps
+  ``[n, H, W, K]``, ``1 -`` the peak of the softmax over each map's pixels (how unsure the model
+  is of the joint's location), averaged over the ``K`` maps."""
+  if prediction.ndim == 2:
+    return 1.0 - jnp.max(jax.nn.softmax(prediction, -1), -1)
+  n, k = prediction.shape[0], prediction.shape[-1]
+  per_map = jax.nn.softmax(jnp.moveaxis(prediction, -1, 1).reshape(n, k, -1), -1)
+  return (1.0 - jnp.max(per_map, -1)).mean(-1)
+
+
+def top_two_margin(logits: chex.Array) -> chex.Array:
+  """``p(first) - p(second)`` of ``softmax(logits)`` ``[n, C]``, the two likeliest classes:
+  small where the model hesitates between two."""
+  top2 = jax.lax.top_k(jax.nn.softmax(logits, -1), 2)[0]
+  return top2[:, 0] - top2[:, 1]
+
+
+@base.register('least_confidence', tasks=('classification', 'pose'),
+               refusal='a density map is not a distribution over locations, so its peak is no confidence.')
+def select_least_confidence(state, pool_subset, budget, rng):
+  del rng
+  outputs = state.infer(pool_subset)
+  return protocol.top_k(np.asarray(least_confidence(jnp.asarray(outputs.prediction))),
+                        pool_subset, budget)
+
+
+@base.register('margin', tasks=('classification',),
+               refusal='its margin is between the two likeliest classes; over a map\'s pixels the '
+                       'two likeliest are neighbours of one peak, so the margin says nothing.')
+def select_margin(state, pool_subset, budget, rng):
+  """The samples whose two likeliest classes are closest (the smallest margin)."""
+  del rng
+  outputs = state.infer(pool_subset)
+  return protocol.top_k(-np.asarray(top_two_margin(jnp.asarray(outputs.prediction))),
                         pool_subset, budget)
 
 

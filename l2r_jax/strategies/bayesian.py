@@ -1,0 +1,150 @@
+"""BALD and BatchBALD: disagreement between Monte-Carlo dropout passes of the target model.
+
+* ``bald`` (Houlsby et al. 2011; with MC dropout, Gal, Islam & Ghahramani 2017): the ``budget``
+  samples of highest mutual information between the label and the model parameters,
+  ``I(y; w | x) = H[mean_t p_t(y|x)] - mean_t H[p_t(y|x)]`` over ``T`` dropout passes ``p_t``.
+* ``batchbald`` (Kirsch, van Amersfoort & Gal, NeurIPS 2019): the batch, built greedily, whose
+  labels *jointly* say most about the parameters, ``I(y_1..y_b; w) = H(y_1..y_b) -
+  sum_i E_w H(y_i | w)``. Near-duplicates that BALD would query together add little to the joint
+  information, so the batch spreads out. The joint entropy of the chosen labels and a candidate's
+  is estimated as in Kirsch et al. (sec. 4.1) from ``M`` label configurations of the chosen
+  samples drawn from the MC joint ``p(y_1..y_k) = mean_t prod_i p_t(y_i)`` (a configuration's
+  pass ``t_m`` drawn uniformly once, each chosen sample's label from ``p_{t_m}``):
+  ``H(y_1..y_k, y) ~ -(1/M) sum_m sum_y [p(c_m, y) / p(c_m)] log p(c_m, y)``. The first pick is
+  BALD's; the estimate's error shrinks as 1/sqrt(M) (``config.batchbald.num_samples``).
+
+Both need ``config.model.dropout`` above 0 and class probabilities (classification). For the
+dense tasks (heatmaps, density maps), ``mc_variance`` queries the highest predictive variance
+over the passes, per pixel, averaged over the map (Kendall & Gal 2017's epistemic term). Memory:
+``passes x subset x classes`` floats for the passes, and BatchBALD's ``M x chunk x classes`` per
+candidate chunk, whatever the subset's size; its cost is ``budget x M x passes x subset x
+classes``, linear in the subset.
+"""
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2r_jax import protocol
+from l2r_jax.strategies import base
+from l2r_jax.strategies.coreset import _first_argmax
+
+_REFUSAL = ('it measures disagreement between the class probabilities of dropout passes; '
+            'the maps of this task have none.')
+
+
+def _entropy(log_probs: chex.Array, axis: int = -1) -> chex.Array:
+  """Entropy (nats) along ``axis`` of the distributions whose logarithms are ``log_probs``."""
+  return -jnp.sum(jnp.where(log_probs > -jnp.inf, jnp.exp(log_probs) * log_probs, 0.0), axis)
+
+
+def mutual_information(log_probs: chex.Array) -> chex.Array:
+  """``[n]`` BALD scores from ``[n, T, C]`` per-pass log-probabilities: the entropy of the mean
+  prediction minus the mean of the passes' entropies."""
+  chex.assert_rank(log_probs, 3)
+  mean = jax.nn.logsumexp(log_probs, axis=1) - jnp.log(log_probs.shape[1])
+  return _entropy(mean) - _entropy(log_probs).mean(1)
+
+
+@functools.partial(jax.jit, static_argnames=('budget', 'num_samples', 'chunk'))
+def batchbald(log_probs: chex.Array, budget: int, rng: chex.PRNGKey, num_samples: int,
+              chunk: int = 256) -> chex.Array:
+  """BatchBALD's greedy batch: ``[budget]`` distinct indices into ``log_probs`` (``[n, T, C]``
+  per-pass log-probabilities), in the order picked; ties to the lowest index."""
+  chex.assert_rank(log_probs, 3)
+  n, passes, _ = log_probs.shape
+  probs = jnp.exp(log_probs)
+  conditional = _entropy(log_probs).mean(1)                       # E_w H(y | w), [n]
+  padded = jnp.concatenate([probs, jnp.zeros((-n % chunk, *probs.shape[1:]))])
+  chunks = padded.reshape(-1, chunk, *probs.shape[1:])
+  rng_pass, rng_label = jax.random.split(rng)
+  config_pass = jax.random.randint(rng_pass, (num_samples,), 0, passes)
+
+  def joint_entropy(weights):
+    """``[n]``: H(chosen labels, y_x) for every candidate, up to a constant. ``weights[m, t]`` is
+    ``p_t(c_m)`` (configuration m's probability under pass t), rescaled per configuration."""
+    marginal = weights.mean(1)                                     # p(c_m), rescaled
+
+    def one_chunk(chunk_probs):                                    # [chunk, T, C]
+      joint = jnp.einsum('mt,ntc->mnc', weights, chunk_probs) / passes   # p(c_m, y), rescaled
+      terms = jnp.where(joint > 0, joint * jnp.log(jnp.where(joint > 0, joint, 1.0)), 0.0)
+      return -jnp.sum(terms / marginal[:, None, None], (0, 2)) / num_samples
+
+    return jax.lax.map(one_chunk, chunks).reshape(-1)[:n]
+
+  def pick(k, carry):
+    weights, taken, chosen = carry
+    score = jnp.where(taken, -jnp.inf, joint_entropy(weights) - conditional)
+    i = _first_argmax(score)
+    # Each configuration's label of the new member, drawn from its own pass.
+    label = jax.random.categorical(jax.random.fold_in(rng_label, k), log_probs[i][config_pass])
+    weights = weights * probs[i][:, label].T                       # [M, T]
+    # A configuration's constant factor adds the same to every candidate's estimate: dropped.
+    weights = weights / jnp.max(weights, 1, keepdims=True)
+    return weights, taken.at[i].set(True), chosen.at[k].set(i)
+
+  carry = (jnp.ones((num_samples, passes)), jnp.zeros((n,), bool), jnp.zeros((budget,), jnp.int32))
+  return jax.lax.fori_loop(0, budget, pick, carry)[2]
+
+
+def _check(name: str, config) -> None:
+  options = base.options_with_defaults(name, config.get(name))
+  for field in ('passes', 'num_samples'):
+    value = options.get(field, 2)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+      raise ValueError(f'config.{name}.{field} must be an integer >= 2, got {value!r}.')
+  if not config.model.get('dropout', 0.0):
+    raise ValueError('config.model.dropout=0: every Monte-Carlo pass would be the same model, '
+                     'so no sample would show disagreement. Set it above 0 (0.1 to 0.5 is '
+                     'usual; it applies to every strategy of the experiment).')
+
+
+def _log_probs(state, pool_subset, passes: int, rng) -> chex.Array:
+  if state.sample_predictions is None:
+    raise ValueError('BALD needs Monte-Carlo predictions (SelectionState.sample_predictions).')
+  logits = state.sample_predictions(np.asarray(pool_subset), passes, rng)
+  return jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), -1)
+
+
+@base.register('bald', tasks=('classification',), refusal=_REFUSAL,
+               check=functools.partial(_check, 'bald'))
+def select_bald(state, pool_subset, budget, rng):
+  options = base.options_with_defaults('bald', state.options)
+  scores = mutual_information(_log_probs(state, pool_subset, int(options.passes), rng))
+  return protocol.top_k(np.asarray(scores), pool_subset, budget)
+
+
+@base.register('batchbald', tasks=('classification',), refusal=_REFUSAL,
+               check=functools.partial(_check, 'batchbald'))
+def select_batchbald(state, pool_subset, budget, rng):
+  options = base.options_with_defaults('batchbald', state.options)
+  rng_passes, rng_batch = jax.random.split(rng)
+  log_probs = _log_probs(state, pool_subset, int(options.passes), rng_passes)
+  if not np.isfinite(np.asarray(jnp.max(log_probs))):
+    raise FloatingPointError('batchbald: the target model predicts non-finite probabilities; it '
+                             'has diverged.')
+  picks = batchbald(log_probs, budget, rng_batch, int(options.num_samples))
+  return np.asarray(pool_subset)[np.asarray(picks)]
+
+
+def predictive_variance(samples: chex.Array) -> chex.Array:
+  """``[n]``: the variance over passes of ``[n, T, ...]`` predictions, averaged over the rest."""
+  return jnp.var(samples, axis=1).reshape(samples.shape[0], -1).mean(1)
+
+
+@base.register('mc_variance', tasks=('pose', 'crowd'),
+               refusal='for class probabilities, BALD measures the passes\' disagreement.',
+               check=functools.partial(_check, 'mc_variance'))
+def select_mc_variance(state, pool_subset, budget, rng):
+  """The samples whose maps vary most between Monte-Carlo dropout passes
+  (``config.mc_variance.passes``); the variance is reduced on the devices, so only ``[n]``
+  scores come back, never the ``passes`` maps."""
+  options = base.options_with_defaults('mc_variance', state.options)
+  if state.sample_predictions is None:
+    raise ValueError('mc_variance needs Monte-Carlo predictions '
+                     '(SelectionState.sample_predictions).')
+  scores = state.sample_predictions(np.asarray(pool_subset), int(options.passes), rng,
+                                    predictive_variance)
+  return protocol.top_k(np.asarray(scores), pool_subset, budget)

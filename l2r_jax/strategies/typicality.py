@@ -1,0 +1,183 @@
+"""TypiClust (Hacohen, Dekel & Weinshall, ICML 2022) and ProbCover (Yehuda, Dekel, Hacohen &
+Weinshall, NeurIPS 2022): label what is typical of the data, and what covers it, for small
+budgets.
+
+Both read an embedding of the labeled set and the pool subset: the target model's pooled
+last-block features (``PoolOutputs.embedding``). Their papers embed with a self-supervised model
+(SimCLR, SCAN, DINO) trained on the pool beforehand; here the embedding is that of the model
+being trained, so early cycles embed with a model trained on few labels. Both work for every task.
+
+* ``typiclust``: the labeled set and the subset are clustered into ``|labeled| + budget``
+  clusters (at most ``config.typiclust.max_clusters``; k-means, scikit-learn's ``KMeans`` or, for
+  more than 50 clusters, ``MiniBatchKMeans``, as the authors' code does); clusters of fewer than
+  ``min_cluster_size`` samples are left out while others remain. Each pick takes the cluster with
+  the fewest labeled (and picked) members, the largest of those, and from it the candidate of
+  highest typicality, the inverse of its mean distance to its ``k_neighbours`` nearest neighbours
+  in the cluster (``min(k, cluster size // 2)``).
+* ``probcover``: every sample covers the samples within ``radius`` of it (Euclidean, on
+  unit-normalised embeddings, as the authors'); greedily, the candidate that covers the most
+  samples not yet covered (by the labeled set or earlier picks), ties to the lowest index; once
+  everything is covered, the rest at random. ``radius`` 0 picks it as the paper does: the largest
+  of a grid of radii for which at least ``purity`` of the samples have balls holding only their
+  own k-means cluster (``num_outputs`` clusters). The coverage graph is dense: memory and time per
+  pick ``(|labeled| + |subset|)²``, the one strategy here whose cost is quadratic in the subset.
+"""
+import functools
+from typing import Tuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2r_jax.strategies import base
+from l2r_jax.strategies.coreset import _first_argmax
+from l2r_jax.strategies.coreset import _origin
+from l2r_jax.strategies.coreset import _sq_dist
+
+
+def _embeddings(state, pool_subset) -> Tuple[np.ndarray, int]:
+  """The labeled samples' then the subset's embeddings (float64), and how many are labeled."""
+  labeled = np.asarray(state.labeled)
+  rows = np.concatenate([labeled, np.asarray(pool_subset)]).astype(np.int64)
+  embedding = np.asarray(state.infer(rows).embedding, np.float64)
+  if not np.isfinite(embedding).all():
+    raise FloatingPointError('The target model embeds pool samples to non-finite values; it has '
+                             'diverged.')
+  return embedding, len(labeled)
+
+
+def kmeans_labels(points: np.ndarray, clusters: int, seed: int) -> np.ndarray:
+  """Cluster of each point, by scikit-learn's k-means (mini-batch beyond 50 clusters)."""
+  from sklearn import cluster as sk_cluster  # pylint: disable=g-import-not-at-top  (a second)
+  if clusters <= 50:
+    model = sk_cluster.KMeans(clusters, n_init=1, random_state=seed)
+  else:
+    model = sk_cluster.MiniBatchKMeans(clusters, n_init=1, batch_size=1024, random_state=seed)
+  return model.fit_predict(points)
+
+
+def pairwise_sq_distances(points: np.ndarray) -> np.ndarray:
+  """``[n, n]`` squared Euclidean distances (float64, by one matrix product of centred points:
+  memory ``n²``, not ``n² x d``)."""
+  points = np.asarray(points, np.float64)
+  points = points - points.mean(0)
+  sq = (points**2).sum(1)
+  return np.maximum(sq[:, None] + sq[None, :] - 2 * points @ points.T, 0.0)
+
+
+def typicality(points: np.ndarray, k: int) -> np.ndarray:
+  """``1 / mean distance to the k nearest other points`` of each of ``points`` (``[n, d]``)."""
+  distances = np.sqrt(pairwise_sq_distances(points))
+  np.fill_diagonal(distances, -1.0)                # the point itself sorts first
+  nearest = np.sort(distances, 1)[:, 1:k + 1]      # column 0: the point itself
+  return 1.0 / (nearest.mean(1) + 1e-12)
+
+
+def typiclust_picks(embedding: np.ndarray, num_labeled: int, budget: int, seed: int,
+                    max_clusters: int, min_cluster_size: int, k_neighbours: int) -> np.ndarray:
+  """``[budget]`` indices into the candidates (``embedding[num_labeled:]``), in pick order."""
+  clusters = min(num_labeled + budget, max_clusters, len(embedding))
+  labels = kmeans_labels(embedding, clusters, seed)
+  sizes = np.bincount(labels, minlength=clusters)
+  covered = np.bincount(labels[:num_labeled], minlength=clusters)
+  remaining = np.zeros(len(embedding), bool)
+  remaining[num_labeled:] = True
+  score = np.full(len(embedding), -np.inf)
+  for c in range(clusters):
+    members = np.flatnonzero(labels == c)
+    if len(members) > 1:
+      score[members] = typicality(embedding[members], max(1, min(k_neighbours, len(members) // 2)))
+    else:
+      score[members] = 0.0
+  picks = []
+  for _ in range(budget):
+    open_ = np.bincount(labels[remaining], minlength=clusters) > 0
+    eligible = open_ & (sizes >= min_cluster_size)
+    if not eligible.any():
+      eligible = open_
+    # The fewest labeled members first, then the largest cluster, then the lowest cluster id.
+    order = np.lexsort((np.arange(clusters), -sizes, covered))
+    c = next(c for c in order if eligible[c])
+    members = np.flatnonzero((labels == c) & remaining)
+    best = members[np.argmax(score[members])]
+    picks.append(best - num_labeled)
+    remaining[best] = False
+    covered[c] += 1
+  return np.asarray(picks)
+
+
+@base.register('typiclust')
+def select_typiclust(state, pool_subset, budget, rng):
+  options = base.options_with_defaults('typiclust', state.options)
+  embedding, num_labeled = _embeddings(state, pool_subset)
+  seed = int(jax.random.randint(rng, (), 0, 2**31 - 1))
+  picks = typiclust_picks(embedding, num_labeled, budget, seed, int(options.max_clusters),
+                          int(options.min_cluster_size), int(options.k_neighbours))
+  return np.asarray(pool_subset)[picks]
+
+
+def ball_purity(points: np.ndarray, labels: np.ndarray, radii: np.ndarray) -> np.ndarray:
+  """For each radius, the fraction of points whose ball holds only points of their own
+  cluster."""
+  sq = pairwise_sq_distances(points)
+  other = labels[:, None] != labels[None]
+  # A point is pure up to the distance of its nearest point of another cluster (exclusive).
+  nearest_other = np.sqrt(np.min(np.where(other, sq, np.inf), 1))
+  return (nearest_other[None, :] >= radii[:, None]).mean(1)
+
+
+@functools.partial(jax.jit, static_argnames=('budget',))
+def max_coverage(points: chex.Array, num_labeled: int, radius: float, budget: int,
+                 rng: chex.PRNGKey) -> chex.Array:
+  """ProbCover's greedy picks: ``[budget]`` indices into the candidates (``points[num_labeled:]``)."""
+  n = points.shape[0]
+  points = points - _origin(points)
+  sq_norms = jnp.sum(points**2, -1)
+  adjacency = (_sq_dist(points, sq_norms, points) <= radius**2).astype(jnp.float32)   # [n, n]
+  is_labeled = jnp.arange(n) < num_labeled
+  covered = jnp.any(adjacency * is_labeled[None, :], 1)
+  available = ~is_labeled
+
+  def pick(k, carry):
+    covered, available, chosen = carry
+    gain = adjacency @ (~covered).astype(jnp.float32)
+    gain = jnp.where(available, gain, -1.0)
+    best = _first_argmax(gain)
+    # Everything covered: the rest at random among the available.
+    random = jax.random.categorical(jax.random.fold_in(rng, k),
+                                    jnp.where(available, 0.0, -jnp.inf))
+    i = jnp.where(gain[best] > 0, best, random)
+    covered = covered | (adjacency[i] > 0)
+    return covered, available.at[i].set(False), chosen.at[k].set(i - num_labeled)
+
+  carry = (covered, available, jnp.zeros((budget,), jnp.int32))
+  return jax.lax.fori_loop(0, budget, pick, carry)[2]
+
+
+def choose_radius(points: np.ndarray, clusters: int, purity: float, seed: int) -> float:
+  """The largest radius of a grid (40 from the 1st to the 50th percentile of the distances between
+  points) at which at least ``purity`` of the balls are pure."""
+  labels = kmeans_labels(points, clusters, seed)
+  sq = pairwise_sq_distances(points)
+  d = np.sqrt(np.maximum(sq[np.triu_indices(len(points), 1)], 0.0))
+  radii = np.geomspace(max(np.quantile(d, 0.01), 1e-6), np.quantile(d, 0.5), 40)
+  pure = ball_purity(points, labels, radii) >= purity
+  return float(radii[np.flatnonzero(pure)[-1]] if pure.any() else radii[0])
+
+
+@base.register('probcover')
+def select_probcover(state, pool_subset, budget, rng):
+  options = base.options_with_defaults('probcover', state.options)
+  embedding, num_labeled = _embeddings(state, pool_subset)
+  embedding = embedding / np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
+  rng_radius, rng_picks = jax.random.split(rng)
+  radius = float(options.radius)
+  if radius <= 0:
+    clusters = int(options.clusters) or np.asarray(state.infer(np.asarray(pool_subset[:1]))
+                                                   .prediction).shape[-1]
+    radius = choose_radius(embedding, max(2, clusters), float(options.purity),
+                           int(jax.random.randint(rng_radius, (), 0, 2**31 - 1)))
+  picks = max_coverage(jnp.asarray(embedding, jnp.float32), num_labeled, radius, budget,
+                       rng_picks)
+  return np.asarray(pool_subset)[np.asarray(picks)]
