@@ -8,6 +8,7 @@ import pytest
 
 from l2r_jax import errors
 from l2r_jax import experiment
+from l2r_jax import models as models_lib
 from l2r_jax import train
 from l2r_jax.models.base import MCDropout
 from l2r_jax.strategies import bayesian
@@ -143,3 +144,18 @@ def test_the_uncertainty_bayesian_and_diversity_baselines_end_to_end(tmp_path):
   for r in records:
     assert r['num_labeled'] == config.al.initial + config.al.budget * r['cycle']
     assert 0 <= r['value'] <= 1
+
+
+def test_a_model_without_a_dropout_field_is_refused_when_dropout_is_asked(monkeypatch):
+  def make(num_outputs, bn_axis_name=None):         # declares no `dropout`
+    return models_lib.CNN1D(num_outputs=num_outputs, bn_axis_name=bn_axis_name)
+
+  monkeypatch.setitem(models_lib.TARGETS, 'no_dropout', make)
+  config = smoke.mnist1d(strategies=('bald',), **{'model.name': 'no_dropout',
+                                                 'model.dropout': 0.2})
+  with pytest.raises(errors.ConfigError, match=r"config.model.name='no_dropout' does not take "
+                                               r'dropout or config.model.kwargs=\{\}'):
+    experiment.make_experiment(config)
+  config.model.dropout = 0.0
+  config.strategies = ('random',)
+  experiment.make_experiment(config)                # without dropout it is a fine model
