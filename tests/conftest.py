@@ -1,9 +1,33 @@
-"""Two fake CPU devices for the pmap tests; must run before JAX initialises its backends."""
+"""Two fake CPU devices for the pmap tests; must run before JAX initialises its backends. And one
+persistent compilation cache per test run."""
+import os
+import shutil
+import tempfile
+
 import chex
 import jax
 import pytest
 
 chex.set_n_cpu_devices(2)
+
+# One persistent compilation cache for the run, made by the first process that reads this file
+# (pytest's, before its workers) and inherited through the environment by the workers and by the
+# processes the tests start: a program another test or process already built is read back instead
+# of compiled again. A cached program is the same program, so no result changes, only time.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='l2r-jax-test-xla-')
+  os.environ['L2R_JAX_TEST_CACHE_OWNER'] = str(os.getpid())
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.5')
+jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
+jax.config.update('jax_persistent_cache_min_compile_time_secs',
+                  float(os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS']))
+
+
+def pytest_unconfigure(config):
+  """The process that made the cache removes it once the run is over."""
+  del config
+  if os.environ.get('L2R_JAX_TEST_CACHE_OWNER') == str(os.getpid()):
+    shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 
 
 @pytest.fixture
