@@ -28,7 +28,6 @@ TARGETS = {'cnn1d': CNN1D, 'cnn2d': CNN2D, 'resnet18': ResNet18,
            'simple_baseline': SimpleBaseline, 'crowd_counter': CrowdCounter}
 
 
-
 def make_target(model_config, num_outputs: int, bn_axis_name=None):
   """The target model ``config.model`` names, for ``num_outputs``: ``config.model.kwargs``, and
   ``dropout=config.model.dropout`` when that is above 0 (for the models that declare it)."""

@@ -38,9 +38,9 @@ def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
   block's distances to the nearest centre, and a pick is the farthest of the devices' farthest
   (gathered across devices and processes, ties to the lowest index), whose point every device then
   reads from the gathered rows. Memory per device is O(n / devices * chunk), never ``n x n``:
-  distances to the initial centres are reduced ``chunk`` centres at a time. Each distance is the
-  one a single device computes (the same arithmetic per row), so the picks are those of one
-  device.
+  distances to the initial centres are reduced ``chunk`` centres at a time. Each row's distances
+  are computed by the same arithmetic as on one device, so the picks are one device's (tested on
+  2 devices against a float64 reference, ties included).
 
   Args:
     candidates: ``[n, d]``, the same on every process.
