@@ -36,15 +36,17 @@ from l2r_jax.strategies.coreset import _origin
 from l2r_jax.strategies.coreset import _sq_dist
 
 
-def _embeddings(state, pool_subset) -> Tuple[np.ndarray, int]:
-  """The labeled samples' then the subset's embeddings (float64), and how many are labeled."""
+def _embeddings(state, pool_subset) -> Tuple[np.ndarray, int, int]:
+  """The labeled samples' then the subset's embeddings (float64), how many are labeled, and the
+  model's number of outputs."""
   labeled = np.asarray(state.labeled)
   rows = np.concatenate([labeled, np.asarray(pool_subset)]).astype(np.int64)
-  embedding = np.asarray(state.infer(rows).embedding, np.float64)
+  outputs = state.infer(rows)
+  embedding = np.asarray(outputs.embedding, np.float64)
   if not np.isfinite(embedding).all():
     raise FloatingPointError('The target model embeds pool samples to non-finite values; it has '
                              'diverged.')
-  return embedding, len(labeled)
+  return embedding, len(labeled), np.shape(outputs.prediction)[-1]
 
 
 def kmeans_labels(points: np.ndarray, clusters: int, seed: int) -> np.ndarray:
@@ -110,7 +112,7 @@ def typiclust_picks(embedding: np.ndarray, num_labeled: int, budget: int, seed: 
 @base.register('typiclust')
 def select_typiclust(state, pool_subset, budget, rng):
   options = base.options_with_defaults('typiclust', state.options)
-  embedding, num_labeled = _embeddings(state, pool_subset)
+  embedding, num_labeled, _ = _embeddings(state, pool_subset)
   seed = int(jax.random.randint(rng, (), 0, 2**31 - 1))
   picks = typiclust_picks(embedding, num_labeled, budget, seed, int(options.max_clusters),
                           int(options.min_cluster_size), int(options.k_neighbours))
@@ -120,7 +122,11 @@ def select_typiclust(state, pool_subset, budget, rng):
 def ball_purity(points: np.ndarray, labels: np.ndarray, radii: np.ndarray) -> np.ndarray:
   """For each radius, the fraction of points whose ball holds only points of their own
   cluster."""
-  sq = pairwise_sq_distances(points)
+  return _purity(pairwise_sq_distances(points), labels, radii)
+
+
+def _purity(sq: np.ndarray, labels: np.ndarray, radii: np.ndarray) -> np.ndarray:
+  """:func:`ball_purity` from the points' squared distances ``sq``."""
   other = labels[:, None] != labels[None]
   # A point is pure up to the distance of its nearest point of another cluster (exclusive).
   nearest_other = np.sqrt(np.min(np.where(other, sq, np.inf), 1))
@@ -162,20 +168,19 @@ def choose_radius(points: np.ndarray, clusters: int, purity: float, seed: int) -
   sq = pairwise_sq_distances(points)
   d = np.sqrt(np.maximum(sq[np.triu_indices(len(points), 1)], 0.0))
   radii = np.geomspace(max(np.quantile(d, 0.01), 1e-6), np.quantile(d, 0.5), 40)
-  pure = ball_purity(points, labels, radii) >= purity
+  pure = _purity(sq, labels, radii) >= purity
   return float(radii[np.flatnonzero(pure)[-1]] if pure.any() else radii[0])
 
 
 @base.register('probcover')
 def select_probcover(state, pool_subset, budget, rng):
   options = base.options_with_defaults('probcover', state.options)
-  embedding, num_labeled = _embeddings(state, pool_subset)
+  embedding, num_labeled, num_outputs = _embeddings(state, pool_subset)
   embedding = embedding / np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
   rng_radius, rng_picks = jax.random.split(rng)
   radius = float(options.radius)
   if radius <= 0:
-    clusters = int(options.clusters) or np.asarray(state.infer(np.asarray(pool_subset[:1]))
-                                                   .prediction).shape[-1]
+    clusters = int(options.clusters) or num_outputs
     radius = choose_radius(embedding, max(2, clusters), float(options.purity),
                            int(jax.random.randint(rng_radius, (), 0, 2**31 - 1)))
   picks = max_coverage(jnp.asarray(embedding, jnp.float32), num_labeled, radius, budget,

@@ -123,7 +123,8 @@ def make_trainer(options, pool_inputs) -> VAALTrainer:
   whose inputs are ``pool_inputs`` (an array or array-like; its first sample sets the VAE)."""
   options = options_with_defaults(options)
   sample_shape = _prepare(np.asarray(pool_inputs[np.arange(1)])).shape[1:]
-  step = functools.partial(train_step, beta=float(options.beta),
+  step = functools.partial(train_step, latent_dim=int(options.latent_dim),
+                           beta=float(options.beta),
                            adversary_weight=float(options.adversary_weight),
                            vae_steps=int(options.vae_steps),
                            adversary_steps=int(options.adversary_steps))
@@ -170,9 +171,9 @@ def _mean_share(values: chex.Array) -> chex.Array:
 
 
 def train_step(state: VAALState, labeled_batch: chex.Array, unlabeled_batch: chex.Array,
-               rng: chex.PRNGKey, *, beta: float = 1.0, adversary_weight: float = 1.0,
-               vae_steps: int = 2, adversary_steps: int = 1) -> Tuple[VAALState,
-                                                                       Dict[str, chex.Array]]:
+               rng: chex.PRNGKey, *, latent_dim: int, beta: float = 1.0,
+               adversary_weight: float = 1.0, vae_steps: int = 2, adversary_steps: int = 1
+               ) -> Tuple[VAALState, Dict[str, chex.Array]]:
   """One official VAAL iteration, ``vae_steps`` VAE updates then ``adversary_steps``
   discriminator updates, on this device's block of each batch (under ``pmap`` over
   ``train.AXIS``).
@@ -184,6 +185,7 @@ def train_step(state: VAALState, labeled_batch: chex.Array, unlabeled_batch: che
       official solver draws a new pair for every VAE step and lets the first discriminator step
       reuse the last one).
     rng: reparameterisation noise, folded in per step (the same on every device).
+    latent_dim: the VAE's latent size (the noise's width).
 
   Returns:
     The new state and the last steps' ``train_vae_loss`` (total), ``train_reconstruction``,
@@ -194,7 +196,6 @@ def train_step(state: VAALState, labeled_batch: chex.Array, unlabeled_batch: che
   chex.assert_axis_dimension(labeled_batch, 0, n_batches)
   block = labeled_batch.shape[1]
   vae, disc = state.vae, state.discriminator
-  latent_dim = disc.params['Dense_0']['kernel'].shape[0]
   metrics = {}
   for k in range(vae_steps):
     x_l, x_u = labeled_batch[k], unlabeled_batch[k]
