@@ -44,9 +44,10 @@ def gather(local: Tuple[Optional[np.ndarray], ...]) -> Tuple[Optional[np.ndarray
 def map_over_devices(fn: Callable, fetch: Callable[[np.ndarray], Sequence[np.ndarray]],
                      indices: np.ndarray, chunk: int):
   """``fn`` (pmapped, its inputs ``[local devices, chunk, ...]``) on the arrays
-  ``fetch(indices)`` (host arrays, one row per index), over every device of every process: one block of the indices per device, each block
-  in chunks of a fixed size (the last padded, so one compilation serves all; fewer indices than
-  ``chunk`` per device shrink it to the next power of two). Every process gets every output, in
+  ``fetch(indices)`` (host arrays, one row per index), over every device of every process: one
+  block of the indices per device, each block in chunks of a fixed size (the last padded, so one
+  compilation serves all; fewer indices than ``chunk`` per device shrink it to the next power of
+  two). Every process gets every output, in
   index order; None outputs stay None. Each sample's outputs are those one device gives, up to
   float32 rounding where the chunk size differs (per-sample inference: no sample sees another)."""
   indices = np.asarray(indices)
