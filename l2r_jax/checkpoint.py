@@ -109,11 +109,13 @@ def move_aside(directory: str, step: int) -> str:
 RESULT_KEY = ('strategy', 'seed', 'cycle')
 
 
-def read_results(path: str,
-                 report: Optional[Callable[[str], None]] = None) -> List[Dict[str, Any]]:
-  """The records in ``path``. A last line cut off by a kill (no newline after it) is dropped from
-  the file. Any other line that cannot be parsed is ``report``-ed and left out, the damaged file
-  kept as ``path.damaged-<time>``; the run's checkpoint restores its record (:func:`append_results`)."""
+def read_results(path: str, report: Optional[Callable[[str], None]] = None,
+                 restored_by: Optional[str] = "The runs' checkpoints restore their records."
+                 ) -> List[Dict[str, Any]]:
+  """The records in ``path`` (any JSON-lines file). A last line cut off by a kill (no newline
+  after it) is dropped from the file. Any other line that cannot be parsed is ``report``-ed and
+  left out, the damaged file kept as ``path.damaged-<time>``; ``restored_by`` says what brings its
+  record back (for results: the run's checkpoint, :func:`append_results`)."""
   report = report or logging.warning
   if not os.path.exists(path):
     return []
@@ -135,8 +137,8 @@ def read_results(path: str,
       copy = f'{path}.damaged-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")}'
       shutil.copyfile(path, copy)
       report(f'{path}: line{"s" * (len(bad) > 1)} {", ".join(str(n) for n, _ in bad)} cannot be '
-             f'parsed ({bad[0][1][:60]!r}); left out, the file as it was kept as {copy}. The '
-             'runs\' checkpoints restore their records.')
+             f'parsed ({bad[0][1][:60]!r}); left out, the file as it was kept as {copy}.'
+             + (f' {restored_by}' if restored_by else ''))
     with open(path, 'w') as f:
       f.write(''.join(l + '\n' for l in good))
   return records

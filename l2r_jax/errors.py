@@ -12,3 +12,16 @@ class Refusal(Exception):
 
 class ConfigError(Refusal, ValueError):
   """A config field that cannot work: the message names it and the fix."""
+
+
+def qualified_name(obj) -> str:
+  """``module.qualname`` of a class or function (what a registration records)."""
+  return f'{getattr(obj, "__module__", "?")}.{getattr(obj, "__qualname__", type(obj).__name__)}'
+
+
+def check_replacement(what: str, name: str, old, new) -> None:
+  """Refuses registering ``new`` under ``name`` where another object (by qualified name) holds it;
+  the same one again (a notebook cell run twice) replaces it."""
+  if old is not None and qualified_name(old) != qualified_name(new):
+    raise ConfigError(f'{what}: {name!r} is registered already, as {qualified_name(old)}; choose '
+                      'another name.')

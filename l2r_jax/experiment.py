@@ -210,26 +210,37 @@ def _cycle_rngs(al: ALState, cycle: int) -> Tuple[jax.Array, jax.Array]:
   return rng_train, rng_query
 
 
-def query(experiment: Experiment, al: ALState) -> ALState:
-  """The run with its next cycle's labeled set: after cycle 0, the strategy's picks from a random
-  subset of the unlabeled pool appended."""
+def select(experiment: Experiment, al: ALState,
+           budget: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+  """The strategy's ``budget`` picks for the run's next cycle, from a random subset of the
+  unlabeled pool (``config.al.subset``), with the cycle's query key, and for a scoring strategy
+  their scores (else None). ``true_loss`` (the diagnostic ``oracle_loss``) only where every pool
+  label is known."""
   config, ds = experiment.config, experiment.dataset
   cycle = al.cycle + 1
-  if cycle == 0:
-    return al
   rng_query = _cycle_rngs(al, cycle)[1]
   subset = protocol.pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
+  labels_known = not data_lib.unknown_labels(ds.task, ds.y_train).any()
   view = strategies_lib.SelectionState(
       infer=lambda idx: infer(al.train_state, ds.x_train, idx, config.eval_batch_size),
       labeled=al.labeled,
       inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
       options=config.get(al.strategy, ml_collections.ConfigDict()),
-      true_loss=lambda idx: true_losses(experiment, al.train_state, idx),
+      true_loss=(lambda idx: true_losses(experiment, al.train_state, idx)) if labels_known
+      else None,
       sample_predictions=lambda idx, passes, rng, reduce=None: sample_predictions(
           al.train_state, ds.x_train, idx, passes, rng, config.eval_batch_size, reduce),
       prepared=experiment.prepared.get(al.strategy))
-  chosen = strategies_lib.get(al.strategy).select(view, subset, config.al.budget, rng_query)
-  return al._replace(labeled=np.concatenate([al.labeled, np.asarray(chosen, al.labeled.dtype)]))
+  return strategies_lib.select(strategies_lib.get(al.strategy), view, subset, budget, rng_query)
+
+
+def query(experiment: Experiment, al: ALState) -> ALState:
+  """The run with its next cycle's labeled set: after cycle 0, the strategy's picks
+  (:func:`select`, ``config.al.budget`` of them) appended."""
+  if al.cycle + 1 == 0:
+    return al
+  chosen, _ = select(experiment, al, experiment.config.al.budget)
+  return al._replace(labeled=np.concatenate([al.labeled, chosen.astype(al.labeled.dtype)]))
 
 
 def run_cycle(experiment: Experiment, run_states: Sequence[ALState]
@@ -238,22 +249,33 @@ def run_cycle(experiment: Experiment, run_states: Sequence[ALState]
   ``run_states`` (one strategy, seeds at the same cycle; several train as one vmapped program),
   and the training histories. A record's ``wall_s`` is its own query and evaluation time plus its
   share of the training time."""
-  config = experiment.config
-  cycle = run_states[0].cycle + 1
   spent = []
   queried = []
   for al in run_states:
     t0 = time.time()
     queried.append(query(experiment, al))
     spent.append(time.time() - t0)
+  return train_and_evaluate(experiment, queried, spent)
+
+
+def train_and_evaluate(experiment: Experiment, run_states: Sequence[ALState],
+                       spent: Optional[Sequence[float]] = None
+                       ) -> Tuple[List[ALState], List[List[Dict[str, float]]]]:
+  """The next cycle's training of each run in ``run_states`` on its labeled set as it stands, and
+  its evaluation on the test split (``value`` None without one); ``spent``: each run's query time,
+  counted in its record's ``wall_s``."""
+  config, ds = experiment.config, experiment.dataset
+  cycle = run_states[0].cycle + 1
+  spent = spent or [0.0] * len(run_states)
   rngs = [_cycle_rngs(al, cycle)[0] for al in run_states]
   t0 = time.time()
-  trained, histories = cycle_lib.train_cycle(experiment, queried, cycle, rngs)
+  trained, histories = cycle_lib.train_cycle(experiment, run_states, cycle, rngs)
   shared = (time.time() - t0) / len(run_states)
   out = []
-  for al, m, own in zip(queried, trained, spent):
+  for al, m, own in zip(run_states, trained, spent):
     t0 = time.time()
-    result = evaluate(experiment, m, config.eval_batch_size)
+    result = (evaluate(experiment, m, config.eval_batch_size) if len(ds.x_test) else
+              {'metric': experiment.task.metric, 'value': None, 'spearman': None})
     record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
               'num_labeled': int(len(al.labeled)), **result,
               'wall_s': round(own + shared + time.time() - t0, 2)}
@@ -266,15 +288,17 @@ def _al_json(al: ALState) -> Dict[str, Any]:
           'labeled': al.labeled.tolist(), 'results': al.results}
 
 
-class _Run(NamedTuple):
+class Run(NamedTuple):
   """A run between cycles, with where it is saved."""
   al: ALState
   manager: Any                   # its orbax CheckpointManager
   writer: Optional[Any]          # its TensorBoard writer (None on processes that do not write)
 
 
-def _open(experiment: Experiment, workdir: str, strategy: str, seed: int) -> _Run:
-  """A (strategy, seed) run, resumed from its latest checkpoint if it has one."""
+def open_run(experiment: Experiment, workdir: str, strategy: str, seed: int,
+             initial: Optional[np.ndarray] = None) -> Run:
+  """A (strategy, seed) run, resumed from its latest checkpoint if it has one; a new one starts
+  with ``initial`` labeled (default: the seed's initial set of ``config.al.initial``)."""
   config = experiment.config
   # Keys depend on the seed only: every strategy starts from the same model.
   rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
@@ -282,8 +306,9 @@ def _open(experiment: Experiment, workdir: str, strategy: str, seed: int) -> _Ru
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
   restored = checkpoint.restore_latest(mgr, train_state)
   if restored is None:
-    al = ALState(strategy, seed, -1, protocol.initial_labeled(seed, experiment.dataset.pool_size,
-                                                      config.al.initial), rng, train_state, [])
+    if initial is None:
+      initial = protocol.initial_labeled(seed, experiment.dataset.pool_size, config.al.initial)
+    al = ALState(strategy, seed, -1, np.asarray(initial, np.int64), rng, train_state, [])
   else:
     train_state, saved = restored
     al = ALState(strategy, seed, saved['cycle'], np.asarray(saved['labeled'], np.int64), rng,
@@ -301,10 +326,11 @@ def _open(experiment: Experiment, workdir: str, strategy: str, seed: int) -> _Ru
     import tensorboardX  # pylint: disable=g-import-not-at-top
     writer = tensorboardX.SummaryWriter(
         os.path.join(workdir, 'tensorboard', f'{strategy}-seed{seed}'))
-  return _Run(al, mgr, writer)
+  return Run(al, mgr, writer)
 
 
-def _save(experiment: Experiment, workdir: str, run: _Run, history: List[Dict[str, float]]) -> None:
+def save_run(experiment: Experiment, workdir: str, run: Run,
+             history: List[Dict[str, float]]) -> None:
   """Checkpoint, results line, TensorBoard scalars and a log line for the run's last cycle."""
   al = run.al
   # Host copies: saved once, by the primary process, whatever the process count.
@@ -315,13 +341,15 @@ def _save(experiment: Experiment, workdir: str, run: _Run, history: List[Dict[st
     for epoch, m in enumerate(history):
       for k, v in m.items():
         run.writer.add_scalar(k, v, al.cycle * experiment.config.train.epochs + epoch)
-    run.writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
+    if r['value'] is not None:
+      run.writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
     if r['spearman'] is not None:
       run.writer.add_scalar('eval_spearman', r['spearman'], r['num_labeled'])
     run.writer.flush()
+  score = '' if r['value'] is None else f', {r["metric"]} {r["value"]:.4f}'
   rho = '' if r['spearman'] is None else f', spearman {r["spearman"]:.3f}'
-  tqdm.tqdm.write(f'{al.strategy} seed {al.seed} cycle {r["cycle"]}: {r["num_labeled"]} labels, '
-                  f'{r["metric"]} {r["value"]:.4f}{rho} ({r["wall_s"]:.1f} s)')
+  tqdm.tqdm.write(f'{al.strategy} seed {al.seed} cycle {r["cycle"]}: {r["num_labeled"]} labels'
+                  f'{score}{rho} ({r["wall_s"]:.1f} s)')
 
 
 def run_seeds(experiment: Experiment, workdir: str, strategy: str,
@@ -329,7 +357,7 @@ def run_seeds(experiment: Experiment, workdir: str, strategy: str,
   """All cycles of ``strategy`` for each seed, resuming from their checkpoints; the seeds at the
   same cycle train together, as one vmapped program. The results are those of :func:`run_one`
   for each seed (up to floating-point rounding: a vmapped convolution sums in another order)."""
-  runs = [_open(experiment, workdir, strategy, seed) for seed in seeds]
+  runs = [open_run(experiment, workdir, strategy, seed) for seed in seeds]
   n_cycles = experiment.config.al.cycles
   while True:
     todo = [i for i, r in enumerate(runs) if r.al.cycle + 1 < n_cycles]
@@ -341,7 +369,7 @@ def run_seeds(experiment: Experiment, workdir: str, strategy: str,
     run_states, histories = run_cycle(experiment, [runs[i].al for i in group])
     for i, al, history in zip(group, run_states, histories):
       runs[i] = runs[i]._replace(al=al)
-      _save(experiment, workdir, runs[i], history)
+      save_run(experiment, workdir, runs[i], history)
   for r in runs:
     r.manager.close()
     if r.writer is not None:
@@ -354,11 +382,18 @@ def run_one(experiment: Experiment, workdir: str, strategy: str, seed: int) -> A
   return run_seeds(experiment, workdir, strategy, [seed])[0]
 
 
-def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
-  """Checks the config, loads the data and the ranker: everything before training."""
+def make_experiment(config: ml_collections.ConfigDict,
+                    dataset: Optional[data_lib.Dataset] = None,
+                    simulation: bool = True) -> Experiment:
+  """Checks the config, loads the data (``config.data``, unless ``dataset`` is given) and the
+  ranker: everything before training. ``simulation``: the pool's labels are revealed when
+  queried, so all must be known (:class:`~l2r_jax.learner.ActiveLearner` builds one with False)."""
   validation.check_config(config)
-  dataset = data_lib.load(config.data)
-  validation.check_against_data(config, dataset)
+  if dataset is None:
+    dataset = data_lib.load(config.data)
+  else:
+    dataset = data_lib.check_dataset(dataset, config.data.get('name', '(given)'))
+  validation.check_against_data(config, dataset, simulation)
   validation.check_model(config, dataset)
   loss_modules = [strategies_lib.get(s).loss_module for s in config.strategies]
   ranker = None

@@ -5,7 +5,6 @@ r"""Runs an active-learning experiment.
 Any config field can be overridden, e.g. ``--config.seeds='(0,1,2)' --config.al.cycles=5``.
 Running again with the same workdir resumes where the last run stopped.
 """
-import re
 import sys
 
 from absl import app
@@ -14,6 +13,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from l2r_jax import errors
+from l2r_jax.cli import parse_flags
 from l2r_jax import experiment
 
 FLAGS = flags.FLAGS
@@ -25,39 +25,6 @@ flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
 flags.DEFINE_integer('num_processes', None, 'Number of processes.')
 flags.DEFINE_integer('process_id', None, 'This process, 0 .. num_processes - 1.')
 flags.mark_flags_as_required(['config', 'workdir'])
-
-
-def flag_error(error: Exception, argv) -> str:
-  """One line for a command line that cannot be parsed, naming the override (a typo in a field's
-  name gets the field ml_collections suggests)."""
-  text = str(error.args[0] if error.args else error).strip()
-  if 'Traceback (most recent call last)' in text or 'Attempted [' in text:
-    # A config file that cannot be loaded or whose get_config raised: its own last line says why.
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    given = next((a for a in argv[1:] if a.split('=')[0].lstrip('-') == 'config'), '--config')
-    return f'{given}: {lines[-1]}'
-  suggestion = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
-  unknown = re.match(r"^'(\w+)'$", text.strip('"'))
-  name = suggestion.group(2) if suggestion else unknown and unknown.group(1)
-  if name:
-    given = next((a.split('=')[0].lstrip('-') for a in argv[1:]
-                  if re.search(rf'\.{name}$', a.split('=')[0])), f'config...{name}')
-    if suggestion:
-      return f'unknown field {given}; did you mean {given.rsplit(".", 1)[0]}.{suggestion.group(1)}?'
-    return f'unknown field {given}.'
-  return ' '.join(text.split())
-
-
-def parse_flags(argv):
-  """absl's flag parsing, its failures (a bad override, a missing flag) as one line, status 2."""
-  try:
-    rest = FLAGS(argv)
-    if FLAGS['config'].present:
-      FLAGS.config.get('seeds')  # a config file that failed to load raises here, not at parse time
-    return rest
-  except Exception as e:  # pylint: disable=broad-except  (whatever the config overrides raise)
-    print(f'l2r_jax: {flag_error(e, argv)}', file=sys.stderr)
-    sys.exit(2)
 
 
 def initialize_distributed() -> None:

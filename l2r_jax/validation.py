@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from l2r_jax import data as data_lib
 from l2r_jax import models as models_lib
 from l2r_jax import optim
 from l2r_jax import workdir as workdir_lib
@@ -105,7 +106,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     _one_of(config, f'{section}.optimizer', optim.OPTIMIZERS)
     _epochs_within(config, f'{section}.lr_boundaries', config.train.epochs,
                    'the learning-rate steps')
-  _epochs_within(config, 'll4al.detach_epoch', config.train.epochs, "LL4AL's detach epoch")
+  if any(s in strategies_lib.REGISTRY and strategies_lib.get(s).loss_module is not None
+         and not strategies_lib.get(s).loss_module.isolated for s in config.strategies):
+    _epochs_within(config, 'll4al.detach_epoch', config.train.epochs, "LL4AL's detach epoch")
   _unique(config, 'strategies')
   _unique(config, 'seeds')
   if 'vaal' in config.strategies:
@@ -169,12 +172,26 @@ def _check_sorter(config):
         f"--config.predictor.sorter=soft_rank.")
 
 
-def check_against_data(config: ml_collections.ConfigDict, dataset) -> None:
+def check_against_data(config: ml_collections.ConfigDict, dataset, simulation: bool = True
+                       ) -> None:
+  """The strategies apply to the data's task; for a simulated experiment (``simulation``), every
+  pool label is known, there is a test split, and the schedule fits in the pool."""
   for name in config.strategies:
     try:
       strategies_lib.check_task(name, dataset.task)
     except ValueError as e:
       raise ConfigError(f'config.strategies, config.data.name={config.data.name!r}: {e}') from None
+  if not simulation:
+    return
+  unknown = data_lib.unknown_labels(dataset.task, dataset.y_train)
+  if unknown.any():
+    raise ConfigError(f'config.data.name={config.data.name!r} has {int(unknown.sum())} pool '
+                      'samples without a label; a simulated experiment reveals the labels of the '
+                      'samples it queries. Label them with l2r_jax.ActiveLearner or '
+                      '`python -m l2r_jax.label` (docs/your_data.md).')
+  if not len(dataset.x_test):
+    raise ConfigError(f'config.data.name={config.data.name!r} has no test split; a simulated '
+                      'experiment scores every cycle on it.')
   al, n = config.al, dataset.pool_size
   if al.initial > n:
     raise ConfigError(f'config.al.initial={al.initial} is more than the pool of {n} samples of '
@@ -194,21 +211,13 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
   dropout = config.model.get('dropout', 0.0)
   if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
     raise ConfigError(f'config.model.dropout must be a rate in [0, 1), got {dropout!r}.')
-  try:
-    model = models_lib.make_target(config.model, dataset.num_outputs)
-  except TypeError as e:
-    raise ConfigError(f'config.model.name={config.model.name!r} does not take '
-                      f'{"dropout or " if dropout else ""}config.model.kwargs='
-                      f'{dict(config.model.get("kwargs", {}))}: {e}') from None
-  x = jax.ShapeDtypeStruct((2, *dataset.x_train.shape[1:]), jnp.float32)
-  try:
-    variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), x)
-    prediction, _ = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
-  except Exception as e:  # pylint: disable=broad-except
-    raise ConfigError(f'config.model.name={config.model.name!r} with config.model.kwargs='
-                     f'{dict(config.model.get("kwargs", {}))} cannot take inputs of shape '
-                     f'{tuple(dataset.x_train.shape[1:])} from config.data.name='
-                     f'{config.data.name!r}: {e}') from e
+  model = models_lib.make_target(config.model, dataset.num_outputs)
+  prediction = check_model_contract(model, models_lib.TARGETS[config.model.name],
+                                    f'config.model.name={config.model.name!r}',
+                                    dataset.x_train.shape[1:],
+                                    f'config.data.name={config.data.name!r}')
+  if dropout and set(config.strategies) & set(strategies_lib.bayesian.MONTE_CARLO):
+    _check_mc_dropout(model, config, dataset.x_train.shape[1:])
   y = dataset.y_train.shape[1:]
   expected = {'classification': (2, dataset.num_outputs),
               'pose': (2, *dataset.task_params.get('heatmap_size', ()), dataset.num_outputs),
@@ -228,6 +237,92 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
       raise ConfigError(f'config.augment.crop={crop} must be (h, w), multiples of the density '
                        f'stride {stride}, and fit in the images '
                        f'{tuple(dataset.x_train.shape[1:3])}.')
+
+
+def check_model_contract(model, constructor, where: str, sample_shape, data: str):
+  """Traces ``model`` (built by ``constructor``; not run) on a batch of 2 inputs of
+  ``sample_shape``, in inference and as a training step calls it, and refuses, saying what to
+  change, a model that breaks the contract of :mod:`l2r_jax.models`; returns the prediction's
+  shape and dtype."""
+  x = jax.ShapeDtypeStruct((2, *sample_shape), jnp.float32)
+  key = jax.random.PRNGKey(0)
+  stage = 'init'
+  try:
+    variables = jax.eval_shape(lambda x: model.init(key, x, train=False), x)
+    stage = 'inference'
+    out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
+    stage = 'training'
+    trained = jax.eval_shape(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats'],
+                                                      rngs={'dropout': key}), variables, x)
+  except TypeError as e:
+    if 'train' in str(e) and 'keyword' in str(e):
+      raise ConfigError(f"{where}: its __call__ must accept the keyword argument `train` (True in "
+                        f'a training step, False in inference): {e}') from None
+    raise ConfigError(f'{where} cannot take inputs of shape {tuple(sample_shape)} from {data} '
+                      f'({stage}): {type(e).__name__}: {e}') from None
+  except Exception as e:  # pylint: disable=broad-except  (whatever the user's module raises)
+    raise ConfigError(f'{where} cannot take inputs of shape {tuple(sample_shape)} from {data} '
+                      f'({stage}): {type(e).__name__}: {e}') from None
+  returns = ('must return (prediction, l2r_jax.models.Features(last=..., stages=(...))) from '
+             '__call__')
+  for mode, value in (('inference', out), ('training', trained[0])):
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+      raise ConfigError(f'{where} {returns}; in {mode} it returned {_describe(value)}.')
+    prediction, features = value
+    if not isinstance(features, models_lib.Features):
+      raise ConfigError(f'{where} {returns}; its second output in {mode} is '
+                        f'{_describe(features)}.')
+    if not hasattr(prediction, 'shape') or prediction.shape[:1] != (2,):
+      raise ConfigError(f'{where}: its prediction must be one array with the batch first; for a '
+                        f'batch of 2 it is {_describe(prediction)}.')
+    maps = [('features.last', features.last)] + [
+        (f'features.stages[{i}]', f) for i, f in enumerate(tuple(features.stages))]
+    if not features.stages:
+      raise ConfigError(f'{where}: features.stages is empty; give every block\'s output, the '
+                        'last block\'s last (one block: stages=(last,)).')
+    for name, f in maps:
+      if not hasattr(f, 'shape') or not 2 <= f.ndim <= 5 or f.shape[0] != 2:
+        raise ConfigError(f'{where}: {name} must be [batch, channels] or channels-last [batch, '
+                          f'..., channels] with up to 3 spatial axes; for a batch of 2 it is '
+                          f'{_describe(f)}.')
+    if features.stages[-1].shape != features.last.shape:
+      raise ConfigError(f'{where}: features.stages[-1] (shape {features.stages[-1].shape}) must '
+                        f'be the last block\'s output, features.last (shape '
+                        f'{features.last.shape}).')
+  declared = models_lib.declared_arguments(constructor)
+  if ('batch_stats' in variables and jax.local_device_count() > 1 and declared is not None
+      and 'bn_axis_name' not in declared):
+    raise ConfigError(f'{where} has BatchNorm but does not declare bn_axis_name: over the '
+                      f'{jax.local_device_count()} devices its statistics would be each '
+                      "device's, and results would depend on the device count. Add a field "
+                      '`bn_axis_name: Optional[str] = None` and pass it to '
+                      'nn.BatchNorm(axis_name=self.bn_axis_name).')
+  return out[0]
+
+
+def _check_mc_dropout(model, config, sample_shape) -> None:
+  """With ``config.model.dropout`` above 0, two inference passes with different ``'dropout'``
+  rngs must differ (BALD's Monte-Carlo passes): a dropout that is off whenever ``train`` is False
+  (``nn.Dropout(deterministic=not train)``) would give every pass the same prediction."""
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, *sample_shape))
+  variables = model.init(jax.random.PRNGKey(0), x, train=False)
+  a, b = (model.apply(variables, x, train=False, rngs={'dropout': jax.random.PRNGKey(k)})[0]
+          for k in (2, 3))
+  if bool(jnp.all(a == b)):
+    raise ConfigError(
+        f'config.model.name={config.model.name!r} with config.model.dropout='
+        f'{config.model.dropout}: two inference passes with different dropout rngs predict the '
+        'same, so Monte-Carlo dropout (BALD, BatchBALD, mc_variance) would see no spread. Drop '
+        "units whenever a 'dropout' rng is given, in inference too: "
+        'l2r_jax.MCDropout(rate=self.dropout).')
+
+
+def _describe(value) -> str:
+  if hasattr(value, 'shape'):
+    return f'an array of shape {tuple(value.shape)}'
+  if isinstance(value, (tuple, list)):
+    return f'a {type(value).__name__} of {len(value)}'
+  return f'a {type(value).__name__}'
 
 
 def check_workdir(workdir: str) -> str:

@@ -45,11 +45,16 @@ def _flat(tree: Any, prefix: str = '') -> Dict[str, Any]:
   return {prefix[:-1]: tree}
 
 
-def identity(config: ml_collections.ConfigDict) -> Dict[str, Any]:
-  """The fields of ``config`` that change results (dotted names, JSON values) and the version."""
+def identity(config: ml_collections.ConfigDict,
+             data: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+  """The fields of ``config`` that change results (dotted names, JSON values) and the version;
+  with ``data``, a description of data the config does not name (an active learner's pool)."""
   fields = _flat(json.loads(config.to_json_best_effort(sort_keys=True)))
-  return {'version': l2r_jax.__version__,
-          'fields': {k: v for k, v in sorted(fields.items()) if k not in RESUMABLE}}
+  out = {'version': l2r_jax.__version__,
+         'fields': {k: v for k, v in sorted(fields.items()) if k not in RESUMABLE}}
+  if data is not None:
+    out['data'] = data
+  return out
 
 
 def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
@@ -57,6 +62,9 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   if old.get('version') != new['version']:
     out.append(f'l2r-jax version: {old.get("version")} -> {new["version"]}')
   absent = '(absent)'
+  if old.get('data', absent) != new.get('data', absent):
+    out.append(f'data: {json.dumps(old.get("data", absent))} -> '
+               f'{json.dumps(new.get("data", absent))}')
   for name in sorted(set(old.get('fields', {})) | set(new['fields'])):
     a, b = old.get('fields', {}).get(name, absent), new['fields'].get(name, absent)
     if a != b:
@@ -64,10 +72,12 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   return tuple(out)
 
 
-def check_identity(workdir: str, config: ml_collections.ConfigDict) -> Dict[str, Any]:
-  """Refuses ``config`` if ``workdir`` records another experiment; returns its identity (to be
-  written by :func:`write_identity` once the run has passed every other check)."""
-  new = identity(config)
+def check_identity(workdir: str, config: ml_collections.ConfigDict,
+                   data: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+  """Refuses ``config`` (and ``data``, see :func:`identity`) if ``workdir`` records another
+  experiment; returns its identity (to be written by :func:`write_identity` once the run has
+  passed every other check)."""
+  new = identity(config, data)
   path = os.path.join(workdir, IDENTITY_FILE)
   if not os.path.exists(path):
     return new

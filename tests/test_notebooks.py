@@ -1,6 +1,7 @@
 """Notebooks only drive the library: run them so they cannot rot."""
 import json
 import os
+import tempfile
 
 import matplotlib
 import pytest
@@ -80,3 +81,15 @@ def test_paper_notebook_is_saved_clean_and_parses():
     text = f.read()
   # It runs the paper config with its workdir on Drive, where a rerun resumes.
   assert 'python -m l2r_jax.main --config=configs/cifar10.py --workdir={WORKDIR}' in text
+
+
+def test_your_own_data_notebook(tmp_path, monkeypatch, capsys):
+  """The worked example's notebook: a simulation, then a learner answered three times."""
+  monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+  _run('your_own_data.ipynb')
+  out = capsys.readouterr().out
+  assert '| l2r |' in out and 'class TabularMLP' in out
+  assert [line.split(':')[0] for line in out.splitlines() if line.startswith('round ')] == [
+      'round 0', 'round 1', 'round 2']
+  assert 'round 2: 48 labels' in out
+  assert (tmp_path / 'l2r-your-own-data' / 'labels' / 'query' / 'query.csv').exists()

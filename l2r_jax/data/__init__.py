@@ -1,17 +1,22 @@
 """Datasets by name: ``load(config.data)`` returns a :class:`Dataset`; the pool is the train split.
 
-Loaders are imported on first use, so the offline tasks never import TensorFlow Datasets.
+Loaders are imported on first use, so the offline tasks never import TensorFlow Datasets. A user
+adds a dataset with :func:`register_dataset`; every dataset, built in or not, is checked against
+:class:`Dataset`'s contract when it is loaded (:func:`check_dataset`).
 """
 import importlib
 from typing import Callable, Dict
 
 import ml_collections
 
+from l2r_jax.data.base import check_dataset
 from l2r_jax.data.base import Dataset
-from l2r_jax.errors import ConfigError
-from l2r_jax.errors import Refusal
 from l2r_jax.data.base import LazyImages
 from l2r_jax.data.base import TASKS
+from l2r_jax.data.base import unknown_labels
+from l2r_jax import errors
+from l2r_jax.errors import ConfigError
+from l2r_jax.errors import Refusal
 
 
 def _lazy(module: str, fn: str) -> Callable[[ml_collections.ConfigDict], Dataset]:
@@ -25,6 +30,7 @@ LOADERS: Dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     'mnist1d': _lazy('offline', 'load_mnist1d'),
     'digits': _lazy('offline', 'load_digits'),
     'random_images': _lazy('offline', 'load_random_images'),
+    'image_folder': _lazy('image_folder', 'load_image_folder'),
     'synthetic_pose': _lazy('synthetic', 'load_synthetic_pose'),
     'synthetic_crowd': _lazy('synthetic', 'load_synthetic_crowd'),
     'cifar10': _lazy('catalog', 'load_cifar10'),
@@ -32,6 +38,27 @@ LOADERS: Dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     'mpii': _lazy('mpii', 'load_mpii'),
     'shanghaitech': _lazy('shanghaitech', 'load_shanghaitech'),
 }
+BUILT_IN = frozenset(LOADERS)
+
+
+def register_dataset(name: str, loader: Callable[[ml_collections.ConfigDict], Dataset]
+                     ) -> Callable[[ml_collections.ConfigDict], Dataset]:
+  """Makes ``loader`` the dataset ``config.data.name=name``; returns it, so it can decorate.
+
+  ``loader(config.data)`` receives the whole ``config.data`` section (its own fields beside
+  ``name``: sizes, folders, seeds; set them in the config, ``config.data.my_field = ...``) and
+  returns a :class:`Dataset`, checked by :func:`check_dataset`. A built-in name cannot be taken;
+  registering a user name again replaces the earlier loader only if it has the same qualified name
+  (a notebook cell run twice)."""
+  if name in BUILT_IN:
+    raise ConfigError(f'register_dataset: {name!r} is a built-in dataset; choose another name '
+                      f'(built in: {sorted(BUILT_IN)}).')
+  if not callable(loader):
+    raise ConfigError(f'register_dataset({name!r}, ...): give a function config.data -> '
+                      f'Dataset, not {type(loader).__name__}.')
+  errors.check_replacement('register_dataset', name, LOADERS.get(name), loader)
+  LOADERS[name] = loader
+  return loader
 
 
 # Real datasets and their offline stand-ins (``config.data.synthetic=True``).
@@ -54,8 +81,9 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
                        f'(those that do: {sorted(STAND_INS)}).')
     stand_in = ml_collections.ConfigDict(config.to_dict())
     stand_in.lazy = True
-    return LOADERS[STAND_INS[config.name]](stand_in)
-  return LOADERS[config.name](config)
+    return check_dataset(LOADERS[STAND_INS[config.name]](stand_in), config.name)
+  return check_dataset(LOADERS[config.name](config), config.name)
 
 
-__all__ = ['DataNotFoundError', 'Dataset', 'LOADERS', 'LazyImages', 'TASKS', 'load']
+__all__ = ['BUILT_IN', 'DataNotFoundError', 'Dataset', 'LOADERS', 'LazyImages', 'TASKS',
+           'check_dataset', 'load', 'register_dataset', 'unknown_labels']

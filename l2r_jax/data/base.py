@@ -16,10 +16,15 @@ Labels by task:
   pairs, for flip augmentation).
 * ``'crowd'``: ``float32 [N, H, W]`` density maps at the model's output resolution, summing to
   ``density_scale`` x the head count; ``num_outputs = 1``. ``task_params['density_scale']``.
+
+A pool sample whose label is not known yet is marked: ``-1`` for a class, NaN for a pose's joints
+or a density map (:func:`unknown_labels`). A simulated experiment needs every pool label (it
+reveals them when queried); an :class:`~l2r_jax.learner.ActiveLearner` starts from the known ones.
+The test split's labels are always known; it may be empty (no evaluation) for a learner.
 """
 from concurrent import futures
 import os
-from typing import Any, Callable, Mapping, NamedTuple, Tuple
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -52,10 +57,104 @@ class Dataset(NamedTuple):
   task: str = 'classification'
   test_meta: Mapping[str, np.ndarray] = {}
   task_params: Mapping[str, Any] = {}
+  # Optional, for people who label: each pool sample's id (its file's path relative to
+  # ``source_root``, where it has one) and the classes' names (``num_outputs`` of them).
+  pool_ids: Optional[Sequence[str]] = None
+  class_names: Optional[Sequence[str]] = None
+  source_root: Optional[str] = None
 
   @property
   def pool_size(self) -> int:
     return len(self.x_train)
+
+
+def unknown_labels(task: str, labels: np.ndarray) -> np.ndarray:
+  """``bool [N]``: which of ``labels`` are marked unknown (-1 classes, NaN regression targets).
+  Targets read on demand (an array-like, not an ndarray) come from files: all known."""
+  if not isinstance(labels, np.ndarray):
+    return np.zeros(len(labels), bool)
+  if task == 'classification':
+    return labels == -1
+  return np.isnan(labels.reshape(len(labels), -1)).any(axis=1)
+
+
+def check_dataset(dataset: Any, name: str) -> 'Dataset':
+  """``dataset`` if it honours the contract of this module, or a :class:`ConfigError` naming the
+  field and the fix (for the loader of ``config.data.name=name``)."""
+  where = f'The loader of config.data.name={name!r}'
+  if not isinstance(dataset, Dataset):
+    raise ConfigError(f'{where} returned a {type(dataset).__name__}; it must return an '
+                      'l2r_jax.data.Dataset(x_train, y_train, x_test, y_test, num_outputs, task).')
+  d = dataset
+  if d.task not in TASKS:
+    raise ConfigError(f'{where}: Dataset.task={d.task!r}; choose one of {TASKS}.')
+  if isinstance(d.num_outputs, bool) or not isinstance(d.num_outputs, (int, np.integer)) or (
+      d.num_outputs < 1):
+    raise ConfigError(f'{where}: Dataset.num_outputs must be a positive int (classes, joints, or 1 '
+                      f'density channel), got {d.num_outputs!r}.')
+  for split in ('train', 'test'):
+    x, y = getattr(d, f'x_{split}'), getattr(d, f'y_{split}')
+    if not (hasattr(x, 'shape') and hasattr(x, '__len__') and hasattr(x, '__getitem__')):
+      raise ConfigError(f'{where}: Dataset.x_{split} must be an array, or an array-like with '
+                        f'shape, len() and x[indices] (l2r_jax.data.LazyImages), got '
+                        f'{type(x).__name__}.')
+    if not (isinstance(y, np.ndarray) or (d.task != 'classification' and hasattr(y, 'shape'))):
+      raise ConfigError(f'{where}: Dataset.y_{split} must be a numpy array (dense targets may be '
+                        f'an array-like read on demand), got {type(y).__name__}: wrap it in '
+                        'np.asarray.')
+    if len(x) != len(y):
+      raise ConfigError(f'{where}: Dataset.x_{split} has {len(x)} samples and y_{split} '
+                        f'{len(y)}; give one label (or an unknown mark) per sample.')
+    dtype = getattr(x, 'dtype', np.dtype(np.float32))
+    if np.dtype(dtype) != np.float32:
+      raise ConfigError(f'{where}: Dataset.x_{split} is {np.dtype(dtype)}; the models take '
+                        'float32 inputs: convert with x.astype(np.float32) (and scale images).')
+    shape = {'classification': (), 'pose': (d.num_outputs, 3)}.get(d.task)
+    if shape is not None and y.shape[1:] != shape:
+      raise ConfigError(f'{where}: Dataset.y_{split} has shape {y.shape}; a {d.task} dataset '
+                        f'with num_outputs={d.num_outputs} needs [N{", " if shape else ""}'
+                        f'{", ".join(map(str, shape))}].')
+    if d.task == 'crowd' and len(y.shape) != 3:
+      raise ConfigError(f'{where}: Dataset.y_{split} has shape {y.shape}; a crowd dataset needs '
+                        'density maps [N, H, W].')
+  if len(d.x_train) == 0:
+    raise ConfigError(f'{where}: the pool (Dataset.x_train) is empty.')
+  if len(d.x_test) and tuple(d.x_test.shape[1:]) != tuple(d.x_train.shape[1:]):
+    raise ConfigError(f'{where}: test inputs are {tuple(d.x_test.shape[1:])} and pool inputs '
+                      f'{tuple(d.x_train.shape[1:])}; give both one shape.')
+  if d.task == 'classification':
+    for split in ('train', 'test'):
+      y = getattr(d, f'y_{split}')
+      if not np.issubdtype(y.dtype, np.integer):
+        raise ConfigError(f'{where}: Dataset.y_{split} is {y.dtype}; classes are integers: '
+                          'convert with y.astype(np.int32).')
+      low = -1 if split == 'train' else 0
+      bad = (y < low) | (y >= d.num_outputs)
+      if bad.any():
+        raise ConfigError(
+            f'{where}: Dataset.y_{split}[{int(np.argmax(bad))}]={int(y[np.argmax(bad)])} is not '
+            f'a class of num_outputs={d.num_outputs} (0 .. {d.num_outputs - 1}'
+            f'{"; -1 marks an unknown label" if split == "train" else ""}).')
+  elif len(d.y_test) and unknown_labels(d.task, d.y_test).any():
+    raise ConfigError(f'{where}: Dataset.y_test has NaN labels; the test split\'s are all known.')
+  needs = {'pose': ('sigma', 'heatmap_size'), 'crowd': ('density_scale',)}.get(d.task, ())
+  missing = [k for k in needs if k not in d.task_params]
+  if d.pool_ids is not None and (len(d.pool_ids) != len(d.x_train)
+                                 or len(set(d.pool_ids)) != len(d.pool_ids)):
+    raise ConfigError(f'{where}: Dataset.pool_ids must name each pool sample once '
+                      f'({len(d.x_train)} distinct ids).')
+  if d.class_names is not None and len(d.class_names) != d.num_outputs:
+    raise ConfigError(f'{where}: Dataset.class_names has {len(d.class_names)} names for '
+                      f'num_outputs={d.num_outputs} classes.')
+  if d.task == 'pose' and len(d.y_test) and np.shape(d.test_meta.get('head_boxes')) != (
+      len(d.y_test), 2, 2):
+    raise ConfigError(f'{where}: a pose dataset\'s Dataset.test_meta[\'head_boxes\'] must be '
+                      f'[{len(d.y_test)}, 2, 2], each test person\'s head box (PCKh\'s '
+                      'normaliser).')
+  if missing:
+    raise ConfigError(f'{where}: Dataset.task_params lacks {", ".join(missing)}, which the '
+                      f'{d.task} task needs (l2r_jax/data/base.py says what each is).')
+  return dataset
 
 
 class LazyImages:

@@ -8,6 +8,7 @@ import numpy as np
 
 from l2r_jax import defaults
 from l2r_jax import losses
+from l2r_jax import protocol
 
 
 class PoolOutputs(NamedTuple):
@@ -44,6 +45,8 @@ class SelectionState(NamedTuple):
 
 # select(state, pool_subset, budget, rng) -> indices: `budget` distinct members of `pool_subset`.
 SelectFn = Callable[[SelectionState, np.ndarray, int, chex.PRNGKey], np.ndarray]
+# score(state, pool_subset, rng) -> [n] float: one score per member; the highest are queried.
+ScoreFn = Callable[[SelectionState, np.ndarray, chex.PRNGKey], np.ndarray]
 
 
 class LossModule(NamedTuple):
@@ -67,7 +70,10 @@ class Strategy(NamedTuple):
   experiment reads as ``SelectionState.prepared``. ``tasks``: the tasks (``Dataset.task``) it
   applies to, None for every task; ``refusal`` says why it does not apply to the others.
   ``check(config)`` raises ValueError, saying what to change, for a config it cannot run with
-  (checked before anything trains)."""
+  (checked before anything trains). ``reads_labels``: it reads the pool's labels
+  (``SelectionState.true_loss``), so it runs in simulations only, never on unlabeled data.
+  ``score``: for a strategy that queries the highest scores (:func:`register_scores`), its score
+  function; ``select`` is then the top ``budget`` of it, and a query can show each pick's score."""
   name: str
   select: SelectFn
   loss_module: Optional[LossModule] = None
@@ -75,6 +81,8 @@ class Strategy(NamedTuple):
   tasks: Optional[Tuple[str, ...]] = None
   refusal: str = ''
   check: Optional[Callable[[Any], None]] = None
+  reads_labels: bool = False
+  score: Optional[ScoreFn] = None
 
 
 REGISTRY: Dict[str, Strategy] = {}
@@ -83,17 +91,48 @@ REGISTRY: Dict[str, Strategy] = {}
 def register(name: str, loss_module: Optional[LossModule] = None,
              prepare: Optional[Callable[[Any, Any], Any]] = None,
              tasks: Optional[Tuple[str, ...]] = None, refusal: str = '',
-             check: Optional[Callable[[Any], None]] = None):
+             check: Optional[Callable[[Any], None]] = None, reads_labels: bool = False):
   """Decorates ``select`` as strategy ``name`` (with ``loss_module``, trained beside the target
   and read through ``SelectionState.infer(...).predicted_loss``; ``prepare``, ``tasks``,
-  ``refusal`` and ``check``: see :class:`Strategy`). A name is registered once."""
+  ``refusal``, ``check`` and ``reads_labels``: see :class:`Strategy`). A name is registered
+  once."""
   def wrap(fn: SelectFn) -> SelectFn:
-    if name in REGISTRY:
-      raise ValueError(f'A strategy named {name!r} is registered already '
-                       f'({REGISTRY[name].select.__module__}); choose another name.')
-    REGISTRY[name] = Strategy(name, fn, loss_module, prepare, tasks, refusal, check)
+    _add(Strategy(name, fn, loss_module, prepare, tasks, refusal, check, reads_labels))
     return fn
   return wrap
+
+
+def register_scores(name: str, **options):
+  """Decorates ``score(state, pool_subset, rng) -> [n]`` as strategy ``name``, which queries the
+  members with the highest scores (ties: the earlier member; a NaN score is refused). ``options``:
+  those of :func:`register`."""
+  def wrap(fn: ScoreFn) -> ScoreFn:
+    def select(state, pool_subset, budget, rng):
+      return protocol.top_k(np.asarray(fn(state, pool_subset, rng)), pool_subset, budget)
+    select.__name__ = select.__qualname__ = f'select_{name}'
+    select.__module__ = fn.__module__
+    defaults = Strategy(name, select)._asdict()
+    _add(Strategy(**{**defaults, **options, 'score': fn}))
+    return fn
+  return wrap
+
+
+def _add(strategy: Strategy) -> None:
+  if strategy.name in REGISTRY:
+    raise ValueError(f'A strategy named {strategy.name!r} is registered already '
+                     f'({REGISTRY[strategy.name].select.__module__}); choose another name.')
+  REGISTRY[strategy.name] = strategy
+
+
+def select(strategy: Strategy, state: SelectionState, pool_subset: np.ndarray, budget: int,
+           rng: chex.PRNGKey) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+  """``strategy``'s picks and, for a scoring strategy, their scores (else None), computed once."""
+  if strategy.score is None:
+    return np.asarray(strategy.select(state, pool_subset, budget, rng)), None
+  scores = np.asarray(strategy.score(state, pool_subset, rng))
+  chosen = protocol.top_k(scores, pool_subset, budget)
+  position = {int(m): k for k, m in enumerate(np.asarray(pool_subset))}
+  return chosen, scores[[position[int(c)] for c in chosen]]
 
 
 def get(name: str) -> Strategy:

@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2r_jax import protocol
 from l2r_jax.strategies import base
 from l2r_jax.strategies.coreset import _first_argmax
 
@@ -89,6 +88,10 @@ def batchbald(log_probs: chex.Array, budget: int, rng: chex.PRNGKey, num_samples
   return jax.lax.fori_loop(0, budget, pick, carry)[2]
 
 
+# The strategies that read Monte-Carlo dropout passes (SelectionState.sample_predictions).
+MONTE_CARLO = ('bald', 'batchbald', 'mc_variance')
+
+
 def _check(name: str, config) -> None:
   options = base.options_with_defaults(name, config.get(name))
   for field in ('passes', 'num_samples'):
@@ -108,12 +111,11 @@ def _log_probs(state, pool_subset, passes: int, rng) -> chex.Array:
   return jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), -1)
 
 
-@base.register('bald', tasks=('classification',), refusal=_REFUSAL,
-               check=functools.partial(_check, 'bald'))
-def select_bald(state, pool_subset, budget, rng):
+@base.register_scores('bald', tasks=('classification',), refusal=_REFUSAL,
+                      check=functools.partial(_check, 'bald'))
+def bald_scores(state, pool_subset, rng):
   options = base.options_with_defaults('bald', state.options)
-  scores = mutual_information(_log_probs(state, pool_subset, int(options.passes), rng))
-  return protocol.top_k(np.asarray(scores), pool_subset, budget)
+  return np.asarray(mutual_information(_log_probs(state, pool_subset, int(options.passes), rng)))
 
 
 @base.register('batchbald', tasks=('classification',), refusal=_REFUSAL,
@@ -134,17 +136,16 @@ def predictive_variance(samples: chex.Array) -> chex.Array:
   return jnp.var(samples, axis=1).reshape(samples.shape[0], -1).mean(1)
 
 
-@base.register('mc_variance', tasks=('pose', 'crowd'),
-               refusal='for class probabilities, BALD measures the passes\' disagreement.',
-               check=functools.partial(_check, 'mc_variance'))
-def select_mc_variance(state, pool_subset, budget, rng):
-  """The samples whose maps vary most between Monte-Carlo dropout passes
+@base.register_scores('mc_variance', tasks=('pose', 'crowd'),
+                      refusal='for class probabilities, BALD measures the passes\' disagreement.',
+                      check=functools.partial(_check, 'mc_variance'))
+def mc_variance_scores(state, pool_subset, rng):
+  """How much each sample's maps vary between Monte-Carlo dropout passes
   (``config.mc_variance.passes``); the variance is reduced on the devices, so only ``[n]``
   scores come back, never the ``passes`` maps."""
   options = base.options_with_defaults('mc_variance', state.options)
   if state.sample_predictions is None:
     raise ValueError('mc_variance needs Monte-Carlo predictions '
                      '(SelectionState.sample_predictions).')
-  scores = state.sample_predictions(np.asarray(pool_subset), int(options.passes), rng,
-                                    predictive_variance)
-  return protocol.top_k(np.asarray(scores), pool_subset, budget)
+  return np.asarray(state.sample_predictions(np.asarray(pool_subset), int(options.passes), rng,
+                                            predictive_variance))

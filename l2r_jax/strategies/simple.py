@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2r_jax import losses
-from l2r_jax import protocol
 from l2r_jax.models import loss_modules
 from l2r_jax.strategies import base
 
@@ -35,12 +34,10 @@ def prediction_entropy(prediction: chex.Array) -> chex.Array:
   return per_map.mean(-1)
 
 
-@base.register('entropy')
-def select_entropy(state, pool_subset, budget, rng):
+@base.register_scores('entropy')
+def entropy_scores(state, pool_subset, rng):
   del rng
-  outputs = state.infer(pool_subset)
-  return protocol.top_k(np.asarray(prediction_entropy(jnp.asarray(outputs.prediction))),
-                        pool_subset, budget)
+  return np.asarray(prediction_entropy(jnp.asarray(state.infer(pool_subset).prediction)))
 
 
 def least_confidence(prediction: chex.Array) -> chex.Array:
@@ -61,48 +58,44 @@ def top_two_margin(logits: chex.Array) -> chex.Array:
   return top2[:, 0] - top2[:, 1]
 
 
-@base.register('least_confidence', tasks=('classification', 'pose'),
+@base.register_scores('least_confidence', tasks=('classification', 'pose'),
                refusal='a density map is not a distribution over locations, so its peak is no confidence.')
-def select_least_confidence(state, pool_subset, budget, rng):
+def least_confidence_scores(state, pool_subset, rng):
   del rng
-  outputs = state.infer(pool_subset)
-  return protocol.top_k(np.asarray(least_confidence(jnp.asarray(outputs.prediction))),
-                        pool_subset, budget)
+  return np.asarray(least_confidence(jnp.asarray(state.infer(pool_subset).prediction)))
 
 
-@base.register('margin', tasks=('classification',),
+@base.register_scores('margin', tasks=('classification',),
                refusal='its margin is between the two likeliest classes; over a map\'s pixels the '
                        'two likeliest are neighbours of one peak, so the margin says nothing.')
-def select_margin(state, pool_subset, budget, rng):
-  """The samples whose two likeliest classes are closest (the smallest margin)."""
+def negative_margin_scores(state, pool_subset, rng):
+  """Minus the margin: the samples whose two likeliest classes are closest are queried."""
   del rng
-  outputs = state.infer(pool_subset)
-  return protocol.top_k(-np.asarray(top_two_margin(jnp.asarray(outputs.prediction))),
-                        pool_subset, budget)
+  return -np.asarray(top_two_margin(jnp.asarray(state.infer(pool_subset).prediction)))
 
 
-def select_highest_predicted_loss(state, pool_subset, budget, rng):
+def predicted_loss_scores(state, pool_subset, rng):
   del rng
   outputs = state.infer(pool_subset)
   if outputs.predicted_loss is None:
     raise ValueError('This strategy queries by predicted loss, but the run has no '
                      'loss-prediction module.')
-  return protocol.top_k(outputs.predicted_loss, pool_subset, budget)
+  return np.asarray(outputs.predicted_loss)
 
 
 # The loss-based strategies: each one registration of the selection above with its loss module.
-base.register('l2r', base.LossModule(loss_modules.L2RLossModule, losses.LISTWISE,
-                                     isolated=True))(select_highest_predicted_loss)
-base.register('ll4al', base.LossModule(loss_modules.LL4ALLossModule, losses.PAIRWISE,
-                                       isolated=False))(select_highest_predicted_loss)
+base.register_scores('l2r', loss_module=base.LossModule(
+    loss_modules.L2RLossModule, losses.LISTWISE, isolated=True))(predicted_loss_scores)
+base.register_scores('ll4al', loss_module=base.LossModule(
+    loss_modules.LL4ALLossModule, losses.PAIRWISE, isolated=False))(predicted_loss_scores)
 # The paper's Fig. 5 ablation, 'Rank-all-features': LL4AL's module on every stage's features,
 # trained by L2R-AL's listwise loss and isolated as L2R-AL's.
-base.register('l2r_all_features', base.LossModule(loss_modules.LL4ALLossModule, losses.LISTWISE,
-                                                  isolated=True))(select_highest_predicted_loss)
+base.register_scores('l2r_all_features', loss_module=base.LossModule(
+    loss_modules.LL4ALLossModule, losses.LISTWISE, isolated=True))(predicted_loss_scores)
 
 
-@base.register('oracle_loss')
-def select_oracle_loss(state, pool_subset, budget, rng):
+@base.register_scores('oracle_loss', reads_labels=True)
+def true_loss_scores(state, pool_subset, rng):
   """The samples with the highest *true* loss under the current target: what LL4AL and L2R-AL
   would query with a perfect loss ranking. A diagnostic that reads the labels (it separates the
   quality of a predicted ranking from the value of querying high-loss samples), not a strategy
@@ -111,4 +104,4 @@ def select_oracle_loss(state, pool_subset, budget, rng):
   if state.true_loss is None:
     raise ValueError('oracle_loss needs the true losses of the pool (SelectionState.true_loss), '
                      'which only the driver can give.')
-  return protocol.top_k(np.asarray(state.true_loss(pool_subset)), pool_subset, budget)
+  return np.asarray(state.true_loss(pool_subset))

@@ -1,0 +1,40 @@
+"""What the command lines share: absl's flag parsing, its failures as one line."""
+import re
+import sys
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+
+def flag_error(error: Exception, argv) -> str:
+  """One line for a command line that cannot be parsed, naming the override (a typo in a field's
+  name gets the field ml_collections suggests)."""
+  text = str(error.args[0] if error.args else error).strip()
+  if 'Traceback (most recent call last)' in text or 'Attempted [' in text:
+    # A config file that cannot be loaded or whose get_config raised: its own last line says why.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    given = next((a for a in argv[1:] if a.split('=')[0].lstrip('-') == 'config'), '--config')
+    return f'{given}: {lines[-1]}'
+  suggestion = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
+  unknown = re.match(r"^'(\w+)'$", text.strip('"'))
+  name = suggestion.group(2) if suggestion else unknown and unknown.group(1)
+  if name:
+    given = next((a.split('=')[0].lstrip('-') for a in argv[1:]
+                  if re.search(rf'\.{name}$', a.split('=')[0])), f'config...{name}')
+    if suggestion:
+      return f'unknown field {given}; did you mean {given.rsplit(".", 1)[0]}.{suggestion.group(1)}?'
+    return f'unknown field {given}.'
+  return ' '.join(text.split())
+
+
+def parse_flags(argv):
+  """absl's flag parsing, its failures (a bad override, a missing flag) as one line, status 2."""
+  try:
+    rest = FLAGS(argv)
+    if FLAGS['config'].present:
+      FLAGS.config.get('seeds')  # a config file that failed to load raises here, not at parse time
+    return rest
+  except Exception as e:  # pylint: disable=broad-except  (whatever the config overrides raise)
+    print(f'l2r_jax: {flag_error(e, argv)}', file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,359 @@
+"""Active learning on a pool without labels: the strategy asks, a person answers.
+
+    learner = ActiveLearner(config, 'runs/mine', dataset)   # or config.data names the dataset
+    indices = learner.query()              # trains on the labels known so far, then asks
+    learner.teach(indices, labels)         # the answers, saved at once
+    indices = learner.query()              # ...
+
+A learner is one run of the experiment driver (:mod:`l2r_jax.experiment`) whose labels come from
+:meth:`ActiveLearner.teach` instead of the dataset: the strategy ``config.strategies`` names (one)
+and the seed ``config.seeds[0]``; the model, optimisers, schedule (``config.train``), the subset a
+query is chosen from (``config.al.subset``) and the checkpoints are the driver's. A round trains
+the model on every label known (the driver's cycle: the weights continue, the optimisers restart),
+scores the test split if the dataset has one (its labels known), and checkpoints. The first query,
+with no label known, is a random draw of ``config.al.initial``; later ones ``config.al.budget``
+picks of the strategy (or ``n``).
+
+The workdir holds, beside the driver's ``checkpoints/``, ``results.jsonl`` and ``tensorboard/``:
+
+* ``answers.jsonl``: every answer taught, one JSON line ``{"index", "label"}`` each, appended and
+  synced before :meth:`~ActiveLearner.teach` returns. Nothing taught is ever lost or overwritten;
+  the model is retrained from it.
+* ``query.json``: the last query. Until all of it is answered, :meth:`~ActiveLearner.query`
+  returns what is left of it (a process may stop between a query and its answers, and the next
+  one asks the same), so an interrupted session ends with the labeled set of an uninterrupted one.
+* ``experiment.json``: the config and a description of the pool; another config or pool is
+  refused (:mod:`l2r_jax.workdir`).
+
+Labels by task are those of :class:`l2r_jax.data.Dataset`: a class index; joints ``[K, 3]``;
+a density map ``[H, W]``. Pool samples whose label is known from the start (a dataset may give
+some, marking the rest unknown: -1 or NaN) count as taught before the first query.
+"""
+import hashlib
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import ml_collections
+import numpy as np
+
+from l2r_jax import checkpoint
+from l2r_jax import data as data_lib
+from l2r_jax import experiment as experiment_lib
+from l2r_jax import protocol
+from l2r_jax import strategies as strategies_lib
+from l2r_jax import validation
+from l2r_jax import workdir as workdir_lib
+from l2r_jax.errors import ConfigError
+from l2r_jax.errors import Refusal
+
+ANSWERS_FILE = 'answers.jsonl'
+QUERY_FILE = 'query.json'
+
+
+class LabelError(Refusal, ValueError):
+  """Answers that cannot be taught: one line per problem; nothing of them is taught."""
+
+
+class ActiveLearner:
+  """A model, a pool, the labels known so far and a strategy, persisted in ``workdir``.
+
+  ``config``: an experiment config (``l2r_jax.defaults``) naming one strategy; ``dataset``: the
+  :class:`~l2r_jax.data.Dataset` whose pool (``x_train``) is to be labeled, unknown labels marked
+  (-1 classes, NaN regression targets; :func:`unlabeled_pool` makes one from inputs alone), or
+  None to load ``config.data``.
+
+  Every method holds the workdir's lock while it works and first reads back what the workdir
+  holds (answers, the last query, the latest round), so several learners on one workdir, in one
+  process or several (a notebook and ``python -m l2r_jax.label``), take turns without losing or
+  mixing anything; one that works while another does is refused, naming it."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str,
+               dataset: Optional[data_lib.Dataset] = None):
+    if len(config.strategies) != 1:
+      raise ConfigError(f'config.strategies={tuple(config.strategies)}: an active learner queries '
+                        "with one strategy; name it alone (e.g. config.strategies=('l2r',)).")
+    name = config.strategies[0]
+    if name in strategies_lib.REGISTRY and strategies_lib.get(name).reads_labels:
+      raise ConfigError(f'config.strategies=({name!r},) reads the labels of the pool it queries '
+                        '(a diagnostic of simulations); an active learner has none. Choose '
+                        'another strategy.')
+    self._workdir = validation.check_workdir(workdir)
+    self._experiment = experiment_lib.make_experiment(config, dataset, simulation=False)
+    ds = self._experiment.dataset
+    if not isinstance(ds.y_train, np.ndarray):
+      raise ConfigError('An active learner keeps the pool\'s labels in memory: give '
+                        'Dataset.y_train as a numpy array (unknown labels marked).')
+    self._pool = {'pool_size': int(ds.pool_size), 'sample_shape': list(ds.x_train.shape[1:]),
+                  'task': ds.task, 'num_outputs': int(ds.num_outputs)}
+    if ds.pool_ids is not None:  # the same files in the same order: answers name their indices
+      self._pool['pool_ids_sha256'] = hashlib.sha256(
+          '\n'.join(ds.pool_ids).encode()).hexdigest()
+    # Checked before the workdir is made: a refused learner leaves nothing behind.
+    ident = workdir_lib.check_identity(self._workdir, config, self._pool)
+    with self._lock():
+      workdir_lib.write_identity(self._workdir, ident)
+      self._given = np.array(ds.y_train)             # the labels the dataset came with
+      self._labels = np.array(ds.y_train)            # and the answers', filled in by _sync
+      self._experiment = self._experiment._replace(dataset=ds._replace(y_train=self._labels))
+      self._run = None
+      self._sync()
+
+  # -- what it holds ------------------------------------------------------------------------------
+
+  @property
+  def strategy(self) -> str:
+    return self._run.al.strategy
+
+  @property
+  def dataset(self) -> data_lib.Dataset:
+    """The dataset, its pool's labels as known now."""
+    return self._experiment.dataset
+
+  @property
+  def pool_size(self) -> int:
+    return self._experiment.dataset.pool_size
+
+  @property
+  def labeled(self) -> Tuple[np.ndarray, np.ndarray]:
+    """``(indices, labels)`` of every pool sample whose label is known, in the order taught."""
+    order = np.asarray(self._order, np.int64)
+    return order, self._labels[order]
+
+  def is_labeled(self, index: int) -> bool:
+    """Whether pool sample ``index``'s label is known."""
+    return not self._unknown()[index]
+
+  @property
+  def pending(self) -> np.ndarray:
+    """The last query's indices not answered yet (empty when all are)."""
+    query = self._read_query()
+    if query is None:
+      return np.zeros(0, np.int64)
+    asked = np.asarray(query['indices'], np.int64)
+    return asked[self._unknown()[asked]]
+
+  @property
+  def last_query(self) -> Optional[Dict[str, Any]]:
+    """The last query as saved: ``indices``, ``scores`` (None for a strategy without, like a
+    random draw or core-set's greedy picks), the ``strategy`` and the ``round`` it followed."""
+    return self._read_query()
+
+  @property
+  def rounds(self) -> int:
+    """Rounds of training done (each on the labels known at its start)."""
+    return self._run.al.cycle + 1
+
+  @property
+  def results(self) -> List[Dict[str, Any]]:
+    """Per round: labels, and the test metric if the dataset has a test split."""
+    return list(self._run.al.results)
+
+  # -- asking and teaching ------------------------------------------------------------------------
+
+  def query(self, n: Optional[int] = None) -> np.ndarray:
+    """Pool indices to label next: what is left of the last query if it is not all answered;
+    otherwise, after training on the labels known (if any came since the last round), the
+    strategy's ``n`` picks (default ``config.al.budget``; with no label known, a random draw of
+    ``config.al.initial``). Saved in ``query.json`` before it returns."""
+    with self._lock():
+      self._sync()
+      pending = self.pending
+      if len(pending):
+        return pending
+      config, al = self._experiment.config, self._run.al
+      first = not self._order
+      n = (config.al.initial if first else config.al.budget) if n is None else n
+      unlabeled = int(self._unknown().sum())
+      most = unlabeled if first or config.al.subset is None else min(unlabeled, config.al.subset)
+      if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= most:
+        raise LabelError(f'query(n={n!r}): n must be a whole number in 1 .. {most}: the pool '
+                         f'samples without a label ({unlabeled}), at most config.al.subset='
+                         f'{config.al.subset}, the random subset a query is chosen from.')
+      if first:
+        chosen, scores = protocol.initial_labeled(al.seed, self.pool_size, int(n)), None
+      else:
+        self._train_locked()
+        chosen, scores = experiment_lib.select(self._experiment, self._run.al, int(n))
+      self._write_query(chosen, scores)
+      return chosen
+
+  def teach(self, indices: Sequence[int], labels: Sequence[Any]) -> None:
+    """Adds the answers ``labels[i]`` for pool samples ``indices[i]``, saved before it returns.
+    Refused whole, with one line per problem, if any index is not a pool sample, appears twice,
+    or is labeled already, or any label is not one of the task's."""
+    with self._lock():
+      self._sync()
+      problems = self.check_answers(indices, labels)
+      if problems:
+        raise LabelError(f'{len(problems)} problem{"s" * (len(problems) > 1)} in the answers; '
+                         'none of them was taught:\n' + '\n'.join(problems))
+      lines = [json.dumps({'index': int(i), 'label': np.asarray(y).tolist()})
+               for i, y in zip(indices, labels)]
+      with open(self._path(ANSWERS_FILE), 'a') as f:
+        f.write(''.join(line + '\n' for line in lines))
+        f.flush()
+        os.fsync(f.fileno())
+      for i, y in zip(indices, labels):
+        self._labels[int(i)] = np.asarray(y, self._labels.dtype)
+        self._order.append(int(i))
+
+  def check_answers(self, indices: Sequence[Any], labels: Sequence[Any]) -> List[str]:
+    """The problems that :meth:`teach` would refuse ``indices`` and ``labels`` for, one line
+    each (empty: they can be taught)."""
+    ds = self._experiment.dataset
+    if len(indices) != len(labels):
+      return [f'{len(indices)} indices and {len(labels)} labels: give one label per index.']
+    problems, seen, unknown = [], set(), self._unknown()
+    for i, y in zip(indices, labels):
+      if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not (
+          0 <= i < self.pool_size):
+        problems.append(f'index {i!r}: not a pool sample (whole numbers 0 .. '
+                        f'{self.pool_size - 1}).')
+        continue
+      i = int(i)
+      if i in seen:
+        problems.append(f'index {i}: answered twice.')
+      elif not unknown[i]:
+        problems.append(f'index {i}: labeled already (as {self._show(self._labels[i])}); a label '
+                        'is never overwritten.')
+      seen.add(i)
+      problem = label_problem(ds, y)
+      if problem:
+        problems.append(f'index {i}: {problem}')
+    return problems
+
+  def train(self) -> Optional[Dict[str, Any]]:
+    """A round of training on every label known, if any came since the last round (else
+    nothing); its result record (``value``: the test metric, None without a test split)."""
+    with self._lock():
+      self._sync()
+      return self._train_locked()
+
+  def predict(self, x: Any) -> np.ndarray:
+    """The current model's predictions on inputs ``x`` (an array or array-like of samples)."""
+    if self.rounds == 0:
+      raise LabelError('predict: the model has not trained yet; teach labels, then train().')
+    return experiment_lib.infer(self._run.al.train_state, x, np.arange(len(x)),
+                                self._experiment.config.eval_batch_size).prediction
+
+  # -- inside -------------------------------------------------------------------------------------
+
+  def _sync(self) -> None:
+    """Reads back what the workdir holds: the answers (after the dataset's own labels) and the
+    latest round, which another learner may have added since this one last worked."""
+    self._labels[...] = self._given
+    self._order = [int(i) for i in np.flatnonzero(~self._unknown())]
+    answers = checkpoint.read_results(self._path(ANSWERS_FILE), restored_by=None)
+    for record in answers:
+      self._labels[record['index']] = np.asarray(record['label'], self._labels.dtype)
+      self._order.append(int(record['index']))
+    if self._run is not None:
+      self._run.manager.reload()
+      latest = self._run.manager.latest_step()
+      if (-1 if latest is None else latest) == self._run.al.cycle:
+        return
+      self.close()
+    config = self._experiment.config
+    self._run = experiment_lib.open_run(self._experiment, self._workdir, config.strategies[0],
+                                        int(config.seeds[0]), initial=np.zeros(0, np.int64))
+
+  def _train_locked(self) -> Optional[Dict[str, Any]]:
+    al = self._run.al
+    trained_on = set(al.labeled.tolist())
+    new = [i for i in self._order if i not in trained_on]
+    if not new:
+      return None
+    al = al._replace(labeled=np.concatenate([al.labeled, np.asarray(new, np.int64)]))
+    (al,), (history,) = experiment_lib.train_and_evaluate(self._experiment, [al])
+    self._run = self._run._replace(al=al)
+    experiment_lib.save_run(self._experiment, self._workdir, self._run, history)
+    return al.results[-1]
+
+  def _show(self, label) -> str:
+    names = self._experiment.dataset.class_names
+    if self._experiment.dataset.task == 'classification' and names is not None:
+      return f'{int(label)}, {names[int(label)]!r}'
+    return str(np.asarray(label).tolist())
+
+  def _unknown(self) -> np.ndarray:
+    return data_lib.unknown_labels(self._experiment.dataset.task, self._labels)
+
+  def _path(self, name: str) -> str:
+    return os.path.join(self._workdir, name)
+
+  def _lock(self):
+    """The workdir's lock (:func:`l2r_jax.workdir.lock`), the workdir made if new."""
+    if not os.path.isdir(self._workdir):
+      os.makedirs(self._workdir)
+    return workdir_lib.lock(self._workdir)
+
+  def _read_query(self) -> Optional[Dict[str, Any]]:
+    path = self._path(QUERY_FILE)
+    if not os.path.exists(path):
+      return None
+    with open(path) as f:
+      return json.load(f)
+
+  def _write_query(self, chosen: np.ndarray, scores: Optional[np.ndarray]) -> None:
+    path = self._path(QUERY_FILE)
+    query = {'round': self.rounds, 'strategy': self.strategy if self._order else 'random',
+             'num_labeled': len(self._order), 'indices': np.asarray(chosen).tolist(),
+             'scores': None if scores is None else np.asarray(scores, np.float64).tolist()}
+    with open(path + '.tmp', 'w') as f:
+      json.dump(query, f)
+    os.replace(path + '.tmp', path)
+
+  def close(self) -> None:
+    """Releases the checkpoint manager and TensorBoard writer (a learner is also a context
+    manager that does this on exit)."""
+    self._run.manager.close()
+    if self._run.writer is not None:
+      self._run.writer.close()
+
+  def __enter__(self) -> 'ActiveLearner':
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+
+def label_problem(dataset: data_lib.Dataset, label: Any) -> Optional[str]:
+  """Why ``label`` is not a label of ``dataset``'s task, or None if it is one."""
+  if dataset.task == 'classification':
+    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
+      return f'label {label!r} is not a class index (whole numbers 0 .. {dataset.num_outputs - 1}).'
+    if not 0 <= label < dataset.num_outputs:
+      return f'label {label} is not a class: 0 .. {dataset.num_outputs - 1}.'
+    return None
+  shape = dataset.y_train.shape[1:]
+  try:
+    value = np.asarray(label, np.float64)
+  except (TypeError, ValueError):
+    return f'label is not an array of numbers of shape {tuple(shape)}.'
+  if value.shape != tuple(shape):
+    return f'label has shape {value.shape}; the {dataset.task} task needs {tuple(shape)}.'
+  if not np.isfinite(value).all():
+    return 'label has NaN or infinite values.'
+  return None
+
+
+def unlabeled_pool(x_pool: Any, num_outputs: int, task: str = 'classification',
+                   x_test: Any = None, y_test: Optional[np.ndarray] = None,
+                   label_shape: Tuple[int, ...] = (), **fields) -> data_lib.Dataset:
+  """A :class:`~l2r_jax.data.Dataset` of a pool whose labels are all unknown (and a test split
+  if given, labels known): for :class:`ActiveLearner`. ``label_shape``: a regression label's shape
+  (pose ``(K, 3)``, crowd ``(H, W)``); ``fields``: the Dataset's ``task_params`` and
+  ``test_meta``."""
+  n = len(x_pool)
+  if task == 'classification':
+    y = np.full(n, -1, np.int32)
+  else:
+    y = np.full((n, *label_shape), np.nan, np.float32)
+  if x_test is None:
+    x_test = np.zeros((0, *x_pool.shape[1:]), np.float32)
+    y_test = y[:0].copy() if task != 'classification' else np.zeros(0, np.int32)
+  return data_lib.Dataset(x_pool, y, x_test, np.asarray(y_test), num_outputs, task, **fields)
+
+
+__all__ = ['ActiveLearner', 'LabelError', 'label_problem', 'unlabeled_pool']

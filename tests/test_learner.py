@@ -1,0 +1,275 @@
+"""Active learning on a pool without labels: query, teach, resume, and labels from files."""
+import json
+import os
+import subprocess
+import sys
+
+import ml_collections
+import numpy as np
+from PIL import Image
+import pytest
+
+from examples import breast_cancer
+import l2r_jax
+from l2r_jax import data as data_lib
+from l2r_jax import errors
+from l2r_jax import experiment
+from l2r_jax import label
+from l2r_jax import learner as learner_lib
+from l2r_jax import strategies
+from l2r_jax import workdir as workdir_lib
+import smoke
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _truth():
+  """The example's pool labels, which its ':unlabeled' variant hides: the simulated annotator."""
+  data = breast_cancer.get_config('smoke').data
+  return breast_cancer.load_breast_cancer(data).y_train
+
+
+def _config(strategy='l2r', **overrides):
+  config = breast_cancer.get_config('unlabeled_smoke')
+  config.strategies = (strategy,)
+  return smoke.override(config, **overrides)
+
+
+def _session(workdir, rounds, stop_between_query_and_answer):
+  """A session of ``rounds`` queries answered by the annotator; with ``stop_...``, every query is
+  followed by a new learner (as a new process would make) before its answers."""
+  truth = _truth()
+  learner = learner_lib.ActiveLearner(_config(), workdir)
+  asked = []
+  for _ in range(rounds):
+    query = learner.query()
+    if stop_between_query_and_answer:
+      learner.close()
+      learner = learner_lib.ActiveLearner(_config(), workdir)
+      np.testing.assert_array_equal(learner.pending, query)
+      np.testing.assert_array_equal(learner.query(), query)   # asked again, not a new query
+    asked.append(query)
+    learner.teach(query, truth[query])
+  learner.train()
+  with learner:
+    return asked, learner.labeled, learner.results
+
+
+def test_a_session_stopped_between_queries_and_answers_ends_as_an_uninterrupted_one(tmp_path):
+  asked, (indices, labels), results = _session(str(tmp_path / 'straight'), 3, False)
+  asked_r, (indices_r, labels_r), results_r = _session(str(tmp_path / 'stopped'), 3, True)
+  for a, b in zip(asked, asked_r):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(indices, indices_r)
+  np.testing.assert_array_equal(labels, labels_r)
+  assert [(r['num_labeled'], r['value']) for r in results] == [
+      (r['num_labeled'], r['value']) for r in results_r]
+  # 16 random, then 16 of the strategy twice; each round trained on every label known.
+  assert [len(a) for a in asked] == [16, 16, 16] and len(set(indices.tolist())) == 48
+  assert [r['num_labeled'] for r in results] == [16, 32, 48]
+  assert np.array_equal(labels, _truth()[indices])
+  # Every answer is on disk, once, in the order taught.
+  with open(tmp_path / 'stopped' / learner_lib.ANSWERS_FILE) as f:
+    saved = [json.loads(line) for line in f]
+  assert [r['index'] for r in saved] == indices.tolist()
+
+
+def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp_path):
+  truth = _truth()
+  with learner_lib.ActiveLearner(_config('random'), str(tmp_path)) as learner:
+    query = learner.query()
+    learner.teach(query[:4], truth[query[:4]])
+    answers = (tmp_path / learner_lib.ANSWERS_FILE).read_bytes()
+    free = int(learner.pending[0])
+    with pytest.raises(learner_lib.LabelError) as refused:
+      learner.teach([free, free, 400, -1, int(query[0]), query[5], 7.0],
+                    [1, 1, 0, 0, 0, 2, 1])
+    assert str(refused.value).splitlines() == [
+        '6 problems in the answers; none of them was taught:',
+        f'index {free}: answered twice.',
+        'index 400: not a pool sample (whole numbers 0 .. 399).',
+        'index -1: not a pool sample (whole numbers 0 .. 399).',
+        f'index {query[0]}: labeled already (as {truth[query[0]]}, '
+        f'{learner.dataset.class_names[truth[query[0]]]!r}); a label is never overwritten.',
+        f'index {query[5]}: label 2 is not a class: 0 .. 1.',
+        'index 7.0: not a pool sample (whole numbers 0 .. 399).']
+    with pytest.raises(learner_lib.LabelError, match='3 indices and 2 labels'):
+      learner.teach([1, 2, 3], [0, 1])
+    with pytest.raises(learner_lib.LabelError, match=r"label 'benign' is not a class index"):
+      learner.teach([free], ['benign'])
+    assert (tmp_path / learner_lib.ANSWERS_FILE).read_bytes() == answers
+    np.testing.assert_array_equal(learner.pending, query[4:])
+  # Regression labels: the task's shape, finite.
+  pose = data_lib.Dataset(np.zeros((2, 4), np.float32), np.full((2, 3, 3), np.nan, np.float32),
+                          np.zeros((0, 4), np.float32), np.zeros((0, 3, 3), np.float32), 3, 'pose')
+  assert learner_lib.label_problem(pose, np.zeros((3, 3))) is None
+  assert learner_lib.label_problem(pose, np.zeros((2, 3))) == (
+      'label has shape (2, 3); the pose task needs (3, 3).')
+  assert learner_lib.label_problem(pose, [[0, 0, np.inf]] * 3) == (
+      'label has NaN or infinite values.')
+
+
+def test_a_learner_refuses_what_it_cannot_do(tmp_path):
+  with pytest.raises(errors.ConfigError, match='an active learner queries with one strategy'):
+    learner_lib.ActiveLearner(_config('random', strategies=('random', 'l2r')), str(tmp_path))
+  with pytest.raises(errors.ConfigError, match="'oracle_loss',\\) reads the labels"):
+    learner_lib.ActiveLearner(_config('oracle_loss'), str(tmp_path / 'oracle'))
+  assert not os.path.exists(tmp_path / 'oracle')
+  with learner_lib.ActiveLearner(_config('random'), str(tmp_path / 'w')) as learner:
+    with pytest.raises(learner_lib.LabelError, match=r'query\(n=500\): n must be a whole number '
+                                                     r'in 1 .. 400'):
+      learner.query(500)
+    with pytest.raises(learner_lib.LabelError, match='the model has not trained yet'):
+      learner.predict(learner.dataset.x_test)
+  # Another pool in the same workdir would mix two experiments.
+  with pytest.raises(workdir_lib.WorkdirError, match='"pool_size": 400.*"pool_size": 300'):
+    data = breast_cancer.get_config('unlabeled').data
+    pool = breast_cancer.load_breast_cancer(data)
+    learner_lib.ActiveLearner(_config('random'), str(tmp_path / 'w'),
+                              pool._replace(x_train=pool.x_train[:300], y_train=pool.y_train[:300]))
+
+
+# Every strategy for classification but the paper's Fig. 5 ablation and the diagnostic that reads
+# the labels.
+CLASSIFICATION = sorted(name for name, s in strategies.REGISTRY.items()
+                        if not s.reads_labels and name != 'l2r_all_features'
+                        and (s.tasks is None or 'classification' in s.tasks))
+
+
+def test_the_worked_example_simulated_and_answered_by_a_person_gives_the_same_runs(tmp_path):
+  """docs/your_data.md's example: a user's MLP (no BatchNorm) on a dataset the project does not
+  ship, every strategy for classification, first as a simulation, then as learners whose queries a
+  person answers (here with the true labels): each learner's rounds are the simulation's cycles,
+  the same picks and the same test accuracy, because a learner is a run of the driver whose
+  labels come from ``teach``."""
+  config = breast_cancer.get_config('smoke')
+  assert set(config.strategies) == set(CLASSIFICATION) and len(CLASSIFICATION) >= 13
+  records = experiment.run(config, str(tmp_path / 'sim'))
+  simulated = {(r['strategy'], r['cycle']): r for r in records}
+  assert len(simulated) == 2 * len(CLASSIFICATION)
+  truth = _truth()
+  for name in CLASSIFICATION:
+    with learner_lib.ActiveLearner(_config(name), str(tmp_path / name)) as learner:
+      first = learner.query()
+      learner.teach(first, truth[first])
+      picks = learner.query()                      # trains, then the strategy's picks
+      assert len(picks) == 16 and len(set(picks.tolist())) == 16, name
+      assert not set(picks.tolist()) & set(first.tolist()), name
+      scores = learner.last_query['scores']
+      assert (scores is None) == (strategies.get(name).score is None), name
+      if scores is not None:                       # the highest first
+        assert scores == sorted(scores, reverse=True), name
+      learner.teach(picks, truth[picks])
+      learner.train()
+      for r in learner.results:
+        expected = simulated[(name, r['cycle'])]
+        assert (r['num_labeled'], r['value'], r['spearman']) == (
+            expected['num_labeled'], expected['value'], expected['spearman']), (name, r)
+      assert learner.predict(learner.dataset.x_test[:5]).shape == (5, 2)
+
+
+def _image_folder(root, rng):
+  """Ten unlabeled 8x8 images, bright or dark, and a test split of both classes."""
+  def save(path, bright):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    base = 200 if bright else 40
+    pixels = np.clip(base + rng.integers(-30, 30, (8, 8, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+  for k in range(3):
+    save(root / 'test' / 'bright' / f't{k}.png', True)
+    save(root / 'test' / 'dark' / f'u{k}.png', False)
+  brightness = {}
+  for k in range(10):
+    brightness[f'unlabeled/u{k:02d}.png'] = bool(k % 2)
+    save(root / 'unlabeled' / f'u{k:02d}.png', k % 2)
+  return brightness
+
+
+CONFIG_FILE = '''
+from l2r_jax import defaults
+
+def get_config():
+  c = defaults.get_config()
+  c.data = dict(name='image_folder', root={root!r}, image_size=(8, 8))
+  c.model.name = 'cnn2d'
+  c.strategies = ('entropy',)
+  c.seeds = (0,)
+  c.al.update(initial=4, budget=4, cycles=3)
+  c.al.subset = None
+  c.train.update(batch_size=4, epochs=2, lr_boundaries=())
+  c.quiet = True
+  return c
+'''
+
+
+def test_labels_from_files_on_an_image_folder(tmp_path):
+  root = tmp_path / 'images'
+  brightness = _image_folder(root, np.random.default_rng(0))
+  config_path = tmp_path / 'my_config.py'
+  config_path.write_text(CONFIG_FILE.format(root=str(root)))
+  workdir = tmp_path / 'work'
+  command = [sys.executable, '-m', 'l2r_jax.label', f'--config={config_path}',
+             f'--workdir={workdir}']
+
+  def run(*extra):
+    return subprocess.run([*command, *extra], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+
+  # Nothing is labeled: the first query is a random draw of config.al.initial.
+  asked = run('query')
+  assert asked.returncode == 0, asked.stderr
+  assert '4 samples to label (random, after 0 labels)' in asked.stdout
+  rows = (workdir / 'query' / 'query.csv').read_text().splitlines()
+  assert rows[0] == 'index,id,file,score,label' and len(rows) == 5
+  sheet = Image.open(workdir / 'query' / 'contact_sheet.png')
+  assert sheet.size[0] > 100 and sheet.size[1] > 50
+  # The person answers three by class name, leaves one blank, and makes two mistakes in a file.
+  answered = []
+  for k, row in enumerate(rows[1:]):
+    index, sample_id, path, score, _ = row.split(',')
+    assert path == str(root / sample_id) and score == ''   # a random draw has no scores
+    answered.append(','.join([index, sample_id, path, score,
+                              ('bright' if brightness[sample_id] else 'dark') if k < 3 else '']))
+  good = tmp_path / 'answers.csv'
+  good.write_text('\n'.join([rows[0], *answered]) + '\n')
+  bad = tmp_path / 'answers.jsonl'
+  bad.write_text('{"id": "unlabeled/u00.png", "label": "grey"}\n{"index": 3\n'
+                 '{"id": "nowhere.png", "label": "dark"}\n')
+  refused = run('answer', f'--answers={bad}')
+  assert refused.returncode == 2 and 'Traceback' not in refused.stderr
+  assert refused.stderr.splitlines()[1:] == [
+      "line 1, index 0: label 'grey' is not a class (an index 0 .. 1 or a name of ['bright', "
+      "'dark']).",
+      'line 2: not JSON (Expecting \',\' delimiter).',
+      "line 3: id 'nowhere.png' is not a pool sample."]
+  assert not (workdir / learner_lib.ANSWERS_FILE).exists()
+  taught = run('answer', f'--answers={good}')
+  assert taught.returncode == 0, taught.stderr
+  assert '3 labels taught (3 in all); 1 of the query left to answer.' in taught.stdout
+  config = ml_collections.ConfigDict(l2r_jax_config(config_path))
+  with learner_lib.ActiveLearner(config, str(workdir)) as learner:
+    # Given again, the same answers are left out, not refused.
+    assert label.read_answers(str(good), learner) == ([], [], [])
+    ids = learner.dataset.pool_ids
+    indices, labels = learner.labeled
+    assert len(indices) == 3
+    for i, y in zip(indices, labels):
+      assert learner.dataset.class_names[y] == ('bright' if brightness[ids[i]] else 'dark')
+    assert len(learner.pending) == 1
+
+
+def l2r_jax_config(path):
+  """The config a config file returns (as ``--config=path`` loads it)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('user_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config().to_dict()
+
+
+def test_the_public_api_is_importable_from_the_package():
+  assert l2r_jax.ActiveLearner is learner_lib.ActiveLearner
+  assert l2r_jax.register_strategy is strategies.base.register
+  assert set(l2r_jax.__all__) <= set(dir(l2r_jax))
+  with pytest.raises(AttributeError):
+    l2r_jax.no_such_thing  # pylint: disable=pointless-statement

@@ -1,0 +1,280 @@
+"""A user's own model and dataset: registration, the contracts' refusals, the image folder."""
+import os
+
+import chex
+import flax.linen as nn
+import ml_collections
+import numpy as np
+from PIL import Image
+import pytest
+
+import l2r_jax
+from l2r_jax import data as data_lib
+from l2r_jax import errors
+from l2r_jax import experiment
+from l2r_jax import models as models_lib
+from l2r_jax import validation
+from l2r_jax.data import image_folder
+import smoke
+
+
+class _Recorder(nn.Module):
+  """Declares num_outputs and a width of its own, not bn_axis_name or dropout."""
+  num_outputs: int
+  width: int = 4
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    h = nn.Dense(self.width)(x.reshape(x.shape[0], -1))
+    return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
+
+
+def _config(name, **kwargs):
+  return ml_collections.ConfigDict(dict(name=name, kwargs=kwargs, dropout=0.0))
+
+
+def test_a_constructor_receives_only_what_it_declares(monkeypatch):
+  received = []
+
+  def make(num_outputs, width=4):
+    received.append(dict(num_outputs=num_outputs, width=width))
+    return _Recorder(num_outputs=num_outputs, width=width)
+
+  monkeypatch.setitem(models_lib.TARGETS, 'made', make)
+  model = models_lib.make_target(_config('made', width=7), 3, bn_axis_name='batch')
+  assert received == [{'num_outputs': 3, 'width': 7}] and model.width == 7
+  # A constructor with **kwargs is offered everything.
+  monkeypatch.setitem(models_lib.TARGETS, 'open', lambda **kw: received.append(kw) or _Recorder(3))
+  models_lib.make_target(_config('open'), 3, bn_axis_name='batch')
+  assert received[-1] == {'num_outputs': 3, 'bn_axis_name': 'batch'}
+
+
+def test_constructors_that_cannot_take_the_drivers_arguments_are_refused(monkeypatch):
+  monkeypatch.setitem(models_lib.TARGETS, 'recorder', _Recorder)
+  with pytest.raises(errors.ConfigError, match=r'does not declare depth, given in '
+                                               r"config.model.kwargs=\{'depth': 2\}.*declares "
+                                               r'num_outputs, width'):
+    models_lib.make_target(_config('recorder', depth=2), 3)
+  monkeypatch.setitem(models_lib.TARGETS, 'fixed', lambda width=3: _Recorder(2, width))
+  with pytest.raises(errors.ConfigError, match='does not declare num_outputs: add a field'):
+    models_lib.make_target(_config('fixed'), 3)
+  monkeypatch.setitem(models_lib.TARGETS, 'not_a_module', lambda num_outputs: 'a string')
+  with pytest.raises(errors.ConfigError, match='returned a str, not a flax.linen.Module'):
+    models_lib.make_target(_config('not_a_module'), 3)
+
+  def raises(num_outputs):
+    raise ValueError(f'{num_outputs} outputs? never')
+
+  monkeypatch.setitem(models_lib.TARGETS, 'raises', raises)
+  with pytest.raises(errors.ConfigError, match=r"cannot be built with \['num_outputs'\]: "
+                                               r'ValueError: 3 outputs\? never'):
+    models_lib.make_target(_config('raises'), 3)
+
+
+class _Broken(nn.Module):
+  """A model that breaks the contract in the way ``how`` says."""
+  num_outputs: int
+  how: str = 'fine'
+  bn_axis_name: str = None
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    h = nn.relu(nn.Dense(4)(x))
+    logits = nn.Dense(self.num_outputs)(h)
+    features = models_lib.Features(last=h, stages=(h,))
+    if self.how == 'logits_only':
+      return logits
+    if self.how == 'dict_features':
+      return logits, {'last': h}
+    if self.how == 'flat_features':
+      return logits, models_lib.Features(last=h[:, 0], stages=(h[:, 0],))
+    if self.how == 'no_stages':
+      return logits, models_lib.Features(last=h, stages=())
+    if self.how == 'stages_end_elsewhere':
+      return logits, models_lib.Features(last=h, stages=(h[:, :2],))
+    if self.how == 'three_outputs':
+      return logits, features, h
+    return logits, features
+
+
+class _NoTrainArgument(nn.Module):
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x):
+    h = nn.Dense(4)(x)
+    return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
+
+
+class _VectorsOnly(nn.Module):
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    chex.assert_rank(x, 2)
+    h = nn.Dense(4)(x)
+    return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
+
+
+class _BatchNormWithoutAxis(nn.Module):
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    h = nn.BatchNorm(use_running_average=not train)(nn.Dense(4)(x))
+    return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
+
+
+@pytest.mark.parametrize('how, message', [
+    ('logits_only', r'must return \(prediction, l2r_jax.models.Features\(last=..., stages=\(...\)'
+                    r'\)\) from __call__; in inference it returned an array of shape \(2, 3\)'),
+    ('three_outputs', r'in inference it returned a tuple of 3'),
+    ('dict_features', r'its second output in inference is a dict'),
+    ('flat_features', r'features.last must be \[batch, channels\] or channels-last .* it is an '
+                      r'array of shape \(2,\)'),
+    ('no_stages', r'features.stages is empty'),
+    ('stages_end_elsewhere', r'features.stages\[-1\] \(shape \(2, 2\)\) must be the last block'),
+])
+def test_a_model_that_breaks_the_contract_is_refused_naming_what_to_change(how, message):
+  model = _Broken(3, how)
+  with pytest.raises(errors.ConfigError, match=message):
+    validation.check_model_contract(model, _Broken, "config.model.name='broken'", (5,), 'data')
+  assert validation.check_model_contract(_Broken(3), _Broken, 'x', (5,), 'data').shape == (2, 3)
+
+
+def test_a_model_without_train_or_with_unshared_batchnorm_is_refused():
+  with pytest.raises(errors.ConfigError, match='its __call__ must accept the keyword argument '
+                                               '`train`'):
+    validation.check_model_contract(_NoTrainArgument(3), _NoTrainArgument, 'm', (5,), 'data')
+  # Two devices (tests/conftest.py): statistics per device would make results depend on them.
+  with pytest.raises(errors.ConfigError, match='has BatchNorm but does not declare bn_axis_name'):
+    validation.check_model_contract(_BatchNormWithoutAxis(3), _BatchNormWithoutAxis, 'm', (5,),
+                                    'data')
+  with pytest.raises(errors.ConfigError, match=r'cannot take inputs of shape \(5, 2\) from data '
+                                               r'\(init\): AssertionError'):
+    validation.check_model_contract(_VectorsOnly(3), _VectorsOnly, 'm', (5, 2), 'data')
+
+
+class _DeterministicDropout(nn.Module):
+  """Flax's own dropout, off whenever train is False: no spread between Monte-Carlo passes."""
+  num_outputs: int
+  dropout: float = 0.0
+  bn_axis_name: str = None
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    h = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(nn.Dense(8)(x)))
+    return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
+
+
+def test_dropout_that_is_off_in_inference_is_refused_for_monte_carlo_strategies(monkeypatch):
+  monkeypatch.setitem(models_lib.TARGETS, 'deterministic_dropout', _DeterministicDropout)
+  config = smoke.mnist1d(strategies=('bald',), **{'model.name': 'deterministic_dropout',
+                                                  'model.dropout': 0.3})
+  with pytest.raises(errors.ConfigError, match='two inference passes with different dropout rngs '
+                                               'predict the same.*l2r_jax.MCDropout'):
+    experiment.make_experiment(config)
+  config.strategies = ('entropy',)   # plain dropout regularises; only MC strategies need more
+  experiment.make_experiment(config)
+
+
+def test_registration_is_public_and_refuses_taken_names():
+  assert l2r_jax.register_model is models_lib.register_model
+  assert l2r_jax.register_dataset is data_lib.register_dataset
+  with pytest.raises(errors.ConfigError, match="'cnn1d' is a built-in model"):
+    l2r_jax.register_model('cnn1d', _Recorder)
+  with pytest.raises(errors.ConfigError, match="'digits' is a built-in dataset"):
+    l2r_jax.register_dataset('digits', lambda c: None)
+  try:
+    l2r_jax.register_model('recorder_model', _Recorder)
+    l2r_jax.register_model('recorder_model', _Recorder)   # the same class again: a cell re-run
+    with pytest.raises(errors.ConfigError, match=r"'recorder_model' is registered already, as "
+                                                 r'(tests.)?test_own_data._Recorder'):
+      l2r_jax.register_model('recorder_model', _Broken)
+  finally:
+    models_lib.TARGETS.pop('recorder_model', None)
+
+
+def _dataset(**changes):
+  x = np.zeros((6, 4), np.float32)
+  fields = dict(x_train=x, y_train=np.array([0, 1, 2, 0, 1, -1], np.int32), x_test=x[:2],
+                y_test=np.array([0, 1], np.int32), num_outputs=3)
+  fields.update(changes)
+  return data_lib.Dataset(**fields)
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(y_train=np.zeros(5, np.int32)), 'x_train has 6 samples and y_train 5'),
+    (dict(y_train=np.array([0, 1, 2, 3, 0, 1], np.int32)),
+     r'y_train\[3\]=3 is not a class of num_outputs=3 \(0 .. 2; -1 marks an unknown label\)'),
+    (dict(y_test=np.array([0, -1], np.int32)), r'y_test\[1\]=-1 is not a class'),
+    (dict(y_train=np.zeros(6, np.float32)), 'y_train is float32; classes are integers'),
+    (dict(x_train=np.zeros((6, 4), np.uint8)), r'x_train is uint8.*x.astype\(np.float32\)'),
+    (dict(x_test=np.zeros((2, 5), np.float32)), r'test inputs are \(5,\) and pool inputs \(4,\)'),
+    (dict(task='segmentation'), "task='segmentation'; choose one of"),
+    (dict(num_outputs=0), 'num_outputs must be a positive int'),
+    (dict(y_train=[0, 1, 2, 0, 1, 1]), 'y_train must be a numpy array'),
+    (dict(class_names=('a', 'b')), 'class_names has 2 names for num_outputs=3'),
+    (dict(pool_ids=['a'] * 6), 'pool_ids must name each pool sample once'),
+])
+def test_a_dataset_that_breaks_its_contract_is_refused(changes, message):
+  with pytest.raises(errors.ConfigError, match=message):
+    data_lib.check_dataset(_dataset(**changes), 'mine')
+  with pytest.raises(errors.ConfigError, match='returned a tuple; it must return an '
+                                               'l2r_jax.data.Dataset'):
+    data_lib.check_dataset((1, 2), 'mine')
+  data_lib.check_dataset(_dataset(), 'mine')
+
+
+def test_a_simulation_refuses_a_pool_with_unknown_labels(monkeypatch):
+  monkeypatch.setitem(data_lib.LOADERS, 'partly_labeled', lambda c: _dataset())
+  config = smoke.mnist1d(strategies=('random',))
+  config.data = ml_collections.ConfigDict(dict(name='partly_labeled'))
+  config.model.name = 'cnn1d'
+  with pytest.raises(errors.ConfigError, match="'partly_labeled' has 1 pool samples without a "
+                                               'label; a simulated experiment reveals'):
+    experiment.make_experiment(config)
+
+
+def _png(path, value, size=(10, 12), mode='RGB'):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  pixels = np.full((*size, 3), value, np.uint8)
+  pixels[0, 0] = (value + 100) % 256     # not constant: a resize that mixed images would show
+  Image.fromarray(pixels if mode == 'RGB' else pixels[..., 0], mode).save(path)
+
+
+def test_the_image_folder_loader_reads_classes_pool_and_test(tmp_path):
+  root = tmp_path / 'images'
+  _png(root / 'labeled' / 'cat' / 'c1.png', 10)
+  _png(root / 'labeled' / 'dog' / 'd1.png', 20)
+  _png(root / 'unlabeled' / 'a.png', 30)
+  _png(root / 'unlabeled' / 'batch2' / 'b.jpg', 40)
+  _png(root / 'unlabeled' / 'notes.txt.png', 50, mode='L')
+  (root / 'unlabeled' / 'notes.txt').write_text('not an image')
+  _png(root / 'test' / 'dog' / 't1.png', 60)
+  config = ml_collections.ConfigDict(dict(name='image_folder', root=str(root),
+                                          image_size=(8, 6)))
+  ds = data_lib.load(config)
+  assert ds.class_names == ['cat', 'dog'] and ds.num_outputs == 2
+  assert list(ds.pool_ids) == ['labeled/cat/c1.png', 'labeled/dog/d1.png', 'unlabeled/a.png',
+                               'unlabeled/batch2/b.jpg', 'unlabeled/notes.txt.png']
+  np.testing.assert_array_equal(ds.y_train, [0, 1, -1, -1, -1])
+  np.testing.assert_array_equal(ds.y_test, [1])
+  assert ds.x_train.shape == (5, 8, 6, 3) and ds.x_test.shape == (1, 8, 6, 3)
+  # Pillow's own decode and bilinear resize, scaled to [0, 1], normalised by the pool's statistics.
+  raw = np.stack([np.asarray(Image.open(root / p).convert('RGB').resize((6, 8), Image.BILINEAR),
+                             np.float32) / 255 for p in ds.pool_ids])
+  mean, std = raw.mean((0, 1, 2)), raw.std((0, 1, 2))
+  np.testing.assert_allclose(ds.x_train[np.arange(5)], (raw - mean) / std, rtol=1e-5, atol=1e-5)
+  # Declared classes: their order is the indices'; a class folder outside them is refused.
+  config.classes = ('dog', 'cat', 'bird')
+  ds = data_lib.load(config)
+  np.testing.assert_array_equal(ds.y_train[:2], [1, 0])
+  assert ds.num_outputs == 3
+  config.classes = ('dog', 'bird')
+  with pytest.raises(errors.ConfigError, match=r"'cat' is not in config.data.classes"):
+    data_lib.load(config)
+  with pytest.raises(data_lib.DataNotFoundError, match='is not a folder'):
+    data_lib.load(ml_collections.ConfigDict(dict(name='image_folder', root=str(tmp_path / 'no'))))
+  grey = image_folder.read_image(str(root / 'unlabeled' / 'notes.txt.png'), (4, 4), 1)
+  assert grey.shape == (4, 4, 1) and np.all((grey >= 0) & (grey <= 1))
