@@ -107,12 +107,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.batchbald = ml_collections.ConfigDict(dict(passes=20, num_samples=1000))
   c.mc_variance = ml_collections.ConfigDict(dict(passes=20))   # its analogue for dense maps
   # TypiClust (Hacohen et al. 2022) and ProbCover (Yehuda et al. 2022), their authors' defaults:
-  # l2r_jax/strategies/typicality.py.
+  # l2r_jax/strategies/typicality.py. embedding: 'target' (the trained target's pooled features)
+  # or 'pretrained' (those of the target's pretrained backbone, config.model.pretrained).
   c.typiclust = ml_collections.ConfigDict(dict(max_clusters=500, min_cluster_size=5,
-                                               k_neighbours=20))
+                                               k_neighbours=20, embedding='target'))
   # radius 0: chosen per query, the largest whose balls are `purity` pure for `clusters` k-means
   # clusters (0: the model's number of outputs).
-  c.probcover = ml_collections.ConfigDict(dict(radius=0.0, purity=0.95, clusters=0))
+  c.probcover = ml_collections.ConfigDict(dict(radius=0.0, purity=0.95, clusters=0,
+                                               embedding='target'))
   # VAAL (Sinha et al. 2019), the official code's defaults (github.com/sinhasam/vaal
   # arguments.py, solver.py); l2r_jax/strategies/vaal.py says where this implementation differs.
   c.vaal = ml_collections.ConfigDict(dict(

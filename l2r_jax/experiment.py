@@ -230,7 +230,10 @@ def select(experiment: Experiment, al: ALState,
       else None,
       sample_predictions=lambda idx, passes, rng, reduce=None: sample_predictions(
           al.train_state, ds.x_train, idx, passes, rng, config.eval_batch_size, reduce),
-      prepared=experiment.prepared.get(al.strategy))
+      prepared=experiment.prepared.get(al.strategy),
+      infer_pretrained=None if experiment.backbone is None else (
+          lambda idx: infer(initial_train_state(experiment, al.strategy, jax.random.PRNGKey(0)),
+                            ds.x_train, idx, config.eval_batch_size)))
   return strategies_lib.select(strategies_lib.get(al.strategy), view, subset, budget, rng_query)
 
 

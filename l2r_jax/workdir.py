@@ -3,7 +3,9 @@
 **Identity.** The first run writes ``WORKDIR/experiment.json``: every config field that changes
 results, and the package version. A later run on the same workdir whose config differs in any such
 field is refused before anything is loaded or trained, with the fields that differ (old -> new):
-resuming it would mix two experiments in one ``results.jsonl``. The fields in :data:`RESUMABLE`
+resuming it would mix two experiments in one ``results.jsonl``. A field the package gained since
+the workdir was made counts as unchanged while it holds its default (``l2r_jax.defaults``: a
+new field's default keeps what earlier versions computed). The fields in :data:`RESUMABLE`
 may change between runs; they extend an experiment or change how it runs, not what it computes.
 
 **One writer.** A run holds ``WORKDIR/lock`` (its pid, host and start time) while it works; a
@@ -20,6 +22,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 import ml_collections
 
 import l2r_jax
+from l2r_jax import defaults
 from l2r_jax.errors import Refusal
 
 IDENTITY_FILE = 'experiment.json'
@@ -65,8 +68,11 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   if old.get('data', absent) != new.get('data', absent):
     out.append(f'data: {json.dumps(old.get("data", absent))} -> '
                f'{json.dumps(new.get("data", absent))}')
+  added = _flat(json.loads(defaults.get_config().to_json_best_effort(sort_keys=True)))
   for name in sorted(set(old.get('fields', {})) | set(new['fields'])):
     a, b = old.get('fields', {}).get(name, absent), new['fields'].get(name, absent)
+    if a == absent and name in added and added[name] == b:
+      continue  # a field added to the package since, at its default: the experiment as it was
     if a != b:
       out.append(f'config.{name}: {json.dumps(a)} -> {json.dumps(b)}')
   return tuple(out)

@@ -2,8 +2,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from configs import synthetic_crowd
+from l2r_jax import errors
+from l2r_jax import experiment
 from l2r_jax.strategies import typicality
+import smoke
 
 
 def test_typicality_is_the_inverse_mean_distance_to_the_nearest_neighbours():
@@ -86,3 +91,38 @@ def test_the_radius_is_the_largest_pure_one():
   np.testing.assert_allclose(purity, [1.0, 1.0, 0.0])
   radius = typicality.choose_radius(points, 2, 0.95, seed=0)
   assert 1.0 < radius < 10.5
+
+
+def test_the_pretrained_embedding_is_the_starting_backbones_whatever_the_training(tmp_path):
+  """``config.typiclust.embedding='pretrained'``: the crowd stand-in's target starting from the
+  shipped backbone embeds the pool; a target moved by training (here its parameters perturbed)
+  makes the same picks with it, other picks with the target's own embedding."""
+  config = smoke.override(synthetic_crowd.get_config('pretrained_smoke'),
+                          strategies=('typiclust',), **{'typiclust.embedding': 'pretrained',
+                                                        'al.subset': 40})
+  exp = experiment.make_experiment(config)
+  start = experiment.initial_train_state(exp, 'typiclust', jax.random.PRNGKey(0))
+  moved = start.replace(target=start.target.replace(params=jax.tree.map(
+      lambda p: p + 0.5 * jax.random.normal(jax.random.PRNGKey(1), p.shape), start.target.params)))
+  labeled = np.arange(8)
+  picks = {}
+  for embedding in ('pretrained', 'target'):
+    exp = exp._replace(config=smoke.override(exp.config, **{'typiclust.embedding': embedding}))
+    for name, state in (('start', start), ('moved', moved)):
+      al = experiment.ALState('typiclust', 0, 0, labeled, jax.random.PRNGKey(2), state, [])
+      picks[embedding, name] = experiment.select(exp, al, 4)[0]
+  np.testing.assert_array_equal(picks['pretrained', 'start'], picks['pretrained', 'moved'])
+  np.testing.assert_array_equal(picks['pretrained', 'start'], picks['target', 'start'])
+  assert not np.array_equal(picks['target', 'start'], picks['target', 'moved'])
+
+
+def test_the_pretrained_embedding_needs_pretrained_weights():
+  config = smoke.mnist1d(strategies=('probcover',), **{'probcover.embedding': 'pretrained'})
+  with pytest.raises(errors.ConfigError, match="config.probcover.embedding='pretrained' embeds "
+                                               "with the target's pretrained backbone, and "
+                                               'config.model.pretrained is None'):
+    experiment.make_experiment(config)
+  config = smoke.mnist1d(strategies=('typiclust',), **{'typiclust.embedding': 'simclr'})
+  with pytest.raises(errors.ConfigError, match=r"config.typiclust.embedding='simclr': choose one "
+                                               r"of \('target', 'pretrained'\)"):
+    experiment.make_experiment(config)

@@ -42,6 +42,20 @@ def test_a_changed_config_is_refused_with_every_difference_and_nothing_is_touche
     assert {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)} == before
 
 
+def test_a_field_added_to_the_package_since_counts_as_unchanged_at_its_default(tmp_path):
+  """A workdir made before ``typiclust.embedding`` existed: at its default the experiment is the
+  same one; set to another value, it is another."""
+  config = _config()
+  ident = workdir.identity(config)
+  del ident['fields']['typiclust.embedding']
+  workdir.write_identity(str(tmp_path), ident)
+  assert workdir.check_identity(str(tmp_path), config)['fields']['typiclust.embedding'] == 'target'
+  config.typiclust.embedding = 'pretrained'
+  with pytest.raises(workdir.WorkdirError, match=r'config.typiclust.embedding: "\(absent\)" -> '
+                                                 r'"pretrained"'):
+    workdir.check_identity(str(tmp_path), config)
+
+
 def test_cycles_strategies_and_seeds_extend_the_experiment_and_the_report_shows_the_current_runs(
     tmp_path):
   experiment.run(_config(), str(tmp_path))

@@ -32,6 +32,9 @@ class SelectionState(NamedTuple):
   ``sample_predictions(indices, passes, rng[, reduce])`` are the target's predictions
   ``[n, passes, ...]`` on those pool samples under ``passes`` Monte-Carlo dropout masks
   (``config.model.dropout``), or ``reduce`` of them, computed where the passes run.
+  ``infer_pretrained(indices)`` is ``infer`` with the target as it starts, its backbone the
+  pretrained weights of ``config.model.pretrained`` (None without them): an embedding that no
+  training on the labeled set moves.
   """
   infer: Callable[[np.ndarray], PoolOutputs]
   labeled: np.ndarray
@@ -41,6 +44,7 @@ class SelectionState(NamedTuple):
   true_loss: Optional[Callable[[np.ndarray], np.ndarray]] = None
   prepared: Any = None
   sample_predictions: Optional[Callable[..., np.ndarray]] = None
+  infer_pretrained: Optional[Callable[[np.ndarray], PoolOutputs]] = None
 
 
 # select(state, pool_subset, budget, rng) -> indices: `budget` distinct members of `pool_subset`.

@@ -2,10 +2,14 @@
 Weinshall, NeurIPS 2022): label what is typical of the data, and what covers it, for small
 budgets.
 
-Both read an embedding of the labeled set and the pool subset: the target model's pooled
-last-block features (``PoolOutputs.embedding``). Their papers embed with a self-supervised model
-(SimCLR, SCAN, DINO) trained on the pool beforehand; here the embedding is that of the model
-being trained, so early cycles embed with a model trained on few labels. Both work for every task.
+Both read an embedding of the labeled set and the pool subset, ``config.<name>.embedding``:
+``'target'`` (the default), the pooled last-block features of the model being trained
+(``PoolOutputs.embedding``), so early cycles embed with a model trained on few labels; or
+``'pretrained'``, the same features of the target as it starts, its backbone the weights of
+``config.model.pretrained`` (ImageNet's for the paper configs, a shipped backbone for the offline
+stand-ins), which no training moves. Their papers embed with a self-supervised model (SimCLR,
+SCAN, DINO) trained on the pool beforehand: the pretrained backbone is this project's nearest
+equivalent. Both work for every task.
 
 * ``typiclust``: the labeled set and the subset are clustered into ``|labeled| + budget``
   clusters (at most ``config.typiclust.max_clusters``; k-means, scikit-learn's ``KMeans`` or, for
@@ -36,12 +40,32 @@ from l2r_jax.strategies.coreset import _origin
 from l2r_jax.strategies.coreset import _sq_dist
 
 
-def _embeddings(state, pool_subset) -> Tuple[np.ndarray, int, int]:
-  """The labeled samples' then the subset's embeddings (float64), how many are labeled, and the
-  model's number of outputs."""
+EMBEDDINGS = ('target', 'pretrained')
+
+
+def _check(name: str, config) -> None:
+  options = base.options_with_defaults(name, config.get(name))
+  if options.embedding not in EMBEDDINGS:
+    raise ValueError(f'config.{name}.embedding={options.embedding!r}: choose one of '
+                     f'{EMBEDDINGS}.')
+  if options.embedding == 'pretrained' and not config.model.get('pretrained'):
+    raise ValueError(f"config.{name}.embedding='pretrained' embeds with the target's pretrained "
+                     'backbone, and config.model.pretrained is None: name the weights (e.g. '
+                     "'imagenet', 'synthetic_shapes'), or use the embedding 'target'.")
+
+
+def _embeddings(state, pool_subset, embedding: str) -> Tuple[np.ndarray, int, int]:
+  """The labeled samples' then the subset's embeddings (float64; ``embedding``: see the module's
+  docstring), how many are labeled, and the model's number of outputs."""
   labeled = np.asarray(state.labeled)
   rows = np.concatenate([labeled, np.asarray(pool_subset)]).astype(np.int64)
-  outputs = state.infer(rows)
+  if embedding == 'pretrained':
+    if state.infer_pretrained is None:
+      raise ValueError("The embedding 'pretrained' needs the target's pretrained backbone "
+                       '(SelectionState.infer_pretrained, set with config.model.pretrained).')
+    outputs = state.infer_pretrained(rows)
+  else:
+    outputs = state.infer(rows)
   embedding = np.asarray(outputs.embedding, np.float64)
   if not np.isfinite(embedding).all():
     raise FloatingPointError('The target model embeds pool samples to non-finite values; it has '
@@ -109,10 +133,10 @@ def typiclust_picks(embedding: np.ndarray, num_labeled: int, budget: int, seed: 
   return np.asarray(picks)
 
 
-@base.register('typiclust')
+@base.register('typiclust', check=functools.partial(_check, 'typiclust'))
 def select_typiclust(state, pool_subset, budget, rng):
   options = base.options_with_defaults('typiclust', state.options)
-  embedding, num_labeled, _ = _embeddings(state, pool_subset)
+  embedding, num_labeled, _ = _embeddings(state, pool_subset, options.embedding)
   seed = int(jax.random.randint(rng, (), 0, 2**31 - 1))
   picks = typiclust_picks(embedding, num_labeled, budget, seed, int(options.max_clusters),
                           int(options.min_cluster_size), int(options.k_neighbours))
@@ -172,10 +196,10 @@ def choose_radius(points: np.ndarray, clusters: int, purity: float, seed: int) -
   return float(radii[np.flatnonzero(pure)[-1]] if pure.any() else radii[0])
 
 
-@base.register('probcover')
+@base.register('probcover', check=functools.partial(_check, 'probcover'))
 def select_probcover(state, pool_subset, budget, rng):
   options = base.options_with_defaults('probcover', state.options)
-  embedding, num_labeled, num_outputs = _embeddings(state, pool_subset)
+  embedding, num_labeled, num_outputs = _embeddings(state, pool_subset, options.embedding)
   embedding = embedding / np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
   rng_radius, rng_picks = jax.random.split(rng)
   radius = float(options.radius)
