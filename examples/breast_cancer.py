@@ -10,6 +10,8 @@ is the same data with the pool's labels hidden, for an active learner that a per
 docs' stand-in, the dataset's labels) answers: docs/your_data.md walks through both.
 ``:smoke`` and ``:unlabeled_smoke`` are seconds-long versions.
 """
+from typing import Optional
+
 import flax.linen as nn
 import numpy as np
 
@@ -18,17 +20,20 @@ from l2r_jax import defaults
 
 
 class TabularMLP(nn.Module):
-  """Two hidden layers; no BatchNorm, so no ``bn_axis_name``. Declares ``dropout`` so that BALD
-  and BatchBALD can run it (``config.model.dropout``)."""
+  """Two hidden layers, no BatchNorm. Declares ``dropout`` so that BALD and BatchBALD can run it
+  (``config.model.dropout``), and the devices' axis, so that a sample's dropout mask is the same
+  on one device or several."""
   num_outputs: int
   hidden: int = 64
   dropout: float = 0.0
+  bn_axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     h1 = nn.relu(nn.Dense(self.hidden)(x))
     h2 = nn.relu(nn.Dense(self.hidden)(h1))
-    logits = nn.Dense(self.num_outputs)(l2r_jax.MCDropout(self.dropout)(h2, train=train))
+    h2_dropped = l2r_jax.MCDropout(self.dropout, axis_name=self.bn_axis_name)(h2, train=train)
+    logits = nn.Dense(self.num_outputs)(h2_dropped)
     # No spatial axes: the features are [batch, channels]; the head reads h2.
     return logits, l2r_jax.Features(last=h2, stages=(h1, h2))
 

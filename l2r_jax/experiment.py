@@ -395,7 +395,7 @@ def make_experiment(config: ml_collections.ConfigDict,
   if dataset is None:
     dataset = data_lib.load(config.data)
   else:
-    dataset = data_lib.check_dataset(dataset, config.data.get('name', '(given)'))
+    dataset = data_lib.check_dataset(dataset, None)
   validation.check_against_data(config, dataset, simulation)
   validation.check_model(config, dataset)
   loss_modules = [strategies_lib.get(s).loss_module for s in config.strategies]

@@ -37,6 +37,7 @@ import numpy as np
 
 from l2r_jax import cli
 from l2r_jax import errors
+from l2r_jax import learner as learner_lib
 
 FLAGS = flags.FLAGS
 
@@ -128,11 +129,11 @@ def read_answers(path: str, learner) -> Tuple[List[int], List[Any], List[str]]:
   ``id`` columns, or JSON lines. Problems name the line, in the file's order; answers equal to a
   label taught already are left out."""
   ds = learner.dataset
-  ids = {} if ds.pool_ids is None else {sid: i for i, sid in enumerate(ds.pool_ids)}
+  ids = {_id(ds, i): i for i in range(learner.pool_size)}
   if not os.path.exists(path):
     return [], [], [f'--answers={path}: no such file.']
   entries, problems = [], []
-  with open(path, newline='') as f:
+  with open(path, newline='', encoding='utf-8-sig') as f:  # a spreadsheet's BOM, if any
     text = f.read()
   if path.endswith(('.jsonl', '.json')):
     for number, line in enumerate(text.splitlines(), 1):
@@ -179,6 +180,10 @@ def read_answers(path: str, learner) -> Tuple[List[int], List[Any], List[str]]:
       problems.append((number, f'{where}: index {i} is answered already on line {seen[i]}.'))
       continue
     seen[i] = number
+    problem = learner_lib.label_problem(ds, y)
+    if problem:
+      problems.append((number, f'{where}, index {i}: {problem}'))
+      continue
     if learner.is_labeled(i) and np.array_equal(np.asarray(ds.y_train[i]),
                                                 np.asarray(y, ds.y_train.dtype)):
       continue  # taught already, with this label
@@ -228,7 +233,6 @@ def main(argv):
     raise app.UsageError('Give one command: query or answer.')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  from l2r_jax import learner as learner_lib  # pylint: disable=g-import-not-at-top
   try:
     if argv[1] == 'answer' and not FLAGS.answers:
       raise errors.ConfigError('answer: give --answers=FILE (the query.csv with its label column '

@@ -17,13 +17,13 @@ picks of the strategy (or ``n``).
 The workdir holds, beside the driver's ``checkpoints/``, ``results.jsonl`` and ``tensorboard/``:
 
 * ``answers.jsonl``: every answer taught, one JSON line ``{"index", "label"}`` each, appended and
-  synced before :meth:`~ActiveLearner.teach` returns. Nothing taught is ever lost or overwritten;
-  the model is retrained from it.
+  synced before :meth:`~ActiveLearner.teach` returns; no answer is overwritten. A last line cut
+  off by a kill is dropped; any other line that cannot be read refuses the learner, naming it.
 * ``query.json``: the last query. Until all of it is answered, :meth:`~ActiveLearner.query`
   returns what is left of it (a process may stop between a query and its answers, and the next
   one asks the same), so an interrupted session ends with the labeled set of an uninterrupted one.
-* ``experiment.json``: the config and a description of the pool; another config or pool is
-  refused (:mod:`l2r_jax.workdir`).
+* ``experiment.json``: the config and a description of the pool, its given labels, the strategy and
+  the seed (:func:`describe_pool`); another is refused (:mod:`l2r_jax.workdir`).
 
 Labels by task are those of :class:`l2r_jax.data.Dataset`: a class index; joints ``[K, 3]``;
 a density map ``[H, W]``. Pool samples whose label is known from the start (a dataset may give
@@ -63,10 +63,11 @@ class ActiveLearner:
   (-1 classes, NaN regression targets; :func:`unlabeled_pool` makes one from inputs alone), or
   None to load ``config.data``.
 
-  Every method holds the workdir's lock while it works and first reads back what the workdir
-  holds (answers, the last query, the latest round), so several learners on one workdir, in one
-  process or several (a notebook and ``python -m l2r_jax.label``), take turns without losing or
-  mixing anything; one that works while another does is refused, naming it."""
+  :meth:`query`, :meth:`teach` and :meth:`train` hold the workdir's lock while they work and
+  first read back what the workdir holds (answers, the last query, the latest round), so several
+  learners on one workdir, in one process or several (a notebook and ``python -m l2r_jax.label``),
+  take turns without losing or mixing anything; one that works while another does is refused,
+  naming it. :meth:`predict` and the properties read the learner as it last worked."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str,
                dataset: Optional[data_lib.Dataset] = None):
@@ -84,13 +85,9 @@ class ActiveLearner:
     if not isinstance(ds.y_train, np.ndarray):
       raise ConfigError('An active learner keeps the pool\'s labels in memory: give '
                         'Dataset.y_train as a numpy array (unknown labels marked).')
-    self._pool = {'pool_size': int(ds.pool_size), 'sample_shape': list(ds.x_train.shape[1:]),
-                  'task': ds.task, 'num_outputs': int(ds.num_outputs)}
-    if ds.pool_ids is not None:  # the same files in the same order: answers name their indices
-      self._pool['pool_ids_sha256'] = hashlib.sha256(
-          '\n'.join(ds.pool_ids).encode()).hexdigest()
     # Checked before the workdir is made: a refused learner leaves nothing behind.
-    ident = workdir_lib.check_identity(self._workdir, config, self._pool)
+    ident = workdir_lib.check_identity(self._workdir, config, describe_pool(ds, name,
+                                                                            config.seeds[0]))
     with self._lock():
       workdir_lib.write_identity(self._workdir, ident)
       self._given = np.array(ds.y_train)             # the labels the dataset came with
@@ -163,13 +160,20 @@ class ActiveLearner:
         return pending
       config, al = self._experiment.config, self._run.al
       first = not self._order
-      n = (config.al.initial if first else config.al.budget) if n is None else n
       unlabeled = int(self._unknown().sum())
+      if not unlabeled:
+        raise LabelError(f'query: all {self.pool_size} pool samples are labeled; nothing is left '
+                         'to ask.')
+      given = f'query(n={n!r})'
+      if n is None:
+        field = 'initial' if first else 'budget'
+        n, given = config.al[field], f'config.al.{field}={config.al[field]}'
       most = unlabeled if first or config.al.subset is None else min(unlabeled, config.al.subset)
       if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= most:
-        raise LabelError(f'query(n={n!r}): n must be a whole number in 1 .. {most}: the pool '
-                         f'samples without a label ({unlabeled}), at most config.al.subset='
-                         f'{config.al.subset}, the random subset a query is chosen from.')
+        raise LabelError(f'{given}: a query asks for 1 .. {most} samples: the pool samples '
+                         f'without a label ({unlabeled}), at most config.al.subset='
+                         f'{config.al.subset}, the random subset a query is chosen from. Give '
+                         'query(n) or set the field.')
       if first:
         chosen, scores = protocol.initial_labeled(al.seed, self.pool_size, int(n)), None
       else:
@@ -190,8 +194,17 @@ class ActiveLearner:
                          'none of them was taught:\n' + '\n'.join(problems))
       lines = [json.dumps({'index': int(i), 'label': np.asarray(y).tolist()})
                for i, y in zip(indices, labels)]
-      with open(self._path(ANSWERS_FILE), 'a') as f:
-        f.write(''.join(line + '\n' for line in lines))
+      path = self._path(ANSWERS_FILE)
+      # A last line without its newline (cut off by a kill) is dropped when read back; never
+      # glue an answer to it.
+      ends = os.path.getsize(path) if os.path.exists(path) else 0
+      with open(path, 'a+') as f:
+        if ends:
+          f.seek(ends - 1)
+          lead = '' if f.read(1) == '\n' else '\n'
+        else:
+          lead = ''
+        f.write(lead + ''.join(line + '\n' for line in lines))
         f.flush()
         os.fsync(f.fileno())
       for i, y in zip(indices, labels):
@@ -244,10 +257,25 @@ class ActiveLearner:
     latest round, which another learner may have added since this one last worked."""
     self._labels[...] = self._given
     self._order = [int(i) for i in np.flatnonzero(~self._unknown())]
-    answers = checkpoint.read_results(self._path(ANSWERS_FILE), restored_by=None)
-    for record in answers:
-      self._labels[record['index']] = np.asarray(record['label'], self._labels.dtype)
-      self._order.append(int(record['index']))
+    path = self._path(ANSWERS_FILE)
+    unknown = self._unknown()
+    for number, record in enumerate(checkpoint.read_results(path, restored_by=None), 1):
+      index = record.get('index') if isinstance(record, dict) else None
+      if not isinstance(record, dict) or 'label' not in record:
+        problem = 'not {"index": ..., "label": ...}.'
+      elif (isinstance(index, bool) or not isinstance(index, int)
+            or not 0 <= index < self.pool_size):
+        problem = f'index {index!r} is not a pool sample.'
+      elif not unknown[index]:
+        problem = f'index {index} is labeled already.'
+      else:
+        problem = label_problem(self._experiment.dataset, record['label'])
+      if problem is not None:
+        raise LabelError(f'{path}, answer {number}: {problem} The file holds every answer taught; '
+                         'mend or remove that line (nothing else reads it).')
+      self._labels[index] = np.asarray(record['label'], self._labels.dtype)
+      unknown[index] = False
+      self._order.append(int(index))
     if self._run is not None:
       self._run.manager.reload()
       latest = self._run.manager.latest_step()
@@ -318,6 +346,32 @@ class ActiveLearner:
     self.close()
 
 
+def _sha256(*parts: bytes) -> str:
+  digest = hashlib.sha256()
+  for part in parts:
+    digest.update(part)
+  return digest.hexdigest()
+
+
+def describe_pool(ds: data_lib.Dataset, strategy: str, seed: int) -> Dict[str, Any]:
+  """What a learner's workdir records of its data beside the config (``experiment.json``'s
+  ``data``): answers name pool indices, so another pool, other given labels or classes, or another
+  strategy or seed (whose rounds and queries are another run's) are refused. The pool's inputs are
+  fingerprinted when they are an array (SHA-256 of their bytes) and by their ids otherwise (an
+  array-like pool without ids is known by its size and sample shape only)."""
+  out = {'pool_size': int(ds.pool_size), 'sample_shape': list(ds.x_train.shape[1:]),
+         'task': ds.task, 'num_outputs': int(ds.num_outputs), 'strategy': strategy,
+         'seed': int(seed),
+         'given_labels_sha256': _sha256(np.ascontiguousarray(ds.y_train).tobytes())}
+  if isinstance(ds.x_train, np.ndarray):
+    out['pool_sha256'] = _sha256(np.ascontiguousarray(ds.x_train).tobytes())
+  if ds.pool_ids is not None:  # the same files in the same order
+    out['pool_ids_sha256'] = _sha256('\n'.join(ds.pool_ids).encode())
+  if ds.class_names is not None:
+    out['class_names'] = [str(c) for c in ds.class_names]
+  return out
+
+
 def label_problem(dataset: data_lib.Dataset, label: Any) -> Optional[str]:
   """Why ``label`` is not a label of ``dataset``'s task, or None if it is one."""
   if dataset.task == 'classification':
@@ -350,6 +404,9 @@ def unlabeled_pool(x_pool: Any, num_outputs: int, task: str = 'classification',
     y = np.full(n, -1, np.int32)
   else:
     y = np.full((n, *label_shape), np.nan, np.float32)
+  if (x_test is None) != (y_test is None):
+    raise ConfigError('unlabeled_pool: give x_test and y_test together (a test split is scored '
+                      'with its labels), or neither.')
   if x_test is None:
     x_test = np.zeros((0, *x_pool.shape[1:]), np.float32)
     y_test = y[:0].copy() if task != 'classification' else np.zeros(0, np.int32)

@@ -215,7 +215,7 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
   prediction = check_model_contract(model, models_lib.TARGETS[config.model.name],
                                     f'config.model.name={config.model.name!r}',
                                     dataset.x_train.shape[1:],
-                                    f'config.data.name={config.data.name!r}')
+                                    f'config.data.name={config.data.name!r}', bool(dropout))
   if dropout and set(config.strategies) & set(strategies_lib.bayesian.MONTE_CARLO):
     _check_mc_dropout(model, config, dataset.x_train.shape[1:])
   y = dataset.y_train.shape[1:]
@@ -239,11 +239,12 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
                        f'{tuple(dataset.x_train.shape[1:3])}.')
 
 
-def check_model_contract(model, constructor, where: str, sample_shape, data: str):
+def check_model_contract(model, constructor, where: str, sample_shape, data: str,
+                         dropout: bool = False):
   """Traces ``model`` (built by ``constructor``; not run) on a batch of 2 inputs of
   ``sample_shape``, in inference and as a training step calls it, and refuses, saying what to
-  change, a model that breaks the contract of :mod:`l2r_jax.models`; returns the prediction's
-  shape and dtype."""
+  change, a model that breaks the contract of :mod:`l2r_jax.models` (``dropout``: it trains with
+  dropout); returns the prediction's shape and dtype."""
   x = jax.ShapeDtypeStruct((2, *sample_shape), jnp.float32)
   key = jax.random.PRNGKey(0)
   stage = 'init'
@@ -290,13 +291,17 @@ def check_model_contract(model, constructor, where: str, sample_shape, data: str
                         f'be the last block\'s output, features.last (shape '
                         f'{features.last.shape}).')
   declared = models_lib.declared_arguments(constructor)
-  if ('batch_stats' in variables and jax.local_device_count() > 1 and declared is not None
-      and 'bn_axis_name' not in declared):
-    raise ConfigError(f'{where} has BatchNorm but does not declare bn_axis_name: over the '
-                      f'{jax.local_device_count()} devices its statistics would be each '
-                      "device's, and results would depend on the device count. Add a field "
-                      '`bn_axis_name: Optional[str] = None` and pass it to '
-                      'nn.BatchNorm(axis_name=self.bn_axis_name).')
+  if jax.device_count() > 1 and declared is not None and 'bn_axis_name' not in declared:
+    uses = [what for what, used in (('BatchNorm', 'batch_stats' in variables),
+                                    ('dropout', dropout)) if used]
+    if uses:
+      raise ConfigError(
+          f'{where} has {" and ".join(uses)} but does not declare bn_axis_name, the devices\' '
+          f'axis: over the {jax.device_count()} devices its '
+          f'{"statistics" if "BatchNorm" in uses else "dropout masks"} would be each device\'s, '
+          'and results would depend on the device count. Add a field `bn_axis_name: '
+          'Optional[str] = None` and pass it to nn.BatchNorm(axis_name=self.bn_axis_name) and '
+          'l2r_jax.MCDropout(rate, axis_name=self.bn_axis_name).')
   return out[0]
 
 

@@ -65,9 +65,11 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   if old.get('version') != new['version']:
     out.append(f'l2r-jax version: {old.get("version")} -> {new["version"]}')
   absent = '(absent)'
-  if old.get('data', absent) != new.get('data', absent):
-    out.append(f'data: {json.dumps(old.get("data", absent))} -> '
-               f'{json.dumps(new.get("data", absent))}')
+  old_data, new_data = old.get('data', {}), new.get('data', {})
+  for name in sorted(set(old_data) | set(new_data)):
+    a, b = old_data.get(name, absent), new_data.get(name, absent)
+    if a != b:
+      out.append(f'data {name}: {json.dumps(a)} -> {json.dumps(b)}')
   added = _flat(json.loads(defaults.get_config().to_json_best_effort(sort_keys=True)))
   for name in sorted(set(old.get('fields', {})) | set(new['fields'])):
     a, b = old.get('fields', {}).get(name, absent), new['fields'].get(name, absent)

@@ -220,8 +220,7 @@ def _dataset(**changes):
 def test_a_dataset_that_breaks_its_contract_is_refused(changes, message):
   with pytest.raises(errors.ConfigError, match=message):
     data_lib.check_dataset(_dataset(**changes), 'mine')
-  with pytest.raises(errors.ConfigError, match='returned a tuple; it must return an '
-                                               'l2r_jax.data.Dataset'):
+  with pytest.raises(errors.ConfigError, match='returned a tuple, not an l2r_jax.data.Dataset'):
     data_lib.check_dataset((1, 2), 'mine')
   data_lib.check_dataset(_dataset(), 'mine')
 
@@ -278,3 +277,43 @@ def test_the_image_folder_loader_reads_classes_pool_and_test(tmp_path):
     data_lib.load(ml_collections.ConfigDict(dict(name='image_folder', root=str(tmp_path / 'no'))))
   grey = image_folder.read_image(str(root / 'unlabeled' / 'notes.txt.png'), (4, 4), 1)
   assert grey.shape == (4, 4, 1) and np.all((grey >= 0) & (grey <= 1))
+
+
+class _DropoutWithoutAxis(nn.Module):
+  num_outputs: int
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    h = l2r_jax.MCDropout(self.dropout)(nn.Dense(4)(x), train=train)
+    return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
+
+
+def test_dropout_without_the_devices_axis_is_refused_on_several_devices():
+  with pytest.raises(errors.ConfigError, match=r"has dropout but does not declare bn_axis_name, "
+                                               r"the devices' axis.*dropout masks"):
+    validation.check_model_contract(_DropoutWithoutAxis(3, 0.2), _DropoutWithoutAxis, 'm', (5,),
+                                    'data', dropout=True)
+  validation.check_model_contract(_DropoutWithoutAxis(3), _DropoutWithoutAxis, 'm', (5,), 'data')
+
+
+def test_a_user_strategy_is_one_registration_checked_like_the_others():
+  from l2r_jax.strategies import base  # pylint: disable=g-import-not-at-top
+
+  def lengths(state, pool_subset, rng):
+    del state, rng
+    return np.ones(len(pool_subset) + 1)
+
+  with pytest.raises(errors.ConfigError, match=r"register_scores\('typo', ...\): no option "
+                                               r'task; choose from check, loss_module'):
+    l2r_jax.register_scoring_strategy('typo', task=('classification',))
+  try:
+    l2r_jax.register_scoring_strategy('too_many_scores')(lengths)
+    l2r_jax.register_scoring_strategy('too_many_scores')(lengths)   # a notebook cell run again
+    with pytest.raises(errors.ConfigError, match="'too_many_scores' is registered already"):
+      l2r_jax.register_strategy('too_many_scores')(lambda *a: None)
+    with pytest.raises(ValueError, match=r"Strategy 'too_many_scores' scored 3 samples with an "
+                                         r'array of shape \(4,\)'):
+      base.get('too_many_scores').select(None, np.arange(3), 1, None)
+  finally:
+    base.REGISTRY.pop('too_many_scores', None)

@@ -78,13 +78,16 @@ def unknown_labels(task: str, labels: np.ndarray) -> np.ndarray:
   return np.isnan(labels.reshape(len(labels), -1)).any(axis=1)
 
 
-def check_dataset(dataset: Any, name: str) -> 'Dataset':
+def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
   """``dataset`` if it honours the contract of this module, or a :class:`ConfigError` naming the
-  field and the fix (for the loader of ``config.data.name=name``)."""
-  where = f'The loader of config.data.name={name!r}'
+  field and the fix (for the loader of ``config.data.name=name``; None: a dataset given directly,
+  to :class:`~l2r_jax.learner.ActiveLearner`)."""
+  where = (f'The loader of config.data.name={name!r}' if name is not None else
+           'The dataset given')
   if not isinstance(dataset, Dataset):
-    raise ConfigError(f'{where} returned a {type(dataset).__name__}; it must return an '
-                      'l2r_jax.data.Dataset(x_train, y_train, x_test, y_test, num_outputs, task).')
+    verb = 'is' if name is None else 'returned'
+    raise ConfigError(f'{where} {verb} a {type(dataset).__name__}, not an l2r_jax.data.Dataset('
+                      'x_train, y_train, x_test, y_test, num_outputs, task).')
   d = dataset
   if d.task not in TASKS:
     raise ConfigError(f'{where}: Dataset.task={d.task!r}; choose one of {TASKS}.')
@@ -102,6 +105,9 @@ def check_dataset(dataset: Any, name: str) -> 'Dataset':
       raise ConfigError(f'{where}: Dataset.y_{split} must be a numpy array (dense targets may be '
                         f'an array-like read on demand), got {type(y).__name__}: wrap it in '
                         'np.asarray.')
+    if len(np.shape(x)) < 1 or len(np.shape(y)) < 1:
+      raise ConfigError(f'{where}: Dataset.x_{split} and y_{split} must have a samples axis '
+                        f'first (shapes {np.shape(x)} and {np.shape(y)}).')
     if len(x) != len(y):
       raise ConfigError(f'{where}: Dataset.x_{split} has {len(x)} samples and y_{split} '
                         f'{len(y)}; give one label (or an unknown mark) per sample.')
@@ -140,9 +146,12 @@ def check_dataset(dataset: Any, name: str) -> 'Dataset':
   needs = {'pose': ('sigma', 'heatmap_size'), 'crowd': ('density_scale',)}.get(d.task, ())
   missing = [k for k in needs if k not in d.task_params]
   if d.pool_ids is not None and (len(d.pool_ids) != len(d.x_train)
-                                 or len(set(d.pool_ids)) != len(d.pool_ids)):
-    raise ConfigError(f'{where}: Dataset.pool_ids must name each pool sample once '
+                                 or len(set(d.pool_ids)) != len(d.pool_ids)
+                                 or not all(isinstance(i, str) for i in d.pool_ids)):
+    raise ConfigError(f'{where}: Dataset.pool_ids must name each pool sample once, as strings '
                       f'({len(d.x_train)} distinct ids).')
+  if d.class_names is not None and not all(isinstance(c, str) for c in d.class_names):
+    raise ConfigError(f'{where}: Dataset.class_names must be strings.')
   if d.class_names is not None and len(d.class_names) != d.num_outputs:
     raise ConfigError(f'{where}: Dataset.class_names has {len(d.class_names)} names for '
                       f'num_outputs={d.num_outputs} classes.')

@@ -7,8 +7,10 @@ import ml_collections
 import numpy as np
 
 from l2r_jax import defaults
+from l2r_jax import errors
 from l2r_jax import losses
 from l2r_jax import protocol
+from l2r_jax.errors import ConfigError
 
 
 class PoolOutputs(NamedTuple):
@@ -99,7 +101,7 @@ def register(name: str, loss_module: Optional[LossModule] = None,
   """Decorates ``select`` as strategy ``name`` (with ``loss_module``, trained beside the target
   and read through ``SelectionState.infer(...).predicted_loss``; ``prepare``, ``tasks``,
   ``refusal``, ``check`` and ``reads_labels``: see :class:`Strategy`). A name is registered
-  once."""
+  once (the same function again, a notebook cell run twice, replaces it)."""
   def wrap(fn: SelectFn) -> SelectFn:
     _add(Strategy(name, fn, loss_module, prepare, tasks, refusal, check, reads_labels))
     return fn
@@ -110,9 +112,15 @@ def register_scores(name: str, **options):
   """Decorates ``score(state, pool_subset, rng) -> [n]`` as strategy ``name``, which queries the
   members with the highest scores (ties: the earlier member; a NaN score is refused). ``options``:
   those of :func:`register`."""
+  allowed = set(Strategy._fields) - {'name', 'select', 'score'}
+  unknown = sorted(set(options) - allowed)
+  if unknown:
+    raise ConfigError(f'register_scores({name!r}, ...): no option {", ".join(unknown)}; choose '
+                      f'from {", ".join(sorted(allowed))}.')
+
   def wrap(fn: ScoreFn) -> ScoreFn:
     def select(state, pool_subset, budget, rng):
-      return protocol.top_k(np.asarray(fn(state, pool_subset, rng)), pool_subset, budget)
+      return protocol.top_k(_scores(name, fn, state, pool_subset, rng), pool_subset, budget)
     select.__name__ = select.__qualname__ = f'select_{name}'
     select.__module__ = fn.__module__
     defaults = Strategy(name, select)._asdict()
@@ -122,10 +130,19 @@ def register_scores(name: str, **options):
 
 
 def _add(strategy: Strategy) -> None:
-  if strategy.name in REGISTRY:
-    raise ValueError(f'A strategy named {strategy.name!r} is registered already '
-                     f'({REGISTRY[strategy.name].select.__module__}); choose another name.')
+  old = REGISTRY.get(strategy.name)
+  errors.check_replacement('register_strategy', strategy.name,
+                           old and (old.score or old.select), strategy.score or strategy.select)
   REGISTRY[strategy.name] = strategy
+
+
+def _scores(name: str, fn: ScoreFn, state, pool_subset, rng) -> np.ndarray:
+  scores = np.asarray(fn(state, pool_subset, rng))
+  if scores.shape != (len(pool_subset),):
+    raise ValueError(f'Strategy {name!r} scored {len(pool_subset)} samples with an array of shape '
+                     f'{scores.shape}; a score function returns one score per sample, '
+                     f'[{len(pool_subset)}].')
+  return scores
 
 
 def select(strategy: Strategy, state: SelectionState, pool_subset: np.ndarray, budget: int,
@@ -133,7 +150,7 @@ def select(strategy: Strategy, state: SelectionState, pool_subset: np.ndarray, b
   """``strategy``'s picks and, for a scoring strategy, their scores (else None), computed once."""
   if strategy.score is None:
     return np.asarray(strategy.select(state, pool_subset, budget, rng)), None
-  scores = np.asarray(strategy.score(state, pool_subset, rng))
+  scores = _scores(strategy.name, strategy.score, state, pool_subset, rng)
   chosen = protocol.top_k(scores, pool_subset, budget)
   position = {int(m): k for k, m in enumerate(np.asarray(pool_subset))}
   return chosen, scores[[position[int(c)] for c in chosen]]
