@@ -35,13 +35,27 @@ def _config(strategy='l2r', **overrides):
   return smoke.override(config, **overrides)
 
 
+class _Killed(Exception):
+  pass
+
+
 def _session(workdir, rounds, stop_between_query_and_answer):
   """A session of ``rounds`` queries answered by the annotator; with ``stop_...``, every query is
-  followed by a new learner (as a new process would make) before its answers."""
+  followed by a new learner (as a new process would make) before its answers, and the second query
+  is first killed after its round's checkpoint and before the query is saved."""
   truth = _truth()
   learner = learner_lib.ActiveLearner(_config(), workdir)
   asked = []
-  for _ in range(rounds):
+  for k in range(rounds):
+    if stop_between_query_and_answer and k == 1:
+      def killed(*args):
+        raise _Killed
+      learner._write_query = killed  # pylint: disable=protected-access
+      with pytest.raises(_Killed):
+        learner.query()
+      learner.close()
+      learner = learner_lib.ActiveLearner(_config(), workdir)
+      assert learner.rounds == 1 and not len(learner.pending)   # trained, not asked
     query = learner.query()
     if stop_between_query_and_answer:
       learner.close()

@@ -16,7 +16,8 @@ from l2r_jax import experiment
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRATEGIES = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
 # The dense tasks' MC-dropout strategy (its model with dropout), on the crowd stand-in. (TypiClust
-# and ProbCover read only the pooled embedding every task has: tests/test_bayesian.py runs them.)
+# and ProbCover read only the pooled embedding every task has: tests/test_typicality.py selects
+# with TypiClust on the crowd stand-in, and tests/test_learner.py runs both end to end.)
 CROWD_EXTRA = ('mc_variance',)
 
 
