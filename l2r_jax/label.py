@@ -109,10 +109,14 @@ def contact_sheet(ds, rows: List[Dict[str, Any]], path: str) -> Optional[str]:
   for ax in axes.flat:
     ax.axis('off')
   for ax, row in zip(axes.flat, shown):
+    pixels = None
     if row['file']:
-      with Image.open(row['file']) as image:
-        pixels = np.asarray(image.convert('RGB'))
-    else:
+      try:
+        with Image.open(row['file']) as image:
+          pixels = np.asarray(image.convert('RGB'))
+      except OSError:  # moved or unreadable since the pool was listed: the input it was read as
+        pass
+    if pixels is None:
       x = np.asarray(ds.x_train[int(row['index'])], np.float32)
       pixels = (x - x.min()) / max(float(x.max() - x.min()), 1e-12)
       pixels = pixels[..., 0] if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
