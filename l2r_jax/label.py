@@ -249,8 +249,9 @@ def main(argv):
         print(f'{len(indices)} samples to label ({query["strategy"]}, after '
               f'{query["num_labeled"]} labels): {csv_path}' +
               (f'\ncontact sheet: {sheet}' if sheet else ''))
+        config_file = config_flags.get_config_filename(FLAGS['config'])
         print('Fill in the label column, then: python -m l2r_jax.label answer '
-              f'--config=... --workdir={FLAGS.workdir} --answers={csv_path}')
+              f'--config={config_file} --workdir={FLAGS.workdir} --answers={csv_path}')
       else:
         indices, labels, problems = read_answers(FLAGS.answers, learner)
         if problems:

@@ -292,6 +292,8 @@ def test_labels_from_files_on_an_image_folder(tmp_path):
   asked = run('query')
   assert asked.returncode == 0, asked.stderr
   assert '4 samples to label (random, after 0 labels)' in asked.stdout
+  assert (f'python -m l2r_jax.label answer --config={config_path} --workdir={workdir} '
+          f'--answers={workdir / "query" / "query.csv"}') in asked.stdout
   rows = (workdir / 'query' / 'query.csv').read_text().splitlines()
   assert rows[0] == 'index,id,file,score,label' and len(rows) == 5
   sheet = Image.open(workdir / 'query' / 'contact_sheet.png')
