@@ -170,6 +170,7 @@ def read_answers(path: str, learner) -> Tuple[List[int], List[Any], List[str]]:
       entries.append((number, row.get('index', '').strip() or None,
                       row.get('id', '').strip() or None, label))
   indices, labels, seen = [], [], {}
+  taught = set(learner.labeled[0].tolist())
   for number, index, sid, label in entries:
     where = f'line {number}'
     i, problem = _index(index, sid, ids, learner.pool_size)
@@ -188,10 +189,10 @@ def read_answers(path: str, learner) -> Tuple[List[int], List[Any], List[str]]:
     if problem:
       problems.append((number, f'{where}, index {i}: {problem}'))
       continue
-    if learner.is_labeled(i) and np.array_equal(np.asarray(ds.y_train[i]),
-                                                np.asarray(y, ds.y_train.dtype)):
-      continue  # taught already, with this label
-    problems += [(number, f'{where}, {problem}') for problem in learner.check_answers([i], [y])]
+    if i in taught:
+      if np.array_equal(np.asarray(ds.y_train[i]), np.asarray(y, ds.y_train.dtype)):
+        continue  # taught already, with this label
+      problems += [(number, f'{where}, {problem}') for problem in learner.check_answers([i], [y])]
     indices.append(i)
     labels.append(y)
   return indices, labels, [text for _, text in sorted(problems, key=lambda p: p[0])]
