@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import spatial
 
 from configs import synthetic_crowd
 from l2r_jax import errors
@@ -70,6 +71,18 @@ def test_probcover_is_greedy_max_coverage():
   got = typicality.max_coverage(jnp.asarray(points, jnp.float32), 5, 0.15, 8,
                                 jax.random.PRNGKey(0))
   assert np.asarray(got).tolist() == want
+
+
+def test_the_pair_distances_match_scipy_whatever_the_chunk():
+  r = np.random.default_rng(5)
+  points = r.normal(size=(50, 3)) + 100.0   # far from the origin: centred before the products
+  distances = spatial.distance.cdist(points, points)
+  labels = r.integers(0, 3, 50)
+  want = np.min(np.where(labels[:, None] != labels[None], distances, np.inf), 1)
+  for chunk in (1024, 8):   # every row at once, and 8 at a time
+    pairs, nearest_other = typicality._pair_distances(points, labels, chunk=chunk)
+    np.testing.assert_allclose(pairs, spatial.distance.pdist(points), rtol=1e-9)
+    np.testing.assert_allclose(nearest_other, want, rtol=1e-9)
 
 
 def test_probcover_covers_the_uncovered_blob_first_and_then_picks_at_random():

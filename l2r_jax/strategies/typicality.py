@@ -23,8 +23,9 @@ equivalent. Both work for every task.
   samples not yet covered (by the labeled set or earlier picks), ties to the lowest index; once
   everything is covered, the rest at random. ``radius`` 0 picks it as the paper does: the largest
   of a grid of radii for which at least ``purity`` of the samples have balls holding only their
-  own k-means cluster (``num_outputs`` clusters). The coverage graph is dense: memory and time per
-  pick ``(|labeled| + |subset|)²``, the one strategy here whose cost is quadratic in the subset.
+  own k-means cluster (``num_outputs`` clusters; the pairs' distances, 8 bytes each, computed a
+  chunk of rows at a time). The coverage graph is dense: memory and time per pick
+  ``(|labeled| + |subset|)²``, the one strategy here whose cost is quadratic in the subset.
 """
 import functools
 from typing import Tuple
@@ -146,15 +147,35 @@ def select_typiclust(state, pool_subset, budget, rng):
 def ball_purity(points: np.ndarray, labels: np.ndarray, radii: np.ndarray) -> np.ndarray:
   """For each radius, the fraction of points whose ball holds only points of their own
   cluster."""
-  return _purity(pairwise_sq_distances(points), labels, radii)
+  return _purity(_pair_distances(points, labels)[1], radii)
 
 
-def _purity(sq: np.ndarray, labels: np.ndarray, radii: np.ndarray) -> np.ndarray:
-  """:func:`ball_purity` from the points' squared distances ``sq``."""
-  other = labels[:, None] != labels[None]
-  # A point is pure up to the distance of its nearest point of another cluster (exclusive).
-  nearest_other = np.sqrt(np.min(np.where(other, sq, np.inf), 1))
+def _purity(nearest_other: np.ndarray, radii: np.ndarray) -> np.ndarray:
+  """:func:`ball_purity` from each point's distance to its nearest point of another cluster: a
+  point is pure up to that distance (exclusive)."""
   return (nearest_other[None, :] >= radii[:, None]).mean(1)
+
+
+def _pair_distances(points: np.ndarray, labels: np.ndarray,
+                    chunk: int = 1024) -> Tuple[np.ndarray, np.ndarray]:
+  """Every pair's distance once (``[n (n - 1) / 2]``, float64, row by row of the upper triangle)
+  and each point's distance to its nearest point of another cluster (``inf`` if none), computed a
+  chunk of rows at a time: memory 8 bytes per pair plus ``chunk x n``, never ``n x n``."""
+  points = np.asarray(points, np.float64)
+  points = points - points.mean(0)
+  sq = (points**2).sum(1)
+  n = len(points)
+  pairs, nearest_other, at = np.empty(n * (n - 1) // 2), np.empty(n), 0
+  for start in range(0, n, chunk):
+    stop = min(start + chunk, n)
+    block = np.maximum(sq[start:stop, None] + sq[None, :] - 2 * points[start:stop] @ points.T, 0.0)
+    other = labels[start:stop, None] != labels[None]
+    nearest_other[start:stop] = np.sqrt(np.min(np.where(other, block, np.inf), 1))
+    for i in range(start, stop):
+      row = block[i - start, i + 1:]
+      pairs[at:at + len(row)] = np.sqrt(row)
+      at += len(row)
+  return pairs, nearest_other
 
 
 @functools.partial(jax.jit, static_argnames=('budget',))
@@ -189,10 +210,10 @@ def choose_radius(points: np.ndarray, clusters: int, purity: float, seed: int) -
   """The largest radius of a grid (40 from the 1st to the 50th percentile of the distances between
   points) at which at least ``purity`` of the balls are pure."""
   labels = kmeans_labels(points, clusters, seed)
-  sq = pairwise_sq_distances(points)
-  d = np.sqrt(np.maximum(sq[np.triu_indices(len(points), 1)], 0.0))
-  radii = np.geomspace(max(np.quantile(d, 0.01), 1e-6), np.quantile(d, 0.5), 40)
-  pure = _purity(sq, labels, radii) >= purity
+  pairs, nearest_other = _pair_distances(points, labels)
+  low, median = np.quantile(pairs, [0.01, 0.5], overwrite_input=True)
+  radii = np.geomspace(max(low, 1e-6), median, 40)
+  pure = _purity(nearest_other, radii) >= purity
   return float(radii[np.flatnonzero(pure)[-1]] if pure.any() else radii[0])
 
 
