@@ -5,7 +5,8 @@ r"""The paper's comparison on the offline tasks: every strategy, several seeds, 
 Each task runs its own config (``configs/<task>.py``, or a variant ``<task>:<variant>`` such as
 ``synthetic_pose:pretrained``: every strategy it lists, the paper's protocol of shared initial sets
 and subset draws per seed), plus ``EXTRA_STRATEGIES`` (the paper's Fig. 5 ablation and the
-``oracle_loss`` diagnostic), for seeds ``0 .. seeds-1`` through the driver, in
+``oracle_loss`` diagnostic) and every one of ``BASELINES`` that applies to the task and its config
+(the Monte-Carlo ones where a ``:mc_dropout`` variant gives the model dropout), for seeds ``0 .. seeds-1`` through the driver, in
 ``WORKDIR/<task>`` (default ``runs/quality``). Interrupted, the same command resumes at the first
 unfinished (strategy, seed, cycle); a finished task is only read back. Writes ``OUT/quality.md``
 (default ``benchmarks/results``), with per task:
@@ -50,14 +51,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
 from benchmarks import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 TASKS = ('mnist1d', 'mnist1d:mc_dropout', 'digits', 'synthetic_pose', 'synthetic_pose:pretrained',
-         'synthetic_crowd', 'synthetic_crowd:pretrained')
+         'synthetic_pose:pretrained_mc_dropout', 'synthetic_crowd', 'synthetic_crowd:pretrained',
+         'synthetic_crowd:pretrained_mc_dropout')
 REGRESSION = ('pose', 'crowd')
 # Run on every task beside its config's strategies: the paper's Fig. 5 ablation (LL4AL's module
 # trained with L2R-AL's listwise loss) and the diagnostic that queries the true highest losses.
 EXTRA_STRATEGIES = ('l2r_all_features', 'oracle_loss')
 # And the baselines of the maintained libraries and recent benchmarks, on every task they apply
-# to and whose config they accept (BALD and BatchBALD: a model with dropout).
-BASELINES = ('margin', 'least_confidence', 'bald', 'batchbald', 'badge', 'typiclust', 'probcover')
+# to and whose config they accept (BALD, BatchBALD and mc_variance: a model with dropout).
+BASELINES = ('margin', 'least_confidence', 'bald', 'batchbald', 'badge', 'typiclust', 'probcover',
+             'mc_variance')
 # The loss-prediction strategies whose test-loss ranking the report follows cycle by cycle.
 RANKERS = ('l2r', 'll4al', 'l2r_all_features')
 

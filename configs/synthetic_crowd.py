@@ -17,6 +17,10 @@ on generated shapes (``configs/pretrain_shapes.py``), as C^3 starts from ImageNe
 everything else is the same, so the two variants differ only in the initialisation. ``:smoke`` is a
 seconds-long run of every strategy, for tests; ``:pretrained_smoke`` the same from the pretrained
 backbone.
+
+``mc_dropout`` in a variant's name (``:mc_dropout``, ``:pretrained_mc_dropout``,
+``:pretrained_mc_dropout_smoke``, ...) adds dropout 0.1 before the last 1×1 convolution, for every
+strategy: what ``mc_variance`` needs.
 """
 from l2r_jax import defaults
 
@@ -42,6 +46,9 @@ def get_config(variant: str = 'default'):
   # per epoch for 100 epochs here too, so 1 update per step.
   c.predictor.updates_per_step = defaults.predictor_updates_per_step(
       'shanghaitech', c.al.initial, c.train.batch_size, c.train.epochs)
+  if 'mc_dropout' in variant:
+    c.model.dropout = 0.1
+    variant = variant.replace('mc_dropout', '').replace('__', '_').strip('_') or 'default'
   if variant in ('smoke', 'pretrained_smoke'):
     c.seeds = (0,)
     c.data.update(num_train=48, num_test=16, image_size=32)
@@ -53,7 +60,7 @@ def get_config(variant: str = 'default'):
     c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   elif variant not in ('default', 'pretrained'):
     raise ValueError(f"Unknown variant {variant!r}: use 'default', 'pretrained', 'smoke' or "
-                     "'pretrained_smoke'.")
+                     "'pretrained_smoke', each with 'mc_dropout' or without.")
   if variant.startswith('pretrained'):
     c.model.pretrained = 'synthetic_shapes'
     c.model.kwargs.width = 16  # the shipped backbone's

@@ -18,6 +18,10 @@ first 60% of each cycle, epochs 0-12); three seeds.
 (``configs/pretrain_shapes.py``), as the paper's starts from ImageNet; everything else is the
 same, so the two variants differ only in the initialisation. ``:smoke`` is a seconds-long run of
 every strategy, for tests; ``:pretrained_smoke`` the same from the pretrained backbone.
+
+``mc_dropout`` in a variant's name (``:mc_dropout``, ``:pretrained_mc_dropout``,
+``:pretrained_mc_dropout_smoke``, ...) adds dropout 0.1 before the last 1×1 convolution, for every
+strategy: what ``mc_variance`` needs.
 """
 from l2r_jax import defaults
 
@@ -44,6 +48,9 @@ def get_config(variant: str = 'default'):
   # for 20 epochs here, so 12 updates per step (LL4AL's module too).
   c.predictor.updates_per_step = defaults.predictor_updates_per_step(
       'mpii', c.al.initial, c.train.batch_size, c.train.epochs)
+  if 'mc_dropout' in variant:
+    c.model.dropout = 0.1
+    variant = variant.replace('mc_dropout', '').replace('__', '_').strip('_') or 'default'
   if variant in ('smoke', 'pretrained_smoke'):
     c.seeds = (0,)
     c.data.update(num_train=96, num_test=32, image_size=32, heatmap_size=8)
@@ -55,7 +62,7 @@ def get_config(variant: str = 'default'):
     c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   elif variant not in ('default', 'pretrained'):
     raise ValueError(f"Unknown variant {variant!r}: use 'default', 'pretrained', 'smoke' or "
-                     "'pretrained_smoke'.")
+                     "'pretrained_smoke', each with 'mc_dropout' or without.")
   if variant.startswith('pretrained'):
     c.model.pretrained = 'synthetic_shapes'
     c.model.kwargs.width = 16  # the shipped backbone's

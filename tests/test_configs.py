@@ -57,3 +57,9 @@ def test_the_stand_ins_two_regimes_differ_only_in_the_initialisation(module):
   assert module.get_config().predictor.sorter == 'gru'
   with pytest.raises(ValueError, match='pretrained_smoke'):
     module.get_config('bogus')
+  # 'mc_dropout' in a variant's name adds dropout 0.1 and nothing else.
+  for variant, with_dropout in [('default', 'mc_dropout'), ('pretrained', 'pretrained_mc_dropout'),
+                                ('pretrained_smoke', 'pretrained_mc_dropout_smoke')]:
+    plain, dropped = module.get_config(variant).to_dict(), module.get_config(with_dropout).to_dict()
+    assert (plain['model'].pop('dropout'), dropped['model'].pop('dropout')) == (0.0, 0.1)
+    assert plain == dropped
