@@ -291,7 +291,7 @@ def rho_per_cycle(records: List[Dict[str, Any]]) -> List[str]:
 
 
 def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
-                     pretrained: List[Dict[str, Any]]) -> str:
+                     pretrained: List[Dict[str, Any]], command: Optional[str] = None) -> str:
   """A task's random-init and pretrained regimes side by side: AUC and last-cycle metric per
   strategy, and whether querying the true highest losses (``oracle_loss``) beats random."""
   metric = random_init[0]['metric']
@@ -305,7 +305,8 @@ def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
       if r['num_labeled'] == final:
         per[r['strategy']].append(r['value'])
     last.append(per)
-  lines = [f'## {name}: the two regimes side by side', '',
+  lines = [f'## {name}: the two regimes side by side', ''] + (
+      [f'Command: {command}.', ''] if command else []) + [
            f'The same task, protocol and seeds, the backbone starting from random weights '
            f'(`{name}`) or pretrained on generated shapes (`{name}:pretrained`, '
            f'`configs/pretrain_shapes.py`). AUC of {metric} ({"higher" if higher else "lower"} '
@@ -396,7 +397,8 @@ def main(argv=None):
   for name in list(all_records):
     if f'{name}:pretrained' in all_records:
       sections[f'{name}: the two regimes side by side'] = regimes_markdown(
-          name, all_records[name], all_records[f'{name}:pretrained'])
+          name, all_records[name], all_records[f'{name}:pretrained'],
+          _command([name, f'{name}:pretrained'], args.seeds, args.smoke))
   out_path = os.path.join(args.out, 'quality.md')
   scope = f'{_command(names, args.seeds, args.smoke)}; '
   body = list(sections.values())
