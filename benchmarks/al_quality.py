@@ -6,10 +6,10 @@ Each task runs its own config (``configs/<task>.py``, or a variant ``<task>:<var
 ``synthetic_pose:pretrained``: every strategy it lists, the paper's protocol of shared initial sets
 and subset draws per seed), plus ``EXTRA_STRATEGIES`` (the paper's Fig. 5 ablation and the
 ``oracle_loss`` diagnostic) and every one of ``BASELINES`` that applies to the task and its config
-(the Monte-Carlo ones where a ``:mc_dropout`` variant gives the model dropout), for seeds ``0 .. seeds-1`` through the driver, in
-``WORKDIR/<task>`` (default ``runs/quality``). Interrupted, the same command resumes at the first
-unfinished (strategy, seed, cycle); a finished task is only read back. Writes ``OUT/quality.md``
-(default ``benchmarks/results``), with per task:
+(the Monte-Carlo ones where a ``mc_dropout`` variant gives the model dropout), for seeds
+``0 .. seeds-1`` through the driver, in ``WORKDIR/<task>`` (default ``runs/quality``).
+Interrupted, the same command resumes at the first unfinished (strategy, seed, cycle); a finished
+task is only read back. Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
 
 * the metric at every cycle (mean ± std over seeds);
 * the area under the learning curve (AUC): the trapezoid over the number of labels divided by its
