@@ -84,13 +84,13 @@ def kmeans_labels(points: np.ndarray, clusters: int, seed: int) -> np.ndarray:
   return model.fit_predict(points)
 
 
-def pairwise_sq_distances(points: np.ndarray) -> np.ndarray:
-  """``[n, n]`` squared Euclidean distances (float64, by one matrix product of centred points:
-  memory ``n²``, not ``n² x d``)."""
+def pairwise_sq_distances(points: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+  """``[len(rows), n]`` squared Euclidean distances from ``points[rows]`` to every point (float64,
+  by one matrix product of centred points: memory ``len(rows) x n``, not ``x d``)."""
   points = np.asarray(points, np.float64)
   points = points - points.mean(0)
   sq = (points**2).sum(1)
-  return np.maximum(sq[:, None] + sq[None, :] - 2 * points @ points.T, 0.0)
+  return np.maximum(sq[rows, None] + sq[None, :] - 2 * points[rows] @ points.T, 0.0)
 
 
 def typicality(points: np.ndarray, k: int) -> np.ndarray:
@@ -161,14 +161,11 @@ def _pair_distances(points: np.ndarray, labels: np.ndarray,
   """Every pair's distance once (``[n (n - 1) / 2]``, float64, row by row of the upper triangle)
   and each point's distance to its nearest point of another cluster (``inf`` if none), computed a
   chunk of rows at a time: memory 8 bytes per pair plus ``chunk x n``, never ``n x n``."""
-  points = np.asarray(points, np.float64)
-  points = points - points.mean(0)
-  sq = (points**2).sum(1)
   n = len(points)
   pairs, nearest_other, at = np.empty(n * (n - 1) // 2), np.empty(n), 0
   for start in range(0, n, chunk):
     stop = min(start + chunk, n)
-    block = np.maximum(sq[start:stop, None] + sq[None, :] - 2 * points[start:stop] @ points.T, 0.0)
+    block = pairwise_sq_distances(points, slice(start, stop))
     other = labels[start:stop, None] != labels[None]
     nearest_other[start:stop] = np.sqrt(np.min(np.where(other, block, np.inf), 1))
     for i in range(start, stop):
