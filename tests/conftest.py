@@ -1,5 +1,5 @@
-"""Two fake CPU devices for the pmap tests; must run before JAX initialises its backends. And one
-persistent compilation cache per test run."""
+"""Two fake CPU devices for the pmap tests; must run before JAX initialises its backends. One
+persistent compilation cache per test run, and programs compiled without LLVM's optimisations."""
 import os
 import shutil
 import tempfile
@@ -8,6 +8,16 @@ import chex
 import jax
 import pytest
 
+# The suite's programs are small and run for milliseconds: most of its time is compilation, and
+# LLVM's optimisation passes are most of that (the every-strategy run on the pose stand-in: 60 s
+# with them, 33 s without). XLA's own graph passes still run; what changes is machine code, so
+# results differ from an optimised build's by float rounding at most, which every tolerance here
+# allows for (they are set for the AMD/Intel difference). The processes the tests start inherit
+# the flag through the environment, so runs compared with each other are built alike. A flag the
+# caller set wins: `XLA_FLAGS=--xla_backend_optimization_level=2 pytest` checks optimised code.
+if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = ' '.join(
+      [*os.environ.get('XLA_FLAGS', '').split(), '--xla_backend_optimization_level=0'])
 chex.set_n_cpu_devices(2)
 
 # One persistent compilation cache for the run, made by the first process that reads this file

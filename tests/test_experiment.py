@@ -141,6 +141,7 @@ def test_rerun_resumes_without_duplicates(full_run):
   assert len(lines) == len(records)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_results(full_run, tmp_path):
   _, reference = full_run
   cmd = [sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
@@ -452,6 +453,7 @@ def test_registry_covers_the_paper():
   assert {'random', 'entropy', 'coreset', 'vaal', 'll4al', 'l2r'} <= set(strategies.REGISTRY)
 
 
+@pytest.mark.slow
 def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):
   port = _free_port()
   env = dict(os.environ, XLA_FLAGS=_xla_flags(1),
@@ -478,6 +480,7 @@ def test_two_processes_on_localhost_see_the_same_labeled_set(tmp_path):
   assert len(records) == 4  # written once, by process 0
 
 
+@pytest.mark.slow
 def test_one_device_gives_the_two_device_results(tmp_path):
   # One loss-module update per step: each further one lets Adam amplify the rounding differences
   # between the two layouts (the extra updates on two devices: tests/test_train.py). Compared where
@@ -536,6 +539,7 @@ def _in_this_process(task):
   return augmented_worker.flat(*augmented_worker.train_cycle_zero(task))
 
 
+@pytest.mark.slow
 def test_an_augmented_cifar_shaped_task_trains_alike_on_one_and_two_devices(tmp_path):
   # Each sample is augmented with the key of its place in the global batch: were keys drawn per
   # device, the two would differ by more than what training moved (3 times, here).
@@ -543,6 +547,7 @@ def test_an_augmented_cifar_shaped_task_trains_alike_on_one_and_two_devices(tmp_
                          _in_this_process('cifar_shaped'))
 
 
+@pytest.mark.slow
 def test_the_pose_stand_in_trains_alike_in_one_process_and_on_two(tmp_path):
   # Two processes of one device each: two devices, as in one process with two (bit for bit the
   # same there). Keyed per device, the two differed by 1.4 times what training moved.

@@ -218,6 +218,7 @@ def test_the_paper_pose_config_starts_from_imagenet_weights(tmp_path, monkeypatc
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
   c = mpii_config.get_config()
   c.data.synthetic = True  # the stand-in at MPII's sizes, normalised as ImageNet's weights need
+  c.data.update(num_train=1500, num_test=100)  # MPII's crops and heatmaps; fewer poses to draw
   assert c.model.pretrained == 'imagenet' and c.data.normalize == 'imagenet'
 
   def offline(url, timeout=None):
