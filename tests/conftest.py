@@ -10,9 +10,10 @@ import pytest
 
 # The suite's programs are small and run for milliseconds: much of its time is compilation, and
 # LLVM's optimisation passes a large part of that (the every-strategy run on the pose stand-in:
-# 60 s with them, 33 s without; the whole suite 735 s against 608 s, AMD EPYC, 2 cores). XLA's own graph passes still run; what changes is machine code, so
-# results differ from an optimised build's by float rounding at most, which every tolerance here
-# allows for (they are set for the AMD/Intel difference). The processes the tests start inherit
+# 60 s with them, 33 s without; the whole suite 735 s against 608 s, AMD EPYC, 2 cores). XLA's
+# own graph passes still run; what changes is machine code, so results differ from an optimised
+# build's by float rounding at most, which every tolerance here allows for (they are set for the
+# AMD/Intel difference). The processes the tests start inherit
 # the flag through the environment, so runs compared with each other are built alike. A flag the
 # caller set wins: `XLA_FLAGS=--xla_backend_optimization_level=2 pytest` checks optimised code.
 if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
