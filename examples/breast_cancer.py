@@ -50,8 +50,12 @@ def load_breast_cancer(data):
   x = ((bunch.data - mean) / std).astype(np.float32)
   y = bunch.target.astype(np.int32)
   y_pool = np.full(len(pool), -1, np.int32) if data.hide_labels else y[pool]
+  # What predictions on new measurements apply (the learner's predict, an exported model).
+  preprocessing = l2r_jax.Preprocessing('affine', mean, std, (float(bunch.data[pool].min()),
+                                                             float(bunch.data[pool].max())))
   return l2r_jax.Dataset(x[pool], y_pool, x[test], y[test], num_outputs=2,
-                         class_names=tuple(str(n) for n in bunch.target_names))
+                         class_names=tuple(str(n) for n in bunch.target_names),
+                         preprocessing=preprocessing)
 
 
 l2r_jax.register_model('tabular_mlp', TabularMLP)

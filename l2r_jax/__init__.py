@@ -7,19 +7,23 @@ The public API, importable from here (each loaded on first use, so ``import l2r_
   model, dataset and query strategy, by name, for ``config.model.name``, ``config.data.name`` and
   ``config.strategies``;
 * :class:`ActiveLearner`: active learning on a pool without labels, ``query()`` / ``teach()``;
+  :func:`load_model`: a model it exported, to predict on files or arrays anywhere;
 * :class:`Dataset`, :class:`Features`: what a loader returns and what a model's features are;
+  :class:`Preprocessing`: how a loader turns a person's inputs into the model's;
   :class:`MCDropout`, the dropout Monte-Carlo strategies (BALD) need in a model;
 * :func:`run`: a whole simulated experiment (``python -m l2r_jax.main``).
 """
 import importlib
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 
 _EXPORTS = {
     'ActiveLearner': ('l2r_jax.learner', 'ActiveLearner'),
     'Dataset': ('l2r_jax.data', 'Dataset'),
     'Features': ('l2r_jax.models', 'Features'),
     'MCDropout': ('l2r_jax.models.base', 'MCDropout'),
+    'Preprocessing': ('l2r_jax.data.preprocessing', 'Preprocessing'),
+    'load_model': ('l2r_jax.export', 'load_model'),
     'register_dataset': ('l2r_jax.data', 'register_dataset'),
     'register_model': ('l2r_jax.models', 'register_model'),
     'register_scoring_strategy': ('l2r_jax.strategies.base', 'register_scores'),

@@ -19,10 +19,12 @@ import logging as std_logging
 import os
 import shutil
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import orbax.checkpoint as ocp
+
+from l2r_jax import workdir as workdir_lib
 
 
 def manager(directory: str) -> ocp.CheckpointManager:
@@ -100,68 +102,77 @@ def move_aside(directory: str, step: int) -> str:
   the manager's sight, kept for inspection); returns where."""
   workdir = os.path.dirname(os.path.dirname(directory))
   stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S-%f')
-  aside = os.path.join(workdir, 'damaged', f'{os.path.basename(directory)}-cycle{step}-{stamp}')
+  workdir_lib.folder_in(workdir, 'damaged')
+  aside = workdir_lib.path_in(workdir, 'damaged',
+                              f'{os.path.basename(directory)}-cycle{step}-{stamp}')
   os.makedirs(os.path.dirname(aside), exist_ok=True)
-  shutil.move(os.path.join(directory, str(step)), aside)
+  shutil.move(workdir_lib.path_in(workdir, os.path.relpath(directory, workdir), str(step)), aside)
   return aside
 
 
 RESULT_KEY = ('strategy', 'seed', 'cycle')
+# What the driver and the report read of a results record.
+RESULT_FIELDS = RESULT_KEY + ('num_labeled', 'metric', 'value')
 
 
 def read_results(path: str, report: Optional[Callable[[str], None]] = None,
-                 restored_by: Optional[str] = "The runs' checkpoints restore their records."
-                 ) -> List[Dict[str, Any]]:
-  """The records in ``path`` (any JSON-lines file). A last line cut off by a kill (no newline
-  after it) is dropped from the file. Any other line that cannot be parsed is ``report``-ed and
+                 restored_by: Optional[str] = "The runs' checkpoints restore their records.",
+                 required: Sequence[str] = ()) -> List[Dict[str, Any]]:
+  """The records in ``path`` (any JSON-lines file; refused if it is a symbolic link). A last line
+  cut off by a kill (no newline after it) is dropped from the file. Any other line that cannot be
+  parsed (not UTF-8, not JSON, or not an object with the fields ``required``) is ``report``-ed and
   left out, the damaged file kept as ``path.damaged-<time>``; ``restored_by`` says what brings its
-  record back (for results: the run's checkpoint, :func:`append_results`)."""
+  record back (for results: the run's checkpoint, :func:`append_results`). The file is rewritten
+  atomically (:func:`l2r_jax.workdir.write_atomic`): a kill leaves it as it was or cleaned up,
+  never less."""
   report = report or logging.warning
-  if not os.path.exists(path):
+  if not os.path.lexists(path):
     return []
-  with open(path) as f:
-    text = f.read()
-  lines = text.split('\n')
+  content = workdir_lib.read_bytes(path)
+  lines = content.split(b'\n')
   records, good, bad = [], [], []
   for number, line in enumerate(lines, 1):
     if not line.strip():
       continue
     try:
-      records.append(json.loads(line))
-      good.append(line)
-    except json.JSONDecodeError:
+      record = json.loads(line.decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError):
       bad.append((number, line))
+      continue
+    if required and not (isinstance(record, dict) and all(k in record for k in required)):
+      bad.append((number, line))
+      continue
+    records.append(record)
+    good.append(line)
   if bad:
-    cut_off = len(bad) == 1 and bad[0][0] == len(lines) and not text.endswith('\n')
+    cut_off = len(bad) == 1 and bad[0][0] == len(lines) and not content.endswith(b'\n')
     if not cut_off:
-      copy = f'{path}.damaged-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")}'
-      shutil.copyfile(path, copy)
+      folder, name = os.path.split(path)
+      copy = workdir_lib.path_in(
+          folder, f'{name}.damaged-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")}')
+      workdir_lib.write_atomic(copy, content)
+      shown = bad[0][1][:60].decode('utf-8', 'backslashreplace')
       report(f'{path}: line{"s" * (len(bad) > 1)} {", ".join(str(n) for n, _ in bad)} cannot be '
-             f'parsed ({bad[0][1][:60]!r}); left out, the file as it was kept as {copy}.'
+             f'parsed as a record ({shown!r}); left out, the file as it was kept as {copy}.'
              + (f' {restored_by}' if restored_by else ''))
-    with open(path, 'w') as f:
-      f.write(''.join(l + '\n' for l in good))
+    workdir_lib.write_atomic(path, b''.join(line + b'\n' for line in good))
   return records
 
 
 def drop_results(path: str, strategy: str, seed: int, after_cycle: int) -> None:
   """Removes the records of (``strategy``, ``seed``) past ``after_cycle``: cycles whose checkpoint
   is gone (damaged), to be computed again."""
-  records = read_results(path)
+  records = read_results(path, required=RESULT_FIELDS)
   keep = [r for r in records
           if not (r['strategy'] == strategy and r['seed'] == seed and r['cycle'] > after_cycle)]
   if len(keep) != len(records):
-    with open(path, 'w') as f:
-      f.write(''.join(json.dumps(r) + '\n' for r in keep))
+    workdir_lib.write_atomic(path, ''.join(json.dumps(r) + '\n' for r in keep))
 
 
 def append_results(path: str, records: List[Dict[str, Any]]) -> None:
-  """Appends the records whose (strategy, seed, cycle) ``path`` does not hold yet."""
-  have = {tuple(r[k] for k in RESULT_KEY) for r in read_results(path)}
+  """Appends the records whose (strategy, seed, cycle) ``path`` does not hold yet, synced, whole
+  or not at all (:func:`l2r_jax.workdir.append_synced`)."""
+  have = {tuple(r[k] for k in RESULT_KEY) for r in read_results(path, required=RESULT_FIELDS)}
   new = [r for r in records if tuple(r[k] for k in RESULT_KEY) not in have]
   if new:
-    with open(path, 'a') as f:
-      for r in new:
-        f.write(json.dumps(r) + '\n')
-      f.flush()
-      os.fsync(f.fileno())
+    workdir_lib.append_synced(path, ''.join(json.dumps(r) + '\n' for r in new))

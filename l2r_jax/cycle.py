@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
+from l2r_jax import errors
+from l2r_jax import numerics
 from l2r_jax import protocol
 from l2r_jax import train
 from l2r_jax.data import pipeline
@@ -170,8 +172,9 @@ def train_cycle(experiment, run_states: Sequence[Any], cycle: int, rngs: Sequenc
   rows, keys = plan.for_devices(jax.local_device_count(), seed_axis=vmapped)
   states = [_restart_optimisers(al.train_state) for al in run_states]
   state = train.replicate(_stack(states) if vmapped else states[0])
+  # Numbered as the result lines number cycles (from 0: the initial labeled set's).
   progress = (f'{strategy} seed{"s" * vmapped} {",".join(str(al.seed) for al in run_states)} '
-              f'cycle {cycle + 1}/{config.al.cycles}')
+              f'cycle {cycle}')
   epoch_metrics = []
   # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
   with contextlib.closing(make_feed(experiment, run_states, rows)) as feed:
@@ -197,6 +200,8 @@ def make_feed(experiment, run_states: Sequence[Any], rows: np.ndarray):
   config, ds = experiment.config, experiment.dataset
   labeled = np.concatenate([al.labeled for al in run_states])
   x, y = ds.x_train[labeled], ds.y_train[labeled]
+  if not isinstance(ds.x_train, np.ndarray):   # arrays were checked at load; files are read here
+    numerics.checked_batch(x, labeled, 'Dataset.x_train')
   # The device feed pads to the experiment's last size: one compiled step for every cycle.
   last = config.al.initial + config.al.budget * (config.al.cycles - 1)
   size = max(len(labeled), len(run_states) * last)
@@ -213,9 +218,12 @@ def _check_finite(run_states: Sequence[Any], cycle: int,
   for al, history in zip(run_states, histories):
     for epoch, m in enumerate(history):
       if not all(np.isfinite(v) for v in m.values()):
-        raise FloatingPointError(
+        kept = (f'the checkpoint of cycle {cycle - 1} is kept' if cycle > 0 else
+                'nothing of it was saved')
+        raise errors.NumericsError(
             f'{al.strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
-            f'{m}. The run stops here; the checkpoint of cycle {cycle - 1} is kept.')
+            f'{m}. The run stops here; {kept}. Lower config.train.lr (or config.predictor.lr '
+            'if only the loss module\'s metrics diverged).')
 
 
 def _epoch_means(epoch_metrics: List[Metrics], run) -> List[Dict[str, float]]:

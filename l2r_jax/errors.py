@@ -14,6 +14,13 @@ class ConfigError(Refusal, ValueError):
   """A config field that cannot work: the message names it and the fix."""
 
 
+class NumericsError(Refusal, FloatingPointError):
+  """A NaN or an infinity where a number must be: in a dataset's inputs or labels (the message
+  names the field and the samples), or in a model's outputs, its training diverged (the run and
+  cycle, and how many samples). Checked where the numbers enter (:mod:`l2r_jax.numerics`), so no
+  pick, metric or table is ever computed from them."""
+
+
 def qualified_name(obj) -> str:
   """``module.qualname`` of a class or function (what a registration records)."""
   return f'{getattr(obj, "__module__", "?")}.{getattr(obj, "__qualname__", type(obj).__name__)}'

@@ -32,6 +32,7 @@ from l2r_jax import cycle as cycle_lib
 from l2r_jax import data as data_lib
 from l2r_jax import metrics
 from l2r_jax import models as models_lib
+from l2r_jax import numerics
 from l2r_jax import optim
 from l2r_jax import protocol
 from l2r_jax import report
@@ -135,73 +136,126 @@ def _p_forward(train_state: train.State, x):
 @functools.partial(jax.pmap, axis_name=train.AXIS, static_broadcasted_argnums=(0,))
 def _p_score(task: tasks_lib.Task, train_state: train.State, x, y):
   prediction, _, predicted_loss = _apply(train_state, x)
-  return task.decode(prediction), task.truth(y), task.loss(prediction, y), predicted_loss
+  # A NaN map decodes to a finite argmax: whether the prediction itself is finite, per sample.
+  finite = jnp.isfinite(prediction.reshape(prediction.shape[0], -1)).all(-1)
+  return (task.decode(prediction), task.truth(y), task.loss(prediction, y), predicted_loss,
+          jnp.where(finite, 0.0, jnp.nan))
 
 
 @functools.partial(jax.pmap, axis_name=train.AXIS, static_broadcasted_argnums=(0, 1))
-def _p_sample_predictions(passes: int, reduce, train_state: train.State, rng, x, rows):
+def _p_sample_predictions(passes: int, reduce, train_state: train.State, rng, x):
   """``[n, passes, ...]`` (or ``reduce`` of it): the target's predictions under ``passes``
-  dropout masks (BatchNorm in inference mode). Pass ``t`` of pool sample ``i`` uses
-  ``fold_in(split(rng, passes)[t], i)``, so a sample's masks depend on neither its chunk nor its
-  device."""
+  dropout masks (BatchNorm in inference mode). Consistent MC dropout: pass ``t`` drops by
+  ``split(rng, passes)[t]`` for every sample, one sample at a time, so every sample sees the same
+  ``passes`` models (what BatchBALD's joint over samples needs) and a sample's passes depend on
+  neither its chunk nor its device."""
   t = train_state.target
   variables = {'params': t.params, 'batch_stats': t.batch_stats}
 
-  def one(x, row, key):
-    prediction, _ = t.apply_fn(variables, x[None], train=False,
-                               rngs={'dropout': jax.random.fold_in(key, row)})
+  def one(x, key):
+    prediction, _ = t.apply_fn(variables, x[None], train=False, rngs={'dropout': key})
     return prediction[0]
 
-  per_pass = jax.vmap(lambda key: jax.vmap(one, (0, 0, None))(x, rows, key))(
+  per_pass = jax.vmap(lambda key: jax.vmap(one, (0, None))(x, key))(
       jax.random.split(rng, passes))
   per_pass = jnp.moveaxis(per_pass, 0, 1)
   return (per_pass if reduce is None else reduce(per_pass),)
 
 
 def sample_predictions(train_state: train.State, x, indices: np.ndarray, passes: int,
-                       rng: jax.Array, chunk: int = 512, reduce=None) -> np.ndarray:
+                       rng: jax.Array, chunk: int = 512, reduce=None, split: Optional[str] = None,
+                       during: str = '') -> np.ndarray:
   """``[n, passes, ...]``: the target's predictions on ``x[indices]`` under ``passes`` Monte-Carlo
-  dropout masks (:class:`models.base.MCDropout`), over every device of every process; memory
+  dropout masks (:class:`models.base.MCDropout`), pass ``t``'s mask the same for every sample
+  (consistent MC dropout), over every device of every process; memory
   ``passes x chunk x`` a prediction per device. ``reduce`` (``[n, passes, ...] -> [n, ...]``, a
-  module-level function) is applied on the devices, so only its output comes back."""
-  return blocks.map_over_devices(
+  module-level function) is applied on the devices, so only its output comes back. ``split`` and
+  ``during``: as for :func:`infer`."""
+  samples = blocks.map_over_devices(
       functools.partial(_p_sample_predictions, passes, reduce, train.replicate(train_state),
                         train.replicate(rng)),
-      lambda rows: (x[rows], np.asarray(rows, np.int32)), indices, chunk)[0]
+      lambda rows: (_read(x, rows, split),), indices, chunk)[0]
+  name = 'Monte-Carlo dropout predictions' + ('' if reduce is None else f' ({reduce.__name__})')
+  numerics.check_outputs([(name, samples, numerics.TARGET_DIVERGED)], indices,
+                         _samples(split), during)
+  return samples
 
 
-def infer(train_state: train.State, x, indices: np.ndarray,
-          chunk: int = 512) -> strategies_lib.PoolOutputs:
+def _read(x, rows: np.ndarray, split: Optional[str], axis: str = 'x') -> np.ndarray:
+  """``x[rows]``, the inputs (``axis`` 'x') or labels ('y') of ``split`` ('pool', 'test', None:
+  inputs given otherwise), refused if they hold a NaN or an infinity: a dataset's arrays were
+  checked when it was loaded, its array-likes (files read on demand) and other inputs are checked
+  here, batch by batch."""
+  values = x[rows]
+  if isinstance(x, np.ndarray) and split is not None:
+    return values
+  field = {'pool': f'Dataset.{axis}_train', 'test': f'Dataset.{axis}_test'}.get(split, 'The inputs')
+  return numerics.checked_batch(values, rows, field)
+
+
+def _samples(split: Optional[str]) -> str:
+  return f'{split} samples' if split else 'samples'
+
+
+def infer(train_state: train.State, x, indices: np.ndarray, chunk: int = 512,
+          split: Optional[str] = None, during: str = '') -> strategies_lib.PoolOutputs:
   """The target's (and predictor's) outputs on ``x[indices]`` (``x`` an array or array-like),
-  over every device of every process, chunk by chunk."""
-  return strategies_lib.PoolOutputs(*blocks.map_over_devices(
-      functools.partial(_p_forward, train.replicate(train_state)), lambda rows: (x[rows],),
-      indices, chunk))
+  over every device of every process, chunk by chunk. Inputs or outputs with a NaN or an infinity
+  are refused (:class:`~l2r_jax.errors.NumericsError`), naming ``split`` (``x`` is the pool's or
+  the test split's inputs; None: inputs given otherwise) and, before the rest, ``during`` (the run
+  and cycle)."""
+  outputs = strategies_lib.PoolOutputs(*blocks.map_over_devices(
+      functools.partial(_p_forward, train.replicate(train_state)),
+      lambda rows: (_read(x, rows, split),), indices, chunk))
+  numerics.check_outputs([('predictions', outputs.prediction, numerics.TARGET_DIVERGED),
+                          ('embeddings', outputs.embedding, numerics.TARGET_DIVERGED),
+                          ('loss predictions', outputs.predicted_loss,
+                           numerics.PREDICTOR_DIVERGED)], indices, _samples(split), during)
+  return outputs
 
 
-def true_losses(experiment: Experiment, train_state: train.State,
-                indices: np.ndarray) -> np.ndarray:
+def true_losses(experiment: Experiment, train_state: train.State, indices: np.ndarray,
+                during: str = '') -> np.ndarray:
   """The target's per-sample task loss on pool samples ``indices``, with their labels (for the
-  diagnostic ``oracle_loss`` strategy only)."""
+  diagnostic ``oracle_loss`` strategy only); ``during``: as for :func:`infer`."""
   ds = experiment.dataset
   score = functools.partial(_p_score, experiment.task, train.replicate(train_state))
-  return blocks.map_over_devices(score, lambda rows: (ds.x_train[rows], ds.y_train[rows]), indices,
-                                 experiment.config.eval_batch_size)[2]
+  _, _, losses, _, finite = blocks.map_over_devices(
+      score, lambda rows: (_read(ds.x_train, rows, 'pool'), _read(ds.y_train, rows, 'pool', 'y')),
+      indices, experiment.config.eval_batch_size)
+  numerics.check_outputs([('predictions', finite, numerics.TARGET_DIVERGED),
+                          ('losses', losses, numerics.TARGET_DIVERGED)], indices, 'pool samples',
+                         during)
+  return losses
 
 
-def evaluate(experiment: Experiment, train_state: train.State, chunk: int = 512) -> Dict[str, Any]:
+def evaluate(experiment: Experiment, train_state: train.State, chunk: int = 512,
+             during: str = '') -> Dict[str, Any]:
   """The task's test metric and, with a predictor, Spearman's rho of predicted vs true per-sample
-  test losses."""
+  test losses; predictions, losses or loss predictions with a NaN or an infinity are refused
+  (``during``: as for :func:`infer`), never scored."""
   ds, task = experiment.dataset, experiment.task
-  decoded, truth, losses, predicted = blocks.map_over_devices(
+  rows = np.arange(len(ds.x_test))
+  decoded, truth, losses, predicted, finite = blocks.map_over_devices(
       functools.partial(_p_score, task, train.replicate(train_state)),
-      lambda rows: (ds.x_test[rows], ds.y_test[rows]), np.arange(len(ds.x_test)), chunk)
+      lambda rows: (_read(ds.x_test, rows, 'test'), _read(ds.y_test, rows, 'test', 'y')), rows,
+      chunk)
+  numerics.check_outputs([('predictions', finite, numerics.TARGET_DIVERGED),
+                          ('decoded predictions', decoded, numerics.TARGET_DIVERGED),
+                          ('losses', losses, numerics.TARGET_DIVERGED),
+                          ('loss predictions', predicted, numerics.PREDICTOR_DIVERGED)],
+                         rows, 'test samples', during)
   scores = task.score(decoded, truth)
   result = {'metric': task.metric, 'value': float(scores.pop(task.metric)),
             'spearman': None, **scores}
   if predicted is not None:
     result['spearman'] = float(metrics.spearman(jnp.asarray(predicted), jnp.asarray(losses)))
   return result
+
+
+def _during(al: ALState, cycle: int) -> str:
+  """The run and cycle, as a refusal names them."""
+  return f'{al.strategy}, seed {al.seed}, cycle {cycle}'
 
 
 def _cycle_rngs(al: ALState, cycle: int) -> Tuple[jax.Array, jax.Array]:
@@ -221,19 +275,22 @@ def select(experiment: Experiment, al: ALState,
   rng_query = _cycle_rngs(al, cycle)[1]
   subset = protocol.pool_subset(al.seed, cycle, al.unlabeled_mask(ds.pool_size), config.al.subset)
   labels_known = not data_lib.unknown_labels(ds.task, ds.y_train).any()
+  during = _during(al, cycle)
   view = strategies_lib.SelectionState(
-      infer=lambda idx: infer(al.train_state, ds.x_train, idx, config.eval_batch_size),
+      infer=lambda idx: infer(al.train_state, ds.x_train, idx, config.eval_batch_size, 'pool',
+                              during),
       labeled=al.labeled,
-      inputs=lambda idx: ds.x_train[np.asarray(idx)], pool_size=ds.pool_size,
+      inputs=lambda idx: _read(ds.x_train, np.asarray(idx), 'pool'), pool_size=ds.pool_size,
       options=config.get(al.strategy, ml_collections.ConfigDict()),
-      true_loss=(lambda idx: true_losses(experiment, al.train_state, idx)) if labels_known
+      true_loss=(lambda idx: true_losses(experiment, al.train_state, idx, during)) if labels_known
       else None,
       sample_predictions=lambda idx, passes, rng, reduce=None: sample_predictions(
-          al.train_state, ds.x_train, idx, passes, rng, config.eval_batch_size, reduce),
+          al.train_state, ds.x_train, idx, passes, rng, config.eval_batch_size, reduce, 'pool',
+          during),
       prepared=experiment.prepared.get(al.strategy),
       infer_pretrained=None if experiment.backbone is None else (
           lambda idx: infer(initial_train_state(experiment, al.strategy, jax.random.PRNGKey(0)),
-                            ds.x_train, idx, config.eval_batch_size)))
+                            ds.x_train, idx, config.eval_batch_size, 'pool', during)))
   return strategies_lib.select(strategies_lib.get(al.strategy), view, subset, budget, rng_query)
 
 
@@ -277,7 +334,8 @@ def train_and_evaluate(experiment: Experiment, run_states: Sequence[ALState],
   out = []
   for al, m, own in zip(run_states, trained, spent):
     t0 = time.time()
-    result = (evaluate(experiment, m, config.eval_batch_size) if len(ds.x_test) else
+    result = (evaluate(experiment, m, config.eval_batch_size, _during(al, cycle))
+              if len(ds.x_test) else
               {'metric': experiment.task.metric, 'value': None, 'spearman': None})
     record = {'strategy': al.strategy, 'seed': al.seed, 'cycle': cycle,
               'num_labeled': int(len(al.labeled)), **result,
@@ -306,7 +364,9 @@ def open_run(experiment: Experiment, workdir: str, strategy: str, seed: int,
   # Keys depend on the seed only: every strategy starts from the same model.
   rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
   train_state = initial_train_state(experiment, strategy, rng_init)
-  mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints', f'{strategy}-seed{seed}'))
+  name = f'{strategy}-seed{seed}'
+  # orbax writes, renames and deletes inside this folder: no link there, checked before it does.
+  mgr = checkpoint.manager(workdir_lib.folder_in(workdir, 'checkpoints', name))
   restored = checkpoint.restore_latest(mgr, train_state)
   if restored is None:
     if initial is None:
@@ -319,7 +379,7 @@ def open_run(experiment: Experiment, workdir: str, strategy: str, seed: int,
     logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, al.cycle)
   writer = None
   if jax.process_index() == 0:  # several processes: the first alone writes files
-    results = os.path.join(workdir, 'results.jsonl')
+    results = workdir_lib.path_in(workdir, 'results.jsonl')
     # Cycles past the restored checkpoint (a damaged one moved aside) are computed again.
     checkpoint.drop_results(results, strategy, seed, al.cycle)
     # A kill may have come between a checkpoint and its results line.
@@ -327,8 +387,7 @@ def open_run(experiment: Experiment, workdir: str, strategy: str, seed: int,
     # Imported here: tensorboardX loads PyTorch where it is installed (seconds), which a refused
     # command never needs.
     import tensorboardX  # pylint: disable=g-import-not-at-top
-    writer = tensorboardX.SummaryWriter(
-        os.path.join(workdir, 'tensorboard', f'{strategy}-seed{seed}'))
+    writer = tensorboardX.SummaryWriter(workdir_lib.folder_in(workdir, 'tensorboard', name))
   return Run(al, mgr, writer)
 
 
@@ -340,7 +399,7 @@ def save_run(experiment: Experiment, workdir: str, run: Run,
   checkpoint.save(run.manager, al.cycle, jax.device_get(al.train_state), _al_json(al))
   r = al.results[-1]
   if run.writer is not None:
-    checkpoint.append_results(os.path.join(workdir, 'results.jsonl'), al.results)
+    checkpoint.append_results(workdir_lib.path_in(workdir, 'results.jsonl'), al.results)
     for epoch, m in enumerate(history):
       for k, v in m.items():
         run.writer.add_scalar(k, v, al.cycle * experiment.config.train.epochs + epoch)
@@ -458,7 +517,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]
       else:
         for seed in config.seeds:
           run_one(experiment, workdir, strategy, seed)
-    records = [r for r in checkpoint.read_results(os.path.join(workdir, 'results.jsonl'))
+    records = [r for r in checkpoint.read_results(workdir_lib.path_in(workdir, 'results.jsonl'),
+                                                  required=checkpoint.RESULT_FIELDS)
                if r['strategy'] in config.strategies and r['seed'] in config.seeds
                and r['cycle'] < config.al.cycles]
     if primary:

@@ -1,31 +1,44 @@
-r"""Labels from a person: the current query out as files, the answers back in.
+r"""Labels from a person: the current query out as files, the answers back in, the model out.
 
     python -m l2r_jax.label query  --config=my_config.py --workdir=runs/mine [--n=50]
-    python -m l2r_jax.label answer --config=my_config.py --workdir=runs/mine --answers=FILE
+    python -m l2r_jax.label answer --config=my_config.py --workdir=runs/mine --answers=FILE [--relabel]
+    python -m l2r_jax.label status --config=my_config.py --workdir=runs/mine
+    python -m l2r_jax.label export --config=my_config.py --workdir=runs/mine --to=FOLDER
 
-``query`` trains on the labels known (if any came since the last round), asks the strategy
-(:class:`~l2r_jax.learner.ActiveLearner`; what is left of an unanswered query is asked again) and
-writes ``WORKDIR/query/``:
+``query`` trains on the labels known (if any came, or were corrected, since the last round), asks
+the strategy (:class:`~l2r_jax.learner.ActiveLearner`; what is left of an unanswered query is
+asked again) and writes ``WORKDIR/query/``:
 
 * ``query.csv``: one row per queried sample, in the strategy's order: ``index`` (in the pool),
-  ``id`` (the sample's file, relative to the dataset's root, where it has one), ``file`` (its
-  full path), ``score`` (the strategy's, for one that queries the highest scores) and an empty
-  ``label`` column to fill in: a class name or index for classification, a JSON array for pose
-  joints ``[K, 3]`` or a density map ``[H, W]``;
-* ``contact_sheet.png``: the queried images side by side, each with its index and score.
+  ``id`` (the sample's id, :mod:`l2r_jax.answers`: its file, relative to the dataset's root, where
+  it has one), ``file`` (its full path), ``score`` (the strategy's, for one that queries the
+  highest scores; the column's name says what it is), from the second round ``predicted`` and
+  ``probability`` (the model's class for the sample: a label to confirm), and an empty ``label``
+  column to fill in: a class name or index for classification, a JSON array for pose joints
+  ``[K, 3]`` or a density map ``[H, W]``. UTF-8 with a byte-order mark, so that spreadsheets read
+  it as such. A ``query.csv`` holding labels typed in and not taught is never written over;
+* ``contact_sheet.png``: the queried images side by side, each with its index, score and the
+  model's guess.
 
-``answer`` reads answers back, as that CSV (rows whose ``label`` is empty are skipped: a query
-may be answered in parts) or as JSON lines ``{"index": ..., "label": ...}`` (or ``"id"`` instead
-of ``"index"``), and teaches them. Malformed lines, unknown ids, indices outside the pool,
-samples answered twice or labeled already with another label, and labels that are not the task's
-are refused, one line per problem, and then nothing of the file is taught; an answer equal to the
-label already taught is skipped, so a file can be given again. Nothing taught is ever lost
-(``WORKDIR/answers.jsonl``).
+``answer`` reads answers back (:func:`l2r_jax.answers.read_file`), as that table, saved by a
+spreadsheet or a tool (rows whose ``label`` is empty are skipped: a query may be answered in
+parts), or as JSON lines ``{"index": ..., "label": ...}`` (or ``"id"`` instead of ``"index"``;
+another workdir's ``answers.jsonl`` is such a file, its answers mapped by id), and teaches them;
+answers for samples outside the current query are taught with a note that lists them. Lines that
+cannot be read, unknown ids, indices outside the pool or that disagree with the id, samples
+answered twice or labeled already with another label, and labels that are not the task's are
+refused, one line per problem, and then nothing of the file is taught; an answer equal to the
+label already taught is skipped, so a file can be given again. ``--relabel``: the file corrects
+labels known instead. Nothing taught is ever lost (``WORKDIR/answers.jsonl``). Each command prints
+the next one to type, with every flag and override given.
+
+``status`` prints the labels, the rounds, the pending query, the test metric and the stopping
+signal's agreement per round (:mod:`l2r_jax.stopping`); ``export`` writes the last round's model
+to a folder that :func:`l2r_jax.load_model` reads anywhere (:mod:`l2r_jax.export`).
 """
-import csv
-import json
 import math
 import os
+import shlex
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -35,9 +48,13 @@ from absl import logging
 from ml_collections import config_flags
 import numpy as np
 
+from l2r_jax import answers as answers_lib
 from l2r_jax import cli
 from l2r_jax import errors
 from l2r_jax import learner as learner_lib
+from l2r_jax import stopping
+from l2r_jax import strategies as strategies_lib
+from l2r_jax import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 
@@ -52,37 +69,80 @@ def define_flags() -> None:
                        'query config.al.initial).')
   flags.DEFINE_string('answers', None, 'answer: a CSV (the query.csv, label filled in) or a JSON '
                       'lines file of answers.')
+  flags.DEFINE_bool('relabel', False, 'answer: the file corrects labels known (taught or given); '
+                    'the log keeps the answers corrected and the corrections.')
+  flags.DEFINE_string('to', None, 'export: the new folder to write the model of the last round to '
+                      '(l2r_jax.load_model reads it).')
   flags.mark_flags_as_required(['config', 'workdir'])
 
 
-COLUMNS = ('index', 'id', 'file', 'score', 'label')
+COLUMNS = answers_lib.COLUMNS
 SHEET_MAX = 100     # samples shown on a contact sheet
 
 
 def write_query(learner, out_dir: str) -> Tuple[str, Optional[str]]:
   """``query.csv`` and (for image inputs) ``contact_sheet.png`` of the learner's pending query,
-  in ``out_dir``; returns their paths (the sheet's None for inputs that are not images)."""
-  os.makedirs(out_dir, exist_ok=True)
+  in ``out_dir`` (the table written atomically); returns their paths (the sheet's None for
+  inputs that are not images). Refused if either file, or inside the learner's workdir a folder on
+  the way to them, is a symbolic link (:func:`l2r_jax.workdir.path_in`)."""
   ds, query = learner.dataset, learner.last_query
+  if query is None:
+    raise learner_lib.LabelError('write_query: nothing is asked yet; query first.')
   pending = set(learner.pending.tolist())
   rows = []
   for k, index in enumerate(query['indices']):
     if index not in pending:
       continue
     score = None if query['scores'] is None else query['scores'][k]
-    rows.append({'index': index, 'id': _id(ds, index), 'file': _file(ds, index) or '',
+    rows.append({'index': index, 'id': learner.pool.ids[index], 'file': _file(ds, index) or '',
                  'score': '' if score is None else f'{score:.6g}', 'label': ''})
-  path = os.path.join(out_dir, 'query.csv')
-  with open(path + '.tmp', 'w', newline='') as f:
-    writer = csv.DictWriter(f, COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-  os.replace(path + '.tmp', path)
-  return path, contact_sheet(ds, rows, os.path.join(out_dir, 'contact_sheet.png'))
+  if rows and learner.rounds and ds.task == 'classification':
+    predictions = learner.predict(ds.x_train[np.asarray([r['index'] for r in rows])],
+                                  preprocessed=True)
+    names = predictions.class_names or [str(c) for c in predictions.classes]
+    for row, name, p in zip(rows, names, predictions.probabilities.max(-1)):
+      row.update(predicted=name, probability=f'{p:.3f}')
+  folder = _folder(learner, out_dir)
+  path, sheet = (workdir_lib.path_in(folder, name) for name in ('query.csv', 'contact_sheet.png'))
+  if os.path.lexists(path):
+    _refuse_untaught(path, learner)
+  os.makedirs(folder, exist_ok=True)
+  answers_lib.write_table(path, rows, {'score': score_meaning(query['strategy'])})
+  return path, contact_sheet(ds, rows, sheet)
 
 
-def _id(ds, index: int) -> str:
-  return ds.pool_ids[index] if ds.pool_ids is not None else str(index)
+def score_meaning(strategy: str) -> str:
+  """The score column's name, saying what the strategy's scores are."""
+  if strategy == 'random' or strategy not in strategies_lib.REGISTRY:
+    return 'score'
+  if strategies_lib.get(strategy).loss_module is not None:
+    return (f'score ({strategy}: predicted loss as a ranking score, the highest asked first; '
+            'only its order means something, it may be negative)')
+  return f'score ({strategy}: the highest asked first)'
+
+
+def _refuse_untaught(path: str, learner) -> None:
+  """Refuses to write over a ``query.csv`` holding labels typed in and not taught yet."""
+  answers, _ = answers_lib.read_file(path)
+  if not answers:
+    return
+  indices, _, problems = answers_lib.check(answers_lib.fold_corrections(answers), learner.pool,
+                                           learner.dataset.y_train, answers_lib.FILE)
+  if indices or problems:
+    raise learner_lib.LabelError(
+        f'{path} holds {len(indices) + len(problems)} label(s) typed in and not taught: teach '
+        f'them first (python -m l2r_jax.label answer ... --answers={path}), or move the file '
+        'away; a new query never writes over them.')
+
+
+def _folder(learner, out_dir: str) -> str:
+  """``out_dir``, through the learner's workdir if it lies inside it (then refused if it, or a
+  folder between, is a symbolic link)."""
+  workdir = os.path.realpath(learner.workdir)
+  inside = os.path.relpath(os.path.abspath(out_dir), workdir)
+  if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+    return os.path.realpath(out_dir)
+  return workdir_lib.path_in(workdir, inside)
 
 
 def _file(ds, index: int) -> Optional[str]:
@@ -101,7 +161,7 @@ def contact_sheet(ds, rows: List[Dict[str, Any]], path: str) -> Optional[str]:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from l2r_jax.data import image_folder  # pylint: disable=g-import-not-at-top
   shown = rows[:SHEET_MAX]
   cols = min(10, len(shown))
   grid = math.ceil(len(shown) / cols)
@@ -111,159 +171,152 @@ def contact_sheet(ds, rows: List[Dict[str, Any]], path: str) -> Optional[str]:
   for ax, row in zip(axes.flat, shown):
     pixels = None
     if row['file']:
-      try:
-        with Image.open(row['file']) as image:
-          pixels = np.asarray(image.convert('RGB'))
-      except OSError:  # moved or unreadable since the pool was listed: the input it was read as
+      try:  # decoded at about the size shown, turned and scaled as the loader reads it
+        pixels = image_folder.thumbnail(row['file'])
+      # Moved or damaged since the pool was listed (Pillow raises errors of many kinds): the
+      # input it was read as.
+      except Exception:  # pylint: disable=broad-except
         pass
     if pixels is None:
-      x = np.asarray(ds.x_train[int(row['index'])], np.float32)
+      try:
+        x = np.asarray(ds.x_train[int(row['index'])], np.float32)
+      except errors.Refusal:  # its file cannot be read either: the cell says so
+        ax.set_title(f'{row["index"]}\n(unreadable)', fontsize=7)
+        continue
       pixels = (x - x.min()) / max(float(x.max() - x.min()), 1e-12)
       pixels = pixels[..., 0] if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
     ax.imshow(pixels, cmap='gray' if pixels.ndim == 2 else None)
-    ax.set_title(f'{row["index"]}' + (f'\n{row["score"]}' if row['score'] else ''), fontsize=7)
+    guess = f'\n{row["predicted"]} {row["probability"]}' if row.get('predicted') else ''
+    ax.set_title(f'{row["index"]}' + (f'\n{row["score"]}' if row['score'] else '') + guess,
+                 fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path
 
 
-def read_answers(path: str, learner) -> Tuple[List[int], List[Any], List[str]]:
-  """``(indices, labels, problems)`` from an answers file: CSV with ``label`` and ``index`` or
-  ``id`` columns, or JSON lines. Problems name the line, in the file's order; answers equal to a
-  label taught already are left out."""
-  ds = learner.dataset
-  ids = {_id(ds, i): i for i in range(learner.pool_size)}
-  if not os.path.exists(path):
-    return [], [], [f'--answers={path}: no such file.']
-  entries, problems = [], []
-  with open(path, newline='', encoding='utf-8-sig') as f:  # a spreadsheet's BOM, if any
-    text = f.read()
-  if path.endswith(('.jsonl', '.json')):
-    for number, line in enumerate(text.splitlines(), 1):
-      if not line.strip():
-        continue
-      try:
-        record = json.loads(line)
-      except json.JSONDecodeError as e:
-        problems.append((number, f'line {number}: not JSON ({e.msg}).'))
-        continue
-      if not isinstance(record, dict) or 'label' not in record or not (
-          'index' in record or 'id' in record):
-        problems.append((number, f'line {number}: give {{"index": ..., "label": ...}} (or "id" '
-                                 'for "index").'))
-        continue
-      entries.append((number, record.get('index'), record.get('id'), record['label']))
-  else:
-    reader = csv.DictReader(text.splitlines())
-    columns = reader.fieldnames or []
-    if 'label' not in columns or not ('index' in columns or 'id' in columns):
-      return [], [], [f'{path}: a CSV of answers needs a header with a label column and an index '
-                      f'or id column; it has {columns}.']
-    for number, row in enumerate(reader, 2):
-      if None in row or any(v is None for v in row.values()):
-        problems.append((number, f'line {number}: {len(columns)} columns expected.'))
-        continue
-      label = row['label'].strip()
-      if not label:
-        continue  # not answered yet
-      entries.append((number, row.get('index', '').strip() or None,
-                      row.get('id', '').strip() or None, label))
-  indices, labels, seen = [], [], {}
-  taught = set(learner.labeled[0].tolist())
-  for number, index, sid, label in entries:
-    where = f'line {number}'
-    i, problem = _index(index, sid, ids, learner.pool_size)
-    if problem:
-      problems.append((number, f'{where}: {problem}'))
-      continue
-    y, problem = _label(ds, label)
-    if problem:
-      problems.append((number, f'{where}, index {i}: {problem}'))
-      continue
-    if i in seen:
-      problems.append((number, f'{where}: index {i} is answered already on line {seen[i]}.'))
-      continue
-    seen[i] = number
-    problem = learner_lib.label_problem(ds, y)
-    if problem:
-      problems.append((number, f'{where}, index {i}: {problem}'))
-      continue
-    if i in taught:
-      if np.array_equal(np.asarray(ds.y_train[i]), np.asarray(y, ds.y_train.dtype)):
-        continue  # taught already, with this label
-      problems += [(number, f'{where}, {problem}') for problem in learner.check_answers([i], [y])]
-    indices.append(i)
-    labels.append(y)
-  return indices, labels, [text for _, text in sorted(problems, key=lambda p: p[0])]
+def read_answers(path: str, learner, correcting: bool = False
+                 ) -> Tuple[List[int], List[Any], List[str]]:
+  """``(indices, labels, problems)`` from an answers file (:func:`l2r_jax.answers.read_file`):
+  the answers that can be taught (``correcting``: the corrections that can be made) and a line
+  per problem, in the file's order; answers equal to a label known already are left out. A
+  carried log's corrections are folded into the answers they correct."""
+  answers, problems = answers_lib.read_file(path)
+  if not correcting:
+    answers = answers_lib.fold_corrections(answers)
+  indices, labels, more = answers_lib.check(answers, learner.pool, learner.dataset.y_train,
+                                            answers_lib.FILE, correcting)
+  return indices, labels, answers_lib.in_order(problems + more)
 
 
-def _index(index, sid, ids, pool_size) -> Tuple[Optional[int], Optional[str]]:
-  if index is not None and str(index).strip() != '':
-    try:
-      i = int(str(index))
-    except ValueError:
-      return None, f'index {index!r} is not a whole number.'
-    if not 0 <= i < pool_size:
-      return None, f'index {i} is not in the pool (0 .. {pool_size - 1}).'
-    return i, None
-  if sid in ids:
-    return ids[sid], None
-  return None, f'id {sid!r} is not a pool sample.'
+COMMANDS = ('query', 'answer', 'status', 'export')
+_OWN_FLAGS = ('n', 'answers', 'relabel', 'norelabel', 'to')   # a command's, not the session's
 
 
-def _label(ds, label) -> Tuple[Any, Optional[str]]:
-  """A label as the task keeps it: a class by name or index; a JSON array for regression."""
-  if ds.task == 'classification':
-    if isinstance(label, str):
-      if ds.class_names is not None and label in ds.class_names:
-        return list(ds.class_names).index(label), None
-      try:
-        return int(label), None
-      except ValueError:
-        names = (f' or a name of {[str(n) for n in ds.class_names]}' if ds.class_names is not None
-                 else '')
-        return None, f'label {label!r} is not a class (an index 0 .. {ds.num_outputs - 1}{names}).'
-    return label, None
-  if isinstance(label, str):
-    try:
-      label = json.loads(label)
-    except json.JSONDecodeError:
-      return None, 'label is not a JSON array.'
-  return label, None
+def next_command(command: str, argv: List[str], **flags_given: str) -> str:
+  """``python -m l2r_jax.label COMMAND`` with every flag and override of ``argv`` (the command line
+  as typed: config, workdir, ``--config.*``) but those of one command, then ``flags_given``:
+  what to type next, quoted for a POSIX shell."""
+  kept, skip = [], False
+  for arg in argv[1:]:
+    if skip:
+      skip = False
+      continue
+    name = arg.lstrip('-').split('=', 1)[0]
+    if arg in COMMANDS:
+      continue
+    if arg.startswith('-') and name in _OWN_FLAGS:
+      skip = '=' not in arg and name not in ('relabel', 'norelabel')
+      continue
+    kept.append(arg)
+  kept += [f'--{k}={v}' for k, v in flags_given.items()]
+  return ' '.join(['python -m l2r_jax.label', command, *map(shlex.quote, kept)])
+
+
+def _query(learner, argv) -> None:
+  indices = learner.query(FLAGS.n)
+  folder = os.path.join(FLAGS.workdir, 'query')
+  _, sheet = write_query(learner, folder)
+  csv_path = os.path.join(folder, 'query.csv')   # as the person named the workdir
+  query = learner.last_query
+  print(f'{len(indices)} samples to label ({query["strategy"]}, after '
+        f'{query["num_labeled"]} labels): {csv_path}' +
+        (f'\ncontact sheet: {os.path.join(folder, os.path.basename(sheet))}' if sheet else ''))
+  print('Fill in the label column, then: ' + next_command('answer', argv, answers=csv_path))
+
+
+def _answer(learner, argv) -> None:
+  indices, labels, problems = read_answers(FLAGS.answers, learner, FLAGS.relabel)
+  verb = 'corrected' if FLAGS.relabel else 'taught'
+  if problems:
+    raise answers_lib.refusal(f'{FLAGS.answers}: {answers_lib.count(len(problems))}; nothing of '
+                              f'it was {verb}:', problems)
+  asked = set((learner.last_query or {}).get('indices', []))
+  if FLAGS.relabel:
+    learner.relabel(indices, labels)
+    print(f'{len(indices)} labels corrected ({learner.status()["corrections"]} corrections in '
+          'all); the next round trains on them: ' + next_command('query', argv))
+    return
+  outside = [i for i in indices if i not in asked]
+  learner.teach(indices, labels)
+  if outside:
+    print(f'note: {len(outside)} of the answers are for samples outside the current query '
+          f'(taught all the same): {_listed(outside, learner)}', file=sys.stderr)
+  left = learner.pending.tolist()
+  print(f'{len(indices)} labels taught ({len(learner.labeled[0])} in all); '
+        + (f'{len(left)} of the query left to answer: {_listed(left, learner)}' if left else
+           'the query is answered; to train and ask again: ' + next_command('query', argv)))
+
+
+def _listed(indices: List[int], learner, shown: int = 20) -> str:
+  items = [f'{i} ({learner.pool.ids[i]})' for i in indices[:shown]]
+  return ', '.join(items) + (f', ... ({len(indices) - shown} more)' if len(indices) > shown else '')
+
+
+def status_text(learner) -> str:
+  """What ``label status`` prints: labels, rounds, the pending query, the metric per round and the
+  stopping signal."""
+  st = learner.status()
+  lines = [f'{learner.workdir}: {st["labeled"]} of {st["pool_size"]} pool samples labeled '
+           f'({st["corrections"]} corrections), {st["rounds"]} rounds trained.']
+  if st['pending']:
+    lines.append(f'pending query: {len(st["pending"])} to answer: '
+                 f'{_listed(st["pending"], learner)}')
+  for r in st['results']:
+    value = 'no test split' if r.get('value') is None else f'{r["metric"]} {r["value"]:.4f}'
+    kappa = '' if r.get('kappa') is None else f', kappa {r["kappa"]:.4f}'
+    lines.append(f'round {r["cycle"]}: {r["num_labeled"]} labels, {value}{kappa}')
+  stop = st['stop']
+  lines.append('stop? ' + ('; '.join(stop['stop']) if stop['stop'] else
+                           'not yet' + (f' (mean kappa {stop["kappa_mean"]:.4f})'
+                                        if stop['kappa_mean'] is not None else '')))
+  lines.append(stopping.DEFINITION)
+  return '\n'.join(lines)
 
 
 def main(argv):
-  if len(argv) != 2 or argv[1] not in ('query', 'answer'):
-    raise app.UsageError('Give one command: query or answer.')
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f'Give one command: {", ".join(COMMANDS)}.')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+  typed = list(sys.argv)
   try:
     if argv[1] == 'answer' and not FLAGS.answers:
       raise errors.ConfigError('answer: give --answers=FILE (the query.csv with its label column '
                                'filled in, or JSON lines).')
+    if argv[1] == 'export' and not FLAGS.to:
+      raise errors.ConfigError('export: give --to=FOLDER, a new folder for the model.')
     with learner_lib.ActiveLearner(FLAGS.config, FLAGS.workdir) as learner:
       if argv[1] == 'query':
-        indices = learner.query(FLAGS.n)
-        csv_path, sheet = write_query(learner, os.path.join(FLAGS.workdir, 'query'))
-        query = learner.last_query
-        print(f'{len(indices)} samples to label ({query["strategy"]}, after '
-              f'{query["num_labeled"]} labels): {csv_path}' +
-              (f'\ncontact sheet: {sheet}' if sheet else ''))
-        config_file = config_flags.get_config_filename(FLAGS['config'])
-        print('Fill in the label column, then: python -m l2r_jax.label answer '
-              f'--config={config_file} --workdir={FLAGS.workdir} --answers={csv_path}')
+        _query(learner, typed)
+      elif argv[1] == 'answer':
+        _answer(learner, typed)
+      elif argv[1] == 'status':
+        print(status_text(learner))
       else:
-        indices, labels, problems = read_answers(FLAGS.answers, learner)
-        if problems:
-          raise learner_lib.LabelError(
-              f'{FLAGS.answers}: {len(problems)} problem{"s" * (len(problems) > 1)}; nothing of '
-              'it was taught:\n' + '\n'.join(problems))
-        learner.teach(indices, labels)
-        left = len(learner.pending)
-        print(f'{len(indices)} labels taught ({len(learner.labeled[0])} in all); '
-              + (f'{left} of the query left to answer.' if left else
-                 'the query is answered: `python -m l2r_jax.label query` trains and asks again.'))
+        path = learner.export(FLAGS.to)
+        print(f'the model of round {learner.rounds - 1} exported to {path}: '
+              f'l2r_jax.load_model({path!r}).predict([...files or inputs])')
   except errors.Refusal as e:
     print(f'l2r_jax.label: {e}', file=sys.stderr)
     sys.exit(2)

@@ -16,9 +16,11 @@ picks of the strategy (or ``n``).
 
 The workdir holds, beside the driver's ``checkpoints/``, ``results.jsonl`` and ``tensorboard/``:
 
-* ``answers.jsonl``: every answer taught, one JSON line ``{"index", "label"}`` each, appended and
-  synced before :meth:`~ActiveLearner.teach` returns; no answer is overwritten. A last line cut
-  off by a kill is dropped; any other line that cannot be read refuses the learner, naming it.
+* ``answers.jsonl``: every answer taught, one JSON line ``{"index", "id", "label", "pool"}`` each
+  (:mod:`l2r_jax.answers`: the sample's index and id, its label, the pool it was made for),
+  appended in one synced write before :meth:`~ActiveLearner.teach` returns; no answer is
+  overwritten. A last line cut off by a kill is dropped; any other line that cannot be read
+  refuses the learner, naming it.
 * ``query.json``: the last query. Until all of it is answered, :meth:`~ActiveLearner.query`
   returns what is left of it (a process may stop between a query and its answers, and the next
   one asks the same), so an interrupted session ends with the labeled set of an uninterrupted one.
@@ -30,29 +32,28 @@ a density map ``[H, W]``. Pool samples whose label is known from the start (a da
 some, marking the rest unknown: -1 or NaN) count as taught before the first query.
 """
 import hashlib
-import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import ml_collections
 import numpy as np
 
-from l2r_jax import checkpoint
+from l2r_jax import answers as answers_lib
 from l2r_jax import data as data_lib
 from l2r_jax import experiment as experiment_lib
+from l2r_jax import export as export_lib
 from l2r_jax import protocol
+from l2r_jax import report
+from l2r_jax import stopping
 from l2r_jax import strategies as strategies_lib
 from l2r_jax import validation
 from l2r_jax import workdir as workdir_lib
+# The answers' names, importable from here too (the learner's public API).
+from l2r_jax.answers import ANSWERS_FILE  # pylint: disable=unused-import
+from l2r_jax.answers import LabelError
+from l2r_jax.answers import label_problem  # pylint: disable=unused-import
+from l2r_jax.answers import QUERY_FILE  # pylint: disable=unused-import
 from l2r_jax.errors import ConfigError
-from l2r_jax.errors import Refusal
-
-ANSWERS_FILE = 'answers.jsonl'
-QUERY_FILE = 'query.json'
-
-
-class LabelError(Refusal, ValueError):
-  """Answers that cannot be taught: one line per problem; nothing of them is taught."""
 
 
 class ActiveLearner:
@@ -85,9 +86,13 @@ class ActiveLearner:
     if not isinstance(ds.y_train, np.ndarray):
       raise ConfigError('An active learner keeps the pool\'s labels in memory: give '
                         'Dataset.y_train as a numpy array (unknown labels marked).')
+    answers_lib.check_class_names(ds)
+    answers_lib.check_workdir(self._workdir)
     # Checked before the workdir is made: a refused learner leaves nothing behind.
-    ident = workdir_lib.check_identity(self._workdir, config, describe_pool(ds, name,
-                                                                            config.seeds[0]))
+    description = describe_pool(ds, name, config.seeds[0])
+    ident = workdir_lib.check_identity(self._workdir, config, description)
+    self._pool = answers_lib.Pool(ds, description)
+    self._log = answers_lib.AnswerLog(self._workdir, self._pool)
     with self._lock():
       workdir_lib.write_identity(self._workdir, ident)
       self._given = np.array(ds.y_train)             # the labels the dataset came with
@@ -110,6 +115,15 @@ class ActiveLearner:
   @property
   def pool_size(self) -> int:
     return self._experiment.dataset.pool_size
+
+  @property
+  def workdir(self) -> str:
+    return self._workdir
+
+  @property
+  def pool(self) -> answers_lib.Pool:
+    """The pool as answers name its samples: ``pool.ids[i]``, ``pool.index_of(id)``."""
+    return self._pool
 
   @property
   def labeled(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -185,56 +199,46 @@ class ActiveLearner:
   def teach(self, indices: Sequence[int], labels: Sequence[Any]) -> None:
     """Adds the answers ``labels[i]`` for pool samples ``indices[i]``, saved before it returns.
     Refused whole, with one line per problem, if any index is not a pool sample, appears twice,
-    or is labeled already, or any label is not one of the task's."""
+    or is labeled already, or any label is not one of the task's; a failed write (a full disk)
+    saves and teaches none of them."""
     with self._lock():
       self._sync()
-      problems = self.check_answers(indices, labels)
+      indices, labels, problems = self._check(indices, labels)
       if problems:
-        raise LabelError(f'{len(problems)} problem{"s" * (len(problems) > 1)} in the answers; '
-                         'none of them was taught:\n' + '\n'.join(problems))
-      lines = [json.dumps({'index': int(i), 'label': np.asarray(y).tolist()})
-               for i, y in zip(indices, labels)]
-      path = self._path(ANSWERS_FILE)
-      # A last line without its newline (cut off by a kill) is dropped when read back; never
-      # glue an answer to it.
-      ends = os.path.getsize(path) if os.path.exists(path) else 0
-      with open(path, 'a+') as f:
-        if ends:
-          f.seek(ends - 1)
-          lead = '' if f.read(1) == '\n' else '\n'
-        else:
-          lead = ''
-        f.write(lead + ''.join(line + '\n' for line in lines))
-        f.flush()
-        os.fsync(f.fileno())
+        raise answers_lib.refusal(f'{answers_lib.count(len(problems))} in the answers; none of '
+                                  'them was taught:', problems)
+      self._log.append(indices, labels)
       for i, y in zip(indices, labels):
-        self._labels[int(i)] = np.asarray(y, self._labels.dtype)
-        self._order.append(int(i))
+        self._labels[i] = np.asarray(y, self._labels.dtype)
+        self._order.append(i)
+
+  def relabel(self, indices: Sequence[int], labels: Sequence[Any]) -> None:
+    """Corrects the labels of pool samples ``indices`` (taught, or given by the dataset) to
+    ``labels``, saved before it returns as corrections in the answer log (the answers they correct
+    stay there: the log is the history). The next round trains on the corrected labels, also
+    when no new label came. Refused whole, one line per problem, like :meth:`teach`."""
+    with self._lock():
+      self._sync()
+      indices, labels, problems = self._check(indices, labels, correcting=True)
+      if problems:
+        raise answers_lib.refusal(f'{answers_lib.count(len(problems))} in the corrections; none '
+                                  'of them was made:', problems)
+      self._log.append(indices, labels, correction=True)
+      for i, y in zip(indices, labels):
+        self._labels[i] = np.asarray(y, self._labels.dtype)
+      self._corrections += len(indices)
 
   def check_answers(self, indices: Sequence[Any], labels: Sequence[Any]) -> List[str]:
     """The problems that :meth:`teach` would refuse ``indices`` and ``labels`` for, one line
     each (empty: they can be taught)."""
-    ds = self._experiment.dataset
-    if len(indices) != len(labels):
-      return [f'{len(indices)} indices and {len(labels)} labels: give one label per index.']
-    problems, seen, unknown = [], set(), self._unknown()
-    for i, y in zip(indices, labels):
-      if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not (
-          0 <= i < self.pool_size):
-        problems.append(f'index {i!r}: not a pool sample (whole numbers 0 .. '
-                        f'{self.pool_size - 1}).')
-        continue
-      i = int(i)
-      if i in seen:
-        problems.append(f'index {i}: answered twice.')
-      elif not unknown[i]:
-        problems.append(f'index {i}: labeled already (as {self._show(self._labels[i])}); a label '
-                        'is never overwritten.')
-      seen.add(i)
-      problem = label_problem(ds, y)
-      if problem:
-        problems.append(f'index {i}: {problem}')
-    return problems
+    return self._check(indices, labels)[2]
+
+  def _check(self, indices, labels, correcting: bool = False
+             ) -> Tuple[List[int], List[Any], List[str]]:
+    answers, problems = answers_lib.given(indices, labels)
+    indices, labels, more = answers_lib.check(answers, self._pool, self._labels,
+                                              answers_lib.TEACH, correcting)
+    return indices, labels, answers_lib.in_order(problems + more)
 
   def train(self) -> Optional[Dict[str, Any]]:
     """A round of training on every label known, if any came since the last round (else
@@ -243,12 +247,48 @@ class ActiveLearner:
       self._sync()
       return self._train_locked()
 
-  def predict(self, x: Any) -> np.ndarray:
-    """The current model's predictions on inputs ``x`` (an array or array-like of samples)."""
+  def model(self) -> export_lib.ExportedModel:
+    """The model of the last round, as :func:`l2r_jax.load_model` gives back an export of it."""
     if self.rounds == 0:
-      raise LabelError('predict: the model has not trained yet; teach labels, then train().')
-    return experiment_lib.infer(self._run.al.train_state, x, np.arange(len(x)),
-                                self._experiment.config.eval_batch_size).prediction
+      raise LabelError('the model has not trained yet; teach labels, then train().')
+    r = self.results[-1]
+    return export_lib.from_training(
+        self._experiment.config, self.dataset, self._run.al.train_state.target,
+        {'workdir': self._workdir, 'strategy': self.strategy, 'round': r['cycle'],
+         'num_labeled': r['num_labeled'], 'metric': r['metric'], 'value': r['value']})
+
+  def predict(self, x: Any, preprocessed: bool = False) -> export_lib.Predictions:
+    """What the current model predicts on ``x``: a list of file paths, or inputs as a person has
+    them (an image folder's: uint8 or [0, 1] pixels of its image size; other data: as the
+    dataset's loader was given them), preprocessed as the training data was; ``preprocessed``:
+    ``x`` is as the model takes it already (``learner.dataset.x_test``, say). Class probabilities
+    and names, joints in input pixels, or counts and density maps
+    (:class:`l2r_jax.export.Predictions`); inputs of another shape, or far from the training
+    data's range, are refused in one line."""
+    return self.model().predict(x, preprocessed, self._experiment.config.eval_batch_size)
+
+  def predict_proba(self, x: Any, preprocessed: bool = False) -> np.ndarray:
+    """``[n, classes]``: the class probabilities of :meth:`predict` (classification)."""
+    if self.dataset.task != 'classification':
+      raise LabelError(f'predict_proba: a {self.dataset.task} model predicts no classes; use '
+                       'predict.')
+    return self.predict(x, preprocessed).probabilities
+
+  def export(self, path: str) -> str:
+    """Writes the model of the last round to the new folder ``path``, to be used anywhere with
+    :func:`l2r_jax.load_model` (its outputs equal :meth:`predict`'s); returns its path."""
+    return export_lib.save(self.model(), path)
+
+  def status(self) -> Dict[str, Any]:
+    """Where the session stands: ``labeled``, ``corrections``, ``rounds``, ``pending`` (the
+    query's indices not answered yet), ``results`` (a record per round: labels, the test metric,
+    ``kappa`` with the round before) and ``stop`` (:func:`l2r_jax.stopping.signal`)."""
+    with self._lock():
+      self._sync()
+      return {'labeled': len(self._order), 'pool_size': self.pool_size,
+              'corrections': self._corrections, 'rounds': self.rounds,
+              'pending': self.pending.tolist(), 'results': self.results,
+              'stop': stopping.signal(self.results, self._experiment.task.higher_is_better)}
 
   # -- inside -------------------------------------------------------------------------------------
 
@@ -257,25 +297,13 @@ class ActiveLearner:
     latest round, which another learner may have added since this one last worked."""
     self._labels[...] = self._given
     self._order = [int(i) for i in np.flatnonzero(~self._unknown())]
-    path = self._path(ANSWERS_FILE)
-    unknown = self._unknown()
-    for number, record in enumerate(checkpoint.read_results(path, restored_by=None), 1):
-      index = record.get('index') if isinstance(record, dict) else None
-      if not isinstance(record, dict) or 'label' not in record:
-        problem = 'not {"index": ..., "label": ...}.'
-      elif (isinstance(index, bool) or not isinstance(index, int)
-            or not 0 <= index < self.pool_size):
-        problem = f'index {index!r} is not a pool sample.'
-      elif not unknown[index]:
-        problem = f'index {index} is labeled already.'
+    self._corrections = 0
+    for i, y, correction in self._log.read(self._given):
+      self._labels[i] = np.asarray(y, self._labels.dtype)
+      if correction:
+        self._corrections += 1
       else:
-        problem = label_problem(self._experiment.dataset, record['label'])
-      if problem is not None:
-        raise LabelError(f'{path}, answer {number}: {problem} The file holds every answer taught; '
-                         'mend or remove that line (nothing else reads it).')
-      self._labels[index] = np.asarray(record['label'], self._labels.dtype)
-      unknown[index] = False
-      self._order.append(int(index))
+        self._order.append(i)
     if self._run is not None:
       self._run.manager.reload()
       latest = self._run.manager.latest_step()
@@ -287,28 +315,54 @@ class ActiveLearner:
                                         int(config.seeds[0]), initial=np.zeros(0, np.int64))
 
   def _train_locked(self) -> Optional[Dict[str, Any]]:
+    """A round on every label known, if labels or corrections came since the last one: its
+    record, with ``corrections`` (made so far) and ``kappa`` (the stopping signal's agreement with
+    the round before, :mod:`l2r_jax.stopping`); the workdir's report follows."""
     al = self._run.al
     trained_on = set(al.labeled.tolist())
     new = [i for i in self._order if i not in trained_on]
-    if not new:
+    corrected = self._corrections > (al.results[-1].get('corrections', 0) if al.results else 0)
+    if not new and not corrected:
       return None
+    before = self._stop_set_classes(al) if al.results else None
     al = al._replace(labeled=np.concatenate([al.labeled, np.asarray(new, np.int64)]))
     (al,), (history,) = experiment_lib.train_and_evaluate(self._experiment, [al])
+    after = self._stop_set_classes(al)
+    record = dict(al.results[-1], corrections=self._corrections, kappa=None if (
+        before is None or after is None) else stopping.cohens_kappa(
+            before, after, self.dataset.num_outputs))
+    al = al._replace(results=al.results[:-1] + [record])
     self._run = self._run._replace(al=al)
     experiment_lib.save_run(self._experiment, self._workdir, self._run, history)
-    return al.results[-1]
+    self._write_report()
+    return record
 
-  def _show(self, label) -> str:
-    names = self._experiment.dataset.class_names
-    if self._experiment.dataset.task == 'classification' and names is not None:
-      return f'{int(label)}, {names[int(label)]!r}'
-    return str(np.asarray(label).tolist())
+  def _stop_set_classes(self, al) -> Optional[np.ndarray]:
+    """The classes the run's model predicts on the stop set (None: not classification)."""
+    if self.dataset.task != 'classification':
+      return None
+    rows = protocol.stop_set(al.seed, self.pool_size, stopping.STOP_SET_SIZE)
+    logits = experiment_lib.infer(al.train_state, self.dataset.x_train, rows,
+                                  self._experiment.config.eval_batch_size).prediction
+    return np.asarray(logits).argmax(-1)
+
+  def _write_report(self) -> None:
+    """``summary.md`` (the metric per round, and the stopping signal) and ``curves.png``."""
+    results = self.results
+    signal = stopping.signal(results, self._experiment.task.higher_is_better)
+    rows = ['| round | labels | corrections | metric | kappa |', '|---|---|---|---|---|']
+    for r in results:
+      value = '' if r.get('value') is None else f'{r["metric"]} {r["value"]:.4f}'
+      kappa = '' if r.get('kappa') is None else f'{r["kappa"]:.4f}'
+      rows.append(f'| {r["cycle"]} | {r["num_labeled"]} | {r.get("corrections", 0)} | {value} | '
+                  f'{kappa} |')
+    advice = ('**Stop?** ' + ('; '.join(signal['stop']) + ': more labels are unlikely to change '
+                              'the model much.' if signal['stop'] else 'not yet.'))
+    appendix = '\n'.join(['', '## Rounds', '', *rows, '', advice, '', stopping.DEFINITION, ''])
+    report.write([r for r in results if r.get('value') is not None], self._workdir, appendix)
 
   def _unknown(self) -> np.ndarray:
     return data_lib.unknown_labels(self._experiment.dataset.task, self._labels)
-
-  def _path(self, name: str) -> str:
-    return os.path.join(self._workdir, name)
 
   def _lock(self):
     """The workdir's lock (:func:`l2r_jax.workdir.lock`), the workdir made if new."""
@@ -317,20 +371,13 @@ class ActiveLearner:
     return workdir_lib.lock(self._workdir)
 
   def _read_query(self) -> Optional[Dict[str, Any]]:
-    path = self._path(QUERY_FILE)
-    if not os.path.exists(path):
-      return None
-    with open(path) as f:
-      return json.load(f)
+    return answers_lib.read_query(self._workdir, self._pool)
 
   def _write_query(self, chosen: np.ndarray, scores: Optional[np.ndarray]) -> None:
-    path = self._path(QUERY_FILE)
-    query = {'round': self.rounds, 'strategy': self.strategy if self._order else 'random',
-             'num_labeled': len(self._order), 'indices': np.asarray(chosen).tolist(),
-             'scores': None if scores is None else np.asarray(scores, np.float64).tolist()}
-    with open(path + '.tmp', 'w') as f:
-      json.dump(query, f)
-    os.replace(path + '.tmp', path)
+    answers_lib.write_query(self._workdir, self._pool, {
+        'round': self.rounds, 'strategy': self.strategy if self._order else 'random',
+        'num_labeled': len(self._order), 'indices': np.asarray(chosen).tolist(),
+        'scores': None if scores is None else np.asarray(scores, np.float64).tolist()})
 
   def close(self) -> None:
     """Releases the checkpoint manager and TensorBoard writer (a learner is also a context
@@ -355,8 +402,10 @@ def _sha256(*parts: bytes) -> str:
 
 def describe_pool(ds: data_lib.Dataset, strategy: str, seed: int) -> Dict[str, Any]:
   """What a learner's workdir records of its data beside the config (``experiment.json``'s
-  ``data``): answers name pool indices, so another pool, other given labels or classes, or another
-  strategy or seed (whose rounds and queries are another run's) are refused. The pool's inputs are
+  ``data``): a workdir's answers and queries are its pool's, so another pool, other given labels
+  or classes, or another strategy or seed (whose rounds and queries are another run's) are
+  refused; what it records of the samples fingerprints the pool in each answer
+  (:func:`l2r_jax.answers.fingerprint`). The pool's inputs are
   fingerprinted when they are an array (SHA-256 of their bytes) and by their ids otherwise (an
   array-like pool without ids is known by its size and sample shape only)."""
   out = {'pool_size': int(ds.pool_size), 'sample_shape': list(ds.x_train.shape[1:]),
@@ -370,26 +419,6 @@ def describe_pool(ds: data_lib.Dataset, strategy: str, seed: int) -> Dict[str, A
   if ds.class_names is not None:
     out['class_names'] = [str(c) for c in ds.class_names]
   return out
-
-
-def label_problem(dataset: data_lib.Dataset, label: Any) -> Optional[str]:
-  """Why ``label`` is not a label of ``dataset``'s task, or None if it is one."""
-  if dataset.task == 'classification':
-    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
-      return f'label {label!r} is not a class index (whole numbers 0 .. {dataset.num_outputs - 1}).'
-    if not 0 <= label < dataset.num_outputs:
-      return f'label {label} is not a class: 0 .. {dataset.num_outputs - 1}.'
-    return None
-  shape = dataset.y_train.shape[1:]
-  try:
-    value = np.asarray(label, np.float64)
-  except (TypeError, ValueError):
-    return f'label is not an array of numbers of shape {tuple(shape)}.'
-  if value.shape != tuple(shape):
-    return f'label has shape {value.shape}; the {dataset.task} task needs {tuple(shape)}.'
-  if not np.isfinite(value).all():
-    return 'label has NaN or infinite values.'
-  return None
 
 
 def unlabeled_pool(x_pool: Any, num_outputs: int, task: str = 'classification',

@@ -9,12 +9,19 @@ from typing import Optional
 
 import numpy as np
 
-_INITIAL, _SUBSET, _EPOCH = 0, 1, 2   # the purposes, part of each generator's seed
+_INITIAL, _SUBSET, _EPOCH, _STOP = 0, 1, 2, 3   # the purposes, part of each generator's seed
 
 
 def initial_labeled(seed: int, pool_size: int, size: int) -> np.ndarray:
   """The ``size`` pool indices labeled before cycle 0."""
   return np.random.default_rng([seed, _INITIAL]).permutation(pool_size)[:size]
+
+
+def stop_set(seed: int, pool_size: int, size: int) -> np.ndarray:
+  """The ``min(size, pool_size)`` pool indices, sorted, whose predictions the stopping signal
+  compares from round to round (:mod:`l2r_jax.stopping`), fixed for a seed and a pool size."""
+  draw = np.random.default_rng([seed, _STOP]).permutation(pool_size)[:min(size, pool_size)]
+  return np.sort(draw)
 
 
 def pool_subset(seed: int, cycle: int, unlabeled: np.ndarray, size: Optional[int]) -> np.ndarray:

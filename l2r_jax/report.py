@@ -1,11 +1,23 @@
-"""``results.jsonl`` → ``curves.png`` (the paper's figures) and ``summary.md``."""
+"""``results.jsonl`` → ``curves.png`` (the paper's figures) and ``summary.md``; several workdirs
+(experiments or active learners) in one table and one plot:
+
+    python -m l2r_jax.report runs/mine runs/mine-entropy runs/digits --out=runs/compared
+
+prints the table and writes ``OUT/summary.md`` and ``OUT/curves.png`` (OUT a new or empty folder,
+none of the workdirs). Each curve is named ``<workdir>/<strategy>``; the workdirs' metric must be
+one. The workdirs are only read.
+"""
 import collections
+import io
+import json
 import os
-from typing import Any, Dict, List
+import sys
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
 from l2r_jax import tasks
+from l2r_jax import workdir as workdir_lib
 
 _HIGHER_IS_BETTER = dict(tasks.METRICS.values())
 
@@ -49,10 +61,13 @@ def summary_markdown(records: List[Dict[str, Any]]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def plot_curves(records: List[Dict[str, Any]], path: str) -> None:
+def curves_png(records: List[Dict[str, Any]]) -> bytes:
+  """:func:`curves_figure` as a PNG file's bytes."""
   fig = curves_figure(records)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  png = io.BytesIO()
+  fig.savefig(png, format='png', dpi=120)
+  return png.getvalue()
 
 
 def curves_figure(records: List[Dict[str, Any]]):
@@ -85,8 +100,96 @@ def curves_figure(records: List[Dict[str, Any]]):
   return fig
 
 
-def write(records: List[Dict[str, Any]], workdir: str) -> None:
-  with open(os.path.join(workdir, 'summary.md'), 'w') as f:
-    f.write(summary_markdown(records))
+def write(records: List[Dict[str, Any]], workdir: str, appendix: str = '') -> None:
+  """``WORKDIR/summary.md`` (the table of ``records``, then ``appendix``) and (with records)
+  ``WORKDIR/curves.png``, each replaced atomically; refused if either is a symbolic link
+  (:func:`l2r_jax.workdir.path_in`)."""
+  summary, curves = workdir_lib.path_in(workdir, 'summary.md'), workdir_lib.path_in(
+      workdir, 'curves.png')
+  workdir_lib.write_atomic(summary, summary_markdown(records) + appendix)
   if records:
-    plot_curves(records, os.path.join(workdir, 'curves.png'))
+    workdir_lib.write_atomic(curves, curves_png(records))
+
+
+class ReportError(workdir_lib.WorkdirError):
+  """Workdirs that cannot be put in one report: the message says why."""
+
+
+def read_records(workdir: str) -> List[Dict[str, Any]]:
+  """The result records of ``workdir``'s ``results.jsonl``, read without changing the file (a
+  line that cannot be parsed is left out, said on stderr)."""
+  path = os.path.join(workdir, 'results.jsonl')
+  if not os.path.isfile(path):
+    raise ReportError(f'{workdir} holds no results.jsonl: give the workdir of an experiment or of '
+                      'an active learner that has trained a round.')
+  records = []
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for number, line in enumerate(f, 1):
+      try:
+        record = json.loads(line)
+      except ValueError:
+        if line.strip():
+          print(f'{path}, line {number}: cannot be parsed; left out.', file=sys.stderr)
+        continue
+      if isinstance(record, dict) and record.get('value') is not None and all(
+          k in record for k in ('strategy', 'seed', 'num_labeled', 'metric')):
+        records.append(record)
+  return records
+
+
+def compare(workdirs: Sequence[str]) -> List[Dict[str, Any]]:
+  """The records of every workdir, each strategy named ``<workdir>/<strategy>`` (the workdir's
+  folder name, or as much of its path as tells it from the others); refused if their metrics
+  differ."""
+  names = _short_names([os.path.abspath(w) for w in workdirs])
+  out, metrics = [], {}
+  for workdir, name in zip(workdirs, names):
+    for r in read_records(workdir):
+      metrics.setdefault(r['metric'], workdir)
+      out.append(dict(r, strategy=f'{name}/{r["strategy"]}'))
+  if len(metrics) > 1:
+    raise ReportError('the workdirs report different metrics ('
+                      + ', '.join(f'{m} in {w}' for m, w in metrics.items())
+                      + '): one table holds one metric.')
+  if not out:
+    raise ReportError('no test results in these workdirs (a learner without a test split has '
+                      'none): nothing to compare.')
+  return out
+
+
+def _short_names(paths: Sequence[str]) -> List[str]:
+  """The shortest path tails that tell ``paths`` apart."""
+  for depth in range(1, 64):
+    names = [os.sep.join(p.split(os.sep)[-depth:]) for p in paths]
+    if len(set(names)) == len(names):
+      return names
+  return list(paths)
+
+
+def main(argv: Sequence[str]) -> int:
+  import argparse  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(prog='python -m l2r_jax.report',
+                                   description='Several workdirs in one table and one plot.')
+  parser.add_argument('workdirs', nargs='+')
+  parser.add_argument('--out', help='a new or empty folder for summary.md and curves.png')
+  args = parser.parse_args(argv)
+  try:
+    records = compare(args.workdirs)
+    table = summary_markdown(records)
+    if args.out:
+      out = os.path.abspath(args.out)
+      if any(os.path.abspath(w) == out for w in args.workdirs):
+        raise ReportError(f'--out={args.out} is one of the workdirs: give another folder.')
+      os.makedirs(out, exist_ok=True)
+      write(records, out)
+  except workdir_lib.WorkdirError as e:
+    print(f'l2r_jax.report: {e}', file=sys.stderr)
+    return 2
+  print(table)
+  if args.out:
+    print(f'{os.path.join(args.out, "summary.md")}, {os.path.join(args.out, "curves.png")}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv[1:]))

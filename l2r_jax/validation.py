@@ -332,7 +332,8 @@ def _describe(value) -> str:
 
 def check_workdir(workdir: str) -> str:
   """Proves ``workdir`` can be written (it, or the folder it would be created in), without
-  creating anything; returns its absolute path."""
+  creating anything, and that nothing the project writes in it is a symbolic link
+  (:func:`l2r_jax.workdir.check_no_links`); returns its absolute path."""
   workdir = os.path.abspath(workdir)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise workdir_lib.WorkdirError(f'--workdir={workdir} is a file, not a folder: give a folder '
@@ -349,6 +350,8 @@ def check_workdir(workdir: str) -> str:
   except OSError as e:
     raise workdir_lib.WorkdirError(f'--workdir={workdir} is not writable ({e.strerror}): choose '
                                    'a folder you can write to.') from e
+  if os.path.isdir(workdir):
+    workdir_lib.check_no_links(workdir)
   return workdir
 
 

@@ -8,16 +8,28 @@ the workdir was made counts as unchanged while it holds its default (``l2r_jax.d
 new field's default keeps what earlier versions computed). The fields in :data:`RESUMABLE`
 may change between runs; they extend an experiment or change how it runs, not what it computes.
 
-**One writer.** A run holds ``WORKDIR/lock`` (its pid, host and start time) while it works; a
-second run on the same workdir is refused at once, naming the first. A lock left by a process that
-no longer runs (killed) on this host is taken over. In a multi-process run, process 0 holds it.
+**One writer.** A run holds ``WORKDIR/lock`` while it works: an ``flock`` on the open file, which
+the kernel drops when the process ends however it ends, so a lock left by a killed process is taken
+over atomically, by exactly one of the processes that try. The file records the holder's pid, host
+and start time for the message that refuses a second run. A lock file that names another host is
+refused (a lock on a shared file system may not reach across hosts), saying how to clear it. In a
+multi-process run, process 0 holds it.
+
+**Nothing through a link.** Every file the project writes in a workdir is named by
+:func:`path_in`, which refuses a path that is a symbolic link, passes through one, or resolves
+outside the workdir; files are opened without following links, rewritten by
+:func:`write_atomic` (a temporary file, fsync, rename) and appended to by :func:`append_synced`.
 """
 import contextlib
 import datetime
+import errno
+import fcntl
 import json
 import os
 import socket
-from typing import Any, Dict, Iterator, Optional, Tuple
+import stat
+import time
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import ml_collections
 
@@ -86,7 +98,8 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
   experiment; returns its identity (to be written by :func:`write_identity` once the run has
   passed every other check)."""
   new = identity(config, data)
-  path = os.path.join(workdir, IDENTITY_FILE)
+  path = path_in(workdir, IDENTITY_FILE) if os.path.isdir(workdir) else os.path.join(
+      workdir, IDENTITY_FILE)
   if not os.path.exists(path):
     return new
   try:
@@ -105,27 +118,186 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
 
 
 def write_identity(workdir: str, ident: Dict[str, Any]) -> None:
-  path = os.path.join(workdir, IDENTITY_FILE)
+  path = path_in(workdir, IDENTITY_FILE)
   if os.path.exists(path):
     return
-  with open(path + '.tmp', 'w') as f:
-    json.dump(ident, f, indent=1, sort_keys=True)
-  os.replace(path + '.tmp', path)
+  write_atomic(path, json.dumps(ident, indent=1, sort_keys=True))
 
 
-def _process_start(pid: int) -> Optional[str]:
-  """When ``pid`` started (clock ticks since boot, Linux), or None where that cannot be read:
-  tells a live lock holder from a later process that reuses its pid."""
+# -- files inside a workdir -----------------------------------------------------------------------
+
+
+def path_in(workdir: str, *parts: str) -> str:
+  """``workdir/parts...``, refused (:class:`WorkdirError`) if it, or a folder between it and the
+  workdir, is a symbolic link, or if it resolves outside the workdir: the project writes only
+  inside its workdir, never through a link someone left there. The workdir itself may be reached
+  through links (it is the folder the user named)."""
+  root = os.path.realpath(workdir)
+  path = os.path.normpath(os.path.join(root, *parts))
+  relative = os.path.relpath(path, root)
+  if relative == os.pardir or relative.startswith(os.pardir + os.sep) or os.path.isabs(relative):
+    raise WorkdirError(f'{path}: outside the workdir {root}; the project writes only inside it.')
+  current = root
+  for part in ([] if relative == os.curdir else relative.split(os.sep)):
+    current = os.path.join(current, part)
+    if os.path.islink(current):
+      raise _link_error(current)
+  return path
+
+
+def folder_in(workdir: str, *parts: str) -> str:
+  """``workdir/parts...`` (:func:`path_in`), a folder whose entries the project writes, moves and
+  deletes (checkpoints, TensorBoard logs): refused if it is not a folder, or if anything inside it
+  is a symbolic link, which a library writing or deleting there would follow."""
+  path = path_in(workdir, *parts)
+  if os.path.lexists(path) and not os.path.isdir(path):
+    raise WorkdirError(f'{path} is a file; the project keeps a folder there. Move the file away '
+                       '(or give a new --workdir).')
+  for folder, subfolders, files in os.walk(path):
+    for name in sorted(subfolders + files):
+      if os.path.islink(os.path.join(folder, name)):
+        raise _link_error(os.path.join(folder, name))
+  return path
+
+
+# What the project writes at the top of a workdir: files it rewrites or appends to, and folders
+# whose entries it writes, moves and deletes.
+FILES = (IDENTITY_FILE, LOCK_FILE, 'results.jsonl', 'summary.md', 'curves.png',
+         'answers.jsonl', 'query.json')                  # the last two: an active learner's
+FOLDERS = ('checkpoints', 'tensorboard', 'damaged', 'query')
+
+
+def check_no_links(workdir: str) -> None:
+  """Refuses (:class:`WorkdirError`, one line) a workdir where a file or folder the project
+  writes (:data:`FILES`, :data:`FOLDERS` and everything inside those folders) is a symbolic link,
+  or a folder stands where a file belongs (or the reverse): checked before a run loads or trains
+  anything, and again where each is written."""
+  for name in FILES:
+    if os.path.isdir(path_in(workdir, name)):
+      raise _folder_error(path_in(workdir, name))
+  for name in FOLDERS:
+    folder_in(workdir, name)
+
+
+def _link_error(path: str) -> WorkdirError:
   try:
-    with open(f'/proc/{pid}/stat') as f:
-      return f.read().rsplit(')', 1)[1].split()[19]
-  except (OSError, IndexError):
-    return None
+    target = f' (to {os.readlink(path)})'
+  except OSError:
+    target = ''
+  return WorkdirError(f'{path} is a symbolic link{target}; the project never writes through a '
+                      'link in its workdir. Remove the link (or give a new --workdir).')
 
 
-def _alive(holder: Dict[str, Any]) -> bool:
-  pid = holder.get('pid')
-  if not isinstance(pid, int):
+_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
+
+
+def _open_refusing_links(path: str, flags: int, mode: int = 0o644) -> int:
+  try:
+    return os.open(path, flags | _NOFOLLOW, mode)
+  except OSError as e:
+    if e.errno == errno.ELOOP:   # a link put there since path_in looked
+      raise _link_error(path) from None
+    if e.errno == errno.EISDIR:
+      raise _folder_error(path) from None
+    raise
+
+
+def _folder_error(path: str) -> WorkdirError:
+  return WorkdirError(f'{path} is a folder; the project keeps a file there. Move the folder away '
+                      '(or give a new --workdir).')
+
+
+def _write_all(fd: int, data: bytes) -> None:
+  written = 0
+  while written < len(data):
+    written += os.write(fd, data[written:])
+
+
+def _sync_folder(folder: str) -> None:
+  try:
+    fd = os.open(folder, os.O_RDONLY)
+  except OSError:
+    return
+  try:
+    os.fsync(fd)
+  except OSError:
+    pass
+  finally:
+    os.close(fd)
+
+
+def write_atomic(path: str, content: Union[str, bytes]) -> None:
+  """Replaces the file at ``path`` (a :func:`path_in` path) with ``content``: written to a
+  temporary file beside it, synced, renamed over it. A kill at any moment leaves the old content
+  or the new, never less; a full disk leaves the old (the temporary file is removed)."""
+  data = content.encode() if isinstance(content, str) else content
+  if os.path.isdir(path) and not os.path.islink(path):
+    raise _folder_error(path)
+  tmp = f'{path}.tmp-{os.getpid()}'
+  fd = _open_refusing_links(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+  try:
+    try:
+      _write_all(fd, data)
+      os.fsync(fd)
+    finally:
+      os.close(fd)
+    os.replace(tmp, path)
+  except BaseException:
+    try:
+      os.remove(tmp)
+    except OSError:
+      pass
+    raise
+  _sync_folder(os.path.dirname(path))
+
+
+def append_synced(path: str, text: str) -> None:
+  """Appends ``text`` to the file at ``path`` (a :func:`path_in` path; created if absent) and
+  syncs it before returning. On a write error (a full disk) the file is cut back to its former
+  length, so an append is whole or absent."""
+  fd = _open_refusing_links(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+  try:
+    ends = os.fstat(fd).st_size
+    try:
+      _write_all(fd, text.encode())
+      os.fsync(fd)
+    except BaseException:
+      os.ftruncate(fd, ends)
+      os.fsync(fd)
+      raise
+  finally:
+    os.close(fd)
+
+
+def read_bytes(path: str) -> bytes:
+  """The file at ``path`` (a :func:`path_in` path), opened without following a link."""
+  fd = _open_refusing_links(path, os.O_RDONLY)
+  if stat.S_ISDIR(os.fstat(fd).st_mode):
+    os.close(fd)
+    raise _folder_error(path)
+  with os.fdopen(fd, 'rb') as f:
+    return f.read()
+
+
+def read_text(path: str) -> str:
+  """The file at ``path`` (a :func:`path_in` path) as UTF-8 text, opened without following a
+  link."""
+  return read_bytes(path).decode('utf-8')
+
+
+# -- one writer --------------------------------------------------------------------------------
+
+
+def _holder(fd: int) -> Dict[str, Any]:
+  try:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return json.loads(os.read(fd, 4096).decode() or '{}')
+  except (OSError, ValueError, UnicodeDecodeError):
+    return {}
+
+
+def _running(pid: Any) -> bool:
+  if not isinstance(pid, int) or pid <= 0:
     return False
   try:
     os.kill(pid, 0)
@@ -133,46 +305,68 @@ def _alive(holder: Dict[str, Any]) -> bool:
     return False
   except PermissionError:
     return True
-  start = _process_start(pid)
-  return start is None or holder.get('process_start') in (None, start)
+  return True
+
+
+def _new_holder(fd: int) -> Dict[str, Any]:
+  """The record of the process that holds the lock on ``fd``: one that has just taken it over
+  may not have replaced its dead predecessor's record yet, so that one is read again, briefly."""
+  for _ in range(50):
+    holder = _holder(fd)
+    if holder.get('host') not in (None, socket.gethostname()) or _running(holder.get('pid')):
+      return holder
+    time.sleep(0.01)
+  return {}
 
 
 @contextlib.contextmanager
 def lock(workdir: str) -> Iterator[None]:
-  """Holds ``WORKDIR/lock`` for the duration; refuses if a live process holds it."""
-  path = os.path.join(workdir, LOCK_FILE)
-  me = {'pid': os.getpid(), 'host': socket.gethostname(), 'process_start': _process_start(
-      os.getpid()), 'started': datetime.datetime.now().isoformat(timespec='seconds')}
-  mine = f'{path}.{me["pid"]}'
-  with open(mine, 'w') as f:
-    json.dump(me, f)
-  for _ in range(2):
+  """Holds ``WORKDIR/lock`` for the duration; refuses (:class:`WorkdirError`) if another process
+  holds it, naming it. Exactly one of several processes taking over a dead holder's lock gets it:
+  the kernel's ``flock`` decides, and the file is unlinked only by its holder, before it lets go
+  (a process that locked a file since unlinked tries again)."""
+  path = path_in(workdir, LOCK_FILE)
+  if os.path.isdir(path):
+    raise WorkdirError(f'{path} is a folder; the workdir\'s lock is a file the project makes. '
+                       'Remove the folder (or give a new --workdir).')
+  me = {'pid': os.getpid(), 'host': socket.gethostname(),
+        'started': datetime.datetime.now().isoformat(timespec='seconds')}
+  while True:
+    fd = _open_refusing_links(path, os.O_RDWR | os.O_CREAT)
     try:
-      os.link(mine, path)  # atomic: the lock appears with its content, or not at all
-    except FileExistsError:
-      try:
-        with open(path) as f:
-          holder = json.load(f)
-      except (OSError, ValueError):
-        holder = {}
-      if holder.get('host') not in (None, me['host']) or (holder and _alive(holder)):
-        where = ('on this host' if holder.get('host') == me['host'] else
-                 f'on host {holder.get("host")}; if it no longer runs, delete {path}')
-        os.remove(mine)
-        raise WorkdirError(
-            f'--workdir={workdir} is in use by process {holder.get("pid")} {where}, started '
-            f'{holder.get("started")}. Wait for it to finish, or give another --workdir.'
-        ) from None
-      os.remove(path)  # left by a process that no longer runs: taken over
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = _new_holder(fd)
+      os.close(fd)
+      raise WorkdirError(
+          f'--workdir={workdir} is in use by process {holder.get("pid", "(starting)")} on '
+          f'{"this host" if holder.get("host", me["host"]) == me["host"] else holder["host"]}, '
+          f'started {holder.get("started", "just now")}. Wait for it to finish, or give another '
+          '--workdir.') from None
+    try:
+      now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+      now = None
+    held = os.fstat(fd)
+    if now is None or (now.st_ino, now.st_dev) != (held.st_ino, held.st_dev):
+      os.close(fd)   # its holder removed it as we opened it: try the one there now
       continue
     break
-  os.remove(mine)
+  holder = _holder(fd)
+  if holder.get('host') not in (None, me['host']):
+    os.close(fd)
+    raise WorkdirError(
+        f'--workdir={workdir} is in use by process {holder.get("pid")} on host {holder["host"]}; '
+        f'if it no longer runs, delete {path}. (It started {holder.get("started")}.)')
+  os.ftruncate(fd, 0)
+  os.lseek(fd, 0, os.SEEK_SET)
+  os.write(fd, json.dumps(me).encode())
+  os.fsync(fd)
   try:
     yield
   finally:
     try:
-      with open(path) as f:
-        if json.load(f).get('pid') == me['pid']:
-          os.remove(path)
-    except (OSError, ValueError):
+      os.remove(path)   # while held: no other process can hold this file now
+    except OSError:
       pass
+    os.close(fd)

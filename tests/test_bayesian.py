@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from l2r_jax import defaults
 from l2r_jax import errors
 from l2r_jax import experiment
 from l2r_jax import models as models_lib
@@ -40,11 +41,10 @@ def _exact_batchbald(probs, budget):
   conditional = -np.sum(np.where(probs > 0, probs * np.log(probs), 0), -1).mean(1)
 
   def joint_entropy(members):
-    h = 0.0
-    for labels in itertools.product(range(num_classes), repeat=len(members)):
-      q = np.mean(np.prod([probs[i, :, y] for i, y in zip(members, labels)], axis=0))
-      h -= q * np.log(q) if q > 0 else 0.0
-    return h
+    # Every configuration of the members' labels: p(labels) = mean_t prod_i p_t(labels_i).
+    labels = np.array(list(itertools.product(range(num_classes), repeat=len(members))))
+    q = np.prod([probs[i][:, labels[:, j]] for j, i in enumerate(members)], axis=0).mean(0)
+    return -np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1)), 0))
 
   chosen, gaps = [], []
   for _ in range(budget):
@@ -74,13 +74,29 @@ def test_batchbald_is_the_exact_greedy_batch():
   logits = r.normal(size=(7, 6, 3)) * 2
   log_probs = np.asarray(jax.nn.log_softmax(logits, -1))
   want, gaps = _exact_batchbald(np.exp(log_probs), 4)
-  # Every pick beats the runner-up by far more than the estimate's error (20,000
-  # configurations: about 0.005 nats here).
-  assert min(gaps) > 0.01
-  got = bayesian.batchbald(jnp.asarray(log_probs), 4, jax.random.PRNGKey(0), 20_000, chunk=4)
-  assert np.asarray(got).tolist() == want
+  assert min(gaps) > 0.01             # no pick is a near-tie
+  # 3**3 <= 27 configurations: all four picks enumerated, whatever the key (27 drawn
+  # configurations would get some keys' fourth pick wrong).
+  for seed in range(5):
+    got = bayesian.batchbald(jnp.asarray(log_probs), 4, jax.random.PRNGKey(seed), 27, chunk=4)
+    assert np.asarray(got).tolist() == want
   # Its first pick is BALD's.
   assert want[0] == int(np.argmax(_numpy_mutual_information(np.exp(log_probs))))
+
+
+def test_batchbald_is_the_exact_greedy_batch_on_small_problems():
+  # 24 pools of 10 samples, 10 classes, 20 passes, each pass's probabilities drawn from a sharp
+  # Dirichlet; batches of 3 at the default number of configurations. The chosen labels' 10**2
+  # configurations are enumerated, so only float32 rounding can change a pick.
+  num_samples = defaults.get_config().batchbald.num_samples
+  agree = 0
+  for seed in range(24):
+    probs = np.random.default_rng(seed).dirichlet(np.full(10, 0.1), size=(10, 20))
+    want, _ = _exact_batchbald(probs, 3)
+    got = bayesian.batchbald(jnp.log(jnp.asarray(probs, jnp.float32)), 3,
+                             jax.random.PRNGKey(seed), num_samples, chunk=16)
+    agree += np.asarray(got).tolist() == want
+  assert agree >= 22
 
 
 def test_batchbald_does_not_query_a_duplicate_that_bald_queries():
@@ -122,6 +138,31 @@ def test_monte_carlo_passes_do_not_depend_on_the_chunk_or_the_device():
   assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-3                   # the passes differ
   deterministic = experiment.infer(state, exp.dataset.x_train, indices).prediction
   assert np.abs(a.mean(1) - deterministic).max() < np.abs(a[:, 0] - deterministic).max()
+
+
+def test_a_copy_of_a_sample_gets_its_predictions_in_every_pass():
+  # Consistent MC dropout: pass t is one model for the whole pool. The pool's second half copies
+  # its first; shuffled, in chunks of 8 over 2 devices, each copy is scored apart from its
+  # original.
+  config = smoke.mnist1d(strategies=('batchbald',), **{'model.dropout': 0.3})
+  exp = experiment.make_experiment(config)
+  state = experiment.initial_train_state(exp, 'batchbald', jax.random.PRNGKey(0))
+  x = np.asarray(exp.dataset.x_train)[:20]
+  order = np.random.default_rng(0).permutation(40)
+  got = experiment.sample_predictions(state, np.concatenate([x, x]), order, 5,
+                                      jax.random.PRNGKey(1), chunk=8)
+  by_row = np.empty_like(got)
+  by_row[order] = got
+  np.testing.assert_allclose(by_row[20:], by_row[:20], rtol=1e-6, atol=1e-7)
+  assert np.abs(by_row[:, 0] - by_row[:, 1]).max() > 1e-3       # the passes differ
+
+
+def test_batchbald_draws_no_fewer_configurations_than_passes():
+  config = smoke.mnist1d(strategies=('batchbald',), **{'model.dropout': 0.2,
+                                                       'batchbald.num_samples': 10})
+  with pytest.raises(errors.ConfigError, match=r'config.batchbald.num_samples=10 is fewer than '
+                                               r'config.batchbald.passes=20'):
+    experiment.make_experiment(config)
 
 
 @pytest.mark.parametrize('overrides,match', [

@@ -1,4 +1,6 @@
 """The configs hold the papers' values (MISSION's protocol table, the configs' docstrings)."""
+import math
+
 import pytest
 
 from configs import cifar10
@@ -6,6 +8,7 @@ from configs import mpii
 from configs import shanghaitech
 from configs import synthetic_crowd
 from configs import synthetic_pose
+from l2r_jax import validation
 
 
 def test_cifar10_is_the_papers_protocol_with_ll4als_own_settings():
@@ -63,3 +66,28 @@ def test_the_stand_ins_two_regimes_differ_only_in_the_initialisation(module):
     plain, dropped = module.get_config(variant).to_dict(), module.get_config(with_dropout).to_dict()
     assert (plain['model'].pop('dropout'), dropped['model'].pop('dropout')) == (0.0, 0.1)
     assert plain == dropped
+
+
+
+@pytest.mark.parametrize('module', [synthetic_pose, synthetic_crowd])
+def test_the_paper_regime_variants_keep_the_papers_protocol_in_proportion(module):
+  for variant in ('paper_regime', 'paper_regime_smoke', 'paper_regime_mc_dropout'):
+    c = module.get_config(variant)
+    validation.check_config(c)
+    assert c.al.initial == c.al.budget and c.model.pretrained == 'synthetic_shapes'
+    if module is synthetic_pose:
+      # The heatmaps are what the model outputs: a stride-4 stem, the stages, the deconvolutions.
+      stride = 4 * math.prod(c.model.kwargs.stage_strides) // 2**c.model.kwargs.num_deconv
+      assert c.data.image_size // stride == c.data.heatmap_size
+    if variant == 'paper_regime_smoke':
+      continue
+    final = c.al.initial + (c.al.cycles - 1) * c.al.budget
+    if module is synthetic_pose:  # MPII: a subset of 25 budgets, drawn from what is unlabeled
+      assert c.al.subset == 25 * c.al.budget
+      assert c.data.num_train - (final - c.al.budget) >= c.al.subset
+    else:  # ShanghaiTech-B: the whole pool scored, a quarter of it labelled in the end
+      assert c.al.subset is None and 4 * final == c.data.num_train
+  assert module.get_config('paper_regime').al.cycles == 5
+  assert module.get_config('paper_regime_mc_dropout').model.dropout == 0.1
+  with pytest.raises(ValueError, match='paper_regime_smoke'):
+    module.get_config('paper_regime_bogus')

@@ -192,6 +192,7 @@ def _same_up_to_rounding(a, b, num_test):
     assert a['spearman'] == pytest.approx(b['spearman'], abs=1e-3), (a, b)
 
 
+@pytest.mark.slow
 def test_vmapped_seeds_give_the_results_of_seeds_run_one_by_one(tmp_path):
   # Results are compared where the two runs train the same labeled sets: every run's cycle 0, and
   # every cycle of random, whose picks do not depend on the model. A loss module's picks after
@@ -316,6 +317,7 @@ def test_the_device_feed_trains_as_the_host_feed_and_compiles_a_step_once(tmp_pa
   assert len(records['host']) == 2 * 4
 
 
+@pytest.mark.slow
 def test_the_device_feed_gives_vmapped_seeds_and_scanned_epochs_the_host_feeds_batches():
   config = _smoke(strategies=('l2r',), **{'train.epochs': 2, 'train.loop': 'scan'})
   exp = experiment.make_experiment(config)

@@ -1,8 +1,12 @@
 """Active learning on a pool without labels: query, teach, resume, and labels from files."""
+import errno
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+from unittest import mock
 
 import ml_collections
 import numpy as np
@@ -100,18 +104,38 @@ def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp
                     [1, 1, 0, 0, 0, 2, 1])
     assert str(refused.value).splitlines() == [
         '6 problems in the answers; none of them was taught:',
-        f'index {free}: answered twice.',
-        'index 400: not a pool sample (whole numbers 0 .. 399).',
-        'index -1: not a pool sample (whole numbers 0 .. 399).',
-        f'index {query[0]}: labeled already (as {truth[query[0]]}, '
-        f'{learner.dataset.class_names[truth[query[0]]]!r}); a label is never overwritten.',
-        f'index {query[5]}: label 2 is not a class: 0 .. 1.',
-        'index 7.0: not a pool sample (whole numbers 0 .. 399).']
+        f'answer 2, index {free}: answered twice (also answer 1).',
+        'answer 3: index 400 is not a pool sample (whole numbers 0 .. 399).',
+        'answer 4: index -1 is not a pool sample (whole numbers 0 .. 399).',
+        f'answer 5, index {query[0]}: labeled already (as {truth[query[0]]}, '
+        f'{learner.dataset.class_names[truth[query[0]]]!r}); correct a label with relabel '
+        '(label answer --relabel), never by answering again.',
+        f'answer 6, index {query[5]}: label 2 is not a class: 0 .. 1.',
+        'answer 7: index 7.0 is not a pool sample (whole numbers 0 .. 399).']
     with pytest.raises(learner_lib.LabelError, match='3 indices and 2 labels'):
       learner.teach([1, 2, 3], [0, 1])
     with pytest.raises(learner_lib.LabelError, match=r"label 'benign' is not a class index"):
       learner.teach([free], ['benign'])
+    # A disk that fills during the write: none of the answers is saved, or taught.
+    labeled = learner.labeled
+    write, room = os.write, [150]   # bytes left for the answers: part of the second one's line
+
+    def full(fd, data):
+      if b'"pool"' not in bytes(data):   # not the answers (the lock's record)
+        return write(fd, data)
+      if room[0] <= 0:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+      written = write(fd, data[:room[0]])
+      room[0] -= written
+      return written
+
+    with mock.patch.object(os, 'write', full):
+      with pytest.raises(learner_lib.LabelError, match='No space left on device.*none of them '
+                                                       'was taught'):
+        learner.teach(query[4:8], truth[query[4:8]])
     assert (tmp_path / learner_lib.ANSWERS_FILE).read_bytes() == answers
+    np.testing.assert_array_equal(learner.labeled[0], labeled[0])
+    np.testing.assert_array_equal(learner.labeled[1], labeled[1])
     np.testing.assert_array_equal(learner.pending, query[4:])
   # Regression labels: the task's shape, finite.
   pose = data_lib.Dataset(np.zeros((2, 4), np.float32), np.full((2, 3, 3), np.nan, np.float32),
@@ -151,6 +175,10 @@ def test_a_learner_refuses_what_it_cannot_do(tmp_path):
       (_config('entropy'), None, 'data strategy: "random" -> "entropy"')]:
     with pytest.raises(workdir_lib.WorkdirError, match=named):
       learner_lib.ActiveLearner(config, str(tmp_path / 'w'), dataset)
+  with pytest.raises(errors.ConfigError, match="Dataset.class_names names 'benign' twice"):
+    learner_lib.ActiveLearner(_config('random'), str(tmp_path / 'named'),
+                              pool._replace(class_names=('benign', 'benign')))
+  assert not os.path.exists(tmp_path / 'named')
   with pytest.raises(errors.ConfigError, match='give x_test and y_test together'):
     learner_lib.unlabeled_pool(pool.x_train, 2, x_test=pool.x_test)
   with pytest.raises(errors.ConfigError, match=r'The dataset given: Dataset.y_train has shape '
@@ -166,18 +194,24 @@ def test_answer_files_name_samples_by_index_or_id_and_refuse_what_is_not_a_label
     learner.teach(query[:1], truth[query[:1]])
     a, b, c = (int(i) for i in query[1:4])
     names = learner.dataset.class_names
-    # A spreadsheet's CSV: a byte-order mark, ids only (a pool without files: the index as text).
+    # A pool without files: each sample's id is a fingerprint of its input.
+    x = learner.dataset.x_train
+    assert learner.pool.ids[a] == 'sha256:' + hashlib.sha256(x[a].tobytes()).hexdigest()[:16]
+    ids = learner.pool.ids
+    # A spreadsheet's CSV: a byte-order mark, ids only.
     answers = tmp_path / 'answers.csv'
-    answers.write_text(f'\ufeffid,label\n{a},{names[truth[a]]}\n{b},{truth[b]}\n{c},\n',
-                       encoding='utf-8')
+    answers.write_text(f'\ufeffid,label\n{ids[a]},{names[truth[a]]}\n{ids[b]},{truth[b]}\n'
+                       f'{ids[c]},\n', encoding='utf-8')
     assert label.read_answers(str(answers), learner) == ([a, b], [truth[a], truth[b]], [])
-    lines = tmp_path / 'answers.jsonl'
-    lines.write_text(f'{{"index": {a}, "label": 0.5}}\n{{"index": {int(query[0])}, '
-                     f'"label": {{"x": 1}}}}\n{{"index": {b}, "label": true}}\n')
-    assert label.read_answers(str(lines), learner)[2] == [
-        f'line 1, index {a}: label 0.5 is not a class index (whole numbers 0 .. 1).',
-        f"line 2, index {query[0]}: label {{'x': 1}} is not a class index (whole numbers 0 .. 1).",
-        f'line 3, index {b}: label True is not a class index (whole numbers 0 .. 1).']
+    lines = str(tmp_path / 'answers.jsonl')
+    with open(lines, 'w') as f:
+      f.write(f'{{"index": {a}, "label": 0.5}}\n{{"index": {int(query[0])}, '
+              f'"label": {{"x": 1}}}}\n{{"index": {b}, "label": true}}\n')
+    assert label.read_answers(lines, learner)[2] == [
+        f'{lines}, line 1, index {a}: label 0.5 is not a class index (whole numbers 0 .. 1).',
+        f"{lines}, line 2, index {query[0]}: label {{'x': 1}} is not a class index (whole "
+        'numbers 0 .. 1).',
+        f'{lines}, line 3, index {b}: label True is not a class index (whole numbers 0 .. 1).']
 
 
 def test_a_damaged_answers_file_refuses_the_learner_naming_the_line(tmp_path):
@@ -193,13 +227,35 @@ def test_a_damaged_answers_file_refuses_the_learner_naming_the_line(tmp_path):
     assert len(learner.labeled[0]) == 2
     learner.teach(query[2:3], truth[query[2:3]])
   assert path.read_text().count('\n') == 3 and path.read_text().startswith(good)
-  for damage, named in [(f'{{"index": {query[0]}, "label": 1}}\n', 'answer 4: index '
-                         f'{query[0]} is labeled already'),
-                        ('{"index": 3, "label": 7}\n', 'answer 4: label 7 is not a class'),
-                        ('{"label": 1}\n', r'answer 4: index None is not a pool sample')]:
-    path.write_text(good + f'{{"index": {query[2]}, "label": {truth[query[2]]}}}\n' + damage)
-    with pytest.raises(learner_lib.LabelError, match=named + '.*mend or remove that line'):
+  first, second, third = path.read_text().splitlines(True)
+  mismatch = json.loads(second)
+  mismatch['index'] = int(query[5])
+  for lines, named in [
+      ([first, '{"index": 5, "lab\n', second, third], 'line 2: not JSON'),
+      ([first, second, third, first], f'line 4, index {query[0]}: answered twice .also line 1.'),
+      ([first, '{"index": 3, "label": 7}\n', second], 'line 2, index 3: label 7 is not a class'),
+      ([first, second, '{"label": 1}\n', third], r'line 3: give \{"index": ..., "label": ...\}'),
+      ([first, json.dumps(mismatch) + '\n', third],
+       f"line 2: index {query[5]} is 'sha256:.*' in this pool, but the answer names id "
+       f"'{mismatch['id']}' .index {query[1]}.; index and id of one answer disagree")]:
+    path.write_text(''.join(lines))
+    with pytest.raises(learner_lib.LabelError, match=f'{path}: 1 problem; it holds every answer '
+                                                     f'taught.*\n{path}, {named}'):
       learner_lib.ActiveLearner(_config('random'), str(tmp_path))
+    assert path.read_text() == ''.join(lines)      # refused, not mended: nothing is dropped
+  # Answers through a link, or without the record of their experiment: refused, nothing touched.
+  path.write_text(first + second + third)
+  shutil.move(path, tmp_path / 'kept.jsonl')
+  os.symlink(tmp_path / 'kept.jsonl', path)
+  with pytest.raises(workdir_lib.WorkdirError, match=f'{path} is a symbolic link'):
+    learner_lib.ActiveLearner(_config('random'), str(tmp_path))
+  assert (tmp_path / 'kept.jsonl').read_text() == first + second + third
+  os.remove(path)
+  shutil.move(tmp_path / 'kept.jsonl', path)
+  os.remove(tmp_path / workdir_lib.IDENTITY_FILE)
+  with pytest.raises(workdir_lib.WorkdirError, match='holds answers, but .*experiment.json'):
+    learner_lib.ActiveLearner(_config('random'), str(tmp_path))
+  assert not (tmp_path / workdir_lib.IDENTITY_FILE).exists()
 
 
 # Every strategy for classification but the paper's Fig. 5 ablation and the diagnostic that reads
@@ -209,6 +265,7 @@ CLASSIFICATION = sorted(name for name, s in strategies.REGISTRY.items()
                         and (s.tasks is None or 'classification' in s.tasks))
 
 
+@pytest.mark.slow
 def test_the_worked_example_simulated_and_answered_by_a_person_gives_the_same_runs(tmp_path):
   """docs/your_data.md's example: a user's MLP (no BatchNorm) on a dataset the project does not
   ship, every strategy for classification, first as a simulation, then as learners whose queries a
@@ -238,7 +295,8 @@ def test_the_worked_example_simulated_and_answered_by_a_person_gives_the_same_ru
         expected = simulated[(name, r['cycle'])]
         assert (r['num_labeled'], r['value'], r['spearman']) == (
             expected['num_labeled'], expected['value'], expected['spearman']), (name, r)
-      assert learner.predict(learner.dataset.x_test[:5]).shape == (5, 2)
+      assert learner.predict(learner.dataset.x_test[:5], preprocessed=True).probabilities.shape == (
+          5, 2)
 
 
 def _image_folder(root, rng):
@@ -275,7 +333,8 @@ def get_config():
 '''
 
 
-def test_labels_from_files_on_an_image_folder(tmp_path):
+@pytest.mark.slow
+def test_labels_from_files_on_an_image_folder_carried_by_id_when_it_changes(tmp_path):
   root = tmp_path / 'images'
   brightness = _image_folder(root, np.random.default_rng(0))
   config_path = tmp_path / 'my_config.py'
@@ -294,7 +353,9 @@ def test_labels_from_files_on_an_image_folder(tmp_path):
   assert '4 samples to label (random, after 0 labels)' in asked.stdout
   assert (f'python -m l2r_jax.label answer --config={config_path} --workdir={workdir} '
           f'--answers={workdir / "query" / "query.csv"}') in asked.stdout
-  rows = (workdir / 'query' / 'query.csv').read_text().splitlines()
+  raw = (workdir / 'query' / 'query.csv').read_bytes()
+  assert raw.startswith(b'\xef\xbb\xbf')   # UTF-8, as a spreadsheet is told by the mark
+  rows = raw.decode('utf-8-sig').splitlines()
   assert rows[0] == 'index,id,file,score,label' and len(rows) == 5
   sheet = Image.open(workdir / 'query' / 'contact_sheet.png')
   assert sheet.size[0] > 100 and sheet.size[1] > 50
@@ -312,15 +373,17 @@ def test_labels_from_files_on_an_image_folder(tmp_path):
                  '{"id": "nowhere.png", "label": "dark"}\n')
   refused = run('answer', f'--answers={bad}')
   assert refused.returncode == 2 and 'Traceback' not in refused.stderr
-  assert refused.stderr.splitlines()[1:] == [
-      "line 1, index 0: label 'grey' is not a class (an index 0 .. 1 or a name of ['bright', "
-      "'dark']).",
-      'line 2: not JSON (Expecting \',\' delimiter).',
-      "line 3: id 'nowhere.png' is not a pool sample."]
+  assert refused.stderr.splitlines() == [
+      f'l2r_jax.label: {bad}: 3 problems; nothing of it was taught:',
+      f"{bad}, line 1, index 0: label 'grey' is not a class (an index 0 .. 1 or a name of "
+      "['bright', 'dark']).",
+      f'{bad}, line 2: not JSON (Expecting \',\' delimiter, column 12).',
+      f"{bad}, line 3: id 'nowhere.png' is not a sample of this pool."]
   assert not (workdir / learner_lib.ANSWERS_FILE).exists()
   taught = run('answer', f'--answers={good}')
   assert taught.returncode == 0, taught.stderr
-  assert '3 labels taught (3 in all); 1 of the query left to answer.' in taught.stdout
+  assert ('3 labels taught (3 in all); 1 of the query left to answer: 7 (unlabeled/u07.png)'
+          in taught.stdout)
   config = ml_collections.ConfigDict(l2r_jax_config(config_path))
   with learner_lib.ActiveLearner(config, str(workdir)) as learner:
     # Given again, the same answers are left out, not refused.
@@ -331,6 +394,25 @@ def test_labels_from_files_on_an_image_folder(tmp_path):
     for i, y in zip(indices, labels):
       assert learner.dataset.class_names[y] == ('bright' if brightness[ids[i]] else 'dark')
     assert len(learner.pending) == 1
+  # The pool changes (an image deleted, two added before the rest), so a new workdir: the old
+  # workdir's log, carried, puts each answer on its own image, by id, though every index moved.
+  answered = [ids[i] for i in indices]
+  os.remove(root / min(set(ids) - set(answered)))
+  for name in ('a00.png', 'a01.png'):
+    Image.open(root / answered[0]).save(root / 'unlabeled' / name)
+  new_ids = sorted(os.path.relpath(os.path.join(d, f), root)
+                   for d, _, files in os.walk(root / 'unlabeled') for f in files)
+  new = tmp_path / 'new'
+  carried = subprocess.run([*command[:-1], f'--workdir={new}', 'answer',
+                            f'--answers={workdir / learner_lib.ANSWERS_FILE}'],
+                           capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert carried.returncode == 0, carried.stderr
+  assert '3 labels taught (3 in all)' in carried.stdout
+  records = [json.loads(line) for line in (new / learner_lib.ANSWERS_FILE).read_text().splitlines()]
+  assert [r['id'] for r in records] == answered
+  for r in records:
+    assert r['index'] == new_ids.index(r['id']) > ids.index(r['id'])
+    assert r['label'] == ('bright' if brightness[r['id']] else 'dark')
 
 
 def l2r_jax_config(path):

@@ -92,4 +92,5 @@ def test_your_own_data_notebook(tmp_path, monkeypatch, capsys):
   assert [line.split(':')[0] for line in out.splitlines() if line.startswith('round ')] == [
       'round 0', 'round 1', 'round 2']
   assert 'round 2: 48 labels' in out
+  assert 'exported model predicts the same: True' in out and '1 correction(s)' in out
   assert (tmp_path / 'l2r-your-own-data-quick' / 'labels' / 'query' / 'query.csv').exists()

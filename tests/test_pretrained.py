@@ -4,7 +4,9 @@ import functools
 import hashlib
 import io
 import os
+import shutil
 import urllib.error
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,7 @@ import pytest
 import torch
 import torchvision
 
+from l2r_jax import errors
 from l2r_jax import models
 from l2r_jax import train
 from l2r_jax.models import pretrained
@@ -271,3 +274,184 @@ def test_shapes_pretraining_is_deterministic_and_feeds_both_stand_ins(tmp_path):
   assert 'synthetic_shapes' in pretrained.shipped()
   c = synthetic_pose.get_config('pretrained_smoke')
   assert experiment.make_experiment(c).backbone.source.endswith('synthetic_shapes')
+
+
+# -- weights files as people have them ---------------------------------------------------------
+
+TINY = dict(block='basic', stage_sizes=(1,), width=8)
+
+
+def _tiny():
+  """A one-block ImageNet-stem backbone of width 8: its template, and torchvision-named float32
+  tensors that fit it (written out by hand, OIHW kernels)."""
+  template = _template(models.ResNetBackbone(stem='imagenet', **TINY), jnp.zeros((1, 32, 32, 3)))
+  shapes = {'conv1.weight': (8, 3, 7, 7), 'layer1.0.conv1.weight': (8, 8, 3, 3),
+            'layer1.0.conv2.weight': (8, 8, 3, 3)}
+  for bn in ('bn1', 'layer1.0.bn1', 'layer1.0.bn2'):
+    shapes.update({f'{bn}.{leaf}': (8,) for leaf in ('weight', 'bias', 'running_mean',
+                                                      'running_var')})
+  rng = np.random.default_rng(0)
+  return template, {k: rng.uniform(0.5, 1.5, s).astype(np.float32) for k, s in shapes.items()}
+
+
+def _declared_zeros(zf, name, shape):
+  """A member of zip ``zf`` holding an .npy of float32 zeros of ``shape``, written in blocks (the
+  file stays small: zeros compress a thousandfold)."""
+  with zf.open(name + '.npy', 'w', force_zip64=True) as f:
+    np.lib.format.write_array_header_2_0(f, {'descr': '<f4', 'fortran_order': False,
+                                             'shape': shape})
+    left = 4 * int(np.prod(shape))
+    while left > 0:
+      f.write(bytes(min(left, 1 << 22)))
+      left -= 1 << 22
+
+
+def test_an_npz_is_read_lazily_and_an_array_that_cannot_fit_is_refused_before_it_is_read(
+    tmp_path, monkeypatch):
+  template, tensors = _tiny()
+  read = []
+  getitem = np.lib.npyio.NpzFile.__getitem__
+  monkeypatch.setattr(np.lib.npyio.NpzFile, '__getitem__',
+                      lambda self, key: read.append(key) or getitem(self, key))
+  path = tmp_path / 'tiny.npz'
+  with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf:
+    for name, value in tensors.items():
+      with zf.open(name + '.npy', 'w') as f:
+        np.lib.format.write_array(f, value)
+    _declared_zeros(zf, 'fc.weight', (1 << 24,))   # 64 MB the backbone does not need
+  backbone = pretrained.load(str(path), template, **TINY)
+  assert 'fc.weight' not in read and sorted(read) == sorted(tensors)
+  np.testing.assert_array_equal(backbone.params['stem_conv']['kernel'],
+                                tensors['conv1.weight'].transpose(2, 3, 1, 0))
+  np.testing.assert_array_equal(backbone.batch_stats['BasicBlock_0']['BatchNorm_1']['var'],
+                                tensors['layer1.0.bn2.running_var'])
+  read.clear()
+  with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf:
+    for name, value in tensors.items():
+      if name != 'conv1.weight':
+        with zf.open(name + '.npy', 'w') as f:
+          np.lib.format.write_array(f, value)
+    _declared_zeros(zf, 'conv1.weight', (1 << 24,))
+  with pytest.raises(ValueError, match=r'stem_conv/kernel: the model needs \(7, 7, 3, 8\), '
+                     r'conv1.weight gives \(16777216,\)\.$'):
+    pretrained.load(str(path), template, **TINY)
+  assert 'conv1.weight' not in read
+
+
+def _npz_bytes(tensors):
+  out = io.BytesIO()
+  np.savez(out, **tensors)
+  return out.getvalue()
+
+
+def _npy(array):
+  out = io.BytesIO()
+  np.save(out, array)
+  return out.getvalue()
+
+
+def _damaged_npz(tensors):
+  """An .npz whose layer1.0.conv1.weight has a byte flipped after its header (its CRC fails)."""
+  data = bytearray(_npz_bytes(tensors))
+  data[data.index(b'layer1.0.conv1.weight.npy') + 200] ^= 0xFF
+  return bytes(data)
+
+
+def _objects(tensors):
+  kernel = np.empty((8, 3, 7, 7), object)
+  kernel[...] = 0.5
+  return _npz_bytes({**tensors, 'conv1.weight': kernel})
+
+
+class _Note:
+  """Not a tensor: a pickle that weights-only loading refuses."""
+
+
+def _torch_bytes(obj):
+  out = io.BytesIO()
+  torch.save(obj, out)
+  return out.getvalue()
+
+
+WEIGHTS_FILES = {
+    'text.npz': (lambda t: b'weights, trust me\n', 'is not a zip of arrays'),
+    'cut.npz': (lambda t: _npz_bytes(t)[:3000], 'is a damaged or truncated zip'),
+    'one.npz': (lambda t: _npy(t['conv1.weight']), r'single array \(.npy\)'),
+    'objects.npz': (_objects, 'conv1.weight holds object values, not floating-point weights'),
+    'ints.npz': (lambda t: _npz_bytes({**t, 'layer1.0.bn1.bias': np.arange(8)}),
+                 'layer1.0.bn1.bias holds int64 values'),
+    'nan.npz': (lambda t: _npz_bytes({**t, 'bn1.running_var': np.full(8, np.nan, np.float32)}),
+                'bn1.running_var holds NaN or infinite values'),
+    'damaged.npz': (_damaged_npz, r'its array layer1.0.conv1.weight cannot be read \(Bad CRC'),
+    'random.pth': (lambda t: bytes(range(256)) * 4, 'it is not a PyTorch file, or it is damaged'),
+    'note.pth': (lambda t: _torch_bytes({'conv1.weight': torch.zeros(1), 'note': _Note()}),
+                 r'holds a pickled test_pretrained._Note, and only tensors are read'),
+    'model.pth': (lambda t: _torch_bytes(torch.nn.Linear(2, 2)),
+                  r'holds a pickled torch.nn.modules.linear.Linear'),
+    'list.pth': (lambda t: _torch_bytes([torch.zeros(2)]), 'holds a list, not a state dict'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(WEIGHTS_FILES))
+def test_weights_files_that_cannot_be_used_are_refused_in_one_line(tmp_path, name):
+  template, tensors = _tiny()
+  make, message = WEIGHTS_FILES[name]
+  (tmp_path / name).write_bytes(make(tensors))
+  with pytest.raises(errors.Refusal, match=message) as refusal:
+    pretrained.load(str(tmp_path / name), template, **TINY)
+  assert '\n' not in str(refusal.value)
+
+
+def test_a_bfloat16_state_dict_loads_as_float32(tmp_path):
+  template, tensors = _tiny()
+  half = {k: torch.from_numpy(v).to(torch.bfloat16) for k, v in tensors.items()}
+  torch.save(half, tmp_path / 'half.pth')
+  backbone = pretrained.load(str(tmp_path / 'half.pth'), template, **TINY)
+  np.testing.assert_array_equal(backbone.params['BasicBlock_0']['BatchNorm_0']['scale'],
+                                half['layer1.0.bn1.weight'].float().numpy())
+
+
+def _truncate_the_arrays(variables):
+  """Cuts the largest data file of an export (its arrays; the small ones are indices)."""
+  files = (variables / 'ocdbt.process_0' / 'd').iterdir()
+  with open(max(files, key=lambda f: f.stat().st_size), 'r+b') as f:
+    f.truncate(10)
+
+
+EXPORT_DAMAGE = {
+    'no backbone.json': (lambda d: (d / 'backbone.json').unlink(), 'has no backbone.json'),
+    'no variables': (lambda d: shutil.rmtree(d / 'variables'),
+                     r'lacks variables/ \(the weights\)'),
+    'empty variables': (lambda d: [shutil.rmtree(d / 'variables'), (d / 'variables').mkdir()],
+                        'lacks variables/_METADATA, variables/manifest.ocdbt, variables/d/'),
+    'no metadata': (lambda d: (d / 'variables' / '_METADATA').unlink(),
+                    r'lacks variables/_METADATA\.'),
+    'no arrays': (lambda d: shutil.rmtree(d / 'variables' / 'ocdbt.process_0' / 'd'),
+                  r'lacks variables/ocdbt.process_0/d/ \(the arrays\)'),
+    'arrays cut': (lambda d: _truncate_the_arrays(d / 'variables'),
+                          r'variables cannot be restored \(its array [\w.]+\).*export it again'),
+    'json cut': (lambda d: (d / 'backbone.json').write_text('{"format": 1, "norm'),
+                 r'backbone.json cannot be read'),
+    'no normalisation': (lambda d: (d / 'backbone.json').write_text('{"format": 1}'),
+                         'does not say which input normalisation'),
+    'a later format': (lambda d: (d / 'backbone.json').write_text(
+        '{"format": 99, "normalisation": "imagenet"}'), 'export format 99; .*upgrade'),
+}
+
+
+def test_an_exported_backbone_missing_a_part_is_refused_naming_it(tmp_path):
+  template, tensors = _tiny()
+  np.savez(tmp_path / 'tiny.npz', **tensors)
+  backbone = pretrained.load(str(tmp_path / 'tiny.npz'), template, **TINY)
+  pretrained.export(str(tmp_path / 'whole'), backbone.params, backbone.batch_stats, 'imagenet',
+                    {'source': 'test'})
+  assert not [f for f in os.listdir(tmp_path / 'whole') if '.tmp' in f]
+  for damage, (make, message) in EXPORT_DAMAGE.items():
+    folder = tmp_path / damage.replace(' ', '_')
+    shutil.copytree(tmp_path / 'whole', folder)
+    make(folder)
+    with pytest.raises(errors.Refusal, match=message) as refusal:
+      pretrained.load(str(folder), template, **TINY)
+    assert '\n' not in str(refusal.value), damage
+  whole = pretrained.load(str(tmp_path / 'whole'), template, **TINY)
+  jax.tree.map(np.testing.assert_array_equal, whole.params, backbone.params)

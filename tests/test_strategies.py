@@ -234,7 +234,8 @@ def test_coreset_refuses_non_finite_embeddings():
     out = infer(idx)
     return out._replace(embedding=np.where(np.asarray(idx)[:, None] == 7, np.nan, out.embedding))
 
-  with pytest.raises(FloatingPointError, match='embeds the pool subset to non-finite values'):
+  with pytest.raises(FloatingPointError, match=r"The model's embeddings are NaN or infinite on 1 "
+                                                r'of 15 pool samples \(index 7\)'):
     strategies.get('coreset').select(state._replace(infer=diverged), np.arange(5, 20), 3, None)
 
 

@@ -1,14 +1,21 @@
 """A workdir holds one experiment, written by one run at a time."""
+import builtins
 import collections
+import errno
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
+from l2r_jax import checkpoint
 from l2r_jax import experiment
+from l2r_jax import report
 from l2r_jax import workdir
 import smoke
 
@@ -149,10 +156,16 @@ def _strip(records):
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory):
+def finished(tmp_path_factory):
+  """A workdir holding a finished three-cycle run: copy it before changing anything in it."""
   path = tmp_path_factory.mktemp('uninterrupted')
   experiment.run(_config(**{'al.cycles': 3}), str(path))
-  return _strip(experiment.checkpoint.read_results(str(path / 'results.jsonl')))
+  return path
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(finished):
+  return _strip(experiment.checkpoint.read_results(str(finished / 'results.jsonl')))
 
 
 @pytest.mark.parametrize('damage', [_truncate_a_data_file, _remove_the_manifest,
@@ -204,3 +217,308 @@ def test_a_results_line_that_cannot_be_parsed_is_reported_and_its_record_restore
   assert list(tmp_path.glob('results.jsonl.damaged-*'))  # the file as it was, kept
   assert _strip(experiment.run(config, str(tmp_path))) == uninterrupted
   assert _strip(experiment.checkpoint.read_results(str(path))) == uninterrupted
+
+
+# -- nothing through a link ----------------------------------------------------------------------
+
+
+def _contents(path):
+  """A file's bytes, or a folder's files (by relative name) with their bytes."""
+  return path.read_bytes() if path.is_file() else {f: (path / f).read_bytes()
+                                                   for f in _listing(path)}
+
+
+def _link_to_a_users_file(entry, elsewhere):
+  """``entry``, a file the run writes, made a link to a file of the user's."""
+  target = elsewhere / 'notes.txt'
+  target.write_bytes(b'a file of the user, not of l2r-jax\n')
+  if entry.exists():
+    entry.unlink()
+  entry.symlink_to(target)
+  return target
+
+
+def _link_to_a_copy(entry, elsewhere):
+  """``entry``, a folder the run wrote, moved out of the workdir and linked to where it went."""
+  target = elsewhere / entry.name
+  shutil.move(str(entry), str(target))
+  entry.symlink_to(target, target_is_directory=True)
+  return target
+
+
+def _link_to_an_empty_folder(entry, elsewhere):
+  target = elsewhere / 'folder'
+  target.mkdir()
+  entry.symlink_to(target, target_is_directory=True)
+  return target
+
+
+def _events_file(workdir):
+  return next((workdir / 'tensorboard' / 'random-seed0').iterdir())
+
+
+@pytest.mark.parametrize('where, plant', [
+    ('results.jsonl', _link_to_a_users_file),
+    ('summary.md', _link_to_a_users_file),
+    ('curves.png', _link_to_a_users_file),
+    (workdir.IDENTITY_FILE, _link_to_a_users_file),
+    (workdir.LOCK_FILE, _link_to_a_users_file),
+    ('checkpoints', _link_to_a_copy),
+    ('checkpoints/random-seed0', _link_to_a_copy),
+    ('checkpoints/random-seed0/2', _link_to_a_copy),
+    ('tensorboard', _link_to_a_copy),
+    ('tensorboard/random-seed0', _link_to_a_copy),
+    (_events_file, _link_to_a_users_file),
+    ('damaged', _link_to_an_empty_folder),
+], ids=lambda v: v if isinstance(v, str) else v.__name__.strip('_'))
+def test_a_link_where_a_run_writes_is_refused_in_one_line_and_its_target_left_as_it_was(
+    tmp_path, finished, where, plant):
+  path = tmp_path / 'workdir'
+  shutil.copytree(finished, path)
+  entry = where(path) if callable(where) else path / where
+  target = plant(entry, tmp_path)
+  before = _contents(target), {f: (path / f).read_bytes() for f in _listing(path)}
+  with pytest.raises(workdir.WorkdirError) as e:
+    # One cycle more: a run that went on would write into every one of these.
+    experiment.run(_config(**{'al.cycles': 4}), str(path))
+  assert 'is a symbolic link' in str(e.value) and str(entry.name) in str(e.value)
+  assert '\n' not in str(e.value)
+  # Nothing written, in the workdir (no lock left either) or through the link.
+  assert (_contents(target), {f: (path / f).read_bytes() for f in _listing(path)}) == before
+  assert entry.is_symlink()
+
+
+def test_the_command_line_refuses_a_linked_report_in_one_line_and_exits_2(tmp_path):
+  (tmp_path / 'workdir').mkdir()
+  target = _link_to_a_users_file(tmp_path / 'workdir' / 'summary.md', tmp_path)
+  out = subprocess.run(
+      [sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
+       f'--workdir={tmp_path / "workdir"}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and 'Traceback' not in out.stderr
+  lines = out.stderr.strip().split('\n')
+  assert len(lines) == 1 and lines[0].startswith('l2r_jax: ')
+  assert 'summary.md is a symbolic link' in lines[0]
+  assert target.read_bytes() == b'a file of the user, not of l2r-jax\n'
+  assert os.listdir(tmp_path / 'workdir') == ['summary.md']
+
+
+def test_each_writer_refuses_a_link_itself(tmp_path):
+  """Beyond the check before a run: the report, the results file, the damaged folder."""
+  records = [{'strategy': 'random', 'seed': 0, 'cycle': 0, 'num_labeled': 32,
+              'metric': 'accuracy', 'value': 0.5, 'spearman': None}]
+  (tmp_path / 'elsewhere').mkdir()
+  for name in ('summary.md', 'curves.png'):
+    target = _link_to_a_users_file(tmp_path / name, tmp_path / 'elsewhere')
+    with pytest.raises(workdir.WorkdirError, match=f'{name} is a symbolic link'):
+      report.write(records, str(tmp_path))
+    assert target.read_bytes() == b'a file of the user, not of l2r-jax\n'
+    assert not (tmp_path / 'summary.md').exists() or (tmp_path / 'summary.md').is_symlink()
+    (tmp_path / name).unlink()
+  target = _link_to_a_users_file(tmp_path / 'results.jsonl', tmp_path / 'elsewhere')
+  for write in (lambda p: checkpoint.append_results(p, records), checkpoint.read_results,
+                lambda p: checkpoint.drop_results(p, 'random', 0, -1)):
+    with pytest.raises(workdir.WorkdirError, match='results.jsonl is a symbolic link'):
+      write(str(tmp_path / 'results.jsonl'))
+    assert target.read_bytes() == b'a file of the user, not of l2r-jax\n'
+  (tmp_path / 'checkpoints' / 'run' / '3').mkdir(parents=True)
+  _link_to_an_empty_folder(tmp_path / 'damaged', tmp_path / 'elsewhere')
+  with pytest.raises(workdir.WorkdirError, match='damaged is a symbolic link'):
+    checkpoint.move_aside(str(tmp_path / 'checkpoints' / 'run'), 3)
+  assert (tmp_path / 'checkpoints' / 'run' / '3').is_dir()
+  assert not os.listdir(tmp_path / 'elsewhere' / 'folder')
+
+
+def test_paths_outside_the_workdir_and_files_where_folders_belong_are_refused(tmp_path):
+  (tmp_path / 'inside').mkdir()
+  (tmp_path / 'elsewhere').mkdir()
+  (tmp_path / 'inside' / 'down').symlink_to(tmp_path / 'elsewhere', target_is_directory=True)
+  for parts in [('..', 'x'), ('/etc', 'passwd'), ('down', '..', '..', 'x')]:
+    with pytest.raises(workdir.WorkdirError, match='outside the workdir'):
+      workdir.path_in(str(tmp_path / 'inside'), *parts)
+  with pytest.raises(workdir.WorkdirError, match='down is a symbolic link'):
+    workdir.path_in(str(tmp_path / 'inside'), 'down', 'x')
+  # 'down/../b' comes back as 'b': the kernel would take 'down/..' through the link, outside.
+  assert workdir.path_in(str(tmp_path / 'inside'), 'down', '..', 'b') == str(
+      tmp_path / 'inside' / 'b')
+  (tmp_path / 'inside' / 'tensorboard').write_text('a file')
+  with pytest.raises(workdir.WorkdirError, match='tensorboard is a file; the project keeps a '
+                                                 'folder there'):
+    workdir.check_no_links(str(tmp_path / 'inside'))
+  (tmp_path / 'inside' / 'summary.md').mkdir()
+  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder; the project keeps a '):
+    workdir.write_atomic(workdir.path_in(str(tmp_path / 'inside'), 'summary.md'), 'text')
+  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder'):
+    workdir.append_synced(workdir.path_in(str(tmp_path / 'inside'), 'summary.md'), 'text')
+  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder'):
+    checkpoint.read_results(str(tmp_path / 'inside' / 'summary.md'))
+  (tmp_path / 'inside' / 'tensorboard').unlink()
+  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder; the project keeps a '):
+    workdir.check_no_links(str(tmp_path / 'inside'))
+
+
+def test_results_lines_that_are_not_utf8_or_not_records_are_reported_and_the_file_kept(tmp_path):
+  record = {'strategy': 'random', 'seed': 0, 'cycle': 0, 'num_labeled': 32, 'metric': 'accuracy',
+            'value': 0.5}
+  old = (json.dumps(record).encode() + b'\n' + b'{"strategy": "r\xe9sum\xe9"}\n' + b'[1, 2]\n'
+         + json.dumps({k: v for k, v in record.items() if k != 'cycle'}).encode() + b'\n')
+  path = tmp_path / 'results.jsonl'
+  path.write_bytes(old)
+  reports = []
+  assert checkpoint.read_results(str(path), report=reports.append,
+                                 required=checkpoint.RESULT_FIELDS) == [record]
+  assert len(reports) == 1 and 'lines 2, 3, 4 cannot be parsed as a record' in reports[0]
+  copy, = tmp_path.glob('results.jsonl.damaged-*')
+  assert copy.read_bytes() == old
+  assert path.read_bytes() == json.dumps(record).encode() + b'\n'
+
+
+# -- one writer ----------------------------------------------------------------------------------
+
+_CONTEND = '''
+import json, os, sys, time
+from l2r_jax import workdir
+root, trials = sys.argv[1], int(sys.argv[2])
+
+def wait_for(name):
+  while not os.path.exists(os.path.join(root, name)):
+    time.sleep(0.0002)
+
+def tell(trial, outcome):
+  path = os.path.join(root, f'outcome{trial}-{os.getpid()}')
+  with open(path + '.tmp', 'w') as f:
+    f.write(outcome)
+  os.replace(path + '.tmp', path)
+
+for trial in range(trials):
+  wait_for(f'go{trial}')
+  try:
+    with workdir.lock(os.path.join(root, f'workdir{trial}')):
+      with open(os.path.join(root, f'workdir{trial}', 'lock')) as f:
+        tell(trial, 'held' if json.load(f)['pid'] == os.getpid() else 'held, not recorded')
+      wait_for(f'release{trial}')
+  except workdir.WorkdirError as e:
+    tell(trial, f'refused: {e}')
+'''
+
+
+def _wait_for(paths, seconds=10):
+  for _ in range(int(seconds / 0.001)):
+    if all(p.exists() for p in paths):
+      return
+    time.sleep(0.001)
+  raise AssertionError(f'not all of {paths} appeared')
+
+
+def test_two_processes_taking_over_a_dead_processes_lock_at_once_give_one_holder(tmp_path):
+  trials = 50
+  dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                        capture_output=True, text=True).stdout.strip()
+  stale = json.dumps({'pid': int(dead), 'host': socket.gethostname(),
+                      'started': '2026-01-01T00:00:00'})
+  for trial in range(trials):
+    (tmp_path / f'workdir{trial}').mkdir()
+    (tmp_path / f'workdir{trial}' / workdir.LOCK_FILE).write_text(stale)
+  racers = [subprocess.Popen([sys.executable, '-c', _CONTEND, str(tmp_path), str(trials)],
+                             cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+  try:
+    for trial in range(trials):
+      (tmp_path / f'go{trial}').touch()
+      outcomes = [tmp_path / f'outcome{trial}-{r.pid}' for r in racers]
+      _wait_for(outcomes)
+      told = {r.pid: o.read_text() for r, o in zip(racers, outcomes)}
+      holders = [pid for pid, outcome in told.items() if outcome == 'held']
+      assert len(holders) == 1, told
+      other, = set(told) - set(holders)
+      assert told[other].startswith(
+          f'refused: --workdir={tmp_path / f"workdir{trial}"} is in use by process {holders[0]} '
+          'on this host'), told
+      (tmp_path / f'release{trial}').touch()
+    for r in racers:
+      assert r.wait(timeout=20) == 0, r.stderr.read()
+  finally:
+    for r in racers:
+      if r.poll() is None:
+        r.kill()
+        r.wait()
+  assert not any((tmp_path / f'workdir{t}' / workdir.LOCK_FILE).exists() for t in range(trials))
+
+
+def test_a_lock_that_is_a_folder_or_a_link_is_refused_in_one_line(tmp_path):
+  (tmp_path / workdir.LOCK_FILE).mkdir()
+  with pytest.raises(workdir.WorkdirError, match=r'lock is a folder; .* Remove the folder') as e:
+    with workdir.lock(str(tmp_path)):
+      pass
+  assert '\n' not in str(e.value) and (tmp_path / workdir.LOCK_FILE).is_dir()
+  (tmp_path / workdir.LOCK_FILE).rmdir()
+  target = _link_to_a_users_file(tmp_path / workdir.LOCK_FILE, tmp_path)
+  with pytest.raises(workdir.WorkdirError, match='lock is a symbolic link'):
+    with workdir.lock(str(tmp_path)):
+      pass
+  assert target.read_bytes() == b'a file of the user, not of l2r-jax\n'
+
+
+# -- atomic rewrites -----------------------------------------------------------------------------
+
+
+class _Killed(BaseException):
+  """The process killed right after a step: nothing after it runs (no ``except Exception``)."""
+
+
+def _kill_after(monkeypatch, step):
+  """Kills (raises :class:`_Killed`) right after the ``step``-th call of a function that opens,
+  writes, syncs or renames a file; returns a counter of the calls made."""
+  calls = [0]
+
+  def killing(function):
+    def call(*args, **kwargs):
+      out = function(*args, **kwargs)
+      calls[0] += 1
+      if calls[0] == step:
+        raise _Killed()
+      return out
+    return call
+
+  for module, name in [(os, 'open'), (os, 'write'), (os, 'fsync'), (os, 'replace'),
+                       (os, 'rename'), (os, 'ftruncate'), (builtins, 'open')]:
+    monkeypatch.setattr(module, name, killing(getattr(module, name)))
+  return calls
+
+
+def test_a_kill_at_any_step_of_cleaning_a_cut_off_last_line_leaves_the_old_file_or_the_new(
+    tmp_path, monkeypatch):
+  records = [{'strategy': 'random', 'seed': 0, 'cycle': c, 'value': c / 10} for c in range(3)]
+  whole = ''.join(json.dumps(r) + '\n' for r in records).encode()
+  old = whole + b'{"strategy": "random", "se'
+  path = tmp_path / 'results.jsonl'
+  outcomes = set()
+  for step in range(1, 100):
+    path.write_bytes(old)
+    with monkeypatch.context() as patch:
+      calls = _kill_after(patch, step)
+      try:
+        assert checkpoint.read_results(str(path)) == records
+      except _Killed:
+        pass
+    assert path.read_bytes() in (old, whole), step
+    outcomes.add(path.read_bytes())
+    if calls[0] < step:   # the clean-up ran to its end without reaching this step
+      break
+  assert outcomes == {old, whole} and step > 3
+
+
+def test_an_append_that_fills_the_disk_is_cut_back_whole(tmp_path, monkeypatch):
+  path = tmp_path / 'results.jsonl'
+  path.write_bytes(b'{"a": 1}\n')
+  write = os.write
+  writes = []
+
+  def full_after_half(fd, data):
+    if writes:
+      raise OSError(errno.ENOSPC, 'No space left on device')
+    writes.append(data)
+    return write(fd, data[:len(data) // 2])
+
+  monkeypatch.setattr(os, 'write', full_after_half)
+  with pytest.raises(OSError, match='No space left'):
+    workdir.append_synced(str(path), '{"b": 2}\n{"c": 3}\n')
+  assert writes and path.read_bytes() == b'{"a": 1}\n'

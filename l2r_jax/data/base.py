@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from l2r_jax import numerics
 from l2r_jax.errors import ConfigError
 
 TASKS = ('classification', 'pose', 'crowd')
@@ -62,6 +63,9 @@ class Dataset(NamedTuple):
   pool_ids: Optional[Sequence[str]] = None
   class_names: Optional[Sequence[str]] = None
   source_root: Optional[str] = None
+  # How inputs as a person has them (files, uint8 pixels, raw values) become x_train's: a
+  # l2r_jax.data.preprocessing.Preprocessing; None: x_train is the inputs as given.
+  preprocessing: Optional[Any] = None
 
   @property
   def pool_size(self) -> int:
@@ -81,7 +85,11 @@ def unknown_labels(task: str, labels: np.ndarray) -> np.ndarray:
 def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
   """``dataset`` if it honours the contract of this module, or a :class:`ConfigError` naming the
   field and the fix (for the loader of ``config.data.name=name``; None: a dataset given directly,
-  to :class:`~l2r_jax.learner.ActiveLearner`)."""
+  to :class:`~l2r_jax.learner.ActiveLearner`). A NaN or an infinity in an array's inputs, in a
+  test label, in a known pool label (NaN marks an unknown one) or in a head box is a
+  :class:`~l2r_jax.errors.NumericsError` naming the field and the samples. An array-like (files
+  read on demand) is not read here, which would read every file: scoring and evaluation check
+  each of its batches as they read them (:mod:`l2r_jax.numerics`)."""
   where = (f'The loader of config.data.name={name!r}' if name is not None else
            'The dataset given')
   if not isinstance(dataset, Dataset):
@@ -141,8 +149,18 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
             f'{where}: Dataset.y_{split}[{int(np.argmax(bad))}]={int(y[np.argmax(bad)])} is not '
             f'a class of num_outputs={d.num_outputs} (0 .. {d.num_outputs - 1}'
             f'{"; -1 marks an unknown label" if split == "train" else ""}).')
-  elif len(d.y_test) and unknown_labels(d.task, d.y_test).any():
-    raise ConfigError(f'{where}: Dataset.y_test has NaN labels; the test split\'s are all known.')
+  else:
+    if isinstance(d.y_test, np.ndarray):
+      numerics.check_data(d.y_test, f'{where}: Dataset.y_test (the test split\'s labels, all '
+                          'known: NaN marks an unknown label in the pool only)')
+    if isinstance(d.y_train, np.ndarray):
+      numerics.check_data(np.where(np.isnan(d.y_train), 0.0, d.y_train),
+                          f'{where}: Dataset.y_train (NaN marks an unknown label; an infinity '
+                          'is none)')
+  for split in ('train', 'test'):
+    x = getattr(d, f'x_{split}')
+    if isinstance(x, np.ndarray):  # an array-like is checked a batch at a time, as it is read
+      numerics.check_data(x, f'{where}: Dataset.x_{split}')
   needs = {'pose': ('sigma', 'heatmap_size'), 'crowd': ('density_scale',)}.get(d.task, ())
   missing = [k for k in needs if k not in d.task_params]
   if d.pool_ids is not None and (len(d.pool_ids) != len(d.x_train)
@@ -152,6 +170,13 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
                       f'({len(d.x_train)} distinct ids).')
   if d.class_names is not None and not all(isinstance(c, str) for c in d.class_names):
     raise ConfigError(f'{where}: Dataset.class_names must be strings.')
+  if d.preprocessing is not None:
+    from l2r_jax.data import preprocessing  # pylint: disable=g-import-not-at-top
+    if not isinstance(d.preprocessing, preprocessing.Preprocessing) or (
+        d.preprocessing.kind not in preprocessing.KINDS):
+      raise ConfigError(f'{where}: Dataset.preprocessing must be an l2r_jax.Preprocessing of kind '
+                        f'{preprocessing.KINDS} (or None: the inputs are the model\'s as given), '
+                        f'got {d.preprocessing!r}.')
   if d.class_names is not None and len(d.class_names) != d.num_outputs:
     raise ConfigError(f'{where}: Dataset.class_names has {len(d.class_names)} names for '
                       f'num_outputs={d.num_outputs} classes.')
@@ -160,6 +185,9 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
     raise ConfigError(f'{where}: a pose dataset\'s Dataset.test_meta[\'head_boxes\'] must be '
                       f'[{len(d.y_test)}, 2, 2], each test person\'s head box (PCKh\'s '
                       'normaliser).')
+  if d.task == 'pose' and len(d.y_test):
+    numerics.check_data(np.asarray(d.test_meta['head_boxes'], np.float64),
+                        f'{where}: Dataset.test_meta[\'head_boxes\']')
   if missing:
     raise ConfigError(f'{where}: Dataset.task_params lacks {", ".join(missing)}, which the '
                       f'{d.task} task needs (l2r_jax/data/base.py says what each is).')

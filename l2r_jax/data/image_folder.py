@@ -10,70 +10,299 @@ labels of ``unlabeled/`` are unknown (-1) until answered (:class:`~l2r_jax.learn
 are ``config.data.classes`` in that order, or else the sorted names of the class folders under
 ``labeled/`` and ``test/``; a class folder not among ``config.data.classes`` is refused.
 
-Images (PNG, JPEG, BMP, GIF, TIFF, WebP: whatever Pillow reads) are decoded on demand, converted
-to RGB (or grey, ``config.data.channels=1``), resized to ``config.data.image_size`` (h, w) and
-scaled to [0, 1], then normalised: per channel by the mean and std of up to ``stats_sample``
-pool images (``normalize='train_statistics'``, the default), or as ImageNet's weights expect
-(``'imagenet'``, for a pretrained backbone).
-"""
-import os
-from typing import List, Sequence, Tuple
+**Which files.** Those whose names end in :data:`EXTENSIONS` (any case). Links to files and to
+folders are followed alike, in all three folders; a link to a folder that holds it (a loop) is
+refused. Names that start with ``.`` are hidden and never read, files and folders alike: macOS
+writes a ``._name.png`` beside every image on some drives (AppleDouble, the image's metadata,
+never an image), and hidden folders are caches (``.ipynb_checkpoints``, ``.thumbnails``). An image
+directly in ``labeled/`` or ``test/``, outside a class folder, is refused.
 
+**Every file is decoded once, at load.** Files that cannot be (damaged, truncated, empty, not an
+image, a broken link, more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``, Pillow's guard against
+decompression bombs) are refused together, each with its reason, before anything trains; with
+``config.data.skip_unreadable=True`` they are left out of the pool and the test split instead,
+and listed as a warning.
+
+**How a file becomes an input** (:func:`read_image`): its first frame, turned as its EXIF
+orientation says; transparency composited on white; 8-bit images converted to RGB (or grey,
+``config.data.channels=1``), resized to ``config.data.image_size`` (h, w) (bilinear) and scaled
+to [0, 1] by 255; 16-bit images by 65535; float images kept where they lie in [0, 1], else
+scaled by their own minimum and maximum (docs/your_data.md). JPEGs are decoded at the smallest
+1/2, 1/4 or 1/8 of their size that is at least twice the input size (libjpeg's DCT scaling, as
+Pillow's ``thumbnail()`` does). Then normalised: per channel by the mean and std of up to
+``stats_sample`` pool images (``normalize='train_statistics'``, the default), or as ImageNet's
+weights expect (``'imagenet'``, for a pretrained backbone).
+"""
+from concurrent import futures
+import contextlib
+import os
+import string
+from typing import Dict, Iterator, List, Sequence, Set, Tuple, Union
+import warnings
+
+from absl import logging
 import ml_collections
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
 
 from l2r_jax.data import DataNotFoundError
+from l2r_jax.data import preprocessing
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import IMAGENET_MEAN
 from l2r_jax.data.base import IMAGENET_STD
 from l2r_jax.data.base import LazyImages
 from l2r_jax.data.base import normalisation
 from l2r_jax.errors import ConfigError
+from l2r_jax.errors import Refusal
 
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
+SHOWN = 20                 # unreadable files named in a message; the rest are counted
+JPEG_REDUCING_GAP = 2      # a JPEG is decoded at >= this many times the size it is resized to
+THUMBNAIL_SIDE = 256       # pixels; a contact sheet shows its images 160 pixels wide
+SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
+Problem = Tuple[str, str]  # (path, why it cannot be read)
 
 
-def _images(folder: str) -> List[str]:
-  """Image files under ``folder`` (recursively), sorted."""
+class ImageFolderError(Refusal, ValueError):
+  """Files under ``config.data.root`` that cannot be read as the loader needs; the message names
+  them, why, and what to do."""
+
+
+class _Unreadable(Exception):
+  """Why one file's pixels cannot be used (collected into an :class:`ImageFolderError`)."""
+
+
+def _hidden(name: str) -> bool:
+  return name.startswith('.')
+
+
+def _images(folder: str, problems: List[Problem], above: Tuple[str, ...] = ()) -> List[str]:
+  """Image files under ``folder`` and its subfolders (links followed, hidden names left out);
+  a subfolder that cannot be listed is added to ``problems``."""
+  if not above and not os.path.isdir(folder):
+    return []
+  try:
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+  except OSError as e:
+    problems.append((folder, f'the folder cannot be listed ({e.strerror or e})'))
+    return []
+  here = os.path.realpath(folder)
+  above = (*above, here)
   found = []
-  for parent, _, files in os.walk(folder):
-    found += [os.path.join(parent, f) for f in files if f.lower().endswith(EXTENSIONS)]
-  return sorted(found)
+  for entry in entries:
+    if _hidden(entry.name):
+      continue
+    if entry.is_dir():
+      target = os.path.realpath(entry.path)
+      if target in above or here.startswith(os.path.join(target, '')):
+        raise ImageFolderError(f'{entry.path} is a link to {target}, a folder it is in: '
+                               'following it would never end. Remove the link.')
+      found += _images(entry.path, problems, above)
+    elif entry.name.lower().endswith(EXTENSIONS):
+      found.append(entry.path)
+  return found
 
 
 def _class_folders(folder: str) -> List[str]:
   if not os.path.isdir(folder):
     return []
-  return sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+  return sorted(d for d in os.listdir(folder)
+                if not _hidden(d) and os.path.isdir(os.path.join(folder, d)))
 
 
-def _labeled(folder: str, classes: Sequence[str]) -> Tuple[List[str], List[int]]:
+def _labeled(folder: str, classes: Sequence[str],
+             problems: List[Problem]) -> Tuple[List[str], List[int]]:
   files, labels = [], []
+  outside = [n for n in (os.listdir(folder) if os.path.isdir(folder) else [])
+             if not _hidden(n) and n.lower().endswith(EXTENSIONS)
+             and not os.path.isdir(os.path.join(folder, n))]
+  if outside:
+    raise ConfigError(f'{folder} holds {len(outside)} images outside a class folder '
+                      f'({", ".join(sorted(outside)[:5])}{", ..." if len(outside) > 5 else ""}): '
+                      f'their class is unknown. Move each into its class folder, '
+                      f'{folder}/<class>/.')
   for name in _class_folders(folder):
     if name not in classes:
       raise ConfigError(f'{os.path.join(folder, name)} is a class folder, but {name!r} is not in '
                         f'config.data.classes={list(classes)}: add it there, or move the folder.')
-    found = _images(os.path.join(folder, name))
+    found = _images(os.path.join(folder, name), problems)
     files += found
     labels += [classes.index(name)] * len(found)
   order = np.argsort(files, kind='stable')
   return [files[i] for i in order], [labels[i] for i in order]
 
 
-def read_image(path: str, size: Tuple[int, int], channels: int) -> np.ndarray:
-  """The image at ``path`` as float32 ``[h, w, channels]`` in [0, 1], resized (bilinear)."""
+def _check_pixel_count(image: Image.Image) -> None:
+  limit = Image.MAX_IMAGE_PIXELS
+  width, height = image.size
+  if limit and width * height > limit:
+    raise _Unreadable(f'{width} x {height} pixels, more than PIL.Image.MAX_IMAGE_PIXELS={limit} '
+                      "(Pillow's guard against decompression bombs): shrink it, or raise that "
+                      'limit in the config file')
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+  """``image`` (with transparency) composited on a white background, as RGB."""
+  rgba = image.convert('RGBA')
+  return Image.alpha_composite(Image.new('RGBA', rgba.size, 'white'), rgba).convert('RGB')
+
+
+def _deep_values(image: Image.Image) -> np.ndarray:
+  """A single-channel image of more than 8 bits as float32 ``[h, w]`` in [0, 1]: 16-bit by 65535;
+  32-bit integers by 65535 where they lie in [0, 65535] (16-bit data), else by their minimum and
+  maximum; floats as they are where they lie in [0, 1], else by their minimum and maximum."""
+  values = np.asarray(image)
+  if image.mode in SIXTEEN_BIT_MODES:
+    return values.astype(np.float32) / 65535.0
+  values = values.astype(np.float64)
+  if not np.isfinite(values).all():
+    raise _Unreadable('its pixels include NaN or infinite values')
+  low, high = float(values.min()), float(values.max())
+  top = 1.0 if image.mode == 'F' else 65535.0
+  if low >= 0 and high <= top:
+    return (values / top).astype(np.float32)
+  return ((values - low) / max(high - low, np.finfo(np.float32).tiny)).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _decoded(path: str, side: int) -> Iterator[Image.Image]:
+  """The image at ``path``, decoded (a JPEG at the smallest DCT scale that keeps both sides at
+  least ``side``) and turned as its EXIF orientation says."""
   with Image.open(path) as image:
-    image = image.convert('L' if channels == 1 else 'RGB').resize((size[1], size[0]),
-                                                                  Image.BILINEAR)
-    pixels = np.asarray(image, np.float32) / 255.0
+    _check_pixel_count(image)
+    if image.format == 'JPEG':
+      image.draft(None, (side, side))
+    ImageOps.exif_transpose(image, in_place=True)
+    yield image
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+  """An 8-bit image in a mode Pillow converts to 'L' and 'RGB' as it is: transparency on white,
+  deeper images scaled to [0, 255] (:func:`_deep_values`)."""
+  if image.mode in SIXTEEN_BIT_MODES + ('I', 'F'):
+    return Image.fromarray(np.round(_deep_values(image) * 255).astype(np.uint8))
+  return _on_white(image) if image.has_transparency_data else image
+
+
+def read_image(path: str, size: Tuple[int, int], channels: int) -> np.ndarray:
+  """The image at ``path`` as float32 ``[h, w, channels]`` in [0, 1], resized (bilinear) to
+  ``size`` (h, w); the module's docstring says how. Raises whatever Pillow raises for a file it
+  cannot decode."""
+  with _decoded(path, JPEG_REDUCING_GAP * max(size)) as image:
+    if image.mode in SIXTEEN_BIT_MODES + ('I', 'F'):  # resized before it is rounded to 8 bits
+      values = np.asarray(Image.fromarray(_deep_values(image)).resize((size[1], size[0]),
+                                                                      Image.BILINEAR))
+      return np.repeat(values[..., None], channels, axis=-1)
+    image = _eight_bit(image).convert('L' if channels == 1 else 'RGB')
+    pixels = np.asarray(image.resize((size[1], size[0]), Image.BILINEAR), np.float32) / 255.0
   return pixels[..., None] if channels == 1 else pixels
+
+
+def thumbnail(path: str, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+  """The image at ``path`` as uint8 RGB ``[h, w, 3]``, its aspect kept and its longer side at most
+  ``side``: decoded as :func:`read_image` decodes it, but at about the size shown (a photo of
+  6000 x 4000 is never decoded whole)."""
+  with _decoded(path, JPEG_REDUCING_GAP * side) as image:
+    image = _eight_bit(image).convert('RGB')
+    image.thumbnail((side, side))
+    return np.asarray(image)
+
+
+def shown(path: str) -> str:
+  """``path`` printable whatever bytes its name holds (a name that is not UTF-8 as escapes)."""
+  return os.fsencode(path).decode('utf-8', 'backslashreplace')
+
+
+def _reason(path: str, error: BaseException) -> str:
+  """Why ``path`` could not be read, in words, from what reading it raised."""
+  if isinstance(error, _Unreadable):
+    return str(error)
+  if isinstance(error, FileNotFoundError) and os.path.islink(path):
+    return f'a link to {shown(os.readlink(path))}, which does not exist'
+  if isinstance(error, Image.DecompressionBombError):
+    return f"refused by Pillow's guard against decompression bombs ({error})"
+  if isinstance(error, Image.UnidentifiedImageError):
+    try:
+      with open(path, 'rb') as f:
+        start = f.read(64)
+    except OSError:
+      start = b'\0'
+    if not start:
+      return 'empty (0 bytes)'
+    if all(chr(b) in string.printable for b in start):
+      return f'text, not an image (it starts {start[:24].decode()!r})'
+    return 'not an image Pillow can read (damaged, or of another format)'
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  if 'truncated' in str(error).lower():
+    return f'truncated: its data ends early ({error})'
+  return f'{error}' or type(error).__name__
+
+
+def _pixels_or_reason(path: str, size: Tuple[int, int], channels: int
+                      ) -> Union[np.ndarray, str]:
+  """:func:`read_image`'s pixels, or why the file cannot be read."""
+  try:
+    path.encode('utf-8')
+  except UnicodeEncodeError:
+    return 'its name is not UTF-8 (made on another system?): rename it'
+  try:
+    return read_image(path, size, channels)
+  # A damaged file makes Pillow's decoders raise errors of many kinds (OSError, SyntaxError,
+  # ValueError, EOFError, struct.error...): every one means the file cannot be used.
+  except Exception as e:  # pylint: disable=broad-except
+    return _reason(path, e)
+
+
+def _decode_all(files: Sequence[str], size: Tuple[int, int], channels: int, keep: Set[str]
+                ) -> Tuple[Dict[str, np.ndarray], List[Problem]]:
+  """Decodes every file once (in threads): the pixels of those in ``keep``, and the files that
+  cannot be read, with why."""
+  kept, problems = {}, []
+
+  def decode(path):
+    return path, _pixels_or_reason(path, size, channels)
+
+  with warnings.catch_warnings():
+    # Pillow warns of images above its pixel limit as it opens them; they are refused by name.
+    warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+    with futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+      for path, result in pool.map(decode, files):
+        if isinstance(result, str):
+          problems.append((path, result))
+        elif path in keep:
+          kept[path] = result
+  return kept, problems
+
+
+def _problems_text(root: str, problems: Sequence[Problem], total: int) -> str:
+  lines = [f'  {shown(os.path.relpath(p, root))}: {why}' for p, why in problems[:SHOWN]]
+  if len(problems) > SHOWN:
+    lines.append(f'  and {len(problems) - SHOWN} more.')
+  return (f'{len(problems)} of the {total} image files under {root} cannot be read:\n' +
+          '\n'.join(lines))
+
+
+def _options(config: ml_collections.ConfigDict) -> Tuple[Tuple[int, int], int, bool]:
+  """``(image_size, channels, skip_unreadable)`` from ``config``, refused by field."""
+  size = tuple(int(v) for v in config.get('image_size', (64, 64)))
+  channels = int(config.get('channels', 3))
+  if len(size) != 2 or min(size) < 1 or channels not in (1, 3):
+    raise ConfigError(f'config.data.image_size={size} must be (height, width) and '
+                      f'config.data.channels={channels} 1 or 3.')
+  skip = config.get('skip_unreadable', False)
+  if not isinstance(skip, (bool, np.bool_)):
+    raise ConfigError(f'config.data.skip_unreadable={skip!r} must be True (leave out the files '
+                      'that cannot be read) or False (refuse them).')
+  return size, channels, bool(skip)
 
 
 def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
   """The dataset of images under ``config.root`` (see the module's docstring). ``config``:
   ``root``; ``classes`` (names, optional); ``image_size`` (h, w; default (64, 64)); ``channels``
-  (3 or 1); ``normalize``; ``stats_sample`` (default 1,000)."""
+  (3 or 1); ``normalize``; ``stats_sample`` (default 1,000); ``skip_unreadable`` (default False:
+  files that cannot be read are refused)."""
   root = config.get('root')
   if not root or not os.path.isdir(root):
     raise DataNotFoundError(f'config.data.root={root!r} is not a folder: give the folder that '
@@ -85,36 +314,62 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
   if len(classes) < 2:
     raise ConfigError(f'config.data.classes={classes}: name at least 2 classes (or make a '
                       f'folder per class under {os.path.join(root, "labeled")}).')
-  size = tuple(int(v) for v in config.get('image_size', (64, 64)))
-  channels = int(config.get('channels', 3))
-  if len(size) != 2 or min(size) < 1 or channels not in (1, 3):
-    raise ConfigError(f'config.data.image_size={size} must be (height, width) and '
-                      f'config.data.channels={channels} 1 or 3.')
-  labeled, labels = _labeled(os.path.join(root, 'labeled'), classes)
-  unlabeled = _images(os.path.join(root, 'unlabeled'))
-  pool = sorted(zip(labeled + unlabeled, labels + [-1] * len(unlabeled)))
-  if not pool:
-    raise DataNotFoundError(f'No images under {os.path.join(root, "labeled")} or '
-                            f'{os.path.join(root, "unlabeled")} (extensions {EXTENSIONS}).')
-  test, test_labels = _labeled(os.path.join(root, 'test'), classes)
-  pool_files = [f for f, _ in pool]
+  size, channels, skip = _options(config)
   method = normalisation(config, 'image_folder', ('train_statistics', 'imagenet'))
+  if method == 'imagenet' and channels != 3:
+    raise ConfigError("config.data.normalize='imagenet' needs RGB: config.data.channels=3.")
+  problems = []
+  labeled, labels = _labeled(os.path.join(root, 'labeled'), classes, problems)
+  unlabeled = _images(os.path.join(root, 'unlabeled'), problems)
+  pool = sorted(zip(labeled + unlabeled, labels + [-1] * len(unlabeled)))
+  test = list(zip(*_labeled(os.path.join(root, 'test'), classes, problems)))
+  stats_sample = int(config.get('stats_sample', 1000))
+
+  def sample_of(files):
+    return [files[i] for i in np.linspace(0, len(files) - 1,
+                                          min(len(files), stats_sample)).astype(int)]
+
+  files = [f for f, _ in pool]
+  kept, unreadable = _decode_all(files + [f for f, _ in test], size, channels,
+                                 set(sample_of(files)) if method != 'imagenet' else set())
+  problems += unreadable
+  if problems and not skip:
+    raise ImageFolderError(
+        _problems_text(root, problems, len(pool) + len(test)) + '\nRepair or remove them, or '
+        'leave them out: config.data.skip_unreadable = True in the config file.')
+  if problems:
+    logging.warning('%s\nThey are left out (config.data.skip_unreadable=True).',
+                    _problems_text(root, problems, len(pool) + len(test)))
+    bad = {p for p, _ in problems}
+    pool = [(f, y) for f, y in pool if f not in bad]
+    test = [(f, y) for f, y in test if f not in bad]
+  if not pool:
+    raise DataNotFoundError(
+        f'No {"readable " if problems else ""}images under {os.path.join(root, "labeled")} or '
+        f'{os.path.join(root, "unlabeled")} (extensions {EXTENSIONS}).')
+  pool_files = [f for f, _ in pool]
   if method == 'imagenet':
-    if channels != 3:
-      raise ConfigError("config.data.normalize='imagenet' needs RGB: config.data.channels=3.")
     mean, std = IMAGENET_MEAN, IMAGENET_STD
   else:
-    sample = np.linspace(0, len(pool_files) - 1,
-                         min(len(pool_files), int(config.get('stats_sample', 1000)))).astype(int)
-    pixels = np.stack([read_image(pool_files[i], size, channels) for i in sample])
+    pixels = np.stack([kept[f] if f in kept else read_image(f, size, channels)
+                       for f in sample_of(pool_files)])
     mean, std = pixels.mean((0, 1, 2)), np.maximum(pixels.std((0, 1, 2)), 1e-6)
 
   def images(files):
-    return LazyImages(len(files), (*size, channels),
-                      lambda i: (read_image(files[i], size, channels) - mean) / std)
+    def read(i):
+      try:
+        return (read_image(files[i], size, channels) - mean) / std
+      except Exception as e:  # pylint: disable=broad-except  (see _pixels_or_reason)
+        raise ImageFolderError(
+            f'{shown(files[i])} can no longer be read ({_reason(files[i], e)}); it could be when '
+            'the pool was loaded. Restore it (or, to leave it out, remove it: the pool then '
+            'changes).') from None
+    return LazyImages(len(files), (*size, channels), read)
 
-  return Dataset(images(pool_files), np.array([y for _, y in pool], np.int32), images(test),
-                 np.array(test_labels, np.int32), len(classes),
-                 task_params={'mean': mean, 'std': std, 'normalisation': method},
+  return Dataset(images(pool_files), np.array([y for _, y in pool], np.int32),
+                 images([f for f, _ in test]), np.array([y for _, y in test], np.int32),
+                 len(classes), task_params={'mean': mean, 'std': std, 'normalisation': method},
                  pool_ids=[os.path.relpath(f, root) for f in pool_files], class_names=classes,
-                 source_root=root)
+                 source_root=root,
+                 preprocessing=preprocessing.Preprocessing('image', mean, std, (0.0, 1.0), size,
+                                                           channels))

@@ -14,6 +14,8 @@
 
 Only the backbone is loaded; heads (classifier, deconvolutions, decoders) stay freshly
 initialised. Every backbone tensor is mapped by name and shape, and a mismatch is refused by name.
+Nothing but tensors is unpickled (``torch.load(weights_only=True)``, ``allow_pickle=False``); an
+``.npz`` is read lazily, each array's shape checked from its header before it is decompressed.
 Conversion from PyTorch: convolution kernels OIHW -> HWIO, BatchNorm ``weight``/``bias`` ->
 ``scale``/``bias`` (params), ``running_mean``/``running_var`` -> ``mean``/``var``
 (``batch_stats``).
@@ -22,21 +24,28 @@ Weights carry the input normalisation they were trained with (:attr:`Backbone.no
 torchvision's need ImageNet's (``'imagenet'``), which the datasets that can be used with them
 apply (``config.data.normalize``).
 """
+import collections.abc
+import contextlib
 import functools
 import hashlib
+import io
 import json
 import os
+import pickle
 import re
 import shutil
+import sys
 import tempfile
 import urllib.error
 import urllib.request
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
+import zipfile
 
 import flax
 import jax
 import numpy as np
 
+from l2r_jax import workdir
 from l2r_jax.errors import ConfigError
 from l2r_jax.errors import Refusal
 
@@ -143,13 +152,101 @@ def imagenet_file(arch: str, download: bool = True) -> str:
       f'--config.model.pretrained=/path/to/{names[0]}.')
 
 
-def read_state_dict(path: str) -> Dict[str, np.ndarray]:
-  """A PyTorch state dict (``.pth``/``.pt``; needs ``torch``) or ``.npz`` as numpy arrays by name.
-  A checkpoint that wraps it (``{'state_dict': ...}``) and DataParallel's ``module.`` prefix are
-  unwrapped."""
+class NpzArrays(collections.abc.Mapping):
+  """The arrays of an ``.npz`` by name, each decompressed only when converted (``np.asarray``):
+  its ``shape`` and ``dtype`` come from the array's header, so that an array that cannot fit is
+  refused before it is read. Pickled (object) arrays are never loaded."""
+
+  def __init__(self, path: str):
+    self.path = path
+    problem = _not_an_npz(path)
+    if problem:
+      raise ConfigError(f'{path} {problem}: give an .npz of the state dict\'s tensors by name '
+                        f'(python -m l2r_jax.models.pretrained IN.pth OUT.npz writes one).')
+    try:
+      self._npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+      raise ConfigError(f'{path} cannot be read as an .npz: {e}.') from None
+
+  def __getitem__(self, name: str) -> '_NpzMember':
+    if name not in self._npz.files:
+      raise KeyError(name)
+    return _NpzMember(self, name)
+
+  def __iter__(self) -> Iterator[str]:
+    return iter(self._npz.files)
+
+  def __len__(self) -> int:
+    return len(self._npz.files)
+
+  def header(self, name: str) -> Tuple[Tuple[int, ...], np.dtype]:
+    """``(shape, dtype)`` of the array ``name``, from its header alone."""
+    member = name + '.npy' if name + '.npy' in self._npz.zip.namelist() else name
+    try:
+      with self._npz.zip.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(f)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+      raise ConfigError(f'{self.path}: its array {name} cannot be read ({e}).') from None
+    return tuple(shape), dtype
+
+  def read(self, name: str) -> np.ndarray:
+    try:
+      return self._npz[name]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+      raise ConfigError(f'{self.path}: its array {name} cannot be read ({e}); the file is '
+                        'damaged.') from None
+
+  def close(self) -> None:
+    self._npz.close()
+
+
+def _not_an_npz(path: str) -> Optional[str]:
+  """Why ``path`` is not a zip of arrays, or None if it is one."""
+  try:
+    if zipfile.is_zipfile(path):
+      return None
+    with open(path, 'rb') as f:
+      start = f.read(6)
+  except OSError as e:
+    return f'cannot be read ({e.strerror or e})'
+  if start.startswith(b'\x93NUMPY'):
+    return 'is a single array (.npy), not arrays by name'
+  return 'is a damaged or truncated zip' if start.startswith(b'PK') else 'is not a zip of arrays'
+
+
+class _NpzMember:
+  """One array of an :class:`NpzArrays`: shape and dtype known, values read on conversion."""
+
+  def __init__(self, arrays: NpzArrays, name: str):
+    self._arrays, self._name = arrays, name
+    self.shape, self.dtype = arrays.header(name)
+
+  def __array__(self, dtype=None, copy=None):  # pylint: disable=unused-argument
+    values = self._arrays.read(self._name)
+    return values if dtype is None else values.astype(dtype)
+
+
+def _torch_problem(error: Exception) -> str:
+  """What a weights-only ``torch.load`` failure means, in a line."""
+  found = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(error))
+  if found:
+    return (f'it holds a pickled {found.group(1)}, and only tensors are read (weights_only): '
+            'save model.state_dict(), not the model or other objects')
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  return 'it is not a PyTorch file, or it is damaged'
+
+
+def read_state_dict(path: str) -> Mapping[str, Any]:
+  """A PyTorch state dict (``.pth``/``.pt``; needs ``torch``; read with ``weights_only``) as numpy
+  arrays by name, or an ``.npz``'s arrays (:class:`NpzArrays`: read when converted; close it). A
+  checkpoint that wraps it (``{'state_dict': ...}``) and DataParallel's ``module.`` prefix are
+  unwrapped; floating-point tensors become float32."""
   if path.endswith('.npz'):
-    with np.load(path) as z:
-      return {k: z[k] for k in z.files}
+    return NpzArrays(path)
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError:
@@ -158,11 +255,33 @@ def read_state_dict(path: str) -> Dict[str, np.ndarray]:
         f'PyTorch is installed, convert it once to numpy with `python -m '
         f'l2r_jax.models.pretrained {path} {os.path.splitext(path)[0]}.npz` and give the .npz.'
     ) from None
-  state = torch.load(path, map_location='cpu', weights_only=True)
+  try:
+    state = torch.load(path, map_location='cpu', weights_only=True)
+  except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
+    raise ConfigError(f'{path} cannot be read as a PyTorch state dict: {_torch_problem(e)}.'
+                      ) from None
   if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
     state = state['state_dict']
-  return {k[len('module.'):] if k.startswith('module.') else k: v.detach().cpu().numpy()
+  if not isinstance(state, dict):
+    raise ConfigError(f'{path} holds a {type(state).__name__}, not a state dict (tensors by '
+                      'name): save model.state_dict().')
+  return {k[len('module.'):] if k.startswith('module.') else k: _numpy(v)
           for k, v in state.items() if hasattr(v, 'detach')}
+
+
+def _numpy(tensor) -> np.ndarray:
+  tensor = tensor.detach().cpu()
+  return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
+
+
+@contextlib.contextmanager
+def _state_dict(path: str) -> Iterator[Mapping[str, Any]]:
+  tensors = read_state_dict(path)
+  try:
+    yield tensors
+  finally:
+    if isinstance(tensors, NpzArrays):
+      tensors.close()
 
 
 def _torch_name(path: Tuple[str, ...], stage_sizes) -> Tuple[str, bool]:
@@ -209,18 +328,31 @@ def from_torchvision(state_dict: Mapping[str, np.ndarray], template: Mapping[str
       if name not in state_dict:
         problems.append(f'{flax_name}: the checkpoint has no {name}')
         continue
-      value = np.asarray(state_dict[name], np.float32)
+      tensor = state_dict[name]  # an .npz's is read below, once its shape and dtype fit
+      shape = tuple(np.shape(tensor))
+      if is_kernel and len(shape) == 4:
+        shape = shape[2:] + shape[1::-1]  # OIHW -> HWIO
+      if shape != tuple(leaf.shape):
+        problems.append(f'{flax_name}: the model needs {tuple(leaf.shape)}, {name} gives '
+                        f'{shape}')
+        continue
+      dtype = np.dtype(tensor.dtype if hasattr(tensor, 'dtype') else np.asarray(tensor).dtype)
+      if dtype.kind != 'f':
+        problems.append(f'{flax_name}: {name} holds {dtype} values, not floating-point weights')
+        continue
+      value = np.asarray(tensor, np.float32)
+      if not np.isfinite(value).all():
+        problems.append(f'{flax_name}: {name} holds NaN or infinite values')
+        continue
       if is_kernel and value.ndim == 4:
         value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-      if value.shape != tuple(leaf.shape):
-        problems.append(f'{flax_name}: the model needs {tuple(leaf.shape)}, {name} gives '
-                        f'{value.shape}')
-        continue
       used.add(name)
       out[(collection, *path)] = value
   if problems:
     hint = ''
-    if any(p.startswith('stem_conv') for p in problems):
+    stem = _flat(template.get('params', {})).get(('stem_conv', 'kernel'))
+    if any(p.startswith('stem_conv') for p in problems) and (
+        stem is None or tuple(stem.shape[:2]) != (7, 7)):
       hint = (" (ImageNet weights need the ImageNet stem, 7x7 stride 2 and max-pooling: "
               "--config.model.kwargs.stem=imagenet)")
     raise ConfigError(f'The pretrained weights do not fit the backbone{hint}: ' +
@@ -267,20 +399,64 @@ def export(directory: str, params: Mapping[str, Any], batch_stats: Mapping[str, 
   ckptr.save(os.path.join(directory, 'variables'),
              jax.device_get({'params': params, 'batch_stats': batch_stats}), force=True)
   ckptr.wait_until_finished()
-  with open(os.path.join(directory, 'backbone.json'), 'w') as f:
-    json.dump({'format': EXPORT_FORMAT, 'normalisation': normalisation, **info}, f, indent=2,
-              sort_keys=True)
+  # Written last, whole or not at all: a folder without it is an export that did not finish.
+  workdir.write_atomic(os.path.join(directory, 'backbone.json'), json.dumps(
+      {'format': EXPORT_FORMAT, 'normalisation': normalisation, **info}, indent=2,
+      sort_keys=True))
+
+
+def _missing_parts(directory: str) -> List[str]:
+  """The parts of an :func:`export` (orbax's OCDBT layout) that ``directory`` lacks."""
+  variables = os.path.join(directory, 'variables')
+  if not os.path.isdir(variables):
+    return ['variables/ (the weights)']
+  missing = [f'variables/{name}' for name in ('_METADATA', 'manifest.ocdbt')
+             if not os.path.isfile(os.path.join(variables, name))]
+  for folder in ['.'] + sorted(d for d in os.listdir(variables) if d.startswith('ocdbt.process_')):
+    arrays = os.path.normpath(os.path.join(variables, folder, 'd'))
+    if not (os.path.isdir(arrays) and os.listdir(arrays)):
+      missing.append(f'{os.path.relpath(arrays, directory)}/ (the arrays)')
+  return missing
+
+
+def _export_record(directory: str) -> Dict[str, Any]:
+  """``backbone.json`` of an export, refused unless it says which normalisation its weights
+  expect, in a format this package reads."""
+  path = os.path.join(directory, 'backbone.json')
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'{path} cannot be read ({e}): export the backbone again.') from None
+  if not isinstance(record, dict) or not isinstance(record.get('normalisation'), str):
+    raise ConfigError(f'{path} does not say which input normalisation its weights expect (a '
+                      '"normalisation" string): export the backbone again.')
+  if not isinstance(record.get('format', EXPORT_FORMAT), int) or (
+      record.get('format', EXPORT_FORMAT) > EXPORT_FORMAT):
+    raise ConfigError(f'{path} is in export format {record.get("format")!r}; this l2r-jax reads '
+                      f'format {EXPORT_FORMAT} and earlier: upgrade l2r-jax.')
+  return record
 
 
 def _read_export(directory: str) -> Tuple[Dict[str, Any], str]:
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  with open(os.path.join(directory, 'backbone.json')) as f:
-    record = json.load(f)
+  missing = _missing_parts(directory)
+  if missing:
+    raise ConfigError(f'{directory} is not a whole exported backbone: it lacks '
+                      f'{", ".join(missing)}. Export it again, or copy it whole.')
+  record = _export_record(directory)
   # Every process reads the files on its own: no cross-process barrier for a read-only load.
   this_process = ocp.options.MultiprocessingOptions(
       primary_host=jax.process_index(), active_processes={jax.process_index()})
-  variables = ocp.StandardCheckpointer(multiprocessing_options=this_process).restore(
-      os.path.join(directory, 'variables'))
+  try:
+    variables = ocp.StandardCheckpointer(multiprocessing_options=this_process).restore(
+        os.path.join(directory, 'variables'))
+  except (ValueError, OSError) as e:
+    array = re.search(r'"([\w.]+)[/"]', str(e))
+    raise ConfigError(
+        f'{directory}/variables cannot be restored'
+        f'{f" (its array {array.group(1)})" if array else ""}: {str(e).split(":")[0]}. The '
+        'export is damaged or incomplete: export it again, or copy it whole.') from None
   return variables, record['normalisation']
 
 
@@ -328,7 +504,8 @@ def load(spec: str, template: Mapping[str, Any], *, block: str, stage_sizes, wid
     variables = _check_tree(variables, template, source)
     return Backbone(variables['params'], variables['batch_stats'], normalisation, source)
   # A torchvision-style state dict; its weights are taken to expect ImageNet's normalisation.
-  params, batch_stats, _ = from_torchvision(read_state_dict(source), template, stage_sizes)
+  with _state_dict(source) as tensors:
+    params, batch_stats, _ = from_torchvision(tensors, template, stage_sizes)
   return Backbone(params, batch_stats, IMAGENET_NORMALISATION, source)
 
 
@@ -363,10 +540,16 @@ def main(argv):
   """``python -m l2r_jax.models.pretrained IN.pth OUT.npz``: a PyTorch state dict as numpy."""
   if len(argv) != 3 or not argv[2].endswith('.npz'):
     raise SystemExit('usage: python -m l2r_jax.models.pretrained IN.pth OUT.npz')
-  np.savez(argv[2], **read_state_dict(argv[1]))
+  try:
+    with _state_dict(argv[1]) as tensors:
+      arrays = io.BytesIO()
+      np.savez(arrays, **tensors)
+  except Refusal as e:
+    print(f'l2r_jax.models.pretrained: {e}', file=sys.stderr)
+    sys.exit(2)
+  workdir.write_atomic(os.path.abspath(argv[2]), arrays.getvalue())
   print(f'wrote {argv[2]}')
 
 
 if __name__ == '__main__':
-  import sys  # pylint: disable=g-import-not-at-top
   main(sys.argv)

@@ -26,6 +26,7 @@ from l2r_jax.strategies import base
 from l2r_jax.strategies.coreset import _first_argmax
 from l2r_jax.strategies.coreset import _origin
 from l2r_jax.strategies.coreset import _sq_dist
+from l2r_jax.strategies.coreset import well_scaled
 
 
 def gradient_embeddings(logits: chex.Array, features: chex.Array) -> chex.Array:
@@ -43,11 +44,17 @@ def gradient_embeddings(logits: chex.Array, features: chex.Array) -> chex.Array:
   return grads.reshape(len(logits), -1)
 
 
-@functools.partial(jax.jit, static_argnames=('budget',))
 def kmeans_plus_plus(points: chex.Array, budget: int, rng: chex.PRNGKey) -> chex.Array:
   """``[budget]`` distinct indices into ``points`` (``[n, d]``): the longest point first, then
   each next drawn with probability proportional to its squared distance to the nearest chosen
-  one (points at distance 0 only once every other is chosen)."""
+  one (points at distance 0 only once every other is chosen). Points with a NaN or an infinity
+  are refused, and very large or small ones rescaled (:func:`coreset.well_scaled`)."""
+  points, = well_scaled('badge', [('gradient embeddings', points)])
+  return _kmeans_plus_plus(jnp.asarray(points), budget, rng)
+
+
+@functools.partial(jax.jit, static_argnames=('budget',))
+def _kmeans_plus_plus(points: chex.Array, budget: int, rng: chex.PRNGKey) -> chex.Array:
   n = points.shape[0]
   points = points.astype(jnp.float32)
   first = _first_argmax(jnp.sum(points**2, -1))
@@ -74,7 +81,4 @@ def select_badge(state, pool_subset, budget, rng):
   outputs = state.infer(np.asarray(pool_subset))
   embeddings = gradient_embeddings(jnp.asarray(outputs.prediction, jnp.float32),
                                    jnp.asarray(outputs.embedding, jnp.float32))
-  if not np.isfinite(np.asarray(jnp.max(jnp.abs(embeddings)))):
-    raise FloatingPointError('badge: the gradient embeddings are not finite; the target model '
-                             'has diverged.')
   return np.asarray(pool_subset)[np.asarray(kmeans_plus_plus(embeddings, budget, rng))]

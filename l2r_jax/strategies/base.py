@@ -9,6 +9,7 @@ import numpy as np
 from l2r_jax import defaults
 from l2r_jax import errors
 from l2r_jax import losses
+from l2r_jax import numerics
 from l2r_jax import protocol
 from l2r_jax.errors import ConfigError
 
@@ -142,6 +143,13 @@ def _scores(name: str, fn: ScoreFn, state, pool_subset, rng) -> np.ndarray:
     raise ValueError(f'Strategy {name!r} scored {len(pool_subset)} samples with an array of shape '
                      f'{scores.shape}; a score function returns one score per sample, '
                      f'[{len(pool_subset)}].')
+  nan = np.isnan(scores.astype(np.float64))
+  if nan.any():
+    raise errors.NumericsError(
+        f'Strategy {name!r} scored {int(nan.sum()):,} of {len(scores):,} pool samples NaN '
+        f'({numerics.which(np.asarray(pool_subset)[nan])}), which cannot be ranked: with the '
+        "model's outputs finite, the NaN comes from the score's own arithmetic (0 * inf, inf - "
+        'inf, the log of a negative number).')
   return scores
 
 

@@ -6,12 +6,14 @@
 * ``batchbald`` (Kirsch, van Amersfoort & Gal, NeurIPS 2019): the batch, built greedily, whose
   labels *jointly* say most about the parameters, ``I(y_1..y_b; w) = H(y_1..y_b) -
   sum_i E_w H(y_i | w)``. Near-duplicates that BALD would query together add little to the joint
-  information, so the batch spreads out. The joint entropy of the chosen labels and a candidate's
-  is estimated as in Kirsch et al. (sec. 4.1) from ``M`` label configurations of the chosen
-  samples drawn from the MC joint ``p(y_1..y_k) = mean_t prod_i p_t(y_i)`` (a configuration's
-  pass ``t_m`` drawn uniformly once, each chosen sample's label from ``p_{t_m}``):
-  ``H(y_1..y_k, y) ~ -(1/M) sum_m sum_y [p(c_m, y) / p(c_m)] log p(c_m, y)``. The first pick is
-  BALD's; the estimate's error shrinks as 1/sqrt(M) (``config.batchbald.num_samples``).
+  information, so the batch spreads out. As in the authors' code (batchbald_redux): the passes
+  are consistent, pass ``t``'s dropout mask shared by every sample (a copy of a sample gets its
+  predictions), so ``p(y_1..y_k) = mean_t prod_i p_t(y_i)`` is the joint under ``T`` sampled
+  models; the joint entropy of the ``k`` chosen labels and a candidate's is enumerated exactly
+  while ``C**k <= M`` (``M = config.batchbald.num_samples``), then estimated from ``M // T``
+  label configurations ``c_m`` of the chosen samples drawn from each pass (Kirsch et al., sec.
+  4.1): ``H(y_1..y_k, y) ~ -(1/M) sum_m sum_y [p(c_m, y) / p(c_m)] log p(c_m, y)``, error
+  shrinking as 1/sqrt(M). The first pick is BALD's.
 
 Both need ``config.model.dropout`` above 0 and class probabilities (classification). For the
 dense tasks (heatmaps, density maps), ``mc_variance`` queries the highest predictive variance
@@ -47,45 +49,72 @@ def mutual_information(log_probs: chex.Array) -> chex.Array:
   return _entropy(mean) - _entropy(log_probs).mean(1)
 
 
+def max_enumerated(num_classes: int, num_samples: int) -> int:
+  """The most chosen samples whose ``num_classes ** k`` label configurations BatchBALD enumerates
+  within ``num_samples`` rows (``k >= 0``)."""
+  if num_classes < 2:                 # one configuration, however many are chosen
+    return num_samples
+  k = 0
+  while num_classes**(k + 1) <= num_samples:
+    k += 1
+  return k
+
+
 @functools.partial(jax.jit, static_argnames=('budget', 'num_samples', 'chunk'))
 def batchbald(log_probs: chex.Array, budget: int, rng: chex.PRNGKey, num_samples: int,
               chunk: int = 256) -> chex.Array:
   """BatchBALD's greedy batch: ``[budget]`` distinct indices into ``log_probs`` (``[n, T, C]``
-  per-pass log-probabilities), in the order picked; ties to the lowest index."""
+  per-pass log-probabilities), in the order picked; ties to the lowest index.
+
+  The joint entropy of the ``k`` chosen labels and a candidate's is exact while ``C**k <=
+  num_samples`` (every configuration enumerated), then estimated from ``T * (num_samples // T)``
+  configurations, ``num_samples // T`` drawn from each pass (docs/strategies.md)."""
   chex.assert_rank(log_probs, 3)
-  n, passes, _ = log_probs.shape
+  n, passes, num_classes = log_probs.shape
   probs = jnp.exp(log_probs)
   conditional = _entropy(log_probs).mean(1)                       # E_w H(y | w), [n]
   padded = jnp.concatenate([probs, jnp.zeros((-n % chunk, *probs.shape[1:]))])
   chunks = padded.reshape(-1, chunk, *probs.shape[1:])
-  rng_pass, rng_label = jax.random.split(rng)
-  config_pass = jax.random.randint(rng_pass, (num_samples,), 0, passes)
+  row = jnp.arange(num_samples)
+  per_pass = max(1, num_samples // passes)
+  config_pass = jnp.minimum(row // per_pass, passes - 1)         # stratified: per_pass each
+  num_drawn = min(num_samples, per_pass * passes)
+  is_drawn = row < num_drawn
+  max_exact = max_enumerated(num_classes, num_samples)
 
-  def joint_entropy(weights):
-    """``[n]``: H(chosen labels, y_x) for every candidate, up to a constant. ``weights[m, t]`` is
-    ``p_t(c_m)`` (configuration m's probability under pass t), rescaled per configuration."""
-    marginal = weights.mean(1)                                     # p(c_m), rescaled
+  def joint_entropy(weights, row_weights):
+    """``[n]``: H(chosen labels, y_x) for every candidate, up to a constant:
+    ``-sum_m row_weights[m] sum_y p(c_m, y) log p(c_m, y)``, ``weights[m, t]`` being ``p_t(c_m)``
+    up to a factor of configuration ``m``'s own."""
 
     def one_chunk(chunk_probs):                                    # [chunk, T, C]
-      joint = jnp.einsum('mt,ntc->mnc', weights, chunk_probs) / passes   # p(c_m, y), rescaled
+      joint = jnp.einsum('mt,ntc->mnc', weights, chunk_probs) / passes   # p(c_m, y)
       terms = jnp.where(joint > 0, joint * jnp.log(jnp.where(joint > 0, joint, 1.0)), 0.0)
-      return -jnp.sum(terms / marginal[:, None, None], (0, 2)) / num_samples
+      return -jnp.einsum('m,mnc->n', row_weights, terms)
 
     return jax.lax.map(one_chunk, chunks).reshape(-1)[:n]
 
   def pick(k, carry):
-    weights, taken, chosen = carry
-    score = jnp.where(taken, -jnp.inf, joint_entropy(weights) - conditional)
+    enumerated, drawn, taken, chosen = carry
+    exact = k <= max_exact
+    # Drawn configurations weigh 1 / (M p(c_m)): an importance-sampled mean over p(c_m).
+    row_weights = jnp.where(exact, 1.0, is_drawn / (num_drawn * drawn.mean(1)))
+    weights = jnp.where(exact, enumerated, drawn)
+    score = jnp.where(taken, -jnp.inf, joint_entropy(weights, row_weights) - conditional)
     i = _first_argmax(score)
-    # Each configuration's label of the new member, drawn from its own pass.
-    label = jax.random.categorical(jax.random.fold_in(rng_label, k), log_probs[i][config_pass])
-    weights = weights * probs[i][:, label].T                       # [M, T]
+    # Row r of the enumeration extends row r // C by label r % C; rows past C**(k+1) stay 0.
+    enumerated = enumerated[row // num_classes] * probs[i][:, row % num_classes].T
+    # Each drawn configuration's label of the new member, from its own pass.
+    label = jax.random.categorical(jax.random.fold_in(rng, k), log_probs[i][config_pass])
+    drawn = drawn * probs[i][:, label].T                           # [M, T]
     # A configuration's constant factor adds the same to every candidate's estimate: dropped.
-    weights = weights / jnp.max(weights, 1, keepdims=True)
-    return weights, taken.at[i].set(True), chosen.at[k].set(i)
+    drawn = drawn / jnp.max(drawn, 1, keepdims=True)
+    return enumerated, drawn, taken.at[i].set(True), chosen.at[k].set(i)
 
-  carry = (jnp.ones((num_samples, passes)), jnp.zeros((n,), bool), jnp.zeros((budget,), jnp.int32))
-  return jax.lax.fori_loop(0, budget, pick, carry)[2]
+  first = jnp.zeros((num_samples, passes)).at[0].set(1.0)        # no label yet: one configuration
+  carry = (first, jnp.ones((num_samples, passes)), jnp.zeros((n,), bool),
+           jnp.zeros((budget,), jnp.int32))
+  return jax.lax.fori_loop(0, budget, pick, carry)[3]
 
 
 # The strategies that read Monte-Carlo dropout passes (SelectionState.sample_predictions).
@@ -98,6 +127,11 @@ def _check(name: str, config) -> None:
     value = options.get(field, 2)
     if not isinstance(value, int) or isinstance(value, bool) or value < 2:
       raise ValueError(f'config.{name}.{field} must be an integer >= 2, got {value!r}.')
+  if options.get('num_samples', options.passes) < options.passes:
+    raise ValueError(f'config.{name}.num_samples={options.num_samples} is fewer than '
+                     f'config.{name}.passes={options.passes}: its label configurations are drawn '
+                     'num_samples // passes from each pass. Raise num_samples (default 1000) or '
+                     'lower passes.')
   if not config.model.get('dropout', 0.0):
     raise ValueError('config.model.dropout=0: every Monte-Carlo pass would be the same model, '
                      'so no sample would show disagreement. Set it above 0 (0.1 to 0.5 is '

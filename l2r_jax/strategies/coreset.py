@@ -1,5 +1,6 @@
 """Core-set selection (Sener & Savarese, ICLR 2018): k-center greedy on last-block embeddings."""
 import functools
+from typing import List, Sequence, Tuple
 
 import chex
 import jax
@@ -7,9 +8,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2r_jax import blocks
+from l2r_jax import numerics
 from l2r_jax.strategies import base
 
 _AXIS = 'devices'
+# Magnitudes beyond these make a float32 squared distance overflow to inf (or underflow to 0).
+_SAFE_MAGNITUDES = (2.0**-40, 2.0**40)
+
+
+def well_scaled(caller: str, points: Sequence[Tuple[str, chex.Array]]) -> List[np.ndarray]:
+  """The float32 arrays of ``points`` (``(name, [n, d])`` pairs, measured against each other), for
+  squared distances: a row with a NaN or an infinity is refused by name (``caller`` first), since
+  no distance to it can be compared; and all are multiplied by one power of two that brings the
+  largest magnitude near 1 where it lies beyond ``2**±40``. A power of two scales every distance
+  alike and exactly, so no comparison changes; within that range the points are returned as they
+  are."""
+  arrays = []
+  for name, values in points:
+    numerics.check_data(values, f'{caller}, {name}', 'points',
+                        fix='No distance to them can be compared.')
+    arrays.append(np.asarray(values, np.float32))
+  top = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+  if top == 0.0 or _SAFE_MAGNITUDES[0] <= top <= _SAFE_MAGNITUDES[1]:
+    return arrays
+  factor = 2.0**-int(np.frexp(top)[1])       # the largest magnitude becomes [0.5, 1)
+  return [(a.astype(np.float64) * factor).astype(np.float32) for a in arrays]
 
 
 def _sq_dist(points, sq_norms, others):
@@ -32,7 +55,8 @@ def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
   centre; of equally far candidates, the first. The initial centres are ``centers`` (the labeled
   samples); with none, the first pick is candidate 0. Every point is first moved by about the
   candidates' mean (:func:`_origin`; distances are unchanged), so that the matrix-product form of
-  the distance keeps float32 precision for embeddings far from the origin.
+  the distance keeps float32 precision for embeddings far from the origin; points with a NaN or an
+  infinity are refused, and very large or small ones rescaled (:func:`well_scaled`).
 
   The candidates are cut into one block per device (:mod:`l2r_jax.blocks`); each device keeps its
   block's distances to the nearest centre, and a pick is the farthest of the devices' farthest
@@ -54,8 +78,8 @@ def k_center_greedy(candidates: chex.Array, centers: chex.Array, budget: int,
   n, m = candidates.shape[0], centers.shape[0]
   if not 0 < budget <= n:
     raise ValueError(f'k-center greedy cannot pick {budget} of {n} candidates.')
-  candidates = np.asarray(candidates, np.float32)
-  centers = np.asarray(centers, np.float32)
+  candidates, centers = well_scaled('k_center_greedy', [('candidates', candidates),
+                                                        ('centers', centers)])
   if m % chunk:
     # Padded with copies of a real centre (a duplicate centre changes no minimum) to whole chunks:
     # one compiled program serves every labeled-set size up to the next multiple of ``chunk``.
@@ -114,10 +138,9 @@ def select_coreset(state, pool_subset, budget, rng):
   """k-center greedy over the subset, the labeled samples as the initial centres."""
   del rng
   pool_subset = np.asarray(pool_subset)
+  labeled = np.asarray(state.labeled)
   candidates = state.infer(pool_subset).embedding
-  centers = state.infer(np.asarray(state.labeled)).embedding
-  for name, e in (('pool subset', candidates), ('labeled set', centers)):
-    if not np.isfinite(e).all():
-      raise FloatingPointError(f'coreset: the target model embeds the {name} to non-finite '
-                               'values, so no distance can be ranked; the model has diverged.')
+  centers = state.infer(labeled).embedding
+  for rows, e in ((pool_subset, candidates), (labeled, centers)):
+    numerics.check_outputs([('embeddings', e, numerics.TARGET_DIVERGED)], rows, 'pool samples')
   return pool_subset[k_center_greedy(candidates, centers, budget)]

@@ -18,10 +18,11 @@ def select_random(state, pool_subset, budget, rng):
 
 def softmax_entropy(logits: chex.Array, axis=-1) -> chex.Array:
   """Entropy (nats) of ``softmax(logits)`` along ``axis``. A class of probability zero (a logit
-  of ``-inf``, or one far below the rest) adds its limit, 0, not ``0 * -inf``."""
+  of ``-inf``, or one far below the rest) adds its limit, 0, not ``0 * -inf``; a NaN logit (or
+  ``+inf``) gives NaN, which a ranking refuses, not an entropy of 0."""
   logp = jax.nn.log_softmax(logits, axis=axis)
   p = jnp.exp(logp)
-  return jnp.sum(jnp.where(p > 0, -p * logp, 0.0), axis=axis)
+  return jnp.sum(jnp.where(p == 0, 0.0, -p * logp), axis=axis)
 
 
 def prediction_entropy(prediction: chex.Array) -> chex.Array:

@@ -1,0 +1,418 @@
+"""A person's answers: ids, the log's atomicity and strictness, files as people save them."""
+import csv
+import errno
+import hashlib
+import io
+import json
+import os
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from l2r_jax import answers
+from l2r_jax import data as data_lib
+from l2r_jax import errors
+from l2r_jax import workdir as workdir_lib
+
+NAMES = ('bright', 'dark')
+
+
+def _pool(x=None, ids=None, names=NAMES, description=None):
+  """A classification pool of six 4-feature samples (labels unknown), and its answers' view."""
+  x = np.arange(24, dtype=np.float32).reshape(6, 4) if x is None else x
+  ds = data_lib.Dataset(x, np.full(len(x), -1, np.int32), x[:0], np.zeros(0, np.int32), 2,
+                        pool_ids=ids, class_names=names)
+  return answers.Pool(ds, description or {'pool_size': len(x), 'pool_sha256': 'a'})
+
+
+def _lines(path):
+  return [json.loads(line) for line in open(path, encoding='utf-8')]
+
+
+def test_a_sample_is_known_by_its_id_or_else_by_a_fingerprint_of_its_input():
+  x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+  x[3] = x[1]
+  x[4] = x[1]
+  pool = _pool(x)
+  digest = lambda row: 'sha256:' + hashlib.sha256(row.tobytes()).hexdigest()[:16]
+  assert pool.ids == [digest(x[0]), digest(x[1]), digest(x[2]), digest(x[1]) + '#2',
+                      digest(x[1]) + '#3']
+  # An array-like pool read on demand, in small chunks: the same ids.
+  lazy = data_lib.LazyImages(5, (3,), lambda i: x[i], threads=1)
+  assert answers.sample_ids(pool.dataset._replace(x_train=lazy), chunk=2) == pool.ids
+  assert _pool(ids=[f'f{k}.png' for k in range(6)]).ids == [f'f{k}.png' for k in range(6)]
+  # The fingerprint: what describe_pool records of the samples, not of the labels or strategy.
+  a = answers.fingerprint({'pool_size': 6, 'pool_sha256': 'a', 'strategy': 'l2r'})
+  assert a == answers.fingerprint({'pool_size': 6, 'pool_sha256': 'a', 'seed': 3})
+  assert a != answers.fingerprint({'pool_size': 6, 'pool_sha256': 'b'})
+
+
+def test_the_log_records_index_id_label_and_pool_and_reads_back_strictly(tmp_path):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  log = answers.AnswerLog(str(tmp_path), pool)
+  log.append([4, 1], [1, 0])
+  path = str(tmp_path / answers.ANSWERS_FILE)
+  assert _lines(path) == [
+      {'index': 4, 'id': 'u4.png', 'label': 'dark', 'pool': pool.fingerprint},
+      {'index': 1, 'id': 'u1.png', 'label': 'bright', 'pool': pool.fingerprint}]
+  given = pool.dataset.y_train
+  assert log.read(given) == [(4, 1, False), (1, 0, False)]
+  good = open(path).read()
+  # A log of indices and labels only reads by index.
+  with open(path, 'w') as f:
+    f.write('{"index": 2, "label": 1}\n{"index": 3, "label": "bright"}\n')
+  assert log.read(given) == [(2, 1, False), (3, 0, False)]
+  # A damaged line that is not the last refuses the log, naming it; nothing is dropped.
+  for damage, named in [
+      ('{"index": 2, "lab\n', 'line 2: not JSON'),
+      ('{"index": 2, "id": "u3.png", "label": 0, "pool": "%s"}\n' % pool.fingerprint,
+       "line 2: index 2 is 'u2.png' in this pool, but the answer names id 'u3.png' "
+       '(index 3); index and id of one answer disagree: mend the line.'),
+      ('{"index": 2, "id": "u2.png", "label": 0, "pool": "0123456789abcdef"}\n',
+       'line 2: made for another pool (pool 0123456789abcdef'),
+      ('{"index": 4, "label": 0}\n', "line 2, index 4: answered twice (also line 1)."),
+      ('{"index": 2, "label": "grey"}\n', "line 2, index 2: label 'grey' is not a class"),
+      ('{"label": 1}\n', 'line 2: give {"index": ..., "label": ...}'),
+      ('\xff\n', 'line 2: not UTF-8 text (byte 0 of the line).')]:
+    first, second = good.splitlines(True)
+    before = first.encode() + damage.encode('latin-1') + second.encode()
+    with open(path, 'wb') as f:
+      f.write(before)
+    with pytest.raises(answers.LabelError) as refused:
+      log.read(given)
+    message = str(refused.value)
+    assert message.splitlines()[0].startswith(f'{path}: 1 problem; it holds every answer taught')
+    assert f'{path}, {named}' in message, message
+    assert open(path, 'rb').read() == before
+  # The dataset's own labels count: an answer for a sample given labeled is refused.
+  with open(path, 'w') as f:
+    f.write(good)
+  with pytest.raises(answers.LabelError, match=r"line 2, index 1: labeled already \(as 0, "
+                                               r"'bright'\)"):
+    log.read(np.array([-1, 0, -1, -1, -1, -1], np.int32))
+
+
+def test_a_last_line_cut_off_is_dropped_atomically_and_a_whole_one_is_kept(tmp_path):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  log = answers.AnswerLog(str(tmp_path), pool)
+  log.append([0, 1], [0, 1])
+  path = tmp_path / answers.ANSWERS_FILE
+  good = path.read_text()
+  path.write_text(good + '{"index": 5, "lab')
+  assert log.read(pool.dataset.y_train) == [(0, 0, False), (1, 1, False)]
+  assert path.read_text() == good
+  # An editor that leaves out the last newline: the answer is whole, and kept.
+  path.write_text(good + '{"index": 5, "label": 1}')
+  assert log.read(pool.dataset.y_train) == [(0, 0, False), (1, 1, False), (5, 1, False)]
+  assert path.read_text() == good + '{"index": 5, "label": 1}\n'
+
+
+class _Killed(BaseException):
+  pass
+
+
+def _kill_at(monkeypatch, step):
+  """Makes the ``step``-th os.write, os.fsync or os.replace raise, as a kill there would stop
+  the process; returns the count of calls made."""
+  calls = [0]
+  for name in ('write', 'fsync', 'replace'):
+    real = getattr(os, name)
+
+    def call(*args, real=real):
+      calls[0] += 1
+      if calls[0] == step:
+        raise _Killed
+      return real(*args)
+
+    monkeypatch.setattr(os, name, call)
+  return calls
+
+
+def test_a_kill_at_any_write_step_leaves_the_log_old_or_new_never_less(tmp_path, monkeypatch):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  path = tmp_path / answers.ANSWERS_FILE
+  answers.AnswerLog(str(tmp_path), pool).append([0, 1], [0, 1])
+  good = path.read_text()
+  old = good + '{"index": 5, "lab'     # a line cut off: the read rewrites the log without it
+  new = good + ''.join(json.dumps(pool.record(i, y)) + '\n' for i, y in [(2, 1), (3, 0), (4, 1)])
+  step, steps = 0, None
+  while steps is None or step < steps:
+    step += 1
+    path.write_text(old)
+    with monkeypatch.context() as patch:
+      calls = _kill_at(patch, step)
+      log = answers.AnswerLog(str(tmp_path), pool)
+      try:
+        log.read(pool.dataset.y_train)
+        log.append([2, 3, 4], [1, 0, 1])
+        steps = calls[0]
+      except _Killed:
+        pass
+    assert path.read_text() in (old, good, new), step
+    assert not [f for f in os.listdir(tmp_path) if f != answers.ANSWERS_FILE]
+  assert steps >= 5 and path.read_text() == new
+
+
+def test_teaching_on_a_full_disk_saves_none_of_the_answers(tmp_path, monkeypatch):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  log = answers.AnswerLog(str(tmp_path), pool)
+  log.append([0], [0])
+  path = tmp_path / answers.ANSWERS_FILE
+  before = path.read_bytes()
+  room = [60]    # bytes the disk has left: part of the first of the three lines
+  real = os.write
+
+  def write(fd, data):
+    if room[0] <= 0:
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    written = real(fd, data[:room[0]])
+    room[0] -= written
+    return written
+
+  monkeypatch.setattr(os, 'write', write)
+  with pytest.raises(answers.LabelError, match='could not be saved .No space left on device.; '
+                                               'none of them was taught'):
+    log.append([1, 2, 3], [1, 1, 0])
+  monkeypatch.undo()
+  assert path.read_bytes() == before
+
+
+def test_links_in_the_workdir_are_refused_and_their_targets_untouched(tmp_path):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  elsewhere = tmp_path / 'elsewhere'
+  elsewhere.mkdir()
+  target = elsewhere / 'answers.jsonl'
+  target.write_text('{"index": 0, "label": 0}\n')
+  for name in (answers.ANSWERS_FILE, answers.QUERY_FILE, answers.QUERY_FOLDER,
+               os.path.join(answers.QUERY_FOLDER, 'query.csv'),
+               os.path.join(answers.QUERY_FOLDER, 'contact_sheet.png')):
+    work = tmp_path / f'w{len(os.listdir(tmp_path))}'
+    (work / answers.QUERY_FOLDER).mkdir(parents=True)
+    (work / 'experiment.json').write_text('{}')
+    if name == answers.QUERY_FOLDER:
+      os.rmdir(work / name)
+    os.symlink(target, work / name)
+    with pytest.raises(workdir_lib.WorkdirError, match='is a symbolic link'):
+      answers.check_workdir(str(work))
+    if name == answers.ANSWERS_FILE:
+      with pytest.raises(workdir_lib.WorkdirError, match='is a symbolic link'):
+        answers.AnswerLog(str(work), pool).append([1], [1])
+    if name == answers.QUERY_FILE:
+      with pytest.raises(workdir_lib.WorkdirError, match='is a symbolic link'):
+        answers.write_query(str(work), pool, {'indices': [1]})
+    assert target.read_text() == '{"index": 0, "label": 0}\n'
+
+
+def test_answers_without_the_record_of_their_experiment_are_refused(tmp_path):
+  answers.AnswerLog(str(tmp_path), _pool()).append([0], [1])
+  with pytest.raises(workdir_lib.WorkdirError, match=r'holds answers, but .*experiment.json, the '
+                                                     r'record of the experiment and pool they '
+                                                     r'were made for, is gone'):
+    answers.check_workdir(str(tmp_path))
+
+
+def test_the_query_is_checked_when_read(tmp_path):
+  pool = _pool()
+  assert answers.read_query(str(tmp_path), pool) is None
+  query = {'round': 1, 'strategy': 'entropy', 'num_labeled': 4, 'indices': [3, 0],
+           'scores': [0.5, 0.25]}
+  answers.write_query(str(tmp_path), pool, query)
+  assert answers.read_query(str(tmp_path), pool) == {**query, 'pool': pool.fingerprint}
+  path = tmp_path / answers.QUERY_FILE
+  for bad, named in [({'indices': [3, -1]}, '"indices" holds -1, not a pool sample'),
+                     ({'indices': [3, 6]}, '"indices" holds 6, not a pool sample'),
+                     ({'indices': [3, '0']}, '"indices" holds \'0\''),
+                     ({'indices': [3, 3]}, '"indices" names a sample twice'),
+                     ({'indices': 3}, '"indices" must be a list of pool indices'),
+                     ({'scores': [0.5]}, '"scores" must be null or a number per index'),
+                     ({'round': True}, '"round" must be a whole number'),
+                     ({'pool': 'f' * 16}, 'made for another pool')]:
+    path.write_text(json.dumps({**query, **bad}))
+    with pytest.raises(answers.LabelError, match=f'{path}: {named}.*delete it, and the next query '
+                                                 'asks anew'):
+      answers.read_query(str(tmp_path), pool)
+  for raw in (b'{"indices": [3', b'\xff\xfe', b'[1, 2]'):
+    path.write_bytes(raw)
+    with pytest.raises(answers.LabelError, match=str(path)):
+      answers.read_query(str(tmp_path), pool)
+
+
+def test_class_names_that_cannot_name_a_class_are_refused():
+  for names, named in [(('cat', 'cat'), "names 'cat' twice .classes 0 and 1."),
+                       (('cat', ' cat '), "names 'cat' twice"),
+                       (('1', '0'), r"class_names\[0\]='1' reads as class index 1"),
+                       (('cat', ''), r'class_names\[1\] is empty')]:
+    with pytest.raises(errors.ConfigError, match=named):
+      answers.check_class_names(_pool(names=names).dataset)
+  answers.check_class_names(_pool(names=('0', 'dog')).dataset)
+
+
+def _check(pool, answers_, problems=(), known=None):
+  known = pool.dataset.y_train if known is None else known
+  indices, labels, more = answers.check(answers_, pool, known, answers.FILE)
+  return indices, labels, answers.in_order(list(problems) + more)
+
+
+def test_an_answer_names_its_sample_by_id_where_it_can():
+  ids = [f'unlabeled/u{k}.png' for k in range(6)]
+  pool = _pool(ids=ids)
+  this, other = pool.fingerprint, '0123456789abcdef'
+  given = [answers.Answer('a.jsonl', 1, 2, 'unlabeled/u2.png', 'dark', this),    # agree
+           answers.Answer('a.jsonl', 2, 0, 'unlabeled/u5.png', 'bright', other),  # carried: id
+           answers.Answer('a.jsonl', 3, None, 'unlabeled/u3.png', 1),            # id only
+           answers.Answer('a.jsonl', 4, 4, None, '0')]                           # index only
+  assert _check(pool, given) == ([2, 5, 3, 4], [1, 0, 1, 0], [])
+  refused = [answers.Answer('a.jsonl', 1, 1, 'unlabeled/u2.png', 0, this),
+             answers.Answer('a.jsonl', 2, 1, 'unlabeled/u2.png', 0),
+             answers.Answer('a.jsonl', 3, 1, 'unlabeled/gone.png', 0, other),
+             answers.Answer('a.jsonl', 4, 1, None, 0, other),
+             answers.Answer('a.jsonl', 5, None, None, 0),
+             answers.Answer('a.jsonl', 6, 9, None, 0),
+             answers.Answer('a.jsonl', 7, None, 7, 0)]
+  assert _check(pool, refused)[2] == [
+      "a.jsonl, line 1: index 1 is 'unlabeled/u1.png' in this pool, but the answer names id "
+      "'unlabeled/u2.png' (index 2); index and id of one answer disagree: mend the line.",
+      "a.jsonl, line 2: index 1 is 'unlabeled/u1.png' in this pool, but the answer names id "
+      "'unlabeled/u2.png' (index 2): the file may have been made for another pool. To map its "
+      'answers by id, leave the index out (delete the index column, or the "index" fields).',
+      "a.jsonl, line 3: id 'unlabeled/gone.png' is not a sample of this pool (removed or renamed "
+      'since?); remove the line to carry the others.',
+      'a.jsonl, line 4: made for another pool and names its sample by index only: give its id '
+      "(the pool's samples moved).",
+      'a.jsonl, line 5: names no sample: give its index or its id.',
+      'a.jsonl, line 6: index 9 is not a pool sample (whole numbers 0 .. 5).',
+      'a.jsonl, line 7: id 7 is not text.']
+  # Given again with the label known: left out; with another: refused.
+  known = np.array([-1, -1, 1, -1, -1, -1], np.int32)
+  again = [answers.Answer('a.csv', 2, 2, None, 'dark'), answers.Answer('a.csv', 3, 2, None, '0')]
+  assert _check(pool, again[:1], known=known) == ([], [], [])
+  assert _check(pool, again, known=known)[2] == [
+      "a.csv, line 3, index 2: answered twice (also line 2)."]
+  assert _check(pool, again[1:], known=known)[2] == [
+      "a.csv, line 3, index 2: labeled already (as 1, 'dark'); correct a label with relabel "
+      "(label answer --relabel), never by answering again."]
+
+
+def _write(path, text, encoding):
+  with open(path, 'w', encoding=encoding, newline='') as f:
+    f.write(text)
+
+
+def test_answer_files_are_read_as_spreadsheets_and_editors_save_them(tmp_path):
+  names = ('café', 'crème brûlée')
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)], names=names)
+  table = 'index,id,file,score,label\r\n1,u1.png,/x/u1.png,,café\r\n2,u2.png,/x/u2.png,,\r\n' \
+          '3,u3.png,/x/u3.png,,crème brûlée\r\n'
+  expected = ([1, 3], [0, 1], [])
+  for name, text, encoding in [
+      ('utf8.csv', table, 'utf-8'),
+      ('bom.csv', '\ufeff' + table, 'utf-8'),
+      ('excel.csv', table, 'cp1252'),
+      ('unicode.txt', table.replace(',', '\t'), 'utf-16'),   # a spreadsheet's "Unicode text"
+      ('utf32.txt', table, 'utf-32'),
+      ('european.csv', table.replace(',', ';'), 'utf-8'),
+      ('mac.csv', table.replace('\r\n', '\r'), 'utf-8'),
+      ('lines.jsonl', '{"id": "u1.png", "label": "café"}\r\n\r\n{"index": 3, "label": 1}\n',
+       'utf-8-sig')]:
+    _write(tmp_path / name, text, encoding)
+    assert _check(pool, *answers.read_file(str(tmp_path / name))) == expected, name
+  # Columns in another order, in capitals, a row shorter than the header, and empty cells after.
+  _write(tmp_path / 'mine.csv', 'Label,ID\r\ncafé,u1.png,,\r\n1,u3.png\r\n,u4.png\r\n', 'utf-8')
+  assert _check(pool, *answers.read_file(str(tmp_path / 'mine.csv'))) == expected
+
+
+def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  (tmp_path / 'folder').mkdir()
+  Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / 'image.png')
+  (tmp_path / 'undecodable.csv').write_bytes(b'index,label\n1,caf\x81\n')
+  (tmp_path / 'bad_bom.csv').write_bytes(b'\xff\xfei\x00n\x00\x00\xd8')
+  (tmp_path / 'empty.csv').write_bytes(b'')
+  (tmp_path / 'array.json').write_text('[{"index": 1, "label": 0}]')
+  (tmp_path / 'no_label.csv').write_text('index,class\n1,0\n')
+  (tmp_path / 'twice.csv').write_text('index,label,label\n1,0,1\n')
+  (tmp_path / 'huge.csv').write_text('index,label\n1,"' + '[' * 200_000 + '"\n2,0\n')
+  (tmp_path / 'extra.csv').write_text('index,label\n1,0\n2,1,surprise\n')
+  (tmp_path / 'unclosed.csv').write_text('index,label\n1,0\n2,"1\n3,0\n')
+  (tmp_path / 'deep.jsonl').write_text('{"index": 1, "label": 0}\n{"index": 2, "label": '
+                                       + '[' * 100_000 + '}\n')
+  (tmp_path / 'long.jsonl').write_text('{"index": ' + '1' * 5000 + ', "label": 0}\n')
+  for name, named in [
+      ('missing.csv', 'cannot be read (No such file or directory).'),
+      ('folder', 'a folder; give the answers file in it'),
+      ('image.png', 'not a text file (it holds NUL bytes'),
+      ('undecodable.csv', 'neither UTF-8 nor Windows-1252 (cp1252) text (byte 17)'),
+      ('bad_bom.csv', 'begins with a UTF-16 byte-order mark, but is not UTF-16 text'),
+      ('empty.csv', 'a table of answers needs a first row naming a label column'),
+      ('array.json', 'a JSON array; give one JSON object per line'),
+      ('no_label.csv', "needs a first row naming a label column and an index or id column; it "
+                       "has ['index', 'class']."),
+      ('twice.csv', 'the first row names label twice'),
+      ('huge.csv', 'line 2: cannot be read as a table (field larger than field limit (131072)); '
+                   'give labels that long (density maps) as JSON lines.'),
+      ('extra.csv', 'line 3: 3 cells; the first row names 2 columns.'),
+      ('unclosed.csv', 'line 3: cannot be read as a table (unexpected end of data)'),
+      ('deep.jsonl', 'line 2: not JSON (arrays or objects nested too deep).'),
+      ('long.jsonl', 'line 1: not JSON (a number with too many digits).')]:
+    path = str(tmp_path / name)
+    found, problems = answers.read_file(path)
+    assert len(problems) == 1 and problems[0][1].startswith(path), (name, problems)
+    assert named in problems[0][1], (name, problems)
+
+
+def test_the_query_table_gives_back_every_id_as_it_was(tmp_path):
+  """File names with a line separator, a newline, quotes, commas, and beginnings a spreadsheet
+  takes for a formula: each comes back as it was, and a spreadsheet shows those as text."""
+  ids = ['a\u2028b.png', 'new\nline.png', '=HYPERLINK("x").png', '-2+3.png', '@SUM(A1).png',
+         "'quoted.png", '+plus, "comma".png', '\tTab.png', "'=both.png"]
+  pool = _pool(x=np.arange(36, dtype=np.float32).reshape(9, 4), ids=ids)
+  rows = [{'index': k, 'id': i, 'file': '/data/' + i, 'score': '', 'label': ''}
+          for k, i in enumerate(ids)]
+  path = workdir_lib.path_in(str(tmp_path), 'query.csv')
+  answers.write_table(path, rows)
+  raw = open(path, 'rb').read()
+  assert raw.startswith(b'\xef\xbb\xbf')
+  cells = list(csv.reader(io.StringIO(raw.decode('utf-8-sig'), newline='')))
+  assert cells[0] == list(answers.COLUMNS) and len(cells) == 10
+  shown = [row[1] for row in cells[1:]]
+  assert shown == ['a\u2028b.png', 'new\nline.png', "'=HYPERLINK(\"x\").png", "'-2+3.png",
+                   "'@SUM(A1).png", "''quoted.png", "'+plus, \"comma\".png", "'\tTab.png",
+                   "''=both.png"]
+  # The person labels every row (a spreadsheet keeps the cells it shows), then the file is read.
+  labeled = [cells[0]] + [row[:4] + [NAMES[k % 2]] for k, row in enumerate(cells[1:])]
+  out = io.StringIO(newline='')
+  csv.writer(out).writerows(labeled)
+  (tmp_path / 'answered.csv').write_text(out.getvalue(), encoding='utf-8-sig', newline='')
+  found, problems = answers.read_file(str(tmp_path / 'answered.csv'))
+  assert [a.sample_id for a in found] == ids
+  assert _check(pool, found, problems) == (list(range(9)), [k % 2 for k in range(9)], [])
+  # The index column deleted and the rows reordered: each lands on its sample by id alone.
+  by_id = [row[1:] for row in labeled]
+  out = io.StringIO(newline='')
+  csv.writer(out).writerows([by_id[0]] + by_id[1:][::-1])
+  (tmp_path / 'ids.csv').write_text(out.getvalue(), encoding='utf-8', newline='')
+  assert _check(pool, *answers.read_file(str(tmp_path / 'ids.csv'))) == (
+      list(range(8, -1, -1)), [k % 2 for k in range(8, -1, -1)], [])
+
+
+def test_corrections_are_read_in_turn_and_folded_when_carried(tmp_path):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  log = answers.AnswerLog(str(tmp_path), pool)
+  given = pool.dataset.y_train
+  log.append([0, 1], [0, 1])
+  log.append([0], [1], correction=True)
+  log.append([0], [0], correction=True)
+  log.append([0], [1], correction=True)
+  assert log.read(given) == [(0, 0, False), (1, 1, False), (0, 1, True), (0, 0, True),
+                             (0, 1, True)]
+  assert [line.get('correction', False) for line in _lines(log.path)] == [False, False, True,
+                                                                          True, True]
+  # A correction of a sample that has no label yet, and one that changes nothing: refused.
+  log.append([3], [1], correction=True)
+  with pytest.raises(answers.LabelError, match=r'line 6, index 3: has no label to correct yet'):
+    log.read(given)
+  # Carried into another workdir, a log's corrections fold into their answers: the last word.
+  folded = answers.fold_corrections(answers.read_file(log.path)[0])
+  assert [(a.sample_id, a.label, a.correction) for a in folded] == [
+      ('u0.png', 'dark', False), ('u1.png', 'dark', False), ('u3.png', 'dark', False)]

@@ -1,0 +1,312 @@
+"""The image-folder dataset on files as people have them: damaged, 16-bit, float, turned, with
+transparency, behind links, hidden; every file made for real with Pillow."""
+import io
+import logging
+import os
+import struct
+import warnings
+import zlib
+
+import ml_collections
+import numpy as np
+from PIL import Image
+import pytest
+
+from l2r_jax import data as data_lib
+from l2r_jax import errors
+from l2r_jax.data import image_folder
+
+
+def _png(path, value, size=(6, 8)):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  pixels = np.full((*size, 3), value, np.uint8)
+  pixels[0, 0] = (value + 100) % 256
+  Image.fromarray(pixels).save(path)
+
+
+def _jpeg_bytes(width, height, **save):
+  """A JPEG of smooth colours (a photo's content, not noise), ``width`` x ``height``."""
+  y, x = np.mgrid[0:height, 0:width]
+  pixels = np.stack([x * 255 // width, y * 255 // height, (x + y) * 127 // (width + height)], -1)
+  out = io.BytesIO()
+  Image.fromarray(pixels.astype(np.uint8)).save(out, 'JPEG', quality=95, **save)
+  return out.getvalue()
+
+
+def _bomb_png(width=100_000, height=100_000):
+  """A PNG of a few hundred bytes whose header declares ``width`` x ``height`` pixels."""
+  def chunk(kind, body):
+    return (struct.pack('>I', len(body)) + kind + body +
+            struct.pack('>I', zlib.crc32(kind + body) & 0xffffffff))
+  return (b'\x89PNG\r\n\x1a\n' +
+          chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 1, 0, 0, 0, 0)) +
+          chunk(b'IDAT', zlib.compress(b'\0' * 64)) + chunk(b'IEND', b''))
+
+
+def _folder(tmp_path):
+  """Two labeled classes, an unlabeled image and a test image, all readable."""
+  root = tmp_path / 'images'
+  _png(root / 'labeled' / 'cat' / 'c.png', 10)
+  _png(root / 'labeled' / 'dog' / 'd.png', 200)
+  _png(root / 'unlabeled' / 'u.png', 90)
+  _png(root / 'test' / 'cat' / 't.png', 50)
+  return root
+
+
+def _config(root, **fields):
+  return ml_collections.ConfigDict(dict(name='image_folder', root=str(root), image_size=(4, 4),
+                                        **fields))
+
+
+def _damaged(root):
+  """Files no decoder can use, each beside the readable ones, and what the refusal says of each."""
+  unlabeled = root / 'unlabeled'
+  png = io.BytesIO()
+  Image.fromarray(np.full((20, 20, 3), 128, np.uint8)).save(png, 'PNG')
+  files = {
+      'corrupt.png': (os.urandom(64) + b'\0' * 64, 'not an image Pillow can read'),
+      'empty.png': (b'', 'empty (0 bytes)'),
+      'cut.jpg': (_jpeg_bytes(40, 30)[:-300], 'truncated: its data ends early'),
+      'cut.png': (png.getvalue()[:len(png.getvalue()) // 2], 'truncated: its data ends early'),
+      'notes.png': (b'shopping list: milk, eggs\n', "text, not an image (it starts 'shopping"),
+      'bomb.png': (_bomb_png(), "Pillow's guard against decompression bombs"),
+  }
+  for name, (content, _) in files.items():
+    (unlabeled / name).write_bytes(content)
+  (root / 'test' / 'cat' / 'cut.png').write_bytes(png.getvalue()[:40])
+  os.symlink(root / 'nowhere.png', unlabeled / 'moved.png')
+  reasons = {f'unlabeled/{name}': why for name, (_, why) in files.items()}
+  reasons['test/cat/cut.png'] = 'not an image Pillow can read'   # cut inside its header
+  reasons['unlabeled/moved.png'] = f'a link to {root / "nowhere.png"}, which does not exist'
+  return reasons
+
+
+@pytest.mark.parametrize('normalize', ['imagenet', 'train_statistics'])
+def test_files_that_cannot_be_decoded_are_refused_at_load_each_with_its_reason(tmp_path,
+                                                                               normalize):
+  root = _folder(tmp_path)
+  reasons = _damaged(root)
+  # macOS's AppleDouble companion of an image: hidden, never an image, never named.
+  (root / 'unlabeled' / '._u.png').write_bytes(b'\x00\x05\x16\x07' + b'\0' * 80)
+  with pytest.raises(image_folder.ImageFolderError) as refusal:
+    data_lib.load(_config(root, normalize=normalize))
+  message = str(refusal.value)
+  assert isinstance(refusal.value, errors.Refusal)
+  assert message.startswith(f'{len(reasons)} of the {4 + len(reasons)} image files under {root} '
+                            'cannot be read:\n')
+  lines = message.splitlines()[1:-1]
+  assert len(lines) == len(reasons)
+  for line in lines:
+    name, why = line.strip().split(': ', 1)
+    assert reasons[name] in why, line
+  assert 'config.data.skip_unreadable = True' in message.splitlines()[-1]
+  assert '._u.png' not in message
+
+
+def test_unreadable_files_are_left_out_with_a_warning_when_asked(tmp_path, caplog):
+  root = _folder(tmp_path)
+  reasons = _damaged(root)
+  with caplog.at_level(logging.WARNING):
+    ds = data_lib.load(_config(root, skip_unreadable=True))
+  assert list(ds.pool_ids) == ['labeled/cat/c.png', 'labeled/dog/d.png', 'unlabeled/u.png']
+  np.testing.assert_array_equal(ds.y_train, [0, 1, -1])
+  assert ds.x_test.shape == (1, 4, 4, 3)
+  assert np.isfinite(ds.x_train[np.arange(3)]).all()
+  warned = '\n'.join(r.getMessage() for r in caplog.records)
+  assert all(name in warned for name in reasons) and 'left out' in warned
+  with pytest.raises(errors.ConfigError, match=r"skip_unreadable='yes' must be True"):
+    data_lib.load(_config(root, skip_unreadable='yes'))
+
+
+def test_a_long_list_of_unreadable_files_shows_twenty_and_counts_the_rest(tmp_path):
+  root = _folder(tmp_path)
+  for i in range(25):
+    (root / 'unlabeled' / f'bad{i:02d}.png').write_bytes(b'\0' * 10)
+  with pytest.raises(image_folder.ImageFolderError) as refusal:
+    data_lib.load(_config(root))
+  lines = str(refusal.value).splitlines()
+  assert lines[0].startswith('25 of the 29 image files')
+  assert sum(line.startswith('  unlabeled/bad') for line in lines) == 20
+  assert '  and 5 more.' in lines
+
+
+def test_an_image_above_pillows_pixel_limit_is_refused_without_decoding_it(tmp_path,
+                                                                           monkeypatch):
+  root = _folder(tmp_path)
+  _png(root / 'unlabeled' / 'big.png', 30, size=(20, 30))
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 500)   # 600 pixels: Pillow only warns of it
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')    # Pillow's own warning must not escape either
+    with pytest.raises(image_folder.ImageFolderError,
+                       match=r'unlabeled/big.png: 30 x 20 pixels, more than '
+                             r'PIL.Image.MAX_IMAGE_PIXELS=500'):
+      data_lib.load(_config(root))
+
+
+def _read_as_is(array, name, tmp_path, channels=1):
+  """``array`` saved as ``name`` and read back at its own size (no resampling)."""
+  path = str(tmp_path / name)
+  Image.fromarray(array).save(path)
+  return image_folder.read_image(path, array.shape[:2], channels)
+
+
+def test_sixteen_bit_and_float_images_are_scaled_by_their_real_range(tmp_path):
+  deep = np.array([[0, 1000, 30000], [40000, 65535, 7]], np.uint16)
+  read = _read_as_is(deep, 'deep.png', tmp_path, channels=3)
+  assert Image.open(tmp_path / 'deep.png').mode == 'I;16'
+  np.testing.assert_allclose(read, np.repeat(deep[..., None] / 65535, 3, -1), atol=1e-6)
+  # 32-bit integers within 16 bits are 16-bit data; beyond, their own range.
+  np.testing.assert_allclose(_read_as_is(deep.astype(np.int32), 'deep.tif', tmp_path)[..., 0],
+                             deep / 65535, atol=1e-6)
+  wide = np.array([[-5, 0], [100_000, 95]], np.int32)
+  np.testing.assert_allclose(_read_as_is(wide, 'wide.tif', tmp_path)[..., 0],
+                             (wide + 5) / 100_005, atol=1e-6)
+  # Floats in [0, 1] as they are; others by their minimum and maximum.
+  unit = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+  np.testing.assert_allclose(_read_as_is(unit, 'unit.tif', tmp_path)[..., 0], unit, atol=1e-6)
+  kelvin = np.array([[250.0, 300.0], [275.0, 350.0]], np.float32)
+  np.testing.assert_allclose(_read_as_is(kelvin, 'kelvin.tif', tmp_path)[..., 0],
+                             (kelvin - 250) / 100, atol=1e-6)
+
+
+def test_a_float_image_with_nan_is_refused(tmp_path):
+  root = _folder(tmp_path)
+  Image.fromarray(np.array([[0.5, np.nan], [0.1, 0.2]], np.float32)).save(
+      root / 'unlabeled' / 'gap.tif')
+  with pytest.raises(image_folder.ImageFolderError,
+                     match='unlabeled/gap.tif: its pixels include NaN or infinite values'):
+    data_lib.load(_config(root))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+  exif = Image.Exif()
+  exif[0x0112] = 6   # the camera was turned: show the stored image rotated 90 degrees clockwise
+  path = tmp_path / 'turned.jpg'
+  path.write_bytes(_jpeg_bytes(40, 30, exif=exif.tobytes()))
+  stored = np.asarray(Image.open(path).convert('RGB'), np.float32) / 255   # 30 rows, 40 columns
+  read = image_folder.read_image(str(path), (40, 30), 3)
+  np.testing.assert_array_equal(read, np.rot90(stored, k=-1))
+  thumb = image_folder.thumbnail(str(path), 20)
+  assert thumb.shape == (20, 15, 3)
+
+
+def test_transparency_is_composited_on_white(tmp_path):
+  rgba = np.zeros((2, 2, 4), np.uint8)
+  rgba[0, 0] = (0, 0, 0, 0)          # transparent black: white
+  rgba[0, 1] = (255, 0, 0, 255)      # opaque red
+  rgba[1, 0] = (0, 0, 255, 102)      # 40% blue over white
+  rgba[1, 1] = (0, 255, 0, 255)
+  read = _read_as_is(rgba, 'alpha.png', tmp_path, channels=3)
+  expected = np.array([[[255, 255, 255], [255, 0, 0]],
+                       [[153, 153, 255], [0, 255, 0]]], np.float32) / 255
+  np.testing.assert_allclose(read, expected, atol=1.5 / 255)
+  palette = Image.new('P', (2, 1), 0)
+  palette.putpalette([0, 0, 0, 200, 10, 10] + [0] * 762)
+  palette.putpixel((1, 0), 1)
+  palette.save(tmp_path / 'palette.png', transparency=0)
+  np.testing.assert_allclose(image_folder.read_image(str(tmp_path / 'palette.png'), (1, 2), 3),
+                             [[[1, 1, 1], [200 / 255, 10 / 255, 10 / 255]]], atol=1e-6)
+  grey = np.array([[[0, 0], [0, 255]]], np.uint8)   # LA: a black pixel, transparent then opaque
+  np.testing.assert_allclose(_read_as_is(grey, 'la.png', tmp_path)[..., 0],
+                             [[1.0, 0.0]], atol=1e-6)
+
+
+def test_links_to_folders_and_files_are_followed_in_labeled_and_unlabeled(tmp_path):
+  root = _folder(tmp_path)
+  elsewhere = tmp_path / 'elsewhere'
+  _png(elsewhere / 'birds' / 'b.png', 60)
+  _png(elsewhere / 'batch' / 'x.png', 70)
+  _png(elsewhere / 'single.png', 80)
+  os.symlink(elsewhere / 'birds', root / 'labeled' / 'bird')      # a class folder
+  os.symlink(elsewhere / 'batch', root / 'unlabeled' / 'batch')   # a folder to label
+  os.symlink(elsewhere / 'single.png', root / 'unlabeled' / 'single.png')
+  ds = data_lib.load(_config(root))
+  assert ds.class_names == ['bird', 'cat', 'dog']
+  assert list(ds.pool_ids) == ['labeled/bird/b.png', 'labeled/cat/c.png', 'labeled/dog/d.png',
+                               'unlabeled/batch/x.png', 'unlabeled/single.png', 'unlabeled/u.png']
+  np.testing.assert_array_equal(ds.y_train, [0, 1, 2, -1, -1, -1])
+  os.symlink(root, root / 'unlabeled' / 'batch2')   # a loop: the root holds unlabeled/
+  with pytest.raises(image_folder.ImageFolderError,
+                     match=r'unlabeled/batch2 is a link to .*images, a folder it is in'):
+    data_lib.load(_config(root))
+
+
+def test_hidden_files_and_folders_are_not_read(tmp_path):
+  root = _folder(tmp_path)
+  (root / 'labeled' / 'cat' / '._c.png').write_bytes(b'\x00\x05\x16\x07')
+  _png(root / 'labeled' / '.ipynb_checkpoints' / 'c-checkpoint.png', 10)
+  _png(root / 'unlabeled' / '.thumbnails' / 'u.png', 90)
+  _png(root / 'unlabeled' / '.u.png', 90)
+  ds = data_lib.load(_config(root))
+  assert ds.class_names == ['cat', 'dog']
+  assert list(ds.pool_ids) == ['labeled/cat/c.png', 'labeled/dog/d.png', 'unlabeled/u.png']
+
+
+def test_an_image_outside_a_class_folder_is_refused(tmp_path):
+  root = _folder(tmp_path)
+  _png(root / 'labeled' / 'stray.png', 10)
+  with pytest.raises(errors.ConfigError, match=r'holds 1 images outside a class folder '
+                                               r'\(stray.png\).*Move each into'):
+    data_lib.load(_config(root))
+
+
+def test_a_file_damaged_after_load_is_refused_by_name(tmp_path):
+  root = _folder(tmp_path)
+  ds = data_lib.load(_config(root, normalize='imagenet'))
+  (root / 'unlabeled' / 'u.png').write_bytes(b'')
+  with pytest.raises(image_folder.ImageFolderError,
+                     match=r'unlabeled/u.png can no longer be read \(empty \(0 bytes\)\)'):
+    ds.x_train[np.arange(3)]
+
+
+def test_a_photo_is_decoded_at_a_fraction_of_its_size(tmp_path, monkeypatch):
+  path = str(tmp_path / 'photo.jpg')
+  with open(path, 'wb') as f:
+    f.write(_jpeg_bytes(1600, 1200))
+  full = np.asarray(Image.open(path).convert('RGB').resize((32, 32), Image.BILINEAR),
+                    np.float32) / 255
+  resized_from = []
+  resize = Image.Image.resize
+
+  def spy(self, size, *args, **kwargs):
+    resized_from.append(self.size)
+    return resize(self, size, *args, **kwargs)
+
+  monkeypatch.setattr(Image.Image, 'resize', spy)
+  read = image_folder.read_image(path, (32, 32), 3)
+  assert resized_from == [(200, 150)]   # decoded at 1/8: both sides still above 2 x 32
+  # libjpeg's scaled decode is a fair downsampling: the same input within a grey level or two.
+  assert np.abs(read - full).mean() < 1 / 255 and np.abs(read - full).max() < 6 / 255
+
+
+def test_the_contact_sheet_shows_thumbnails_turned_as_the_camera_says(tmp_path, monkeypatch):
+  from matplotlib import axes  # pylint: disable=g-import-not-at-top
+  from l2r_jax import label  # pylint: disable=g-import-not-at-top
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  photo = tmp_path / 'photo.jpg'
+  photo.write_bytes(_jpeg_bytes(1200, 800, exif=exif.tobytes()))
+  damaged = tmp_path / 'damaged.png'
+  damaged.write_bytes(b'junk')
+  shown = []
+  imshow = axes.Axes.imshow
+  monkeypatch.setattr(axes.Axes, 'imshow',
+                      lambda self, x, **kw: shown.append(np.shape(x)) or imshow(self, x, **kw))
+
+  def read(i):
+    if i == 2:
+      raise image_folder.ImageFolderError('gone')
+    return np.zeros((8, 8, 3), np.float32)
+
+  class Pool:
+    x_train = data_lib.LazyImages(3, (8, 8, 3), read)
+
+  rows = [{'index': 0, 'file': str(photo), 'score': '0.9'},
+          {'index': 1, 'file': str(damaged), 'score': ''},
+          {'index': 2, 'file': str(tmp_path / 'gone.png'), 'score': ''}]
+  assert label.contact_sheet(Pool, rows, str(tmp_path / 'sheet.png')) == str(
+      tmp_path / 'sheet.png')
+  # Portrait, its long side the thumbnail's; the damaged file shown as the input it was read as;
+  # a sample whose input cannot be read either, left blank.
+  assert shown == [(256, 171, 3), (8, 8, 3)]
+  assert Image.open(tmp_path / 'sheet.png').size[0] > 0

@@ -1,0 +1,266 @@
+"""A labeling session a team can use: predictions on their files, the model taken away, labels
+corrected, progress and the stopping signal, a command line to copy."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from examples import breast_cancer
+from examples import digits_folder
+from examples import image_folder
+import l2r_jax
+from l2r_jax import answers
+from l2r_jax import export
+from l2r_jax import label
+from l2r_jax import learner as learner_lib
+from l2r_jax import report
+from l2r_jax import stopping
+from l2r_jax.data import preprocessing
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(root):
+  config = image_folder.get_config('smoke')
+  config.data.root = str(root)
+  config.al.update(initial=10, budget=10)
+  return config
+
+
+@pytest.fixture(scope='module')
+def session(tmp_path_factory):
+  """A digits folder (10 labeled, 190 unlabeled, 60 test), two rounds trained, answered by the
+  truth; the learner's workdir and the truth by id."""
+  base = tmp_path_factory.mktemp('session')
+  truth = digits_folder.write_digits_folder(str(base / 'digits'), labeled=10, test=60)
+  keep = sorted(truth)[:190]
+  for sample_id in sorted(truth)[190:]:
+    os.remove(base / 'digits' / sample_id)
+  truth = {k: truth[k] for k in keep}
+  workdir = str(base / 'work')
+  with learner_lib.ActiveLearner(_config(base / 'digits'), workdir) as learner:
+    for _ in range(2):
+      asked = learner.query()
+      learner.teach(asked, [truth[learner.pool.ids[i]] for i in asked])
+    learner.train()
+  return base / 'digits', workdir, truth
+
+
+def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_refused(session):
+  root, workdir, _ = session
+  files = sorted(str(p) for p in (root / 'test').glob('*/*.png'))[:12]
+  pixels = np.stack([np.asarray(Image.open(f).convert('RGB')) for f in files])
+  with learner_lib.ActiveLearner(_config(root), workdir) as learner:
+    on_files = learner.predict(files)
+    on_pixels = learner.predict(pixels)
+    np.testing.assert_array_equal(on_files.probabilities, on_pixels.probabilities)
+    np.testing.assert_array_equal(on_pixels.probabilities,
+                                  learner.predict(pixels / np.float32(255)).probabilities)
+    # The files are the test split's first twelve: the model sees what the loader gave it.
+    np.testing.assert_array_equal(
+        on_files.probabilities,
+        learner.predict(learner.dataset.x_test[np.arange(12)], preprocessed=True).probabilities)
+    np.testing.assert_allclose(on_files.probabilities.sum(-1), 1, atol=1e-5)
+    assert on_files.class_names == [str(c) for c in on_files.classes]
+    assert learner.predict_proba(files).shape == (12, 10)
+    with pytest.raises(preprocessing.InputError, match=r'range over \[0, 255\].*\[0, 1\]'):
+      learner.predict(pixels.astype(np.float32))     # 0..255 as floats: scored blind
+    with pytest.raises(preprocessing.InputError, match=r'takes \[n, 32, 32, 3\]'):
+      learner.predict(pixels[:, :16])
+    with pytest.raises(preprocessing.InputError, match='cannot be read as an image'):
+      learner.predict([str(root / 'truth.csv')])
+
+
+def test_an_exported_model_predicts_as_the_learner_in_another_process(session, tmp_path):
+  root, workdir, _ = session
+  files = sorted(str(p) for p in (root / 'test').glob('*/*.png'))[:20]
+  with learner_lib.ActiveLearner(_config(root), workdir) as learner:
+    expected = learner.predict(files).probabilities
+    path = learner.export(str(tmp_path / 'model'))
+    with pytest.raises(export.ExportError, match='not an empty folder'):
+      learner.export(path)
+  np.save(tmp_path / 'files.npy', np.asarray(files))
+  script = ('import sys, numpy as np, l2r_jax\n'
+            'm = l2r_jax.load_model(sys.argv[1])\n'
+            'np.save(sys.argv[3], m.predict(list(np.load(sys.argv[2]))).probabilities)\n')
+  subprocess.run([sys.executable, '-c', script, path, str(tmp_path / 'files.npy'),
+                  str(tmp_path / 'out.npy')], cwd=str(tmp_path), check=True, timeout=300)
+  np.testing.assert_array_equal(np.load(tmp_path / 'out.npy'), expected)   # bit for bit
+  spec = json.loads((tmp_path / 'model' / export.MODEL_FILE).read_text())
+  assert spec['class_names'] == [str(c) for c in range(10)] and spec['task'] == 'classification'
+  assert spec['preprocessing']['image_size'] == [32, 32]
+  # A part missing, or damaged: refused naming it.
+  os.remove(tmp_path / 'model' / export.MODEL_FILE)
+  with pytest.raises(export.ExportError, match='lacks model.json'):
+    export.load_model(path)
+
+
+def test_a_damaged_export_is_refused(session, tmp_path):
+  root, workdir, _ = session
+  with learner_lib.ActiveLearner(_config(root), workdir) as learner:
+    path = learner.export(str(tmp_path / 'model'))
+  weights = tmp_path / 'model' / export.VARIABLES_FILE
+  weights.write_bytes(weights.read_bytes()[:-10])
+  with pytest.raises(export.ExportError, match='does not match the hash'):
+    export.load_model(path)
+
+
+def test_a_correction_is_logged_trained_on_and_seen_after_a_restart(session, tmp_path):
+  root, workdir, truth = session
+  copy = str(tmp_path / 'work')
+  subprocess.run(['cp', '-a', workdir, copy], check=True)
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    index = int(learner.labeled[0][-1])
+    right = learner.labeled[1][-1]
+    wrong = (int(right) + 1) % 10
+    with pytest.raises(learner_lib.LabelError, match='nothing to correct'):
+      learner.relabel([index], [right])
+    unlabeled = int(np.flatnonzero(learner.dataset.y_train == -1)[0])
+    with pytest.raises(learner_lib.LabelError, match='has no label to correct yet'):
+      learner.relabel([unlabeled], [3])
+    learner.relabel([index], [wrong])
+    rounds = learner.rounds
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:     # a new process would
+    assert learner.dataset.y_train[index] == wrong
+    assert learner.status()['corrections'] == 1
+    record = learner.train()          # no new label, a correction: the round trains
+    assert record is not None and record['corrections'] == 1 and learner.rounds == rounds + 1
+    learner.relabel([index], [right])
+  lines = [json.loads(l) for l in open(os.path.join(copy, answers.ANSWERS_FILE))]
+  history = [(l['label'], l.get('correction', False)) for l in lines if l['index'] == index]
+  assert history == [(str(right), False), (str(wrong), True), (str(right), True)]
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    assert learner.dataset.y_train[index] == right
+
+
+def test_a_round_leaves_a_summary_the_curves_and_the_stopping_signal(session):
+  root, workdir, _ = session
+  summary = open(os.path.join(workdir, 'summary.md')).read()
+  assert '## Rounds' in summary and 'Bloodgood & Vijay-Shanker' in summary
+  assert os.path.getsize(os.path.join(workdir, 'curves.png')) > 1000
+  with learner_lib.ActiveLearner(_config(root), workdir) as learner:
+    text = label.status_text(learner)
+    results = learner.results
+  assert results[0]['kappa'] is None and results[1]['kappa'] is not None
+  assert f'round 1: {results[1]["num_labeled"]} labels, accuracy' in text
+  assert 'stop? not yet' in text
+
+
+def test_several_workdirs_in_one_report(session, tmp_path):
+  _, workdir, _ = session
+  out = tmp_path / 'compared'
+  assert report.main([workdir, workdir + '_missing', '--out', str(out)]) == 2
+  assert report.main([workdir, '--out', str(out)]) == 0
+  assert '| work/l2r |' in (out / 'summary.md').read_text()
+  assert (out / 'curves.png').exists()
+
+
+def test_the_command_to_type_next_repeats_every_flag_and_override():
+  typed = ['/x/label.py', 'query', '--config=examples/image_folder.py',
+           "--config.strategies=('entropy',)", '--workdir', 'runs/my images', '--n', '5',
+           '--config.data.root=/data']
+  assert label.next_command('answer', typed, answers='runs/q.csv') == (
+      "python -m l2r_jax.label answer --config=examples/image_folder.py "
+      "'--config.strategies=('\"'\"'entropy'\"'\"',)' --workdir 'runs/my images' "
+      "--config.data.root=/data --answers=runs/q.csv")
+
+
+def test_a_query_never_writes_over_labels_typed_in(session, tmp_path):
+  root, workdir, truth = session
+  copy = str(tmp_path / 'work')
+  subprocess.run(['cp', '-a', workdir, copy], check=True)
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    learner.query()
+    path, _ = label.write_query(learner, os.path.join(copy, 'query'))
+    with open(path, encoding='utf-8-sig') as f:
+      rows = list(csv.reader(f))
+    header = rows[0]
+    assert header[3].startswith('score (l2r: predicted loss as a ranking score')
+    assert header[4:6] == ['predicted', 'probability']     # from the second round on
+    rows[1][header.index('label')] = truth[rows[1][1]]
+    with open(path, 'w', newline='', encoding='utf-8-sig') as f:
+      csv.writer(f).writerows(rows)
+    typed = open(path, 'rb').read()
+    with pytest.raises(learner_lib.LabelError, match='typed in and not taught'):
+      label.write_query(learner, os.path.join(copy, 'query'))
+    assert open(path, 'rb').read() == typed
+
+
+_SESSION = """
+import json, sys
+import numpy as np
+from examples import breast_cancer
+from l2r_jax import learner as learner_lib
+config = breast_cancer.get_config('unlabeled')
+config.al.update(initial=16, budget=16)
+config.train.epochs = 15
+truth = breast_cancer.load_breast_cancer(breast_cancer.get_config('smoke').data).y_train
+with learner_lib.ActiveLearner(config, sys.argv[1]) as learner:
+  for _ in range(9):
+    asked = learner.query()
+    learner.teach(asked, truth[asked])
+  learner.train()
+  print(json.dumps({'results': learner.results, 'stop': learner.status()['stop']}))
+"""
+
+
+@pytest.mark.slow
+def test_the_stopping_signal_waits_for_the_curve_to_flatten(tmp_path):
+  """A simulated session on the breast-cancer example: the rounds' agreement rises, and the stop
+  is not suggested while the test accuracy still climbs. In a process of one CPU device, as a
+  laptop runs it: with the suite's two fake devices, XLA's CPU all-gather stalls this session's
+  sixth round (the rendezvous times out and aborts the process; the code before this test's
+  features does the same), a fault of the fake-device runtime this test is not about."""
+  env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '').replace(
+      '--xla_force_host_platform_device_count=2', '--xla_force_host_platform_device_count=1'))
+  out = subprocess.run([sys.executable, '-c', _SESSION, str(tmp_path)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600, check=True)
+  session = json.loads(out.stdout.strip().splitlines()[-1])
+  results, signal = session['results'], session['stop']
+  kappas = [r['kappa'] for r in results[1:]]
+  accuracy = [r['value'] for r in results]
+  assert np.mean(kappas[-3:]) > np.mean(kappas[:3])
+  suggested = [k for k in range(len(results))
+               if stopping.signal(results[:k + 1], True)['stop']]
+  assert suggested, (kappas, accuracy)
+  first = suggested[0]
+  assert first >= stopping.KAPPA_WINDOW
+  assert max(accuracy) - accuracy[first] < 0.02, (first, accuracy)
+  assert signal['stop']
+
+
+@pytest.mark.parametrize('config_module', ['synthetic_pose', 'synthetic_crowd'])
+def test_predictions_mean_what_the_task_means_and_survive_an_export(config_module, tmp_path):
+  """Joints in input pixels (the heatmap's arg-max, scaled by the input's size over the heatmap's);
+  a count that is the density map's sum. An untrained model is enough: what is checked is the
+  decoding, against the task's own functions, and the export's round trip."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax import tasks  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f'configs.{config_module}').get_config('smoke')
+  config.strategies = ('random',)
+  exp = experiment.make_experiment(config)
+  state = experiment.initial_train_state(exp, 'random', jax.random.PRNGKey(0))
+  model = export.from_training(config, exp.dataset, state.target)
+  x = exp.dataset.x_test[np.arange(4)]
+  out = model.predict(x, preprocessed=True)
+  raw = model.outputs(x)
+  if config_module == 'synthetic_pose':
+    side, heatmap = x.shape[1], raw.shape[1]
+    np.testing.assert_allclose(out.joints, np.asarray(tasks.decode_heatmaps(raw)) * side / heatmap)
+    assert out.joints.shape == (4, exp.dataset.num_outputs, 2) and out.counts is None
+  else:
+    density = raw[..., 0] / exp.dataset.task_params['density_scale']
+    np.testing.assert_allclose(out.counts, density.sum(axis=(1, 2)), rtol=1e-6)
+    assert out.density.shape == density.shape and out.joints is None
+  loaded = export.load_model(export.save(model, str(tmp_path / 'model')))
+  again = loaded.predict(x, preprocessed=True)
+  for a, b in zip(out, again):
+    if isinstance(a, np.ndarray):
+      np.testing.assert_array_equal(a, b)
