@@ -29,6 +29,7 @@ import numpy as np
 import l2r_jax
 from l2r_jax import errors
 from l2r_jax import models as models_lib
+from l2r_jax import numerics
 from l2r_jax import tasks as tasks_lib
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.data import preprocessing as preprocessing_lib
@@ -68,10 +69,7 @@ class ExportedModel:
   def __init__(self, spec: Mapping[str, Any], variables: Mapping[str, Any]):
     self.spec = dict(spec)
     self.variables = variables
-    model = self.spec['model']
-    self.module = models_lib.make_target(ml_collections.ConfigDict(
-        dict(name=model['name'], kwargs=model['kwargs'], dropout=model['dropout'])),
-        model['num_outputs'])
+    self.module = _module(self.spec)
     self.preprocessing = preprocessing_lib.Preprocessing.from_json(self.spec['preprocessing'])
     self._forward = jax.jit(lambda v, x: self.module.apply(v, x, train=False)[0])
 
@@ -117,10 +115,7 @@ class ExportedModel:
                                                np.float32)]) if len(chunk) < batch_size else chunk
       out.append(np.asarray(self._forward(self.variables, jnp.asarray(padded)))[:len(chunk)])
     outputs = np.concatenate(out)
-    bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(1)
-    if bad.any():
-      raise errors.NumericsError(f"The model's outputs are NaN or infinite on {int(bad.sum())} "
-                                 f'of {len(outputs)} inputs ({np.flatnonzero(bad)[:5].tolist()}).')
+    numerics.check_outputs([('outputs', outputs, numerics.TARGET_DIVERGED)], None, 'inputs')
     return outputs
 
   def predict(self, x: Union[np.ndarray, Sequence[str]], preprocessed: bool = False,
@@ -239,12 +234,17 @@ def load_model(path: str) -> ExportedModel:
   return ExportedModel(spec, variables)
 
 
-def _template(spec: Mapping[str, Any]) -> Dict[str, Any]:
-  """The model's variables as initialised (their structure and shapes, for reading the file)."""
+def _module(spec: Mapping[str, Any]):
+  """The target model ``spec['model']`` names, built as the experiment built it."""
   model = spec['model']
-  module = models_lib.make_target(ml_collections.ConfigDict(
+  return models_lib.make_target(ml_collections.ConfigDict(
       dict(name=model['name'], kwargs=model['kwargs'], dropout=model['dropout'])),
       model['num_outputs'])
+
+
+def _template(spec: Mapping[str, Any]) -> Dict[str, Any]:
+  """The model's variables as initialised (their structure and shapes, for reading the file)."""
+  module = _module(spec)
   sample = jnp.zeros((1, *spec['input_shape']), jnp.float32)
   variables = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), sample, train=False))
   return jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype),

@@ -36,6 +36,7 @@ the next one to type, with every flag and override given.
 signal's agreement per round (:mod:`l2r_jax.stopping`); ``export`` writes the last round's model
 to a folder that :func:`l2r_jax.load_model` reads anywhere (:mod:`l2r_jax.export`).
 """
+import io
 import math
 import os
 import shlex
@@ -190,8 +191,10 @@ def contact_sheet(ds, rows: List[Dict[str, Any]], path: str) -> Optional[str]:
     ax.set_title(f'{row["index"]}' + (f'\n{row["score"]}' if row['score'] else '') + guess,
                  fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  png = io.BytesIO()
+  fig.savefig(png, format='png', dpi=100)
   plt.close(fig)
+  workdir_lib.write_atomic(path, png.getvalue())
   return path
 
 

@@ -21,6 +21,7 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from l2r_jax import numerics
 from l2r_jax.errors import ConfigError
 
 KINDS = ('image', 'affine')
@@ -82,10 +83,7 @@ class Preprocessing(NamedTuple):
         raise InputError(f'image inputs of dtype {x.dtype}: give uint8 pixels (0..255) or floats '
                          'in [0, 1], or file paths.')
     x = np.asarray(x, np.float32)
-    if not np.isfinite(x).all():
-      bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(1))
-      raise InputError(f'inputs {bad[:5].tolist()}{"..." if len(bad) > 5 else ""} hold NaN or '
-                       'infinite values.')
+    numerics.check_data(x, 'The inputs')
     self._check_range(x)
     return ((x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(
         np.float32)
