@@ -51,8 +51,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
 from benchmarks import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 TASKS = ('mnist1d', 'mnist1d:mc_dropout', 'digits', 'synthetic_pose', 'synthetic_pose:pretrained',
-         'synthetic_pose:pretrained_mc_dropout', 'synthetic_crowd', 'synthetic_crowd:pretrained',
-         'synthetic_crowd:pretrained_mc_dropout')
+         'synthetic_pose:pretrained_mc_dropout', 'synthetic_pose:paper_regime',
+         'synthetic_pose:paper_regime_mc_dropout', 'synthetic_crowd', 'synthetic_crowd:pretrained',
+         'synthetic_crowd:pretrained_mc_dropout', 'synthetic_crowd:paper_regime',
+         'synthetic_crowd:paper_regime_mc_dropout')
 REGRESSION = ('pose', 'crowd')
 # Run on every task beside its config's strategies: the paper's Fig. 5 ablation (LL4AL's module
 # trained with L2R-AL's listwise loss) and the diagnostic that queries the true highest losses.

@@ -12,12 +12,12 @@ The cases, each the work one part of an active-learning run does:
   the frozen GRU sorter (lists of 64), SGD 0.1 (momentum 0.9, weight decay 5e-4) for the target
   and Adam 1e-3 for the module, with the pad-2 crop and flip augmentation of configs/cifar10.py.
   JAX: the driver's pmapped step (the experiment's ``train.Trainer`` for L2R-AL) on the state of
-  ``experiment.initial_train_state``.
+  ``state.initial_train_state``.
 * (b) one epoch of the mnist1d 1-D CNN with its L2R module on 4,000 samples (63 batches of 64, SGD
   0.05): JAX through ``cycle.train_cycle`` itself (its batch feeding included), with the
   default feed (the labeled set on the device) and with ``train.feed='host'``.
 * (c) scoring a pool subset: ResNet-18 and the L2R module forward on 10,000 32×32×3 images in
-  chunks of 512 (``experiment.infer``: logits, pooled embeddings, predicted losses back on the
+  chunks of 512 (``inference.infer``: logits, pooled embeddings, predicted losses back on the
   host).
 * (d) k-center greedy (core-set) picking 1,000 of 10,000 candidates, 512-d, with 1,000 labeled
   centres: ``strategies.coreset.k_center_greedy`` against PyTorch and a vectorised numpy loop;
@@ -29,8 +29,8 @@ The cases, each the work one part of an active-learning run does:
   (b) and (e) give the loss modules one update per step, as the papers and their PyTorch code do
   (configs/mnist1d.py itself gives them 20, ``predictor.updates_per_step``).
 * (f) BALD's Monte-Carlo scoring against a plain forward pass, JAX only: the mnist1d 1-D CNN with
-  dropout 0.1 on 10,000 sequences in chunks of 512, ``experiment.infer`` (one deterministic pass)
-  against ``experiment.sample_predictions`` with T = 20 dropout passes (vmapped) and the mutual
+  dropout 0.1 on 10,000 sequences in chunks of 512, ``inference.infer`` (one deterministic pass)
+  against ``inference.sample_predictions`` with T = 20 dropout passes (vmapped) and the mutual
   information of the passes (``strategies.bayesian.mutual_information``).
 
 PyTorch runs in both memory formats where it matters (NCHW and channels_last, for 2-D images).
@@ -224,16 +224,17 @@ def _cifar_experiment():
 
 def jax_train_step(s: Dict[str, Any]) -> Dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
-  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
-  from l2r_jax import train  # pylint: disable=g-import-not-at-top
+  from l2r_jax import cycle  # pylint: disable=g-import-not-at-top
+  from l2r_jax import devices  # pylint: disable=g-import-not-at-top
+  from l2r_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   config, exp = _cifar_experiment()
   rng = jax.random.PRNGKey(0)
-  state = train.replicate(experiment.initial_train_state(exp, 'l2r', rng))
-  p_step = exp.trainers['l2r'].program(scan=False, vmap_seeds=False, from_rows=False)
+  state = devices.replicate(state_lib.initial_train_state(exp, 'l2r', rng))
+  p_step = exp.trainers['l2r'].program(cycle.LOOPS['step'])
   n_dev = jax.local_device_count()
   x, y = random_images(s['batch'])
   batch = jax.device_put({'x': x.reshape(n_dev, -1, *x.shape[1:]), 'y': y.reshape(n_dev, -1)},
-                         train.device_sharding())
+                         devices.device_sharding())
   keys = np.broadcast_to(np.asarray(rng), (n_dev, *rng.shape))  # one key per step, every device
   epochs = np.zeros(n_dev, np.int32)
   holder = [state]
@@ -250,6 +251,7 @@ def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict
   import jax  # pylint: disable=g-import-not-at-top
   from l2r_jax import cycle  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   config = mnist1d_papers_protocol()
   config.train.epochs = 1   # one epoch: no schedule step or detachment within it
   config.train.lr_boundaries = config.predictor.lr_boundaries = ()
@@ -259,9 +261,9 @@ def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict
   config.quiet = True
   exp = experiment.make_experiment(config)
   rng_init, rng = jax.random.split(jax.random.PRNGKey(0))
-  train_state = experiment.initial_train_state(exp, 'l2r', rng_init)
+  train_state = state_lib.initial_train_state(exp, 'l2r', rng_init)
   labeled = np.arange(exp.dataset.pool_size)
-  al = experiment.ALState('l2r', 0, -1, labeled, rng, train_state, [])
+  al = state_lib.RunState('l2r', 0, -1, labeled, rng, train_state, [])
 
   def epoch():
     trained, histories = cycle.train_cycle(exp, [al], 0, [rng])
@@ -275,15 +277,16 @@ def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict
 
 def jax_score(s: Dict[str, Any]) -> Dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
-  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax import inference  # pylint: disable=g-import-not-at-top
+  from l2r_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   config, exp = _cifar_experiment()
-  train_state = experiment.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
+  train_state = state_lib.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
   x, _ = random_images(s['score_n'])
   chunk = s['score_chunk']
   out = []
 
   def score(n):
-    out[:] = experiment.infer(train_state, x, np.arange(n), chunk)
+    out[:] = inference.infer(train_state, x, np.arange(n), chunk)
 
   # The first call compiles the one chunk shape every later call uses; the second is steady.
   warm = timed(lambda: score(chunk), 1, warmup=1)
@@ -315,23 +318,25 @@ def jax_bald(s: Dict[str, Any], bald: bool = False) -> Dict[str, Any]:
   their mutual information."""
   import jax  # pylint: disable=g-import-not-at-top
   from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax import inference  # pylint: disable=g-import-not-at-top
+  from l2r_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from l2r_jax.strategies import bayesian  # pylint: disable=g-import-not-at-top
   config = load_config('mnist1d', 'smoke')
   config.model.dropout = 0.1
   config.strategies = ('bald',)
   exp = experiment.make_experiment(config)
-  train_state = experiment.initial_train_state(exp, 'bald', jax.random.PRNGKey(0))
+  train_state = state_lib.initial_train_state(exp, 'bald', jax.random.PRNGKey(0))
   x = np.random.default_rng(0).normal(size=(s['bald_n'], 40)).astype(np.float32)
   indices, chunk, passes = np.arange(s['bald_n']), 512, s['bald_passes']
   out = []
 
   def score(n):
     if bald:
-      logits = experiment.sample_predictions(train_state, x, indices[:n], passes,
-                                             jax.random.PRNGKey(1), chunk)
+      logits = inference.sample_predictions(train_state, x, indices[:n], passes,
+                                            jax.random.PRNGKey(1), chunk)
       out[:] = [np.asarray(bayesian.mutual_information(jax.nn.log_softmax(logits, -1)))]
     else:
-      out[:] = [experiment.infer(train_state, x, indices[:n], chunk).prediction]
+      out[:] = [inference.infer(train_state, x, indices[:n], chunk).prediction]
 
   warm = timed(lambda: score(chunk), 1, warmup=1)
   r = timed(lambda: score(s['bald_n']), s['bald_repeats'], warmup=0)

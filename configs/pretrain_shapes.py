@@ -10,6 +10,15 @@ cosine decay, weight decay 1e-4, batch 128, 12 epochs (1,872 steps): 81% validat
 (chance 10%), 12 minutes on 2 CPU cores shared with another job. The shipped ``l2r_jax/models/pretrained_weights/synthetic_shapes`` is
 this command's export (its ``backbone.json`` records the run); ``configs/synthetic_pose.py:pretrained``
 and ``configs/synthetic_crowd.py:pretrained`` start from it. ``:smoke`` runs in seconds, for tests.
+
+``:keypoints`` trains the same backbone on a localisation task of the same images instead: under
+SimpleBaseline's head as ``configs/synthetic_pose.py:paper_regime`` has it (two ×2 upsamplings by
+resizing and 3×3 convolutions, 32 channels, 16×16 heatmaps), one heatmap of every shape's stroke
+ends and corners (1 to 6 per shape, Gaussians of sigma 1 heatmap pixel), mean squared error; the
+rest as above. It explains 52 % of the validation heatmaps' variance around zero (1 - MSE / MSE of
+the all-zero map: 0.27 after the first epoch, 0.52 after the twelfth), 55 minutes on 2 CPU cores
+shared with other jobs (Intel Xeon @ 2.80GHz). The features of a task where something must be
+found, not only named, in a source with no figure in it. ``:keypoints_smoke`` runs in seconds.
 """
 import ml_collections
 
@@ -26,8 +35,16 @@ def get_config(variant: str = 'default') -> ml_collections.ConfigDict:
   c.epochs = 12
   c.lr = 2e-3
   c.weight_decay = 1e-4
+  c.source_task = 'classification'
+  if variant.startswith('keypoints'):
+    # SimpleBaseline's head as the pose stand-in's ``:paper_regime`` has it, at 16×16.
+    c.source_task = 'keypoints'
+    c.head = ml_collections.ConfigDict(dict(stage_strides=(1, 2, 2, 1), num_deconv=2,
+                                            deconv_width=32, upsample='resize', sigma=1.0))
+    variant = variant[len('keypoints'):].strip('_') or 'default'
   if variant == 'smoke':
     c.update(num_train=64, num_val=32, image_size=32, batch_size=32, epochs=2)
   elif variant != 'default':
-    raise ValueError(f"Unknown variant {variant!r}: use 'default' or 'smoke'.")
+    raise ValueError(f"Unknown variant {variant!r}: use 'default', 'smoke', 'keypoints' or "
+                     "'keypoints_smoke'.")
   return c

@@ -1,4 +1,4 @@
-r"""A person's answers: read, checked and written in one place, bound to the samples they name.
+r"""A person's answers: checked in one place and kept in one log, bound to the samples they name.
 
 An answer names a pool sample and gives its label. It comes from
 :meth:`~l2r_jax.learner.ActiveLearner.teach` (indices and labels), from a file given to
@@ -8,12 +8,9 @@ An answer names a pool sample and gives its label. It comes from
 ``<file>, line N``.
 
 **Samples by id.** Each sample has an id that stays with it when the pool changes
-(:func:`sample_ids`): its ``Dataset.pool_ids`` entry where the dataset has them (an image folder's:
-the file's path relative to its root), else a fingerprint of its input (``sha256:`` and the first
-16 hex digits of the SHA-256 of its float32 bytes; the second of two identical inputs gets ``#2``,
-in pool order). Each line of the log records the sample's index and id, its label (the class's name
-where the dataset names its classes) and the pool it was made for (:attr:`Pool.fingerprint`). What
-decides the sample an answer names:
+(:mod:`l2r_jax.pool`). Each line of the log records the sample's index and id, its label (the
+class's name where the dataset names its classes) and the pool it was made for
+(:attr:`~l2r_jax.pool.Pool.fingerprint`). What decides the sample an answer names:
 
 * a line made for this pool (the log, or a file that says so): index and id, which must agree;
 * a line made for another pool (an older workdir's log, carried into a new workdir after the pool
@@ -32,16 +29,9 @@ sample is the label it has, and the whole history stays in the file.
 off by a kill) is dropped, or completed if it holds a whole answer, by an atomic rewrite; any other
 line that cannot be read refuses the learner, naming it.
 
-**Files as people save them**: UTF-8 with or without a byte-order mark, UTF-16 or UTF-32 with one
-(a spreadsheet's "Unicode text"), or Windows-1252 (cp1252); comma-, tab- or semicolon-separated,
-the first row naming the columns. Text cells a spreadsheet would take for a formula (beginning
-with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) are written after a ``'``, which is
-dropped when read back (OWASP's advice against CSV injection).
+Files around a query (``query.json``, the query's table, answers as people save them) are read
+and written by :mod:`l2r_jax.answer_files`.
 """
-import codecs
-import csv
-import hashlib
-import io
 import json
 import os
 import re
@@ -52,23 +42,15 @@ import numpy as np
 
 from l2r_jax import data as data_lib
 from l2r_jax import workdir as workdir_lib
-from l2r_jax.errors import ConfigError
-from l2r_jax.errors import Refusal
+from l2r_jax.errors import LabelError
+from l2r_jax.pool import Pool
 
 ANSWERS_FILE = 'answers.jsonl'
 QUERY_FILE = 'query.json'
 QUERY_FOLDER = 'query'
-COLUMNS = ('index', 'id', 'file', 'score', 'label')   # the query's table
 # Where an answer comes from: it decides how labels are read and what an answer given again means.
 TEACH, LOG, FILE = 'teach', 'log', 'file'
-# What describe_pool records of the pool's samples: the pool's fingerprint.
-POOL_FIELDS = ('pool_size', 'sample_shape', 'pool_sha256', 'pool_ids_sha256')
-FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
 CARRY = 'python -m l2r_jax.label answer --answers=FILE'
-
-
-class LabelError(Refusal, ValueError):
-  """Answers that cannot be taught: one line per problem; nothing of them is taught."""
 
 
 def refusal(header: str, problems: Sequence[str]) -> LabelError:
@@ -78,99 +60,6 @@ def refusal(header: str, problems: Sequence[str]) -> LabelError:
 
 def count(n: int) -> str:
   return f'{n} problem{"s" * (n != 1)}'
-
-
-# -- the pool's samples ---------------------------------------------------------------------------
-
-
-def fingerprint(description: Dict[str, Any]) -> str:
-  """16 hex digits that tell a pool from another: of what ``description``
-  (:func:`l2r_jax.learner.describe_pool`) records of its samples (:data:`POOL_FIELDS`)."""
-  samples = {k: description[k] for k in POOL_FIELDS if k in description}
-  return hashlib.sha256(json.dumps(samples, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def sample_ids(dataset: data_lib.Dataset, chunk: int = 256) -> List[str]:
-  """Each pool sample's id: ``Dataset.pool_ids`` where given, else the fingerprint of its input
-  (see the module's docstring); an array-like pool is read once, ``chunk`` samples at a time."""
-  if dataset.pool_ids is not None:
-    return [str(i) for i in dataset.pool_ids]
-  x, ids, copies = dataset.x_train, [], {}
-  for start in range(0, len(x), chunk):
-    rows = np.arange(start, min(start + chunk, len(x)))
-    block = x[start:start + chunk] if isinstance(x, np.ndarray) else x[rows]
-    for row in np.asarray(block, np.float32):
-      digest = 'sha256:' + hashlib.sha256(np.ascontiguousarray(row).tobytes()).hexdigest()[:16]
-      copies[digest] = copies.get(digest, 0) + 1
-      ids.append(digest if copies[digest] == 1 else f'{digest}#{copies[digest]}')
-  return ids
-
-
-def check_class_names(dataset: data_lib.Dataset) -> None:
-  """Refuses class names that cannot name a class in an answer: empty, given twice, or a whole
-  number that is another class's index."""
-  if dataset.class_names is None:
-    return
-  names = [str(n).strip() for n in dataset.class_names]
-  for k, name in enumerate(names):
-    if not name:
-      problem = f'Dataset.class_names[{k}] is empty'
-    elif names.index(name) != k:
-      problem = f'Dataset.class_names names {name!r} twice (classes {names.index(name)} and {k})'
-    elif re.fullmatch(r'[+-]?\d+', name) and int(name) != k:
-      problem = f'Dataset.class_names[{k}]={name!r} reads as class index {int(name)}'
-    else:
-      continue
-    raise ConfigError(f'{problem}: answers give a class by its name or its index; give each '
-                      'class a name of its own.')
-
-
-class Pool:
-  """A dataset's pool as answers name its samples: by index (``0 .. size - 1``), by id
-  (:attr:`ids`, computed once, when first needed), and as a whole by :attr:`fingerprint`.
-  ``description``: what the learner's workdir records of the pool (``describe_pool``)."""
-
-  def __init__(self, dataset: data_lib.Dataset, description: Dict[str, Any]):
-    self.dataset = dataset
-    self.size = int(dataset.pool_size)
-    self.fingerprint = fingerprint(description)
-    self._ids: Optional[List[str]] = None
-    self._by_id: Optional[Dict[str, int]] = None
-    names = dataset.class_names
-    self._by_name = {} if names is None else {str(n).strip(): k for k, n in enumerate(names)}
-
-  @property
-  def ids(self) -> List[str]:
-    if self._ids is None:
-      self._ids = sample_ids(self.dataset)
-    return self._ids
-
-  def index_of(self, sample_id: str) -> Optional[int]:
-    """The index of the sample ``sample_id`` names (as given, else without surrounding blanks)."""
-    if self._by_id is None:
-      self._by_id = {s: i for i, s in enumerate(self.ids)}
-    found = self._by_id.get(sample_id)
-    return self._by_id.get(sample_id.strip()) if found is None else found
-
-  def class_index(self, name: str) -> Optional[int]:
-    return self._by_name.get(name.strip())
-
-  def show(self, label: Any) -> str:
-    """A label as messages show it: a class's index and name, or the values."""
-    names = self.dataset.class_names
-    if self.dataset.task == 'classification' and names is not None:
-      return f'{int(label)}, {names[int(label)]!r}'
-    return str(np.asarray(label).tolist())
-
-  def record(self, index: int, label: Any, correction: bool = False) -> Dict[str, Any]:
-    """An answer (or a correction of one) as the log keeps it."""
-    if self.dataset.task == 'classification':
-      names = self.dataset.class_names
-      value = int(label) if names is None else str(names[int(label)])
-    else:
-      value = np.asarray(label).tolist()
-    out = {'index': int(index), 'id': self.ids[index], 'label': value, 'pool': self.fingerprint}
-    return dict(out, correction=True) if correction else out
 
 
 # -- one check for every answer -------------------------------------------------------------------
@@ -379,8 +268,8 @@ class AnswerLog:
     answers, problems = [], []
     for number, line in enumerate(self._mended(path, _log_bytes(path)).split(b'\n')[:-1], 1):
       try:
-        answer, problem = _record(line.decode('utf-8'), path, number) if line.strip() else (
-            None, None)
+        answer, problem = (answer_from_json(line.decode('utf-8'), path, number)
+                           if line.strip() else (None, None))
       except UnicodeDecodeError as e:
         answer, problem = None, f'not UTF-8 text (byte {e.start} of the line).'
       answers += [answer] if answer else []
@@ -421,7 +310,7 @@ class AnswerLog:
     if not content or content.endswith(b'\n'):
       return content
     last = content[content.rfind(b'\n') + 1:]
-    whole = _record(last.decode('utf-8', 'replace'), path, 0)[0] is not None
+    whole = answer_from_json(last.decode('utf-8', 'replace'), path, 0)[0] is not None
     mended = content + b'\n' if whole else content[:len(content) - len(last)]
     try:
       workdir_lib.write_atomic(path, mended)
@@ -474,7 +363,10 @@ def _log_bytes(path: str) -> bytes:
                      'restore it as a file.') from None
 
 
-def _record(line: str, file: str, number: int) -> Tuple[Optional[Answer], Optional[str]]:
+# -- an answer as a JSON line (the log's, and a file's) -------------------------------------------
+
+
+def answer_from_json(line: str, file: str, number: int) -> Tuple[Optional[Answer], Optional[str]]:
   """A JSON line's answer, or why it is not one."""
   try:
     record = json.loads(line)
@@ -493,210 +385,12 @@ def _record(line: str, file: str, number: int) -> Tuple[Optional[Answer], Option
   correction = record.get('correction', False)
   if not isinstance(correction, bool):
     return None, '"correction" must be true or false.'
-  return Answer(file, number, _whole(record.get('index')), record.get('id'), record['label'],
+  return Answer(file, number, whole_number(record.get('index')), record.get('id'), record['label'],
                 pool, correction), None
 
 
-def _whole(value: Any) -> Any:
+def whole_number(value: Any) -> Any:
   """A whole number given as text read as one; anything else as it is."""
   if isinstance(value, str) and re.fullmatch(r'\s*[+-]?\d+\s*', value):
     return int(value)
   return value
-
-
-# -- the last query -------------------------------------------------------------------------------
-
-
-def read_query(workdir: str, pool: Pool) -> Optional[Dict[str, Any]]:
-  """``WORKDIR/query.json``, the last query (None before the first), checked: refused naming the
-  file if it is not one of this pool's queries."""
-  path = workdir_lib.path_in(workdir, QUERY_FILE)
-  if not os.path.lexists(path):
-    return None
-  try:
-    query = json.loads(workdir_lib.read_bytes(path).decode('utf-8'))
-    problem = _query_problem(query, pool)
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-    problem = f'cannot be read ({getattr(e, "strerror", None) or e}).'
-  if problem:
-    raise LabelError(f'{path}: {problem} It records the last query: delete it, and the next query '
-                     'asks anew.')
-  return query
-
-
-def write_query(workdir: str, pool: Pool, query: Dict[str, Any]) -> None:
-  workdir_lib.write_atomic(workdir_lib.path_in(workdir, QUERY_FILE),
-                           json.dumps({**query, 'pool': pool.fingerprint}))
-
-
-def _query_problem(query: Any, pool: Pool) -> Optional[str]:
-  if not isinstance(query, dict):
-    return 'not a JSON object.'
-  if query.get('pool', pool.fingerprint) != pool.fingerprint:
-    return f'made for another pool (pool {query["pool"]!r}; this one is {pool.fingerprint}).'
-  indices = query.get('indices')
-  if not isinstance(indices, list) or not indices:
-    return '"indices" must be a list of pool indices.'
-  for i in indices:
-    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < pool.size:
-      return f'"indices" holds {i!r}, not a pool sample (whole numbers 0 .. {pool.size - 1}).'
-  if len(set(indices)) != len(indices):
-    return '"indices" names a sample twice.'
-  scores = query.get('scores')
-  if scores is not None and not (isinstance(scores, list) and len(scores) == len(indices) and all(
-      isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores)):
-    return '"scores" must be null or a number per index.'
-  for key in ('round', 'num_labeled'):
-    value = query.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-      return f'"{key}" must be a whole number, 0 or more; it is {value!r}.'
-  if not isinstance(query.get('strategy'), str):
-    return '"strategy" must be a strategy\'s name.'
-  return None
-
-
-# -- tables and JSON lines from people ------------------------------------------------------------
-
-
-def text_cell(value: str) -> str:
-  """``value`` as a table cell a spreadsheet shows as text: after a ``'`` if it begins like a
-  formula (or with a ``'``, so that reading it back is exact)."""
-  return "'" + value if value.startswith(FORMULA_STARTS + ("'",)) else value
-
-
-def cell_text(cell: str) -> str:
-  """A text cell's value: :func:`text_cell` undone."""
-  return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS + ("'",)) else cell
-
-
-def write_table(path: str, rows: Sequence[Dict[str, Any]],
-                header: Optional[Dict[str, str]] = None) -> None:
-  """``rows`` (dicts with the :data:`COLUMNS`, and ``predicted`` and ``probability`` where a model
-  predicted their classes) as a CSV at ``path`` (a :func:`l2r_jax.workdir.path_in` path), written
-  atomically: UTF-8 with a byte-order mark (which tells a spreadsheet it is UTF-8), text cells as
-  :func:`text_cell` makes them. ``header``: a column's name as shown, where it says more than the
-  name (the score's meaning); reading the table back needs only ``index``/``id`` and ``label``."""
-  columns = list(COLUMNS)
-  if rows and 'predicted' in rows[0]:
-    columns[-1:-1] = ['predicted', 'probability']
-  out = io.StringIO(newline='')
-  writer = csv.writer(out)
-  writer.writerow([(header or {}).get(c, c) for c in columns])
-  text = ('id', 'file', 'label', 'predicted')
-  for row in rows:
-    writer.writerow([text_cell(str(row[c])) if c in text else row[c] for c in columns])
-  workdir_lib.write_atomic(path, '\ufeff' + out.getvalue())
-
-
-def read_file(path: str) -> Tuple[List[Answer], List[Problem]]:
-  """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
-  ``id`` column, or JSON lines), and a line for each part that cannot be read; rows whose label
-  is empty are not answers yet."""
-  text, problem = _file_text(path)
-  if problem:
-    return [], [(0, f'{path}: {problem}')]
-  start = text.lstrip()[:1]
-  if start == '{':
-    return _json_lines(text, path)
-  if start == '[':
-    return [], [(0, f'{path}: a JSON array; give one JSON object per line (JSON lines), '
-                    '{"index": ..., "label": ...}.')]
-  return _table(text, path)
-
-
-ENCODINGS = ((codecs.BOM_UTF8, 'utf-8-sig', 'UTF-8'), (codecs.BOM_UTF32_LE, 'utf-32', 'UTF-32'),
-             (codecs.BOM_UTF32_BE, 'utf-32', 'UTF-32'), (codecs.BOM_UTF16_LE, 'utf-16', 'UTF-16'),
-             (codecs.BOM_UTF16_BE, 'utf-16', 'UTF-16'))
-
-
-def _file_text(path: str) -> Tuple[Optional[str], Optional[str]]:
-  """The file's text, decoded as the module's docstring says, or why it cannot be."""
-  if os.path.isdir(path):
-    return None, 'a folder; give the answers file in it (a CSV or JSON lines).'
-  try:
-    with open(path, 'rb') as f:
-      data = f.read()
-  except OSError as e:
-    return None, f'cannot be read ({e.strerror or e}).'
-  for mark, codec, name in ENCODINGS:
-    if data.startswith(mark):
-      try:
-        return data.decode(codec), None
-      except UnicodeDecodeError as e:
-        return None, (f'begins with a {name} byte-order mark, but is not {name} text (byte '
-                      f'{e.start}): save it again, as CSV UTF-8.')
-  if b'\x00' in data:
-    return None, ('not a text file (it holds NUL bytes: a binary file, or UTF-16 without a '
-                  'byte-order mark): give a CSV (UTF-8) or JSON lines.')
-  for codec in ('utf-8', 'cp1252'):
-    try:
-      return data.decode(codec), None
-    except UnicodeDecodeError as e:
-      error = e
-  return None, (f'neither UTF-8 nor Windows-1252 (cp1252) text (byte {error.start}): save it as '
-                'CSV UTF-8.')
-
-
-def _json_lines(text: str, path: str) -> Tuple[List[Answer], List[Problem]]:
-  answers, problems = [], []
-  for number, line in enumerate(text.split('\n'), 1):
-    if line.strip():
-      answer, problem = _record(line, path, number)
-      answers += [answer] if answer else []
-      problems += [(number, f'{path}, line {number}: {problem}')] if problem else []
-  return answers, problems
-
-
-def _header(text: str) -> Tuple[Optional[str], List[str]]:
-  """The table's delimiter (comma, tab or semicolon: the one whose first row names a label column
-  and an index or id column) and its column names; None and the first row if none does."""
-  first = []
-  for delimiter in (',', '\t', ';'):
-    try:
-      rows = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter, strict=True)
-      row = next((r for r in rows if r), [])
-    except csv.Error:
-      continue
-    names = [cell_text(c.strip()).strip().lower() for c in row]
-    first = first or names
-    if 'label' in names and ('index' in names or 'id' in names):
-      return delimiter, names
-  return None, first
-
-
-def _table(text: str, path: str) -> Tuple[List[Answer], List[Problem]]:
-  delimiter, names = _header(text)
-  if delimiter is None:
-    return [], [(0, f'{path}: a table of answers needs a first row naming a label column and an '
-                    f'index or id column; it has {names}.')]
-  twice = sorted({n for n in names if n in ('index', 'id', 'label') and names.count(n) > 1})
-  if twice:
-    return [], [(0, f'{path}: the first row names {", ".join(twice)} twice; name each column '
-                    'once.')]
-  answers, problems = [], []
-  reader = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter, strict=True)
-  header, line = None, 1
-  try:
-    for row in reader:
-      number, line = line, reader.line_num + 1
-      if not any(c.strip() for c in row):
-        continue
-      if header is None:
-        header = row
-        continue
-      extra = [c for c in row[len(names):] if c.strip()]
-      if extra:
-        problems.append((number, f'{path}, line {number}: {len(row)} cells; the first row names '
-                                 f'{len(names)} columns.'))
-        continue
-      cells = dict(zip(names, row))
-      label = cell_text(cells.get('label', '').strip())
-      if label:
-        index, sample_id = cells.get('index', '').strip(), cell_text(cells.get('id', ''))
-        answers.append(Answer(path, number, _whole(index) if index else None,
-                              sample_id if sample_id.strip() else None, label))
-  except csv.Error as e:
-    hint = ('; give labels that long (density maps) as JSON lines' if 'field limit' in str(e)
-            else '')
-    problems.append((line, f'{path}, line {line}: cannot be read as a table ({e}){hint}.'))
-  return answers, problems

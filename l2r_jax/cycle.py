@@ -5,11 +5,15 @@
   before any device is touched.
 * :class:`DeviceFeed` and :class:`HostFeed` (:func:`make_feed` picks one): how a step's batch
   reaches the devices, behind one interface (a step's inputs, or an epoch's stacked for a scan).
-* :func:`run_epoch`: an epoch step by step or as one ``lax.scan``, with metrics of one shape.
-* :func:`train_cycle`: the three strung together for the runs of one strategy.
+* :class:`StepLoop` and :class:`ScanLoop`: an epoch step by step or as one ``lax.scan``, each
+  compiling its program and running an epoch with metrics of one shape; chosen once per experiment
+  (``Experiment.loop``, :data:`LOOPS`).
+* :data:`ONE_RUN` and :data:`RUNS_TOGETHER`: one run trains alone, or several (seeds) as one
+  vmapped program; how the states, the plan and the metrics carry the runs axis.
+* :func:`train_cycle`: the parts strung together for the runs of one strategy.
 
 The learning rates and LL4AL's detachment are the step's own (``train.train_step`` reads the
-epoch); the loop, step or scan, is chosen once per experiment (``Experiment.loop``).
+epoch).
 """
 import contextlib
 import functools
@@ -23,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
+from l2r_jax import devices as devices_lib
 from l2r_jax import errors
 from l2r_jax import numerics
 from l2r_jax import protocol
@@ -94,13 +99,13 @@ def _split_per_epoch(rng: jax.Array, epochs: int, per_epoch: int) -> jax.Array:
 class DeviceFeed:
   """The runs' labeled sets on every device, padded to ``size`` rows so that one compiled step
   serves every cycle; a step is sent only its row indices (``train.on_rows``)."""
-  from_rows = True
+  layouts = (train.on_rows,)
 
   def __init__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray, size: int, n_dev: int):
     def pad(v):
       return np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)])
 
-    self._data = train.replicate({'x': pad(x), 'y': pad(y)})
+    self._data = devices_lib.replicate({'x': pad(x), 'y': pad(y)})
     epochs, steps = rows.shape[:2]
     self._rows = pipeline.device_rows(rows.reshape(epochs * steps, *rows.shape[2:]), n_dev)
     self._rows = self._rows.reshape(epochs, steps, *self._rows.shape[1:])
@@ -120,12 +125,12 @@ class DeviceFeed:
 class HostFeed:
   """Batches gathered on the host by background threads and put on the devices ahead of their
   steps (``pipeline.device_batches``); they come in the plan's order, each read once."""
-  from_rows = False
+  layouts = ()
 
   def __init__(self, x: Any, y: np.ndarray, rows: np.ndarray):
     self._steps = rows.shape[1]
     self._batches = pipeline.device_batches(x, y, rows.reshape(-1, *rows.shape[2:]),
-                                            train.device_sharding())
+                                            devices_lib.device_sharding())
 
   def step(self, epoch: int, i: int) -> Tuple[Any, ...]:
     del epoch, i  # the next in the plan's order
@@ -139,58 +144,125 @@ class HostFeed:
     self._batches.close()
 
 
-def run_epoch(program: Callable, scan: bool, state: train.State, feed, epoch: int,
-              keys: np.ndarray) -> Tuple[train.State, Metrics]:
-  """One epoch of ``program`` (a ``train.Trainer``'s, for ``scan`` or not) on ``feed``'s batches
-  with ``keys`` (``[steps, n_dev, ...]``): the new state and every step's metrics, device arrays
-  ``[n_dev, steps, ...]`` whichever the loop. Nothing waits for the devices."""
-  n_dev = keys.shape[1]
-  if scan:
-    epochs = np.full((n_dev, keys.shape[0]), epoch, np.int32)
+class StepLoop:
+  """An epoch step by step: one compiled step per dispatch."""
+  name = 'step'
+
+  def compile(self, step: Callable, devices=None) -> Callable:
+    return train.pmapped(step, devices)
+
+  def run_epoch(self, program: Callable, state: train.State, feed, epoch: int,
+                keys: np.ndarray) -> Tuple[train.State, Metrics]:
+    """One epoch of ``program`` on ``feed``'s batches with ``keys`` (``[steps, n_dev, ...]``):
+    the new state and every step's metrics, device arrays ``[n_dev, steps, ...]``. Nothing waits
+    for the devices."""
+    epochs = np.full(keys.shape[1], epoch, np.int32)
+    metrics = []
+    for i in range(keys.shape[0]):
+      state, m = program(state, *feed.step(epoch, i), keys[i], epochs)
+      metrics.append(m)
+    return state, jax.tree.map(lambda *m: jnp.stack(m, 1), *metrics)
+
+
+class ScanLoop:
+  """An epoch as one compiled ``lax.scan`` over its steps, its batches all on the devices."""
+  name = 'scan'
+
+  def compile(self, step: Callable, devices=None) -> Callable:
+    """``step`` scanned over ``batches`` (or rows), ``keys`` and ``epochs`` with a steps axis after
+    the device axis (``[n_dev, steps, ...]``), the inputs before them (``data``) the same for every
+    step; pmapped as :func:`train.pmapped`. Returns the new state and every step's metrics."""
+    def epoch(state, *inputs):
+      *fixed, per_step, keys, epochs = inputs  # ([data,] batches or rows, keys, epochs)
+      return jax.lax.scan(lambda s, xs: step(s, *fixed, *xs), state, (per_step, keys, epochs))
+
+    return train.pmapped(epoch, devices)
+
+  def run_epoch(self, program: Callable, state: train.State, feed, epoch: int,
+                keys: np.ndarray) -> Tuple[train.State, Metrics]:
+    """As :meth:`StepLoop.run_epoch`, in one dispatch."""
+    epochs = np.full((keys.shape[1], keys.shape[0]), epoch, np.int32)
     return program(state, *feed.epoch(epoch), np.swapaxes(keys, 0, 1), epochs)
-  epochs = np.full(n_dev, epoch, np.int32)
-  metrics = []
-  for i in range(keys.shape[0]):
-    state, m = program(state, *feed.step(epoch, i), keys[i], epochs)
-    metrics.append(m)
-  return state, jax.tree.map(lambda *m: jnp.stack(m, 1), *metrics)
+
+
+LOOPS = {'step': StepLoop(), 'scan': ScanLoop()}
+
+
+class OneRun:
+  """One run trains alone: no runs axis in its program, its plan or its metrics."""
+  layouts = ()
+
+  def for_devices(self, plan: Plan, n_dev: int) -> Tuple[np.ndarray, np.ndarray]:
+    return plan.for_devices(n_dev, seed_axis=False)
+
+  def pack(self, states: Sequence[train.State]) -> train.State:
+    return states[0]
+
+  def unpack(self, state: train.State, runs: int) -> List[train.State]:
+    del runs
+    return [state]
+
+  def of_run(self, value: np.ndarray, run: int) -> np.ndarray:
+    """Device 0's copy of a metric's steps (metrics are pmeaned)."""
+    del run
+    return value[0]
+
+
+class RunsTogether(OneRun):
+  """Several runs (seeds) train as one vmapped program (``train.over_seeds``), a runs axis after
+  the device axis of the states, the plan's rows and keys, and the metrics."""
+  layouts = (train.over_seeds,)
+
+  def for_devices(self, plan: Plan, n_dev: int) -> Tuple[np.ndarray, np.ndarray]:
+    return plan.for_devices(n_dev, seed_axis=True)
+
+  def pack(self, states: Sequence[train.State]) -> train.State:
+    return _stack(states)
+
+  def unpack(self, state: train.State, runs: int) -> List[train.State]:
+    return _unstack(state, runs)
+
+  def of_run(self, value: np.ndarray, run: int) -> np.ndarray:
+    return value[0, :, run]
+
+
+ONE_RUN, RUNS_TOGETHER = OneRun(), RunsTogether()
 
 
 def train_cycle(experiment, run_states: Sequence[Any], cycle: int, rngs: Sequence[jax.Array]
                 ) -> Tuple[List[train.State], List[List[Dict[str, float]]]]:
-  """``config.train.epochs`` epochs on the labeled set of each run in ``run_states`` (``ALState``s
+  """``config.train.epochs`` epochs on the labeled set of each run in ``run_states`` (``RunState``s
   of one strategy, several seeds, equal label counts) with the training keys ``rngs``: per run, the
   trained (unreplicated) training state and the mean training metrics of every epoch. Several runs
   train as one vmapped program (``config.vmap_seeds``), each with its own batches, keys and state,
   so each gets the result it would get alone."""
   config, strategy, runs = experiment.config, run_states[0].strategy, len(run_states)
-  chex.assert_equal(len({(al.strategy, len(al.labeled)) for al in run_states}), 1)
-  vmapped = runs > 1
-  plan = make_plan([al.seed for al in run_states], rngs, cycle, len(run_states[0].labeled),
+  chex.assert_equal(len({(r.strategy, len(r.labeled)) for r in run_states}), 1)
+  together = RUNS_TOGETHER if runs > 1 else ONE_RUN
+  plan = make_plan([r.seed for r in run_states], rngs, cycle, len(run_states[0].labeled),
                    config.train.epochs, config.train.batch_size, jax.process_index(),
                    jax.process_count())
-  rows, keys = plan.for_devices(jax.local_device_count(), seed_axis=vmapped)
-  states = [_restart_optimisers(al.train_state) for al in run_states]
-  state = train.replicate(_stack(states) if vmapped else states[0])
+  rows, keys = together.for_devices(plan, jax.local_device_count())
+  state = devices_lib.replicate(together.pack([_restart_optimisers(r.train_state)
+                                               for r in run_states]))
   # Numbered as the result lines number cycles (from 0: the initial labeled set's).
-  progress = (f'{strategy} seed{"s" * vmapped} {",".join(str(al.seed) for al in run_states)} '
+  progress = (f'{strategy} seed{"s" * (runs > 1)} {",".join(str(r.seed) for r in run_states)} '
               f'cycle {cycle}')
   epoch_metrics = []
   # Closed on the way out, also when a NaN stops the cycle: no reader thread outlives it.
   with contextlib.closing(make_feed(experiment, run_states, rows)) as feed:
-    scan = experiment.loop == 'scan'
-    program = experiment.trainers[strategy].program(scan=scan, vmap_seeds=vmapped,
-                                                    from_rows=feed.from_rows)
+    loop = experiment.loop
+    program = experiment.trainers[strategy].program(loop, *together.layouts, *feed.layouts)
     for epoch in tqdm.trange(plan.epochs, desc=progress, leave=False, dynamic_ncols=True,
                              mininterval=1.0, disable=config.get('quiet', False)):
-      state, m = run_epoch(program, scan, state, feed, epoch, keys[epoch])
+      state, m = loop.run_epoch(program, state, feed, epoch, keys[epoch])
       epoch_metrics.append(m)
     # The one host synchronisation of the cycle: every step's metrics, read at its end.
     epoch_metrics = jax.device_get(epoch_metrics)
-  histories = [_epoch_means(epoch_metrics, r if vmapped else None) for r in range(runs)]
+  histories = [_epoch_means(epoch_metrics, functools.partial(together.of_run, run=r))
+               for r in range(runs)]
   _check_finite(run_states, cycle, histories)
-  state = jax_utils.unreplicate(state)
-  return (_unstack(state, runs) if vmapped else [state]), histories
+  return together.unpack(jax_utils.unreplicate(state), runs), histories
 
 
 def make_feed(experiment, run_states: Sequence[Any], rows: np.ndarray):
@@ -226,10 +298,8 @@ def _check_finite(run_states: Sequence[Any], cycle: int,
             'if only the loss module\'s metrics diverged).')
 
 
-def _epoch_means(epoch_metrics: List[Metrics], run) -> List[Dict[str, float]]:
-  """Per epoch, the mean over its steps of each metric (device 0's copy: they are pmeaned), of
-  run ``run`` (None: the metrics have no runs axis)."""
-  pick = (lambda v: v[0]) if run is None else (lambda v: v[0, :, run])  # noqa: E731
+def _epoch_means(epoch_metrics: List[Metrics], pick: Callable) -> List[Dict[str, float]]:
+  """Per epoch, the mean over its steps of each metric, of one run's steps (``pick``)."""
   return [{k: float(np.mean(pick(v))) for k, v in m.items()}
           for m in epoch_metrics]
 

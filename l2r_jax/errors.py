@@ -3,6 +3,7 @@
 ``python -m l2r_jax.main`` prints a :class:`Refusal`'s message on stderr and exits with status 2,
 without a traceback; any other exception is a bug and keeps its traceback. Each refusal is also a
 built-in error of its kind (``ValueError``, ``FileNotFoundError``), for callers of the library.
+Every error class of the project is defined here, one per kind of input refused.
 """
 
 
@@ -19,6 +20,54 @@ class NumericsError(Refusal, FloatingPointError):
   names the field and the samples), or in a model's outputs, its training diverged (the run and
   cycle, and how many samples). Checked where the numbers enter (:mod:`l2r_jax.numerics`), so no
   pick, metric or table is ever computed from them."""
+
+
+class InputError(ConfigError):
+  """Inputs for a prediction that the model cannot take as given: the message says what to give."""
+
+
+class WorkdirError(Refusal, ValueError):
+  """A run the workdir refuses: another experiment's record, or another run writing it."""
+
+
+class ReportError(WorkdirError):
+  """Workdirs that cannot be put in one report: the message says why."""
+
+
+class DataNotFoundError(Refusal, FileNotFoundError):
+  """A dataset that needs files the user must provide; the message says which, and where."""
+
+
+class ImageFolderError(Refusal, ValueError):
+  """Files under ``config.data.root`` that cannot be read as the loader needs; the message names
+  them, why, and what to do."""
+
+
+class WeightsNotFoundError(Refusal, FileNotFoundError):
+  """Pretrained weights that are not on this machine and cannot be downloaded; the message says
+  which file to put where."""
+
+
+class LabelError(Refusal, ValueError):
+  """Answers that cannot be taught: one line per problem; nothing of them is taught."""
+
+
+class ExportError(Refusal, ValueError):
+  """A model folder that cannot be written or read: the message names the part and the fix."""
+
+
+class ServeError(Refusal, OSError):
+  """The labeling page cannot be served as asked (a port taken, an address that cannot be bound);
+  the message says what to give instead."""
+
+
+class RequestRefused(Exception):
+  """A request to the labeling page refused: its HTTP status and the message the page shows
+  (answered to the browser, never raised past the page's handler)."""
+
+  def __init__(self, status: int, message: str):
+    super().__init__(message)
+    self.status = status
 
 
 def qualified_name(obj) -> str:

@@ -33,16 +33,13 @@ from l2r_jax import numerics
 from l2r_jax import tasks as tasks_lib
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.data import preprocessing as preprocessing_lib
+from l2r_jax.errors import ExportError
 
 FORMAT = 1
 MODEL_FILE = 'model.json'
 VARIABLES_FILE = 'variables.msgpack'
 # What a task's decoding needs, kept in model.json (JSON values only).
 _TASK_PARAMS = ('sigma', 'heatmap_size', 'density_scale', 'normalisation')
-
-
-class ExportError(errors.Refusal, ValueError):
-  """A model folder that cannot be written or read: the message names the part and the fix."""
 
 
 class Predictions(NamedTuple):

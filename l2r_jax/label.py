@@ -4,13 +4,14 @@ r"""Labels from a person: the current query out as files, the answers back in, t
     python -m l2r_jax.label answer --config=my_config.py --workdir=runs/mine --answers=FILE [--relabel]
     python -m l2r_jax.label status --config=my_config.py --workdir=runs/mine
     python -m l2r_jax.label export --config=my_config.py --workdir=runs/mine --to=FOLDER
+    python -m l2r_jax.label serve  --config=my_config.py --workdir=runs/mine [--port=8765]
 
 ``query`` trains on the labels known (if any came, or were corrected, since the last round), asks
 the strategy (:class:`~l2r_jax.learner.ActiveLearner`; what is left of an unanswered query is
 asked again) and writes ``WORKDIR/query/``:
 
 * ``query.csv``: one row per queried sample, in the strategy's order: ``index`` (in the pool),
-  ``id`` (the sample's id, :mod:`l2r_jax.answers`: its file, relative to the dataset's root, where
+  ``id`` (the sample's id, :mod:`l2r_jax.pool`: its file, relative to the dataset's root, where
   it has one), ``file`` (its full path), ``score`` (the strategy's, for one that queries the
   highest scores; the column's name says what it is), from the second round ``predicted`` and
   ``probability`` (the model's class for the sample: a label to confirm), and an empty ``label``
@@ -20,7 +21,7 @@ asked again) and writes ``WORKDIR/query/``:
 * ``contact_sheet.png``: the queried images side by side, each with its index, score and the
   model's guess.
 
-``answer`` reads answers back (:func:`l2r_jax.answers.read_file`), as that table, saved by a
+``answer`` reads answers back (:func:`l2r_jax.answer_files.read_file`), as that table, saved by a
 spreadsheet or a tool (rows whose ``label`` is empty are skipped: a query may be answered in
 parts), or as JSON lines ``{"index": ..., "label": ...}`` (or ``"id"`` instead of ``"index"``;
 another workdir's ``answers.jsonl`` is such a file, its answers mapped by id), and teaches them;
@@ -31,6 +32,12 @@ refused, one line per problem, and then nothing of the file is taught; an answer
 label already taught is skipped, so a file can be given again. ``--relabel``: the file corrects
 labels known instead. Nothing taught is ever lost (``WORKDIR/answers.jsonl``). Each command prints
 the next one to type, with every flag and override given.
+
+``query --format=label-studio`` also writes the query as Label Studio tasks and the labeling
+config to paste, and ``answer`` reads Label Studio's JSON export (:mod:`l2r_jax.label_studio`).
+``serve`` answers on a local web page instead: the queried images, the model's guesses, the joints
+or heads placed by clicks, the round trained and the next query shown (:mod:`l2r_jax.serve`); its
+answers pass the same checks and land in the same log.
 
 ``status`` prints the labels, the rounds, the pending query, the test metric and the stopping
 signal's agreement per round (:mod:`l2r_jax.stopping`); ``export`` writes the last round's model
@@ -49,9 +56,12 @@ from absl import logging
 from ml_collections import config_flags
 import numpy as np
 
+from l2r_jax import annotate
+from l2r_jax import answer_files
 from l2r_jax import answers as answers_lib
 from l2r_jax import cli
 from l2r_jax import errors
+from l2r_jax import label_studio
 from l2r_jax import learner as learner_lib
 from l2r_jax import stopping
 from l2r_jax import strategies as strategies_lib
@@ -74,10 +84,18 @@ def define_flags() -> None:
                     'the log keeps the answers corrected and the corrections.')
   flags.DEFINE_string('to', None, 'export: the new folder to write the model of the last round to '
                       '(l2r_jax.load_model reads it).')
+  flags.DEFINE_enum('format', 'csv', ['csv', 'label-studio'], 'query: also write the query as '
+                    'Label Studio tasks and its labeling config (label-studio).')
+  flags.DEFINE_string('image_url', None, 'query --format=label-studio: tasks show the image at '
+                      'this URL followed by the sample\'s id (a folder served elsewhere); '
+                      'default: the image inside the task, as a data: URI.')
+  flags.DEFINE_integer('port', 8765, 'serve: the port (0: any free one).')
+  flags.DEFINE_string('host', '127.0.0.1', 'serve: the address to listen on; anything but this '
+                      'computer\'s own (127.0.0.1, ::1) lets others on the network label.')
   flags.mark_flags_as_required(['config', 'workdir'])
 
 
-COLUMNS = answers_lib.COLUMNS
+COLUMNS = answer_files.COLUMNS
 SHEET_MAX = 100     # samples shown on a contact sheet
 
 
@@ -86,9 +104,23 @@ def write_query(learner, out_dir: str) -> Tuple[str, Optional[str]]:
   in ``out_dir`` (the table written atomically); returns their paths (the sheet's None for
   inputs that are not images). Refused if either file, or inside the learner's workdir a folder on
   the way to them, is a symbolic link (:func:`l2r_jax.workdir.path_in`)."""
+  rows = query_rows(learner)
+  folder = _folder(learner, out_dir)
+  path, sheet = (workdir_lib.path_in(folder, name) for name in ('query.csv', 'contact_sheet.png'))
+  if os.path.lexists(path):
+    _refuse_untaught(path, learner)
+  os.makedirs(folder, exist_ok=True)
+  answer_files.write_table(path, rows, {'score': score_meaning(learner.last_query['strategy'])})
+  return path, contact_sheet(learner.dataset, rows, sheet)
+
+
+def query_rows(learner) -> List[Dict[str, Any]]:
+  """The pending query's samples as ``query.csv`` rows: ``index``, ``id``, ``file``, ``score``
+  and an empty ``label``; from the second round, for classification, ``predicted`` and
+  ``probability``."""
   ds, query = learner.dataset, learner.last_query
   if query is None:
-    raise learner_lib.LabelError('write_query: nothing is asked yet; query first.')
+    raise errors.LabelError('write_query: nothing is asked yet; query first.')
   pending = set(learner.pending.tolist())
   rows = []
   for k, index in enumerate(query['indices']):
@@ -103,13 +135,7 @@ def write_query(learner, out_dir: str) -> Tuple[str, Optional[str]]:
     names = predictions.class_names or [str(c) for c in predictions.classes]
     for row, name, p in zip(rows, names, predictions.probabilities.max(-1)):
       row.update(predicted=name, probability=f'{p:.3f}')
-  folder = _folder(learner, out_dir)
-  path, sheet = (workdir_lib.path_in(folder, name) for name in ('query.csv', 'contact_sheet.png'))
-  if os.path.lexists(path):
-    _refuse_untaught(path, learner)
-  os.makedirs(folder, exist_ok=True)
-  answers_lib.write_table(path, rows, {'score': score_meaning(query['strategy'])})
-  return path, contact_sheet(ds, rows, sheet)
+  return rows
 
 
 def score_meaning(strategy: str) -> str:
@@ -124,13 +150,13 @@ def score_meaning(strategy: str) -> str:
 
 def _refuse_untaught(path: str, learner) -> None:
   """Refuses to write over a ``query.csv`` holding labels typed in and not taught yet."""
-  answers, _ = answers_lib.read_file(path)
+  answers, _ = answer_files.read_file(path)
   if not answers:
     return
   indices, _, problems = answers_lib.check(answers_lib.fold_corrections(answers), learner.pool,
                                            learner.dataset.y_train, answers_lib.FILE)
   if indices or problems:
-    raise learner_lib.LabelError(
+    raise errors.LabelError(
         f'{path} holds {len(indices) + len(problems)} label(s) typed in and not taught: teach '
         f'them first (python -m l2r_jax.label answer ... --answers={path}), or move the file '
         'away; a new query never writes over them.')
@@ -200,11 +226,27 @@ def contact_sheet(ds, rows: List[Dict[str, Any]], path: str) -> Optional[str]:
 
 def read_answers(path: str, learner, correcting: bool = False
                  ) -> Tuple[List[int], List[Any], List[str]]:
-  """``(indices, labels, problems)`` from an answers file (:func:`l2r_jax.answers.read_file`):
+  """``(indices, labels, problems)`` from an answers file (:func:`l2r_jax.answer_files.read_file`):
   the answers that can be taught (``correcting``: the corrections that can be made) and a line
   per problem, in the file's order; answers equal to a label known already are left out. A
   carried log's corrections are folded into the answers they correct."""
-  answers, problems = answers_lib.read_file(path)
+  answers, problems = read_file(path, learner)
+  return checked(answers, problems, learner, correcting)
+
+
+def read_file(path: str, learner):
+  """:func:`l2r_jax.answer_files.read_file`, a JSON array read as Label Studio's export."""
+  def export(text, where):
+    geom = annotate.geometry(learner.dataset, learner.config.data)
+    return label_studio.read_export(text, where, geom)
+  return answer_files.read_file(path, json_array=export)
+
+
+def checked(answers, problems, learner, correcting: bool = False
+            ) -> Tuple[List[int], List[Any], List[str]]:
+  """``(indices, labels, problems)`` of answers read (from a file, or the labeling page) and the
+  problems met reading them: the one check every answer from a person passes
+  (:func:`l2r_jax.answers.check`)."""
   if not correcting:
     answers = answers_lib.fold_corrections(answers)
   indices, labels, more = answers_lib.check(answers, learner.pool, learner.dataset.y_train,
@@ -212,8 +254,27 @@ def read_answers(path: str, learner, correcting: bool = False
   return indices, labels, answers_lib.in_order(problems + more)
 
 
-COMMANDS = ('query', 'answer', 'status', 'export')
-_OWN_FLAGS = ('n', 'answers', 'relabel', 'norelabel', 'to')   # a command's, not the session's
+def teach_checked(learner, where: str, indices: List[int], labels: List[Any],
+                  problems: List[str], relabel: bool = False) -> Dict[str, Any]:
+  """Teaches (``relabel``: corrects) what :func:`checked` gave, or refuses it whole if it met a
+  problem; returns ``taught`` (or ``corrected``), ``outside`` (taught samples outside the
+  current query) and ``left`` (the query's samples not answered yet)."""
+  verb = 'corrected' if relabel else 'taught'
+  if problems:
+    raise answers_lib.refusal(f'{where}: {answers_lib.count(len(problems))}; nothing of it was '
+                              f'{verb}:', problems)
+  if relabel:
+    learner.relabel(indices, labels)
+    return {'corrected': len(indices), 'outside': [], 'left': learner.pending.tolist()}
+  asked = set((learner.last_query or {}).get('indices', []))
+  learner.teach(indices, labels)
+  return {'taught': len(indices), 'outside': [i for i in indices if i not in asked],
+          'left': learner.pending.tolist()}
+
+
+COMMANDS = ('query', 'answer', 'status', 'export', 'serve')
+# A command's flags, not the session's.
+_OWN_FLAGS = ('n', 'answers', 'relabel', 'norelabel', 'to', 'format', 'image_url', 'port', 'host')
 
 
 def next_command(command: str, argv: List[str], **flags_given: str) -> str:
@@ -245,27 +306,28 @@ def _query(learner, argv) -> None:
   print(f'{len(indices)} samples to label ({query["strategy"]}, after '
         f'{query["num_labeled"]} labels): {csv_path}' +
         (f'\ncontact sheet: {os.path.join(folder, os.path.basename(sheet))}' if sheet else ''))
+  if FLAGS.format == 'label-studio':
+    geom = annotate.geometry(learner.dataset, learner.config.data)
+    tasks, config = label_studio.write(learner, geom, query_rows(learner),
+                                       _folder(learner, folder), FLAGS.image_url)
+    print(f'Label Studio: import {tasks} into a project whose labeling config is {config}; export '
+          'it as JSON, then: ' + next_command('answer', argv, answers='EXPORT.json'))
+    return
   print('Fill in the label column, then: ' + next_command('answer', argv, answers=csv_path))
 
 
 def _answer(learner, argv) -> None:
   indices, labels, problems = read_answers(FLAGS.answers, learner, FLAGS.relabel)
-  verb = 'corrected' if FLAGS.relabel else 'taught'
-  if problems:
-    raise answers_lib.refusal(f'{FLAGS.answers}: {answers_lib.count(len(problems))}; nothing of '
-                              f'it was {verb}:', problems)
-  asked = set((learner.last_query or {}).get('indices', []))
+  done = teach_checked(learner, FLAGS.answers, indices, labels, problems, FLAGS.relabel)
   if FLAGS.relabel:
-    learner.relabel(indices, labels)
     print(f'{len(indices)} labels corrected ({learner.status()["corrections"]} corrections in '
           'all); the next round trains on them: ' + next_command('query', argv))
     return
-  outside = [i for i in indices if i not in asked]
-  learner.teach(indices, labels)
+  outside = done['outside']
   if outside:
     print(f'note: {len(outside)} of the answers are for samples outside the current query '
           f'(taught all the same): {_listed(outside, learner)}', file=sys.stderr)
-  left = learner.pending.tolist()
+  left = done['left']
   print(f'{len(indices)} labels taught ({len(learner.labeled[0])} in all); '
         + (f'{len(left)} of the query left to answer: {_listed(left, learner)}' if left else
            'the query is answered; to train and ask again: ' + next_command('query', argv)))
@@ -309,6 +371,10 @@ def main(argv):
                                'filled in, or JSON lines).')
     if argv[1] == 'export' and not FLAGS.to:
       raise errors.ConfigError('export: give --to=FOLDER, a new folder for the model.')
+    if argv[1] == 'serve':
+      from l2r_jax import serve  # pylint: disable=g-import-not-at-top
+      serve.main(FLAGS.config, FLAGS.workdir, FLAGS.host, FLAGS.port)
+      return
     with learner_lib.ActiveLearner(FLAGS.config, FLAGS.workdir) as learner:
       if argv[1] == 'query':
         _query(learner, typed)

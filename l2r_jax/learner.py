@@ -38,22 +38,26 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import ml_collections
 import numpy as np
 
+from l2r_jax import answer_files
 from l2r_jax import answers as answers_lib
 from l2r_jax import data as data_lib
 from l2r_jax import experiment as experiment_lib
 from l2r_jax import export as export_lib
+from l2r_jax import inference
+from l2r_jax import pool as pool_lib
 from l2r_jax import protocol
 from l2r_jax import report
+from l2r_jax import runs
 from l2r_jax import stopping
 from l2r_jax import strategies as strategies_lib
 from l2r_jax import validation
 from l2r_jax import workdir as workdir_lib
 # The answers' names, importable from here too (the learner's public API).
 from l2r_jax.answers import ANSWERS_FILE  # pylint: disable=unused-import
-from l2r_jax.answers import LabelError
 from l2r_jax.answers import label_problem  # pylint: disable=unused-import
 from l2r_jax.answers import QUERY_FILE  # pylint: disable=unused-import
 from l2r_jax.errors import ConfigError
+from l2r_jax.errors import LabelError
 
 
 class ActiveLearner:
@@ -86,12 +90,12 @@ class ActiveLearner:
     if not isinstance(ds.y_train, np.ndarray):
       raise ConfigError('An active learner keeps the pool\'s labels in memory: give '
                         'Dataset.y_train as a numpy array (unknown labels marked).')
-    answers_lib.check_class_names(ds)
+    pool_lib.check_class_names(ds)
     answers_lib.check_workdir(self._workdir)
     # Checked before the workdir is made: a refused learner leaves nothing behind.
     description = describe_pool(ds, name, config.seeds[0])
     ident = workdir_lib.check_identity(self._workdir, config, description)
-    self._pool = answers_lib.Pool(ds, description)
+    self._pool = pool_lib.Pool(ds, description)
     self._log = answers_lib.AnswerLog(self._workdir, self._pool)
     with self._lock():
       workdir_lib.write_identity(self._workdir, ident)
@@ -105,7 +109,7 @@ class ActiveLearner:
 
   @property
   def strategy(self) -> str:
-    return self._run.al.strategy
+    return self._run.state.strategy
 
   @property
   def dataset(self) -> data_lib.Dataset:
@@ -121,7 +125,12 @@ class ActiveLearner:
     return self._workdir
 
   @property
-  def pool(self) -> answers_lib.Pool:
+  def config(self) -> ml_collections.ConfigDict:
+    """The experiment config the learner runs (its ``data`` names the loader)."""
+    return self._experiment.config
+
+  @property
+  def pool(self) -> pool_lib.Pool:
     """The pool as answers name its samples: ``pool.ids[i]``, ``pool.index_of(id)``."""
     return self._pool
 
@@ -153,12 +162,12 @@ class ActiveLearner:
   @property
   def rounds(self) -> int:
     """Rounds of training done (each on the labels known at its start)."""
-    return self._run.al.cycle + 1
+    return self._run.state.cycle + 1
 
   @property
   def results(self) -> List[Dict[str, Any]]:
     """Per round: labels, and the test metric if the dataset has a test split."""
-    return list(self._run.al.results)
+    return list(self._run.state.results)
 
   # -- asking and teaching ------------------------------------------------------------------------
 
@@ -172,7 +181,7 @@ class ActiveLearner:
       pending = self.pending
       if len(pending):
         return pending
-      config, al = self._experiment.config, self._run.al
+      config, al = self._experiment.config, self._run.state
       first = not self._order
       unlabeled = int(self._unknown().sum())
       if not unlabeled:
@@ -192,7 +201,7 @@ class ActiveLearner:
         chosen, scores = protocol.initial_labeled(al.seed, self.pool_size, int(n)), None
       else:
         self._train_locked()
-        chosen, scores = experiment_lib.select(self._experiment, self._run.al, int(n))
+        chosen, scores = experiment_lib.select(self._experiment, self._run.state, int(n))
       self._write_query(chosen, scores)
       return chosen
 
@@ -253,7 +262,7 @@ class ActiveLearner:
       raise LabelError('the model has not trained yet; teach labels, then train().')
     r = self.results[-1]
     return export_lib.from_training(
-        self._experiment.config, self.dataset, self._run.al.train_state.target,
+        self._experiment.config, self.dataset, self._run.state.train_state.target,
         {'workdir': self._workdir, 'strategy': self.strategy, 'round': r['cycle'],
          'num_labeled': r['num_labeled'], 'metric': r['metric'], 'value': r['value']})
 
@@ -305,20 +314,18 @@ class ActiveLearner:
       else:
         self._order.append(i)
     if self._run is not None:
-      self._run.manager.reload()
-      latest = self._run.manager.latest_step()
-      if (-1 if latest is None else latest) == self._run.al.cycle:
+      if runs.saved_cycle(self._run) == self._run.state.cycle:
         return
       self.close()
     config = self._experiment.config
-    self._run = experiment_lib.open_run(self._experiment, self._workdir, config.strategies[0],
-                                        int(config.seeds[0]), initial=np.zeros(0, np.int64))
+    self._run = runs.open_run(self._experiment, self._workdir, config.strategies[0],
+                              int(config.seeds[0]), initial=np.zeros(0, np.int64))
 
   def _train_locked(self) -> Optional[Dict[str, Any]]:
     """A round on every label known, if labels or corrections came since the last one: its
     record, with ``corrections`` (made so far) and ``kappa`` (the stopping signal's agreement with
     the round before, :mod:`l2r_jax.stopping`); the workdir's report follows."""
-    al = self._run.al
+    al = self._run.state
     trained_on = set(al.labeled.tolist())
     new = [i for i in self._order if i not in trained_on]
     corrected = self._corrections > (al.results[-1].get('corrections', 0) if al.results else 0)
@@ -332,8 +339,8 @@ class ActiveLearner:
         before is None or after is None) else stopping.cohens_kappa(
             before, after, self.dataset.num_outputs))
     al = al._replace(results=al.results[:-1] + [record])
-    self._run = self._run._replace(al=al)
-    experiment_lib.save_run(self._experiment, self._workdir, self._run, history)
+    self._run = self._run._replace(state=al)
+    runs.save_run(self._experiment, self._workdir, self._run, history)
     self._write_report()
     return record
 
@@ -342,8 +349,8 @@ class ActiveLearner:
     if self.dataset.task != 'classification':
       return None
     rows = protocol.stop_set(al.seed, self.pool_size, stopping.STOP_SET_SIZE)
-    logits = experiment_lib.infer(al.train_state, self.dataset.x_train, rows,
-                                  self._experiment.config.eval_batch_size).prediction
+    logits = inference.infer(al.train_state, self.dataset.x_train, rows,
+                             self._experiment.config.eval_batch_size).prediction
     return np.asarray(logits).argmax(-1)
 
   def _write_report(self) -> None:
@@ -371,10 +378,10 @@ class ActiveLearner:
     return workdir_lib.lock(self._workdir)
 
   def _read_query(self) -> Optional[Dict[str, Any]]:
-    return answers_lib.read_query(self._workdir, self._pool)
+    return answer_files.read_query(self._workdir, self._pool)
 
   def _write_query(self, chosen: np.ndarray, scores: Optional[np.ndarray]) -> None:
-    answers_lib.write_query(self._workdir, self._pool, {
+    answer_files.write_query(self._workdir, self._pool, {
         'round': self.rounds, 'strategy': self.strategy if self._order else 'random',
         'num_labeled': len(self._order), 'indices': np.asarray(chosen).tolist(),
         'scores': None if scores is None else np.asarray(scores, np.float64).tolist()})
@@ -382,9 +389,7 @@ class ActiveLearner:
   def close(self) -> None:
     """Releases the checkpoint manager and TensorBoard writer (a learner is also a context
     manager that does this on exit)."""
-    self._run.manager.close()
-    if self._run.writer is not None:
-      self._run.writer.close()
+    runs.close_run(self._run)
 
   def __enter__(self) -> 'ActiveLearner':
     return self
@@ -405,7 +410,7 @@ def describe_pool(ds: data_lib.Dataset, strategy: str, seed: int) -> Dict[str, A
   ``data``): a workdir's answers and queries are its pool's, so another pool, other given labels
   or classes, or another strategy or seed (whose rounds and queries are another run's) are
   refused; what it records of the samples fingerprints the pool in each answer
-  (:func:`l2r_jax.answers.fingerprint`). The pool's inputs are
+  (:func:`l2r_jax.pool.fingerprint`). The pool's inputs are
   fingerprinted when they are an array (SHA-256 of their bytes) and by their ids otherwise (an
   array-like pool without ids is known by its size and sample shape only)."""
   out = {'pool_size': int(ds.pool_size), 'sample_shape': list(ds.x_train.shape[1:]),

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from l2r_jax import fields
 import sorter
 
 
@@ -70,6 +71,8 @@ class RankingLoss(NamedTuple):
   bind: Callable[[ml_collections.ConfigDict, Optional[sorter.Ranker]], RankingLossFn]
   needs_ranker: bool        # the experiment loads config.predictor.sorter for it
   pairs_the_batch: bool     # the batch size must be even
+  # check(config): refuses options it cannot bind (raises ConfigError, naming the field).
+  check: Optional[Callable[[ml_collections.ConfigDict], None]] = None
 
 
 LISTWISE = RankingLoss(
@@ -78,4 +81,5 @@ LISTWISE = RankingLoss(
 PAIRWISE = RankingLoss(
     'pairwise', lambda config, ranker: functools.partial(pairwise_margin_loss,
                                                          margin=config.ll4al.margin),
-    needs_ranker=False, pairs_the_batch=True)
+    needs_ranker=False, pairs_the_batch=True,
+    check=lambda config: fields.number(config, 'll4al.margin'))

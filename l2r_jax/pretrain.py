@@ -3,9 +3,13 @@ r"""Pretrains a ResNet backbone on the generated shapes task and exports it.
     python -m l2r_jax.pretrain --config=configs/pretrain_shapes.py --workdir=runs/shapes
 
 The offline stand-ins' counterpart of ImageNet pretraining (:mod:`l2r_jax.data.shapes` says why
-this source task): a classifier (the backbone, global average pooling, a linear layer) is trained
-on ``num_train`` generated images (each step rotating, reflecting and shifting them), checked on
-``num_val`` more, and its backbone is exported to
+this source task). ``config.source_task='classification'``: a classifier (the backbone, global
+average pooling, a linear layer) learns the shapes' classes. ``'keypoints'``: SimpleBaseline's
+head on the backbone learns one heatmap of every shape's stroke ends and corners (class-agnostic
+keypoints, Gaussians of ``config.head.sigma`` heatmap pixels), a localisation task with no figure
+or crowd in it. Either is trained on ``num_train`` generated images (each step rotating,
+reflecting and shifting them, keypoints with them), checked on ``num_val`` more, and its backbone
+is exported to
 ``WORKDIR/export`` (:func:`l2r_jax.models.pretrained.export`), where
 ``--config.model.pretrained=WORKDIR/export`` finds it; copying that folder to
 ``l2r_jax/models/pretrained_weights/<name>`` ships it under that name. Deterministic from
@@ -20,6 +24,7 @@ from absl import app
 from absl import flags
 from absl import logging
 import flax
+import flax.linen as nn
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
@@ -34,12 +39,32 @@ from l2r_jax.data import shapes
 from l2r_jax.models import pretrained
 
 
-class ClassifierState(train_state.TrainState):
+class PretrainState(train_state.TrainState):
   batch_stats: Any = None
 
 
-def make_model(config: ml_collections.ConfigDict) -> models.ResNet:
+def make_model(config: ml_collections.ConfigDict):
+  if config.source_task == 'keypoints':
+    head = {k: v for k, v in config.head.items() if k != 'sigma'}
+    return models.SimpleBaseline(num_outputs=1, **config.model, **head)
   return models.ResNet(num_outputs=len(shapes.CLASSES), **config.model)
+
+
+def keypoint_channel(keypoints: np.ndarray, image_size: int, sigma: float) -> np.ndarray:
+  """``[N, S, S, 1]``: the maximum over a shape's keypoints (``[N, K, 2]`` pixels, NaN: none) of
+  Gaussians of ``sigma`` pixels, peak 1: the target at the image's resolution, so that the images'
+  augmentation moves it with them."""
+  joints = np.concatenate([np.nan_to_num(keypoints, nan=-1e4),
+                           np.ones(keypoints.shape[:2] + (1,), np.float32)], -1)
+  channel = np.concatenate([np.asarray(tasks.render_heatmaps(joints[i:i + 1000],
+                                                             (image_size, image_size), sigma))
+                            for i in range(0, len(joints), 1000)])
+  return channel.max(-1, keepdims=True)
+
+
+def heatmap_target(channel, stride: int):
+  """The keypoint channel averaged over ``stride``×``stride`` cells: the heatmap's target."""
+  return nn.avg_pool(channel, (stride, stride), strides=(stride, stride))[..., 0]
 
 
 def augment(x, rng):
@@ -60,21 +85,43 @@ def augment(x, rng):
   return jax.vmap(one)(x, turns, flips, shifts)
 
 
-def train_step(state: ClassifierState, x, y, rng):
-  """One step on the mean cross-entropy of augmented images; BatchNorm on the batch."""
+def source_loss(outputs, y, x):
+  """Mean cross-entropy of class logits (``y`` the labels), or mean squared error of heatmaps
+  against the keypoint channel ``x[..., 3:]`` averaged down to their size."""
+  if outputs.ndim == 2:
+    return tasks.cross_entropy(outputs, y).mean()
+  target = heatmap_target(x[..., 3:], x.shape[1] // outputs.shape[1])
+  return jnp.mean((outputs[..., 0] - target)**2)
+
+
+def train_step(state: PretrainState, x, y, rng):
+  """One step on the source task's loss of augmented images (a fourth channel, the keypoints'
+  target, is moved with them); BatchNorm on the batch."""
   x = augment(x, rng)
 
   def loss_fn(params):
-    (logits, _), updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+    (outputs, _), updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, x[..., :3], train=True,
         mutable=['batch_stats'])
-    return tasks.cross_entropy(logits, y).mean(), updates['batch_stats']
+    return source_loss(outputs, y, x), updates['batch_stats']
 
   (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   return state.apply_gradients(grads=grads, batch_stats=batch_stats), loss
 
 
-def accuracy(state: ClassifierState, x, y, chunk: int = 500) -> float:
+def heatmap_explained(state: PretrainState, x, chunk: int = 500) -> float:
+  """``1 - MSE / MSE of the all-zero heatmap`` on ``x`` (images with their keypoint channel)."""
+  @jax.jit
+  def errors(x):
+    heatmaps, _ = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
+                                 x[..., :3], train=False)
+    target = heatmap_target(x[..., 3:], x.shape[1] // heatmaps.shape[1])
+    return jnp.sum((heatmaps[..., 0] - target)**2), jnp.sum(target**2)
+  sums = np.sum([jax.device_get(errors(x[i:i + chunk])) for i in range(0, len(x), chunk)], 0)
+  return float(1 - sums[0] / sums[1])
+
+
+def accuracy(state: PretrainState, x, y, chunk: int = 500) -> float:
   @jax.jit
   def correct(x, y):
     logits, _ = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, x,
@@ -90,17 +137,28 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   for name in ('num_train', 'num_val', 'batch_size', 'epochs', 'image_size'):
     if not isinstance(config[name], int) or config[name] < 1:
       raise ValueError(f'config.{name} must be a positive integer, got {config[name]!r}.')
+  if config.source_task not in ('classification', 'keypoints'):
+    raise ValueError(f"config.source_task={config.source_task!r}: use 'classification' or "
+                     "'keypoints'.")
   t0 = time.time()
   train_data = shapes.make_shapes(config.num_train, config.seed, config.image_size)
   val_data = shapes.make_shapes(config.num_val, config.seed, config.image_size,
                                 start=config.num_train)
   model = make_model(config)
+  if config.source_task == 'keypoints':
+    stride = config.image_size // model.apply(
+        model.init(jax.random.PRNGKey(0), jnp.zeros((1, config.image_size, config.image_size, 3)),
+                   train=False), jnp.zeros((1, config.image_size, config.image_size, 3)),
+        train=False)[0].shape[1]
+    for data in (train_data, val_data):
+      data['images'] = np.concatenate([data['images'], keypoint_channel(
+          data['keypoints'], config.image_size, config.head.sigma * stride)], -1)
   variables = model.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, config.image_size,
                                                                       config.image_size, 3)),
                          train=False)
   steps_per_epoch = config.num_train // config.batch_size
   schedule = optax.cosine_decay_schedule(config.lr, steps_per_epoch * config.epochs)
-  state = ClassifierState.create(apply_fn=model.apply, params=variables['params'],
+  state = PretrainState.create(apply_fn=model.apply, params=variables['params'],
                                  batch_stats=variables['batch_stats'],
                                  tx=optax.adamw(schedule, weight_decay=config.weight_decay))
   step = jax.jit(train_step, donate_argnums=0)
@@ -117,13 +175,19 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
     loss = float(np.mean(jax.device_get(losses)))
     if not np.isfinite(loss):
       raise FloatingPointError(f'Pretraining loss became {loss} in epoch {epoch}.')
-    val = accuracy(state, val_data['images'], val_data['labels'])
-    history.append({'epoch': epoch, 'train_loss': round(loss, 4), 'val_accuracy': val})
-    logging.warning('epoch %d: train loss %.4f, validation accuracy %.4f', epoch, loss, val)
-  info = {'source_task': 'shapes', 'classes': list(shapes.CLASSES),
-          'config': config.to_dict(), 'architecture': dict(config.model),
-          'val_accuracy': history[-1]['val_accuracy'], 'history': history,
-          'chance_accuracy': 1 / len(shapes.CLASSES), 'wall_s': round(time.time() - t0, 1),
+    if config.source_task == 'keypoints':
+      metric, val = 'val_explained', heatmap_explained(state, val_data['images'])
+    else:
+      metric, val = 'val_accuracy', accuracy(state, val_data['images'], val_data['labels'])
+    history.append({'epoch': epoch, 'train_loss': round(loss, 4), metric: val})
+    logging.warning('epoch %d: train loss %.4f, %s %.4f', epoch, loss, metric, val)
+  if config.source_task == 'keypoints':
+    task = {'source_task': 'shapes_keypoints', 'val_explained': val}
+  else:
+    task = {'source_task': 'shapes', 'classes': list(shapes.CLASSES), 'val_accuracy': val,
+            'chance_accuracy': 1 / len(shapes.CLASSES)}
+  info = {**task, 'config': config.to_dict(), 'architecture': dict(config.model),
+          'history': history, 'wall_s': round(time.time() - t0, 1),
           'jax_version': jax.__version__, 'flax_version': flax.__version__,
           'device': jax.devices()[0].device_kind}
   pretrained.export(os.path.join(workdir, 'export'), state.params['backbone'],

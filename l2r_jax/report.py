@@ -18,6 +18,7 @@ import numpy as np
 
 from l2r_jax import tasks
 from l2r_jax import workdir as workdir_lib
+from l2r_jax.errors import ReportError
 
 _HIGHER_IS_BETTER = dict(tasks.METRICS.values())
 
@@ -109,10 +110,6 @@ def write(records: List[Dict[str, Any]], workdir: str, appendix: str = '') -> No
   workdir_lib.write_atomic(summary, summary_markdown(records) + appendix)
   if records:
     workdir_lib.write_atomic(curves, curves_png(records))
-
-
-class ReportError(workdir_lib.WorkdirError):
-  """Workdirs that cannot be put in one report: the message says why."""
 
 
 def read_records(workdir: str) -> List[Dict[str, Any]]:

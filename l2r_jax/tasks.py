@@ -13,7 +13,7 @@ never holds whole heatmaps on the host.
   MAE (and RMSE, which counting papers call MSE) of the counts.
 """
 import dataclasses
-from typing import Any, Callable, Dict, Mapping, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import chex
 import jax.numpy as jnp
@@ -94,6 +94,8 @@ class Task:
   truth: Callable[[chex.Array], chex.Array]                 # y -> what `score` compares with
   score: Callable[[np.ndarray, np.ndarray], Dict[str, Any]]  # (decoded, truth) -> metrics
   params: Mapping[str, Any]
+  prediction_shape: Tuple[int, ...] = ()   # one sample's prediction, as a target must give it
+  crop_stride: Optional[int] = None        # config.augment.crop's multiple (None: no crop)
 
   @property
   def metric(self) -> str:
@@ -103,12 +105,31 @@ class Task:
   def higher_is_better(self) -> bool:
     return METRICS[self.name][1]
 
+  @property
+  def classifies(self) -> bool:
+    """Its predictions are class logits ``[B, classes]``, its labels class indices."""
+    return self.name == 'classification'
+
+  def crop_problem(self, crop: Optional[Sequence[int]], image_shape: Sequence[int]
+                   ) -> Optional[str]:
+    """Why ``crop`` (``config.augment.crop``, ``(h, w)`` input pixels) cannot cut this task's
+    images of ``image_shape`` (``[H, W, C]``); None where it can, or the task takes no crop."""
+    if self.crop_stride is None or crop is None:
+      return None
+    crop = tuple(crop)
+    if (len(crop) != 2 or any(c % self.crop_stride for c in crop)
+        or crop[0] > image_shape[0] or crop[1] > image_shape[1]):
+      return (f'must be (h, w), multiples of the density stride {self.crop_stride}, and fit in '
+              f'the images {tuple(image_shape[:2])}')
+    return None
+
   @classmethod
   def for_dataset(cls, dataset) -> 'Task':
     p = dict(dataset.task_params)
     if dataset.task == 'classification':
       return cls('classification', cross_entropy, lambda logits: jnp.argmax(logits, -1), _identity,
-                 lambda labels, y: {'accuracy': float(np.mean(labels == y))}, p)
+                 lambda labels, y: {'accuracy': float(np.mean(labels == y))}, p,
+                 (dataset.num_outputs,))
     if dataset.task == 'pose':
       sigma, head_boxes = float(p['sigma']), np.asarray(dataset.test_meta['head_boxes'])
       # Scored joints: the annotated ones (MPII counts those outside the crop too), else those
@@ -121,10 +142,12 @@ class Task:
         return {'pckh': overall, 'pckh_per_joint': [round(float(v), 2) for v in per_joint]}
 
       return cls('pose', lambda hm, y: heatmap_mse(hm, y, sigma), decode_heatmaps, _identity,
-                 score_pose, p)
+                 score_pose, p, (*p.get('heatmap_size', ()), dataset.num_outputs))
     if dataset.task == 'crowd':
       scale = float(p['density_scale'])
       # Counts: map sums over the density scale (each head's Gaussian sums to 1 in the target).
+      density_shape = tuple(dataset.y_train.shape[1:])
       return cls('crowd', density_mse, lambda d: jnp.sum(d, axis=(1, 2, 3)) / scale,
-                 lambda y: jnp.sum(y, axis=(1, 2)) / scale, metrics.count_errors, p)
+                 lambda y: jnp.sum(y, axis=(1, 2)) / scale, metrics.count_errors, p,
+                 (*density_shape, 1), dataset.x_train.shape[1] // density_shape[0])
     raise ValueError(f'dataset.task={dataset.task!r}: not one of classification, pose, crowd.')

@@ -9,31 +9,42 @@ device or on several with the same global batch.
 
 A loss-based strategy's module is trained by ``ranking_loss`` (its ranker or margin bound,
 :class:`l2r_jax.losses.RankingLoss`) on the global batch's true per-sample losses; the target by
-``task loss + ranking_weight * ranking loss``. The module reads ``stop_gradient(features)`` when
-``detach_after_epoch`` is None, so the ranking loss never reaches the target (L2R-AL); otherwise
-until that epoch (LL4AL). Without a ranking loss there is no predictor (random, entropy, core-set).
+``task loss + weight * ranking loss``. How the ranking loss reaches the target is the module's
+:class:`RankingGradient`: never for an isolated module, which reads ``stop_gradient(features)``
+(L2R-AL), else until its detach epoch (LL4AL). Without a ranking loss there is no loss module
+(random, entropy, core-set).
 The learning rates follow optax schedules of the epoch, read inside the step.
 
 ``predictor_updates > 1`` adds that many minus one further predictor updates per step, on the
 step's own (detached) features and per-sample losses: the predictor alone, the target untouched.
 """
 import functools
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import chex
 from flax import struct
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from l2r_jax import devices as devices_lib
 from l2r_jax import losses
 from l2r_jax import optim
 from l2r_jax import tasks
 from l2r_jax.models import pretrained
 
-AXIS = 'batch'
+class RankingGradient(NamedTuple):
+  """How a loss module's ranking loss reaches the target. ``isolated``: never (L2R-AL: the
+  module reads ``stop_gradient(features)``). Otherwise (LL4AL) the target trains on ``task loss +
+  weight * ranking loss`` in the epochs up to ``detach_epoch`` and the features are detached after
+  it. ``weight`` also scales the module's own gradient."""
+  isolated: bool = True
+  weight: float = 1.0
+  detach_epoch: int = 0
+
+
+ISOLATED = RankingGradient()
 
 
 class TargetState(train_state.TrainState):
@@ -71,7 +82,7 @@ def create_state(rng: chex.PRNGKey, target_model, target_tx: optax.GradientTrans
 
 def _gather(x: chex.Array) -> chex.Array:
   """The global batch on every device, in device order (a no-op on one device)."""
-  return jax.lax.all_gather(x, AXIS, tiled=True)
+  return jax.lax.all_gather(x, devices_lib.AXIS, tiled=True)
 
 
 def sample_keys(rng: chex.PRNGKey, shard_size: int) -> chex.Array:
@@ -79,29 +90,30 @@ def sample_keys(rng: chex.PRNGKey, shard_size: int) -> chex.Array:
   the global batch gets ``split(rng, global batch)[i]``, and device ``d`` holds positions
   ``[d * shard_size, (d + 1) * shard_size)``. So a sample's key is the same whatever the number of
   devices or processes the global batch is split over (and on one device, ``split(rng, b)``)."""
-  num_shards = jax.lax.psum(1, AXIS)
-  first = jax.lax.axis_index(AXIS) * shard_size
+  num_shards = jax.lax.psum(1, devices_lib.AXIS)
+  first = jax.lax.axis_index(devices_lib.AXIS) * shard_size
   return jax.random.split(rng, shard_size * num_shards)[first + jnp.arange(shard_size)]
 
 
 def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
                epoch: chex.Array = 0, *,
                task_loss: Callable[[chex.Array, chex.Array], chex.Array] = tasks.cross_entropy,
+               classifies: bool = True,
                augment: Optional[Callable] = None,
                ranking_loss: Optional[losses.RankingLossFn] = None,
-               ranking_weight: float = 1.0,
-               detach_after_epoch: Optional[int] = None,
+               gradient: RankingGradient = ISOLATED,
                learning_rates: Optional[Tuple[optax.Schedule, optax.Schedule]] = None,
                predictor_updates: int = 1) -> Tuple[State, Dict[str, chex.Array]]:
   """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
 
-  ``task_loss(prediction, y) -> [b]`` is the per-sample loss (:mod:`l2r_jax.tasks`);
+  ``task_loss(prediction, y) -> [b]`` is the per-sample loss (:mod:`l2r_jax.tasks`), and
+  ``classifies`` whether the task's predictions are class logits (``tasks.Task.classifies``);
   ``augment(x, y, keys)``, if given, transforms the batch first (:mod:`l2r_jax.augment`), each
   sample with the key of its position in the global batch; ``rng`` is the same on every device.
   ``epoch`` (0-indexed, within the cycle) is what the schedules read: ``learning_rates``, optax
   schedules of the epoch for the target's and the predictor's optimisers (``optim.schedule``; None:
-  the rates in their states), and ``detach_after_epoch``: the ranking loss's gradient reaches the
-  target in epochs up to it and is stopped after it (None: never reaches it, L2R-AL's isolation).
+  the rates in their states), and ``gradient``'s detach epoch: the ranking loss's gradient reaches
+  the target in epochs up to it and is stopped after it (an isolated ``gradient``: never).
   One compiled step serves every epoch.
   Returns the new state and metrics averaged over the global batch: ``train_loss`` (target),
   ``train_accuracy`` (classification) and, with a predictor, ``train_pred_loss``.
@@ -127,21 +139,21 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
     per_sample = task_loss(prediction, batch['y'])
     target_loss = per_sample.mean()
     aux = {'batch_stats': updates['batch_stats'], 'train_loss': target_loss}
-    if prediction.ndim == 2 and batch['y'].ndim == 1:
+    if classifies:
       aux['train_accuracy'] = jnp.mean(jnp.argmax(prediction, -1) == batch['y'])
     if ranking_loss is None:
       return target_loss, aux
-    if detach_after_epoch is None:
+    if gradient.isolated:
       # The isolation of L2R-AL: no gradient of the ranking loss reaches the target model.
       feats = jax.lax.stop_gradient(feats)
     else:
       # LL4AL: it does, until its detach epoch. A select rather than lax.cond: the two phases
       # round exactly as two separately compiled steps would.
-      detached = epoch > detach_after_epoch
+      detached = epoch > gradient.detach_epoch
       feats = jax.tree.map(lambda f: jnp.where(detached, jax.lax.stop_gradient(f), f), feats)
     all_true = _gather(jax.lax.stop_gradient(per_sample))
     pred_loss = predictor_loss(predictor_params, feats, all_true)
-    total = target_loss + ranking_weight * pred_loss
+    total = target_loss + gradient.weight * pred_loss
     if extra_updates:
       aux['predictor_inputs'] = jax.lax.stop_gradient((feats, all_true))
     aux['train_pred_loss'] = pred_loss
@@ -151,7 +163,7 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
   grads, aux = jax.grad(loss_fn, argnums=(0, 1), has_aux=True)(state.target.params, pred_params)
   # Each device holds the gradient of its own shard (of the replicated global ranking loss, its
   # share of the all_gather transpose): the mean over devices is the global-batch gradient.
-  grads = jax.lax.pmean(grads, AXIS)
+  grads = jax.lax.pmean(grads, devices_lib.AXIS)
   if learning_rates is not None:
     state = _with_learning_rates(state, *(schedule(epoch) for schedule in learning_rates))
   target = state.target.apply_gradients(grads=grads[0], batch_stats=aux.pop('batch_stats'))
@@ -162,12 +174,12 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
     feats, all_true = aux.pop('predictor_inputs')
 
     def update(_, p):
-      g = jax.grad(lambda q: ranking_weight * predictor_loss(q, feats, all_true))(p.params)
-      g = jax.lax.pmean(g, AXIS)
+      g = jax.grad(lambda q: gradient.weight * predictor_loss(q, feats, all_true))(p.params)
+      g = jax.lax.pmean(g, devices_lib.AXIS)
       return p.apply_gradients(grads=g)
 
     predictor = jax.lax.fori_loop(0, extra_updates, update, predictor)
-  metrics = jax.lax.pmean(aux, AXIS)
+  metrics = jax.lax.pmean(aux, devices_lib.AXIS)
   return State(target=target, predictor=predictor), metrics
 
 
@@ -184,41 +196,33 @@ def _with_learning_rates(state: State, target_lr: chex.Array, predictor_lr: chex
 
 class Trainer:
   """The training programs of one kind of run: :func:`train_step` with its options bound (task
-  loss, augmentation, ranking loss, weight and detach epoch, learning-rate schedules, predictor
-  updates), pmapped once per layout (:meth:`program`), on first use. An experiment makes one per
-  distinct loss module (one for the strategies without), shared by the strategies that train it,
-  so their runs share its compiled programs."""
+  loss, augmentation, ranking loss and its gradient, learning-rate schedules, predictor
+  updates), compiled once per loop and layout (:meth:`program`), on first use. An experiment makes
+  one per distinct loss module (one for the strategies without), shared by the strategies that
+  train it, so their runs share its compiled programs."""
 
   def __init__(self, **options):
     self.options = options
-    self._programs: Dict[Tuple[bool, ...], Callable] = {}
+    self._programs: Dict[Tuple[Any, ...], Callable] = {}
 
-  def program(self, *, scan: bool, vmap_seeds: bool, from_rows: bool) -> Callable:
-    """:func:`make_p_train_epoch` (``scan``) or :func:`make_p_train_step` for that layout."""
-    key = (scan, vmap_seeds, from_rows)
+  def program(self, loop, *layouts: Callable[[Callable], Callable]) -> Callable:
+    """``loop.compile`` (``cycle.StepLoop``, ``cycle.ScanLoop``) of the bound step wrapped by
+    ``layouts`` in order (:func:`over_seeds`, :func:`on_rows`)."""
+    key = (loop, *layouts)
     if key not in self._programs:
-      make = make_p_train_epoch if scan else make_p_train_step
-      self._programs[key] = make(vmap_seeds=vmap_seeds, from_rows=from_rows, **self.options)
+      step = functools.partial(train_step, **self.options)
+      for layout in layouts:
+        step = layout(step)
+      self._programs[key] = loop.compile(step)
     return self._programs[key]
 
 
-def device_sharding(devices=None) -> jax.sharding.NamedSharding:
-  """Arrays with a leading device axis, one slice per device (default: the local devices), on a
-  mesh whose axis is named like the pmapped step's: how the step's own outputs lie, so inputs
-  placed this way share its compiled program."""
-  devices = list(jax.local_devices() if devices is None else devices)
-  return jax.sharding.NamedSharding(jax.sharding.Mesh(np.asarray(devices), (AXIS,)),
-                                    jax.sharding.PartitionSpec(AXIS))
-
-
-def replicate(tree, devices=None):
-  """One copy of ``tree`` per device (default: the local devices), stacked on a leading axis and
-  placed by :func:`device_sharding`, so that the step's first call and its later calls (fed its
-  own outputs) share one compiled program."""
-  sharding = device_sharding(devices)
-  n = len(sharding.device_set)
-  return jax.tree.map(lambda a: jax.device_put(
-      np.broadcast_to(np.asarray(a)[None], (n, *np.shape(a))), sharding), tree)
+def over_seeds(step: Callable) -> Callable:
+  """``step`` vmapped over a seeds axis of the state, the batch and the key (every seed in the
+  same epoch): several independent runs train as one program, ``[n_dev, seeds, ...]``. The
+  collectives still reduce over the devices only, so each seed's update is the one it would get
+  alone."""
+  return jax.vmap(step, in_axes=(0, 0, 0, None))
 
 
 def on_rows(step: Callable) -> Callable:
@@ -233,42 +237,13 @@ def on_rows(step: Callable) -> Callable:
   return step_on_rows
 
 
-def _step(vmap_seeds: bool, from_rows: bool, options) -> Callable:
-  step = functools.partial(train_step, **options)
-  if vmap_seeds:  # every seed is in the same epoch
-    step = jax.vmap(step, in_axes=(0, 0, 0, None))
-  return on_rows(step) if from_rows else step
+def pmapped(step: Callable, devices=None) -> Callable:
+  """``step`` pmapped over ``devices`` (default: all local devices), state donated: ``(state,
+  batch, keys, epochs)``, each with a leading device axis (the step's key and epoch the same on
+  every device)."""
+  return jax.pmap(step, axis_name=devices_lib.AXIS, devices=devices, donate_argnums=(0,))
 
 
-def make_p_train_step(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
-                      **options) -> Callable:
-  """``train_step`` with its options bound, pmapped over ``devices`` (default: all local
-  devices), state donated: ``(state, batch, keys, epochs)``, each with a leading device axis (the
-  step's key and epoch the same on every device).
-
-  With ``vmap_seeds``, several independent runs (seeds) train as one program: ``train_step`` is
-  vmapped over a second axis of the state, the batch and the key (``[n_dev, seeds, ...]``); the
-  collectives still reduce over the devices only, so each seed's update is the one it would get
-  alone.
-
-  With ``from_rows``, the step is called as ``(state, data, rows, keys, epochs)``
-  (:func:`on_rows`): the labeled set ``data`` lies on every device and each device gathers its
-  shard of the batch.
-  """
-  return jax.pmap(_step(vmap_seeds, from_rows, options), axis_name=AXIS, devices=devices,
-                  donate_argnums=(0,))
-
-
-def make_p_train_epoch(devices=None, vmap_seeds: bool = False, from_rows: bool = False,
-                       **options) -> Callable:
-  """Like :func:`make_p_train_step`, for a whole epoch as one program: ``lax.scan`` of the step
-  over ``batches`` (or, ``from_rows``, ``rows``), ``keys`` and ``epochs`` with a steps axis after
-  the device axis (``[n_dev, steps, ...]``); ``data`` is the same for every step. Returns the new
-  state and every step's metrics (``[n_dev, steps, ...]``)."""
-  step = _step(vmap_seeds, from_rows, options)
-
-  def epoch(state, *inputs):
-    *fixed, per_step, keys, epochs = inputs  # ([data,] batches or rows, keys, epochs)
-    return jax.lax.scan(lambda s, xs: step(s, *fixed, *xs), state, (per_step, keys, epochs))
-
-  return jax.pmap(epoch, axis_name=AXIS, devices=devices, donate_argnums=(0,))
+def make_p_train_step(devices=None, **options) -> Callable:
+  """:func:`train_step` with ``options`` bound, :func:`pmapped` over ``devices``."""
+  return pmapped(functools.partial(train_step, **options), devices)

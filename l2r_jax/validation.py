@@ -4,7 +4,6 @@ Each failure raises :class:`~l2r_jax.errors.ConfigError` (a ``ValueError``; a
 :class:`~l2r_jax.workdir.WorkdirError` for the workdir) with one message that names the config
 field and says how to fix it.
 """
-import math
 import os
 import tempfile
 
@@ -13,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from l2r_jax import data as data_lib
+from l2r_jax import fields
 from l2r_jax import models as models_lib
 from l2r_jax import optim
 from l2r_jax import workdir as workdir_lib
@@ -25,94 +25,33 @@ import sorter
 LOOPS = ('auto', 'step', 'scan')
 
 
-def _get(config, name):
-  for part in name.split('.'):
-    config = config[part]
-  return config
-
-
-def _positive_int(config, name, allow_none=False):
-  value = _get(config, name)
-  if value is None and allow_none:
-    return
-  if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-    raise ConfigError(f'config.{name} must be a positive integer, got {value!r} '
-                     f'({type(value).__name__}).')
-
-
-def _number(config, name):
-  value = _get(config, name)
-  if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-      or value < 0):
-    raise ConfigError(f'config.{name} must be a finite non-negative number, got {value!r}.')
-
-
-def _epochs_within(config, name, epochs, what):
-  """Epoch numbers (an int or a sequence) within ``[0, epochs]``."""
-  value = _get(config, name)
-  values = value if isinstance(value, (tuple, list)) else (value,)
-  if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= epochs
-             for v in values):
-    raise ConfigError(f'config.{name}={value!r}: {what} must be whole epochs within [0, '
-                      f'{epochs}] (config.train.epochs).')
-
-
-def _one_of(config, name, choices):
-  if _get(config, name) not in choices:
-    raise ConfigError(f'config.{name}={_get(config, name)!r}: choose one of {choices}.')
-
-
 def _unique(config, name):
-  values = list(_get(config, name))
+  values = list(fields.get(config, name))
   repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
   if repeated:
     raise ConfigError(f'config.{name} names {", ".join(map(repr, repeated))} more than once: each '
                       'run would train twice into one checkpoint; list each once.')
 
 
-def _check_vaal(config):
-  for name in ('latent_dim', 'batch_size', 'vae_steps', 'adversary_steps', 'epochs'):
-    _positive_int(config, f'vaal.{name}')
-  if config.vaal.batch_size % jax.device_count():
-    raise ConfigError(f'config.vaal.batch_size={config.vaal.batch_size} must be a multiple of the '
-                      f'{jax.device_count()} devices it is split over.')
-  iterations = config.vaal.iterations
-  if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
-    raise ConfigError(f'config.vaal.iterations must be a whole number >= 0 (0: the official '
-                      f'count, 100 epochs of the pool), got {iterations!r}.')
-  for name in ('beta', 'adversary_weight', 'lr'):
-    _number(config, f'vaal.{name}')
-  _one_of(config, 'vaal.arch', ('auto', 'conv', 'mlp'))
-  hidden = config.vaal.hidden
-  if not (isinstance(hidden, (tuple, list)) and hidden and
-          all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)):
-    raise ConfigError(f'config.vaal.hidden must be widths, positive integers, got {hidden!r}.')
-
-
 def check_config(config: ml_collections.ConfigDict) -> None:
   for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
                'predictor.hidden', 'eval_batch_size'):
-    _positive_int(config, name)
+    fields.positive_int(config, name)
   if 'updates_per_step' in config.predictor:
-    _positive_int(config, 'predictor.updates_per_step')
-  _positive_int(config, 'al.subset', allow_none=True)
+    fields.positive_int(config, 'predictor.updates_per_step')
+  fields.positive_int(config, 'al.subset', allow_none=True)
   if 'num_samples' in config.data:
-    _positive_int(config, 'data.num_samples', allow_none=True)
+    fields.positive_int(config, 'data.num_samples', allow_none=True)
   for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'train.momentum',
-               'predictor.lr', 'predictor.lr_decay', 'predictor.weight_decay', 'predictor.momentum',
-               'll4al.weight', 'll4al.margin'):
-    _number(config, name)
+               'predictor.lr', 'predictor.lr_decay', 'predictor.weight_decay',
+               'predictor.momentum'):
+    fields.number(config, name)
   for section in ('train', 'predictor'):
-    _one_of(config, f'{section}.optimizer', optim.OPTIMIZERS)
-    _epochs_within(config, f'{section}.lr_boundaries', config.train.epochs,
-                   'the learning-rate steps')
-  if any(s in strategies_lib.REGISTRY and strategies_lib.get(s).loss_module is not None
-         and not strategies_lib.get(s).loss_module.isolated for s in config.strategies):
-    _epochs_within(config, 'll4al.detach_epoch', config.train.epochs, "LL4AL's detach epoch")
+    fields.one_of(config, f'{section}.optimizer', optim.OPTIMIZERS)
+    fields.epochs_within(config, f'{section}.lr_boundaries', config.train.epochs,
+                         'the learning-rate steps')
   _unique(config, 'strategies')
   _unique(config, 'seeds')
-  if 'vaal' in config.strategies:
-    _check_vaal(config)
   if not config.strategies:
     raise ConfigError('config.strategies is empty: name at least one of '
                      f'{sorted(strategies_lib.REGISTRY)}.')
@@ -120,12 +59,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if s not in strategies_lib.REGISTRY:
       raise ConfigError(f'config.strategies: unknown strategy {s!r}; choose from '
                        f'{sorted(strategies_lib.REGISTRY)}.')
-  for s in config.strategies:
-    if strategies_lib.get(s).check is not None:
-      try:
-        strategies_lib.get(s).check(config)
-      except ValueError as e:
-        raise ConfigError(f'config.strategies includes {s!r}: {e}') from None
+  _check_strategies(config)
   if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
     raise ConfigError(f'config.seeds must be non-negative integers, got {config.seeds!r}.')
   if config.train.get('loop', 'step') not in LOOPS:
@@ -152,11 +86,26 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     _check_sorter(config)
 
 
+def _check_strategies(config) -> None:
+  """Each configured strategy's own checks, then its loss module's (which check the module's
+  options and its ranking loss's); a refusal is prefixed with the strategy it came from."""
+  for name in config.strategies:
+    strategy = strategies_lib.get(name)
+    module = strategy.loss_module
+    for check in (strategy.check, None if module is None else module.check):
+      if check is None:
+        continue
+      try:
+        check(config)
+      except ValueError as e:
+        raise ConfigError(f'config.strategies includes {name!r}: {e}') from None
+
+
 def _check_sorter(config):
   p = config.predictor
   if p.sorter not in sorter.RANKERS:
     raise ConfigError(f'config.predictor.sorter={p.sorter!r}: choose one of {sorter.RANKERS}.')
-  _positive_int(config, 'predictor.sorter_len')
+  fields.positive_int(config, 'predictor.sorter_len')
   if config.train.batch_size % p.sorter_len:
     raise ConfigError(
         f'config.train.batch_size={config.train.batch_size} is not a multiple of '
@@ -206,8 +155,9 @@ def check_against_data(config: ml_collections.ConfigDict, dataset, simulation: b
                      f'{al.subset}, the random subset it is chosen from.')
 
 
-def check_model(config: ml_collections.ConfigDict, dataset) -> None:
-  """The target model's predictions have the shape the dataset's task needs (traced, not run)."""
+def check_model(config: ml_collections.ConfigDict, dataset, task) -> None:
+  """The target model's predictions have the shape the dataset's task (a ``tasks.Task``) needs
+  (traced, not run), and ``config.augment.crop`` fits the task's images."""
   dropout = config.model.get('dropout', 0.0)
   if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
     raise ConfigError(f'config.model.dropout must be a rate in [0, 1), got {dropout!r}.')
@@ -218,10 +168,7 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
                                     f'config.data.name={config.data.name!r}', bool(dropout))
   if dropout and set(config.strategies) & set(strategies_lib.bayesian.MONTE_CARLO):
     _check_mc_dropout(model, config, dataset.x_train.shape[1:])
-  y = dataset.y_train.shape[1:]
-  expected = {'classification': (2, dataset.num_outputs),
-              'pose': (2, *dataset.task_params.get('heatmap_size', ()), dataset.num_outputs),
-              'crowd': (2, *y, 1)}[dataset.task]
+  expected = (2, *task.prediction_shape)
   if tuple(prediction.shape) != expected:
     raise ConfigError(
         f'config.model.name={config.model.name!r} predicts shape {tuple(prediction.shape)} for '
@@ -229,14 +176,9 @@ def check_model(config: ml_collections.ConfigDict, dataset) -> None:
         f'{expected}. Choose a model for this task, or set config.model.kwargs so that its '
         'output resolution matches the targets (heatmap_size, density_stride).')
   aug = config.get('augment')
-  if dataset.task == 'crowd' and aug and aug.get('crop') is not None:
-    stride = dataset.x_train.shape[1] // y[0]
-    crop = tuple(aug.crop)
-    if (len(crop) != 2 or any(c % stride for c in crop)
-        or crop[0] > dataset.x_train.shape[1] or crop[1] > dataset.x_train.shape[2]):
-      raise ConfigError(f'config.augment.crop={crop} must be (h, w), multiples of the density '
-                       f'stride {stride}, and fit in the images '
-                       f'{tuple(dataset.x_train.shape[1:3])}.')
+  problem = task.crop_problem(aug.get('crop') if aug else None, dataset.x_train.shape[1:])
+  if problem:
+    raise ConfigError(f'config.augment.crop={tuple(aug.crop)} {problem}.')
 
 
 def check_model_contract(model, constructor, where: str, sample_shape, data: str,

@@ -35,7 +35,7 @@ import ml_collections
 
 import l2r_jax
 from l2r_jax import defaults
-from l2r_jax.errors import Refusal
+from l2r_jax.errors import WorkdirError
 
 IDENTITY_FILE = 'experiment.json'
 LOCK_FILE = 'lock'
@@ -45,10 +45,6 @@ LOCK_FILE = 'lock'
 # chunks give the same results up to floating-point rounding, as another CPU would).
 RESUMABLE = ('al.cycles', 'strategies', 'seeds', 'quiet', 'eval_batch_size', 'train.feed',
              'train.loop', 'vmap_seeds')
-
-
-class WorkdirError(Refusal, ValueError):
-  """A run the workdir refuses: another experiment's record, or another run writing it."""
 
 
 def _flat(tree: Any, prefix: str = '') -> Dict[str, Any]:

@@ -18,6 +18,7 @@ from configs import synthetic_pose
 from l2r_jax import cycle
 from l2r_jax import experiment
 from l2r_jax import protocol
+from l2r_jax import state as state_lib
 
 
 def config_for(task: str):
@@ -43,9 +44,9 @@ def train_cycle_zero(task: str):
   config = config_for(task)
   exp = experiment.make_experiment(config)
   rng_init, rng = jax.random.split(jax.random.PRNGKey(0))
-  models = experiment.initial_train_state(exp, 'random', rng_init)
+  models = state_lib.initial_train_state(exp, 'random', rng_init)
   labeled = protocol.initial_labeled(0, exp.dataset.pool_size, config.al.initial)
-  al = experiment.ALState('random', 0, -1, labeled, rng, models, [])
+  al = state_lib.RunState('random', 0, -1, labeled, rng, models, [])
   rng_train = experiment._cycle_rngs(al, 0)[0]  # pylint: disable=protected-access
   (trained,), _ = cycle.train_cycle(exp, [al], 0, [rng_train])
 

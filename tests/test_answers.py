@@ -10,9 +10,11 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from l2r_jax import answer_files
 from l2r_jax import answers
 from l2r_jax import data as data_lib
 from l2r_jax import errors
+from l2r_jax import pool as pool_lib
 from l2r_jax import workdir as workdir_lib
 
 NAMES = ('bright', 'dark')
@@ -23,7 +25,7 @@ def _pool(x=None, ids=None, names=NAMES, description=None):
   x = np.arange(24, dtype=np.float32).reshape(6, 4) if x is None else x
   ds = data_lib.Dataset(x, np.full(len(x), -1, np.int32), x[:0], np.zeros(0, np.int32), 2,
                         pool_ids=ids, class_names=names)
-  return answers.Pool(ds, description or {'pool_size': len(x), 'pool_sha256': 'a'})
+  return pool_lib.Pool(ds, description or {'pool_size': len(x), 'pool_sha256': 'a'})
 
 
 def _lines(path):
@@ -40,12 +42,12 @@ def test_a_sample_is_known_by_its_id_or_else_by_a_fingerprint_of_its_input():
                       digest(x[1]) + '#3']
   # An array-like pool read on demand, in small chunks: the same ids.
   lazy = data_lib.LazyImages(5, (3,), lambda i: x[i], threads=1)
-  assert answers.sample_ids(pool.dataset._replace(x_train=lazy), chunk=2) == pool.ids
+  assert pool_lib.sample_ids(pool.dataset._replace(x_train=lazy), chunk=2) == pool.ids
   assert _pool(ids=[f'f{k}.png' for k in range(6)]).ids == [f'f{k}.png' for k in range(6)]
   # The fingerprint: what describe_pool records of the samples, not of the labels or strategy.
-  a = answers.fingerprint({'pool_size': 6, 'pool_sha256': 'a', 'strategy': 'l2r'})
-  assert a == answers.fingerprint({'pool_size': 6, 'pool_sha256': 'a', 'seed': 3})
-  assert a != answers.fingerprint({'pool_size': 6, 'pool_sha256': 'b'})
+  a = pool_lib.fingerprint({'pool_size': 6, 'pool_sha256': 'a', 'strategy': 'l2r'})
+  assert a == pool_lib.fingerprint({'pool_size': 6, 'pool_sha256': 'a', 'seed': 3})
+  assert a != pool_lib.fingerprint({'pool_size': 6, 'pool_sha256': 'b'})
 
 
 def test_the_log_records_index_id_label_and_pool_and_reads_back_strictly(tmp_path):
@@ -79,7 +81,7 @@ def test_the_log_records_index_id_label_and_pool_and_reads_back_strictly(tmp_pat
     before = first.encode() + damage.encode('latin-1') + second.encode()
     with open(path, 'wb') as f:
       f.write(before)
-    with pytest.raises(answers.LabelError) as refused:
+    with pytest.raises(errors.LabelError) as refused:
       log.read(given)
     message = str(refused.value)
     assert message.splitlines()[0].startswith(f'{path}: 1 problem; it holds every answer taught')
@@ -88,7 +90,7 @@ def test_the_log_records_index_id_label_and_pool_and_reads_back_strictly(tmp_pat
   # The dataset's own labels count: an answer for a sample given labeled is refused.
   with open(path, 'w') as f:
     f.write(good)
-  with pytest.raises(answers.LabelError, match=r"line 2, index 1: labeled already \(as 0, "
+  with pytest.raises(errors.LabelError, match=r"line 2, index 1: labeled already \(as 0, "
                                                r"'bright'\)"):
     log.read(np.array([-1, 0, -1, -1, -1, -1], np.int32))
 
@@ -171,7 +173,7 @@ def test_teaching_on_a_full_disk_saves_none_of_the_answers(tmp_path, monkeypatch
     return written
 
   monkeypatch.setattr(os, 'write', write)
-  with pytest.raises(answers.LabelError, match='could not be saved .No space left on device.; '
+  with pytest.raises(errors.LabelError, match='could not be saved .No space left on device.; '
                                                'none of them was taught'):
     log.append([1, 2, 3], [1, 1, 0])
   monkeypatch.undo()
@@ -193,20 +195,20 @@ def test_links_in_the_workdir_are_refused_and_their_targets_untouched(tmp_path):
     if name == answers.QUERY_FOLDER:
       os.rmdir(work / name)
     os.symlink(target, work / name)
-    with pytest.raises(workdir_lib.WorkdirError, match='is a symbolic link'):
+    with pytest.raises(errors.WorkdirError, match='is a symbolic link'):
       answers.check_workdir(str(work))
     if name == answers.ANSWERS_FILE:
-      with pytest.raises(workdir_lib.WorkdirError, match='is a symbolic link'):
+      with pytest.raises(errors.WorkdirError, match='is a symbolic link'):
         answers.AnswerLog(str(work), pool).append([1], [1])
     if name == answers.QUERY_FILE:
-      with pytest.raises(workdir_lib.WorkdirError, match='is a symbolic link'):
-        answers.write_query(str(work), pool, {'indices': [1]})
+      with pytest.raises(errors.WorkdirError, match='is a symbolic link'):
+        answer_files.write_query(str(work), pool, {'indices': [1]})
     assert target.read_text() == '{"index": 0, "label": 0}\n'
 
 
 def test_answers_without_the_record_of_their_experiment_are_refused(tmp_path):
   answers.AnswerLog(str(tmp_path), _pool()).append([0], [1])
-  with pytest.raises(workdir_lib.WorkdirError, match=r'holds answers, but .*experiment.json, the '
+  with pytest.raises(errors.WorkdirError, match=r'holds answers, but .*experiment.json, the '
                                                      r'record of the experiment and pool they '
                                                      r'were made for, is gone'):
     answers.check_workdir(str(tmp_path))
@@ -214,11 +216,11 @@ def test_answers_without_the_record_of_their_experiment_are_refused(tmp_path):
 
 def test_the_query_is_checked_when_read(tmp_path):
   pool = _pool()
-  assert answers.read_query(str(tmp_path), pool) is None
+  assert answer_files.read_query(str(tmp_path), pool) is None
   query = {'round': 1, 'strategy': 'entropy', 'num_labeled': 4, 'indices': [3, 0],
            'scores': [0.5, 0.25]}
-  answers.write_query(str(tmp_path), pool, query)
-  assert answers.read_query(str(tmp_path), pool) == {**query, 'pool': pool.fingerprint}
+  answer_files.write_query(str(tmp_path), pool, query)
+  assert answer_files.read_query(str(tmp_path), pool) == {**query, 'pool': pool.fingerprint}
   path = tmp_path / answers.QUERY_FILE
   for bad, named in [({'indices': [3, -1]}, '"indices" holds -1, not a pool sample'),
                      ({'indices': [3, 6]}, '"indices" holds 6, not a pool sample'),
@@ -229,13 +231,13 @@ def test_the_query_is_checked_when_read(tmp_path):
                      ({'round': True}, '"round" must be a whole number'),
                      ({'pool': 'f' * 16}, 'made for another pool')]:
     path.write_text(json.dumps({**query, **bad}))
-    with pytest.raises(answers.LabelError, match=f'{path}: {named}.*delete it, and the next query '
+    with pytest.raises(errors.LabelError, match=f'{path}: {named}.*delete it, and the next query '
                                                  'asks anew'):
-      answers.read_query(str(tmp_path), pool)
+      answer_files.read_query(str(tmp_path), pool)
   for raw in (b'{"indices": [3', b'\xff\xfe', b'[1, 2]'):
     path.write_bytes(raw)
-    with pytest.raises(answers.LabelError, match=str(path)):
-      answers.read_query(str(tmp_path), pool)
+    with pytest.raises(errors.LabelError, match=str(path)):
+      answer_files.read_query(str(tmp_path), pool)
 
 
 def test_class_names_that_cannot_name_a_class_are_refused():
@@ -244,8 +246,8 @@ def test_class_names_that_cannot_name_a_class_are_refused():
                        (('1', '0'), r"class_names\[0\]='1' reads as class index 1"),
                        (('cat', ''), r'class_names\[1\] is empty')]:
     with pytest.raises(errors.ConfigError, match=named):
-      answers.check_class_names(_pool(names=names).dataset)
-  answers.check_class_names(_pool(names=('0', 'dog')).dataset)
+      pool_lib.check_class_names(_pool(names=names).dataset)
+  pool_lib.check_class_names(_pool(names=('0', 'dog')).dataset)
 
 
 def _check(pool, answers_, problems=(), known=None):
@@ -316,10 +318,10 @@ def test_answer_files_are_read_as_spreadsheets_and_editors_save_them(tmp_path):
       ('lines.jsonl', '{"id": "u1.png", "label": "café"}\r\n\r\n{"index": 3, "label": 1}\n',
        'utf-8-sig')]:
     _write(tmp_path / name, text, encoding)
-    assert _check(pool, *answers.read_file(str(tmp_path / name))) == expected, name
+    assert _check(pool, *answer_files.read_file(str(tmp_path / name))) == expected, name
   # Columns in another order, in capitals, a row shorter than the header, and empty cells after.
   _write(tmp_path / 'mine.csv', 'Label,ID\r\ncafé,u1.png,,\r\n1,u3.png\r\n,u4.png\r\n', 'utf-8')
-  assert _check(pool, *answers.read_file(str(tmp_path / 'mine.csv'))) == expected
+  assert _check(pool, *answer_files.read_file(str(tmp_path / 'mine.csv'))) == expected
 
 
 def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):
@@ -356,7 +358,7 @@ def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):
       ('deep.jsonl', 'line 2: not JSON (arrays or objects nested too deep).'),
       ('long.jsonl', 'line 1: not JSON (a number with too many digits).')]:
     path = str(tmp_path / name)
-    found, problems = answers.read_file(path)
+    found, problems = answer_files.read_file(path)
     assert len(problems) == 1 and problems[0][1].startswith(path), (name, problems)
     assert named in problems[0][1], (name, problems)
 
@@ -370,11 +372,11 @@ def test_the_query_table_gives_back_every_id_as_it_was(tmp_path):
   rows = [{'index': k, 'id': i, 'file': '/data/' + i, 'score': '', 'label': ''}
           for k, i in enumerate(ids)]
   path = workdir_lib.path_in(str(tmp_path), 'query.csv')
-  answers.write_table(path, rows)
+  answer_files.write_table(path, rows)
   raw = open(path, 'rb').read()
   assert raw.startswith(b'\xef\xbb\xbf')
   cells = list(csv.reader(io.StringIO(raw.decode('utf-8-sig'), newline='')))
-  assert cells[0] == list(answers.COLUMNS) and len(cells) == 10
+  assert cells[0] == list(answer_files.COLUMNS) and len(cells) == 10
   shown = [row[1] for row in cells[1:]]
   assert shown == ['a\u2028b.png', 'new\nline.png', "'=HYPERLINK(\"x\").png", "'-2+3.png",
                    "'@SUM(A1).png", "''quoted.png", "'+plus, \"comma\".png", "'\tTab.png",
@@ -384,7 +386,7 @@ def test_the_query_table_gives_back_every_id_as_it_was(tmp_path):
   out = io.StringIO(newline='')
   csv.writer(out).writerows(labeled)
   (tmp_path / 'answered.csv').write_text(out.getvalue(), encoding='utf-8-sig', newline='')
-  found, problems = answers.read_file(str(tmp_path / 'answered.csv'))
+  found, problems = answer_files.read_file(str(tmp_path / 'answered.csv'))
   assert [a.sample_id for a in found] == ids
   assert _check(pool, found, problems) == (list(range(9)), [k % 2 for k in range(9)], [])
   # The index column deleted and the rows reordered: each lands on its sample by id alone.
@@ -392,7 +394,7 @@ def test_the_query_table_gives_back_every_id_as_it_was(tmp_path):
   out = io.StringIO(newline='')
   csv.writer(out).writerows([by_id[0]] + by_id[1:][::-1])
   (tmp_path / 'ids.csv').write_text(out.getvalue(), encoding='utf-8', newline='')
-  assert _check(pool, *answers.read_file(str(tmp_path / 'ids.csv'))) == (
+  assert _check(pool, *answer_files.read_file(str(tmp_path / 'ids.csv'))) == (
       list(range(8, -1, -1)), [k % 2 for k in range(8, -1, -1)], [])
 
 
@@ -410,9 +412,9 @@ def test_corrections_are_read_in_turn_and_folded_when_carried(tmp_path):
                                                                           True, True]
   # A correction of a sample that has no label yet, and one that changes nothing: refused.
   log.append([3], [1], correction=True)
-  with pytest.raises(answers.LabelError, match=r'line 6, index 3: has no label to correct yet'):
+  with pytest.raises(errors.LabelError, match=r'line 6, index 3: has no label to correct yet'):
     log.read(given)
   # Carried into another workdir, a log's corrections fold into their answers: the last word.
-  folded = answers.fold_corrections(answers.read_file(log.path)[0])
+  folded = answers.fold_corrections(answer_files.read_file(log.path)[0])
   assert [(a.sample_id, a.label, a.correction) for a in folded] == [
       ('u0.png', 'dark', False), ('u1.png', 'dark', False), ('u3.png', 'dark', False)]

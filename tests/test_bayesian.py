@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from l2r_jax import defaults
+from l2r_jax import devices as devices_lib
 from l2r_jax import errors
 from l2r_jax import experiment
+from l2r_jax import inference
 from l2r_jax import models as models_lib
-from l2r_jax import train
+from l2r_jax import state as state_lib
 from l2r_jax.models.base import MCDropout
 from l2r_jax.strategies import bayesian
 import smoke
@@ -115,10 +117,10 @@ def test_batchbald_does_not_query_a_duplicate_that_bald_queries():
 def test_dropout_masks_on_two_devices_are_one_devices_rows():
   # In training, device d drops its rows of one mask drawn for the global batch.
   x = jnp.ones((8, 32))
-  layer = MCDropout(0.5, axis_name=train.AXIS)
+  layer = MCDropout(0.5, axis_name=devices_lib.AXIS)
   apply = lambda x: layer.apply({}, x, train=True, rngs={'dropout': jax.random.PRNGKey(3)})  # noqa: E731
-  one = jax.pmap(apply, axis_name=train.AXIS)(x[None])[0]
-  two = jax.pmap(apply, axis_name=train.AXIS)(x.reshape(2, 4, 32)).reshape(8, 32)
+  one = jax.pmap(apply, axis_name=devices_lib.AXIS)(x[None])[0]
+  two = jax.pmap(apply, axis_name=devices_lib.AXIS)(x.reshape(2, 4, 32)).reshape(8, 32)
   np.testing.assert_array_equal(one, two)
   assert 0.3 < float(jnp.mean(one == 0)) < 0.7 and set(np.unique(one).tolist()) == {0.0, 2.0}
   # Without a 'dropout' rng (plain inference), it is the identity.
@@ -128,15 +130,15 @@ def test_dropout_masks_on_two_devices_are_one_devices_rows():
 def test_monte_carlo_passes_do_not_depend_on_the_chunk_or_the_device():
   config = smoke.mnist1d(strategies=('bald',), **{'model.dropout': 0.3})
   exp = experiment.make_experiment(config)
-  state = experiment.initial_train_state(exp, 'bald', jax.random.PRNGKey(0))
+  state = state_lib.initial_train_state(exp, 'bald', jax.random.PRNGKey(0))
   indices = np.random.default_rng(0).permutation(exp.dataset.pool_size)[:101]
   rng = jax.random.PRNGKey(1)
-  a = experiment.sample_predictions(state, exp.dataset.x_train, indices, 5, rng, chunk=64)
-  b = experiment.sample_predictions(state, exp.dataset.x_train, indices[::-1], 5, rng, chunk=8)
+  a = inference.sample_predictions(state, exp.dataset.x_train, indices, 5, rng, chunk=64)
+  b = inference.sample_predictions(state, exp.dataset.x_train, indices[::-1], 5, rng, chunk=8)
   assert a.shape == (101, 5, 10)
   np.testing.assert_allclose(a, b[::-1], rtol=1e-5, atol=1e-6)    # another order, chunk, device
   assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-3                   # the passes differ
-  deterministic = experiment.infer(state, exp.dataset.x_train, indices).prediction
+  deterministic = inference.infer(state, exp.dataset.x_train, indices).prediction
   assert np.abs(a.mean(1) - deterministic).max() < np.abs(a[:, 0] - deterministic).max()
 
 
@@ -146,11 +148,11 @@ def test_a_copy_of_a_sample_gets_its_predictions_in_every_pass():
   # original.
   config = smoke.mnist1d(strategies=('batchbald',), **{'model.dropout': 0.3})
   exp = experiment.make_experiment(config)
-  state = experiment.initial_train_state(exp, 'batchbald', jax.random.PRNGKey(0))
+  state = state_lib.initial_train_state(exp, 'batchbald', jax.random.PRNGKey(0))
   x = np.asarray(exp.dataset.x_train)[:20]
   order = np.random.default_rng(0).permutation(40)
-  got = experiment.sample_predictions(state, np.concatenate([x, x]), order, 5,
-                                      jax.random.PRNGKey(1), chunk=8)
+  got = inference.sample_predictions(state, np.concatenate([x, x]), order, 5,
+                                     jax.random.PRNGKey(1), chunk=8)
   by_row = np.empty_like(got)
   by_row[order] = got
   np.testing.assert_allclose(by_row[20:], by_row[:20], rtol=1e-6, atol=1e-7)

@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 
 from configs import celeba as celeba_config
 from configs import cifar10 as cifar10_config
-from l2r_jax import data as data_lib
+from l2r_jax import errors
 from l2r_jax import experiment
 from l2r_jax.data import catalog
 
@@ -58,7 +58,7 @@ def test_face_decodes_encoded_and_decoded_records_alike():
 @pytest.mark.parametrize('name', ['cifar10', 'celeb_a'])
 def test_unprepared_dataset_says_how_to_prepare_it(tmp_path, name):
   load = {'cifar10': catalog.load_cifar10, 'celeb_a': catalog.load_celeba}[name]
-  with pytest.raises(data_lib.DataNotFoundError,
+  with pytest.raises(errors.DataNotFoundError,
                      match=f'tfds build {name} --file_format=array_record --data_dir={tmp_path}'):
     load(_config(data_dir=str(tmp_path)))
 
@@ -66,7 +66,7 @@ def test_unprepared_dataset_says_how_to_prepare_it(tmp_path, name):
 def test_unprepared_dataset_in_the_default_data_dir_says_how_to_prepare_it(tmp_path, monkeypatch):
   # No --config.data.data_dir: TFDS's default folder, here an empty one.
   monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))
-  with pytest.raises(data_lib.DataNotFoundError,
+  with pytest.raises(errors.DataNotFoundError,
                      match=r'(?s)in the TFDS data dir .*tfds build cifar10 --file_format=array_record\n'):
     catalog.load_cifar10(_config(data_dir=None))
 

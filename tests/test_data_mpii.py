@@ -20,8 +20,8 @@ import pytest
 from scipy import io as sio
 
 from l2r_jax import data as data_lib
-from l2r_jax.data import DataNotFoundError
 from l2r_jax.data import mpii
+from l2r_jax.errors import DataNotFoundError
 from l2r_jax.metrics import pckh
 
 JOINTS_NAMES = ('rank', 'rkne', 'rhip', 'lhip', 'lkne', 'lank', 'pelv', 'thor', 'neck', 'head',

@@ -10,8 +10,8 @@ from PIL import Image
 import pytest
 from scipy import io as sio
 
-from l2r_jax.data import DataNotFoundError
 from l2r_jax.data import shanghaitech as shhb
+from l2r_jax.errors import DataNotFoundError
 
 H, W = 48, 64
 # 1-based (x, y) heads per image; the last head of train image 1 lies past the right border.

@@ -13,14 +13,18 @@ import numpy as np
 import pytest
 
 from configs import cifar10 as cifar10_config
-from l2r_jax import blocks
 from l2r_jax import checkpoint
 from l2r_jax import cycle
 from l2r_jax import defaults
+from l2r_jax import devices as devices_lib
+from l2r_jax import errors
 from l2r_jax import experiment
+from l2r_jax import inference
 from l2r_jax import losses
 from l2r_jax import protocol
 from l2r_jax import models as models_lib
+from l2r_jax import runs
+from l2r_jax import state as state_lib
 from l2r_jax import strategies
 from l2r_jax import train
 from l2r_jax import workdir
@@ -78,7 +82,7 @@ def test_the_rank_all_features_ablation_trains_ll4als_module_with_the_listwise_l
   workdir, _ = full_run
   config = _smoke(strategies=ALL)
   exp = experiment.make_experiment(config)
-  models = experiment.initial_train_state(exp, 'l2r_all_features', jax.random.PRNGKey(0))
+  models = state_lib.initial_train_state(exp, 'l2r_all_features', jax.random.PRNGKey(0))
   mgr = checkpoint.manager(str(workdir / 'checkpoints' / 'l2r_all_features-seed0'))
   trained, _ = checkpoint.restore_latest(mgr, models)
   mgr.close()
@@ -103,7 +107,7 @@ def test_a_new_loss_based_strategy_is_one_registration(tmp_path):
     assert [r['spearman'] is None for r in records] == [True, True, False, False]
     assert [r['num_labeled'] for r in records] == [64, 96] * 2
     state = {s: checkpoint.restore_latest(checkpoint.manager(
-        str(tmp_path / 'checkpoints' / f'{s}-seed0')), experiment.initial_train_state(
+        str(tmp_path / 'checkpoints' / f'{s}-seed0')), state_lib.initial_train_state(
             exp, s, jax.random.PRNGKey(0)))[0] for s in config.strategies}
     assert sorted(state['pairwise_isolated'].predictor.params) == ['Dense_0', 'Dense_1']
   finally:
@@ -114,9 +118,9 @@ def test_strategies_with_one_loss_module_share_one_trainer():
   exp = experiment.make_experiment(_smoke(strategies=ALL))
   assert exp.trainers['random'] is exp.trainers['entropy'] is exp.trainers['vaal']
   assert len({id(t) for t in exp.trainers.values()}) == 4  # none, l2r, ll4al, rank-all-features
-  assert exp.predictors['random'] is None
-  assert exp.trainers['ll4al'].options['detach_after_epoch'] == exp.config.ll4al.detach_epoch
-  assert exp.trainers['l2r'].options['detach_after_epoch'] is None
+  assert exp.loss_modules['random'] is None
+  assert exp.trainers['ll4al'].options['gradient'].detach_epoch == exp.config.ll4al.detach_epoch
+  assert exp.trainers['l2r'].options['gradient'].isolated
 
 
 def test_label_sets_in_checkpoints(full_run):
@@ -232,8 +236,8 @@ def test_vmapped_training_matches_one_seed_at_a_time():
   def start(seed, n):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
     labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, n)
-    models = experiment.initial_train_state(exp, 'l2r', rng_init)
-    return experiment.ALState('l2r', seed, 0, labeled, rng, models, [])
+    models = state_lib.initial_train_state(exp, 'l2r', rng_init)
+    return state_lib.RunState('l2r', seed, 0, labeled, rng, models, [])
 
   # 160 labels: three steps per epoch, the last batch filled from a second permutation.
   als = [start(seed, 160) for seed in (3, 4)]
@@ -272,8 +276,8 @@ def test_an_epoch_scanned_matches_an_epoch_step_by_step(runs):
   for seed in range(runs):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
     labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
-    models = experiment.initial_train_state(exp, 'l2r', rng_init)
-    als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
+    models = state_lib.initial_train_state(exp, 'l2r', rng_init)
+    als.append(state_lib.RunState('l2r', seed, 0, labeled, rng, models, []))
     rngs.append(jax.random.PRNGKey(20 + seed))
   stepped, step_history = cycle.train_cycle(exp, als, 1, rngs)
   config.train.loop = 'scan'
@@ -293,9 +297,9 @@ def test_the_device_feed_trains_as_the_host_feed_and_compiles_a_step_once(tmp_pa
       compiled.append(fun_name)
 
   # How many pmapped programs had been compiled when each (strategy, cycle) was saved.
-  at_save, save = {}, experiment.save_run
-  monkeypatch.setattr(experiment, 'save_run', lambda experiment_, workdir, run, history: (
-      at_save.__setitem__((run.al.strategy, run.al.cycle), len(compiled)),
+  at_save, save = {}, runs.save_run
+  monkeypatch.setattr(runs, 'save_run', lambda experiment_, workdir, run, history: (
+      at_save.__setitem__((run.state.strategy, run.state.cycle), len(compiled)),
       save(experiment_, workdir, run, history)))
   overrides = {'strategies': ('random', 'l2r'), 'train.epochs': 2, 'train.loop': 'step',
                'al.cycles': 4}
@@ -325,8 +329,8 @@ def test_the_device_feed_gives_vmapped_seeds_and_scanned_epochs_the_host_feeds_b
   for seed in range(2):
     rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
     labeled = protocol.initial_labeled(seed, exp.dataset.pool_size, 160)  # 3 steps an epoch
-    models = experiment.initial_train_state(exp, 'l2r', rng_init)
-    als.append(experiment.ALState('l2r', seed, 0, labeled, rng, models, []))
+    models = state_lib.initial_train_state(exp, 'l2r', rng_init)
+    als.append(state_lib.RunState('l2r', seed, 0, labeled, rng, models, []))
     rngs.append(jax.random.PRNGKey(30 + seed))
   trained = {}
   for feed in ('host', 'device'):
@@ -347,7 +351,7 @@ def test_the_auto_loop_is_chosen_by_backend_not_by_a_clock(tmp_path):
     return exp, experiment.run_one(exp, str(workdir), 'random', 0)
 
   exp, auto = run('auto', tmp_path / 'auto')
-  assert exp.loop == 'step'  # this test runs on CPU devices
+  assert exp.loop.name == 'step'  # this test runs on CPU devices
   _, chosen = run('step', tmp_path / 'step')
   assert [r['value'] for r in auto.results] == [r['value'] for r in chosen.results]
   chex.assert_trees_all_equal(jax.tree.leaves(auto.train_state), jax.tree.leaves(chosen.train_state))
@@ -378,7 +382,8 @@ def test_cut_off_result_line_is_repaired(tmp_path):
     ({'predictor.lr_decay': float('inf')}, r'config.predictor.lr_decay must be a finite'),
     ({'train.lr_boundaries': (1, 5)}, r'config.train.lr_boundaries=\(1, 5\): the learning-rate '
                                       r'steps must be whole epochs within \[0, 2\]'),
-    ({'ll4al.detach_epoch': 3}, r"config.ll4al.detach_epoch=3: LL4AL's detach epoch must be"),
+    ({'ll4al.detach_epoch': 3}, r"config.ll4al.detach_epoch=3: the ranking loss's detach epoch "
+                                r'must be'),
     ({'vaal.batch_size': 0}, r'config.vaal.batch_size must be a positive integer'),
     ({'vaal.iterations': -1}, r'config.vaal.iterations must be a whole number >= 0'),
     ({'vaal.arch': 'resnet'}, r"config.vaal.arch='resnet': choose one of"),
@@ -396,7 +401,7 @@ def test_bad_config_is_refused_before_training(tmp_path, overrides, message):
 
 def test_unwritable_workdir(tmp_path):
   (tmp_path / 'file').write_text('')
-  with pytest.raises(workdir.WorkdirError, match=r'cannot be created: .*file is a file'):
+  with pytest.raises(errors.WorkdirError, match=r'cannot be created: .*file is a file'):
     experiment.run(_smoke(), str(tmp_path / 'file' / 'run'))
 
 
@@ -559,10 +564,10 @@ def test_the_pose_stand_in_trains_alike_in_one_process_and_on_two(tmp_path):
 
 def test_scoring_splits_the_indices_into_one_block_per_device():
   pool = np.arange(1000, 1300) * 10
-  seen = jax.pmap(lambda x: (x, jnp.broadcast_to(jax.lax.axis_index(train.AXIS), x.shape)),
-                  axis_name=train.AXIS)
+  seen = jax.pmap(lambda x: (x, jnp.broadcast_to(jax.lax.axis_index(devices_lib.AXIS), x.shape)),
+                  axis_name=devices_lib.AXIS)
   indices = np.random.default_rng(0).permutation(300)[:299]
-  values, device = blocks.map_over_devices(seen, lambda rows: (pool[rows],), indices, chunk=64)
+  values, device = devices_lib.map_over_devices(seen, lambda rows: (pool[rows],), indices, chunk=64)
   np.testing.assert_array_equal(values, pool[indices])   # in index order, padding cut
   np.testing.assert_array_equal(device, np.repeat([0, 1], [150, 149]))
 
@@ -571,16 +576,16 @@ def test_scoring_and_evaluation_over_two_devices_give_one_devices_outputs():
   # The same per-sample computation, batched differently: equal up to float32 rounding.
   config = _smoke(strategies=('l2r',))
   exp = experiment.make_experiment(config)
-  state = experiment.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
+  state = state_lib.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
   indices = np.random.default_rng(0).permutation(exp.dataset.pool_size)[:300]
-  outputs = experiment.infer(state, exp.dataset.x_train, indices, chunk=64)
-  prediction, feats, predicted = jax.jit(experiment._apply)(
+  outputs = inference.infer(state, exp.dataset.x_train, indices, chunk=64)
+  prediction, feats, predicted = jax.jit(inference._apply)(
       state, jnp.asarray(exp.dataset.x_train[indices]))
   for got, want in zip(outputs, (prediction, global_average_pool(feats.last),
                                  predicted)):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-  result = experiment.evaluate(exp, state, chunk=64)
-  accuracy = float(np.mean(np.argmax(jax.jit(experiment._apply)(
+  result = inference.evaluate(exp, state, chunk=64)
+  accuracy = float(np.mean(np.argmax(jax.jit(inference._apply)(
       state, jnp.asarray(exp.dataset.x_test))[0], -1) == exp.dataset.y_test))
   assert result['value'] == pytest.approx(accuracy, abs=1.01 / len(exp.dataset.y_test))
 
@@ -588,14 +593,14 @@ def test_scoring_and_evaluation_over_two_devices_give_one_devices_outputs():
 def test_true_losses_are_the_targets_cross_entropy_on_the_pool():
   config = _smoke()
   exp = experiment.make_experiment(config)
-  models = experiment.initial_train_state(exp, 'random', jax.random.PRNGKey(3))
+  models = state_lib.initial_train_state(exp, 'random', jax.random.PRNGKey(3))
   idx = np.array([5, 0, 77, 3, 12])  # fewer than a chunk, out of order
   t = models.target
   logits, _ = t.apply_fn({'params': t.params, 'batch_stats': t.batch_stats},
                          exp.dataset.x_train[idx], train=False)
   logp = jax.nn.log_softmax(np.asarray(logits, np.float64))
   expected = -logp[np.arange(len(idx)), exp.dataset.y_train[idx]]
-  np.testing.assert_allclose(experiment.true_losses(exp, models, idx), expected, rtol=1e-5)
+  np.testing.assert_allclose(inference.true_losses(exp, models, idx), expected, rtol=1e-5)
 
 
 def test_a_strategy_has_one_colour_in_both_panels_of_the_curves():
@@ -612,7 +617,7 @@ def test_a_strategy_has_one_colour_in_both_panels_of_the_curves():
 
 def test_a_workdir_that_is_a_file_is_named_as_such(tmp_path):
   (tmp_path / 'file').write_text('')
-  with pytest.raises(workdir.WorkdirError, match='is a file, not a folder'):
+  with pytest.raises(errors.WorkdirError, match='is a file, not a folder'):
     experiment.run(_smoke(), str(tmp_path / 'file'))
 
 

@@ -88,7 +88,7 @@ def test_files_that_cannot_be_decoded_are_refused_at_load_each_with_its_reason(t
   reasons = _damaged(root)
   # macOS's AppleDouble companion of an image: hidden, never an image, never named.
   (root / 'unlabeled' / '._u.png').write_bytes(b'\x00\x05\x16\x07' + b'\0' * 80)
-  with pytest.raises(image_folder.ImageFolderError) as refusal:
+  with pytest.raises(errors.ImageFolderError) as refusal:
     data_lib.load(_config(root, normalize=normalize))
   message = str(refusal.value)
   assert isinstance(refusal.value, errors.Refusal)
@@ -122,7 +122,7 @@ def test_a_long_list_of_unreadable_files_shows_twenty_and_counts_the_rest(tmp_pa
   root = _folder(tmp_path)
   for i in range(25):
     (root / 'unlabeled' / f'bad{i:02d}.png').write_bytes(b'\0' * 10)
-  with pytest.raises(image_folder.ImageFolderError) as refusal:
+  with pytest.raises(errors.ImageFolderError) as refusal:
     data_lib.load(_config(root))
   lines = str(refusal.value).splitlines()
   assert lines[0].startswith('25 of the 29 image files')
@@ -137,7 +137,7 @@ def test_an_image_above_pillows_pixel_limit_is_refused_without_decoding_it(tmp_p
   monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 500)   # 600 pixels: Pillow only warns of it
   with warnings.catch_warnings():
     warnings.simplefilter('error')    # Pillow's own warning must not escape either
-    with pytest.raises(image_folder.ImageFolderError,
+    with pytest.raises(errors.ImageFolderError,
                        match=r'unlabeled/big.png: 30 x 20 pixels, more than '
                              r'PIL.Image.MAX_IMAGE_PIXELS=500'):
       data_lib.load(_config(root))
@@ -173,7 +173,7 @@ def test_a_float_image_with_nan_is_refused(tmp_path):
   root = _folder(tmp_path)
   Image.fromarray(np.array([[0.5, np.nan], [0.1, 0.2]], np.float32)).save(
       root / 'unlabeled' / 'gap.tif')
-  with pytest.raises(image_folder.ImageFolderError,
+  with pytest.raises(errors.ImageFolderError,
                      match='unlabeled/gap.tif: its pixels include NaN or infinite values'):
     data_lib.load(_config(root))
 
@@ -226,7 +226,7 @@ def test_links_to_folders_and_files_are_followed_in_labeled_and_unlabeled(tmp_pa
                                'unlabeled/batch/x.png', 'unlabeled/single.png', 'unlabeled/u.png']
   np.testing.assert_array_equal(ds.y_train, [0, 1, 2, -1, -1, -1])
   os.symlink(root, root / 'unlabeled' / 'batch2')   # a loop: the root holds unlabeled/
-  with pytest.raises(image_folder.ImageFolderError,
+  with pytest.raises(errors.ImageFolderError,
                      match=r'unlabeled/batch2 is a link to .*images, a folder it is in'):
     data_lib.load(_config(root))
 
@@ -254,7 +254,7 @@ def test_a_file_damaged_after_load_is_refused_by_name(tmp_path):
   root = _folder(tmp_path)
   ds = data_lib.load(_config(root, normalize='imagenet'))
   (root / 'unlabeled' / 'u.png').write_bytes(b'')
-  with pytest.raises(image_folder.ImageFolderError,
+  with pytest.raises(errors.ImageFolderError,
                      match=r'unlabeled/u.png can no longer be read \(empty \(0 bytes\)\)'):
     ds.x_train[np.arange(3)]
 
@@ -295,7 +295,7 @@ def test_the_contact_sheet_shows_thumbnails_turned_as_the_camera_says(tmp_path, 
 
   def read(i):
     if i == 2:
-      raise image_folder.ImageFolderError('gone')
+      raise errors.ImageFolderError('gone')
     return np.zeros((8, 8, 3), np.float32)
 
   class Pool:

@@ -99,7 +99,7 @@ def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp
     learner.teach(query[:4], truth[query[:4]])
     answers = (tmp_path / learner_lib.ANSWERS_FILE).read_bytes()
     free = int(learner.pending[0])
-    with pytest.raises(learner_lib.LabelError) as refused:
+    with pytest.raises(errors.LabelError) as refused:
       learner.teach([free, free, 400, -1, int(query[0]), query[5], 7.0],
                     [1, 1, 0, 0, 0, 2, 1])
     assert str(refused.value).splitlines() == [
@@ -112,9 +112,9 @@ def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp
         '(label answer --relabel), never by answering again.',
         f'answer 6, index {query[5]}: label 2 is not a class: 0 .. 1.',
         'answer 7: index 7.0 is not a pool sample (whole numbers 0 .. 399).']
-    with pytest.raises(learner_lib.LabelError, match='3 indices and 2 labels'):
+    with pytest.raises(errors.LabelError, match='3 indices and 2 labels'):
       learner.teach([1, 2, 3], [0, 1])
-    with pytest.raises(learner_lib.LabelError, match=r"label 'benign' is not a class index"):
+    with pytest.raises(errors.LabelError, match=r"label 'benign' is not a class index"):
       learner.teach([free], ['benign'])
     # A disk that fills during the write: none of the answers is saved, or taught.
     labeled = learner.labeled
@@ -130,7 +130,7 @@ def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp
       return written
 
     with mock.patch.object(os, 'write', full):
-      with pytest.raises(learner_lib.LabelError, match='No space left on device.*none of them '
+      with pytest.raises(errors.LabelError, match='No space left on device.*none of them '
                                                        'was taught'):
         learner.teach(query[4:8], truth[query[4:8]])
     assert (tmp_path / learner_lib.ANSWERS_FILE).read_bytes() == answers
@@ -154,14 +154,14 @@ def test_a_learner_refuses_what_it_cannot_do(tmp_path):
     learner_lib.ActiveLearner(_config('oracle_loss'), str(tmp_path / 'oracle'))
   assert not os.path.exists(tmp_path / 'oracle')
   with learner_lib.ActiveLearner(_config('random'), str(tmp_path / 'w')) as learner:
-    with pytest.raises(learner_lib.LabelError, match=r'query\(n=500\): a query asks for 1 .. 400 '
+    with pytest.raises(errors.LabelError, match=r'query\(n=500\): a query asks for 1 .. 400 '
                                                      r'samples'):
       learner.query(500)
-    with pytest.raises(learner_lib.LabelError, match='the model has not trained yet'):
+    with pytest.raises(errors.LabelError, match='the model has not trained yet'):
       learner.predict(learner.dataset.x_test)
   with learner_lib.ActiveLearner(_config('random', **{'al.initial': 1000}),
                                  str(tmp_path / 'big')) as learner:
-    with pytest.raises(learner_lib.LabelError, match=r'config.al.initial=1000: a query asks for '
+    with pytest.raises(errors.LabelError, match=r'config.al.initial=1000: a query asks for '
                                                      r'1 .. 400 samples.*Give query\(n\) or set'):
       learner.query()
   # Another pool, other given labels, another strategy in the same workdir: refused.
@@ -173,7 +173,7 @@ def test_a_learner_refuses_what_it_cannot_do(tmp_path):
       (_config('random'), pool._replace(y_train=np.where(np.arange(400) == 3, 1, -1).astype(
           np.int32)), 'data given_labels_sha256'),
       (_config('entropy'), None, 'data strategy: "random" -> "entropy"')]:
-    with pytest.raises(workdir_lib.WorkdirError, match=named):
+    with pytest.raises(errors.WorkdirError, match=named):
       learner_lib.ActiveLearner(config, str(tmp_path / 'w'), dataset)
   with pytest.raises(errors.ConfigError, match="Dataset.class_names names 'benign' twice"):
     learner_lib.ActiveLearner(_config('random'), str(tmp_path / 'named'),
@@ -239,7 +239,7 @@ def test_a_damaged_answers_file_refuses_the_learner_naming_the_line(tmp_path):
        f"line 2: index {query[5]} is 'sha256:.*' in this pool, but the answer names id "
        f"'{mismatch['id']}' .index {query[1]}.; index and id of one answer disagree")]:
     path.write_text(''.join(lines))
-    with pytest.raises(learner_lib.LabelError, match=f'{path}: 1 problem; it holds every answer '
+    with pytest.raises(errors.LabelError, match=f'{path}: 1 problem; it holds every answer '
                                                      f'taught.*\n{path}, {named}'):
       learner_lib.ActiveLearner(_config('random'), str(tmp_path))
     assert path.read_text() == ''.join(lines)      # refused, not mended: nothing is dropped
@@ -247,13 +247,13 @@ def test_a_damaged_answers_file_refuses_the_learner_naming_the_line(tmp_path):
   path.write_text(first + second + third)
   shutil.move(path, tmp_path / 'kept.jsonl')
   os.symlink(tmp_path / 'kept.jsonl', path)
-  with pytest.raises(workdir_lib.WorkdirError, match=f'{path} is a symbolic link'):
+  with pytest.raises(errors.WorkdirError, match=f'{path} is a symbolic link'):
     learner_lib.ActiveLearner(_config('random'), str(tmp_path))
   assert (tmp_path / 'kept.jsonl').read_text() == first + second + third
   os.remove(path)
   shutil.move(tmp_path / 'kept.jsonl', path)
   os.remove(tmp_path / workdir_lib.IDENTITY_FILE)
-  with pytest.raises(workdir_lib.WorkdirError, match='holds answers, but .*experiment.json'):
+  with pytest.raises(errors.WorkdirError, match='holds answers, but .*experiment.json'):
     learner_lib.ActiveLearner(_config('random'), str(tmp_path))
   assert not (tmp_path / workdir_lib.IDENTITY_FILE).exists()
 

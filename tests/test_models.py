@@ -1,6 +1,7 @@
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from l2r_jax import models
@@ -102,3 +103,35 @@ def test_small_dense_models_run(rng, name, kwargs, x_shape, out_shape):
   assert feats.last is feats.stages[-1] and 'batch_stats' in updates
   if name == 'crowd_counter':
     assert float(out.min()) >= 0  # densities are non-negative
+
+
+def test_simple_baseline_resize_upsampling_against_numpy(rng):
+  """``upsample='resize'``: nearest-neighbour ×2, a 3×3 'SAME' cross-correlation without bias,
+  BatchNorm (at init: x / sqrt(1 + 1e-5)), ReLU, the 1×1 head; recomputed in numpy."""
+  kwargs = dict(num_outputs=3, stage_sizes=(1, 1, 1, 1), block='basic', width=8, stem='cifar',
+                num_deconv=1, deconv_width=5)
+  resize = models.SimpleBaseline(upsample='resize', **kwargs)
+  x = jax.random.normal(rng, (2, 16, 16, 3))
+  variables = resize.init(rng, x, train=False)
+  heatmaps, feats = resize.apply(variables, x, train=False)
+  params = variables['params']
+  up = np.repeat(np.repeat(np.asarray(feats.last, np.float64), 2, 1), 2, 2)
+  padded = np.pad(up, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  kernel = np.asarray(params['Conv_0']['kernel'], np.float64)  # [3, 3, in, out]
+  h, w = up.shape[1:3]
+  y = sum(np.einsum('bhwc,co->bhwo', padded[:, i:i + h, j:j + w], kernel[i, j])
+          for i in range(3) for j in range(3))
+  y = np.maximum(y / np.sqrt(1 + 1e-5), 0)
+  final = params['final_conv']
+  expected = (np.einsum('bhwc,co->bhwo', y, np.asarray(final['kernel'][0, 0], np.float64))
+              + np.asarray(final['bias'], np.float64))
+  np.testing.assert_allclose(np.asarray(heatmaps), expected, rtol=1e-4,
+                             atol=1e-5 * np.abs(expected).max())
+  # The same shapes as the transposed convolutions', a 3×3 kernel in place of each 4×4.
+  deconv = models.SimpleBaseline(**kwargs)
+  deconv_params = deconv.init(rng, x, train=False)['params']
+  chex.assert_equal_shape([heatmaps, deconv.apply(deconv.init(rng, x, train=False), x,
+                                                  train=False)[0]])
+  assert _count(deconv_params) - _count(params) == (16 - 9) * 64 * 5
+  with pytest.raises(ValueError, match="upsample='bilinear': use 'deconv' or 'resize'"):
+    models.SimpleBaseline(upsample='bilinear', **kwargs).init(rng, x, train=False)

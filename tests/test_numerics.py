@@ -19,7 +19,9 @@ from l2r_jax import checkpoint
 from l2r_jax import data as data_lib
 from l2r_jax import errors
 from l2r_jax import experiment
+from l2r_jax import inference
 from l2r_jax import protocol
+from l2r_jax import state as state_lib
 from l2r_jax import strategies
 from l2r_jax import train
 from l2r_jax.strategies import badge
@@ -131,11 +133,11 @@ def test_files_read_on_demand_are_refused_when_read_naming_the_split_and_index(t
   with pytest.raises(errors.NumericsError,
                      match=r'^Dataset.x_train: NaN or infinite values in 1 of \d+ samples read '
                            r'together \(index 7\)'):
-    experiment.infer(flat_state, images, np.arange(10), chunk=4, split='pool')
+    inference.infer(flat_state, images, np.arange(10), chunk=4, split='pool')
   # Inputs given otherwise (a learner's predict): named as such.
   with pytest.raises(errors.NumericsError, match=r'^The inputs: .*\(index 7\)'):
-    experiment.infer(flat_state, images, np.arange(10), chunk=4)
-  ok = experiment.infer(flat_state, images, np.arange(7), chunk=4, split='pool')
+    inference.infer(flat_state, images, np.arange(10), chunk=4)
+  ok = inference.infer(flat_state, images, np.arange(7), chunk=4, split='pool')
   np.testing.assert_allclose(
       ok.prediction, flat_state.target.apply_fn({'params': flat_state.target.params},
                                                 jnp.asarray(values[:7].reshape(7, 16)),
@@ -161,9 +163,9 @@ def marked():
 
 
 def _run_state(exp, strategy, labeled, cycle):
-  return experiment.ALState(strategy, 0, cycle, np.asarray(labeled, np.int64),
+  return state_lib.RunState(strategy, 0, cycle, np.asarray(labeled, np.int64),
                             jax.random.PRNGKey(1),
-                            experiment.initial_train_state(exp, strategy, jax.random.PRNGKey(0)),
+                            state_lib.initial_train_state(exp, strategy, jax.random.PRNGKey(0)),
                             [])
 
 
@@ -200,7 +202,7 @@ def test_predictions_for_a_person_name_the_samples_without_a_cycle(marked):
   state = _run_state(exp, 'entropy', initial, 0).train_state
   with pytest.raises(errors.NumericsError, match=r"^The model's predictions are NaN or infinite on "
                                                  r'1 of 3 samples \(index 1\)\. Its training'):
-    experiment.infer(state, exp.dataset.x_train[[0, 5, 1]], np.arange(3))
+    inference.infer(state, exp.dataset.x_train[[0, 5, 1]], np.arange(3))
 
 
 def test_the_command_line_refuses_a_model_that_breaks_at_cycle_1_and_keeps_cycle_0(tmp_path):

@@ -273,7 +273,7 @@ def test_the_image_folder_loader_reads_classes_pool_and_test(tmp_path):
   config.classes = ('dog', 'bird')
   with pytest.raises(errors.ConfigError, match=r"'cat' is not in config.data.classes"):
     data_lib.load(config)
-  with pytest.raises(data_lib.DataNotFoundError, match='is not a folder'):
+  with pytest.raises(errors.DataNotFoundError, match='is not a folder'):
     data_lib.load(ml_collections.ConfigDict(dict(name='image_folder', root=str(tmp_path / 'no'))))
   grey = image_folder.read_image(str(root / 'unlabeled' / 'notes.txt.png'), (4, 4), 1)
   assert grey.shape == (4, 4, 1) and np.all((grey >= 0) & (grey <= 1))

@@ -18,8 +18,10 @@ import torchvision
 
 from l2r_jax import errors
 from l2r_jax import models
+from l2r_jax import state as state_lib
 from l2r_jax import train
 from l2r_jax.models import pretrained
+from l2r_jax.models import state_dict_files
 
 # torchvision's model and ours, with the ImageNet stem; the Flax stage sizes of each.
 ARCHS = {'resnet18': (torchvision.models.resnet18, dict(stage_sizes=(2, 2, 2, 2), block='basic')),
@@ -145,7 +147,7 @@ def test_imagenet_weights_come_from_the_cache_or_a_message_that_says_where_to_pu
     raise urllib.error.URLError('no network')
 
   monkeypatch.setattr(pretrained.urllib.request, 'urlopen', offline)
-  with pytest.raises(pretrained.WeightsNotFoundError) as e:
+  with pytest.raises(errors.WeightsNotFoundError) as e:
     pretrained.imagenet_file('resnet50')
   message = str(e.value)
   assert 'https://download.pytorch.org/models/resnet50-0676ba61.pth' in message
@@ -230,13 +232,13 @@ def test_the_paper_pose_config_starts_from_imagenet_weights(tmp_path, monkeypatc
   monkeypatch.setattr(pretrained.urllib.request, 'urlopen', offline)
   monkeypatch.setenv('L2R_JAX_WEIGHTS', str(tmp_path / 'empty'))
   monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
-  with pytest.raises(pretrained.WeightsNotFoundError, match='resnet50-0676ba61.pth'):
+  with pytest.raises(errors.WeightsNotFoundError, match='resnet50-0676ba61.pth'):
     experiment.make_experiment(c)
   path = _imagenet_in_cache(tmp_path, monkeypatch)
   exp = experiment.make_experiment(c)
   assert exp.backbone.source == path and exp.backbone.normalisation == 'imagenet'
-  state = experiment.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
-  expected = pretrained.from_torchvision(pretrained.read_state_dict(path),
+  state = state_lib.initial_train_state(exp, 'l2r', jax.random.PRNGKey(0))
+  expected = pretrained.from_torchvision(state_dict_files.read_state_dict(path),
                                          {'params': state.target.params['backbone'],
                                           'batch_stats': state.target.batch_stats['backbone']},
                                          (3, 4, 6, 3))
@@ -274,6 +276,59 @@ def test_shapes_pretraining_is_deterministic_and_feeds_both_stand_ins(tmp_path):
   assert 'synthetic_shapes' in pretrained.shipped()
   c = synthetic_pose.get_config('pretrained_smoke')
   assert experiment.make_experiment(c).backbone.source.endswith('synthetic_shapes')
+
+
+def test_keypoint_target_by_hand():
+  """One keypoint at (x, y) = (10, 20) of a 32×32 image: the channel is 1 there and the Gaussian of
+  sigma 4 elsewhere; averaged over 4×4 cells its peak is cell (row 5, column 2); NaN rows add
+  nothing."""
+  from l2r_jax import pretrain  # pylint: disable=g-import-not-at-top
+  keypoints = np.full((1, 3, 2), np.nan, np.float32)
+  keypoints[0, 0] = (10.0, 20.0)
+  channel = pretrain.keypoint_channel(keypoints, 32, 4.0)
+  yy, xx = np.mgrid[:32, :32]
+  np.testing.assert_allclose(channel[0, ..., 0],
+                             np.exp(-((xx - 10.0)**2 + (yy - 20.0)**2) / 32.0), atol=1e-6)
+  target = np.asarray(pretrain.heatmap_target(jnp.asarray(channel), 4))
+  np.testing.assert_allclose(target[0], channel[0, ..., 0].reshape(8, 4, 8, 4).mean((1, 3)),
+                             atol=1e-6)
+  assert np.unravel_index(np.argmax(target[0]), (8, 8)) == (5, 2)
+
+
+def test_shapes_keypoints_are_each_shapes_ends_and_corners():
+  """Per class, the number of distinct stroke ends and corners of its parts, placed as the shape:
+  a bar's ends (-0.5, 0) and (0.5, 0) of the unit frame lie ``size`` apart (the stretch acts on y),
+  ``size`` in [0.35, 0.8] of the image; a box's corners, mapped linearly, form a parallelogram."""
+  from l2r_jax.data import shapes  # pylint: disable=g-import-not-at-top
+  expected = {'disc': 1, 'bar': 2, 'cross': 4, 'vee': 3, 'tee': 4, 'box': 4, 'dumbbell': 2,
+              'zigzag': 4, 'pair': 2, 'arc': 6}
+  data = shapes.make_shapes(300, 0, 32)
+  counts = (~np.isnan(data['keypoints'][..., 0])).sum(1)
+  for label, name in enumerate(shapes.CLASSES):
+    assert set(counts[data['labels'] == label]) == {expected[name]}, name
+  bars = data['keypoints'][data['labels'] == shapes.CLASSES.index('bar')]
+  length = np.linalg.norm(bars[:, 0] - bars[:, 1], axis=-1)
+  assert len(bars) and np.all((length >= 0.35 * 32 - 1e-3) & (length <= 0.8 * 32 + 1e-3))
+  boxes = data['keypoints'][data['labels'] == shapes.CLASSES.index('box')]
+  np.testing.assert_allclose(boxes[:, 1] - boxes[:, 0], boxes[:, 2] - boxes[:, 3], atol=1e-3)
+
+
+def test_keypoints_pretraining_feeds_the_pose_paper_regime(tmp_path):
+  from configs import pretrain_shapes  # pylint: disable=g-import-not-at-top
+  from configs import synthetic_pose  # pylint: disable=g-import-not-at-top
+  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax import pretrain  # pylint: disable=g-import-not-at-top
+  config = pretrain_shapes.get_config('keypoints_smoke')
+  info = pretrain.pretrain(config, str(tmp_path))
+  assert info['source_task'] == 'shapes_keypoints'
+  assert len(info['history']) == config.epochs and info['val_explained'] <= 1
+  c = synthetic_pose.get_config('paper_regime_smoke')
+  shipped = experiment.make_experiment(c).backbone  # the classifier's, of the same backbone
+  c.model.pretrained = str(tmp_path / 'export')
+  backbone = experiment.make_experiment(c).backbone
+  assert backbone.source == str(tmp_path / 'export')
+  jax.tree.map(lambda a, b: np.testing.assert_equal(a.shape, b.shape), backbone.params,
+               shipped.params)
 
 
 # -- weights files as people have them ---------------------------------------------------------

@@ -15,12 +15,13 @@ from examples import digits_folder
 from examples import image_folder
 import l2r_jax
 from l2r_jax import answers
+from l2r_jax import errors
 from l2r_jax import export
 from l2r_jax import label
 from l2r_jax import learner as learner_lib
 from l2r_jax import report
+from l2r_jax import state as state_lib
 from l2r_jax import stopping
-from l2r_jax.data import preprocessing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,11 +69,11 @@ def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_ref
     np.testing.assert_allclose(on_files.probabilities.sum(-1), 1, atol=1e-5)
     assert on_files.class_names == [str(c) for c in on_files.classes]
     assert learner.predict_proba(files).shape == (12, 10)
-    with pytest.raises(preprocessing.InputError, match=r'range over \[0, 255\].*\[0, 1\]'):
+    with pytest.raises(errors.InputError, match=r'range over \[0, 255\].*\[0, 1\]'):
       learner.predict(pixels.astype(np.float32))     # 0..255 as floats: scored blind
-    with pytest.raises(preprocessing.InputError, match=r'takes \[n, 32, 32, 3\]'):
+    with pytest.raises(errors.InputError, match=r'takes \[n, 32, 32, 3\]'):
       learner.predict(pixels[:, :16])
-    with pytest.raises(preprocessing.InputError, match='cannot be read as an image'):
+    with pytest.raises(errors.InputError, match='cannot be read as an image'):
       learner.predict([str(root / 'truth.csv')])
 
 
@@ -82,7 +83,7 @@ def test_an_exported_model_predicts_as_the_learner_in_another_process(session, t
   with learner_lib.ActiveLearner(_config(root), workdir) as learner:
     expected = learner.predict(files).probabilities
     path = learner.export(str(tmp_path / 'model'))
-    with pytest.raises(export.ExportError, match='not an empty folder'):
+    with pytest.raises(errors.ExportError, match='not an empty folder'):
       learner.export(path)
   np.save(tmp_path / 'files.npy', np.asarray(files))
   script = ('import sys, numpy as np, l2r_jax\n'
@@ -96,7 +97,7 @@ def test_an_exported_model_predicts_as_the_learner_in_another_process(session, t
   assert spec['preprocessing']['image_size'] == [32, 32]
   # A part missing, or damaged: refused naming it.
   os.remove(tmp_path / 'model' / export.MODEL_FILE)
-  with pytest.raises(export.ExportError, match='lacks model.json'):
+  with pytest.raises(errors.ExportError, match='lacks model.json'):
     export.load_model(path)
 
 
@@ -106,7 +107,7 @@ def test_a_damaged_export_is_refused(session, tmp_path):
     path = learner.export(str(tmp_path / 'model'))
   weights = tmp_path / 'model' / export.VARIABLES_FILE
   weights.write_bytes(weights.read_bytes()[:-10])
-  with pytest.raises(export.ExportError, match='does not match the hash'):
+  with pytest.raises(errors.ExportError, match='does not match the hash'):
     export.load_model(path)
 
 
@@ -118,10 +119,10 @@ def test_a_correction_is_logged_trained_on_and_seen_after_a_restart(session, tmp
     index = int(learner.labeled[0][-1])
     right = learner.labeled[1][-1]
     wrong = (int(right) + 1) % 10
-    with pytest.raises(learner_lib.LabelError, match='nothing to correct'):
+    with pytest.raises(errors.LabelError, match='nothing to correct'):
       learner.relabel([index], [right])
     unlabeled = int(np.flatnonzero(learner.dataset.y_train == -1)[0])
-    with pytest.raises(learner_lib.LabelError, match='has no label to correct yet'):
+    with pytest.raises(errors.LabelError, match='has no label to correct yet'):
       learner.relabel([unlabeled], [3])
     learner.relabel([index], [wrong])
     rounds = learner.rounds
@@ -186,7 +187,7 @@ def test_a_query_never_writes_over_labels_typed_in(session, tmp_path):
     with open(path, 'w', newline='', encoding='utf-8-sig') as f:
       csv.writer(f).writerows(rows)
     typed = open(path, 'rb').read()
-    with pytest.raises(learner_lib.LabelError, match='typed in and not taught'):
+    with pytest.raises(errors.LabelError, match='typed in and not taught'):
       label.write_query(learner, os.path.join(copy, 'query'))
     assert open(path, 'rb').read() == typed
 
@@ -246,7 +247,7 @@ def test_predictions_mean_what_the_task_means_and_survive_an_export(config_modul
   config = importlib.import_module(f'configs.{config_module}').get_config('smoke')
   config.strategies = ('random',)
   exp = experiment.make_experiment(config)
-  state = experiment.initial_train_state(exp, 'random', jax.random.PRNGKey(0))
+  state = state_lib.initial_train_state(exp, 'random', jax.random.PRNGKey(0))
   model = export.from_training(config, exp.dataset, state.target)
   x = exp.dataset.x_test[np.arange(4)]
   out = model.predict(x, preprocessed=True)

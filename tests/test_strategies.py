@@ -8,6 +8,7 @@ from scipy import stats
 from l2r_jax import protocol
 from l2r_jax import strategies
 from l2r_jax.strategies import coreset
+from l2r_jax.strategies import geometry
 from l2r_jax.strategies import simple
 
 
@@ -70,7 +71,7 @@ def test_k_center_greedy_breaks_ties_by_the_first_index_as_numpy_does():
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.sampled_from([-np.inf, -1.0, 0.0, 0.5, 2.0, np.inf]), min_size=1, max_size=40))
 def test_first_argmax_is_numpys_argmax(values):
-  assert int(coreset._first_argmax(jnp.asarray(values, jnp.float32))) == int(np.argmax(values))
+  assert int(geometry.first_argmax(jnp.asarray(values, jnp.float32))) == int(np.argmax(values))
 
 
 def test_k_center_greedy_compiles_once_for_labeled_sets_within_a_chunk():

@@ -8,7 +8,8 @@ import pytest
 from l2r_jax import data
 from l2r_jax import metrics
 from l2r_jax import tasks
-from l2r_jax.data import synthetic
+from l2r_jax.data import synthetic_crowd
+from l2r_jax.data import synthetic_pose
 
 S, HM = 64, 32
 BONES = ((0, 1), (1, 2), (3, 4), (4, 5), (10, 11), (11, 12), (13, 14), (14, 15), (6, 7), (7, 8),
@@ -25,13 +26,13 @@ def _segment_distance(points, a, b):
 
 def _foreground(image):
   """Pixels of a ``clean`` pose render (figure on black) that are not background, as ``(x, y)``."""
-  mean, std = synthetic.POSE_PIXEL_MEAN, synthetic.POSE_PIXEL_STD
+  mean, std = synthetic_pose.POSE_PIXEL_MEAN, synthetic_pose.POSE_PIXEL_STD
   ys, xs = np.nonzero(np.abs(image * std + mean).max(-1) > 0.05)
   return np.stack([xs, ys], 1).astype(float)
 
 
 def test_pose_shapes_and_dtypes():
-  d = synthetic.make_pose(6, 0, 'train')
+  d = synthetic_pose.make_pose(6, 0, 'train')
   assert d['images'].shape == (6, S, S, 3) and d['images'].dtype == np.float32
   assert d['joints'].shape == (6, 16, 3) and d['joints'].dtype == np.float32
   assert d['head_boxes'].shape == (6, 2, 2) and d['head_boxes'].dtype == np.float32
@@ -42,18 +43,18 @@ def test_pose_shapes_and_dtypes():
 
 
 def test_pose_is_deterministic_and_per_sample():
-  small, big = synthetic.make_pose(5, 3, 'train'), synthetic.make_pose(50, 3, 'train')
-  again = synthetic.make_pose(5, 3, 'train')
+  small, big = synthetic_pose.make_pose(5, 3, 'train'), synthetic_pose.make_pose(50, 3, 'train')
+  again = synthetic_pose.make_pose(5, 3, 'train')
   for key in ('images', 'joints', 'head_boxes'):
     np.testing.assert_array_equal(small[key], again[key])
     np.testing.assert_array_equal(small[key], big[key][:5])
-  one = synthetic.pose_sample(3, 'train', 37)
+  one = synthetic_pose.pose_sample(3, 'train', 37)
   np.testing.assert_array_equal(one['image'], big['images'][37])
   np.testing.assert_array_equal(one['joints'], big['joints'][37])
-  labels_only = synthetic.pose_sample(3, 'train', 37, render=False)
+  labels_only = synthetic_pose.pose_sample(3, 'train', 37, render=False)
   np.testing.assert_array_equal(labels_only['joints'], big['joints'][37])
-  assert not np.array_equal(synthetic.make_pose(5, 4, 'train')['images'], small['images'])
-  assert not np.array_equal(synthetic.make_pose(5, 3, 'test')['joints'], small['joints'])
+  assert not np.array_equal(synthetic_pose.make_pose(5, 4, 'train')['images'], small['images'])
+  assert not np.array_equal(synthetic_pose.make_pose(5, 3, 'test')['joints'], small['joints'])
 
 
 def test_pose_joints_lie_on_the_rendered_figure():
@@ -62,7 +63,7 @@ def test_pose_joints_lie_on_the_rendered_figure():
   the figure. Swapped x/y, a wrong heatmap scale or a misplaced figure fail this."""
   fails = []
   for i in range(40):
-    d = synthetic.pose_sample(1, 'test', i, S, HM, clean=True)
+    d = synthetic_pose.pose_sample(1, 'test', i, S, HM, clean=True)
     j = d['joints'][:, :2].astype(float) * S / HM
     unit = d['knobs']['scale'] * S
     fg = _foreground(d['image'])
@@ -84,7 +85,7 @@ def test_pose_left_and_right_limbs_differ_in_colour():
   """Right limbs are warm and left limbs cool, so left/right is learnable."""
   warm_right = []
   for i in range(30):
-    d = synthetic.pose_sample(2, 'train', i, clean=True)
+    d = synthetic_pose.pose_sample(2, 'train', i, clean=True)
     j = d['joints'][:, :2] * S / HM
     px = lambda p: d['image'][int(round(p[1])), int(round(p[0]))]  # noqa: E731
     for right, left in (((12, 11), (13, 14)), ((2, 1), (3, 4))):   # upper arms, thighs
@@ -95,7 +96,7 @@ def test_pose_left_and_right_limbs_differ_in_colour():
 
 
 def test_pose_weights_are_zero_exactly_off_the_frame():
-  joints = np.stack([synthetic.pose_sample(0, 'train', i, render=False)['joints']
+  joints = np.stack([synthetic_pose.pose_sample(0, 'train', i, render=False)['joints']
                      for i in range(300)])
   xy, w = joints[..., :2], joints[..., 2]
   inside = np.all((xy >= -0.5) & (xy < HM - 0.5), axis=-1)
@@ -104,7 +105,7 @@ def test_pose_weights_are_zero_exactly_off_the_frame():
 
 
 def test_head_boxes_hold_the_neck_and_head_top():
-  d = [synthetic.pose_sample(0, 'test', i, render=False) for i in range(100)]
+  d = [synthetic_pose.pose_sample(0, 'test', i, render=False) for i in range(100)]
   boxes, joints = np.stack([x['head_box'] for x in d]), np.stack([x['joints'] for x in d])
   lo, hi = boxes.min(1), boxes.max(1)
   for k in (8, 9):
@@ -116,7 +117,7 @@ def test_head_boxes_hold_the_neck_and_head_top():
 
 
 def test_pose_difficulty_varies():
-  k = synthetic.make_pose(60, 0, 'train')['knobs']
+  k = synthetic_pose.make_pose(60, 0, 'train')['knobs']
   assert k['difficulty'].min() < 0.2 and k['difficulty'].max() > 0.8
   assert k['clutter'].max() >= 8 and k['clutter'].min() <= 1
   assert k['scale'].max() > 1.8 * k['scale'].min()
@@ -130,10 +131,10 @@ def test_pose_is_calibrated_like_mpii_person_crops():
   do (crop = 1.25 x the person's box), the PCKh@0.5 threshold is the same fraction of the crop as on
   MPII (about 0.045: 2.9 heatmap pixels of 64 on a 256 crop), heatmaps read on the grid can reach
   it (a perfect heatmap decodes to >= 95%), and guessing the mean pose cannot."""
-  from configs import synthetic_pose  # pylint: disable=import-outside-toplevel
-  cfg = synthetic_pose.get_config().data
+  from configs import synthetic_pose as pose_config  # pylint: disable=import-outside-toplevel
+  cfg = pose_config.get_config().data
   s, hm = cfg.image_size, cfg.heatmap_size
-  d = [synthetic.pose_sample(cfg.seed, 'test', i, s, hm, render=False) for i in range(300)]
+  d = [synthetic_pose.pose_sample(cfg.seed, 'test', i, s, hm, render=False) for i in range(300)]
   joints, boxes = np.stack([x['joints'] for x in d]), np.stack([x['head_box'] for x in d])
   threshold = 0.5 * metrics.HEAD_SIZE_SCALE * np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=-1)
   assert 0.035 < np.median(threshold) / hm < 0.055
@@ -155,7 +156,7 @@ def test_load_synthetic_pose_eager_and_lazy_agree():
   assert ds.x_train.shape == (12, S, S, 3) and ds.y_train.shape == (12, 16, 3)
   assert ds.x_test.shape == (6, S, S, 3) and ds.test_meta['head_boxes'].shape == (6, 2, 2)
   assert ds.task_params['heatmap_size'] == (HM, HM) and ds.task_params['sigma'] == 1.0
-  assert ds.task_params['flip_pairs'] == synthetic.FLIP_PAIRS
+  assert ds.task_params['flip_pairs'] == synthetic_pose.FLIP_PAIRS
   cfg.lazy = True
   lazy = data.load(cfg)
   assert isinstance(lazy.x_train, data.LazyImages) and lazy.x_train.shape == ds.x_train.shape
@@ -168,7 +169,7 @@ def test_load_synthetic_pose_eager_and_lazy_agree():
 
 
 def test_crowd_shapes_determinism_and_density():
-  c = synthetic.make_crowd(8, 0, 'train')
+  c = synthetic_crowd.make_crowd(8, 0, 'train')
   assert c['images'].shape == (8, S, S, 3) and c['images'].dtype == np.float32
   assert c['density'].shape == (8, S // 4, S // 4) and c['density'].dtype == np.float32
   assert len(c['points']) == 8 and c['counts'].shape == (8,)
@@ -176,26 +177,26 @@ def test_crowd_shapes_determinism_and_density():
     assert p.shape == (n, 2)
     assert ((p >= -0.5) & (p < S - 0.5)).all()
     assert dm.sum() == pytest.approx(n, abs=1e-3)
-  bigger = synthetic.make_crowd(20, 0, 'train')
+  bigger = synthetic_crowd.make_crowd(20, 0, 'train')
   np.testing.assert_array_equal(bigger['images'][:8], c['images'])
   np.testing.assert_array_equal(bigger['density'][:8], c['density'])
-  one = synthetic.crowd_sample(0, 'train', 6, render=False)
+  one = synthetic_crowd.crowd_sample(0, 'train', 6, render=False)
   np.testing.assert_array_equal(one['points'], c['points'][6])
-  assert not np.array_equal(synthetic.make_crowd(8, 1, 'train')['images'], c['images'])
-  assert not np.array_equal(synthetic.make_crowd(8, 0, 'test')['counts'], c['counts'])
+  assert not np.array_equal(synthetic_crowd.make_crowd(8, 1, 'train')['images'], c['images'])
+  assert not np.array_equal(synthetic_crowd.make_crowd(8, 0, 'test')['counts'], c['counts'])
 
 
 def test_crowd_heads_are_drawn_where_labelled():
   for i in range(15):
-    d = synthetic.crowd_sample(4, 'train', i, clean=True)
-    background = (0.0 - synthetic.CROWD_PIXEL_MEAN) / synthetic.CROWD_PIXEL_STD
+    d = synthetic_crowd.crowd_sample(4, 'train', i, clean=True)
+    background = (0.0 - synthetic_crowd.CROWD_PIXEL_MEAN) / synthetic_crowd.CROWD_PIXEL_STD
     ij = np.clip(np.round(d['points']).astype(int), 0, S - 1)
     at_heads = d['image'][ij[:, 1], ij[:, 0]]
     assert (np.abs(at_heads - background).max(-1) > 0.2).all(), i
 
 
 def test_crowd_counts_and_difficulty_vary():
-  ks = [synthetic.crowd_sample(0, 'train', i, render=False)['knobs'] for i in range(200)]
+  ks = [synthetic_crowd.crowd_sample(0, 'train', i, render=False)['knobs'] for i in range(200)]
   counts = np.array([k['count'] for k in ks])
   assert counts.min() <= 4 and counts.max() >= 80 and np.median(counts) < 40
   assert np.ptp([k['difficulty'] for k in ks]) > 0.9

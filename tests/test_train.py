@@ -9,6 +9,7 @@ import optax
 import pytest
 
 import sorter
+from l2r_jax import devices as devices_lib
 from l2r_jax import losses
 from l2r_jax import models
 from l2r_jax import optim
@@ -19,7 +20,7 @@ GLOBAL_BATCH = 16
 
 
 def _state(predictor=None):
-  target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=train.AXIS)
+  target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=devices_lib.AXIS)
   return train.create_state(
       jax.random.PRNGKey(0), target, optax.sgd(0.1, momentum=0.9), jnp.zeros((2, 40)),
       # SGD, not Adam: Adam scales a rounding-level gradient on a dead unit up to a full step.
@@ -40,7 +41,7 @@ def _same_key(key, n_devices):
 def _run(n_devices, steps=3, predictor=None, epoch=0, **static):
   devices = jax.local_devices()[:n_devices]
   p_step = train.make_p_train_step(devices=devices, **static)
-  state = train.replicate(_state(predictor), devices)
+  state = devices_lib.replicate(_state(predictor), devices)
   history = []
   for i, batch in enumerate(_batches(steps)):
     shards = jax.tree.map(lambda x: x.reshape(n_devices, -1, *x.shape[1:]), batch)
@@ -57,7 +58,8 @@ STRATEGIES = {
                                                     ranker=sorter.make_soft_rank(8, 0.1))),
     'pairwise': dict(predictor=models.LL4ALLossModule(hidden=16),
                      ranking_loss=functools.partial(losses.pairwise_margin_loss, margin=1.0),
-                     detach_after_epoch=0),  # epoch 0: the ranking loss reaches the target
+                     # epoch 0: the ranking loss reaches the target
+                     gradient=train.RankingGradient(isolated=False, detach_epoch=0)),
 }
 
 
@@ -88,7 +90,7 @@ def test_one_and_two_devices_agree(name):
 @pytest.mark.parametrize('n_devices', [1, 2])
 def test_sample_keys_follow_the_samples_place_in_the_global_batch(n_devices):
   key = jax.random.PRNGKey(3)
-  keys = jax.pmap(lambda k: train.sample_keys(k, 6 // n_devices), axis_name=train.AXIS,
+  keys = jax.pmap(lambda k: train.sample_keys(k, 6 // n_devices), axis_name=devices_lib.AXIS,
                   devices=jax.local_devices()[:n_devices])(_same_key(key, n_devices))
   np.testing.assert_array_equal(np.asarray(keys).reshape(6, -1), jax.random.split(key, 6))
 
@@ -121,11 +123,11 @@ def test_the_step_reads_its_learning_rates_and_detachment_from_the_epoch(caplog)
   options = dict(STRATEGIES['pairwise'])
   sgd = optim.make(ml_collections.ConfigDict(
       dict(optimizer='sgd', lr=0.1, momentum=0.9, weight_decay=0.0)))
-  target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=train.AXIS)
+  target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=devices_lib.AXIS)
   start = train.create_state(jax.random.PRNGKey(0), target, sgd, jnp.zeros((2, 40)),
                              options.pop('predictor'), sgd)
   p_step = train.make_p_train_step(devices=devices, learning_rates=(stop, stop), **options)
-  state = train.replicate(start, devices)
+  state = devices_lib.replicate(start, devices)
   batch = jax.tree.map(lambda x: x[None], _batches(1)[0])
   key = _same_key(jax.random.PRNGKey(0), 1)
   state, _ = p_step(state, batch, key, np.zeros(1, np.int32))
@@ -160,7 +162,7 @@ def test_classification_metrics_are_reported():
 def test_replicated_state_and_step_outputs_share_one_program(caplog):
   devices = jax.local_devices()[:2]
   p_step = train.make_p_train_step(devices=devices)
-  state = train.replicate(_state(None), devices)
+  state = devices_lib.replicate(_state(None), devices)
   batch = jax.tree.map(lambda x: x.reshape(2, -1, *x.shape[1:]), _batches(1)[0])
   rngs = _same_key(jax.random.PRNGKey(0), 2)
   state, _ = p_step(state, batch, rngs, np.zeros(2, np.int32))
@@ -176,8 +178,8 @@ def test_replicated_state_and_step_outputs_share_one_program(caplog):
 def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(name, detach):
   from l2r_jax import tasks  # pylint: disable=g-import-not-at-top
   weight = 1.0 if name == 'listwise' else 0.5
-  static = {**STRATEGIES[name], 'detach_after_epoch': None if detach else 0,
-            'ranking_weight': weight}
+  static = {**STRATEGIES[name],
+            'gradient': train.RankingGradient(isolated=detach, weight=weight, detach_epoch=0)}
   once, _ = _run(1, steps=1, **static)
   four, hist = _run(1, steps=1, predictor_updates=4, **static)
   four_on_two, _ = _run(2, steps=1, predictor_updates=4, **static)

@@ -10,6 +10,8 @@ from sklearn import datasets
 from configs import synthetic_crowd
 from l2r_jax import errors
 from l2r_jax import experiment
+from l2r_jax import state as state_lib
+from l2r_jax.strategies import geometry
 from l2r_jax.strategies import typicality
 import smoke
 
@@ -26,7 +28,7 @@ def test_pairwise_distances_match_numpy():
   r = np.random.default_rng(0)
   points = r.normal(size=(30, 5)) + 100.0
   want = ((points[:, None] - points[None]) ** 2).sum(-1)
-  np.testing.assert_allclose(typicality.pairwise_sq_distances(points), want, atol=1e-8)
+  np.testing.assert_allclose(geometry.pairwise_sq_distances(points), want, atol=1e-8)
 
 
 def _blobs(r, centres, n, spread=0.1):
@@ -208,7 +210,7 @@ def test_the_pretrained_embedding_is_the_starting_backbones_whatever_the_trainin
                           strategies=('typiclust',), **{'typiclust.embedding': 'pretrained',
                                                         'al.subset': 40})
   exp = experiment.make_experiment(config)
-  start = experiment.initial_train_state(exp, 'typiclust', jax.random.PRNGKey(0))
+  start = state_lib.initial_train_state(exp, 'typiclust', jax.random.PRNGKey(0))
   moved = start.replace(target=start.target.replace(params=jax.tree.map(
       lambda p: p + 0.5 * jax.random.normal(jax.random.PRNGKey(1), p.shape), start.target.params)))
   labeled = np.arange(8)
@@ -216,7 +218,7 @@ def test_the_pretrained_embedding_is_the_starting_backbones_whatever_the_trainin
   for embedding in ('pretrained', 'target'):
     exp = exp._replace(config=smoke.override(exp.config, **{'typiclust.embedding': embedding}))
     for name, state in (('start', start), ('moved', moved)):
-      al = experiment.ALState('typiclust', 0, 0, labeled, jax.random.PRNGKey(2), state, [])
+      al = state_lib.RunState('typiclust', 0, 0, labeled, jax.random.PRNGKey(2), state, [])
       picks[embedding, name] = experiment.select(exp, al, 4)[0]
   np.testing.assert_array_equal(picks['pretrained', 'start'], picks['pretrained', 'moved'])
   np.testing.assert_array_equal(picks['pretrained', 'start'], picks['target', 'start'])

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from l2r_jax import defaults
+from l2r_jax import devices as devices_lib
 from l2r_jax import strategies
-from l2r_jax import train
 from l2r_jax.models import vaal as vaal_models
 from l2r_jax.strategies import vaal
 import tolerances
@@ -113,8 +113,8 @@ def test_conv_train_step_traces():
 def _step_on(devices, trainer, state, labeled, unlabeled, rng):
   """``trainer.step`` with each ``[n_batches, B, ...]`` batch split over the first ``devices``."""
   split = lambda x: x.reshape(x.shape[0], devices, -1, *x.shape[2:]).swapaxes(0, 1)
-  new, metrics = trainer.step(train.replicate(state, jax.devices()[:devices]), split(labeled),
-                              split(unlabeled), rng)
+  new, metrics = trainer.step(devices_lib.replicate(state, jax.devices()[:devices]),
+                              split(labeled), split(unlabeled), rng)
   return jax.tree.map(lambda a: np.asarray(a[0]), (new, metrics))
 
 
@@ -168,7 +168,7 @@ def test_scores_over_two_devices_are_one_devices():
   trainer = vaal.make_trainer(_FAST, x)
   state = vaal.create_state(jax.random.PRNGKey(0), trainer, jnp.asarray(x[:2]))
   indices = np.random.default_rng(1).permutation(301)
-  got = vaal.scores(trainer, train.replicate(state), lambda idx: x[idx], indices, chunk=64)
+  got = vaal.scores(trainer, devices_lib.replicate(state), lambda idx: x[idx], indices, chunk=64)
   want = jax.jit(vaal._scores)(state, jnp.asarray(x[indices]))
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from l2r_jax import checkpoint
+from l2r_jax import errors
 from l2r_jax import experiment
 from l2r_jax import report
 from l2r_jax import workdir
@@ -41,7 +42,7 @@ def test_a_changed_config_is_refused_with_every_difference_and_nothing_is_touche
       ({'data.num_samples': 700}, ('config.data.num_samples: 600 -> 700',)),
       ({'predictor.hidden': 64}, ('config.predictor.hidden: 128 -> 64',)),
   ]:
-    with pytest.raises(workdir.WorkdirError) as e:
+    with pytest.raises(errors.WorkdirError) as e:
       experiment.run(_config(**overrides), str(tmp_path))
     for text in named:
       assert text in str(e.value)
@@ -58,7 +59,7 @@ def test_a_field_added_to_the_package_since_counts_as_unchanged_at_its_default(t
   workdir.write_identity(str(tmp_path), ident)
   assert workdir.check_identity(str(tmp_path), config)['fields']['typiclust.embedding'] == 'target'
   config.typiclust.embedding = 'pretrained'
-  with pytest.raises(workdir.WorkdirError, match=r'config.typiclust.embedding: "\(absent\)" -> '
+  with pytest.raises(errors.WorkdirError, match=r'config.typiclust.embedding: "\(absent\)" -> '
                                                  r'"pretrained"'):
     workdir.check_identity(str(tmp_path), config)
 
@@ -107,7 +108,7 @@ def test_a_second_run_is_refused_naming_the_first_and_a_killed_runs_lock_is_take
          f'--workdir={tmp_path}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and 'Traceback' not in out.stderr
     assert f'in use by process {holder.pid} on this host' in out.stderr
-    with pytest.raises(workdir.WorkdirError, match=str(holder.pid)):
+    with pytest.raises(errors.WorkdirError, match=str(holder.pid)):
       with workdir.lock(str(tmp_path)):
         pass
   finally:
@@ -123,7 +124,7 @@ def test_a_second_run_is_refused_naming_the_first_and_a_killed_runs_lock_is_take
 def test_a_lock_from_another_host_is_refused_with_how_to_clear_it(tmp_path):
   (tmp_path / workdir.LOCK_FILE).write_text(json.dumps(
       {'pid': 1, 'host': 'elsewhere', 'started': '2026-01-01T00:00:00'}))
-  with pytest.raises(workdir.WorkdirError, match=r'on host elsewhere; if it no longer runs, '
+  with pytest.raises(errors.WorkdirError, match=r'on host elsewhere; if it no longer runs, '
                                                  r'delete .*lock'):
     with workdir.lock(str(tmp_path)):
       pass
@@ -278,7 +279,7 @@ def test_a_link_where_a_run_writes_is_refused_in_one_line_and_its_target_left_as
   entry = where(path) if callable(where) else path / where
   target = plant(entry, tmp_path)
   before = _contents(target), {f: (path / f).read_bytes() for f in _listing(path)}
-  with pytest.raises(workdir.WorkdirError) as e:
+  with pytest.raises(errors.WorkdirError) as e:
     # One cycle more: a run that went on would write into every one of these.
     experiment.run(_config(**{'al.cycles': 4}), str(path))
   assert 'is a symbolic link' in str(e.value) and str(entry.name) in str(e.value)
@@ -309,7 +310,7 @@ def test_each_writer_refuses_a_link_itself(tmp_path):
   (tmp_path / 'elsewhere').mkdir()
   for name in ('summary.md', 'curves.png'):
     target = _link_to_a_users_file(tmp_path / name, tmp_path / 'elsewhere')
-    with pytest.raises(workdir.WorkdirError, match=f'{name} is a symbolic link'):
+    with pytest.raises(errors.WorkdirError, match=f'{name} is a symbolic link'):
       report.write(records, str(tmp_path))
     assert target.read_bytes() == b'a file of the user, not of l2r-jax\n'
     assert not (tmp_path / 'summary.md').exists() or (tmp_path / 'summary.md').is_symlink()
@@ -317,12 +318,12 @@ def test_each_writer_refuses_a_link_itself(tmp_path):
   target = _link_to_a_users_file(tmp_path / 'results.jsonl', tmp_path / 'elsewhere')
   for write in (lambda p: checkpoint.append_results(p, records), checkpoint.read_results,
                 lambda p: checkpoint.drop_results(p, 'random', 0, -1)):
-    with pytest.raises(workdir.WorkdirError, match='results.jsonl is a symbolic link'):
+    with pytest.raises(errors.WorkdirError, match='results.jsonl is a symbolic link'):
       write(str(tmp_path / 'results.jsonl'))
     assert target.read_bytes() == b'a file of the user, not of l2r-jax\n'
   (tmp_path / 'checkpoints' / 'run' / '3').mkdir(parents=True)
   _link_to_an_empty_folder(tmp_path / 'damaged', tmp_path / 'elsewhere')
-  with pytest.raises(workdir.WorkdirError, match='damaged is a symbolic link'):
+  with pytest.raises(errors.WorkdirError, match='damaged is a symbolic link'):
     checkpoint.move_aside(str(tmp_path / 'checkpoints' / 'run'), 3)
   assert (tmp_path / 'checkpoints' / 'run' / '3').is_dir()
   assert not os.listdir(tmp_path / 'elsewhere' / 'folder')
@@ -333,26 +334,26 @@ def test_paths_outside_the_workdir_and_files_where_folders_belong_are_refused(tm
   (tmp_path / 'elsewhere').mkdir()
   (tmp_path / 'inside' / 'down').symlink_to(tmp_path / 'elsewhere', target_is_directory=True)
   for parts in [('..', 'x'), ('/etc', 'passwd'), ('down', '..', '..', 'x')]:
-    with pytest.raises(workdir.WorkdirError, match='outside the workdir'):
+    with pytest.raises(errors.WorkdirError, match='outside the workdir'):
       workdir.path_in(str(tmp_path / 'inside'), *parts)
-  with pytest.raises(workdir.WorkdirError, match='down is a symbolic link'):
+  with pytest.raises(errors.WorkdirError, match='down is a symbolic link'):
     workdir.path_in(str(tmp_path / 'inside'), 'down', 'x')
   # 'down/../b' comes back as 'b': the kernel would take 'down/..' through the link, outside.
   assert workdir.path_in(str(tmp_path / 'inside'), 'down', '..', 'b') == str(
       tmp_path / 'inside' / 'b')
   (tmp_path / 'inside' / 'tensorboard').write_text('a file')
-  with pytest.raises(workdir.WorkdirError, match='tensorboard is a file; the project keeps a '
+  with pytest.raises(errors.WorkdirError, match='tensorboard is a file; the project keeps a '
                                                  'folder there'):
     workdir.check_no_links(str(tmp_path / 'inside'))
   (tmp_path / 'inside' / 'summary.md').mkdir()
-  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder; the project keeps a '):
+  with pytest.raises(errors.WorkdirError, match='summary.md is a folder; the project keeps a '):
     workdir.write_atomic(workdir.path_in(str(tmp_path / 'inside'), 'summary.md'), 'text')
-  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder'):
+  with pytest.raises(errors.WorkdirError, match='summary.md is a folder'):
     workdir.append_synced(workdir.path_in(str(tmp_path / 'inside'), 'summary.md'), 'text')
-  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder'):
+  with pytest.raises(errors.WorkdirError, match='summary.md is a folder'):
     checkpoint.read_results(str(tmp_path / 'inside' / 'summary.md'))
   (tmp_path / 'inside' / 'tensorboard').unlink()
-  with pytest.raises(workdir.WorkdirError, match='summary.md is a folder; the project keeps a '):
+  with pytest.raises(errors.WorkdirError, match='summary.md is a folder; the project keeps a '):
     workdir.check_no_links(str(tmp_path / 'inside'))
 
 
@@ -376,6 +377,7 @@ def test_results_lines_that_are_not_utf8_or_not_records_are_reported_and_the_fil
 
 _CONTEND = '''
 import json, os, sys, time
+from l2r_jax import errors
 from l2r_jax import workdir
 root, trials = sys.argv[1], int(sys.argv[2])
 
@@ -396,7 +398,7 @@ for trial in range(trials):
       with open(os.path.join(root, f'workdir{trial}', 'lock')) as f:
         tell(trial, 'held' if json.load(f)['pid'] == os.getpid() else 'held, not recorded')
       wait_for(f'release{trial}')
-  except workdir.WorkdirError as e:
+  except errors.WorkdirError as e:
     tell(trial, f'refused: {e}')
 '''
 
@@ -445,13 +447,13 @@ def test_two_processes_taking_over_a_dead_processes_lock_at_once_give_one_holder
 
 def test_a_lock_that_is_a_folder_or_a_link_is_refused_in_one_line(tmp_path):
   (tmp_path / workdir.LOCK_FILE).mkdir()
-  with pytest.raises(workdir.WorkdirError, match=r'lock is a folder; .* Remove the folder') as e:
+  with pytest.raises(errors.WorkdirError, match=r'lock is a folder; .* Remove the folder') as e:
     with workdir.lock(str(tmp_path)):
       pass
   assert '\n' not in str(e.value) and (tmp_path / workdir.LOCK_FILE).is_dir()
   (tmp_path / workdir.LOCK_FILE).rmdir()
   target = _link_to_a_users_file(tmp_path / workdir.LOCK_FILE, tmp_path)
-  with pytest.raises(workdir.WorkdirError, match='lock is a symbolic link'):
+  with pytest.raises(errors.WorkdirError, match='lock is a symbolic link'):
     with workdir.lock(str(tmp_path)):
       pass
   assert target.read_bytes() == b'a file of the user, not of l2r-jax\n'

@@ -16,7 +16,7 @@ from l2r_jax.data.base import TASKS
 from l2r_jax.data.base import unknown_labels
 from l2r_jax import errors
 from l2r_jax.errors import ConfigError
-from l2r_jax.errors import Refusal
+from l2r_jax.errors import DataNotFoundError
 
 
 def _lazy(module: str, fn: str) -> Callable[[ml_collections.ConfigDict], Dataset]:
@@ -31,8 +31,8 @@ LOADERS: Dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {
     'digits': _lazy('offline', 'load_digits'),
     'random_images': _lazy('offline', 'load_random_images'),
     'image_folder': _lazy('image_folder', 'load_image_folder'),
-    'synthetic_pose': _lazy('synthetic', 'load_synthetic_pose'),
-    'synthetic_crowd': _lazy('synthetic', 'load_synthetic_crowd'),
+    'synthetic_pose': _lazy('synthetic_pose', 'load_synthetic_pose'),
+    'synthetic_crowd': _lazy('synthetic_crowd', 'load_synthetic_crowd'),
     'cifar10': _lazy('catalog', 'load_cifar10'),
     'celeba': _lazy('catalog', 'load_celeba'),
     'mpii': _lazy('mpii', 'load_mpii'),
@@ -63,10 +63,6 @@ def register_dataset(name: str, loader: Callable[[ml_collections.ConfigDict], Da
 
 # Real datasets and their offline stand-ins (``config.data.synthetic=True``).
 STAND_INS = {'mpii': 'synthetic_pose', 'shanghaitech': 'synthetic_crowd'}
-
-
-class DataNotFoundError(Refusal, FileNotFoundError):
-  """A dataset that needs files the user must provide; the message says which, and where."""
 
 
 def load(config: ml_collections.ConfigDict) -> Dataset:

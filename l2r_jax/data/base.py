@@ -82,6 +82,38 @@ def unknown_labels(task: str, labels: np.ndarray) -> np.ndarray:
   return np.isnan(labels.reshape(len(labels), -1)).any(axis=1)
 
 
+def _check_split(d: 'Dataset', split: str, where: str) -> None:
+  """The inputs and labels of ``split`` ('train': the pool, 'test') have the types and shapes of
+  the contract, one label per sample."""
+  x, y = getattr(d, f'x_{split}'), getattr(d, f'y_{split}')
+  if not (hasattr(x, 'shape') and hasattr(x, '__len__') and hasattr(x, '__getitem__')):
+    raise ConfigError(f'{where}: Dataset.x_{split} must be an array, or an array-like with '
+                      f'shape, len() and x[indices] (l2r_jax.data.LazyImages), got '
+                      f'{type(x).__name__}.')
+  if not (isinstance(y, np.ndarray) or (d.task != 'classification' and hasattr(y, 'shape'))):
+    raise ConfigError(f'{where}: Dataset.y_{split} must be a numpy array (dense targets may be '
+                      f'an array-like read on demand), got {type(y).__name__}: wrap it in '
+                      'np.asarray.')
+  if len(np.shape(x)) < 1 or len(np.shape(y)) < 1:
+    raise ConfigError(f'{where}: Dataset.x_{split} and y_{split} must have a samples axis '
+                      f'first (shapes {np.shape(x)} and {np.shape(y)}).')
+  if len(x) != len(y):
+    raise ConfigError(f'{where}: Dataset.x_{split} has {len(x)} samples and y_{split} '
+                      f'{len(y)}; give one label (or an unknown mark) per sample.')
+  dtype = getattr(x, 'dtype', np.dtype(np.float32))
+  if np.dtype(dtype) != np.float32:
+    raise ConfigError(f'{where}: Dataset.x_{split} is {np.dtype(dtype)}; the models take '
+                      'float32 inputs: convert with x.astype(np.float32) (and scale images).')
+  shape = {'classification': (), 'pose': (d.num_outputs, 3)}.get(d.task)
+  if shape is not None and y.shape[1:] != shape:
+    raise ConfigError(f'{where}: Dataset.y_{split} has shape {y.shape}; a {d.task} dataset '
+                      f'with num_outputs={d.num_outputs} needs [N{", " if shape else ""}'
+                      f'{", ".join(map(str, shape))}].')
+  if d.task == 'crowd' and len(y.shape) != 3:
+    raise ConfigError(f'{where}: Dataset.y_{split} has shape {y.shape}; a crowd dataset needs '
+                      'density maps [N, H, W].')
+
+
 def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
   """``dataset`` if it honours the contract of this module, or a :class:`ConfigError` naming the
   field and the fix (for the loader of ``config.data.name=name``; None: a dataset given directly,
@@ -104,33 +136,7 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
     raise ConfigError(f'{where}: Dataset.num_outputs must be a positive int (classes, joints, or 1 '
                       f'density channel), got {d.num_outputs!r}.')
   for split in ('train', 'test'):
-    x, y = getattr(d, f'x_{split}'), getattr(d, f'y_{split}')
-    if not (hasattr(x, 'shape') and hasattr(x, '__len__') and hasattr(x, '__getitem__')):
-      raise ConfigError(f'{where}: Dataset.x_{split} must be an array, or an array-like with '
-                        f'shape, len() and x[indices] (l2r_jax.data.LazyImages), got '
-                        f'{type(x).__name__}.')
-    if not (isinstance(y, np.ndarray) or (d.task != 'classification' and hasattr(y, 'shape'))):
-      raise ConfigError(f'{where}: Dataset.y_{split} must be a numpy array (dense targets may be '
-                        f'an array-like read on demand), got {type(y).__name__}: wrap it in '
-                        'np.asarray.')
-    if len(np.shape(x)) < 1 or len(np.shape(y)) < 1:
-      raise ConfigError(f'{where}: Dataset.x_{split} and y_{split} must have a samples axis '
-                        f'first (shapes {np.shape(x)} and {np.shape(y)}).')
-    if len(x) != len(y):
-      raise ConfigError(f'{where}: Dataset.x_{split} has {len(x)} samples and y_{split} '
-                        f'{len(y)}; give one label (or an unknown mark) per sample.')
-    dtype = getattr(x, 'dtype', np.dtype(np.float32))
-    if np.dtype(dtype) != np.float32:
-      raise ConfigError(f'{where}: Dataset.x_{split} is {np.dtype(dtype)}; the models take '
-                        'float32 inputs: convert with x.astype(np.float32) (and scale images).')
-    shape = {'classification': (), 'pose': (d.num_outputs, 3)}.get(d.task)
-    if shape is not None and y.shape[1:] != shape:
-      raise ConfigError(f'{where}: Dataset.y_{split} has shape {y.shape}; a {d.task} dataset '
-                        f'with num_outputs={d.num_outputs} needs [N{", " if shape else ""}'
-                        f'{", ".join(map(str, shape))}].')
-    if d.task == 'crowd' and len(y.shape) != 3:
-      raise ConfigError(f'{where}: Dataset.y_{split} has shape {y.shape}; a crowd dataset needs '
-                        'density maps [N, H, W].')
+    _check_split(d, split, where)
   if len(d.x_train) == 0:
     raise ConfigError(f'{where}: the pool (Dataset.x_train) is empty.')
   if len(d.x_test) and tuple(d.x_test.shape[1:]) != tuple(d.x_train.shape[1:]):

@@ -25,9 +25,9 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from l2r_jax.data import DataNotFoundError
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import LazyImages
+from l2r_jax.errors import DataNotFoundError
 
 
 def source(name: str, split: str, data_dir: Optional[str], decoders=None):

@@ -46,7 +46,6 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
-from l2r_jax.data import DataNotFoundError
 from l2r_jax.data import preprocessing
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import IMAGENET_MEAN
@@ -54,7 +53,8 @@ from l2r_jax.data.base import IMAGENET_STD
 from l2r_jax.data.base import LazyImages
 from l2r_jax.data.base import normalisation
 from l2r_jax.errors import ConfigError
-from l2r_jax.errors import Refusal
+from l2r_jax.errors import DataNotFoundError
+from l2r_jax.errors import ImageFolderError
 
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 SHOWN = 20                 # unreadable files named in a message; the rest are counted
@@ -62,11 +62,6 @@ JPEG_REDUCING_GAP = 2      # a JPEG is decoded at >= this many times the size it
 THUMBNAIL_SIDE = 256       # pixels; a contact sheet shows its images 160 pixels wide
 SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
 Problem = Tuple[str, str]  # (path, why it cannot be read)
-
-
-class ImageFolderError(Refusal, ValueError):
-  """Files under ``config.data.root`` that cannot be read as the loader needs; the message names
-  them, why, and what to do."""
 
 
 class _Unreadable(Exception):

@@ -3,7 +3,7 @@
 ``'device'``: the cycle's labeled set is put on every device once, and each step is sent only its
 batch's row indices, gathering its shard of the batch where it runs::
 
-    data, rows = train.replicate({'x': x, 'y': y}), pipeline.device_rows(batches, n_dev)
+    data, rows = devices.replicate({'x': x, 'y': y}), pipeline.device_rows(batches, n_dev)
     for step in range(len(rows)):
       state, metrics = p_train_step(state, data, rows[step], keys[step], epochs[step])  # on_rows
 
@@ -79,7 +79,7 @@ def device_batches(x: Any, y: np.ndarray, batches: np.ndarray, sharding: jax.sha
     batches: ``int [steps, b]`` row indices of each batch; ``b`` a multiple of the device count.
       ``int [steps, s, b]``: ``s`` batches per step, one per seed of a vmapped step.
     sharding: how a ``[n_dev, b / n_dev, ...]`` batch lies on the devices, its leading axis
-      sharded (:func:`l2r_jax.train.device_sharding`).
+      sharded (:func:`l2r_jax.devices.device_sharding`).
     read_threads: threads gathering batches on the host.
     host_buffer, device_buffer: batches kept ready on the host and on the devices.
 

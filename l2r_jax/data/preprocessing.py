@@ -23,12 +23,9 @@ import numpy as np
 
 from l2r_jax import numerics
 from l2r_jax.errors import ConfigError
+from l2r_jax.errors import InputError
 
 KINDS = ('image', 'affine')
-
-
-class InputError(ConfigError):
-  """Inputs for a prediction that the model cannot take as given: the message says what to give."""
 
 
 class Preprocessing(NamedTuple):

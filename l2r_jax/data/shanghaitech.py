@@ -215,9 +215,19 @@ def _densities(split: Dict, hw: Tuple[int, int], stride: int, sigma: float,
     # Resized images carry their points along; heads on or past the border are clamped inside,
     # as C^3 does, so every annotated head keeps its unit of mass.
     points = (points + 0.5) * np.array([hw[1] / w0, hw[0] / h0]) - 0.5
-    points = np.clip(points, 0, np.array([shape[1] * stride - 1, shape[0] * stride - 1]))
-    return scale * density_map(points, shape, sigma / stride, stride)
+    return head_density(points, shape, stride, sigma, scale)
   return LazyImages(len(split['record']), shape, read)
+
+
+def head_density(points: np.ndarray, shape: Tuple[int, int], stride: int, sigma: float,
+                 scale: float) -> np.ndarray:
+  """The target density map ``[H / s, W / s]`` of head ``points`` ``[P, 2]`` (x, y in input
+  pixels): heads on or past the border clamped inside (C^3's way), one Gaussian of ``sigma``
+  input pixels per head, times ``scale``. The loader's maps, and a person's placed heads
+  (:mod:`l2r_jax.annotate`)."""
+  points = np.clip(np.asarray(points, np.float64).reshape(-1, 2), 0,
+                   np.array([shape[1] * stride - 1, shape[0] * stride - 1]))
+  return scale * density_map(points, shape, sigma / stride, stride)
 
 
 def load_shanghaitech(config: ml_collections.ConfigDict) -> Dataset:

@@ -2,21 +2,24 @@
 
 The paper's pose and crowd models start from a backbone pretrained on ImageNet: a labeled source
 task from another domain, whose features (edges, textures, parts) transfer. The offline stand-ins
-(:mod:`l2r_jax.data.synthetic`) need the same, with no download: ten classes of shapes built from
-the parts people and crowds are drawn with (bars like limbs, discs like heads, joints, corners),
-each at a random size, rotation, place and colour over the stand-ins' textured backgrounds, with
-clutter strokes and pixel noise. Classifying them teaches low-level features that transfer to both
-stand-ins, as ImageNet's do, without a single pose or crowd image: sample ``i`` is drawn from
+(:mod:`l2r_jax.data.synthetic_pose`, :mod:`l2r_jax.data.synthetic_crowd`) need the same, with no
+download: ten classes of shapes built from the parts people and crowds are drawn with (bars like
+limbs, discs like heads, joints, corners; :mod:`l2r_jax.data.render`), each at a random size,
+rotation, place and colour over the stand-ins' textured backgrounds, with clutter strokes and
+pixel noise. Classifying them teaches low-level features that transfer to both stand-ins, as
+ImageNet's do, without a single pose or crowd image: sample ``i`` is drawn from
 ``np.random.default_rng([seed, SOURCE_STREAM, i])``, a stream the stand-ins never use, and no
 shape is a figure or a crowd. Images are standardised with the pose stand-in's constants
-(``synthetic.POSE_PIXEL_MEAN``, ``POSE_PIXEL_STD``; the crowd stand-in's differ by 0.01 in the
-standard deviation), so the backbone expects the stand-ins' own normalisation, ``'synthetic'``.
+(``synthetic_pose.POSE_PIXEL_MEAN``, ``POSE_PIXEL_STD``; the crowd stand-in's differ by 0.01 in
+the standard deviation), so the backbone expects the stand-ins' own normalisation,
+``'synthetic'``.
 """
 from typing import Dict
 
 import numpy as np
 
-from l2r_jax.data import synthetic
+from l2r_jax.data import render
+from l2r_jax.data import synthetic_pose
 
 CLASSES = ('disc', 'bar', 'cross', 'vee', 'tee', 'box', 'dumbbell', 'zigzag', 'pair', 'arc')
 SOURCE_STREAM = 7  # the stand-ins draw from streams 0 (train) and 1 (test)
@@ -63,9 +66,22 @@ def _parts(rng: np.random.Generator, label: int):
   return p0, p1, radius, np.array(quads, np.float64).reshape(-1, 4, 2)
 
 
+MAX_KEYPOINTS = 6  # the most a shape has: an arc's 6 stroke ends
+
+
+def _keypoints(p0, p1, quads) -> np.ndarray:
+  """A shape's ends and corners in its unit frame, each once: ``[K, 2]``, ``K <= MAX_KEYPOINTS``."""
+  points = np.concatenate([p0, p1, quads.reshape(-1, 2)])
+  _, first = np.unique(np.round(points, 9), axis=0, return_index=True)
+  return points[np.sort(first)]
+
+
 def shapes_sample(seed: int, index: int, image_size: int = 64) -> Dict[str, np.ndarray]:
-  """Sample ``index``: ``image`` ``float32 [S, S, 3]`` (standardised as the stand-ins') and
-  ``label`` (an index into :data:`CLASSES`)."""
+  """Sample ``index``: ``image`` ``float32 [S, S, 3]`` (standardised as the stand-ins'),
+  ``label`` (an index into :data:`CLASSES`) and ``keypoints`` ``float32 [MAX_KEYPOINTS, 2]``, the
+  shape's stroke ends and corners as (x, y) pixel coordinates, NaN past the shape's own (the
+  localisation source task of ``configs/pretrain_shapes.py:keypoints``; drawing them takes no
+  random numbers, so images and labels are the same with them or without)."""
   rng = np.random.default_rng([int(seed), SOURCE_STREAM, int(index)])
   s = image_size
   label = int(rng.integers(len(CLASSES)))
@@ -81,31 +97,36 @@ def shapes_sample(seed: int, index: int, image_size: int = 64) -> Dict[str, np.n
 
   layers = []
   if len(p0):
-    layers.append(synthetic._capsules(place(p0), place(p1), np.maximum(radius * size, 0.6),  # pylint: disable=protected-access
-                                      s).max(0))
+    layers.append(render.capsules(place(p0), place(p1), np.maximum(radius * size, 0.6),
+                                  s).max(0))
   if len(quads):
-    layers.append(synthetic._quads(place(quads.reshape(-1, 2)).reshape(-1, 4, 2), s).max(0))  # pylint: disable=protected-access
+    layers.append(render.quads(place(quads.reshape(-1, 2)).reshape(-1, 4, 2), s).max(0))
   shape = np.max(layers, 0)
   difficulty = rng.uniform()
-  background = synthetic._background(rng, s, rng.uniform(0.03, 0.12 + 0.3 * difficulty))  # pylint: disable=protected-access
+  background = render.background(rng, s, rng.uniform(0.03, 0.12 + 0.3 * difficulty))
   n_clutter = rng.poisson(0.5 + 6 * difficulty)
   c0 = rng.uniform(-0.1 * s, 1.1 * s, (n_clutter, 2))
-  c1 = c0 + rng.uniform(0.05, 0.3, (n_clutter, 1)) * s * synthetic._direction(  # pylint: disable=protected-access
+  c1 = c0 + rng.uniform(0.05, 0.3, (n_clutter, 1)) * s * render.direction(
       rng.uniform(0, 2 * np.pi, n_clutter))
-  clutter = synthetic._capsules(c0, c1, rng.uniform(0.6, 0.06 * s, n_clutter), s)  # pylint: disable=protected-access
-  colours = synthetic._hsv(rng.uniform(size=n_clutter + 1), rng.uniform(0, 1, n_clutter + 1),  # pylint: disable=protected-access
-                           rng.uniform(0.1, 1, n_clutter + 1)).reshape(-1, 3)
-  image = synthetic._composite(background, np.concatenate([clutter, shape[None]]), colours)  # pylint: disable=protected-access
-  image = synthetic._finish(rng, image, difficulty * rng.uniform(0.0, 0.1),  # pylint: disable=protected-access
-                            synthetic.POSE_PIXEL_MEAN, synthetic.POSE_PIXEL_STD)
-  return {'image': image, 'label': np.int32(label)}
+  clutter = render.capsules(c0, c1, rng.uniform(0.6, 0.06 * s, n_clutter), s)
+  colours = render.hsv(rng.uniform(size=n_clutter + 1), rng.uniform(0, 1, n_clutter + 1),
+                       rng.uniform(0.1, 1, n_clutter + 1)).reshape(-1, 3)
+  image = render.composite(background, np.concatenate([clutter, shape[None]]), colours)
+  image = render.finish(rng, image, difficulty * rng.uniform(0.0, 0.1),
+                        synthetic_pose.POSE_PIXEL_MEAN, synthetic_pose.POSE_PIXEL_STD)
+  keypoints = np.full((MAX_KEYPOINTS, 2), np.nan, np.float32)
+  own = place(_keypoints(p0, p1, quads))
+  keypoints[:len(own)] = own
+  return {'image': image, 'label': np.int32(label), 'keypoints': keypoints}
 
 
 def make_shapes(n: int, seed: int, image_size: int = 64, start: int = 0) -> Dict[str, np.ndarray]:
-  """Samples ``start .. start + n - 1``: ``images [n, S, S, 3]`` and ``labels [n]`` int32."""
+  """Samples ``start .. start + n - 1``: ``images [n, S, S, 3]``, ``labels [n]`` int32 and
+  ``keypoints [n, MAX_KEYPOINTS, 2]``."""
   samples = [shapes_sample(seed, i, image_size) for i in range(start, start + n)]
   return {'images': np.stack([x['image'] for x in samples]).reshape(n, image_size, image_size, 3),
-          'labels': np.array([x['label'] for x in samples], np.int32)}
+          'labels': np.array([x['label'] for x in samples], np.int32),
+          'keypoints': np.stack([x['keypoints'] for x in samples]).reshape(n, MAX_KEYPOINTS, 2)}
 
 
-__all__ = ['CLASSES', 'NORMALISATION', 'make_shapes', 'shapes_sample']
+__all__ = ['CLASSES', 'MAX_KEYPOINTS', 'NORMALISATION', 'make_shapes', 'shapes_sample']

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from l2r_jax.data import DataNotFoundError
+from l2r_jax.errors import DataNotFoundError
 
 FILE_FORMAT = 'array_record'  # random access without TensorFlow
 MAX_LISTED = 20  # missing files named one by one in an error; the rest are counted

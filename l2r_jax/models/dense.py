@@ -17,7 +17,12 @@ class SimpleBaseline(nn.Module):
   """Xiao et al. 2018: ResNet → ``num_deconv`` × (ConvTranspose 4×4 stride 2 → BatchNorm → ReLU)
   → 1×1 conv to one heatmap per joint. Defaults: ResNet-50, 3 × 256 channels; a 256×256 input gives
   64×64 heatmaps ``[B, 64, 64, num_outputs]``. ``dropout`` > 0: dropout before the 1×1 conv
-  (:class:`MCDropout`)."""
+  (:class:`MCDropout`).
+
+  ``upsample='resize'`` doubles the resolution by nearest-neighbour resizing and a 3×3 convolution
+  instead of each transposed convolution (same channels, BatchNorm and ReLU): the upsampling of
+  Odena et al. 2016 ("Deconvolution and checkerboard artifacts"), several times cheaper to train on
+  XLA's CPU backend, whose transposed-convolution gradients are slow (docs/results.md)."""
   num_outputs: int = 16
   stage_sizes: Sequence[int] = (3, 4, 6, 3)
   block: str = 'bottleneck'
@@ -28,16 +33,24 @@ class SimpleBaseline(nn.Module):
   deconv_width: int = 256
   bn_axis_name: Optional[str] = None
   dropout: float = 0.0
+  upsample: str = 'deconv'
 
   @nn.compact
   def __call__(self, x, *, train: bool):
+    if self.upsample not in ('deconv', 'resize'):
+      raise ValueError(f"upsample={self.upsample!r}: use 'deconv' or 'resize'.")
     feats = ResNetBackbone(self.stage_sizes, self.block, self.width, self.stem,
                            self.stage_strides, bn_axis_name=self.bn_axis_name,
                            name='backbone')(x, train=train)
     y = feats.last
     for _ in range(self.num_deconv):
-      y = nn.ConvTranspose(self.deconv_width, (4, 4), strides=(2, 2), padding='SAME',
-                           use_bias=False)(y)
+      if self.upsample == 'deconv':
+        y = nn.ConvTranspose(self.deconv_width, (4, 4), strides=(2, 2), padding='SAME',
+                             use_bias=False)(y)
+      else:
+        b, h, w, c = y.shape
+        y = jax.image.resize(y, (b, 2 * h, 2 * w, c), method='nearest')
+        y = nn.Conv(self.deconv_width, (3, 3), padding='SAME', use_bias=False)(y)
       y = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        axis_name=self.bn_axis_name)(y)
       y = nn.relu(y)

@@ -15,7 +15,8 @@
 Only the backbone is loaded; heads (classifier, deconvolutions, decoders) stay freshly
 initialised. Every backbone tensor is mapped by name and shape, and a mismatch is refused by name.
 Nothing but tensors is unpickled (``torch.load(weights_only=True)``, ``allow_pickle=False``); an
-``.npz`` is read lazily, each array's shape checked from its header before it is decompressed.
+``.npz`` is read lazily, each array's shape checked from its header before it is decompressed
+(:mod:`l2r_jax.models.state_dict_files`).
 Conversion from PyTorch: convolution kernels OIHW -> HWIO, BatchNorm ``weight``/``bias`` ->
 ``scale``/``bias`` (params), ``running_mean``/``running_var`` -> ``mean``/``var``
 (``batch_stats``).
@@ -24,30 +25,28 @@ Weights carry the input normalisation they were trained with (:attr:`Backbone.no
 torchvision's need ImageNet's (``'imagenet'``), which the datasets that can be used with them
 apply (``config.data.normalize``).
 """
-import collections.abc
-import contextlib
 import functools
 import hashlib
 import io
 import json
 import os
-import pickle
 import re
 import shutil
 import sys
 import tempfile
 import urllib.error
 import urllib.request
-from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
-import zipfile
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import flax
 import jax
 import numpy as np
 
 from l2r_jax import workdir
+from l2r_jax.models import state_dict_files
 from l2r_jax.errors import ConfigError
 from l2r_jax.errors import Refusal
+from l2r_jax.errors import WeightsNotFoundError
 
 # torchvision's ImageNet weights (IMAGENET1K_V1), the eight hex digits in each name the start of
 # the file's SHA-256. The older names (torchvision < 0.10) hold the same weights, pickled in
@@ -62,11 +61,6 @@ ARCHITECTURES = {'resnet18': ('basic', (2, 2, 2, 2)), 'resnet50': ('bottleneck',
 IMAGENET_NORMALISATION = 'imagenet'
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained_weights')
 EXPORT_FORMAT = 1
-
-
-class WeightsNotFoundError(Refusal, FileNotFoundError):
-  """Pretrained weights that are not on this machine and cannot be downloaded; the message says
-  which file to put where."""
 
 
 class Backbone(NamedTuple):
@@ -150,138 +144,6 @@ def imagenet_file(arch: str, download: bool = True) -> str:
       f'{reason}. Download {url} where there is network access and put it at {target} (or in '
       f'{_torch_hub_dir()}; $L2R_JAX_WEIGHTS sets the first folder), or give the file: '
       f'--config.model.pretrained=/path/to/{names[0]}.')
-
-
-class NpzArrays(collections.abc.Mapping):
-  """The arrays of an ``.npz`` by name, each decompressed only when converted (``np.asarray``):
-  its ``shape`` and ``dtype`` come from the array's header, so that an array that cannot fit is
-  refused before it is read. Pickled (object) arrays are never loaded."""
-
-  def __init__(self, path: str):
-    self.path = path
-    problem = _not_an_npz(path)
-    if problem:
-      raise ConfigError(f'{path} {problem}: give an .npz of the state dict\'s tensors by name '
-                        f'(python -m l2r_jax.models.pretrained IN.pth OUT.npz writes one).')
-    try:
-      self._npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-      raise ConfigError(f'{path} cannot be read as an .npz: {e}.') from None
-
-  def __getitem__(self, name: str) -> '_NpzMember':
-    if name not in self._npz.files:
-      raise KeyError(name)
-    return _NpzMember(self, name)
-
-  def __iter__(self) -> Iterator[str]:
-    return iter(self._npz.files)
-
-  def __len__(self) -> int:
-    return len(self._npz.files)
-
-  def header(self, name: str) -> Tuple[Tuple[int, ...], np.dtype]:
-    """``(shape, dtype)`` of the array ``name``, from its header alone."""
-    member = name + '.npy' if name + '.npy' in self._npz.zip.namelist() else name
-    try:
-      with self._npz.zip.open(member) as f:
-        version = np.lib.format.read_magic(f)
-        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read(f)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-      raise ConfigError(f'{self.path}: its array {name} cannot be read ({e}).') from None
-    return tuple(shape), dtype
-
-  def read(self, name: str) -> np.ndarray:
-    try:
-      return self._npz[name]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-      raise ConfigError(f'{self.path}: its array {name} cannot be read ({e}); the file is '
-                        'damaged.') from None
-
-  def close(self) -> None:
-    self._npz.close()
-
-
-def _not_an_npz(path: str) -> Optional[str]:
-  """Why ``path`` is not a zip of arrays, or None if it is one."""
-  try:
-    if zipfile.is_zipfile(path):
-      return None
-    with open(path, 'rb') as f:
-      start = f.read(6)
-  except OSError as e:
-    return f'cannot be read ({e.strerror or e})'
-  if start.startswith(b'\x93NUMPY'):
-    return 'is a single array (.npy), not arrays by name'
-  return 'is a damaged or truncated zip' if start.startswith(b'PK') else 'is not a zip of arrays'
-
-
-class _NpzMember:
-  """One array of an :class:`NpzArrays`: shape and dtype known, values read on conversion."""
-
-  def __init__(self, arrays: NpzArrays, name: str):
-    self._arrays, self._name = arrays, name
-    self.shape, self.dtype = arrays.header(name)
-
-  def __array__(self, dtype=None, copy=None):  # pylint: disable=unused-argument
-    values = self._arrays.read(self._name)
-    return values if dtype is None else values.astype(dtype)
-
-
-def _torch_problem(error: Exception) -> str:
-  """What a weights-only ``torch.load`` failure means, in a line."""
-  found = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(error))
-  if found:
-    return (f'it holds a pickled {found.group(1)}, and only tensors are read (weights_only): '
-            'save model.state_dict(), not the model or other objects')
-  if isinstance(error, OSError) and error.strerror:
-    return error.strerror
-  return 'it is not a PyTorch file, or it is damaged'
-
-
-def read_state_dict(path: str) -> Mapping[str, Any]:
-  """A PyTorch state dict (``.pth``/``.pt``; needs ``torch``; read with ``weights_only``) as numpy
-  arrays by name, or an ``.npz``'s arrays (:class:`NpzArrays`: read when converted; close it). A
-  checkpoint that wraps it (``{'state_dict': ...}``) and DataParallel's ``module.`` prefix are
-  unwrapped; floating-point tensors become float32."""
-  if path.endswith('.npz'):
-    return NpzArrays(path)
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    raise ConfigError(
-        f'Reading {path} needs PyTorch (a CPU wheel is enough): pip install torch. Or, where '
-        f'PyTorch is installed, convert it once to numpy with `python -m '
-        f'l2r_jax.models.pretrained {path} {os.path.splitext(path)[0]}.npz` and give the .npz.'
-    ) from None
-  try:
-    state = torch.load(path, map_location='cpu', weights_only=True)
-  except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
-    raise ConfigError(f'{path} cannot be read as a PyTorch state dict: {_torch_problem(e)}.'
-                      ) from None
-  if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-    state = state['state_dict']
-  if not isinstance(state, dict):
-    raise ConfigError(f'{path} holds a {type(state).__name__}, not a state dict (tensors by '
-                      'name): save model.state_dict().')
-  return {k[len('module.'):] if k.startswith('module.') else k: _numpy(v)
-          for k, v in state.items() if hasattr(v, 'detach')}
-
-
-def _numpy(tensor) -> np.ndarray:
-  tensor = tensor.detach().cpu()
-  return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
-
-
-@contextlib.contextmanager
-def _state_dict(path: str) -> Iterator[Mapping[str, Any]]:
-  tensors = read_state_dict(path)
-  try:
-    yield tensors
-  finally:
-    if isinstance(tensors, NpzArrays):
-      tensors.close()
 
 
 def _torch_name(path: Tuple[str, ...], stage_sizes) -> Tuple[str, bool]:
@@ -504,7 +366,7 @@ def load(spec: str, template: Mapping[str, Any], *, block: str, stage_sizes, wid
     variables = _check_tree(variables, template, source)
     return Backbone(variables['params'], variables['batch_stats'], normalisation, source)
   # A torchvision-style state dict; its weights are taken to expect ImageNet's normalisation.
-  with _state_dict(source) as tensors:
+  with state_dict_files.open_state_dict(source) as tensors:
     params, batch_stats, _ = from_torchvision(tensors, template, stage_sizes)
   return Backbone(params, batch_stats, IMAGENET_NORMALISATION, source)
 
@@ -541,7 +403,7 @@ def main(argv):
   if len(argv) != 3 or not argv[2].endswith('.npz'):
     raise SystemExit('usage: python -m l2r_jax.models.pretrained IN.pth OUT.npz')
   try:
-    with _state_dict(argv[1]) as tensors:
+    with state_dict_files.open_state_dict(argv[1]) as tensors:
       arrays = io.BytesIO()
       np.savez(arrays, **tensors)
   except Refusal as e:

@@ -8,6 +8,7 @@ strategy that queries the highest scores, its score function decorated with
 from l2r_jax.strategies import badge
 from l2r_jax.strategies import bayesian
 from l2r_jax.strategies import coreset
+from l2r_jax.strategies import geometry
 from l2r_jax.strategies import simple
 from l2r_jax.strategies import typicality
 from l2r_jax.strategies import vaal
@@ -21,4 +22,5 @@ from l2r_jax.strategies.base import SelectionState
 from l2r_jax.strategies.base import Strategy
 
 __all__ = ['LossModule', 'PoolOutputs', 'REGISTRY', 'SelectionState', 'Strategy', 'badge',
-           'bayesian', 'check_task', 'coreset', 'get', 'select', 'simple', 'typicality', 'vaal']
+           'bayesian', 'check_task', 'coreset', 'geometry', 'get', 'select', 'simple',
+           'typicality', 'vaal']

@@ -23,10 +23,7 @@ import numpy as np
 import optax
 
 from l2r_jax.strategies import base
-from l2r_jax.strategies.coreset import _first_argmax
-from l2r_jax.strategies.coreset import _origin
-from l2r_jax.strategies.coreset import _sq_dist
-from l2r_jax.strategies.coreset import well_scaled
+from l2r_jax.strategies import geometry
 
 
 def gradient_embeddings(logits: chex.Array, features: chex.Array) -> chex.Array:
@@ -48,8 +45,8 @@ def kmeans_plus_plus(points: chex.Array, budget: int, rng: chex.PRNGKey) -> chex
   """``[budget]`` distinct indices into ``points`` (``[n, d]``): the longest point first, then
   each next drawn with probability proportional to its squared distance to the nearest chosen
   one (points at distance 0 only once every other is chosen). Points with a NaN or an infinity
-  are refused, and very large or small ones rescaled (:func:`coreset.well_scaled`)."""
-  points, = well_scaled('badge', [('gradient embeddings', points)])
+  are refused, and very large or small ones rescaled (:func:`geometry.well_scaled`)."""
+  points, = geometry.well_scaled('badge', [('gradient embeddings', points)])
   return _kmeans_plus_plus(jnp.asarray(points), budget, rng)
 
 
@@ -57,18 +54,19 @@ def kmeans_plus_plus(points: chex.Array, budget: int, rng: chex.PRNGKey) -> chex
 def _kmeans_plus_plus(points: chex.Array, budget: int, rng: chex.PRNGKey) -> chex.Array:
   n = points.shape[0]
   points = points.astype(jnp.float32)
-  first = _first_argmax(jnp.sum(points**2, -1))
-  points = points - _origin(points)      # distances unchanged; float32 kept near the origin
+  first = geometry.first_argmax(jnp.sum(points**2, -1))
+  # Distances unchanged; float32 kept near the origin.
+  points = points - geometry.origin(points)
   sq_norms = jnp.sum(points**2, -1)
   taken = jnp.zeros((n,), bool).at[first].set(True)
-  min_d = _sq_dist(points, sq_norms, points[first][None])[:, 0]
+  min_d = geometry.sq_dist(points, sq_norms, points[first][None])[:, 0]
 
   def pick(k, carry):
     min_d, taken, chosen = carry
     logits = jnp.where(taken, -jnp.inf,
                        jnp.where(min_d > 0, jnp.log(jnp.where(min_d > 0, min_d, 1.0)), -1e30))
     i = jax.random.categorical(jax.random.fold_in(rng, k), logits)
-    min_d = jnp.minimum(min_d, _sq_dist(points, sq_norms, points[i][None])[:, 0])
+    min_d = jnp.minimum(min_d, geometry.sq_dist(points, sq_norms, points[i][None])[:, 0])
     return min_d, taken.at[i].set(True), chosen.at[k].set(i)
 
   chosen = jnp.zeros((budget,), jnp.int32).at[0].set(first)

@@ -8,9 +8,11 @@ import numpy as np
 
 from l2r_jax import defaults
 from l2r_jax import errors
+from l2r_jax import fields
 from l2r_jax import losses
 from l2r_jax import numerics
 from l2r_jax import protocol
+from l2r_jax import train
 from l2r_jax.errors import ConfigError
 
 
@@ -63,11 +65,30 @@ class LossModule(NamedTuple):
   :class:`~l2r_jax.models.Features`; ``ranking_loss`` trains it on the global batch's true
   per-sample losses. ``isolated``: the module reads ``stop_gradient(features)``, so the ranking
   loss never reaches the target (L2R-AL). Otherwise (LL4AL) the target is trained on ``task loss +
-  config.ll4al.weight * ranking loss`` until epoch ``config.ll4al.detach_epoch``, after which the
-  features are detached."""
+  weight * ranking loss`` until the detach epoch, after which the features are detached; the
+  weight and the detach epoch are the module's own options, ``config.<options>.weight`` and
+  ``config.<options>.detach_epoch`` (:meth:`gradient`)."""
   architecture: Callable[..., nn.Module]
   ranking_loss: losses.RankingLoss
   isolated: bool
+  options: str = 'll4al'
+
+  def gradient(self, config: ml_collections.ConfigDict) -> train.RankingGradient:
+    """How the ranking loss reaches the target under ``config``."""
+    if self.isolated:
+      return train.ISOLATED
+    own = config[self.options]
+    return train.RankingGradient(isolated=False, weight=own.weight,
+                                 detach_epoch=own.detach_epoch)
+
+  def check(self, config: ml_collections.ConfigDict) -> None:
+    """Refuses options the module (and its ranking loss) cannot train with, naming the field."""
+    if not self.isolated:
+      fields.number(config, f'{self.options}.weight')
+      fields.epochs_within(config, f'{self.options}.detach_epoch', config.train.epochs,
+                           "the ranking loss's detach epoch")
+    if self.ranking_loss.check is not None:
+      self.ranking_loss.check(config)
 
 
 class Strategy(NamedTuple):

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2r_jax.strategies import base
-from l2r_jax.strategies.coreset import _first_argmax
+from l2r_jax.strategies import geometry
 
 _REFUSAL = ('it measures disagreement between the class probabilities of dropout passes; '
             'the maps of this task have none.')
@@ -101,7 +101,7 @@ def batchbald(log_probs: chex.Array, budget: int, rng: chex.PRNGKey, num_samples
     row_weights = jnp.where(exact, 1.0, is_drawn / (num_drawn * drawn.mean(1)))
     weights = jnp.where(exact, enumerated, drawn)
     score = jnp.where(taken, -jnp.inf, joint_entropy(weights, row_weights) - conditional)
-    i = _first_argmax(score)
+    i = geometry.first_argmax(score)
     # Row r of the enumeration extends row r // C by label r % C; rows past C**(k+1) stay 0.
     enumerated = enumerated[row // num_classes] * probs[i][:, row % num_classes].T
     # Each drawn configuration's label of the new member, from its own pass.

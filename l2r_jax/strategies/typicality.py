@@ -40,6 +40,7 @@ import numpy as np
 
 from l2r_jax import numerics
 from l2r_jax.strategies import base
+from l2r_jax.strategies import geometry
 
 
 EMBEDDINGS = ('target', 'pretrained')
@@ -111,15 +112,6 @@ def kmeans_labels(points: np.ndarray, clusters: int, seed: int) -> np.ndarray:
   return model.fit_predict(points)
 
 
-def pairwise_sq_distances(points: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-  """``[len(rows), n]`` squared Euclidean distances from ``points[rows]`` to every point (float64,
-  by one matrix product of centred points: memory ``len(rows) x n``, not ``x d``)."""
-  points = np.asarray(points, np.float64)
-  points = points - points.mean(0)
-  sq = (points**2).sum(1)
-  return np.maximum(sq[rows, None] + sq[None, :] - 2 * points[rows] @ points.T, 0.0)
-
-
 def typicality(points: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
   """``1 / (1e-5 + mean squared distance to the k nearest other points)`` of each of ``points``
   (``[n, d]``, ``1 <= k < n``; the authors' typicality, on faiss's squared L2 distances), a
@@ -127,7 +119,7 @@ def typicality(points: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
   n = len(points)
   out = np.empty(n)
   for start in range(0, n, chunk):
-    block = pairwise_sq_distances(points, slice(start, min(start + chunk, n)))
+    block = geometry.pairwise_sq_distances(points, slice(start, min(start + chunk, n)))
     block[np.arange(len(block)), np.arange(start, start + len(block))] = -1.0   # itself: first
     nearest = np.partition(block, k, axis=1)[:, :k + 1]                         # it and k others
     out[start:start + len(block)] = 1.0 / ((nearest.sum(1) + 1.0) / k + 1e-5)
@@ -181,7 +173,7 @@ def nearest_other_cluster(points: np.ndarray, labels: np.ndarray,
   for start in range(0, len(points), chunk):
     stop = min(start + chunk, len(points))
     other = labels[start:stop, None] != labels[None]
-    block = pairwise_sq_distances(points, slice(start, stop))
+    block = geometry.pairwise_sq_distances(points, slice(start, stop))
     out[start:stop] = np.sqrt(np.min(np.where(other, block, np.inf), 1))
   return out
 
@@ -219,7 +211,7 @@ def coverage_graph(points: np.ndarray, radius: float, chunk: int = 1024) -> np.n
   graph = np.empty((len(points), len(points)), bool)
   for start in range(0, len(points), chunk):
     rows = slice(start, min(start + chunk, len(points)))
-    graph[rows] = np.sqrt(pairwise_sq_distances(points, rows)) < radius
+    graph[rows] = np.sqrt(geometry.pairwise_sq_distances(points, rows)) < radius
   return graph
 
 

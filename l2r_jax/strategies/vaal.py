@@ -37,8 +37,9 @@ import ml_collections
 import numpy as np
 import optax
 
-from l2r_jax import blocks
-from l2r_jax import train
+from l2r_jax import devices as devices_lib
+from l2r_jax import fields
+from l2r_jax.errors import ConfigError
 from l2r_jax.models.vaal import Discriminator
 from l2r_jax.models.vaal import make_vae
 from l2r_jax.strategies import base
@@ -93,7 +94,7 @@ def adversarial_loss(labeled_logits: chex.Array, unlabeled_logits: chex.Array,
 
 # ----------------------------------------------------------------------------------------------
 # Training, over every device: each VAE and discriminator batch is split into one block per device
-# (the order of ``l2r_jax.blocks``); every loss is written as this device's share of the global
+# (the order of ``l2r_jax.devices``); every loss is written as this device's share of the global
 # batch's loss (sums divided by the global batch), and the shares' gradients are summed across
 # devices, so the update is the one a single device computes on the whole batch.
 
@@ -129,10 +130,10 @@ def make_trainer(options, pool_inputs) -> VAALTrainer:
                            vae_steps=int(options.vae_steps),
                            adversary_steps=int(options.adversary_steps))
   return VAALTrainer(
-      options, make_vae(options, sample_shape, bn_axis_name=train.AXIS), Discriminator(),
+      options, make_vae(options, sample_shape, bn_axis_name=devices_lib.AXIS), Discriminator(),
       optax.adam(float(options.lr)),
-      jax.pmap(step, axis_name=train.AXIS, in_axes=(0, 0, 0, None), donate_argnums=(0,)),
-      jax.pmap(_scores, axis_name=train.AXIS))
+      jax.pmap(step, axis_name=devices_lib.AXIS, in_axes=(0, 0, 0, None), donate_argnums=(0,)),
+      jax.pmap(_scores, axis_name=devices_lib.AXIS))
 
 
 def create_state(rng: chex.PRNGKey, trainer: VAALTrainer, sample_input: chex.Array) -> VAALState:
@@ -160,14 +161,14 @@ def _vae_forward(vae: VAEState, params, batch_stats, x, noise=None, decode=True)
 def _block_noise(rng: chex.PRNGKey, block: int, latent_dim: int) -> chex.Array:
   """This device's rows of the global batch's reparameterisation noise ``N(0, I)``: the same
   noise per sample however many devices share the batch."""
-  devices = jax.lax.axis_size(train.AXIS)
+  devices = jax.lax.axis_size(devices_lib.AXIS)
   noise = jax.random.normal(rng, (block * devices, latent_dim), jnp.float32)
-  return jax.lax.dynamic_slice_in_dim(noise, jax.lax.axis_index(train.AXIS) * block, block)
+  return jax.lax.dynamic_slice_in_dim(noise, jax.lax.axis_index(devices_lib.AXIS) * block, block)
 
 
 def _mean_share(values: chex.Array) -> chex.Array:
   """This device's share of the mean over the global batch, of which ``values`` is its block."""
-  return jnp.sum(values) / (values.size * jax.lax.axis_size(train.AXIS))
+  return jnp.sum(values) / (values.size * jax.lax.axis_size(devices_lib.AXIS))
 
 
 def train_step(state: VAALState, labeled_batch: chex.Array, unlabeled_batch: chex.Array,
@@ -176,7 +177,7 @@ def train_step(state: VAALState, labeled_batch: chex.Array, unlabeled_batch: che
                ) -> Tuple[VAALState, Dict[str, chex.Array]]:
   """One official VAAL iteration, ``vae_steps`` VAE updates then ``adversary_steps``
   discriminator updates, on this device's block of each batch (under ``pmap`` over
-  ``train.AXIS``).
+  ``devices.AXIS``).
 
   Args:
     state: the VAE and the discriminator (the same on every device).
@@ -220,9 +221,9 @@ def train_step(state: VAALState, labeled_batch: chex.Array, unlabeled_batch: che
       return total, aux
 
     grads, aux = jax.grad(loss_fn, has_aux=True)(vae.params)
-    vae = vae.apply_gradients(grads=jax.lax.psum(grads, train.AXIS),
+    vae = vae.apply_gradients(grads=jax.lax.psum(grads, devices_lib.AXIS),
                               batch_stats=aux.pop('batch_stats'))
-    metrics.update(jax.lax.psum(aux, train.AXIS))
+    metrics.update(jax.lax.psum(aux, devices_lib.AXIS))
   for k in range(adversary_steps):
     x_l, x_u = labeled_batch[vae_steps - 1 + k], unlabeled_batch[vae_steps - 1 + k]
     # The official step runs the whole VAE in training mode under no_grad, updating BatchNorm's
@@ -236,9 +237,9 @@ def train_step(state: VAALState, labeled_batch: chex.Array, unlabeled_batch: che
                                 disc.apply_fn({'params': params}, mu_u), _mean_share)
 
     loss, grads = jax.value_and_grad(disc_loss_fn)(disc.params)
-    disc = disc.apply_gradients(grads=jax.lax.psum(grads, train.AXIS))
+    disc = disc.apply_gradients(grads=jax.lax.psum(grads, devices_lib.AXIS))
     vae = vae.replace(batch_stats=stats)
-    metrics['train_discriminator_loss'] = jax.lax.psum(loss, train.AXIS)
+    metrics['train_discriminator_loss'] = jax.lax.psum(loss, devices_lib.AXIS)
   return VAALState(vae=vae, discriminator=disc), metrics
 
 
@@ -256,8 +257,8 @@ def scores(trainer: VAALTrainer, state: VAALState, inputs: Callable[[np.ndarray]
   (``state`` one copy per local device, as :func:`train_vaal` returns it)."""
   if not len(indices):
     return np.zeros((0,), np.float32)
-  return blocks.map_over_devices(lambda x: (trainer.score(state, x),),
-                                 lambda rows: (_prepare(inputs(rows)),), indices, chunk)[0]
+  return devices_lib.map_over_devices(lambda x: (trainer.score(state, x),),
+                                      lambda rows: (_prepare(inputs(rows)),), indices, chunk)[0]
 
 
 def _prepare(x: np.ndarray) -> np.ndarray:
@@ -291,6 +292,26 @@ def num_iterations(options, pool_size: int) -> int:
   return max(1, pool_size * options.epochs // options.batch_size)
 
 
+def check_options(config) -> None:
+  """Refuses a ``config.vaal`` VAAL cannot run with, naming the field."""
+  for name in ('latent_dim', 'batch_size', 'vae_steps', 'adversary_steps', 'epochs'):
+    fields.positive_int(config, f'vaal.{name}')
+  if config.vaal.batch_size % jax.device_count():
+    raise ConfigError(f'config.vaal.batch_size={config.vaal.batch_size} must be a multiple of the '
+                      f'{jax.device_count()} devices it is split over.')
+  iterations = config.vaal.iterations
+  if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
+    raise ConfigError(f'config.vaal.iterations must be a whole number >= 0 (0: the official '
+                      f'count, 100 epochs of the pool), got {iterations!r}.')
+  for name in ('beta', 'adversary_weight', 'lr'):
+    fields.number(config, f'vaal.{name}')
+  fields.one_of(config, 'vaal.arch', ('auto', 'conv', 'mlp'))
+  hidden = config.vaal.hidden
+  if not (isinstance(hidden, (tuple, list)) and hidden and
+          all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)):
+    raise ConfigError(f'config.vaal.hidden must be widths, positive integers, got {hidden!r}.')
+
+
 def train_vaal(trainer: VAALTrainer, inputs: Callable[[np.ndarray], np.ndarray],
                labeled: np.ndarray, unlabeled: np.ndarray, rng: chex.PRNGKey, *,
                iterations: int) -> Tuple[VAALState, Dict[str, float]]:
@@ -312,7 +333,7 @@ def train_vaal(trainer: VAALTrainer, inputs: Callable[[np.ndarray], np.ndarray],
   options = trainer.options
   b, n_batches = options.batch_size, options.vae_steps + options.adversary_steps - 1
   sample = _prepare(inputs(np.asarray(labeled[:1])))
-  state = train.replicate(create_state(rng_init, trainer, jnp.asarray(sample)))
+  state = devices_lib.replicate(create_state(rng_init, trainer, jnp.asarray(sample)))
   block = b // jax.device_count()
   n_local = jax.local_device_count()
   mine = slice(jax.process_index() * n_local * block, (jax.process_index() + 1) * n_local * block)
@@ -334,7 +355,7 @@ def train_vaal(trainer: VAALTrainer, inputs: Callable[[np.ndarray], np.ndarray],
   return state, {k: float(v.addressable_shards[0].data[0]) for k, v in metrics.items()}
 
 
-@base.register('vaal', prepare=make_trainer)
+@base.register('vaal', prepare=make_trainer, check=check_options)
 def select_vaal(state, pool_subset, budget, rng):
   """Train a fresh VAAL on the labeled and all unlabeled pool inputs, then query the ``budget``
   members of ``pool_subset`` the discriminator scores lowest (least likely labeled)."""

@@ -1,15 +1,41 @@
-"""Work over every device of every process: a set of samples cut into one contiguous block per
-device, the same layout for scoring, evaluation, core-set's search and VAAL's batches.
+"""The devices every stage runs on: the pmapped programs' axis, copies of a state on every local
+device, and work over every device of every process.
 
-Device ``d`` of process ``p`` holds block ``p * local devices + d`` (the order of ``jax.devices()``
-that ``pmap``'s collectives follow), so a pmapped program fed :func:`local_share` on every process
-sees the whole set once, and ``lax.axis_index`` is a device's block number.
+:data:`AXIS` is the one axis name of every pmapped program (training, inference, core-set, VAAL);
+:func:`replicate` and :func:`device_sharding` lay arrays out as those programs' own outputs lie.
+
+**Blocks.** A set of samples is cut into one contiguous block per device, the same layout for
+scoring, evaluation, core-set's search and VAAL's batches. Device ``d`` of process ``p`` holds
+block ``p * local devices + d`` (the order of ``jax.devices()`` that ``pmap``'s collectives
+follow), so a pmapped program fed :func:`local_share` on every process sees the whole set once,
+and ``lax.axis_index`` is a device's block number.
 """
 from typing import Callable, Optional, Sequence, Tuple
 
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
+
+AXIS = 'batch'
+
+
+def device_sharding(devices=None) -> jax.sharding.NamedSharding:
+  """Arrays with a leading device axis, one slice per device (default: the local devices), on a
+  mesh whose axis is named like the pmapped step's: how the step's own outputs lie, so inputs
+  placed this way share its compiled program."""
+  devices = list(jax.local_devices() if devices is None else devices)
+  return jax.sharding.NamedSharding(jax.sharding.Mesh(np.asarray(devices), (AXIS,)),
+                                    jax.sharding.PartitionSpec(AXIS))
+
+
+def replicate(tree, devices=None):
+  """One copy of ``tree`` per device (default: the local devices), stacked on a leading axis and
+  placed by :func:`device_sharding`, so that the step's first call and its later calls (fed its
+  own outputs) share one compiled program."""
+  sharding = device_sharding(devices)
+  n = len(sharding.device_set)
+  return jax.tree.map(lambda a: jax.device_put(
+      np.broadcast_to(np.asarray(a)[None], (n, *np.shape(a))), sharding), tree)
 
 
 def per_block(n: int) -> int:

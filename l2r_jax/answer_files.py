@@ -1,0 +1,231 @@
+r"""Files around a query: the last query as the learner records it (``WORKDIR/query.json``), the
+query as a table for a person or a tool, and the answers read back as people save them.
+
+**Files as people save them**: UTF-8 with or without a byte-order mark, UTF-16 or UTF-32 with one
+(a spreadsheet's "Unicode text"), or Windows-1252 (cp1252); comma-, tab- or semicolon-separated,
+the first row naming the columns. Text cells a spreadsheet would take for a formula (beginning
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) are written after a ``'``, which is
+dropped when read back (OWASP's advice against CSV injection). Answers given as JSON lines are read
+as the learner's log reads its own (:func:`l2r_jax.answers.answer_from_json`), and all of them
+pass its one check (:func:`l2r_jax.answers.check`).
+"""
+import codecs
+import csv
+import io
+import json
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from l2r_jax import workdir as workdir_lib
+from l2r_jax.answers import Answer
+from l2r_jax.answers import answer_from_json
+from l2r_jax.answers import Problem
+from l2r_jax.answers import QUERY_FILE
+from l2r_jax.answers import whole_number
+from l2r_jax.errors import LabelError
+from l2r_jax.pool import Pool
+
+COLUMNS = ('index', 'id', 'file', 'score', 'label')   # the query's table
+FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
+
+
+# -- the last query -------------------------------------------------------------------------------
+
+
+def read_query(workdir: str, pool: Pool) -> Optional[Dict[str, Any]]:
+  """``WORKDIR/query.json``, the last query (None before the first), checked: refused naming the
+  file if it is not one of this pool's queries."""
+  path = workdir_lib.path_in(workdir, QUERY_FILE)
+  if not os.path.lexists(path):
+    return None
+  try:
+    query = json.loads(workdir_lib.read_bytes(path).decode('utf-8'))
+    problem = _query_problem(query, pool)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    problem = f'cannot be read ({getattr(e, "strerror", None) or e}).'
+  if problem:
+    raise LabelError(f'{path}: {problem} It records the last query: delete it, and the next query '
+                     'asks anew.')
+  return query
+
+
+def write_query(workdir: str, pool: Pool, query: Dict[str, Any]) -> None:
+  workdir_lib.write_atomic(workdir_lib.path_in(workdir, QUERY_FILE),
+                           json.dumps({**query, 'pool': pool.fingerprint}))
+
+
+def _query_problem(query: Any, pool: Pool) -> Optional[str]:
+  if not isinstance(query, dict):
+    return 'not a JSON object.'
+  if query.get('pool', pool.fingerprint) != pool.fingerprint:
+    return f'made for another pool (pool {query["pool"]!r}; this one is {pool.fingerprint}).'
+  indices = query.get('indices')
+  if not isinstance(indices, list) or not indices:
+    return '"indices" must be a list of pool indices.'
+  for i in indices:
+    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < pool.size:
+      return f'"indices" holds {i!r}, not a pool sample (whole numbers 0 .. {pool.size - 1}).'
+  if len(set(indices)) != len(indices):
+    return '"indices" names a sample twice.'
+  scores = query.get('scores')
+  if scores is not None and not (isinstance(scores, list) and len(scores) == len(indices) and all(
+      isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores)):
+    return '"scores" must be null or a number per index.'
+  for key in ('round', 'num_labeled'):
+    value = query.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+      return f'"{key}" must be a whole number, 0 or more; it is {value!r}.'
+  if not isinstance(query.get('strategy'), str):
+    return '"strategy" must be a strategy\'s name.'
+  return None
+
+
+# -- tables and JSON lines from people ------------------------------------------------------------
+
+
+def text_cell(value: str) -> str:
+  """``value`` as a table cell a spreadsheet shows as text: after a ``'`` if it begins like a
+  formula (or with a ``'``, so that reading it back is exact)."""
+  return "'" + value if value.startswith(FORMULA_STARTS + ("'",)) else value
+
+
+def cell_text(cell: str) -> str:
+  """A text cell's value: :func:`text_cell` undone."""
+  return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS + ("'",)) else cell
+
+
+def write_table(path: str, rows: Sequence[Dict[str, Any]],
+                header: Optional[Dict[str, str]] = None) -> None:
+  """``rows`` (dicts with the :data:`COLUMNS`, and ``predicted`` and ``probability`` where a model
+  predicted their classes) as a CSV at ``path`` (a :func:`l2r_jax.workdir.path_in` path), written
+  atomically: UTF-8 with a byte-order mark (which tells a spreadsheet it is UTF-8), text cells as
+  :func:`text_cell` makes them. ``header``: a column's name as shown, where it says more than the
+  name (the score's meaning); reading the table back needs only ``index``/``id`` and ``label``."""
+  columns = list(COLUMNS)
+  if rows and 'predicted' in rows[0]:
+    columns[-1:-1] = ['predicted', 'probability']
+  out = io.StringIO(newline='')
+  writer = csv.writer(out)
+  writer.writerow([(header or {}).get(c, c) for c in columns])
+  text = ('id', 'file', 'label', 'predicted')
+  for row in rows:
+    writer.writerow([text_cell(str(row[c])) if c in text else row[c] for c in columns])
+  workdir_lib.write_atomic(path, '\ufeff' + out.getvalue())
+
+
+def read_file(path: str, json_array: Optional[Callable[[str, str], Tuple[List[Answer], List[
+    Problem]]]] = None) -> Tuple[List[Answer], List[Problem]]:
+  """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
+  ``id`` column, or JSON lines), and a line for each part that cannot be read; rows whose label
+  is empty are not answers yet. ``json_array(text, path)`` reads a file that is one JSON array
+  (Label Studio's export, :mod:`l2r_jax.label_studio`); without it, such a file is refused."""
+  text, problem = _file_text(path)
+  if problem:
+    return [], [(0, f'{path}: {problem}')]
+  start = text.lstrip()[:1]
+  if start == '{':
+    return _json_lines(text, path)
+  if start == '[' and json_array is not None:
+    return json_array(text, path)
+  if start == '[':
+    return [], [(0, f'{path}: a JSON array; give one JSON object per line (JSON lines), '
+                    '{"index": ..., "label": ...}.')]
+  return _table(text, path)
+
+
+ENCODINGS = ((codecs.BOM_UTF8, 'utf-8-sig', 'UTF-8'), (codecs.BOM_UTF32_LE, 'utf-32', 'UTF-32'),
+             (codecs.BOM_UTF32_BE, 'utf-32', 'UTF-32'), (codecs.BOM_UTF16_LE, 'utf-16', 'UTF-16'),
+             (codecs.BOM_UTF16_BE, 'utf-16', 'UTF-16'))
+
+
+def _file_text(path: str) -> Tuple[Optional[str], Optional[str]]:
+  """The file's text, decoded as the module's docstring says, or why it cannot be."""
+  if os.path.isdir(path):
+    return None, 'a folder; give the answers file in it (a CSV or JSON lines).'
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    return None, f'cannot be read ({e.strerror or e}).'
+  for mark, codec, name in ENCODINGS:
+    if data.startswith(mark):
+      try:
+        return data.decode(codec), None
+      except UnicodeDecodeError as e:
+        return None, (f'begins with a {name} byte-order mark, but is not {name} text (byte '
+                      f'{e.start}): save it again, as CSV UTF-8.')
+  if b'\x00' in data:
+    return None, ('not a text file (it holds NUL bytes: a binary file, or UTF-16 without a '
+                  'byte-order mark): give a CSV (UTF-8) or JSON lines.')
+  for codec in ('utf-8', 'cp1252'):
+    try:
+      return data.decode(codec), None
+    except UnicodeDecodeError as e:
+      error = e
+  return None, (f'neither UTF-8 nor Windows-1252 (cp1252) text (byte {error.start}): save it as '
+                'CSV UTF-8.')
+
+
+def _json_lines(text: str, path: str) -> Tuple[List[Answer], List[Problem]]:
+  answers, problems = [], []
+  for number, line in enumerate(text.split('\n'), 1):
+    if line.strip():
+      answer, problem = answer_from_json(line, path, number)
+      answers += [answer] if answer else []
+      problems += [(number, f'{path}, line {number}: {problem}')] if problem else []
+  return answers, problems
+
+
+def _header(text: str) -> Tuple[Optional[str], List[str]]:
+  """The table's delimiter (comma, tab or semicolon: the one whose first row names a label column
+  and an index or id column) and its column names; None and the first row if none does."""
+  first = []
+  for delimiter in (',', '\t', ';'):
+    try:
+      rows = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter, strict=True)
+      row = next((r for r in rows if r), [])
+    except csv.Error:
+      continue
+    names = [cell_text(c.strip()).strip().lower() for c in row]
+    first = first or names
+    if 'label' in names and ('index' in names or 'id' in names):
+      return delimiter, names
+  return None, first
+
+
+def _table(text: str, path: str) -> Tuple[List[Answer], List[Problem]]:
+  delimiter, names = _header(text)
+  if delimiter is None:
+    return [], [(0, f'{path}: a table of answers needs a first row naming a label column and an '
+                    f'index or id column; it has {names}.')]
+  twice = sorted({n for n in names if n in ('index', 'id', 'label') and names.count(n) > 1})
+  if twice:
+    return [], [(0, f'{path}: the first row names {", ".join(twice)} twice; name each column '
+                    'once.')]
+  answers, problems = [], []
+  reader = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter, strict=True)
+  header, line = None, 1
+  try:
+    for row in reader:
+      number, line = line, reader.line_num + 1
+      if not any(c.strip() for c in row):
+        continue
+      if header is None:
+        header = row
+        continue
+      extra = [c for c in row[len(names):] if c.strip()]
+      if extra:
+        problems.append((number, f'{path}, line {number}: {len(row)} cells; the first row names '
+                                 f'{len(names)} columns.'))
+        continue
+      cells = dict(zip(names, row))
+      label = cell_text(cells.get('label', '').strip())
+      if label:
+        index, sample_id = cells.get('index', '').strip(), cell_text(cells.get('id', ''))
+        answers.append(Answer(path, number, whole_number(index) if index else None,
+                              sample_id if sample_id.strip() else None, label))
+  except csv.Error as e:
+    hint = ('; give labels that long (density maps) as JSON lines' if 'field limit' in str(e)
+            else '')
+    problems.append((line, f'{path}, line {line}: cannot be read as a table ({e}){hint}.'))
+  return answers, problems

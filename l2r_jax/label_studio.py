@@ -1,0 +1,233 @@
+r"""Label Studio in and out: the query as tasks to import, its export read back as answers.
+
+    python -m l2r_jax.label query  --config=C --workdir=W --format=label-studio
+    python -m l2r_jax.label answer --config=C --workdir=W --answers=EXPORT.json
+
+``query --format=label-studio`` writes, beside ``query.csv``, ``WORKDIR/query/``:
+
+* ``label_studio_tasks.json``: one task per queried sample, in Label Studio's JSON task format
+  (its "Import pre-annotated data" guide): ``data.image`` (the image as a ``data:`` URI, a PNG
+  decoded as the loader reads the sample, or ``--image_url`` followed by the sample's id, for a
+  folder served elsewhere), ``data.sample_id`` (our id: what maps the answer back), ``data.index``
+  and ``data.score``; from the second round on, ``predictions``: the model's class with its
+  probability as the prediction's ``score`` (classification), or its joints as keypoints (pose);
+* ``label_studio_config.xml``: the labeling config to paste into the project's settings: an
+  ``Image`` named ``image`` and ``Choices`` named ``label`` (one ``Choice`` per class),
+  ``KeyPointLabels`` named ``joints`` (one ``Label`` per joint, in the dataset's order) or
+  ``KeyPointLabels`` named ``heads`` (one ``Label``, ``head``).
+
+``answer --answers=EXPORT.json`` reads Label Studio's JSON export (Export, "JSON": a JSON array of
+tasks, each with its ``annotations``), mapped by ``data.sample_id``; the task's newest annotation
+that was not cancelled (skipped) is its answer, a task without one is not answered yet. Its
+``choices`` give the class; its keypoints, at ``x``, ``y`` per cent of the image's width and height
+(Label Studio's unit), become marks in input pixels, ``x / 100 * W - 0.5`` (pixel centres at
+integers), and the label as :mod:`l2r_jax.annotate` makes it: a joint not placed is invisible
+(weight 0), each head one Gaussian. Then the same checks and refusals as any answers file
+(:func:`l2r_jax.answers.check`), each problem naming the export's line where its task begins.
+"""
+import base64
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+from urllib import parse as urlparse
+from xml.sax import saxutils
+
+import numpy as np
+
+from l2r_jax import annotate
+from l2r_jax import answers as answers_lib
+from l2r_jax import workdir as workdir_lib
+
+TASKS_FILE = 'label_studio_tasks.json'
+CONFIG_FILE = 'label_studio_config.xml'
+IMAGE, CONTROL = 'image', {'classification': 'label', 'pose': 'joints', 'crowd': 'heads'}
+SAMPLE_ID = 'sample_id'
+HEAD = 'head'
+# Colours for the joints' labels: right side warm, left side cool, the trunk grey (MPII's order).
+_SIDES = {'right': '#e4572e', 'left': '#17bebb'}
+
+
+def labeling_config(geom: annotate.Geometry, class_names: Sequence[str]) -> str:
+  """The labeling config (Label Studio's XML) for the task of ``geom``."""
+  q = saxutils.quoteattr
+  lines = ['<View>', f'  <Header value="${SAMPLE_ID}"/>']
+  if geom.task == 'classification':
+    lines += [f'  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>',
+              f'  <Choices name="{CONTROL["classification"]}" toName="{IMAGE}" choice="single" '
+              'showInline="true" required="true">',
+              *[f'    <Choice value={q(str(n))}/>' for n in class_names], '  </Choices>']
+  else:
+    labels = geom.joint_names if geom.task == 'pose' else (HEAD,)
+    lines += [f'  <KeyPointLabels name="{CONTROL[geom.task]}" toName="{IMAGE}" smart="false">',
+              *[f'    <Label value={q(n)} background={q(_colour(n))}/>' for n in labels],
+              '  </KeyPointLabels>',
+              f'  <Image name="{IMAGE}" value="${IMAGE}" zoom="true" zoomControl="true"/>']
+  return '\n'.join(lines + ['</View>', ''])
+
+
+def _colour(name: str) -> str:
+  return next((c for side, c in _SIDES.items() if name.startswith(side)), '#f4d35e')
+
+
+def percent(xy: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
+  """Input pixels -> per cent of the image (Label Studio's unit): ``(x + 0.5) / W * 100``."""
+  return (np.asarray(xy, np.float64) + 0.5) / np.array([hw[1], hw[0]]) * 100
+
+
+def pixels(xy: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
+  """Per cent of the image -> input pixels: the inverse of :func:`percent`."""
+  return np.asarray(xy, np.float64) / 100 * np.array([hw[1], hw[0]]) - 0.5
+
+
+def tasks(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]],
+          image_url: Optional[str] = None) -> List[Dict[str, Any]]:
+  """The query's ``rows`` (:func:`l2r_jax.label.write_query`'s) as Label Studio tasks."""
+  ds = learner.dataset
+  joints = None
+  if rows and learner.rounds and ds.task == 'pose':
+    joints = learner.predict(ds.x_train[np.asarray([r['index'] for r in rows])],
+                             preprocessed=True).joints
+  out = []
+  for k, row in enumerate(rows):
+    if image_url is not None and row['file']:
+      image = image_url + urlparse.quote(row['id'])
+    else:
+      image = 'data:image/png;base64,' + base64.b64encode(annotate.sample_png(
+          ds, row['index'], row['file'] or None)).decode()
+    task = {'data': {IMAGE: image, SAMPLE_ID: row['id'], 'index': int(row['index']),
+                     'score': row['score']}}
+    version = f'l2r-jax round {learner.rounds - 1}'
+    if row.get('predicted'):
+      task['predictions'] = [{
+          'model_version': version, 'score': float(row['probability']),
+          'result': [{'id': f'p{row["index"]}', 'type': 'choices', 'from_name': CONTROL[ds.task],
+                      'to_name': IMAGE, 'value': {'choices': [row['predicted']]}}]}]
+    elif joints is not None:
+      xy = percent(joints[k], geom.input_hw)
+      task['predictions'] = [{'model_version': version, 'result': [
+          {'id': f'p{row["index"]}j{j}', 'type': 'keypointlabels', 'from_name': CONTROL['pose'],
+           'to_name': IMAGE, 'original_width': geom.input_hw[1],
+           'original_height': geom.input_hw[0], 'image_rotation': 0,
+           'value': {'x': float(x), 'y': float(y), 'width': 1.0,
+                     'keypointlabels': [geom.joint_names[j]]}}
+          for j, (x, y) in enumerate(xy)]}]
+    out.append(task)
+  return out
+
+
+def write(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]], folder: str,
+          image_url: Optional[str] = None) -> Tuple[str, str]:
+  """Writes the tasks and the labeling config into ``folder`` (a :func:`l2r_jax.workdir.path_in`
+  folder), atomically; returns their paths."""
+  names = learner.dataset.class_names or [str(c) for c in range(learner.dataset.num_outputs)]
+  os.makedirs(folder, exist_ok=True)
+  tasks_path = workdir_lib.path_in(folder, TASKS_FILE)
+  config_path = workdir_lib.path_in(folder, CONFIG_FILE)
+  workdir_lib.write_atomic(tasks_path, json.dumps(tasks(learner, geom, rows, image_url),
+                                                  indent=1))
+  workdir_lib.write_atomic(config_path, labeling_config(geom, [str(n) for n in names]))
+  return tasks_path, config_path
+
+
+# -- the export back ------------------------------------------------------------------------------
+
+
+def read_export(text: str, path: str, geom: annotate.Geometry
+                ) -> Tuple[List[answers_lib.Answer], List[answers_lib.Problem]]:
+  """The answers in Label Studio's JSON export ``text`` (read from ``path``) and a line per task
+  that cannot be read (the module's docstring)."""
+  answers, problems = [], []
+  for line, task in _tasks(text, path, problems):
+    where = f'{path}, line {line}'
+    if not isinstance(task, dict) or not isinstance(task.get('data'), dict):
+      problems.append((line, f'{where}: not a Label Studio task (an object with "data"); give '
+                             'the export in Label Studio\'s "JSON" format.'))
+      continue
+    if 'annotations' not in task:
+      problems.append((line, f'{where}: the task has no "annotations": export as "JSON" (not '
+                             '"JSON-MIN" or CSV), which keeps them.'))
+      continue
+    sample_id = task['data'].get(SAMPLE_ID)
+    if not isinstance(sample_id, str):
+      problems.append((line, f'{where}: the task has no data.{SAMPLE_ID}: import the tasks '
+                             f'that label query --format=label-studio writes ({TASKS_FILE}).'))
+      continue
+    annotation = _newest(task['annotations'])
+    if annotation is None:
+      continue   # not answered yet (or only skipped)
+    label, problem = _label(annotation.get('result'), geom)
+    if problem:
+      problems.append((line, f'{where}, id {sample_id!r}: {problem}'))
+      continue
+    answers.append(answers_lib.Answer(path, line, None, sample_id, label))
+  return answers, problems
+
+
+def _tasks(text: str, path: str, problems: List[answers_lib.Problem]):
+  """``(line, task)`` of each element of the JSON array ``text``, the line its element begins."""
+  decoder, at = json.JSONDecoder(), text.index('[') + 1
+  while True:
+    while at < len(text) and text[at] in ' \t\r\n,':
+      at += 1
+    if at >= len(text) or text[at] == ']':
+      return
+    line = text.count('\n', 0, at) + 1
+    try:
+      task, at = decoder.raw_decode(text, at)
+    except (ValueError, RecursionError) as e:
+      problems.append((line, f'{path}, line {line}: not JSON ({getattr(e, "msg", e)}); give the '
+                             'file Label Studio exported, unchanged.'))
+      return
+    yield line, task
+
+
+def _newest(annotations: Any) -> Optional[Dict[str, Any]]:
+  """The newest annotation not cancelled (by ``updated_at``, else as listed)."""
+  if not isinstance(annotations, list):
+    return None
+  kept = [a for a in annotations if isinstance(a, dict) and not a.get('was_cancelled')]
+  if not kept:
+    return None
+  return max(enumerate(kept), key=lambda ka: (str(ka[1].get('updated_at') or ''), ka[0]))[1]
+
+
+def _label(result: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:
+  """The answer's label from an annotation's ``result``, or why it holds none."""
+  control = CONTROL[geom.task]
+  items = [r for r in (result if isinstance(result, list) else [])
+           if isinstance(r, dict) and r.get('from_name') == control]
+  if geom.task == 'classification':
+    choices = [c for r in items if r.get('type') == 'choices'
+               for c in (r.get('value') or {}).get('choices') or []]
+    if len(choices) != 1:
+      return None, (f'the annotation chooses {len(choices)} classes in "{control}"; choose one '
+                    '(a labeling config other than the one label query wrote?).')
+    return str(choices[0]), None
+  points, names = [], []
+  for r in items:
+    value = r.get('value') or {}
+    labels = value.get('keypointlabels') or []
+    if r.get('type') != 'keypointlabels' or len(labels) != 1:
+      return None, f'a result in "{control}" is not one keypoint with one label.'
+    try:
+      xy = pixels([float(value['x']), float(value['y'])], geom.input_hw)
+    except (KeyError, TypeError, ValueError):
+      return None, f'a keypoint in "{control}" has no numbers x and y.'
+    points.append(xy)
+    names.append(labels[0])
+  if geom.task == 'crowd':
+    strange = sorted(set(names) - {HEAD})
+    if strange:
+      return None, f'keypoints labeled {strange}; heads are labeled {HEAD!r}.'
+    return geom.label(np.reshape(points, (-1, 2))), None
+  marks = np.zeros((len(geom.joint_names), 3))
+  for name, xy in zip(names, points):
+    if name not in geom.joint_names:
+      return None, f'keypoint label {name!r} is not a joint ({list(geom.joint_names)}).'
+    j = geom.joint_names.index(name)
+    if marks[j, 2]:
+      return None, f'the joint {name!r} is placed twice.'
+    marks[j] = (*xy, 1.0)
+  if not names:
+    return None, 'the annotation places no joint.'
+  return geom.label(marks), None

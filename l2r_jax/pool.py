@@ -1,0 +1,111 @@
+"""The pool as answers name it: each sample by its index and by an id that stays with it, each
+class by its index and its name, and the pool as a whole by its fingerprint.
+
+A sample's id (:func:`sample_ids`) is its ``Dataset.pool_ids`` entry where the dataset has them (an
+image folder's: the file's path relative to its root), else a fingerprint of its input (``sha256:``
+and the first 16 hex digits of the SHA-256 of its float32 bytes; the second of two identical inputs
+gets ``#2``, in pool order). How an answer's index and id decide the sample it names:
+:mod:`l2r_jax.answers`.
+"""
+import hashlib
+import json
+import re
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from l2r_jax import data as data_lib
+from l2r_jax.errors import ConfigError
+
+# What describe_pool records of the pool's samples: the pool's fingerprint.
+POOL_FIELDS = ('pool_size', 'sample_shape', 'pool_sha256', 'pool_ids_sha256')
+
+
+def fingerprint(description: Dict[str, Any]) -> str:
+  """16 hex digits that tell a pool from another: of what ``description``
+  (:func:`l2r_jax.learner.describe_pool`) records of its samples (:data:`POOL_FIELDS`)."""
+  samples = {k: description[k] for k in POOL_FIELDS if k in description}
+  return hashlib.sha256(json.dumps(samples, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def sample_ids(dataset: data_lib.Dataset, chunk: int = 256) -> List[str]:
+  """Each pool sample's id: ``Dataset.pool_ids`` where given, else the fingerprint of its input
+  (see the module's docstring); an array-like pool is read once, ``chunk`` samples at a time."""
+  if dataset.pool_ids is not None:
+    return [str(i) for i in dataset.pool_ids]
+  x, ids, copies = dataset.x_train, [], {}
+  for start in range(0, len(x), chunk):
+    rows = np.arange(start, min(start + chunk, len(x)))
+    block = x[start:start + chunk] if isinstance(x, np.ndarray) else x[rows]
+    for row in np.asarray(block, np.float32):
+      digest = 'sha256:' + hashlib.sha256(np.ascontiguousarray(row).tobytes()).hexdigest()[:16]
+      copies[digest] = copies.get(digest, 0) + 1
+      ids.append(digest if copies[digest] == 1 else f'{digest}#{copies[digest]}')
+  return ids
+
+
+def check_class_names(dataset: data_lib.Dataset) -> None:
+  """Refuses class names that cannot name a class in an answer: empty, given twice, or a whole
+  number that is another class's index."""
+  if dataset.class_names is None:
+    return
+  names = [str(n).strip() for n in dataset.class_names]
+  for k, name in enumerate(names):
+    if not name:
+      problem = f'Dataset.class_names[{k}] is empty'
+    elif names.index(name) != k:
+      problem = f'Dataset.class_names names {name!r} twice (classes {names.index(name)} and {k})'
+    elif re.fullmatch(r'[+-]?\d+', name) and int(name) != k:
+      problem = f'Dataset.class_names[{k}]={name!r} reads as class index {int(name)}'
+    else:
+      continue
+    raise ConfigError(f'{problem}: answers give a class by its name or its index; give each '
+                      'class a name of its own.')
+
+
+class Pool:
+  """A dataset's pool as answers name its samples: by index (``0 .. size - 1``), by id
+  (:attr:`ids`, computed once, when first needed), and as a whole by :attr:`fingerprint`.
+  ``description``: what the learner's workdir records of the pool (``describe_pool``)."""
+
+  def __init__(self, dataset: data_lib.Dataset, description: Dict[str, Any]):
+    self.dataset = dataset
+    self.size = int(dataset.pool_size)
+    self.fingerprint = fingerprint(description)
+    self._ids: Optional[List[str]] = None
+    self._by_id: Optional[Dict[str, int]] = None
+    names = dataset.class_names
+    self._by_name = {} if names is None else {str(n).strip(): k for k, n in enumerate(names)}
+
+  @property
+  def ids(self) -> List[str]:
+    if self._ids is None:
+      self._ids = sample_ids(self.dataset)
+    return self._ids
+
+  def index_of(self, sample_id: str) -> Optional[int]:
+    """The index of the sample ``sample_id`` names (as given, else without surrounding blanks)."""
+    if self._by_id is None:
+      self._by_id = {s: i for i, s in enumerate(self.ids)}
+    found = self._by_id.get(sample_id)
+    return self._by_id.get(sample_id.strip()) if found is None else found
+
+  def class_index(self, name: str) -> Optional[int]:
+    return self._by_name.get(name.strip())
+
+  def show(self, label: Any) -> str:
+    """A label as messages show it: a class's index and name, or the values."""
+    names = self.dataset.class_names
+    if self.dataset.task == 'classification' and names is not None:
+      return f'{int(label)}, {names[int(label)]!r}'
+    return str(np.asarray(label).tolist())
+
+  def record(self, index: int, label: Any, correction: bool = False) -> Dict[str, Any]:
+    """An answer (or a correction of one) as the log keeps it."""
+    if self.dataset.task == 'classification':
+      names = self.dataset.class_names
+      value = int(label) if names is None else str(names[int(label)])
+    else:
+      value = np.asarray(label).tolist()
+    out = {'index': int(index), 'id': self.ids[index], 'label': value, 'pool': self.fingerprint}
+    return dict(out, correction=True) if correction else out

@@ -1,0 +1,107 @@
+"""One run's record on disk: its checkpoints, its results lines and its TensorBoard scalars.
+
+A (strategy, seed) run is opened with :func:`open_run` (resumed from its latest checkpoint if it
+has one), saved after every cycle with :func:`save_run` and closed with :func:`close_run`. Its
+checkpoints are ``WORKDIR/checkpoints/<strategy>-seed<seed>``; its results lines are appended to
+``WORKDIR/results.jsonl`` and its scalars written under
+``WORKDIR/tensorboard/<strategy>-seed<seed>``, by the first process alone.
+"""
+from typing import Any, Dict, List, NamedTuple, Optional
+
+from absl import logging
+import jax
+import numpy as np
+import tqdm
+
+from l2r_jax import checkpoint
+from l2r_jax import protocol
+from l2r_jax import state as state_lib
+from l2r_jax import workdir as workdir_lib
+
+
+class OpenRun(NamedTuple):
+  """A run between cycles, with where it is saved."""
+  state: state_lib.RunState
+  manager: Any                   # its orbax CheckpointManager
+  writer: Optional[Any]          # its TensorBoard writer (None on processes that do not write)
+
+
+def _state_json(run_state: state_lib.RunState) -> Dict[str, Any]:
+  return {'strategy': run_state.strategy, 'seed': run_state.seed, 'cycle': run_state.cycle,
+          'labeled': run_state.labeled.tolist(), 'results': run_state.results}
+
+
+def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed: int,
+             initial: Optional[np.ndarray] = None) -> OpenRun:
+  """A (strategy, seed) run, resumed from its latest checkpoint if it has one; a new one starts
+  with ``initial`` labeled (default: the seed's initial set of ``config.al.initial``)."""
+  config = experiment.config
+  # Keys depend on the seed only: every strategy starts from the same model.
+  rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
+  train_state = state_lib.initial_train_state(experiment, strategy, rng_init)
+  name = f'{strategy}-seed{seed}'
+  # orbax writes, renames and deletes inside this folder: no link there, checked before it does.
+  mgr = checkpoint.manager(workdir_lib.folder_in(workdir, 'checkpoints', name))
+  restored = checkpoint.restore_latest(mgr, train_state)
+  if restored is None:
+    if initial is None:
+      initial = protocol.initial_labeled(seed, experiment.dataset.pool_size, config.al.initial)
+    run_state = state_lib.RunState(strategy, seed, -1, np.asarray(initial, np.int64), rng,
+                                   train_state, [])
+  else:
+    train_state, saved = restored
+    run_state = state_lib.RunState(strategy, seed, saved['cycle'],
+                                   np.asarray(saved['labeled'], np.int64), rng, train_state,
+                                   saved['results'])
+    logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, run_state.cycle)
+  writer = None
+  if jax.process_index() == 0:  # several processes: the first alone writes files
+    results = workdir_lib.path_in(workdir, 'results.jsonl')
+    # Cycles past the restored checkpoint (a damaged one moved aside) are computed again.
+    checkpoint.drop_results(results, strategy, seed, run_state.cycle)
+    # A kill may have come between a checkpoint and its results line.
+    checkpoint.append_results(results, run_state.results)
+    # Imported here: tensorboardX loads PyTorch where it is installed (seconds), which a refused
+    # command never needs.
+    import tensorboardX  # pylint: disable=g-import-not-at-top
+    writer = tensorboardX.SummaryWriter(workdir_lib.folder_in(workdir, 'tensorboard', name))
+  return OpenRun(run_state, mgr, writer)
+
+
+def save_run(experiment: state_lib.Experiment, workdir: str, run: OpenRun,
+             history: List[Dict[str, float]]) -> None:
+  """Checkpoint, results line, TensorBoard scalars and a log line for the run's last cycle."""
+  run_state = run.state
+  # Host copies: saved once, by the primary process, whatever the process count.
+  checkpoint.save(run.manager, run_state.cycle, jax.device_get(run_state.train_state),
+                  _state_json(run_state))
+  r = run_state.results[-1]
+  if run.writer is not None:
+    checkpoint.append_results(workdir_lib.path_in(workdir, 'results.jsonl'), run_state.results)
+    for epoch, m in enumerate(history):
+      for k, v in m.items():
+        run.writer.add_scalar(k, v, run_state.cycle * experiment.config.train.epochs + epoch)
+    if r['value'] is not None:
+      run.writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
+    if r['spearman'] is not None:
+      run.writer.add_scalar('eval_spearman', r['spearman'], r['num_labeled'])
+    run.writer.flush()
+  score = '' if r['value'] is None else f', {r["metric"]} {r["value"]:.4f}'
+  rho = '' if r['spearman'] is None else f', spearman {r["spearman"]:.3f}'
+  tqdm.tqdm.write(f'{run_state.strategy} seed {run_state.seed} cycle {r["cycle"]}: '
+                  f'{r["num_labeled"]} labels{score}{rho} ({r["wall_s"]:.1f} s)')
+
+
+def saved_cycle(run: OpenRun) -> int:
+  """The last cycle saved in the run's checkpoints as they stand on disk now (another process may
+  have saved since the run was opened); -1 before the first."""
+  run.manager.reload()
+  latest = run.manager.latest_step()
+  return -1 if latest is None else latest
+
+
+def close_run(run: OpenRun) -> None:
+  """Releases the run's checkpoint manager and TensorBoard writer."""
+  run.manager.close()
+  if run.writer is not None:
+    run.writer.close()

@@ -1,0 +1,226 @@
+"""Label Studio in and out: the tasks and labeling config written, its JSON export read back through
+the same checks as any answers file; marks made into labels as the loaders make them."""
+import json
+import os
+import shutil
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+
+from examples import digits_folder
+from examples import image_folder
+from examples import synthetic_to_label
+from l2r_jax import annotate
+from l2r_jax import answers
+from l2r_jax import errors
+from l2r_jax import label
+from l2r_jax import label_studio
+from l2r_jax import learner as learner_lib
+from l2r_jax.data import density
+
+
+def _digits(tmp_path, n=60):
+  """A digits folder with no label given (the first query is a random draw: nothing trains)."""
+  truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
+  for sample_id in sorted(truth)[n:]:
+    os.remove(tmp_path / 'digits' / sample_id)
+  config = image_folder.get_config('smoke')
+  config.data.root = str(tmp_path / 'digits')
+  config.data.classes = tuple(str(k) for k in range(10))
+  config.al.update(initial=6, budget=6)
+  return config, {k: truth[k] for k in sorted(truth)[:n]}
+
+
+def _annotated(tasks, results, cancelled=()):
+  """An export as Label Studio writes it: the tasks, each with its annotation's ``result``."""
+  out = []
+  for k, (task, result) in enumerate(zip(tasks, results), 1):
+    annotations = [] if result is None else [{
+        'id': k, 'result': result, 'was_cancelled': False,
+        'created_at': '2026-01-01T00:00:00Z', 'updated_at': '2026-01-01T00:00:00Z'}]
+    if k in cancelled:   # skipped in Label Studio: not answered
+      annotations = [{'id': 100 + k, 'result': result, 'was_cancelled': True,
+                      'updated_at': '2026-02-01T00:00:00Z'}]
+    out.append(dict(task, id=k, annotations=annotations))
+  return out
+
+
+def sid_of(task):
+  return task['data']['sample_id']
+
+
+def _choice(name):
+  return [{'id': 'a', 'type': 'choices', 'from_name': 'label', 'to_name': 'image',
+           'value': {'choices': [name]}}]
+
+
+def _keypoints(points, names, control='joints', w=100, h=100):
+  return [{'id': f'k{j}', 'type': 'keypointlabels', 'from_name': control,
+           'to_name': 'image', 'original_width': w, 'original_height': h,
+           'value': {'x': x, 'y': y, 'width': 0.5, 'keypointlabels': [names[j]]}}
+          for j, (x, y) in enumerate(points)]
+
+
+def test_a_classification_round_trip_teaches_what_a_table_of_the_same_answers_teaches(tmp_path):
+  config, truth = _digits(tmp_path)
+  work = str(tmp_path / 'work')
+  with learner_lib.ActiveLearner(config, work) as learner:
+    asked = learner.query()
+    rows = label.query_rows(learner)
+    geom = annotate.geometry(learner.dataset, learner.config.data)
+    tasks_path, config_path = label_studio.write(learner, geom, rows,
+                                                 os.path.join(work, 'query'))
+  tasks = json.loads(open(tasks_path).read())
+  assert [t['data']['sample_id'] for t in tasks] == [learner.pool.ids[i] for i in asked]
+  assert all(t['data']['image'].startswith('data:image/png;base64,') for t in tasks)
+  assert 'predictions' not in tasks[0]    # no model yet
+  view = ElementTree.fromstring(open(config_path).read())
+  assert [c.get('value') for c in view.iter('Choice')] == [str(k) for k in range(10)]
+  assert view.find('Choices').get('name') == 'label' and view.find('Image').get('name') == 'image'
+  # Answered in Label Studio: the first four by the truth, the fifth skipped, the last untouched.
+  results = [_choice(str(truth[t['data']['sample_id']])) for t in tasks[:5]] + [None]
+  export = tmp_path / 'export.json'
+  export.write_text(json.dumps(_annotated(tasks, results, cancelled=(5,)), indent=2))
+  table = tmp_path / 'same.csv'
+  table.write_text('id,label\n' + ''.join(f'{t["data"]["sample_id"]},{truth[t["data"]["sample_id"]]}\n'
+                                          for t in tasks[:4]))
+  twin = str(tmp_path / 'twin')
+  shutil.copytree(work, twin)
+  for workdir, path in ((work, str(export)), (twin, str(table))):
+    with learner_lib.ActiveLearner(config, workdir) as learner:
+      indices, labels, problems = label.read_answers(path, learner)
+      assert not problems
+      label.teach_checked(learner, path, indices, labels, problems)
+  assert open(os.path.join(work, 'answers.jsonl')).read() == open(
+      os.path.join(twin, 'answers.jsonl')).read()
+  assert len(open(os.path.join(work, 'answers.jsonl')).readlines()) == 4
+  # The newest annotation not cancelled is the answer.
+  newest = label_studio._newest([
+      {'id': 1, 'result': _choice('1'), 'updated_at': '2026-01-02T00:00:00Z'},
+      {'id': 2, 'result': _choice('2'), 'updated_at': '2026-01-03T00:00:00Z'},
+      {'id': 3, 'result': _choice('3'), 'updated_at': '2026-01-01T00:00:00Z'},
+      {'id': 4, 'result': _choice('4'), 'updated_at': '2026-01-09T00:00:00Z',
+       'was_cancelled': True}])
+  assert newest['id'] == 2
+  # The same export again: the answers are known, nothing to teach (as for a table).
+  with learner_lib.ActiveLearner(config, work) as learner:
+    assert label.read_answers(str(export), learner) == ([], [], [])
+
+
+def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp_path):
+  config, truth = _digits(tmp_path)
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'work')) as learner:
+    learner.query()
+    geom = annotate.geometry(learner.dataset, learner.config.data)
+    tasks = label_studio.tasks(learner, geom, label.query_rows(learner))
+    unknown = dict(tasks[3], data=dict(tasks[3]['data'], sample_id='unlabeled/nope.png'))
+    export = _annotated([tasks[0], tasks[1], tasks[2], unknown],
+                        [_choice('eleven'), _choice('3') + _choice('4'), _choice('5'),
+                         _choice('1')]) + [{'data': {'sample_id': sid_of(tasks[4])}}]
+    path = tmp_path / 'export.json'
+    path.write_text(json.dumps(export, indent=2))
+    starts = [n for n, line in enumerate(path.read_text().split('\n'), 1) if line == '  {']
+    _, _, problems = label.read_answers(str(path), learner)
+    sid = [t['data']['sample_id'] for t in tasks]
+    table = tmp_path / 'table.csv'
+    table.write_text(f'id,label\n{sid[0]},eleven\n')
+    _, _, table_problems = label.read_answers(str(table), learner)
+  p = str(path)
+  assert problems == [
+      f'{p}, line {starts[0]}, index {learner.pool.index_of(sid[0])}: '
+      + table_problems[0].split(': ', 1)[1],
+      f'{p}, line {starts[1]}, id {sid[1]!r}: the annotation chooses 2 classes in "label"; choose '
+      'one (a labeling config other than the one label query wrote?).',
+      f"{p}, line {starts[3]}: id 'unlabeled/nope.png' is not a sample of this pool.",
+      f'{p}, line {starts[4]}: the task has no "annotations": export as "JSON" (not "JSON-MIN" or '
+      'CSV), which keeps them.']
+  assert "label 'eleven' is not a class" in problems[0]
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'work')) as learner:
+    with pytest.raises(errors.Refusal, match='4 problems; nothing of it was taught'):
+      label.teach_checked(learner, p, *label.read_answers(p, learner))
+    assert not learner.labeled[0].size
+
+
+def test_keypoints_become_the_loaders_labels():
+  """Per cent of the image -> input pixels -> the loaders' labels, against the stand-ins' own
+  conventions: heatmap x = input x * heatmap / input; a head one unit Gaussian of the loader's
+  sigma on its stride."""
+  pose = synthetic_to_label.load_hidden(synthetic_to_label.get_config('pose_smoke').data)
+  geom = annotate.geometry(pose, synthetic_to_label.get_config('pose_smoke').data)
+  (h, w), hm = geom.input_hw, geom.label_hw
+  assert (h, w) == (32, 32) and hm == (8, 8) and len(geom.joint_names) == 16
+  rng = np.random.default_rng(0)
+  percent = rng.uniform(0, 100, (16, 2))
+  placed = np.arange(16) != 9                  # the head top left out: invisible
+  result = _keypoints(percent[placed], [n for n, p in zip(geom.joint_names, placed) if p])
+  label_value, problem = label_studio._label(result, geom)
+  assert problem is None
+  expected = np.zeros((16, 3))
+  xy = (percent / 100 * [w, h] - 0.5) * [hm[1] / w, hm[0] / h]
+  inside = np.all((xy >= -0.5) & (xy < 7.5), axis=1)
+  expected[placed] = np.c_[xy, inside][placed]
+  np.testing.assert_allclose(label_value, expected, atol=1e-12)
+  assert pose.task_params['heatmap_size'] == (8, 8)
+  # The inverse of the tasks' percentages.
+  np.testing.assert_allclose(label_studio.pixels(label_studio.percent(xy, (h, w)), (h, w)), xy)
+  assert label_studio.percent([[-0.5, -0.5], [31.5, 31.5]], (32, 32)).tolist() == [[0, 0],
+                                                                                   [100, 100]]
+  # Twice placed, or a joint that is not one: refused.
+  twice = _keypoints([[10, 10], [20, 20]], ['right ankle', 'right ankle'])
+  assert label_studio._label(twice, geom)[1] == "the joint 'right ankle' is placed twice."
+  crowd_config = synthetic_to_label.get_config('crowd_smoke').data
+  crowd = synthetic_to_label.load_hidden(crowd_config)
+  geom = annotate.geometry(crowd, crowd_config)
+  heads = rng.uniform(0, 100, (7, 2))
+  label_value, problem = label_studio._label(_keypoints(heads, ['head'] * 7, 'heads'), geom)
+  stride = geom.input_hw[0] // geom.label_hw[0]
+  reference = crowd.task_params['density_scale'] * density.density_map(
+      heads / 100 * 32 - 0.5, geom.label_hw, crowd_config.sigma, stride)
+  np.testing.assert_allclose(label_value, reference, rtol=1e-6)
+  assert abs(np.sum(label_value) - 7 * crowd.task_params['density_scale']) < 1e-3
+  assert label_studio._label([], geom) == (np.zeros(geom.label_hw).tolist(), None)
+  assert 'heads are labeled' in label_studio._label(_keypoints([[5, 5]], ['hand'], 'heads'), geom)[1]
+
+
+def test_the_shanghaitech_geometry_is_the_loaders_head_density():
+  """Marks on ShanghaiTech B make the maps its loader makes: heads clamped inside, sigma in input
+  pixels."""
+  from l2r_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  from l2r_jax.data import shanghaitech  # pylint: disable=g-import-not-at-top
+  ds = data_lib.Dataset(np.zeros((2, 64, 96, 3), np.float32), np.zeros((2, 16, 24), np.float32),
+                        np.zeros((0, 64, 96, 3), np.float32), np.zeros((0, 16, 24), np.float32),
+                        1, 'crowd', task_params={'density_scale': 100.0})
+  geom = annotate.geometry(ds, _config('shanghaitech'))
+  heads = np.array([[10.0, 20.0], [95.7, 63.9], [-3.0, 5.0]])
+  np.testing.assert_allclose(geom.label(heads),
+                             shanghaitech.head_density(heads, (16, 24), 4, 4.0, 100.0))
+  assert abs(np.sum(geom.label(heads)) - 300) < 1e-3        # a head past the border keeps its mass
+  with pytest.raises(errors.ConfigError, match=r"task_params\['density_sigma'\]"):
+    annotate.geometry(ds, _config('my_crowds'))
+
+
+def _config(name):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  return ml_collections.ConfigDict({'name': name})
+
+
+@pytest.mark.slow
+def test_a_pose_export_round_trip_through_a_learner(tmp_path):
+  config = synthetic_to_label.get_config('pose_smoke')
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'work')) as learner:
+    asked = learner.query()
+    geom = annotate.geometry(learner.dataset, learner.config.data)
+    tasks = label_studio.tasks(learner, geom, label.query_rows(learner))
+    view = ElementTree.fromstring(label_studio.labeling_config(geom, []))
+    assert [l.get('value') for l in view.iter('Label')] == list(annotate.JOINT_NAMES)
+    points = np.random.default_rng(1).uniform(5, 95, (16, 2))
+    export = tmp_path / 'export.json'
+    export.write_text(json.dumps(_annotated(tasks[:2], [_keypoints(points, geom.joint_names)] * 2)))
+    indices, labels, problems = label.read_answers(str(export), learner)
+    assert not problems and indices == [int(i) for i in asked[:2]]
+    label.teach_checked(learner, str(export), indices, labels, problems)
+    log = [json.loads(line) for line in open(tmp_path / 'work' / answers.ANSWERS_FILE)]
+  xy = (points / 100 * 32 - 0.5) * 8 / 32
+  np.testing.assert_allclose(np.asarray(log[0]['label'])[:, :2], xy)
+  assert [r['id'] for r in log] == [t['data']['sample_id'] for t in tasks[:2]]

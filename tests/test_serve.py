@@ -1,0 +1,198 @@
+"""The labeling page's server, by HTTP: what it serves and refuses, answers through the one check
+into the one log, drafts kept, several writers on one workdir."""
+import http.client
+import json
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from examples import digits_folder
+from examples import image_folder
+from l2r_jax import answers
+from l2r_jax import label
+from l2r_jax import learner as learner_lib
+from l2r_jax import page_http
+from l2r_jax import serve
+
+
+def digits_config(root):
+  config = image_folder.get_config('smoke')
+  config.data.root = str(root)
+  config.data.classes = tuple(str(k) for k in range(10))
+  config.al.update(initial=6, budget=6)
+  return config
+
+
+@pytest.fixture
+def page(tmp_path):
+  """A digits folder with nothing labeled (the first query is a random draw: nothing trains), a
+  file outside it and a link to it among the pool's images, and its page served on a free port."""
+  truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
+  for sample_id in sorted(truth)[40:]:
+    os.remove(tmp_path / 'digits' / sample_id)
+  shutil.copy(tmp_path / 'digits' / 'unlabeled' / '0000.png', tmp_path / 'secret.png')
+  os.symlink(tmp_path / 'secret.png', tmp_path / 'digits' / 'unlabeled' / 'zz-link.png')
+  config = digits_config(tmp_path / 'digits')
+  session = serve.Session(config, str(tmp_path / 'work'))
+  server = page_http.make_server(session, '127.0.0.1', 0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  yield Page(server.server_address[1], session), config, truth, tmp_path
+  server.shutdown()
+  server.server_close()
+  session.close()
+
+
+class Page:
+  def __init__(self, port, session):
+    self.port, self.session = port, session
+
+  def request(self, method, path, body=None, token=True, headers=None):
+    connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=120)
+    sent = {'Content-Type': 'application/json'} if body is not None else {}
+    if token:
+      sent[page_http.TOKEN_HEADER] = self.session.token
+    sent.update(headers or {})
+    connection.request(method, path, None if body is None else json.dumps(body), sent)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    kind = response.getheader('Content-Type', '')
+    return response.status, (json.loads(data) if kind == 'application/json' else data), response
+
+  def state(self):
+    return self.request('GET', '/api/state')[1]
+
+  def train(self):
+    status, body, _ = self.request('POST', '/api/train', {})
+    assert status == 202, body
+    while not self.request('GET', '/api/progress')[1]['training']['done']:
+      time.sleep(0.1)
+    return self.request('GET', '/api/progress')[1]['training']
+
+
+def test_the_page_and_the_pools_files_are_served_and_nothing_changes_without_the_token(page):
+  p, _, truth, _ = page
+  status, html, response = p.request('GET', '/')
+  assert status == 200 and f'content="{p.session.token}"'.encode() in html
+  assert "frame-ancestors 'none'" in response.getheader('Content-Security-Policy')
+  assert response.getheader('X-Frame-Options') == 'DENY'
+  assert p.request('GET', '/static/app.js')[0] == 200
+  for path in ('/static/../serve.py', '/static/index.html', '/api/nothing'):
+    assert p.request('GET', path)[0] == 404, path
+  before = p.state()
+  assert before['items'] == [] and before['asked'] == 0
+  answer = {'answers': [{'index': 0, 'label': '3'}]}
+  for headers, token in (({}, False), ({page_http.TOKEN_HEADER: 'guess'}, False)):
+    status, body, _ = p.request('POST', '/api/answers', answer, token=token, headers=headers)
+    assert status == 403 and 'lacks the page\'s token' in body['refused']
+    assert p.request('POST', '/api/train', {}, token=token, headers=headers)[0] == 403
+  status, body, _ = p.request('POST', '/api/answers', answer,
+                              headers={'Origin': 'http://evil.example'})
+  assert status == 403 and 'Origin' in body['refused']
+  # A page of another site reaching this one by a name it controls (DNS rebinding): refused.
+  status, body, _ = p.request('GET', '/api/state', headers={'Host': 'evil.example:80'})
+  assert status == 403 and 'naming this computer only' in body['refused']
+  status, body, _ = p.request('POST', '/api/answers', answer,
+                              headers={'Content-Type': 'text/plain'})
+  assert status == 415
+  work = p.session.learner.workdir
+  assert not os.path.exists(os.path.join(work, answers.ANSWERS_FILE))
+  assert not os.path.exists(os.path.join(work, answers.QUERY_FILE))
+  # Only the pool's own files are served.
+  first = sorted(truth)[0]
+  status, png, response = p.request('GET', '/files/' + first)
+  assert status == 200 and png.startswith(b'\x89PNG') and response.getheader(
+      'Content-Type') == 'image/png'
+  refused = {
+      '/files/../secret.png': 403, '/files/unlabeled/../../secret.png': 403,
+      '/files/%2e%2e/secret.png': 403, '/files/%2Fetc%2Fpasswd': 403, '/files//etc/passwd': 403,
+      '/files/unlabeled%2F..%2F..%2Fsecret.png': 403,
+      '/files/truth.csv': 404,                        # under the root, not a pool file
+      '/files/unlabeled/zz-link.png': 403,            # a pool file: a link out of the root
+      '/input/999': 404, '/input/-1': 404, '/input/..%2Fx': 404}
+  for path, expected in refused.items():
+    status, body, _ = p.request('GET', path)
+    assert status == expected, (path, status, body)
+  link = p.session.learner.pool.index_of('unlabeled/zz-link.png')
+  assert p.session.image_url(link) == f'/input/{link}'        # shown from its decoded input
+  assert p.request('GET', f'/input/{link}')[0] == 200
+  assert p.session.image_url(0) == '/files/' + p.session.learner.pool.ids[0]
+
+
+def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_drafts_kept(
+    page):
+  p, config, truth, tmp_path = page
+  assert p.train()['message'] == '6 samples asked'
+  state = p.state()
+  items = state['items']
+  assert len(items) == 6 and state['left'] == 6 and state['keys'] == [str(k) for k in range(10)]
+  work = p.session.learner.workdir
+  twin = str(tmp_path / 'twin')
+  shutil.copytree(work, twin)
+  # A bad answer: refused whole, with the lines `label answer` gives for the same file.
+  bad = [{'index': items[0]['index'], 'id': items[0]['id'], 'label': 'eleven'},
+         {'index': items[1]['index'], 'id': items[1]['id'], 'label': '4'},
+         {'index': items[2]['index'], 'id': items[0]['id'], 'label': '4'}]
+  status, body, _ = p.request('POST', '/api/answers', {'answers': bad})
+  jsonl = tmp_path / 'bad.jsonl'
+  jsonl.write_text(''.join(json.dumps(a) + '\n' for a in bad))
+  with learner_lib.ActiveLearner(config, twin) as learner:
+    _, _, cli_problems = label.read_answers(str(jsonl), learner)
+  assert status == 422
+  lines = body['refused'].split('\n')
+  assert lines[0] == "the page's answers: 2 problems; nothing of it was taught:"
+  assert [l.split(', ', 1)[1] for l in lines[1:]] == [
+      l.split(', ', 2)[2] for l in cli_problems]
+  assert "label 'eleven' is not a class" in lines[1] and 'but the answer names id' in lines[2]
+  assert not os.path.exists(os.path.join(work, answers.ANSWERS_FILE))
+  # Good answers: the log is what `label answer` writes for the same answers.
+  good = [{'index': it['index'], 'id': it['id'], 'label': str(truth[it['id']])}
+          for it in items[:4]]
+  status, body, _ = p.request('POST', '/api/answers', {'answers': good})
+  assert status == 200 and body['taught'] == 4 and body['left'] == 2
+  jsonl.write_text(''.join(json.dumps(a) + '\n' for a in good))
+  with learner_lib.ActiveLearner(config, twin) as learner:
+    label.teach_checked(learner, str(jsonl), *label.read_answers(str(jsonl), learner))
+  log = open(os.path.join(work, answers.ANSWERS_FILE)).read()
+  assert log == open(os.path.join(twin, answers.ANSWERS_FILE)).read() and log.count('\n') == 4
+  assert [it['index'] for it in p.state()['items']] == [it['index'] for it in items[4:]]
+  # The same answers again (a second tab): nothing new; another label for one: refused.
+  status, body, _ = p.request('POST', '/api/answers', {'answers': good})
+  assert status == 200 and body['taught'] == 0
+  changed = [dict(good[0], label=str((truth[good[0]['id']] + 1) % 10))]
+  status, body, _ = p.request('POST', '/api/answers', {'answers': changed})
+  assert status == 422 and 'labeled already' in body['refused']
+  # The command line holding the workdir: the page is refused, naming it, and nothing changes.
+  from l2r_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  rest = [{'index': it['index'], 'id': it['id'], 'label': str(truth[it['id']])}
+          for it in items[4:]]
+  with workdir_lib.lock(work):
+    status, body, _ = p.request('POST', '/api/answers', {'answers': rest})
+    assert status == 409 and 'in use by process' in body['refused']
+    assert p.request('GET', '/api/state')[0] == 409
+  assert open(os.path.join(work, answers.ANSWERS_FILE)).read() == log
+  # What the page holds and has not submitted outlives the server.
+  state = p.state()
+  marks = {str(state['items'][0]['index']): {'label': '7', 't': 1}}
+  status, body, _ = p.request('POST', '/api/draft', {'query_id': state['query_id'],
+                                                     'marks': marks})
+  assert status == 200
+  assert p.request('POST', '/api/draft', {'marks': []})[0] == 400
+  p.session.learner.close()
+  again = serve.Session(config, p.session.learner.workdir)    # a server started anew
+  try:
+    assert again._state()['draft'] == marks
+  finally:
+    again.close()
+
+
+def test_class_keys_and_refused_address():
+  assert serve.class_keys(['cat', 'dog']) == ['1', '2']
+  assert serve.class_keys(['a', 'B', 'c']) == ['a', 'b', 'c']
+  assert serve.class_keys(['a', 'A']) == ['1', '2']
+  assert len(serve.class_keys([str(k) for k in range(40)])) == 40
+  assert all(page_http.loopback(h) for h in ('127.0.0.1', '::1', 'localhost'))
+  assert not page_http.loopback('0.0.0.0') and not page_http.loopback('192.168.1.5')
