@@ -18,13 +18,14 @@ everything else is the same, so the two variants differ only in the initialisati
 seconds-long run of every strategy, for tests; ``:pretrained_smoke`` the same from the pretrained
 backbone.
 
-``:paper_regime`` puts the stand-in at ShanghaiTech-B's operating point, calibrated with ``random``
-alone (docs/results.md, "Calibrating the stand-ins at the paper's operating point"): the same
-scenes rendered at 256×256 (32×32 density maps, random crops of 192×192), the backbone from
+``:paper_regime`` is meant to put the stand-in at ShanghaiTech-B's operating point, set with
+``random`` alone (docs/results.md, "Calibrating the stand-ins at the paper's operating point"): the
+same scenes rendered at 256×256 (32×32 density maps, random crops of 192×192), the backbone from
 ``synthetic_shapes``, the protocol above unchanged. Counts are those of the 64×64 scenes (test mean
 29.9); larger renders make the far heads a few pixels wide instead of a fraction of one, and
-random's MAE falls from 6.1 (20 % of the mean count) at 20 labels to 3.2 (10.6 %; SHHB: 11.28 on
-about 123, 9 %) at 100 (seed 0; Intel Xeon, 2 cores, about 17 minutes per seed when shared).
+random's MAE falls from 6.68 ± 0.53 (22 % of the mean count) at 20 labels to 3.72 ± 0.39 (12.4 %;
+SHHB: 11.28 on about 123, 9 %) at 100 (seeds 0-2; Intel Xeon, 2 cores, 17-35 minutes per seed when
+shared): just above the 7-11 % the comparison asks for; 320×320 renders are the next try.
 ``:paper_regime_smoke`` is its seconds-long run.
 
 ``mc_dropout`` in a variant's name (``:mc_dropout``, ``:pretrained_mc_dropout``,

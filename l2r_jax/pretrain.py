@@ -15,6 +15,7 @@ is exported to
 ``l2r_jax/models/pretrained_weights/<name>`` ships it under that name. Deterministic from
 ``config.seed`` on a given machine; minutes on 2 CPU cores (the config's docstring).
 """
+import functools
 import json
 import os
 import time
@@ -145,22 +146,19 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   val_data = shapes.make_shapes(config.num_val, config.seed, config.image_size,
                                 start=config.num_train)
   model = make_model(config)
+  sample = jnp.zeros((1, config.image_size, config.image_size, 3))
+  variables = model.init(jax.random.PRNGKey(config.seed), sample, train=False)
   if config.source_task == 'keypoints':
-    stride = config.image_size // model.apply(
-        model.init(jax.random.PRNGKey(0), jnp.zeros((1, config.image_size, config.image_size, 3)),
-                   train=False), jnp.zeros((1, config.image_size, config.image_size, 3)),
-        train=False)[0].shape[1]
+    heatmaps, _ = jax.eval_shape(functools.partial(model.apply, train=False), variables, sample)
+    stride = config.image_size // heatmaps.shape[1]
     for data in (train_data, val_data):
       data['images'] = np.concatenate([data['images'], keypoint_channel(
           data['keypoints'], config.image_size, config.head.sigma * stride)], -1)
-  variables = model.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, config.image_size,
-                                                                      config.image_size, 3)),
-                         train=False)
   steps_per_epoch = config.num_train // config.batch_size
   schedule = optax.cosine_decay_schedule(config.lr, steps_per_epoch * config.epochs)
   state = PretrainState.create(apply_fn=model.apply, params=variables['params'],
-                                 batch_stats=variables['batch_stats'],
-                                 tx=optax.adamw(schedule, weight_decay=config.weight_decay))
+                               batch_stats=variables['batch_stats'],
+                               tx=optax.adamw(schedule, weight_decay=config.weight_decay))
   step = jax.jit(train_step, donate_argnums=0)
   rng = jax.random.PRNGKey(config.seed + 1)
   history = []
