@@ -113,6 +113,8 @@ def _download(url: str, target: str) -> None:
   try:
     with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(url, timeout=60) as response:
       shutil.copyfileobj(response, out)
+      out.flush()
+      os.fsync(out.fileno())  # on disk before the rename makes it the cached file
     _check_hash(part, sha256_prefix(target))
     os.replace(part, target)
   finally:
