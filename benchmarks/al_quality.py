@@ -249,7 +249,7 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
                  f'{_ms(s["rho"].values())} | {len(s["auc"])} |')
   if 'oracle_loss' in summary:
     lines += ['', '`oracle_loss` is a diagnostic that reads the labels: it queries the highest '
-              'true losses, what a perfect loss predictor would pick. It tells whether the '
+              'true losses, what a perfect loss module would pick. It tells whether the '
               'criterion itself pays on the task; it is not a rival.']
   lines += rho_per_cycle(records)
   claims = bar(summary, task, higher)

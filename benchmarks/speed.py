@@ -27,7 +27,7 @@ The cases, each the work one part of an active-learning run does:
   eager re-implementation of the same protocol; the last-cycle test accuracies as a sanity check.
   JAX also runs it fed from the host (``train.feed='host'``) and with ``vmap_seeds``.
   (b) and (e) give the loss modules one update per step, as the papers and their PyTorch code do
-  (configs/mnist1d.py itself gives them 20, ``predictor.updates_per_step``).
+  (configs/mnist1d.py itself gives them 20, ``loss_module.updates_per_step``).
 * (f) BALD's Monte-Carlo scoring against a plain forward pass, JAX only: the mnist1d 1-D CNN with
   dropout 0.1 on 10,000 sequences in chunks of 512, ``inference.infer`` (one deterministic pass)
   against ``inference.sample_predictions`` with T = 20 dropout passes (vmapped) and the mutual
@@ -254,7 +254,7 @@ def jax_epoch(s: Dict[str, Any], loop: str = 'step', feed: str = 'auto') -> Dict
   from l2r_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   config = mnist1d_papers_protocol()
   config.train.epochs = 1   # one epoch: no schedule step or detachment within it
-  config.train.lr_boundaries = config.predictor.lr_boundaries = ()
+  config.train.lr_boundaries = config.loss_module.lr_boundaries = ()
   config.ll4al.detach_epoch = 0
   config.train.loop = loop
   config.train.feed = feed
@@ -347,11 +347,11 @@ def jax_bald(s: Dict[str, Any], bald: bool = False) -> Dict[str, Any]:
 
 
 def mnist1d_papers_protocol():
-  """configs/mnist1d.py with one predictor update per step, as in the papers and their PyTorch
+  """configs/mnist1d.py with one loss-module update per step, as in the papers and their PyTorch
   code (the offline config gives the loss modules more): (b) and (e) compare frameworks on one
   protocol."""
   config = load_config('mnist1d')
-  config.predictor.updates_per_step = 1
+  config.loss_module.updates_per_step = 1
   return config
 
 
@@ -639,14 +639,14 @@ def torch_lib() -> types.SimpleNamespace:
     out = torch.where(flip[:, None, None, None], out.flip(-1), out)
     return out.contiguous(memory_format=memory_format)
 
-  def optimisers(target, predictor, lr: float, predictor_lr: float = 1e-3):
-    """SGD (momentum 0.9, weight decay 5e-4) for the target, Adam for the predictor."""
+  def optimisers(target, loss_module, lr: float, loss_module_lr: float = 1e-3):
+    """SGD (momentum 0.9, weight decay 5e-4) for the target, Adam for the loss module."""
     sgd = torch.optim.SGD(target.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-    adam = None if predictor is None else torch.optim.Adam(predictor.parameters(),
-                                                          lr=predictor_lr)
+    adam = None if loss_module is None else torch.optim.Adam(loss_module.parameters(),
+                                                            lr=loss_module_lr)
     return sgd, adam
 
-  def train_step(target, predictor, ranker, opts, x, y, predictor_loss: Optional[str],
+  def train_step(target, loss_module, ranker, opts, x, y, ranking_loss: Optional[str],
                  detach: bool = True, augment=None, weight: float = 1.0, margin: float = 1.0):
     """One step of the target and (if any) its loss-prediction module; the metrics."""
     if augment is not None:
@@ -657,10 +657,10 @@ def torch_lib() -> types.SimpleNamespace:
     metrics = {'train_loss': loss.detach(),
                'train_accuracy': (logits.argmax(-1) == y).float().mean()}
     total = loss
-    if predictor_loss is not None:
-      feats = [f.detach() for f in stages] if predictor_loss == 'listwise' or detach else stages
-      predicted = predictor(feats)
-      if predictor_loss == 'listwise':
+    if ranking_loss is not None:
+      feats = [f.detach() for f in stages] if ranking_loss == 'listwise' or detach else stages
+      predicted = loss_module(feats)
+      if ranking_loss == 'listwise':
         pred_loss = listwise_loss(predicted, per_sample.detach(), ranker)
         total = loss + pred_loss
       else:
@@ -695,9 +695,9 @@ def _load_npz(path: str) -> Dict[str, np.ndarray]:
 def torch_train_step(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str, Any]:
   torch, lib, fmt = _torch_setup(framework)
   target = lib.flax_init(lib.ResNet18()).to(memory_format=fmt).train()
-  predictor = lib.flax_init(lib.L2RLossModule(512))
+  loss_module = lib.flax_init(lib.L2RLossModule(512))
   ranker = lib.load_sorter(_load_npz(os.path.join(inputs, 'sorter.npz')))
-  opts = lib.optimisers(target, predictor, lr=0.1)
+  opts = lib.optimisers(target, loss_module, lr=0.1)
   x, y = random_images(s['batch'])
   # NHWC on the host, like the JAX pool: the permuted view is channels_last already.
   x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
@@ -705,7 +705,7 @@ def torch_train_step(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str
   augment = functools.partial(lib.crop_flip, memory_format=fmt)
 
   def step():
-    lib.train_step(target, predictor, ranker, opts, x, y, 'listwise', augment=augment)
+    lib.train_step(target, loss_module, ranker, opts, x, y, 'listwise', augment=augment)
 
   r = timed(step, s['step_repeats'], s['step_warmup'])
   r['threads'] = torch.get_num_threads()
@@ -717,14 +717,14 @@ def torch_epoch(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str, Any
   data = _load_npz(os.path.join(inputs, 'mnist1d.npz'))
   x_all, y_all = torch.from_numpy(data['x_train']), torch.from_numpy(data['y_train']).long()
   target = lib.flax_init(lib.CNN1D()).train()
-  predictor = lib.flax_init(lib.L2RLossModule(32))
+  loss_module = lib.flax_init(lib.L2RLossModule(32))
   ranker = lib.load_sorter(_load_npz(os.path.join(inputs, 'sorter.npz')))
   n, b = len(x_all), s['batch']
   batches = torch.from_numpy(epoch_order(0, 0, 0, n, b).reshape(-1, b))
 
   def epoch():
-    opts = lib.optimisers(target, predictor, lr=0.05)
-    ms = [lib.train_step(target, predictor, ranker, opts, x_all[idx], y_all[idx], 'listwise')
+    opts = lib.optimisers(target, loss_module, lr=0.05)
+    ms = [lib.train_step(target, loss_module, ranker, opts, x_all[idx], y_all[idx], 'listwise')
           for idx in batches]
     return {k: float(torch.stack([m[k] for m in ms]).mean()) for k in ms[0]}
 
@@ -737,7 +737,7 @@ def torch_score(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str, Any
   del inputs
   torch, lib, fmt = _torch_setup(framework)
   target = lib.flax_init(lib.ResNet18()).to(memory_format=fmt).eval()
-  predictor = lib.flax_init(lib.L2RLossModule(512)).eval()
+  loss_module = lib.flax_init(lib.L2RLossModule(512)).eval()
   x, _ = random_images(s['score_n'])
   out = []
 
@@ -748,7 +748,7 @@ def torch_score(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str, Any
       xb = torch.from_numpy(x[i:i + s['score_chunk']]).permute(0, 3, 1, 2).contiguous(
           memory_format=fmt)
       logits, stages = target(xb)
-      parts.append((logits.numpy(), lib.pool(stages[-1]).numpy(), predictor(stages).numpy()))
+      parts.append((logits.numpy(), lib.pool(stages[-1]).numpy(), loss_module(stages).numpy()))
     out[:] = [np.concatenate(p) for p in zip(*parts)]
 
   t0 = time.perf_counter()
@@ -819,23 +819,23 @@ def torch_experiment(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str
   pool_size = len(x_pool)
 
   @torch.no_grad()
-  def infer(target, predictor, idx):
+  def infer(target, loss_module, idx):
     target.eval()
     logits, emb, losses = [], [], []
     for i in range(0, len(idx), 512):
       out, stages = target(x_pool[idx[i:i + 512]])
       logits.append(out)
       emb.append(lib.pool(stages[-1]))
-      if predictor is not None:
-        losses.append(predictor(stages))
+      if loss_module is not None:
+        losses.append(loss_module(stages))
     target.train()
     return (torch.cat(logits), torch.cat(emb),
-            torch.cat(losses).numpy() if predictor is not None else None)
+            torch.cat(losses).numpy() if loss_module is not None else None)
 
-  def select(strategy, seed, cycle, target, predictor, labeled, subset, budget):
+  def select(strategy, seed, cycle, target, loss_module, labeled, subset, budget):
     if strategy == 'random':
       return subset[np.random.default_rng([seed, 3, cycle]).permutation(len(subset))[:budget]]
-    logits, emb, predicted = infer(target, predictor, subset)
+    logits, emb, predicted = infer(target, loss_module, subset)
     if strategy == 'entropy':
       logp = torch.log_softmax(logits, -1)
       return top_k(-(logp.exp() * logp).sum(-1).numpy(), subset, budget)
@@ -858,11 +858,11 @@ def torch_experiment(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str
     for seed in range(s['seeds']):
       torch.manual_seed(seed)  # every strategy of a seed starts from the same target
       target = lib.flax_init(lib.CNN1D()).train()
-      predictor = None
+      loss_module = None
       if strategy == 'l2r':
-        predictor = lib.flax_init(lib.L2RLossModule(32))
+        loss_module = lib.flax_init(lib.L2RLossModule(32))
       elif strategy == 'll4al':
-        predictor = lib.flax_init(lib.LL4ALLossModule((32, 32, 32)))
+        loss_module = lib.flax_init(lib.LL4ALLossModule((32, 32, 32)))
       loss_kind = {'l2r': 'listwise', 'll4al': 'pairwise'}.get(strategy)
       labeled = initial_labeled(seed, pool_size, config['initial'])
       for cycle in range(cycles):
@@ -870,11 +870,11 @@ def torch_experiment(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str
           mask = np.ones(pool_size, bool)
           mask[labeled] = False
           subset = pool_subset(seed, cycle, mask, config['subset'])
-          chosen = select(strategy, seed, cycle, target, predictor, labeled, subset,
+          chosen = select(strategy, seed, cycle, target, loss_module, labeled, subset,
                           config['budget'])
           labeled = np.concatenate([labeled, np.asarray(chosen, labeled.dtype)])
         x_lab, y_lab = x_pool[labeled], y_pool[labeled]
-        opts = lib.optimisers(target, predictor, lr=config['lr'])
+        opts = lib.optimisers(target, loss_module, lr=config['lr'])
         for epoch in range(config['epochs']):
           lr = config['lr'] * 0.1 ** sum(epoch >= b for b in config['lr_boundaries'])
           for group in opts[0].param_groups:
@@ -883,7 +883,7 @@ def torch_experiment(s: Dict[str, Any], framework: str, inputs: str) -> Dict[str
           order = torch.from_numpy(
               epoch_order(seed, cycle, epoch, len(labeled), config['batch_size']))
           for idx in order.reshape(-1, config['batch_size']):
-            lib.train_step(target, predictor, ranker, opts, x_lab[idx], y_lab[idx], loss_kind,
+            lib.train_step(target, loss_module, ranker, opts, x_lab[idx], y_lab[idx], loss_kind,
                            detach=detach)
         results[(strategy, seed, cycle)] = accuracy(target)
   total = time.perf_counter() - t0

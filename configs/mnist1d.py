@@ -25,7 +25,7 @@ def get_config(variant: str = 'default'):
   c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   # The loss modules' updates in cycle 0 as in the paper's CIFAR-10 protocol, 2,400: 2 steps per
   # epoch here, so 20 updates per step (LL4AL's module too).
-  c.predictor.updates_per_step = defaults.predictor_updates_per_step(
+  c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
       'cifar10', c.al.initial, c.train.batch_size, c.train.epochs)
   if variant in ('mc_dropout', 'mc_dropout_smoke'):
     # Dropout 0.1 before the classifier's head, for every strategy: what BALD and BatchBALD need.

@@ -43,8 +43,8 @@ def get_config():
   c.al.subset = 5000
   c.train.update(batch_size=32, epochs=140, optimizer='adam', lr=1e-3, momentum=0.0,
                  weight_decay=0.0, lr_boundaries=(90, 120), lr_decay=0.1)
-  c.predictor.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
-                     lr_boundaries=(110,), lr_decay=0.1, sorter='gru', sorter_len=32)
+  c.loss_module.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
+                       lr_boundaries=(110,), lr_decay=0.1, sorter='gru', sorter_len=32)
   c.ll4al.update(weight=defaults.LL4AL_WEIGHT['pose'],
                  detach_epoch=defaults.ll4al_detach_epoch(c.train.epochs))
   return c

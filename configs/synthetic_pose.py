@@ -52,13 +52,13 @@ def get_config(variant: str = 'default'):
   c.al.subset = 1000
   c.train.update(batch_size=32, epochs=20, optimizer='adam', lr=3e-3, momentum=0.0,
                  weight_decay=0.0, lr_boundaries=(16,), lr_decay=0.1)
-  c.predictor.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
-                     lr_boundaries=(16,), lr_decay=0.1, sorter='gru', sorter_len=32)
+  c.loss_module.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
+                       lr_boundaries=(16,), lr_decay=0.1, sorter='gru', sorter_len=32)
   c.ll4al.update(weight=defaults.LL4AL_WEIGHT['pose'],
                  detach_epoch=defaults.ll4al_detach_epoch(c.train.epochs))
   # The loss modules' updates in cycle 0 as in the paper's MPII protocol, 980: 4 steps per epoch
   # for 20 epochs here, so 12 updates per step (LL4AL's module too).
-  c.predictor.updates_per_step = defaults.predictor_updates_per_step(
+  c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
       'mpii', c.al.initial, c.train.batch_size, c.train.epochs)
   if 'mc_dropout' in variant:
     c.model.dropout = 0.1
@@ -72,7 +72,7 @@ def get_config(variant: str = 'default'):
     c.al.update(initial=32, budget=32, cycles=2)
     c.al.subset = 64
     c.train.update(epochs=1, lr_boundaries=())
-    c.predictor.update(lr_boundaries=())
+    c.loss_module.update(lr_boundaries=())
     c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   elif variant not in ('default', 'pretrained'):
     raise ValueError(f"Unknown variant {variant!r}: use 'default', 'pretrained', 'smoke', "
@@ -92,15 +92,15 @@ def _paper_regime(c, *, smoke: bool = False):
   c.al.update(initial=100, budget=100, cycles=5)
   c.al.subset = 25 * c.al.budget
   c.train.update(epochs=40, lr=2e-3, lr_boundaries=(32,))
-  c.predictor.update(lr_boundaries=(32,))
+  c.loss_module.update(lr_boundaries=(32,))
   if smoke:
     c.seeds = (0,)
     c.data.update(num_train=96, num_test=32, image_size=32, heatmap_size=16)
     c.al.update(initial=16, budget=16, cycles=2)
     c.al.subset = 48
     c.train.update(epochs=1, lr_boundaries=())
-    c.predictor.update(lr_boundaries=())
+    c.loss_module.update(lr_boundaries=())
   c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
-  c.predictor.updates_per_step = defaults.predictor_updates_per_step(
+  c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
       'mpii', c.al.initial, c.train.batch_size, c.train.epochs)
   return c

@@ -36,11 +36,11 @@ def get_config(variant: str = 'default') -> ml_collections.ConfigDict:
   c.al.update(initial=20, budget=20)
   c.al.subset = None
   c.train.update(batch_size=32, epochs=30, lr=0.05, lr_boundaries=(), weight_decay=5e-4)
-  c.predictor.sorter_len = 32
+  c.loss_module.sorter_len = 32
   # 20 loss-module updates per step: a round at 100 labels (4 steps an epoch) gives the module
   # the 2,400 updates of the paper's first CIFAR-10 cycle (l2r_jax/defaults.py), at a quarter of
   # the cost of reaching that count at 20 labels already (80 per step).
-  c.predictor.updates_per_step = 20
+  c.loss_module.updates_per_step = 20
   c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   c.eval_batch_size = 256
   if variant == 'smoke':

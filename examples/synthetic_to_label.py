@@ -66,6 +66,6 @@ def get_config(variant: str = 'pose'):
     c.train.epochs = 20 if not size else 1
   c.al.subset = None
   c.train.lr_boundaries = ()
-  c.predictor.lr_boundaries = ()
+  c.loss_module.lr_boundaries = ()
   c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   return c

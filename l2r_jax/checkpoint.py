@@ -40,29 +40,51 @@ def save(mgr: ocp.CheckpointManager, cycle: int, models: Any, al: Dict[str, Any]
   mgr.wait_until_finished()
 
 
+# A way the models were saved by an earlier version (fields since renamed): the tree to restore
+# into, and the function that gives today's models from what it restores.
+OlderLayout = Tuple[Any, Callable[[Any], Any]]
+
+
 def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
-                   report: Optional[Callable[[str], None]] = None
+                   report: Optional[Callable[[str], None]] = None,
+                   older_layouts: Sequence[OlderLayout] = ()
                    ) -> Optional[Tuple[Any, Dict[str, Any]]]:
   """``(models, al)`` of the latest cycle whose checkpoint can be restored, or None for a fresh run.
 
-  A checkpoint that cannot be restored is moved aside (:func:`move_aside`) and ``report``-ed in
-  one line (default: a logged warning), and the one before it is tried."""
+  A checkpoint that does not restore into ``models_template`` is tried in each of
+  ``older_layouts``. One that cannot be restored in any is moved aside (:func:`move_aside`) and
+  ``report``-ed in one line (default: a logged warning), and the one before it is tried."""
   report = report or logging.warning
   for step in sorted(mgr.all_steps(), reverse=True):
     try:
-      with _quiet_asyncio():
-        out = mgr.restore(step, args=ocp.args.Composite(
-            models=ocp.args.StandardRestore(models_template), al=ocp.args.JsonRestore()))
+      models, al = _restore(mgr, step, models_template, older_layouts)
     except Exception as e:  # pylint: disable=broad-except  (whatever makes it unreadable)
-      _drop_abandoned_reads_noise()
       aside = move_aside(str(mgr.directory), step)
       reason = str(e).strip().split('\n')[0][:200]
       report(f'{mgr.directory}: the checkpoint of cycle {step} cannot be restored '
              f'({type(e).__name__}: {reason}); moved to {aside}, resuming from the one before.')
       mgr.reload()
       continue
-    return out.models, out.al
+    return models, al
   return None
+
+
+def _restore(mgr: ocp.CheckpointManager, step: int, models_template: Any,
+             older_layouts: Sequence[OlderLayout]) -> Tuple[Any, Dict[str, Any]]:
+  """The checkpoint of ``step`` in today's layout or the first older one it restores into; the
+  first layout's error if none."""
+  first_error = None
+  for template, upgrade in ((models_template, lambda models: models), *older_layouts):
+    try:
+      with _quiet_asyncio():
+        out = mgr.restore(step, args=ocp.args.Composite(
+            models=ocp.args.StandardRestore(template), al=ocp.args.JsonRestore()))
+    except Exception as e:  # pylint: disable=broad-except  (whatever makes it unreadable)
+      _drop_abandoned_reads_noise()
+      first_error = first_error or e
+      continue
+    return upgrade(out.models), out.al
+  raise first_error
 
 
 @contextlib.contextmanager

@@ -4,7 +4,19 @@ import sys
 
 from absl import flags
 
+from l2r_jax import defaults
+
 FLAGS = flags.FLAGS
+
+
+def _override_naming(argv, name: str):
+  """The field of the override that names ``name`` (``config.a.name`` of ``--config.a.name.b=1``),
+  or None."""
+  for arg in argv[1:]:
+    parts = arg.split('=')[0].lstrip('-').split('.')
+    if parts[0] == 'config' and name in parts[1:]:
+      return '.'.join(parts[:parts.index(name, 1) + 1])
+  return None
 
 
 def flag_error(error: Exception, argv) -> str:
@@ -20,8 +32,12 @@ def flag_error(error: Exception, argv) -> str:
   unknown = re.match(r"^'(\w+)'$", text.strip('"'))
   name = suggestion.group(2) if suggestion else unknown and unknown.group(1)
   if name:
-    given = next((a.split('=')[0].lstrip('-') for a in argv[1:]
-                  if re.search(rf'\.{name}$', a.split('=')[0])), f'config...{name}')
+    given = _override_naming(argv, name)
+    if name in defaults.RENAMED:
+      where = given or f'config.{name} (in the config file)'
+      return (f'unknown field {where}: it is now config.{defaults.RENAMED[name]}, with the same '
+              f'fields; use that name.')
+    given = given or f'config...{name}'
     if suggestion:
       return f'unknown field {given}; did you mean {given.rsplit(".", 1)[0]}.{suggestion.group(1)}?'
     return f'unknown field {given}.'

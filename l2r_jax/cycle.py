@@ -294,7 +294,7 @@ def _check_finite(run_states: Sequence[Any], cycle: int,
                 'nothing of it was saved')
         raise errors.NumericsError(
             f'{al.strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
-            f'{m}. The run stops here; {kept}. Lower config.train.lr (or config.predictor.lr '
+            f'{m}. The run stops here; {kept}. Lower config.train.lr (or config.loss_module.lr '
             'if only the loss module\'s metrics diverged).')
 
 
@@ -308,10 +308,10 @@ def _restart_optimisers(train_state: train.State) -> train.State:
   """The optimisers of a cycle start afresh: step 0 and their initial states."""
   target = train_state.target
   target = target.replace(step=0, opt_state=target.tx.init(target.params))
-  predictor = train_state.predictor
-  if predictor is not None:
-    predictor = predictor.replace(step=0, opt_state=predictor.tx.init(predictor.params))
-  return train.State(target=target, predictor=predictor)
+  loss_module = train_state.loss_module
+  if loss_module is not None:
+    loss_module = loss_module.replace(step=0, opt_state=loss_module.tx.init(loss_module.params))
+  return train.State(target=target, loss_module=loss_module)
 
 
 def _stack(trees: Sequence[Any]) -> Any:

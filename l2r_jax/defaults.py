@@ -6,9 +6,15 @@ import math
 
 import ml_collections
 
-# The predictor's updates in the first cycle of each of the paper's tasks: steps per epoch on the
+# Names changed since earlier versions, old -> new: a config section, and the field of the
+# checkpointed training state (``train.State``) that holds the same concept. A workdir written under
+# the old name resumes (``workdir.check_identity``, ``runs.open_run``); an override or config file
+# that uses it is told the new one (``cli``).
+RENAMED = {'predictor': 'loss_module'}
+
+# The loss module's updates in the first cycle of each of the paper's tasks: steps per epoch on the
 # initial labeled set times epochs (MISSION's protocol table).
-PAPER_FIRST_CYCLE_PREDICTOR_UPDATES = {
+PAPER_FIRST_CYCLE_LOSS_MODULE_UPDATES = {
     'cifar10': math.ceil(1000 / 64) * 150,     # 2,400
     'celeba': math.ceil(100 / 64) * 100,       # 200
     'mpii': math.ceil(200 / 32) * 140,         # 980
@@ -33,15 +39,15 @@ def ll4al_detach_epoch(epochs: int) -> int:
   return int(LL4AL_ATTACHED_FRACTION * epochs)
 
 
-def predictor_updates_per_step(paper_task: str, initial: int, batch_size: int,
-                               epochs: int) -> int:
-  """``predictor.updates_per_step`` that gives a first cycle of ``initial`` labels (batches of
-  ``batch_size``, ``epochs`` epochs) as many predictor updates as the paper's first cycle on
+def loss_module_updates_per_step(paper_task: str, initial: int, batch_size: int,
+                                 epochs: int) -> int:
+  """``loss_module.updates_per_step`` that gives a first cycle of ``initial`` labels (batches of
+  ``batch_size``, ``epochs`` epochs) as many loss-module updates as the paper's first cycle on
   ``paper_task``: a small offline stand-in has far fewer steps per cycle than the task it stands
-  in for, too few for the predictor to learn a ranking (benchmarks/results/quality.md).
+  in for, too few for the loss module to learn a ranking (benchmarks/results/quality.md).
   At least 1."""
   steps = math.ceil(initial / batch_size) * epochs
-  return max(1, round(PAPER_FIRST_CYCLE_PREDICTOR_UPDATES[paper_task] / steps))
+  return max(1, round(PAPER_FIRST_CYCLE_LOSS_MODULE_UPDATES[paper_task] / steps))
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -84,15 +90,15 @@ def get_config() -> ml_collections.ConfigDict:
       # them to the devices ahead of their steps; 'auto' takes 'device' for a labeled set of at
       # most 1 GiB (l2r_jax/data/pipeline.py).
       feed='auto'))
-  c.predictor = ml_collections.ConfigDict(dict(
+  c.loss_module = ml_collections.ConfigDict(dict(
       hidden=128,                   # width of the loss module's hidden Dense layer
       optimizer='adam', lr=1e-3, momentum=0.0, weight_decay=0.0, lr_boundaries=(), lr_decay=0.1,
       sorter='gru',                 # 'gru' (pretrained SoDeep sorter) or 'soft_rank'
       sorter_len=64,                # list length the sorter ranks; batch_size is a multiple of it
       sorter_kwargs={},             # e.g. {'path': DIR} for a sorter you pretrained
-      # Predictor updates per training step, each on the step's detached features and losses
+      # Loss-module updates per training step, each on the step's detached features and losses
       # (the target is updated once). 1 in the papers; more for labeled sets so small that a
-      # cycle gives the predictor too few updates to learn a ranking.
+      # cycle gives the loss module too few updates to learn a ranking.
       updates_per_step=1,
   ))
   c.ll4al = ml_collections.ConfigDict(dict(

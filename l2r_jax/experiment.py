@@ -53,18 +53,18 @@ def _make_trainers(config: ml_collections.ConfigDict, task: tasks_lib.Task,
   for name in config.strategies:
     module = strategies_lib.get(name).loss_module
     if module not in built:
-      schedules = (optim.schedule(config.train), optim.schedule(config.predictor))
+      schedules = (optim.schedule(config.train), optim.schedule(config.loss_module))
       options = dict(task_loss=task.loss, classifies=task.classifies, augment=augment,
                      learning_rates=schedules)
       if module is None:
         built[module] = None, train.Trainer(**options)
       else:
         built[module] = (
-            (module.architecture(hidden=config.predictor.hidden), optim.make(config.predictor)),
+            (module.architecture(hidden=config.loss_module.hidden), optim.make(config.loss_module)),
             train.Trainer(
                 ranking_loss=module.ranking_loss.bind(config, ranker),
                 gradient=module.gradient(config),
-                predictor_updates=config.predictor.get('updates_per_step', 1), **options))
+                loss_module_updates=config.loss_module.get('updates_per_step', 1), **options))
     loss_modules[name], trainers[name] = built[module]
   return loss_modules, trainers
 
@@ -93,8 +93,8 @@ def _make_checked_experiment(config: ml_collections.ConfigDict,
   loss_modules = [strategies_lib.get(s).loss_module for s in config.strategies]
   ranker = None
   if any(m is not None and m.ranking_loss.needs_ranker for m in loss_modules):
-    ranker = sorter.get_ranker(config.predictor.sorter, config.predictor.sorter_len,
-                               **config.predictor.get('sorter_kwargs', {}))
+    ranker = sorter.get_ranker(config.loss_module.sorter, config.loss_module.sorter_len,
+                               **config.loss_module.get('sorter_kwargs', {}))
   target = (models_lib.make_target(config.model, dataset.num_outputs,
                                    bn_axis_name=devices_lib.AXIS),
             optim.make(config.train))

@@ -26,9 +26,9 @@ def _apply(train_state: train.State, x):
   prediction, feats = t.apply_fn({'params': t.params, 'batch_stats': t.batch_stats}, x,
                                  train=False)
   predicted_loss = None
-  if train_state.predictor is not None:
-    predictor = train_state.predictor
-    predicted_loss = predictor.apply_fn({'params': predictor.params}, feats)
+  if train_state.loss_module is not None:
+    loss_module = train_state.loss_module
+    predicted_loss = loss_module.apply_fn({'params': loss_module.params}, feats)
   return prediction, feats, predicted_loss
 
 
@@ -104,7 +104,7 @@ def sample_predictions(train_state: train.State, x, indices: np.ndarray, passes:
 
 def infer(train_state: train.State, x, indices: np.ndarray, chunk: int = 512,
           split: Optional[str] = None, during: str = '') -> strategies_lib.PoolOutputs:
-  """The target's (and predictor's) outputs on ``x[indices]`` (``x`` an array or array-like),
+  """The target's (and loss module's) outputs on ``x[indices]`` (``x`` an array or array-like),
   over every device of every process, chunk by chunk. Inputs or outputs with a NaN or an infinity
   are refused (:class:`~l2r_jax.errors.NumericsError`), naming ``split`` (``x`` is the pool's or
   the test split's inputs; None: inputs given otherwise) and, before the rest, ``during`` (the run
@@ -115,7 +115,7 @@ def infer(train_state: train.State, x, indices: np.ndarray, chunk: int = 512,
   numerics.check_outputs([('predictions', outputs.prediction, numerics.TARGET_DIVERGED),
                           ('embeddings', outputs.embedding, numerics.TARGET_DIVERGED),
                           ('loss predictions', outputs.predicted_loss,
-                           numerics.PREDICTOR_DIVERGED)], indices, _samples(split), during)
+                           numerics.LOSS_MODULE_DIVERGED)], indices, _samples(split), during)
   return outputs
 
 
@@ -137,7 +137,7 @@ def true_losses(experiment: state_lib.Experiment, train_state: train.State, indi
 
 def evaluate(experiment: state_lib.Experiment, train_state: train.State, chunk: int = 512,
              during: str = '') -> Dict[str, Any]:
-  """The task's test metric and, with a predictor, Spearman's rho of predicted vs true per-sample
+  """The task's test metric and, with a loss module, Spearman's rho of predicted vs true per-sample
   test losses; predictions, losses or loss predictions with a NaN or an infinity are refused
   (``during``: as for :func:`infer`), never scored."""
   ds, task = experiment.dataset, experiment.task
@@ -149,7 +149,7 @@ def evaluate(experiment: state_lib.Experiment, train_state: train.State, chunk: 
   numerics.check_outputs([('predictions', finite, numerics.TARGET_DIVERGED),
                           ('decoded predictions', decoded, numerics.TARGET_DIVERGED),
                           ('losses', losses, numerics.TARGET_DIVERGED),
-                          ('loss predictions', predicted, numerics.PREDICTOR_DIVERGED)],
+                          ('loss predictions', predicted, numerics.LOSS_MODULE_DIVERGED)],
                          rows, 'test samples', during)
   scores = task.score(decoded, truth)
   result = {'metric': task.metric, 'value': float(scores.pop(task.metric)),

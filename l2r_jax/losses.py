@@ -69,7 +69,7 @@ class RankingLoss(NamedTuple):
   """A loss module's ranking loss, named, and bound to its options once an experiment is made."""
   name: str
   bind: Callable[[ml_collections.ConfigDict, Optional[sorter.Ranker]], RankingLossFn]
-  needs_ranker: bool        # the experiment loads config.predictor.sorter for it
+  needs_ranker: bool        # the experiment loads config.loss_module.sorter for it
   pairs_the_batch: bool     # the batch size must be even
   # check(config): refuses options it cannot bind (raises ConfigError, naming the field).
   check: Optional[Callable[[ml_collections.ConfigDict], None]] = None

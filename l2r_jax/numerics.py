@@ -22,7 +22,8 @@ _VALUES_PER_CHECK = 1 << 24
 TARGET_DIVERGED = ('Its training diverged (a step left NaN or infinite weights), or the model '
                    'computes NaN or infinity on these inputs: lower config.train.lr, and look in '
                    'the model for a log, a division or an exp that can overflow.')
-PREDICTOR_DIVERGED = "The loss-prediction module's training diverged: lower config.predictor.lr."
+LOSS_MODULE_DIVERGED = (
+    "The loss-prediction module's training diverged: lower config.loss_module.lr.")
 # What to change when a dataset's numbers are not finite.
 DATA_FIX = ('No model can learn from or be scored on them: replace them (impute a missing '
             'measurement, export a damaged image again) or leave those samples out.')

@@ -6,7 +6,7 @@ checkpoints are ``WORKDIR/checkpoints/<strategy>-seed<seed>``; its results lines
 ``WORKDIR/results.jsonl`` and its scalars written under
 ``WORKDIR/tensorboard/<strategy>-seed<seed>``, by the first process alone.
 """
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from absl import logging
 import jax
@@ -14,8 +14,10 @@ import numpy as np
 import tqdm
 
 from l2r_jax import checkpoint
+from l2r_jax import defaults
 from l2r_jax import protocol
 from l2r_jax import state as state_lib
+from l2r_jax import train
 from l2r_jax import workdir as workdir_lib
 
 
@@ -31,6 +33,16 @@ def _state_json(run_state: state_lib.RunState) -> Dict[str, Any]:
           'labeled': run_state.labeled.tolist(), 'results': run_state.results}
 
 
+def _older_layouts(train_state: train.State) -> Tuple[checkpoint.OlderLayout, ...]:
+  """The training state as earlier versions saved it: its fields under their old names."""
+  old_name = {new: old for old, new in defaults.RENAMED.items()}
+  fields = {'target': train_state.target, 'loss_module': train_state.loss_module}
+  template = {old_name.get(name, name): value for name, value in fields.items()}
+  def upgrade(saved: Dict[str, Any]) -> train.State:
+    return train.State(**{defaults.RENAMED.get(name, name): v for name, v in saved.items()})
+  return ((template, upgrade),)
+
+
 def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed: int,
              initial: Optional[np.ndarray] = None) -> OpenRun:
   """A (strategy, seed) run, resumed from its latest checkpoint if it has one; a new one starts
@@ -42,7 +54,8 @@ def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed
   name = f'{strategy}-seed{seed}'
   # orbax writes, renames and deletes inside this folder: no link there, checked before it does.
   mgr = checkpoint.manager(workdir_lib.folder_in(workdir, 'checkpoints', name))
-  restored = checkpoint.restore_latest(mgr, train_state)
+  restored = checkpoint.restore_latest(mgr, train_state,
+                                       older_layouts=_older_layouts(train_state))
   if restored is None:
     if initial is None:
       initial = protocol.initial_labeled(seed, experiment.dataset.pool_size, config.al.initial)

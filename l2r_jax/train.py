@@ -1,7 +1,7 @@
 """Training steps for a target model and its loss-prediction module.
 
 One pure function, :func:`train_step`, updates both: the target on the mean of its per-sample
-losses (eq. 2) with its own optimiser, the predictor on its ranking loss with its own optimiser.
+losses (eq. 2) with its own optimiser, the loss module on its ranking loss with its own optimiser.
 It runs under ``jax.pmap`` over the local devices with ``axis_name='batch'``: gradients are averaged
 with ``lax.pmean``, BatchNorm statistics are computed over the global batch (``bn_axis_name``), and
 the ranking losses see the whole global batch (gathered), so a run gives the same result on one
@@ -15,8 +15,8 @@ A loss-based strategy's module is trained by ``ranking_loss`` (its ranker or mar
 (random, entropy, core-set).
 The learning rates follow optax schedules of the epoch, read inside the step.
 
-``predictor_updates > 1`` adds that many minus one further predictor updates per step, on the
-step's own (detached) features and per-sample losses: the predictor alone, the target untouched.
+``loss_module_updates > 1`` adds that many minus one further loss-module updates per step, on the
+step's own (detached) features and per-sample losses: the loss module alone, the target untouched.
 """
 import functools
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
@@ -52,16 +52,16 @@ class TargetState(train_state.TrainState):
 
 
 class State(struct.PyTreeNode):
-  """What a training step updates: the target and, for loss-based strategies, the predictor."""
+  """What a training step updates: the target and, for loss-based strategies, the loss module."""
   target: TargetState
-  predictor: Optional[train_state.TrainState]
+  loss_module: Optional[train_state.TrainState]
 
 
 def create_state(rng: chex.PRNGKey, target_model, target_tx: optax.GradientTransformation,
-                 sample_input: chex.Array, predictor_model=None,
-                 predictor_tx: Optional[optax.GradientTransformation] = None,
+                 sample_input: chex.Array, loss_module_model=None,
+                 loss_module_tx: Optional[optax.GradientTransformation] = None,
                  backbone: Optional[pretrained.Backbone] = None) -> State:
-  """Initialises the target (and the predictor on the target's features) from one input batch;
+  """Initialises the target (and the loss module on the target's features) from one input batch;
   with ``backbone``, the target's backbone starts from those pretrained weights."""
   rng_target, rng_pred = jax.random.split(rng)
   variables = target_model.init(rng_target, sample_input, train=False)
@@ -71,13 +71,13 @@ def create_state(rng: chex.PRNGKey, target_model, target_tx: optax.GradientTrans
   # a scanned epoch's carry keeps one structure.
   target = TargetState.create(apply_fn=target_model.apply, params=variables['params'],
                               batch_stats=variables.get('batch_stats', {}), tx=target_tx)
-  predictor = None
-  if predictor_model is not None:
+  loss_module = None
+  if loss_module_model is not None:
     _, feats = target_model.apply(variables, sample_input, train=False)
-    pred_params = predictor_model.init(rng_pred, feats)['params']
-    predictor = train_state.TrainState.create(apply_fn=predictor_model.apply, params=pred_params,
-                                              tx=predictor_tx)
-  return State(target=target, predictor=predictor)
+    pred_params = loss_module_model.init(rng_pred, feats)['params']
+    loss_module = train_state.TrainState.create(apply_fn=loss_module_model.apply,
+                                                params=pred_params, tx=loss_module_tx)
+  return State(target=target, loss_module=loss_module)
 
 
 def _gather(x: chex.Array) -> chex.Array:
@@ -103,7 +103,7 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
                ranking_loss: Optional[losses.RankingLossFn] = None,
                gradient: RankingGradient = ISOLATED,
                learning_rates: Optional[Tuple[optax.Schedule, optax.Schedule]] = None,
-               predictor_updates: int = 1) -> Tuple[State, Dict[str, chex.Array]]:
+               loss_module_updates: int = 1) -> Tuple[State, Dict[str, chex.Array]]:
   """One step on one device's shard ``batch = {'x': [b, ...], 'y': [b, ...]}``; run under pmap.
 
   ``task_loss(prediction, y) -> [b]`` is the per-sample loss (:mod:`l2r_jax.tasks`), and
@@ -111,26 +111,26 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
   ``augment(x, y, keys)``, if given, transforms the batch first (:mod:`l2r_jax.augment`), each
   sample with the key of its position in the global batch; ``rng`` is the same on every device.
   ``epoch`` (0-indexed, within the cycle) is what the schedules read: ``learning_rates``, optax
-  schedules of the epoch for the target's and the predictor's optimisers (``optim.schedule``; None:
-  the rates in their states), and ``gradient``'s detach epoch: the ranking loss's gradient reaches
+  schedules of the epoch for the target's and the loss module's optimisers (``optim.schedule``;
+  None: the rates in their states), and ``gradient``'s detach epoch: the ranking loss's gradient reaches
   the target in epochs up to it and is stopped after it (an isolated ``gradient``: never).
   One compiled step serves every epoch.
   Returns the new state and metrics averaged over the global batch: ``train_loss`` (target),
-  ``train_accuracy`` (classification) and, with a predictor, ``train_pred_loss``.
+  ``train_accuracy`` (classification) and, with a loss module, ``train_pred_loss``.
   """
   if augment is not None:
     batch = dict(batch)
     batch['x'], batch['y'] = augment(batch['x'], batch['y'],
                                      sample_keys(jax.random.fold_in(rng, 0), batch['x'].shape[0]))
-  extra_updates = predictor_updates - 1 if ranking_loss is not None else 0
+  extra_updates = loss_module_updates - 1 if ranking_loss is not None else 0
 
-  def predictor_loss(predictor_params, feats, all_true):
-    """The predictor's ranking loss on the global batch (unweighted)."""
-    predicted = state.predictor.apply_fn({'params': predictor_params}, feats)
+  def module_ranking_loss(loss_module_params, feats, all_true):
+    """The loss module's ranking loss on the global batch (unweighted)."""
+    predicted = state.loss_module.apply_fn({'params': loss_module_params}, feats)
     # Ranking losses compare samples across the global batch; per-sample losses are labels.
     return ranking_loss(_gather(predicted), all_true)
 
-  def loss_fn(target_params, predictor_params):
+  def loss_fn(target_params, loss_module_params):
     variables = {'params': target_params, 'batch_stats': state.target.batch_stats}
     # A model with dropout draws its masks from 'dropout' (the same key on every device).
     (prediction, feats), updates = state.target.apply_fn(
@@ -152,14 +152,14 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
       detached = epoch > gradient.detach_epoch
       feats = jax.tree.map(lambda f: jnp.where(detached, jax.lax.stop_gradient(f), f), feats)
     all_true = _gather(jax.lax.stop_gradient(per_sample))
-    pred_loss = predictor_loss(predictor_params, feats, all_true)
+    pred_loss = module_ranking_loss(loss_module_params, feats, all_true)
     total = target_loss + gradient.weight * pred_loss
     if extra_updates:
-      aux['predictor_inputs'] = jax.lax.stop_gradient((feats, all_true))
+      aux['loss_module_inputs'] = jax.lax.stop_gradient((feats, all_true))
     aux['train_pred_loss'] = pred_loss
     return total, aux
 
-  pred_params = None if state.predictor is None else state.predictor.params
+  pred_params = None if state.loss_module is None else state.loss_module.params
   grads, aux = jax.grad(loss_fn, argnums=(0, 1), has_aux=True)(state.target.params, pred_params)
   # Each device holds the gradient of its own shard (of the replicated global ranking loss, its
   # share of the all_gather transpose): the mean over devices is the global-batch gradient.
@@ -167,36 +167,36 @@ def train_step(state: State, batch: Dict[str, chex.Array], rng: chex.PRNGKey,
   if learning_rates is not None:
     state = _with_learning_rates(state, *(schedule(epoch) for schedule in learning_rates))
   target = state.target.apply_gradients(grads=grads[0], batch_stats=aux.pop('batch_stats'))
-  predictor = state.predictor
-  if predictor is not None:
-    predictor = predictor.apply_gradients(grads=grads[1])
+  loss_module = state.loss_module
+  if loss_module is not None:
+    loss_module = loss_module.apply_gradients(grads=grads[1])
   if extra_updates:
-    feats, all_true = aux.pop('predictor_inputs')
+    feats, all_true = aux.pop('loss_module_inputs')
 
     def update(_, p):
-      g = jax.grad(lambda q: gradient.weight * predictor_loss(q, feats, all_true))(p.params)
+      g = jax.grad(lambda q: gradient.weight * module_ranking_loss(q, feats, all_true))(p.params)
       g = jax.lax.pmean(g, devices_lib.AXIS)
       return p.apply_gradients(grads=g)
 
-    predictor = jax.lax.fori_loop(0, extra_updates, update, predictor)
+    loss_module = jax.lax.fori_loop(0, extra_updates, update, loss_module)
   metrics = jax.lax.pmean(aux, devices_lib.AXIS)
-  return State(target=target, predictor=predictor), metrics
+  return State(target=target, loss_module=loss_module), metrics
 
 
-def _with_learning_rates(state: State, target_lr: chex.Array, predictor_lr: chex.Array) -> State:
+def _with_learning_rates(state: State, target_lr: chex.Array, loss_module_lr: chex.Array) -> State:
   """``state`` with its optimisers' injected learning rates set (``optim.make``'s optimisers)."""
   target = state.target.replace(opt_state=optim.with_learning_rate(state.target.opt_state,
                                                                    target_lr))
-  predictor = state.predictor
-  if predictor is not None:
-    predictor = predictor.replace(opt_state=optim.with_learning_rate(predictor.opt_state,
-                                                                     predictor_lr))
-  return State(target=target, predictor=predictor)
+  loss_module = state.loss_module
+  if loss_module is not None:
+    loss_module = loss_module.replace(
+        opt_state=optim.with_learning_rate(loss_module.opt_state, loss_module_lr))
+  return State(target=target, loss_module=loss_module)
 
 
 class Trainer:
   """The training programs of one kind of run: :func:`train_step` with its options bound (task
-  loss, augmentation, ranking loss and its gradient, learning-rate schedules, predictor
+  loss, augmentation, ranking loss and its gradient, learning-rate schedules, loss_module
   updates), compiled once per loop and layout (:meth:`program`), on first use. An experiment makes
   one per distinct loss module (one for the strategies without), shared by the strategies that
   train it, so their runs share its compiled programs."""

@@ -35,18 +35,18 @@ def _unique(config, name):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
-               'predictor.hidden', 'eval_batch_size'):
+               'loss_module.hidden', 'eval_batch_size'):
     fields.positive_int(config, name)
-  if 'updates_per_step' in config.predictor:
-    fields.positive_int(config, 'predictor.updates_per_step')
+  if 'updates_per_step' in config.loss_module:
+    fields.positive_int(config, 'loss_module.updates_per_step')
   fields.positive_int(config, 'al.subset', allow_none=True)
   if 'num_samples' in config.data:
     fields.positive_int(config, 'data.num_samples', allow_none=True)
   for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'train.momentum',
-               'predictor.lr', 'predictor.lr_decay', 'predictor.weight_decay',
-               'predictor.momentum'):
+               'loss_module.lr', 'loss_module.lr_decay', 'loss_module.weight_decay',
+               'loss_module.momentum'):
     fields.number(config, name)
-  for section in ('train', 'predictor'):
+  for section in ('train', 'loss_module'):
     fields.one_of(config, f'{section}.optimizer', optim.OPTIMIZERS)
     fields.epochs_within(config, f'{section}.lr_boundaries', config.train.epochs,
                          'the learning-rate steps')
@@ -102,23 +102,23 @@ def _check_strategies(config) -> None:
 
 
 def _check_sorter(config):
-  p = config.predictor
+  p = config.loss_module
   if p.sorter not in sorter.RANKERS:
-    raise ConfigError(f'config.predictor.sorter={p.sorter!r}: choose one of {sorter.RANKERS}.')
-  fields.positive_int(config, 'predictor.sorter_len')
+    raise ConfigError(f'config.loss_module.sorter={p.sorter!r}: choose one of {sorter.RANKERS}.')
+  fields.positive_int(config, 'loss_module.sorter_len')
   if config.train.batch_size % p.sorter_len:
     raise ConfigError(
         f'config.train.batch_size={config.train.batch_size} is not a multiple of '
-        f'config.predictor.sorter_len={p.sorter_len}: the listwise loss ranks each mini-batch in '
+        f'config.loss_module.sorter_len={p.sorter_len}: the listwise loss ranks each mini-batch in '
         f'lists of the sorter\'s length. Make the batch size a multiple of {p.sorter_len}.')
   if (p.sorter == 'gru' and 'path' not in p.get('sorter_kwargs', {})
       and p.sorter_len not in sorter.shipped_lengths()):
     raise ConfigError(
-        f'config.predictor.sorter_len={p.sorter_len}: no pretrained GRU sorter of that length '
+        f'config.loss_module.sorter_len={p.sorter_len}: no pretrained GRU sorter of that length '
         f'ships (shipped: {sorter.shipped_lengths()}). Pretrain one with `python -m sorter.train '
         f'--config=configs/sorter.py --config.seq_len={p.sorter_len} --workdir=DIR` and set '
-        f'--config.predictor.sorter_kwargs.path=DIR/export, or use '
-        f"--config.predictor.sorter=soft_rank.")
+        f'--config.loss_module.sorter_kwargs.path=DIR/export, or use '
+        f"--config.loss_module.sorter=soft_rank.")
 
 
 def check_against_data(config: ml_collections.ConfigDict, dataset, simulation: bool = True

@@ -5,7 +5,8 @@ results, and the package version. A later run on the same workdir whose config d
 field is refused before anything is loaded or trained, with the fields that differ (old -> new):
 resuming it would mix two experiments in one ``results.jsonl``. A field the package gained since
 the workdir was made counts as unchanged while it holds its default (``l2r_jax.defaults``: a
-new field's default keeps what earlier versions computed). The fields in :data:`RESUMABLE`
+new field's default keeps what earlier versions computed); a section renamed since is compared
+under its new name (``defaults.RENAMED``). The fields in :data:`RESUMABLE`
 may change between runs; they extend an experiment or change how it runs, not what it computes.
 
 **One writer.** A run holds ``WORKDIR/lock`` while it works: an ``flock`` on the open file, which
@@ -68,6 +69,15 @@ def identity(config: ml_collections.ConfigDict,
   return out
 
 
+def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
+  """Recorded fields under today's names (a section renamed since: ``defaults.RENAMED``)."""
+  out = {}
+  for name, value in fields.items():
+    section = name.split('.', 1)[0]
+    out[defaults.RENAMED.get(section, section) + name[len(section):]] = value
+  return out
+
+
 def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   out = []
   if old.get('version') != new['version']:
@@ -79,8 +89,9 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
     if a != b:
       out.append(f'data {name}: {json.dumps(a)} -> {json.dumps(b)}')
   added = _flat(json.loads(defaults.get_config().to_json_best_effort(sort_keys=True)))
-  for name in sorted(set(old.get('fields', {})) | set(new['fields'])):
-    a, b = old.get('fields', {}).get(name, absent), new['fields'].get(name, absent)
+  old_fields = _todays_names(old.get('fields', {}))
+  for name in sorted(set(old_fields) | set(new['fields'])):
+    a, b = old_fields.get(name, absent), new['fields'].get(name, absent)
     if a == absent and name in added and added[name] == b:
       continue  # a field added to the package since, at its default: the experiment as it was
     if a != b:

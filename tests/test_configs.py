@@ -17,8 +17,8 @@ def test_cifar10_is_the_papers_protocol_with_ll4als_own_settings():
   assert (c.train.optimizer, c.train.lr, c.train.epochs, tuple(c.train.lr_boundaries),
           c.train.momentum, c.train.weight_decay, c.train.batch_size) == (
               'sgd', 0.1, 150, (120,), 0.9, 5e-4, 64)
-  assert (c.predictor.optimizer, c.predictor.lr, c.predictor.sorter,
-          c.predictor.sorter_len) == ('adam', 1e-3, 'gru', 64)
+  assert (c.loss_module.optimizer, c.loss_module.lr, c.loss_module.sorter,
+          c.loss_module.sorter_len) == ('adam', 1e-3, 'gru', 64)
   # LL4AL: weight 1 as in its CIFAR-10 code; the ranking loss reaches the target for 60% of
   # training (its code: through epoch 120 of 200).
   assert (c.ll4al.weight, c.ll4al.margin, c.ll4al.detach_epoch) == (1.0, 1.0, 90)
@@ -32,8 +32,8 @@ def test_mpii_starts_from_imagenet_with_the_papers_schedule():
   assert (c.al.initial, c.al.budget, c.al.cycles, c.al.subset) == (200, 200, 5, 5000)
   assert (c.train.optimizer, c.train.lr, c.train.epochs, c.train.batch_size) == (
       'adam', 1e-3, 140, 32)
-  assert (c.predictor.optimizer, c.predictor.lr, tuple(c.predictor.lr_boundaries),
-          c.predictor.sorter, c.predictor.sorter_len) == ('sgd', 5e-2, (110,), 'gru', 32)
+  assert (c.loss_module.optimizer, c.loss_module.lr, tuple(c.loss_module.lr_boundaries),
+          c.loss_module.sorter, c.loss_module.sorter_len) == ('sgd', 5e-2, (110,), 'gru', 32)
   assert (c.ll4al.weight, c.ll4al.detach_epoch) == (1e-4, 84)  # LL4AL's MPII weight; 60%
 
 
@@ -45,8 +45,8 @@ def test_shanghaitech_starts_from_imagenet_and_ranks_lists_of_4_with_the_gru_sor
   assert (c.train.optimizer, c.train.lr, c.train.epochs, c.train.batch_size) == (
       'adam', 1e-5, 100, 4)
   # The paper: "the target model and loss prediction module are trained ... Adam ... 1e-5".
-  assert (c.predictor.optimizer, c.predictor.lr, c.predictor.sorter, c.predictor.sorter_len) == (
-      'adam', 1e-5, 'gru', 4)
+  assert (c.loss_module.optimizer, c.loss_module.lr, c.loss_module.sorter,
+          c.loss_module.sorter_len) == ('adam', 1e-5, 'gru', 4)
   assert (c.ll4al.weight, c.ll4al.detach_epoch) == (1e-4, 60)
 
 
@@ -57,7 +57,7 @@ def test_the_stand_ins_two_regimes_differ_only_in_the_initialisation(module):
   assert warm['model'].pop('pretrained') == 'synthetic_shapes'
   assert default == warm
   assert module.get_config().ll4al.weight == 1e-4
-  assert module.get_config().predictor.sorter == 'gru'
+  assert module.get_config().loss_module.sorter == 'gru'
   with pytest.raises(ValueError, match='pretrained_smoke'):
     module.get_config('bogus')
   # 'mc_dropout' in a variant's name adds dropout 0.1 and nothing else.

@@ -87,7 +87,7 @@ def test_the_rank_all_features_ablation_trains_ll4als_module_with_the_listwise_l
   trained, _ = checkpoint.restore_latest(mgr, models)
   mgr.close()
   stages = len(config.model.get('kwargs', {}).get('widths', (32, 32, 32)))
-  assert sorted(trained.predictor.params) == [
+  assert sorted(trained.loss_module.params) == [
       f'Dense_{i}' for i in range(stages + 1)]
   assert strategies.get('l2r_all_features').loss_module == strategies.LossModule(
       models_lib.LL4ALLossModule, losses.LISTWISE, isolated=True)
@@ -109,7 +109,7 @@ def test_a_new_loss_based_strategy_is_one_registration(tmp_path):
     state = {s: checkpoint.restore_latest(checkpoint.manager(
         str(tmp_path / 'checkpoints' / f'{s}-seed0')), state_lib.initial_train_state(
             exp, s, jax.random.PRNGKey(0)))[0] for s in config.strategies}
-    assert sorted(state['pairwise_isolated'].predictor.params) == ['Dense_0', 'Dense_1']
+    assert sorted(state['pairwise_isolated'].loss_module.params) == ['Dense_0', 'Dense_1']
   finally:
     base.REGISTRY.pop('pairwise_isolated')
 
@@ -226,7 +226,7 @@ def test_vmapped_seeds_give_the_results_of_seeds_run_one_by_one(tmp_path):
 # by the gradient's own scale, so a rounding-level difference in a near-zero gradient becomes a
 # step as large as its learning rate, and no tolerance can tell that from a bug. SGD keeps
 # differences in proportion to the gradients (tests/tolerances.py).
-_SGD_MODULE = {'predictor.optimizer': 'sgd', 'predictor.lr': 0.05, 'predictor.momentum': 0.9}
+_SGD_MODULE = {'loss_module.optimizer': 'sgd', 'loss_module.lr': 0.05, 'loss_module.momentum': 0.9}
 
 
 def test_vmapped_training_matches_one_seed_at_a_time():
@@ -260,8 +260,8 @@ def _assert_same_training(a, b, start):
                                   what='target')
   tolerances.assert_same_training(a.target.batch_stats, b.target.batch_stats,
                                   start.target.batch_stats, what='target')
-  if start.predictor is not None:
-    (pa, bias_a), (pb, bias_b), (p0, _) = (tolerances.without_output_bias(m.predictor.params)
+  if start.loss_module is not None:
+    (pa, bias_a), (pb, bias_b), (p0, _) = (tolerances.without_output_bias(m.loss_module.params)
                                            for m in (a, b, start))
     tolerances.assert_same_training(pa, pb, p0, what='loss module')
     assert np.abs(bias_a).max() < 1e-5 and np.abs(bias_b).max() < 1e-5
@@ -370,16 +370,18 @@ def test_cut_off_result_line_is_repaired(tmp_path):
     ({'al.budget': 300}, r'config.al.budget=300 is larger than config.al.subset=200'),
     ({'al.cycles': 20}, r'more than the pool of 480'),
     ({'strategies': ('random', 'baldness')}, r"config.strategies: unknown strategy 'baldness'"),
-    ({'train.batch_size': 96}, r'batch_size=96 is not a multiple of config.predictor.sorter_len=64'),
-    ({'predictor.sorter_len': 48, 'train.batch_size': 96},
+    ({'train.batch_size': 96},
+     r'batch_size=96 is not a multiple of config.loss_module.sorter_len=64'),
+    ({'loss_module.sorter_len': 48, 'train.batch_size': 96},
      r'sorter_len=48: no pretrained GRU sorter.*--config.seq_len=48'),
     ({'model.name': 'vgg'}, r"config.model.name='vgg' is not a model"),
     ({'vmap_seeds': None}, r'config.vmap_seeds must be True or False, got None'),
     ({'train.loop': 'fused'}, r"config.train.loop='fused': choose one of \('auto', 'step', 'scan'\)"),
     ({'train.feed': 'disk'}, r"config.train.feed='disk': choose one of \('auto', 'device', 'host'\)"),
-    ({'predictor.updates_per_step': 0}, r'config.predictor.updates_per_step must be a positive'),
+    ({'loss_module.updates_per_step': 0},
+     r'config.loss_module.updates_per_step must be a positive'),
     ({'train.lr': float('nan')}, r'config.train.lr must be a finite non-negative number, got nan'),
-    ({'predictor.lr_decay': float('inf')}, r'config.predictor.lr_decay must be a finite'),
+    ({'loss_module.lr_decay': float('inf')}, r'config.loss_module.lr_decay must be a finite'),
     ({'train.lr_boundaries': (1, 5)}, r'config.train.lr_boundaries=\(1, 5\): the learning-rate '
                                       r'steps must be whole epochs within \[0, 2\]'),
     ({'ll4al.detach_epoch': 3}, r"config.ll4al.detach_epoch=3: the ranking loss's detach epoch "
@@ -433,6 +435,7 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
   assert mgr.latest_step() == 0
 
 
+@pytest.mark.slow  # half a minute of compiling ResNet-18
 def test_cifar10_config_runs_resnet18_on_random_arrays(tmp_path):
   config = cifar10_config.get_config('random')
   config.strategies = ('l2r',)
@@ -441,19 +444,19 @@ def test_cifar10_config_runs_resnet18_on_random_arrays(tmp_path):
   assert cifar10_config.get_config().train.lr_boundaries == (120,)
 
 
-def test_predictor_updates_match_the_papers_first_cycle():
+def test_loss_module_updates_match_the_papers_first_cycle():
   # Hand-worked: the paper's CIFAR-10 cycle 0 is ceil(1000 / 64) = 16 steps x 150 epochs = 2,400
   # updates; digits' is 1 step x 60 epochs, mnist1d's 2 x 60; MPII's 7 x 140 = 980 against the
   # pose stand-in's 4 x 20; ShanghaiTech-B's 5 x 100 against the crowd stand-in's same 5 x 100.
-  assert defaults.predictor_updates_per_step('cifar10', 64, 64, 60) == 40
-  assert defaults.predictor_updates_per_step('cifar10', 100, 64, 60) == 20
-  assert defaults.predictor_updates_per_step('mpii', 100, 32, 20) == 12
-  assert defaults.predictor_updates_per_step('shanghaitech', 20, 4, 100) == 1
+  assert defaults.loss_module_updates_per_step('cifar10', 64, 64, 60) == 40
+  assert defaults.loss_module_updates_per_step('cifar10', 100, 64, 60) == 20
+  assert defaults.loss_module_updates_per_step('mpii', 100, 32, 20) == 12
+  assert defaults.loss_module_updates_per_step('shanghaitech', 20, 4, 100) == 1
   # The paper's own protocols give one update per step; never fewer than one.
   for task, (initial, batch, epochs) in {'cifar10': (1000, 64, 150), 'celeba': (100, 64, 100),
                                          'mpii': (200, 32, 140)}.items():
-    assert defaults.predictor_updates_per_step(task, initial, batch, epochs) == 1
-  assert defaults.predictor_updates_per_step('celeba', 10_000, 64, 100) == 1
+    assert defaults.loss_module_updates_per_step(task, initial, batch, epochs) == 1
+  assert defaults.loss_module_updates_per_step('celeba', 10_000, 64, 100) == 1
 
 
 def test_registry_covers_the_paper():
@@ -494,10 +497,11 @@ def test_one_device_gives_the_two_device_results(tmp_path):
   # both train the same labeled sets: cycle 0, and random's every cycle (as for vmapped seeds).
   strategies, k = ('random', 'll4al', 'l2r'), 1
   reference = experiment.run(  # this process has two (fake CPU) devices
-      _smoke(strategies=strategies, **{'predictor.updates_per_step': k}), str(tmp_path / 'two'))
+      _smoke(strategies=strategies, **{'loss_module.updates_per_step': k}), str(tmp_path / 'two'))
   env = dict(os.environ, XLA_FLAGS=_xla_flags(1))
   subprocess.run([sys.executable, '-m', 'l2r_jax.main', '--config=configs/mnist1d.py:smoke',
-                  f'--config.strategies={strategies!r}', f'--config.predictor.updates_per_step={k}',
+                  f'--config.strategies={strategies!r}',
+                  f'--config.loss_module.updates_per_step={k}',
                   f'--workdir={tmp_path / "one"}'],
                  cwd=ROOT, env=env, check=True, capture_output=True, timeout=400)
   one = {(r['strategy'], r['cycle']): r for r in checkpoint.read_results(

@@ -11,6 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize('args, named', [
     (['--config.al.budgte=10'], 'unknown field config.al.budgte; did you mean config.al.budget?'),
     (['--config.nosuch=3'], 'unknown field config.nosuch.'),
+    (['--config.predictor.lr=0.1'],  # the section's name before it was renamed
+     'unknown field config.predictor: it is now config.loss_module, with the same fields'),
     (['--config.al.budget=1.5'], 'flag --config.al.budget=1.5'),
     (['--config.al.budget=300'], 'config.al.budget=300 is larger than config.al.subset=200'),
     (['--config.train.lr=nan'], 'config.train.lr must be a finite non-negative number'),

@@ -19,12 +19,12 @@ import tolerances
 GLOBAL_BATCH = 16
 
 
-def _state(predictor=None):
+def _state(loss_module=None):
   target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=devices_lib.AXIS)
   return train.create_state(
       jax.random.PRNGKey(0), target, optax.sgd(0.1, momentum=0.9), jnp.zeros((2, 40)),
       # SGD, not Adam: Adam scales a rounding-level gradient on a dead unit up to a full step.
-      predictor, optax.sgd(0.05, momentum=0.9))
+      loss_module, optax.sgd(0.05, momentum=0.9))
 
 
 def _batches(n_steps):
@@ -38,10 +38,10 @@ def _same_key(key, n_devices):
   return np.broadcast_to(np.asarray(key), (n_devices, *key.shape))
 
 
-def _run(n_devices, steps=3, predictor=None, epoch=0, **static):
+def _run(n_devices, steps=3, loss_module=None, epoch=0, **static):
   devices = jax.local_devices()[:n_devices]
   p_step = train.make_p_train_step(devices=devices, **static)
-  state = devices_lib.replicate(_state(predictor), devices)
+  state = devices_lib.replicate(_state(loss_module), devices)
   history = []
   for i, batch in enumerate(_batches(steps)):
     shards = jax.tree.map(lambda x: x.reshape(n_devices, -1, *x.shape[1:]), batch)
@@ -53,17 +53,17 @@ def _run(n_devices, steps=3, predictor=None, epoch=0, **static):
 
 STRATEGIES = {
     'none': dict(),
-    'listwise': dict(predictor=models.L2RLossModule(hidden=16),
+    'listwise': dict(loss_module=models.L2RLossModule(hidden=16),
                      ranking_loss=functools.partial(losses.listwise_ranking_loss,
                                                     ranker=sorter.make_soft_rank(8, 0.1))),
-    'pairwise': dict(predictor=models.LL4ALLossModule(hidden=16),
+    'pairwise': dict(loss_module=models.LL4ALLossModule(hidden=16),
                      ranking_loss=functools.partial(losses.pairwise_margin_loss, margin=1.0),
                      # epoch 0: the ranking loss reaches the target
                      gradient=train.RankingGradient(isolated=False, detach_epoch=0)),
 }
 
 
-def _assert_same_predictor(a, b, start):
+def _assert_same_loss_module(a, b, start):
   """Two trainings of a loss module agree (tests/tolerances.py), its output bias aside, which a
   ranking loss leaves at zero up to rounding."""
   (a, bias_a), (b, bias_b), (start, _) = map(tolerances.without_output_bias, (a, b, start))
@@ -76,14 +76,14 @@ def test_one_and_two_devices_agree(name):
   assert jax.local_device_count() == 2
   state1, hist1 = _run(1, **STRATEGIES[name])
   state2, hist2 = _run(2, **STRATEGIES[name])
-  start = _state(STRATEGIES[name].get('predictor'))
+  start = _state(STRATEGIES[name].get('loss_module'))
   tolerances.assert_same_metrics(hist1, hist2)
   tolerances.assert_same_training(state1.target.params, state2.target.params, start.target.params)
   tolerances.assert_same_training(state1.target.batch_stats, state2.target.batch_stats,
                                   start.target.batch_stats)
-  if state1.predictor is not None:
-    _assert_same_predictor(state1.predictor.params, state2.predictor.params,
-                           start.predictor.params)
+  if state1.loss_module is not None:
+    _assert_same_loss_module(state1.loss_module.params, state2.loss_module.params,
+                             start.loss_module.params)
     assert hist1[0]['train_pred_loss'] > 0
 
 
@@ -95,13 +95,13 @@ def test_sample_keys_follow_the_samples_place_in_the_global_batch(n_devices):
   np.testing.assert_array_equal(np.asarray(keys).reshape(6, -1), jax.random.split(key, 6))
 
 
-def test_listwise_predictor_never_trains_the_target():
+def test_listwise_loss_module_never_trains_the_target():
   alone, _ = _run(1)
   with_l2r, hist = _run(1, **STRATEGIES['listwise'])
   chex.assert_trees_all_close(alone.target.params, with_l2r.target.params)
-  # ... while the predictor itself does learn.
-  start = _state(STRATEGIES['listwise']['predictor']).predictor.params
-  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), start, with_l2r.predictor.params)
+  # ... while the loss module itself does learn.
+  start = _state(STRATEGIES['listwise']['loss_module']).loss_module.params
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), start, with_l2r.loss_module.params)
   assert max(jax.tree.leaves(moved)) > 0
 
 
@@ -125,7 +125,7 @@ def test_the_step_reads_its_learning_rates_and_detachment_from_the_epoch(caplog)
       dict(optimizer='sgd', lr=0.1, momentum=0.9, weight_decay=0.0)))
   target = models.CNN1D(widths=(8, 8), pool_after=(True, True), bn_axis_name=devices_lib.AXIS)
   start = train.create_state(jax.random.PRNGKey(0), target, sgd, jnp.zeros((2, 40)),
-                             options.pop('predictor'), sgd)
+                             options.pop('loss_module'), sgd)
   p_step = train.make_p_train_step(devices=devices, learning_rates=(stop, stop), **options)
   state = devices_lib.replicate(start, devices)
   batch = jax.tree.map(lambda x: x[None], _batches(1)[0])
@@ -142,13 +142,13 @@ def test_the_step_reads_its_learning_rates_and_detachment_from_the_epoch(caplog)
   assert max(jax.tree.leaves(moved)) > 1e-4
   # SGD with momentum at rate 0 leaves the parameters where they were.
   chex.assert_trees_all_equal(jax.device_get(state).target.params, after_epoch_0.target.params)
-  chex.assert_trees_all_equal(jax.device_get(state).predictor.params,
-                              after_epoch_0.predictor.params)
+  chex.assert_trees_all_equal(jax.device_get(state).loss_module.params,
+                              after_epoch_0.loss_module.params)
 
 
-def test_extra_predictor_updates_leave_a_run_without_predictor_as_it_is():
+def test_extra_loss_module_updates_leave_a_run_without_loss_module_as_it_is():
   plain, hist = _run(1, steps=1)
-  extra, hist_extra = _run(1, steps=1, predictor_updates=3)
+  extra, hist_extra = _run(1, steps=1, loss_module_updates=3)
   chex.assert_trees_all_equal(plain.target.params, extra.target.params)
   assert hist == hist_extra
 
@@ -175,18 +175,18 @@ def test_replicated_state_and_step_outputs_share_one_program(caplog):
 
 
 @pytest.mark.parametrize('name,detach', [('listwise', True), ('pairwise', False)])
-def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(name, detach):
+def test_extra_loss_module_updates_train_the_loss_module_alone_on_the_steps_inputs(name, detach):
   from l2r_jax import tasks  # pylint: disable=g-import-not-at-top
   weight = 1.0 if name == 'listwise' else 0.5
   static = {**STRATEGIES[name],
             'gradient': train.RankingGradient(isolated=detach, weight=weight, detach_epoch=0)}
   once, _ = _run(1, steps=1, **static)
-  four, hist = _run(1, steps=1, predictor_updates=4, **static)
-  four_on_two, _ = _run(2, steps=1, predictor_updates=4, **static)
-  start = _state(static['predictor'])
+  four, hist = _run(1, steps=1, loss_module_updates=4, **static)
+  four_on_two, _ = _run(2, steps=1, loss_module_updates=4, **static)
+  start = _state(static['loss_module'])
   # The target gets its single update, as without the extra ones.
   tolerances.assert_same_training(once.target.params, four.target.params, start.target.params)
-  # The predictor: after the step's update, three more on the features and losses that the step
+  # The loss module: after the step's update, three more on the features and losses that the step
   # saw (the target before its update, BatchNorm on the batch), computed here independently.
   batch = _batches(1)[0]
   # The same model outside pmap: BatchNorm over this (whole) batch, no axis name.
@@ -196,20 +196,21 @@ def test_extra_predictor_updates_train_the_predictor_alone_on_the_steps_inputs(n
   true = tasks.cross_entropy(logits, batch['y'])
 
   def loss(params):  # unweighted
-    predicted = start.predictor.apply_fn({'params': params}, feats)
+    predicted = start.loss_module.apply_fn({'params': params}, feats)
     if name == 'listwise':
       return losses.listwise_ranking_loss(predicted, true, sorter.make_soft_rank(8, 0.1))
     return losses.pairwise_margin_loss(predicted, true, 1.0)
 
-  predictor = jax.tree.map(jnp.asarray, once.predictor)
+  loss_module = jax.tree.map(jnp.asarray, once.loss_module)
   for _ in range(3):
-    grads = jax.grad(lambda p: weight * loss(p))(predictor.params)
-    predictor = predictor.apply_gradients(grads=grads)
-  _assert_same_predictor(four.predictor.params, predictor.params, start.predictor.params)
-  _assert_same_predictor(four_on_two.predictor.params, predictor.params, start.predictor.params)
-  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), once.predictor.params,
-                       four.predictor.params)
+    grads = jax.grad(lambda p: weight * loss(p))(loss_module.params)
+    loss_module = loss_module.apply_gradients(grads=grads)
+  _assert_same_loss_module(four.loss_module.params, loss_module.params, start.loss_module.params)
+  _assert_same_loss_module(four_on_two.loss_module.params, loss_module.params,
+                           start.loss_module.params)
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), once.loss_module.params,
+                       four.loss_module.params)
   assert max(jax.tree.leaves(moved)) > 1e-4
   # The reported ranking loss is the step's first one, before the extra updates.
-  assert hist[0]['train_pred_loss'] == pytest.approx(float(loss(start.predictor.params)),
+  assert hist[0]['train_pred_loss'] == pytest.approx(float(loss(start.loss_module.params)),
                                                      rel=1e-4)

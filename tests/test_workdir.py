@@ -11,12 +11,16 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from l2r_jax import checkpoint
 from l2r_jax import errors
 from l2r_jax import experiment
 from l2r_jax import report
+from l2r_jax import runs
 from l2r_jax import workdir
 import smoke
 
@@ -40,7 +44,7 @@ def test_a_changed_config_is_refused_with_every_difference_and_nothing_is_touche
       ({'al.budget': 16, 'data.seed': 43}, ('config.al.budget: 32 -> 16',
                                             'config.data.seed: 42 -> 43')),
       ({'data.num_samples': 700}, ('config.data.num_samples: 600 -> 700',)),
-      ({'predictor.hidden': 64}, ('config.predictor.hidden: 128 -> 64',)),
+      ({'loss_module.hidden': 64}, ('config.loss_module.hidden: 128 -> 64',)),
   ]:
     with pytest.raises(errors.WorkdirError) as e:
       experiment.run(_config(**overrides), str(tmp_path))
@@ -524,3 +528,43 @@ def test_an_append_that_fills_the_disk_is_cut_back_whole(tmp_path, monkeypatch):
   with pytest.raises(OSError, match='No space left'):
     workdir.append_synced(str(path), '{"b": 2}\n{"c": 3}\n')
   assert writes and path.read_bytes() == b'{"a": 1}\n'
+
+
+# Written by l2r-jax 0.2.0 while the loss module's config section and training-state field were
+# named ``predictor``: ``python -m l2r_jax.main --config=configs/mnist1d.py:smoke
+# --config.strategies='("random","l2r")' --config.seeds='(0,)' --config.al.cycles=1`` (its
+# experiment.json, results.jsonl and checkpoints).
+PREDICTOR_WORKDIR = os.path.join(ROOT, 'tests', 'data', 'workdir_predictor')
+
+
+def test_a_workdir_written_under_the_loss_modules_old_name_resumes_where_it_stopped(tmp_path):
+  workdir_path = tmp_path / 'older'
+  shutil.copytree(PREDICTOR_WORKDIR, workdir_path)
+  recorded = json.loads((workdir_path / 'experiment.json').read_text())['fields']
+  assert 'predictor.hidden' in recorded and 'loss_module.hidden' not in recorded
+  before = (workdir_path / 'results.jsonl').read_text()
+  config = smoke.mnist1d(strategies=('random', 'l2r'), seeds=(0,), **{'al.cycles': 2})
+  # Another experiment is still refused, its field named as it is now.
+  with pytest.raises(errors.WorkdirError, match=r'config.loss_module.hidden: 128 -> 64'):
+    workdir.check_identity(str(workdir_path), smoke.override(
+        smoke.mnist1d(strategies=('random', 'l2r')), **{'loss_module.hidden': 64}))
+  # The loss module restores to what was saved under its old name (read here without a template).
+  saved = ocp.StandardCheckpointer().restore(
+      workdir_path / 'checkpoints' / 'l2r-seed0' / '0' / 'models')
+  experiment_ = experiment.make_experiment(config)
+  run = runs.open_run(experiment_, str(workdir_path), 'l2r', 0)
+  runs.close_run(run)
+  assert run.state.cycle == 0
+  restored = jax.tree_util.tree_leaves(jax.device_get(run.state.train_state.loss_module.params))
+  expected = jax.tree_util.tree_leaves(saved['predictor']['params'])
+  assert len(restored) == len(expected) > 0
+  for a, b in zip(restored, expected):
+    np.testing.assert_array_equal(a, b)
+  # The run goes on from there: cycle 0 kept as it was, cycle 1 trained on the labeled set it
+  # queried, nothing moved aside as damaged.
+  records = experiment.run(config, str(workdir_path))
+  assert {(r['strategy'], r['cycle']) for r in records} == {
+      (s, c) for s in ('random', 'l2r') for c in (0, 1)}
+  assert (workdir_path / 'results.jsonl').read_text().startswith(before)
+  assert len((workdir_path / 'results.jsonl').read_text().strip().split('\n')) == 4
+  assert not (workdir_path / 'damaged').exists()

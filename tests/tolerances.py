@@ -36,17 +36,17 @@ def assert_same_training(a: Any, b: Any, start: Any, rtol: float = UPDATE_RTOL,
                            f'{moved:.3g} training moved it (bound {bound:.3g})')
 
 
-def without_output_bias(predictor_params: Any) -> Any:
+def without_output_bias(loss_module_params: Any) -> Any:
   """A loss module's parameters without its output bias, and that bias.
 
   Ranking losses depend only on the order or the differences of the predicted losses, so a shift
   of all of them changes nothing: the output bias has a gradient of exactly zero, and in float32 of
   rounding noise alone. It stays near its initial zero, by a different noise in every computation;
   compare the rest, and check that it did stay there."""
-  params = dict(predictor_params)
+  params = dict(loss_module_params)
   last = max((k for k in params if k.startswith('Dense_')), key=lambda k: int(k.split('_')[1]))
   params[last] = {k: v for k, v in params[last].items() if k != 'bias'}
-  return params, predictor_params[last]['bias']
+  return params, loss_module_params[last]['bias']
 
 
 def assert_same_metrics(a, b, rtol: float = UPDATE_RTOL) -> None:

@@ -26,7 +26,7 @@ class PoolOutputs(NamedTuple):
 class SelectionState(NamedTuple):
   """The read-only view of an active-learning run a strategy may use.
 
-  ``infer(indices)`` runs the current target (and predictor) on those pool samples;
+  ``infer(indices)`` runs the current target (and loss module) on those pool samples;
   ``labeled`` are the indices labeled so far; ``inputs(indices)`` are those pool samples' inputs
   (for strategies that learn from the images themselves, like VAAL); ``pool_size`` is the pool's
   size; ``options`` the strategy's own settings (``config.<strategy>``, empty if none).
@@ -61,7 +61,7 @@ ScoreFn = Callable[[SelectionState, np.ndarray, chex.PRNGKey], np.ndarray]
 class LossModule(NamedTuple):
   """What a strategy that queries by predicted loss trains beside the target.
 
-  ``architecture(hidden=config.predictor.hidden)`` is the module, reading the target's
+  ``architecture(hidden=config.loss_module.hidden)`` is the module, reading the target's
   :class:`~l2r_jax.models.Features`; ``ranking_loss`` trains it on the global batch's true
   per-sample losses. ``isolated``: the module reads ``stop_gradient(features)``, so the ranking
   loss never reaches the target (L2R-AL). Otherwise (LL4AL) the target is trained on ``task loss +
