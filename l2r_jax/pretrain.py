@@ -7,9 +7,12 @@ this source task). ``config.source_task='classification'``: a classifier (the ba
 average pooling, a linear layer) learns the shapes' classes. ``'keypoints'``: SimpleBaseline's
 head on the backbone learns one heatmap of every shape's stroke ends and corners (class-agnostic
 keypoints, Gaussians of ``config.head.sigma`` heatmap pixels), a localisation task with no figure
-or crowd in it. Either is trained on ``num_train`` generated images (each step rotating,
-reflecting and shifting them, keypoints with them), checked on ``num_val`` more, and its backbone
-is exported to
+or crowd in it. ``config.source='figures'`` (keypoints only) gives the same task the pose
+stand-in's figures instead of shapes: every joint of a figure in one heatmap, whichever joint it
+is, rendered by :mod:`l2r_jax.data.synthetic_pose` from a stream of its own (``FIGURES_SPLIT``),
+disjoint from the stand-in's pool and test set. Either is trained on ``num_train`` generated
+images (each step rotating, reflecting and shifting them, keypoints with them), checked on
+``num_val`` more, and its backbone is exported to
 ``WORKDIR/export`` (:func:`l2r_jax.models.pretrained.export`), where
 ``--config.model.pretrained=WORKDIR/export`` finds it; copying that folder to
 ``l2r_jax/models/pretrained_weights/<name>`` ships it under that name. Deterministic from
@@ -37,7 +40,13 @@ import optax
 from l2r_jax import models
 from l2r_jax import tasks
 from l2r_jax.data import shapes
+from l2r_jax.data import synthetic_pose
 from l2r_jax.models import pretrained
+
+SOURCES = ('shapes', 'figures')
+# The pose renderer's stream for pretraining figures: the stand-in draws its pool from stream 0
+# ('train') and its test set from stream 1 ('test').
+FIGURES_SPLIT = 2
 
 
 class PretrainState(train_state.TrainState):
@@ -49,6 +58,21 @@ def make_model(config: ml_collections.ConfigDict):
     head = {k: v for k, v in config.head.items() if k != 'sigma'}
     return models.SimpleBaseline(num_outputs=1, **config.model, **head)
   return models.ResNet(num_outputs=len(shapes.CLASSES), **config.model)
+
+
+def source_data(config: ml_collections.ConfigDict, n: int, start: int) -> Dict[str, np.ndarray]:
+  """Samples ``start .. start + n - 1`` of ``config.source``: ``images [n, S, S, 3]``, ``labels
+  [n]`` (the shapes' classes; zeros for figures) and ``keypoints [n, K, 2]`` in input pixels (NaN:
+  none; a figure's joints outside the frame are none)."""
+  if config.get('source', 'shapes') == 'shapes':
+    return shapes.make_shapes(n, config.seed, config.image_size, start=start)
+  s = config.image_size
+  figures = [synthetic_pose.pose_sample(config.seed, FIGURES_SPLIT, i, s, heatmap_size=s)
+             for i in range(start, start + n)]
+  joints = np.stack([f['joints'] for f in figures]).reshape(n, synthetic_pose.NUM_JOINTS, 3)
+  return {'images': np.stack([f['image'] for f in figures]).reshape(n, s, s, 3),
+          'labels': np.zeros(n, np.int32),
+          'keypoints': np.where(joints[..., 2:] > 0, joints[..., :2], np.nan).astype(np.float32)}
 
 
 def keypoint_channel(keypoints: np.ndarray, image_size: int, sigma: float) -> np.ndarray:
@@ -141,10 +165,13 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   if config.source_task not in ('classification', 'keypoints'):
     raise ValueError(f"config.source_task={config.source_task!r}: use 'classification' or "
                      "'keypoints'.")
+  source = config.get('source', 'shapes')
+  if source not in SOURCES or (source == 'figures' and config.source_task != 'keypoints'):
+    raise ValueError(f"config.source={source!r}: use 'shapes', or 'figures' with "
+                     "config.source_task='keypoints' (figures have no classes).")
   t0 = time.time()
-  train_data = shapes.make_shapes(config.num_train, config.seed, config.image_size)
-  val_data = shapes.make_shapes(config.num_val, config.seed, config.image_size,
-                                start=config.num_train)
+  train_data = source_data(config, config.num_train, 0)
+  val_data = source_data(config, config.num_val, config.num_train)
   model = make_model(config)
   sample = jnp.zeros((1, config.image_size, config.image_size, 3))
   variables = model.init(jax.random.PRNGKey(config.seed), sample, train=False)
@@ -180,7 +207,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
     history.append({'epoch': epoch, 'train_loss': round(loss, 4), metric: val})
     logging.warning('epoch %d: train loss %.4f, %s %.4f', epoch, loss, metric, val)
   if config.source_task == 'keypoints':
-    task = {'source_task': 'shapes_keypoints', 'val_explained': val}
+    task = {'source_task': f'{source}_keypoints', 'val_explained': val}
   else:
     task = {'source_task': 'shapes', 'classes': list(shapes.CLASSES), 'val_accuracy': val,
             'chance_accuracy': 1 / len(shapes.CLASSES)}

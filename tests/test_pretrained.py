@@ -313,6 +313,30 @@ def test_shapes_keypoints_are_each_shapes_ends_and_corners():
   np.testing.assert_allclose(boxes[:, 1] - boxes[:, 0], boxes[:, 2] - boxes[:, 3], atol=1e-3)
 
 
+def test_figures_source_is_the_pose_stand_ins_joints_from_a_stream_of_its_own():
+  """``source='figures'``: keypoints are the renderer's joints mapped to input pixels (heatmap
+  pixel ``x`` is input pixel ``x * S / heatmap_size``), out-of-frame joints none; the images are
+  neither the stand-in's pool nor its test set."""
+  from configs import pretrain_shapes  # pylint: disable=g-import-not-at-top
+  from l2r_jax import pretrain  # pylint: disable=g-import-not-at-top
+  from l2r_jax.data import synthetic_pose  # pylint: disable=g-import-not-at-top
+  config = pretrain_shapes.get_config('figures_smoke')
+  s = config.image_size
+  data = pretrain.source_data(config, 6, 40)
+  for i in range(6):
+    reference = synthetic_pose.pose_sample(config.seed, pretrain.FIGURES_SPLIT, 40 + i, s, 8)
+    xy, inside = reference['joints'][:, :2] * s / 8, reference['joints'][:, 2] > 0
+    np.testing.assert_allclose(data['keypoints'][i][inside], xy[inside], atol=1e-4)
+    assert np.isnan(data['keypoints'][i][~inside]).all()
+    np.testing.assert_array_equal(data['images'][i], reference['image'])
+    for split in ('train', 'test'):
+      assert not np.allclose(data['images'][i],
+                             synthetic_pose.pose_sample(config.seed, split, 40 + i, s)['image'])
+  config.source_task = 'classification'
+  with pytest.raises(ValueError, match=r"config.source='figures'.*source_task='keypoints'"):
+    pretrain.pretrain(config, '/nonexistent')
+
+
 def test_keypoints_pretraining_feeds_the_pose_paper_regime(tmp_path):
   from configs import pretrain_shapes  # pylint: disable=g-import-not-at-top
   from configs import synthetic_pose  # pylint: disable=g-import-not-at-top
