@@ -71,9 +71,10 @@ def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
 
 def _restore(mgr: ocp.CheckpointManager, step: int, models_template: Any,
              older_layouts: Sequence[OlderLayout]) -> Tuple[Any, Dict[str, Any]]:
-  """The checkpoint of ``step`` in today's layout or the first older one it restores into; the
-  first layout's error if none."""
-  first_error = None
+  """The checkpoint of ``step`` in today's layout or the first older one it restores into. If
+  none, the error that says why: the first that is not a layout's mismatch of tree structure (a
+  damaged checkpoint of an older layout fails today's layout on its structure first)."""
+  errors = []
   for template, upgrade in ((models_template, lambda models: models), *older_layouts):
     try:
       with _quiet_asyncio():
@@ -81,10 +82,10 @@ def _restore(mgr: ocp.CheckpointManager, step: int, models_template: Any,
             models=ocp.args.StandardRestore(template), al=ocp.args.JsonRestore()))
     except Exception as e:  # pylint: disable=broad-except  (whatever makes it unreadable)
       _drop_abandoned_reads_noise()
-      first_error = first_error or e
+      errors.append(e)
       continue
     return upgrade(out.models), out.al
-  raise first_error
+  raise next((e for e in errors if 'tree structures do not match' not in str(e)), errors[0])
 
 
 @contextlib.contextmanager

@@ -568,3 +568,20 @@ def test_a_workdir_written_under_the_loss_modules_old_name_resumes_where_it_stop
   assert (workdir_path / 'results.jsonl').read_text().startswith(before)
   assert len((workdir_path / 'results.jsonl').read_text().strip().split('\n')) == 4
   assert not (workdir_path / 'damaged').exists()
+
+
+def test_a_damaged_checkpoint_under_the_old_name_is_reported_for_its_damage(tmp_path, monkeypatch):
+  """Today's layout fails such a checkpoint on its tree's structure first; the report gives the
+  damage, and the checkpoint is moved aside as any other."""
+  workdir_path = tmp_path / 'older'
+  shutil.copytree(PREDICTOR_WORKDIR, workdir_path)
+  _truncate_a_data_file(_checkpoint(workdir_path, 'l2r-seed0', 0))
+  reports = []
+  monkeypatch.setattr(checkpoint.logging, 'warning', reports.append)
+  config = smoke.mnist1d(strategies=('random', 'l2r'), seeds=(0,), **{'al.cycles': 1})
+  run = runs.open_run(experiment.make_experiment(config), str(workdir_path), 'l2r', 0)
+  runs.close_run(run)
+  assert run.state.cycle == -1  # nothing before it: the run starts again
+  assert len(reports) == 1 and 'the checkpoint of cycle 0 cannot be restored' in reports[0]
+  assert 'tree structures do not match' not in reports[0], reports[0]
+  assert [p.name.split('-cycle')[0] for p in (workdir_path / 'damaged').iterdir()] == ['l2r-seed0']
