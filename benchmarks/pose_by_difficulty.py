@@ -67,8 +67,9 @@ def main(argv):
     return tuple(metrics.pckh(pred[rows_in], truth[rows_in, :, :2], truth[rows_in, :, 2] > 0,
                               head_boxes[rows_in], threshold=t)[1] for t in (0.5, 1.0))
 
-  quintiles = [(knobs['difficulty'] >= lo) & (knobs['difficulty'] <= hi)
-               for lo, hi in zip(edges[:-1], edges[1:])]
+  # Each pose in one quintile: [lo, hi), the last one closed.
+  quintile = np.clip(np.searchsorted(edges, knobs['difficulty'], side='right') - 1, 0, 4)
+  quintiles = [quintile == k for k in range(5)]
   names = [f'{lo:.2f}-{hi:.2f}' for lo, hi in zip(edges[:-1], edges[1:])] + ['all']
   for name, rows_in in zip(names, quintiles + [np.ones(len(rows), bool)]):
     half, whole = scores(rows_in)

@@ -1,4 +1,5 @@
 """Pose and crowd counting end to end: every strategy on the synthetic tasks, the paper configs."""
+import json
 import os
 import subprocess
 import sys
@@ -94,3 +95,24 @@ def test_a_strategy_that_does_not_apply_to_the_task_is_refused_before_training()
                                                r"crowd': Strategy 'margin' does not apply to the "
                                                r"'crowd' task"):
     experiment.make_experiment(c)
+
+
+@pytest.mark.slow  # a run and a benchmark in subprocesses
+def test_pose_by_difficulty_reads_the_runs_own_test_score(tmp_path):
+  """benchmarks/pose_by_difficulty.py rescored a run's test set by quintile of difficulty: its
+  every-pose row equals the PCKh the run itself recorded, its quintiles hold a fifth of the poses
+  each."""
+  overrides = ['--config=configs/synthetic_pose.py:paper_regime_smoke',
+               "--config.strategies=('random',)", '--config.al.cycles=1',
+               f'--workdir={tmp_path / "run"}']
+  subprocess.run([sys.executable, '-m', 'l2r_jax.main', *overrides], cwd=ROOT, check=True,
+                 capture_output=True, timeout=600)
+  recorded = json.loads((tmp_path / 'run' / 'results.jsonl').read_text().splitlines()[0])
+  subprocess.run([sys.executable, 'benchmarks/pose_by_difficulty.py', *overrides,
+                  f'--out={tmp_path}'], cwd=ROOT, check=True, capture_output=True, timeout=600)
+  rows = [line.split('|')[1:-1] for line in
+          (tmp_path / 'pose_by_difficulty.md').read_text().splitlines() if line.startswith('| ')]
+  table = {r[0].strip(): r for r in rows[1:]}
+  assert float(table['all'][4].strip(' %')) == pytest.approx(recorded['value'], abs=0.01)
+  counts = [int(r[1]) for name, r in table.items() if name != 'all']
+  assert len(counts) == 5 and sum(counts) == 32 and set(counts) <= {6, 7}, counts
