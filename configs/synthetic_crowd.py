@@ -25,7 +25,9 @@ same scenes rendered at 256×256 (32×32 density maps, random crops of 192×192)
 29.9); larger renders make the far heads a few pixels wide instead of a fraction of one, and
 random's MAE falls from 6.68 ± 0.53 (22 % of the mean count) at 20 labels to 3.72 ± 0.39 (12.4 %;
 SHHB: 11.28 on about 123, 9 %) at 100 (seeds 0-2; Intel Xeon, 2 cores, 17-35 minutes per seed when
-shared): just above the 7-11 % the comparison asks for; 320×320 renders are the next try.
+shared): just above the 7-11 % the comparison asks for. 320×320 renders (crops of 240×240) read
+5.89 ± 0.42 and 3.60 ± 0.67 (12.0 %): lower, by less than a seed's spread; 150 epochs a cycle is
+the next try.
 ``:paper_regime_smoke`` is its seconds-long run.
 
 ``mc_dropout`` in a variant's name (``:mc_dropout``, ``:pretrained_mc_dropout``,
