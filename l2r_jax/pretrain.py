@@ -7,7 +7,7 @@ this source task). ``config.source_task='classification'``: a classifier (the ba
 average pooling, a linear layer) learns the shapes' classes. ``'keypoints'``: SimpleBaseline's
 head on the backbone learns one heatmap of every shape's stroke ends and corners (class-agnostic
 keypoints, Gaussians of ``config.head.sigma`` heatmap pixels), a localisation task with no figure
-or crowd in it. ``config.source='figures'`` (keypoints only) gives the same task the pose
+or crowd in it. ``config.source='figures'`` (keypoints only) sets the same task on the pose
 stand-in's figures instead of shapes: every joint of a figure in one heatmap, whichever joint it
 is, rendered by :mod:`l2r_jax.data.synthetic_pose` from a stream of its own (``FIGURES_SPLIT``),
 disjoint from the stand-in's pool and test set. Either is trained on ``num_train`` generated
