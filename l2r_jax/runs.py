@@ -6,6 +6,7 @@ checkpoints are ``WORKDIR/checkpoints/<strategy>-seed<seed>``; its results lines
 ``WORKDIR/results.jsonl`` and its scalars written under
 ``WORKDIR/tensorboard/<strategy>-seed<seed>``, by the first process alone.
 """
+import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from absl import logging
@@ -36,7 +37,7 @@ def _state_json(run_state: state_lib.RunState) -> Dict[str, Any]:
 def _older_layouts(train_state: train.State) -> Tuple[checkpoint.OlderLayout, ...]:
   """The training state as earlier versions saved it: its fields under their old names."""
   old_name = {new: old for old, new in defaults.RENAMED.items()}
-  fields = {'target': train_state.target, 'loss_module': train_state.loss_module}
+  fields = {f.name: getattr(train_state, f.name) for f in dataclasses.fields(train_state)}
   template = {old_name.get(name, name): value for name, value in fields.items()}
   def upgrade(saved: Dict[str, Any]) -> train.State:
     return train.State(**{defaults.RENAMED.get(name, name): v for name, v in saved.items()})
