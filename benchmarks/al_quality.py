@@ -26,10 +26,12 @@ task is only read back. Writes ``OUT/quality.md`` (default ``benchmarks/results`
 where a task ran in two regimes (``X`` and ``X:pretrained``), the two side by side; and the curves
 as ``OUT/quality_<task>.png``. ``--smoke`` runs each task's ``:smoke`` variant (``:<variant>_smoke``
 for a variant; a seconds-long check of the whole path). ``--update`` rewrites only the listed
-tasks' sections of an existing ``quality.md`` and keeps the others, each under its command.
+tasks' sections of an existing ``quality.md`` and keeps the others, each under its command and
+the machine it ran on (results compare only within one machine).
 """
 import argparse
 import collections
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -46,6 +48,7 @@ from l2r_jax import experiment
 from l2r_jax import report
 from l2r_jax import strategies
 from l2r_jax import tasks
+from l2r_jax import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: benchmarks/ importable
@@ -230,12 +233,20 @@ def bar(summary: Dict[str, Dict[str, Any]], task: str, higher_is_better: bool) -
   return ['| claim | margin | margin / seed std | verdict |', '|---|---|---|---|'] + lines
 
 
+def _provenance(command: Optional[str], measured_on: Optional[str]) -> List[str]:
+  """A section's ``Command:`` and ``Machine:`` lines: results compare only within one machine, so
+  each section names its own (a report updated on another machine keeps the others')."""
+  return (([f'Command: {command}.', ''] if command else []) +
+          ([f'Machine: {measured_on}.', ''] if measured_on else []))
+
+
 def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: float,
-                  command: Optional[str] = None, out_dir: Optional[str] = None) -> str:
+                  command: Optional[str] = None, out_dir: Optional[str] = None,
+                  measured_on: Optional[str] = None) -> str:
   metric = records[0]['metric']
   higher = dict(tasks.METRICS.values()).get(metric, True)
   summary = task_summary(records)
-  lines = [f'## {name}', ''] + ([f'Command: {command}.', ''] if command else []) + [
+  lines = [f'## {name}', ''] + _provenance(command, measured_on) + [
       report.summary_markdown(records),
            f'Area under the {metric} curve ({"higher" if higher else "lower"} is better; '
            'mean ± std over seeds) and last-cycle rho:', '',
@@ -293,7 +304,8 @@ def rho_per_cycle(records: List[Dict[str, Any]]) -> List[str]:
 
 
 def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
-                     pretrained: List[Dict[str, Any]], command: Optional[str] = None) -> str:
+                     pretrained: List[Dict[str, Any]], command: Optional[str] = None,
+                     measured_on: Optional[str] = None) -> str:
   """A task's random-init and pretrained regimes side by side: AUC and last-cycle metric per
   strategy, and whether querying the true highest losses (``oracle_loss``) beats random."""
   metric = random_init[0]['metric']
@@ -307,8 +319,8 @@ def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
       if r['num_labeled'] == final:
         per[r['strategy']].append(r['value'])
     last.append(per)
-  lines = [f'## {name}: the two regimes side by side', ''] + (
-      [f'Command: {command}.', ''] if command else []) + [
+  lines = [f'## {name}: the two regimes side by side', ''] + _provenance(
+      command, measured_on) + [
            f'The same task, protocol and seeds, the backbone starting from random weights '
            f'(`{name}`) or pretrained on generated shapes (`{name}:pretrained`, '
            f'`configs/pretrain_shapes.py`). AUC of {metric} ({"higher" if higher else "lower"} '
@@ -341,16 +353,25 @@ def _command(names: Sequence[str], seeds: int, smoke: bool) -> str:
 def merge_sections(old_text: str, new_sections: Dict[str, str]) -> List[str]:
   """The task sections of ``old_text`` (a previous ``quality.md``) with those in
   ``new_sections`` replaced or added, in :data:`TASKS` order (others after). A kept section that
-  does not name its command gets the one from the old file's header."""
+  does not name its command or its machine gets them from the old file's header."""
   header, *chunks = old_text.split('\n## ')
   old_command = next((line.split(';')[0] for line in header.splitlines()
                       if line.startswith('`python benchmarks/al_quality.py')), None)
+  # The header's machine, after its scope: '`python ...`; MACHINE on cpu.' or 'Each section names
+  # its command; MACHINE on cpu.' (a header of sections that name their machines has none).
+  old_machine = next((line.split('; ', 1)[1].rstrip('.') for line in header.splitlines()
+                      if line.startswith(('`python benchmarks/al_quality.py',
+                                          'Each section names its command;'))), None)
   sections = {}
   for chunk in chunks:
     name, _, body = chunk.partition('\n')
     text = f'## {name}\n{body}'.rstrip('\n') + '\n'
     if old_command and 'Command: `' not in text:
       text = text.replace('\n', f'\n\nCommand: {old_command}.\n', 1)
+    if old_machine and '\nMachine: ' not in text:
+      at = text.index('\nCommand: ') + 1 if '\nCommand: ' in text else 0
+      end = text.index('\n', at) + 1 if at else text.index('\n') + 1
+      text = text[:end] + f'\nMachine: {old_machine}.\n' + text[end:]
     sections[name] = text
   sections.update(new_sections)
   return [sections[t] for t in sorted(sections, key=_section_order)]
@@ -380,6 +401,7 @@ def main(argv=None):
   os.makedirs(args.out, exist_ok=True)
   sections = {}
   all_records = {}
+  measured_on = f'{machine.describe()} on {jax.default_backend()}'
   for name, config in configs.items():
     config.seeds = tuple(range(args.seeds))
     config.quiet = True
@@ -395,24 +417,30 @@ def main(argv=None):
     all_records[name] = records
     sections[name] = task_markdown(name, records, _task_of(records),
                                    sum(r['wall_s'] for r in records),
-                                   _command([name], args.seeds, args.smoke), args.out)
+                                   _command([name], args.seeds, args.smoke), args.out,
+                                   measured_on)
   for name in list(all_records):
     if f'{name}:pretrained' in all_records:
       sections[f'{name}: the two regimes side by side'] = regimes_markdown(
           name, all_records[name], all_records[f'{name}:pretrained'],
-          _command([name, f'{name}:pretrained'], args.seeds, args.smoke))
+          _command([name, f'{name}:pretrained'], args.seeds, args.smoke), measured_on)
   out_path = os.path.join(args.out, 'quality.md')
-  scope = f'{_command(names, args.seeds, args.smoke)}; '
+  scope = f'{_command(names, args.seeds, args.smoke)}; {measured_on}.'
   body = list(sections.values())
-  if args.update and os.path.exists(out_path):
-    with open(out_path) as f:
-      body = merge_sections(f.read(), sections)
-    scope = 'Each section names its command; '
-  header = ['# Active-learning quality on the offline tasks', '',
-            f'{scope}{machine.describe()} on {jax.default_backend()}.', '']
-  text = '\n'.join(header + body)
-  with open(out_path, 'w') as f:
-    f.write(text)
+  # Reports updating one quality.md from two runs take turns (a lock on the folder), so neither's
+  # sections are lost.
+  out_fd = os.open(args.out, os.O_RDONLY)
+  try:
+    fcntl.flock(out_fd, fcntl.LOCK_EX)
+    if args.update and os.path.exists(out_path):
+      with open(out_path) as f:
+        body = merge_sections(f.read(), sections)
+      scope = 'Each section names its command and the machine it ran on.'
+    header = ['# Active-learning quality on the offline tasks', '', scope, '']
+    text = '\n'.join(header + body)
+    workdir_lib.write_atomic(out_path, text)
+  finally:
+    os.close(out_fd)
   print(text)
   return text
 

@@ -72,25 +72,37 @@ def test_task_section_marks_the_best_area():
   assert 'quality_toy.png' in md and '2.0 min' in md
   assert np.isfinite(al_quality.auc([1, 2], [0.0, 1.0]))
   named = al_quality.task_markdown('toy', _records('accuracy', curves), 'classification', 60.0,
-                                   command='`python x.py`')
-  assert named.startswith('## toy\n\nCommand: `python x.py`.\n\n') and 'Command:' not in md
+                                   command='`python x.py`', measured_on='Some CPU on cpu')
+  assert named.startswith('## toy\n\nCommand: `python x.py`.\n\nMachine: Some CPU on cpu.\n\n')
+  assert 'Command:' not in md and 'Machine:' not in md
 
 
 def test_update_replaces_only_the_rerun_tasks_and_keeps_their_commands():
   old = ('# Active-learning quality on the offline tasks\n\n'
-         '`python benchmarks/al_quality.py --tasks mnist1d,digits --seeds 5`; x86_64, 2 CPU cores.\n'
+         '`python benchmarks/al_quality.py --tasks mnist1d,digits --seeds 5`; AMD EPYC, AVX512F '
+         '(x86_64), 2 CPU cores, jax 0.10.2 on cpu.\n'
          '\n## mnist1d\n\nold mnist1d table\n\n## digits\n\nold digits table\n')
   new = {'digits': '## digits\n\nCommand: `python benchmarks/al_quality.py --tasks digits '
-                   '--seeds 3`.\nnew digits table\n',
+                   '--seeds 3`.\n\nMachine: Intel Xeon on cpu.\n\nnew digits table\n',
          'synthetic_crowd': '## synthetic_crowd\n\nCommand: `x`.\ncrowd table\n'}
   merged = al_quality.merge_sections(old, new)
   assert [s.splitlines()[0] for s in merged] == ['## mnist1d', '## digits', '## synthetic_crowd']
+  # The kept section gets the old header's command and machine, the rerun one keeps its own.
   assert merged[0] == ('## mnist1d\n\nCommand: `python benchmarks/al_quality.py --tasks '
-                       'mnist1d,digits --seeds 5`.\n\nold mnist1d table\n')
+                       'mnist1d,digits --seeds 5`.\n\nMachine: AMD EPYC, AVX512F (x86_64), 2 CPU '
+                       'cores, jax 0.10.2 on cpu.\n\nold mnist1d table\n')
   assert merged[1] == new['digits'] and 'old digits' not in ''.join(merged)
-  # Merging again keeps the kept section as it is (its command is not added twice).
-  again = al_quality.merge_sections('# header\n\n' + '\n'.join(merged), {})
+  # Merging again, under the header an update writes, keeps every section as it is (nothing
+  # added twice).
+  again = al_quality.merge_sections(
+      '# header\n\nEach section names its command and the machine it ran on.\n\n'
+      + '\n'.join(merged), {})
   assert again == merged
+  # A header that named its machine only: the kept section gets it under its heading.
+  only_machine = al_quality.merge_sections(
+      '# h\n\nEach section names its command; AMD EPYC on cpu.\n\n## digits\n\nCommand: `y`.'
+      '\n\ntable\n', {})
+  assert only_machine == ['## digits\n\nCommand: `y`.\n\nMachine: AMD EPYC on cpu.\n\ntable\n']
 
 
 def test_penalty_matrix_counts_significant_paired_wins_per_cycle():
