@@ -115,17 +115,19 @@ def auc(sizes: Sequence[float], values: Sequence[float]) -> float:
 
 
 def task_summary(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-  """Per strategy: AUC per seed (complete runs only), and last-cycle rho per seed."""
+  """Per strategy: AUC per seed (complete runs only), last-cycle rho per seed, and each run's
+  wall time (seconds, its cycles' sum)."""
   by_run = collections.defaultdict(dict)
   for r in records:
     by_run[(r['strategy'], r['seed'])][r['num_labeled']] = r
   cycles = max(len(v) for v in by_run.values())
-  out = collections.defaultdict(lambda: {'auc': {}, 'rho': {}})
+  out = collections.defaultdict(lambda: {'auc': {}, 'rho': {}, 'wall_s': {}})
   for (strategy, seed), run in by_run.items():
     if len(run) < cycles:
       continue  # an unfinished run has no area yet
     sizes = sorted(run)
     out[strategy]['auc'][seed] = auc(sizes, [run[n]['value'] for n in sizes])
+    out[strategy]['wall_s'][seed] = sum(r['wall_s'] for r in run.values())
     if run[sizes[-1]].get('spearman') is not None:
       out[strategy]['rho'][seed] = run[sizes[-1]]['spearman']
   return dict(out)
@@ -240,6 +242,23 @@ def _provenance(command: Optional[str], measured_on: Optional[str]) -> List[str]
           ([f'Machine: {measured_on}.', ''] if measured_on else []))
 
 
+def oracle_verdict(summary: Dict[str, Dict[str, Any]], higher_is_better: bool,
+                   regime: str = '') -> List[str]:
+  """Whether querying the true highest losses pays: ``oracle_loss``'s AUC against random's, in
+  metric units and in units of the larger seed std (a line; none without both)."""
+  if 'oracle_loss' not in summary or 'random' not in summary:
+    return []
+  a = np.asarray(list(summary['oracle_loss']['auc'].values()))
+  b = np.asarray(list(summary['random']['auc'].values()))
+  if not len(a) or not len(b):
+    return []
+  margin = (1.0 if higher_is_better else -1.0) * (a.mean() - b.mean())
+  spread = max(a.std(), b.std(), 1e-12)
+  return [f'{regime}`oracle_loss` {"beats" if margin > 0 else "trails"} random by '
+          f'{abs(margin):.4f} AUC ({margin / spread:+.1f} seed stds): querying the true '
+          f'highest losses {"pays" if margin > spread else "does not pay"} here.']
+
+
 def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: float,
                   command: Optional[str] = None, out_dir: Optional[str] = None,
                   measured_on: Optional[str] = None) -> str:
@@ -250,18 +269,22 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
       report.summary_markdown(records),
            f'Area under the {metric} curve ({"higher" if higher else "lower"} is better; '
            'mean ± std over seeds) and last-cycle rho:', '',
-           '| strategy | AUC | last-cycle rho | seeds |', '|---|---|---|---|']
+           '| strategy | AUC | last-cycle rho | seeds | minutes a run |', '|---|---|---|---|---|']
   best = (max if higher else min)(
       (np.mean(list(s['auc'].values())), k) for k, s in summary.items()
       if s['auc'] and k != 'oracle_loss')[1]
   for strategy, s in summary.items():
     cell = _ms(s['auc'].values())
     lines.append(f'| {strategy} | {f"**{cell}**" if strategy == best else cell} | '
-                 f'{_ms(s["rho"].values())} | {len(s["auc"])} |')
+                 f'{_ms(s["rho"].values())} | {len(s["auc"])} | '
+                 f'{np.mean(list(s["wall_s"].values())) / 60:.1f} |')
   if 'oracle_loss' in summary:
     lines += ['', '`oracle_loss` is a diagnostic that reads the labels: it queries the highest '
               'true losses, what a perfect loss module would pick. It tells whether the '
               'criterion itself pays on the task; it is not a rival.']
+    verdict = oracle_verdict(summary, higher)
+    if verdict:
+      lines += [''] + verdict
   lines += rho_per_cycle(records)
   claims = bar(summary, task, higher)
   if claims:
@@ -331,17 +354,10 @@ def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
   for s in strategies:
     lines.append(f'| {s} | {_ms(sums[0][s]["auc"].values())} | {_ms(sums[1][s]["auc"].values())}'
                  f' | {_ms(last[0][s])} | {_ms(last[1][s])} |')
-  sign = 1.0 if higher else -1.0
   for regime, summary in zip(('random init', 'pretrained'), sums):
-    if 'oracle_loss' in summary and 'random' in summary:
-      a = np.asarray(list(summary['oracle_loss']['auc'].values()))
-      b = np.asarray(list(summary['random']['auc'].values()))
-      margin = sign * (a.mean() - b.mean())
-      spread = max(a.std(), b.std(), 1e-12)
-      lines.append('')
-      lines.append(f'{regime}: `oracle_loss` {"beats" if margin > 0 else "trails"} random by '
-                   f'{abs(margin):.4f} AUC ({margin / spread:+.1f} seed stds): querying the true '
-                   f'highest losses {"pays" if margin > spread else "does not pay"} here.')
+    verdict = oracle_verdict(summary, higher, f'{regime}: ')
+    if verdict:
+      lines += [''] + verdict
   return '\n'.join(lines) + '\n'
 
 
