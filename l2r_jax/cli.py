@@ -1,4 +1,5 @@
 """What the command lines share: absl's flag parsing, its failures as one line."""
+import difflib
 import re
 import sys
 
@@ -44,13 +45,54 @@ def flag_error(error: Exception, argv) -> str:
   return ' '.join(text.split())
 
 
+def _none_overrides(argv):
+  """``argv`` without its ``--config.a.b=None`` overrides, and their fields' paths. absl parses an
+  override by the field's type, so on a field holding text or a number the word ``None`` would be
+  that text or refused; these are set to None after the parse instead."""
+  kept, cleared = [], []
+  for arg in argv:
+    name, eq, value = arg.partition('=')
+    if arg.startswith('-') and eq and value == 'None' and name.lstrip('-').startswith('config.'):
+      cleared.append(name.lstrip('-').split('.')[1:])
+    else:
+      kept.append(arg)
+  return kept, cleared
+
+
+def _set_none(config, path) -> None:
+  """Sets the field at ``path`` (``['model', 'pretrained']``) of ``config`` to None; an unknown
+  field is refused as absl refuses one (:func:`flag_error`)."""
+  node = config
+  for k, part in enumerate(path):
+    keys = list(node.keys()) if hasattr(node, 'keys') else []
+    if part not in keys:
+      given = 'config.' + '.'.join(path[:k + 1])
+      if k == 0 and part in defaults.RENAMED:
+        raise ValueError(f'unknown field {given}: it is now config.{defaults.RENAMED[part]}, with '
+                         'the same fields; use that name.')
+      close = difflib.get_close_matches(part, keys, n=1)
+      raise ValueError(f'unknown field {given}' + (
+          f'; did you mean {given.rsplit(".", 1)[0]}.{close[0]}?' if close else '.'))
+    if k == len(path) - 1:
+      node[part] = None
+    else:
+      node = node[part]
+
+
 def parse_flags(argv):
   """absl's flag parsing, its failures (a bad override, a missing flag) as one line, status 2."""
+  argv, cleared = _none_overrides(argv)
+  command_line = sys.argv
+  sys.argv = argv  # what ml_collections reads the overrides from
   try:
     rest = FLAGS(argv)
     if FLAGS['config'].present:
       FLAGS.config.get('seeds')  # a config file that failed to load raises here, not at parse time
+      for path in cleared:
+        _set_none(FLAGS.config, path)
     return rest
   except Exception as e:  # pylint: disable=broad-except  (whatever the config overrides raise)
     print(f'l2r_jax: {flag_error(e, argv)}', file=sys.stderr)
     sys.exit(2)
+  finally:
+    sys.argv = command_line

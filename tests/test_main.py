@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize('args, named', [
     (['--config.al.budgte=10'], 'unknown field config.al.budgte; did you mean config.al.budget?'),
     (['--config.nosuch=3'], 'unknown field config.nosuch.'),
+    (['--config.al.subsett=None'], 'unknown field config.al.subsett; did you mean config.al.subset?'),
     (['--config.predictor.lr=0.1'],  # the section's name before it was renamed
      'unknown field config.predictor: it is now config.loss_module, with the same fields'),
     (['--config.al.budget=1.5'], 'flag --config.al.budget=1.5'),
@@ -38,3 +39,37 @@ def test_a_refusal_is_one_line_and_exit_status_2(tmp_path, args, named):
   assert 'Traceback' not in out.stderr
   assert named in out.stderr.strip().splitlines()[-1] or named in out.stderr, out.stderr[-2000:]
   assert not (tmp_path / 'run').exists()  # a refused run creates nothing
+
+
+
+def test_none_on_the_command_line_sets_none_where_a_field_held_text_or_a_number():
+  # What the refusals advise (--config.model.pretrained=None: random weights). absl parses an
+  # override by the field's type: alone, it keeps the word as text on a string field and refuses
+  # it on an integer field.
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from l2r_jax import cli  # pylint: disable=g-import-not-at-top
+
+  def parse(argv, ours):
+    config = ml_collections.ConfigDict({'model': {'pretrained': 'synthetic_shapes', 'name': 'mlp'},
+                                        'al': {'subset': 200, 'budget': 10}})
+    config.lock()
+    flag_values = flags.FlagValues()
+    kept, cleared = cli._none_overrides(argv) if ours else (argv, [])  # pylint: disable=protected-access
+    config_flags.DEFINE_config_dict('config', config, flag_values=flag_values, sys_argv=kept)
+    flag_values(kept)
+    for path in cleared:
+      cli._set_none(flag_values.config, path)  # pylint: disable=protected-access
+    return flag_values.config
+
+  assert parse(['prog', '--config.model.pretrained=None'], ours=False).model.pretrained == 'None'
+  with pytest.raises(flags.IllegalFlagValueError):
+    parse(['prog', '--config.al.subset=None'], ours=False)
+  config = parse(['prog', '--config.model.pretrained=None', '--config.al.subset=None',
+                  '--config.al.budget=20'], ours=True)
+  assert config.model.pretrained is None and config.al.subset is None
+  assert config.model.name == 'mlp' and config.al.budget == 20
+  with pytest.raises(ValueError, match=r'unknown field config.al.subsett; did you mean '
+                                       r'config.al.subset\?'):
+    parse(['prog', '--config.al.subsett=None'], ours=True)
