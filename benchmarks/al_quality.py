@@ -250,8 +250,9 @@ def oracle_verdict(summary: Dict[str, Dict[str, Any]], higher_is_better: bool,
     return []
   a = np.asarray(list(summary['oracle_loss']['auc'].values()))
   b = np.asarray(list(summary['random']['auc'].values()))
-  if not len(a) or not len(b):
-    return []
+  if len(a) < 2 or len(b) < 2:
+    return [f'{regime}`oracle_loss` against random: one seed, no spread to measure the margin in.'
+            ] if len(a) and len(b) else []
   margin = (1.0 if higher_is_better else -1.0) * (a.mean() - b.mean())
   spread = max(a.std(), b.std(), 1e-12)
   return [f'{regime}`oracle_loss` {"beats" if margin > 0 else "trails"} random by '
@@ -373,11 +374,10 @@ def merge_sections(old_text: str, new_sections: Dict[str, str]) -> List[str]:
   header, *chunks = old_text.split('\n## ')
   old_command = next((line.split(';')[0] for line in header.splitlines()
                       if line.startswith('`python benchmarks/al_quality.py')), None)
-  # The header's machine, after its scope: '`python ...`; MACHINE on cpu.' or 'Each section names
-  # its command; MACHINE on cpu.' (a header of sections that name their machines has none).
+  # The machine of a report that one command wrote: '`python ...`; MACHINE on cpu.' (a merged
+  # report's header names none: each of its sections names its own).
   old_machine = next((line.split('; ', 1)[1].rstrip('.') for line in header.splitlines()
-                      if line.startswith(('`python benchmarks/al_quality.py',
-                                          'Each section names its command;'))), None)
+                      if line.startswith('`python benchmarks/al_quality.py')), None)
   sections = {}
   for chunk in chunks:
     name, _, body = chunk.partition('\n')

@@ -19,6 +19,7 @@ from absl import flags
 import numpy as np
 from ml_collections import config_flags
 
+from l2r_jax import errors
 from l2r_jax import experiment
 from l2r_jax import inference
 from l2r_jax import metrics
@@ -41,24 +42,45 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  config = FLAGS.config
-  workdir_lib.check_identity(FLAGS.workdir, config)
-  exp = experiment.make_experiment(config)
-  run = runs.open_run(exp, FLAGS.workdir, FLAGS.strategy, FLAGS.seed)
-  runs.close_run(run)
-  if run.state.cycle < 0:
-    raise SystemExit(f'{FLAGS.workdir}: no finished cycle of {FLAGS.strategy}-seed{FLAGS.seed}.')
+  try:
+    report(FLAGS.config, FLAGS.workdir, FLAGS.strategy, FLAGS.seed, FLAGS.out)
+  except errors.Refusal as e:
+    print(f'pose_by_difficulty: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+def report(config, workdir: str, strategy: str, seed: int, out: str) -> str:
+  """The table (also written to ``out/pose_by_difficulty.md``). The workdir is only read, under
+  its lock, so a run still writing it is refused rather than read half-way."""
+  if not os.path.isfile(os.path.join(workdir, workdir_lib.IDENTITY_FILE)):
+    raise errors.WorkdirError(f'--workdir={workdir} holds no experiment (no '
+                              f'{workdir_lib.IDENTITY_FILE}); give the workdir of a pose run.')
+  with workdir_lib.lock(workdir):
+    workdir_lib.check_identity(workdir, config)
+    exp = experiment.make_experiment(config)
+    run_state = runs.read_run(exp, workdir, strategy, seed)
+  if run_state is None:
+    raise errors.WorkdirError(f'{workdir}: no finished cycle of {strategy}-seed{seed}.')
+  return _table(config, exp, run_state, workdir, out)
+
+
+def _table(config, exp, run_state, workdir: str, out: str) -> str:
   ds, data = exp.dataset, config.data
+  strategy, seed = run_state.strategy, run_state.seed
   rows = np.arange(len(ds.x_test))
-  heatmaps = inference.infer(run.state.train_state, ds.x_test, rows, split='test').prediction
+  heatmaps = inference.infer(run_state.train_state, ds.x_test, rows, split='test').prediction
   pred = np.asarray(tasks.decode_heatmaps(np.asarray(heatmaps)))
   truth = np.asarray(ds.y_test)
-  knobs = synthetic_pose.make_pose(len(rows), data.seed, 'test', data.image_size,
-                                   data.heatmap_size)['knobs']
+  rendered = synthetic_pose.make_pose(len(rows), data.seed, 'test', data.image_size,
+                                      data.heatmap_size)
+  if not np.array_equal(rendered['joints'], truth):
+    raise errors.ConfigError(f'config.data: the test poses rendered again from seed {data.seed} '
+                             'are not the test set the run read; give the config it ran with.')
+  knobs = rendered['knobs']
   head_boxes = ds.test_meta['head_boxes']
   edges = np.quantile(knobs['difficulty'], np.linspace(0, 1, 6))
-  lines = [f'# PCKh@0.5 by difficulty: `{FLAGS.workdir}` ({FLAGS.strategy}, seed {FLAGS.seed}, '
-           f'after cycle {run.state.cycle}, {len(run.state.labeled)} labels)', '',
+  lines = [f'# PCKh@0.5 by difficulty: `{workdir}` ({strategy}, seed {seed}, '
+           f'after cycle {run_state.cycle}, {len(run_state.labeled)} labels)', '',
            f'Machine: {machine.describe()}.', '',
            '| difficulty | poses | clutter (mean) | occluders (mean) | PCKh@0.5 | PCKh@1.0 |',
            '|---|---|---|---|---|---|']
@@ -75,10 +97,11 @@ def main(argv):
     half, whole = scores(rows_in)
     lines.append(f'| {name} | {rows_in.sum()} | {knobs["clutter"][rows_in].mean():.1f} | '
                  f'{knobs["occluders"][rows_in].mean():.2f} | {half:.2f} % | {whole:.2f} % |')
-  report = '\n'.join(lines) + '\n'
-  print(report)
-  os.makedirs(FLAGS.out, exist_ok=True)
-  workdir_lib.write_atomic(os.path.join(FLAGS.out, 'pose_by_difficulty.md'), report)
+  table = '\n'.join(lines) + '\n'
+  print(table)
+  os.makedirs(out, exist_ok=True)
+  workdir_lib.write_atomic(os.path.join(out, 'pose_by_difficulty.md'), table)
+  return table
 
 
 if __name__ == '__main__':

@@ -69,6 +69,27 @@ def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
   return None
 
 
+def read_latest(directory: str, models_template: Any,
+                older_layouts: Sequence[OlderLayout] = ()
+                ) -> Optional[Tuple[int, Any, Dict[str, Any]]]:
+  """``(step, models, al)`` of the latest checkpoint in ``directory``, read only: nothing is
+  created, moved or deleted, and one that cannot be restored raises (None where there is none).
+  For reading a run another command made; a run that goes on uses :func:`restore_latest`."""
+  if not os.path.isdir(directory):
+    return None
+  mgr = ocp.CheckpointManager(
+      os.path.abspath(directory),
+      options=ocp.CheckpointManagerOptions(create=False, read_only=True),
+      item_names=('models', 'al'))
+  try:
+    step = mgr.latest_step()
+    if step is None:
+      return None
+    return (step, *_restore(mgr, step, models_template, older_layouts))
+  finally:
+    mgr.close()
+
+
 def _restore(mgr: ocp.CheckpointManager, step: int, models_template: Any,
              older_layouts: Sequence[OlderLayout]) -> Tuple[Any, Dict[str, Any]]:
   """The checkpoint of ``step`` in today's layout or the first older one it restores into. If

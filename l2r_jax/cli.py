@@ -34,7 +34,7 @@ def flag_error(error: Exception, argv) -> str:
   name = suggestion.group(2) if suggestion else unknown and unknown.group(1)
   if name:
     given = _override_naming(argv, name)
-    if name in defaults.RENAMED:
+    if name in defaults.RENAMED and given in (None, f'config.{name}'):
       where = given or f'config.{name} (in the config file)'
       return (f'unknown field {where}: it is now config.{defaults.RENAMED[name]}, with the same '
               f'fields; use that name.')
@@ -52,16 +52,19 @@ def _none_overrides(argv):
   kept, cleared = [], []
   for arg in argv:
     name, eq, value = arg.partition('=')
-    if arg.startswith('-') and eq and value == 'None' and name.lstrip('-').startswith('config.'):
-      cleared.append(name.lstrip('-').split('.')[1:])
-    else:
-      kept.append(arg)
+    path = name.lstrip('-').split('.')[1:]
+    if arg.startswith('-') and eq and name.lstrip('-').startswith('config.'):
+      cleared = [p for p in cleared if p != path]   # the last override of a field wins
+      if value == 'None':
+        cleared.append(path)
+        continue
+    kept.append(arg)
   return kept, cleared
 
 
 def _set_none(config, path) -> None:
   """Sets the field at ``path`` (``['model', 'pretrained']``) of ``config`` to None; an unknown
-  field is refused as absl refuses one (:func:`flag_error`)."""
+  field is refused as absl refuses one (:func:`flag_error`), and so is a whole section."""
   node = config
   for k, part in enumerate(path):
     keys = list(node.keys()) if hasattr(node, 'keys') else []
@@ -73,10 +76,13 @@ def _set_none(config, path) -> None:
       close = difflib.get_close_matches(part, keys, n=1)
       raise ValueError(f'unknown field {given}' + (
           f'; did you mean {given.rsplit(".", 1)[0]}.{close[0]}?' if close else '.'))
-    if k == len(path) - 1:
-      node[part] = None
-    else:
+    if k < len(path) - 1:
       node = node[part]
+    elif hasattr(node[part], 'keys'):
+      raise ValueError(f'--config.{".".join(path)}=None: that is a section; None clears one '
+                       'value: set the section\'s fields instead.')
+    else:
+      node[part] = None
 
 
 def parse_flags(argv):

@@ -25,6 +25,30 @@ def positive_int(config, name, allow_none=False):
                       f'({type(value).__name__}).')
 
 
+def non_negative_int(config, name):
+  value = get(config, name)
+  if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    raise ConfigError(f'config.{name} must be a non-negative integer, got {value!r} '
+                      f'({type(value).__name__}).')
+
+
+def positive_number(config, name):
+  value = get(config, name)
+  if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+      or value <= 0):
+    raise ConfigError(f'config.{name} must be a finite positive number, got {value!r}.')
+
+
+def size(config, name):
+  """An image size: a positive integer, or a pair ``(height, width)`` of them."""
+  value = get(config, name)
+  values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+  if len(values) not in (1, 2) or not all(
+      isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+    raise ConfigError(f'config.{name} must be a positive integer or a pair (height, width) of '
+                      f'them, got {value!r}.')
+
+
 def number(config, name):
   value = get(config, name)
   if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)

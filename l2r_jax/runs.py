@@ -44,14 +44,27 @@ def _older_layouts(train_state: train.State) -> Tuple[checkpoint.OlderLayout, ..
   return ((template, upgrade),)
 
 
+def _start(experiment: state_lib.Experiment, strategy: str, seed: int
+           ) -> Tuple[train.State, jax.Array]:
+  """A run's initial training state and its key for the queries. Both depend on the seed only:
+  every strategy starts from the same model."""
+  rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
+  return state_lib.initial_train_state(experiment, strategy, rng_init), rng
+
+
+def _resumed(strategy: str, seed: int, rng: jax.Array, train_state: train.State,
+             saved: Dict[str, Any]) -> state_lib.RunState:
+  """The run's state from a checkpoint's training state and its record ``saved``."""
+  return state_lib.RunState(strategy, seed, saved['cycle'], np.asarray(saved['labeled'], np.int64),
+                            rng, train_state, saved['results'])
+
+
 def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed: int,
              initial: Optional[np.ndarray] = None) -> OpenRun:
   """A (strategy, seed) run, resumed from its latest checkpoint if it has one; a new one starts
   with ``initial`` labeled (default: the seed's initial set of ``config.al.initial``)."""
   config = experiment.config
-  # Keys depend on the seed only: every strategy starts from the same model.
-  rng_init, rng = jax.random.split(jax.random.PRNGKey(seed))
-  train_state = state_lib.initial_train_state(experiment, strategy, rng_init)
+  train_state, rng = _start(experiment, strategy, seed)
   name = f'{strategy}-seed{seed}'
   # orbax writes, renames and deletes inside this folder: no link there, checked before it does.
   mgr = checkpoint.manager(workdir_lib.folder_in(workdir, 'checkpoints', name))
@@ -63,10 +76,7 @@ def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed
     run_state = state_lib.RunState(strategy, seed, -1, np.asarray(initial, np.int64), rng,
                                    train_state, [])
   else:
-    train_state, saved = restored
-    run_state = state_lib.RunState(strategy, seed, saved['cycle'],
-                                   np.asarray(saved['labeled'], np.int64), rng, train_state,
-                                   saved['results'])
+    run_state = _resumed(strategy, seed, rng, *restored)
     logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, run_state.cycle)
   writer = None
   if jax.process_index() == 0:  # several processes: the first alone writes files
@@ -80,6 +90,17 @@ def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed
     import tensorboardX  # pylint: disable=g-import-not-at-top
     writer = tensorboardX.SummaryWriter(workdir_lib.folder_in(workdir, 'tensorboard', name))
   return OpenRun(run_state, mgr, writer)
+
+
+def read_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed: int
+             ) -> Optional[state_lib.RunState]:
+  """The (strategy, seed) run as its latest checkpoint left it, read without writing anything in
+  ``workdir`` (for reports on a finished or running experiment); None before its first cycle."""
+  template, rng = _start(experiment, strategy, seed)
+  restored = checkpoint.read_latest(
+      workdir_lib.path_in(workdir, 'checkpoints', f'{strategy}-seed{seed}'), template,
+      older_layouts=_older_layouts(template))
+  return None if restored is None else _resumed(strategy, seed, rng, *restored[1:])
 
 
 def save_run(experiment: state_lib.Experiment, workdir: str, run: OpenRun,

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from l2r_jax import data as data_lib
+from l2r_jax import defaults
 from l2r_jax import fields
 from l2r_jax import models as models_lib
 from l2r_jax import optim
@@ -34,14 +35,16 @@ def _unique(config, name):
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
+  for old, new in defaults.RENAMED.items():
+    if old in config:  # a config file that sets the section under its old name
+      raise ConfigError(f'config.{old}: it is now config.{new}, with the same fields; use that '
+                        'name.')
   for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
                'loss_module.hidden', 'eval_batch_size'):
     fields.positive_int(config, name)
   if 'updates_per_step' in config.loss_module:
     fields.positive_int(config, 'loss_module.updates_per_step')
   fields.positive_int(config, 'al.subset', allow_none=True)
-  if 'num_samples' in config.data:
-    fields.positive_int(config, 'data.num_samples', allow_none=True)
   for name in ('train.lr', 'train.lr_decay', 'train.weight_decay', 'train.momentum',
                'loss_module.lr', 'loss_module.lr_decay', 'loss_module.weight_decay',
                'loss_module.momentum'):
@@ -50,8 +53,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     fields.one_of(config, f'{section}.optimizer', optim.OPTIMIZERS)
     fields.epochs_within(config, f'{section}.lr_boundaries', config.train.epochs,
                          'the learning-rate steps')
+  for name, example in (('strategies', '\'("random","l2r")\''), ('seeds', "'(0,1,2)'")):
+    if not isinstance(config[name], (tuple, list)):
+      raise ConfigError(f'config.{name} must be a list, got {config[name]!r}: e.g. '
+                        f'--config.{name}={example}.')
   _unique(config, 'strategies')
   _unique(config, 'seeds')
+  _check_augment(config)
   if not config.strategies:
     raise ConfigError('config.strategies is empty: name at least one of '
                      f'{sorted(strategies_lib.REGISTRY)}.')
@@ -153,6 +161,24 @@ def check_against_data(config: ml_collections.ConfigDict, dataset, simulation: b
   if al.subset is not None and al.budget > al.subset:
     raise ConfigError(f'config.al.budget={al.budget} is larger than config.al.subset='
                      f'{al.subset}, the random subset it is chosen from.')
+
+
+def _check_augment(config: ml_collections.ConfigDict) -> None:
+  """``config.augment``'s fields (:func:`l2r_jax.augment.make`), those it has."""
+  aug = config.get('augment')
+  if not aug:
+    return
+  if 'flip' in aug and not isinstance(aug.flip, bool):
+    raise ConfigError(f'config.augment.flip must be True or False, got {aug.flip!r}.')
+  if 'rotation' in aug:
+    fields.number(config, 'augment.rotation')
+  if 'scale' in aug:
+    fields.number(config, 'augment.scale')
+    if aug.scale >= 1:
+      raise ConfigError(f'config.augment.scale={aug.scale!r}: the zoom is drawn within 1 ± scale, '
+                        'so it must be below 1 (SimpleBaseline: 0.25).')
+  if 'pad' in aug:
+    fields.non_negative_int(config, 'augment.pad')
 
 
 def check_model(config: ml_collections.ConfigDict, dataset, task) -> None:

@@ -74,7 +74,10 @@ def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
   out = {}
   for name, value in fields.items():
     section = name.split('.', 1)[0]
-    out[defaults.RENAMED.get(section, section) + name[len(section):]] = value
+    today = defaults.RENAMED.get(section, section) + name[len(section):]
+    if today != name and today in fields:
+      continue  # recorded under both names: today's holds
+    out[today] = value
   return out
 
 

@@ -69,8 +69,14 @@ def test_task_section_marks_the_best_area():
   # Each run's wall time is its cycles' (20 s each here): 1 minute.
   assert '| l2r | **0.2750 ± 0.0000** | 0.6000 ± 0.0000 | 1 | 1.0 |' in md
   assert '| oracle_loss | 0.4250 ± 0.0000 |  | 1 | 1.0 |' in md and 'is a diagnostic' in md
-  # The oracle's AUC 0.425 against random's 0.2 (no seed spread): it pays.
-  assert '`oracle_loss` beats random by 0.2250 AUC' in md and 'highest losses pays here' in md
+  # One seed: no verdict on a margin without a spread.
+  assert '`oracle_loss` against random: one seed' in md and 'pays here' not in md
+  # Two seeds: the oracle's AUC (0.425 and 0.475) against random's (0.2 and 0.25), a margin of
+  # 0.225 in seed stds of 0.025: it pays.
+  two = {**curves, ('random', 1): [0.15, 0.25, 0.35], ('oracle_loss', 1): [0.15, 0.55, 0.65]}
+  md_two = al_quality.task_markdown('toy', _records('accuracy', two), 'classification', 60.0)
+  assert '`oracle_loss` beats random by 0.2250 AUC (+9.0 seed stds)' in md_two
+  assert 'highest losses pays here' in md_two
   assert '| rho: L2R-AL > LL4AL | +0.4000 |' in md
   assert 'quality_toy.png' in md and '2.0 min' in md
   assert np.isfinite(al_quality.auc([1, 2], [0.0, 1.0]))
@@ -101,11 +107,11 @@ def test_update_replaces_only_the_rerun_tasks_and_keeps_their_commands():
       '# header\n\nEach section names its command and the machine it ran on.\n\n'
       + '\n'.join(merged), {})
   assert again == merged
-  # A header that named its machine only: the kept section gets it under its heading.
-  only_machine = al_quality.merge_sections(
+  # A merged report's header names the machine of its last update only: no section is given it.
+  merged_header = al_quality.merge_sections(
       '# h\n\nEach section names its command; AMD EPYC on cpu.\n\n## digits\n\nCommand: `y`.'
       '\n\ntable\n', {})
-  assert only_machine == ['## digits\n\nCommand: `y`.\n\nMachine: AMD EPYC on cpu.\n\ntable\n']
+  assert merged_header == ['## digits\n\nCommand: `y`.\n\ntable\n']
 
 
 def test_penalty_matrix_counts_significant_paired_wins_per_cycle():

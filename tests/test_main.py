@@ -12,6 +12,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--config.al.budgte=10'], 'unknown field config.al.budgte; did you mean config.al.budget?'),
     (['--config.nosuch=3'], 'unknown field config.nosuch.'),
     (['--config.al.subsett=None'], 'unknown field config.al.subsett; did you mean config.al.subset?'),
+    (['--config.al.predictor=1'], 'unknown field config.al.predictor.'),  # not the renamed section
+    # None through the whole command line: the whole pool (480 for the smoke config) is then the
+    # limit, not the subset of 200.
+    (['--config.al.subset=None', '--config.al.budget=1000'], 'more than the pool of 480'),
+    (['--config.seeds=None'], "config.seeds must be a list, got None: e.g. --config.seeds='(0,1,2)'"),
+    (['--config=configs/synthetic_pose.py:smoke', '--config.augment.scale=1.5'],
+     'config.augment.scale=1.5: the zoom is drawn within 1 ± scale'),
+    (['--config.data.seed=None'], 'config.data.seed must be a non-negative integer, got None'),
     (['--config.predictor.lr=0.1'],  # the section's name before it was renamed
      'unknown field config.predictor: it is now config.loss_module, with the same fields'),
     (['--config.al.budget=1.5'], 'flag --config.al.budget=1.5'),
@@ -73,3 +81,10 @@ def test_none_on_the_command_line_sets_none_where_a_field_held_text_or_a_number(
   with pytest.raises(ValueError, match=r'unknown field config.al.subsett; did you mean '
                                        r'config.al.subset\?'):
     parse(['prog', '--config.al.subsett=None'], ours=True)
+  with pytest.raises(ValueError, match=r'--config.al=None: that is a section'):
+    parse(['prog', '--config.al=None'], ours=True)
+  # The last override of a field wins, whichever of the two is None.
+  assert parse(['prog', '--config.al.subset=None', '--config.al.subset=500'],
+               ours=True).al.subset == 500
+  assert parse(['prog', '--config.al.subset=500', '--config.al.subset=None'],
+               ours=True).al.subset is None

@@ -13,6 +13,7 @@ from configs import synthetic_crowd as crowd_config
 from configs import synthetic_pose as pose_config
 from l2r_jax import errors
 from l2r_jax import experiment
+from l2r_jax.data import synthetic_pose
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRATEGIES = ('random', 'entropy', 'coreset', 'll4al', 'l2r')
@@ -116,3 +117,20 @@ def test_pose_by_difficulty_reads_the_runs_own_test_score(tmp_path):
   assert float(table['all'][4].strip(' %')) == pytest.approx(recorded['value'], abs=0.01)
   counts = [int(r[1]) for name, r in table.items() if name != 'all']
   assert len(counts) == 5 and sum(counts) == 32 and set(counts) <= {6, 7}, counts
+  # Each quintile's clutter is that of the poses ranked there by the renderer's difficulty,
+  # ranked here by sorting rather than by the script's quantile edges.
+  config = pose_config.get_config('paper_regime_smoke')
+  knobs = synthetic_pose.make_pose(config.data.num_test, config.data.seed, 'test',
+                                   config.data.image_size, config.data.heatmap_size)['knobs']
+  ranked = knobs['clutter'][np.argsort(knobs['difficulty'], kind='stable')]
+  groups = np.split(ranked, np.cumsum(counts)[:-1])
+  assert [float(r[2]) for name, r in table.items() if name != 'all'] == pytest.approx(
+      [g.mean() for g in groups], abs=0.05)
+  # Only read: the script refuses a folder that holds no experiment, and creates nothing there.
+  empty = tmp_path / 'not_a_run'
+  empty.mkdir()
+  refused = subprocess.run([sys.executable, 'benchmarks/pose_by_difficulty.py', *overrides[:-1],
+                            f'--workdir={empty}', f'--out={tmp_path}'], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+  assert refused.returncode == 2 and 'holds no experiment' in refused.stderr
+  assert 'Traceback' not in refused.stderr and not any(empty.iterdir())

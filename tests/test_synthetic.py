@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from l2r_jax import data
+from l2r_jax import errors
 from l2r_jax import metrics
 from l2r_jax import tasks
 from l2r_jax.data import synthetic_crowd
@@ -220,3 +221,28 @@ def test_load_synthetic_crowd():
   np.testing.assert_array_equal(lazy.x_train[np.arange(10)], ds.x_train)
   np.testing.assert_array_equal(lazy.y_train, ds.y_train)
   np.testing.assert_array_equal(lazy.task_params['counts_test'], ds.task_params['counts_test'])
+
+
+@pytest.mark.parametrize('name, field, value, named', [
+    ('synthetic_crowd', 'sigma', -1.0, 'config.data.sigma must be a finite positive number'),
+    ('synthetic_crowd', 'image_size', (0, 64), 'config.data.image_size must be a positive integer '
+                                               'or a pair'),
+    ('synthetic_crowd', 'density_stride', 0, 'config.data.density_stride must be a positive'),
+    ('synthetic_pose', 'heatmap_size', None, 'config.data.heatmap_size must be a positive integer'),
+    ('synthetic_pose', 'num_test', 2.5, 'config.data.num_test must be a positive integer'),
+    ('mnist1d', 'seed', -1, 'config.data.seed must be a non-negative integer'),
+])
+def test_a_generated_datasets_field_it_cannot_take_is_refused_before_it_renders(
+    name, field, value, named):
+  config = ml_collections.ConfigDict({'name': name, field: value})
+  with pytest.raises(errors.ConfigError, match=named):
+    data.load(config)
+  # Through the real dataset behind a stand-in name, too.
+  if name in data.STAND_INS.values():
+    real = next(k for k, v in data.STAND_INS.items() if v == name)
+    with pytest.raises(errors.ConfigError, match=named):
+      data.load(ml_collections.ConfigDict({'name': real, 'synthetic': True, field: value}))
+
+
+def test_a_crowd_scene_size_may_be_a_pair():
+  data.check_fields('synthetic_crowd', ml_collections.ConfigDict({'image_size': (48, 64)}))

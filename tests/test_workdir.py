@@ -570,6 +570,22 @@ def test_a_workdir_written_under_the_loss_modules_old_name_resumes_where_it_stop
   assert not (workdir_path / 'damaged').exists()
 
 
+def test_a_config_that_sets_the_old_section_name_is_refused_and_todays_name_holds():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from l2r_jax import defaults  # pylint: disable=g-import-not-at-top
+  from l2r_jax import validation  # pylint: disable=g-import-not-at-top
+  # A config file that assigns the section by its old name (the command line is refused by absl).
+  config = defaults.get_config()
+  config.predictor = ml_collections.ConfigDict({'lr': 0.1})
+  with pytest.raises(errors.ConfigError,
+                     match=r'^config.predictor: it is now config.loss_module, with the same'):
+    validation.check_config(config)
+  # A record holding a field under both names compares under today's, with today's value.
+  assert workdir._todays_names(  # pylint: disable=protected-access
+      {'predictor.lr': 0.1, 'loss_module.lr': 0.001, 'predictor.hidden': 128, 'al.budget': 10}
+  ) == {'loss_module.lr': 0.001, 'loss_module.hidden': 128, 'al.budget': 10}
+
+
 def test_a_damaged_checkpoint_under_the_old_name_is_reported_for_its_damage(tmp_path, monkeypatch):
   """Today's layout fails such a checkpoint on its tree's structure first; the report gives the
   damage, and the checkpoint is moved aside as any other."""

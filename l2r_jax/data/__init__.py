@@ -15,6 +15,7 @@ from l2r_jax.data.base import LazyImages
 from l2r_jax.data.base import TASKS
 from l2r_jax.data.base import unknown_labels
 from l2r_jax import errors
+from l2r_jax import fields
 from l2r_jax.errors import ConfigError
 from l2r_jax.errors import DataNotFoundError
 
@@ -64,6 +65,31 @@ def register_dataset(name: str, loader: Callable[[ml_collections.ConfigDict], Da
 # Real datasets and their offline stand-ins (``config.data.synthetic=True``).
 STAND_INS = {'mpii': 'synthetic_pose', 'shanghaitech': 'synthetic_crowd'}
 
+# The fields of ``config.data`` that the generated datasets read, each with its check
+# (:mod:`l2r_jax.fields`), run before the loader; a field left out takes the loader's default.
+_SEED = fields.non_negative_int
+FIELD_CHECKS = {
+    'mnist1d': {'num_samples': fields.positive_int, 'seed': _SEED},
+    'digits': {'num_test': fields.positive_int, 'seed': _SEED},
+    'random_images': {'num_samples': fields.positive_int, 'num_test': fields.positive_int,
+                      'seed': _SEED},
+    'synthetic_pose': {'num_train': fields.positive_int, 'num_test': fields.positive_int,
+                       'seed': _SEED, 'image_size': fields.positive_int,
+                       'heatmap_size': fields.positive_int, 'sigma': fields.positive_number},
+    'synthetic_crowd': {'num_train': fields.positive_int, 'num_test': fields.positive_int,
+                        'seed': _SEED, 'image_size': fields.size,
+                        'density_stride': fields.positive_int, 'sigma': fields.positive_number,
+                        'density_scale': fields.positive_number},
+}
+
+
+def check_fields(name: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses (:class:`ConfigError`) a field of ``config`` (``config.data``) that the dataset
+  ``name`` reads and cannot take, naming it."""
+  for field, check in FIELD_CHECKS.get(name, {}).items():
+    if field in config:
+      check({'data': config}, f'data.{field}')
+
 
 def load(config: ml_collections.ConfigDict) -> Dataset:
   """The dataset ``config.name``; with ``config.synthetic`` its offline stand-in at the same sizes,
@@ -77,9 +103,11 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
                        f'(those that do: {sorted(STAND_INS)}).')
     stand_in = ml_collections.ConfigDict(config.to_dict())
     stand_in.lazy = True
+    check_fields(STAND_INS[config.name], stand_in)
     return check_dataset(LOADERS[STAND_INS[config.name]](stand_in), config.name)
+  check_fields(config.name, config)
   return check_dataset(LOADERS[config.name](config), config.name)
 
 
-__all__ = ['BUILT_IN', 'DataNotFoundError', 'Dataset', 'LOADERS', 'LazyImages', 'TASKS',
-           'check_dataset', 'load', 'register_dataset', 'unknown_labels']
+__all__ = ['BUILT_IN', 'DataNotFoundError', 'Dataset', 'FIELD_CHECKS', 'LOADERS', 'LazyImages',
+           'TASKS', 'check_dataset', 'check_fields', 'load', 'register_dataset', 'unknown_labels']
