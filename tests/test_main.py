@@ -1,5 +1,6 @@
 """The command line: bad input is one message on stderr and exit status 2, never a traceback."""
 import os
+import re
 import subprocess
 import sys
 
@@ -12,14 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--config.al.budgte=10'], 'unknown field config.al.budgte; did you mean config.al.budget?'),
     (['--config.nosuch=3'], 'unknown field config.nosuch.'),
     (['--config.al.subsett=None'], 'unknown field config.al.subsett; did you mean config.al.subset?'),
-    (['--config.al.predictor=1'], 'unknown field config.al.predictor.'),  # not the renamed section
     # None through the whole command line: the whole pool (480 for the smoke config) is then the
     # limit, not the subset of 200.
     (['--config.al.subset=None', '--config.al.budget=1000'], 'more than the pool of 480'),
-    (['--config.seeds=None'], "config.seeds must be a list, got None: e.g. --config.seeds='(0,1,2)'"),
-    (['--config=configs/synthetic_pose.py:smoke', '--config.augment.scale=1.5'],
-     'config.augment.scale=1.5: the zoom is drawn within 1 ± scale'),
-    (['--config.data.seed=None'], 'config.data.seed must be a non-negative integer, got None'),
     (['--config.predictor.lr=0.1'],  # the section's name before it was renamed
      'unknown field config.predictor: it is now config.loss_module, with the same fields'),
     (['--config.al.budget=1.5'], 'flag --config.al.budget=1.5'),
@@ -48,6 +44,32 @@ def test_a_refusal_is_one_line_and_exit_status_2(tmp_path, args, named):
   assert named in out.stderr.strip().splitlines()[-1] or named in out.stderr, out.stderr[-2000:]
   assert not (tmp_path / 'run').exists()  # a refused run creates nothing
 
+
+
+def test_the_renamed_sections_advice_is_for_that_section_only():
+  from l2r_jax import cli  # pylint: disable=g-import-not-at-top
+  assert cli.flag_error(KeyError("'predictor'"), ['prog', '--config.al.predictor=1']) == (
+      'unknown field config.al.predictor.')
+  assert cli.flag_error(KeyError("'predictor'"), ['prog', '--config.predictor.lr=1']).startswith(
+      'unknown field config.predictor: it is now config.loss_module')
+
+
+@pytest.mark.parametrize('field, value, named', [
+    ('seeds', None, "config.seeds must be a list, got None: e.g. --config.seeds='(0,1,2)'"),
+    ('strategies', None, 'config.strategies must be a list, got None'),
+    ('augment', {'scale': 1.5}, 'config.augment.scale=1.5: the zoom is drawn within 1 ± scale'),
+    ('augment', {'flip': 'yes'}, 'config.augment.flip must be True or False'),
+    ('augment', {'pad': -2}, 'config.augment.pad must be a non-negative integer'),
+])
+def test_config_fields_that_would_raise_later_are_refused_first(field, value, named):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from l2r_jax import defaults  # pylint: disable=g-import-not-at-top
+  from l2r_jax import errors  # pylint: disable=g-import-not-at-top
+  from l2r_jax import validation  # pylint: disable=g-import-not-at-top
+  config = defaults.get_config()
+  config[field] = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
+  with pytest.raises(errors.ConfigError, match=re.escape(named)):
+    validation.check_config(config)
 
 
 def test_none_on_the_command_line_sets_none_where_a_field_held_text_or_a_number():
