@@ -372,12 +372,12 @@ def merge_sections(old_text: str, new_sections: Dict[str, str]) -> List[str]:
   ``new_sections`` replaced or added, in :data:`TASKS` order (others after). A kept section that
   does not name its command or its machine gets them from the old file's header."""
   header, *chunks = old_text.split('\n## ')
-  old_command = next((line.split(';')[0] for line in header.splitlines()
-                      if line.startswith('`python benchmarks/al_quality.py')), None)
-  # The machine of a report that one command wrote: '`python ...`; MACHINE on cpu.' (a merged
-  # report's header names none: each of its sections names its own).
-  old_machine = next((line.split('; ', 1)[1].rstrip('.') for line in header.splitlines()
-                      if line.startswith('`python benchmarks/al_quality.py')), None)
+  # A report that one command wrote names it and its machine: '`python ...`; MACHINE on cpu.' (a
+  # merged report's header names neither: each of its sections names its own).
+  scope = next((line for line in header.splitlines()
+                if line.startswith('`python benchmarks/al_quality.py')), None)
+  old_command, _, old_machine = scope.partition('; ') if scope else (None, '', '')
+  old_machine = old_machine.rstrip('.')
   sections = {}
   for chunk in chunks:
     name, _, body = chunk.partition('\n')

@@ -71,8 +71,8 @@ def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
 
 def read_latest(directory: str, models_template: Any,
                 older_layouts: Sequence[OlderLayout] = ()
-                ) -> Optional[Tuple[int, Any, Dict[str, Any]]]:
-  """``(step, models, al)`` of the latest checkpoint in ``directory``, read only: nothing is
+                ) -> Optional[Tuple[Any, Dict[str, Any]]]:
+  """``(models, al)`` of the latest checkpoint in ``directory``, read only: nothing is
   created, moved or deleted, and one that cannot be restored raises (None where there is none).
   For reading a run another command made; a run that goes on uses :func:`restore_latest`."""
   if not os.path.isdir(directory):
@@ -85,7 +85,7 @@ def read_latest(directory: str, models_template: Any,
     step = mgr.latest_step()
     if step is None:
       return None
-    return (step, *_restore(mgr, step, models_template, older_layouts))
+    return _restore(mgr, step, models_template, older_layouts)
   finally:
     mgr.close()
 

@@ -35,9 +35,8 @@ def flag_error(error: Exception, argv) -> str:
   if name:
     given = _override_naming(argv, name)
     if name in defaults.RENAMED and given in (None, f'config.{name}'):
-      where = given or f'config.{name} (in the config file)'
-      return (f'unknown field {where}: it is now config.{defaults.RENAMED[name]}, with the same '
-              f'fields; use that name.')
+      return defaults.renamed_section(
+          f'unknown field {given or f"config.{name} (in the config file)"}', name)
     given = given or f'config...{name}'
     if suggestion:
       return f'unknown field {given}; did you mean {given.rsplit(".", 1)[0]}.{suggestion.group(1)}?'
@@ -71,8 +70,7 @@ def _set_none(config, path) -> None:
     if part not in keys:
       given = 'config.' + '.'.join(path[:k + 1])
       if k == 0 and part in defaults.RENAMED:
-        raise ValueError(f'unknown field {given}: it is now config.{defaults.RENAMED[part]}, with '
-                         'the same fields; use that name.')
+        raise ValueError(defaults.renamed_section(f'unknown field {given}', part))
       close = difflib.get_close_matches(part, keys, n=1)
       raise ValueError(f'unknown field {given}' + (
           f'; did you mean {given.rsplit(".", 1)[0]}.{close[0]}?' if close else '.'))

@@ -12,6 +12,12 @@ import ml_collections
 # that uses it is told the new one (``cli``).
 RENAMED = {'predictor': 'loss_module'}
 
+
+def renamed_section(given: str, old: str) -> str:
+  """The refusal of ``given`` (an override or a config file's field) naming the section ``old``
+  by its name before :data:`RENAMED`."""
+  return f'{given}: it is now config.{RENAMED[old]}, with the same fields; use that name.'
+
 # The loss module's updates in the first cycle of each of the paper's tasks: steps per epoch on the
 # initial labeled set times epochs (MISSION's protocol table).
 PAPER_FIRST_CYCLE_LOSS_MODULE_UPDATES = {

@@ -100,7 +100,7 @@ def read_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed
   restored = checkpoint.read_latest(
       workdir_lib.path_in(workdir, 'checkpoints', f'{strategy}-seed{seed}'), template,
       older_layouts=_older_layouts(template))
-  return None if restored is None else _resumed(strategy, seed, rng, *restored[1:])
+  return None if restored is None else _resumed(strategy, seed, rng, *restored)
 
 
 def save_run(experiment: state_lib.Experiment, workdir: str, run: OpenRun,

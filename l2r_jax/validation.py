@@ -35,10 +35,9 @@ def _unique(config, name):
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  for old, new in defaults.RENAMED.items():
+  for old in defaults.RENAMED:
     if old in config:  # a config file that sets the section under its old name
-      raise ConfigError(f'config.{old}: it is now config.{new}, with the same fields; use that '
-                        'name.')
+      raise ConfigError(defaults.renamed_section(f'config.{old}', old))
   for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
                'loss_module.hidden', 'eval_batch_size'):
     fields.positive_int(config, name)
