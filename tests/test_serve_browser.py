@@ -215,6 +215,7 @@ def test_joints_and_heads_by_clicks_then_train_and_ask_again(browser, tmp_path, 
     twin_answers.write_text(''.join(json.dumps({'id': r['id'], 'label': r['label']}) + '\n'
                                     for r in log))
     train_and_ask(page)                  # trains on the 2, asks 2 more; the curve has its point
+    page.wait_for_selector('#curve circle', timeout=60_000)   # drawn once the state is read back
     assert page.locator('#curve circle').count() == 1
     assert 'round 0: 2 labels' in page.inner_text('#rounds')
     assert page.locator('.strip button').count() == 2
