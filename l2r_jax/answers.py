@@ -194,10 +194,12 @@ def _label(label: Any, pool: Pool, named: bool) -> Tuple[Any, Optional[str]]:
       if re.fullmatch(r'\s*[+-]?\d+\s*', label):
         label = int(label)
       else:
-        names = ('' if ds.class_names is None else
-                 f' or a name of {[str(n) for n in ds.class_names]}')
+        names = [] if ds.class_names is None else [str(n) for n in ds.class_names]
+        known = f' or a name of {names}' if names else ''
+        alike = [n for n in names if n.casefold() == label.strip().casefold()]
+        hint = f'; write it {alike[0]!r}' if len(alike) == 1 else ''
         return None, (f'label {label!r} is not a class (an index 0 .. {ds.num_outputs - 1}'
-                      f'{names}).')
+                      f'{known}){hint}.')
     else:
       try:
         label = json.loads(label)

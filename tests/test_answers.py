@@ -75,6 +75,8 @@ def test_the_log_records_index_id_label_and_pool_and_reads_back_strictly(tmp_pat
        'line 2: made for another pool (pool 0123456789abcdef'),
       ('{"index": 4, "label": 0}\n', "line 2, index 4: answered twice (also line 1)."),
       ('{"index": 2, "label": "grey"}\n', "line 2, index 2: label 'grey' is not a class"),
+      ('{"index": 2, "label": " Dark"}\n', "line 2, index 2: label ' Dark' is not a class (an "
+       "index 0 .. 1 or a name of ['bright', 'dark']); write it 'dark'."),
       ('{"label": 1}\n', 'line 2: give {"index": ..., "label": ...}'),
       ('\xff\n', 'line 2: not UTF-8 text (byte 0 of the line).')]:
     first, second = good.splitlines(True)
