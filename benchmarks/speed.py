@@ -950,14 +950,21 @@ def peak_rss_mib() -> float:
 
 def spawn(case: str, framework: str, args: argparse.Namespace, inputs: str) -> Dict[str, Any]:
   """Runs one (case, framework) in a fresh Python process."""
-  with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
-    path = f.name
   cmd = [sys.executable, os.path.abspath(__file__), '--_child', case, framework,
-         '--_result', path, '--_inputs', inputs, '--seeds', str(args.seeds)]
+         '--_inputs', inputs, '--seeds', str(args.seeds)]
   if args.quick:
     cmd.append('--quick')
+  return run_in_process(cmd)
+
+
+def run_in_process(cmd: List[str], env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+  """Runs ``cmd + ['--_result', PATH]``, a child that writes its result as JSON to PATH: that
+  result with ``process_wall_s``, or ``error`` and the tail of what the child printed."""
+  with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
+    path = f.name
   t0 = time.perf_counter()
-  proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+  proc = subprocess.run([*cmd, '--_result', path], capture_output=True, text=True, cwd=ROOT,
+                        env=env, check=False)
   wall = time.perf_counter() - t0
   try:
     if proc.returncode:
