@@ -19,6 +19,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.answers import Answer
 from l2r_jax.answers import answer_from_json
+from l2r_jax.answers import MARK_FIELDS
+from l2r_jax.answers import Marks
+from l2r_jax.answers import marks_problem
 from l2r_jax.answers import Problem
 from l2r_jax.answers import QUERY_FILE
 from l2r_jax.answers import whole_number
@@ -114,23 +117,25 @@ def write_table(path: str, rows: Sequence[Dict[str, Any]],
 
 
 def read_file(path: str, json_array: Optional[Callable[[str, str], Tuple[List[Answer], List[
-    Problem]]]] = None) -> Tuple[List[Answer], List[Problem]]:
+    Problem]]]] = None, marks: Optional[Marks] = None) -> Tuple[List[Answer], List[Problem]]:
   """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
   ``id`` column, or JSON lines), and a line for each part that cannot be read; rows whose label
   is empty are not answers yet. ``json_array(text, path)`` reads a file that is one JSON array
-  (Label Studio's export, :mod:`l2r_jax.label_studio`); without it, such a file is refused."""
+  (Label Studio's export, :mod:`l2r_jax.label_studio`); without it, such a file is refused.
+  ``marks``: the task's marks (a pose's ``joints``, a crowd's ``heads``, input pixels) that a
+  line or row may give instead of its label, a column or field of that name."""
   text, problem = _file_text(path)
   if problem:
     return [], [(0, f'{path}: {problem}')]
   start = text.lstrip()[:1]
   if start == '{':
-    return _json_lines(text, path)
+    return _json_lines(text, path, marks)
   if start == '[' and json_array is not None:
     return json_array(text, path)
   if start == '[':
     return [], [(0, f'{path}: a JSON array; give one JSON object per line (JSON lines), '
                     '{"index": ..., "label": ...}.')]
-  return _table(text, path)
+  return _table(text, path, marks)
 
 
 ENCODINGS = ((codecs.BOM_UTF8, 'utf-8-sig', 'UTF-8'), (codecs.BOM_UTF32_LE, 'utf-32', 'UTF-32'),
@@ -166,19 +171,21 @@ def _file_text(path: str) -> Tuple[Optional[str], Optional[str]]:
                 'CSV UTF-8.')
 
 
-def _json_lines(text: str, path: str) -> Tuple[List[Answer], List[Problem]]:
+def _json_lines(text: str, path: str, marks: Optional[Marks]
+                ) -> Tuple[List[Answer], List[Problem]]:
   answers, problems = [], []
   for number, line in enumerate(text.split('\n'), 1):
     if line.strip():
-      answer, problem = answer_from_json(line, path, number)
+      answer, problem = answer_from_json(line, path, number, marks)
       answers += [answer] if answer else []
       problems += [(number, f'{path}, line {number}: {problem}')] if problem else []
   return answers, problems
 
 
 def _header(text: str) -> Tuple[Optional[str], List[str]]:
-  """The table's delimiter (comma, tab or semicolon: the one whose first row names a label column
-  and an index or id column) and its column names; None and the first row if none does."""
+  """The table's delimiter (comma, tab or semicolon: the one whose first row names a label (or
+  marks) column and an index or id column) and its column names; None and the first row if none
+  does."""
   first = []
   for delimiter in (',', '\t', ';'):
     try:
@@ -188,17 +195,19 @@ def _header(text: str) -> Tuple[Optional[str], List[str]]:
       continue
     names = [cell_text(c.strip()).strip().lower() for c in row]
     first = first or names
-    if 'label' in names and ('index' in names or 'id' in names):
+    answered = 'label' in names or any(f in names for f in MARK_FIELDS.values())
+    if answered and ('index' in names or 'id' in names):
       return delimiter, names
   return None, first
 
 
-def _table(text: str, path: str) -> Tuple[List[Answer], List[Problem]]:
+def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], List[Problem]]:
   delimiter, names = _header(text)
   if delimiter is None:
     return [], [(0, f'{path}: a table of answers needs a first row naming a label column and an '
                     f'index or id column; it has {names}.')]
-  twice = sorted({n for n in names if n in ('index', 'id', 'label') and names.count(n) > 1})
+  columns = ('index', 'id', 'label', *MARK_FIELDS.values())
+  twice = sorted({n for n in names if n in columns and names.count(n) > 1})
   if twice:
     return [], [(0, f'{path}: the first row names {", ".join(twice)} twice; name each column '
                     'once.')]
@@ -220,7 +229,15 @@ def _table(text: str, path: str) -> Tuple[List[Answer], List[Problem]]:
         continue
       cells = dict(zip(names, row))
       label = cell_text(cells.get('label', '').strip())
-      if label:
+      given = [f for f in MARK_FIELDS.values() if cell_text(cells.get(f, '')).strip()]
+      if given:
+        problem = marks_problem(given, bool(label), marks)
+        if problem is None:
+          label, problem = marks.label(cell_text(cells[marks.field]))
+        if problem is not None:
+          problems.append((number, f'{path}, line {number}: {problem}'))
+          continue
+      if given or label:
         index, sample_id = cells.get('index', '').strip(), cell_text(cells.get('id', ''))
         answers.append(Answer(path, number, whole_number(index) if index else None,
                               sample_id if sample_id.strip() else None, label))

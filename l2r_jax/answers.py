@@ -89,6 +89,48 @@ class Answer(NamedTuple):
 
 Problem = Tuple[int, str]   # (line, text): problems are shown in the order of their lines
 
+# What a person may give instead of a label, in input pixels: a pose's joints [K, 3] (x, y,
+# visible), a crowd's heads [P, 2] (x, y); made into the task's label as the page makes them.
+MARK_FIELDS = {'pose': 'joints', 'crowd': 'heads'}
+
+
+class Marks(NamedTuple):
+  """A file's marks for the task at hand: their ``field`` (:data:`MARK_FIELDS`) and ``to_label``,
+  marks to the task's label (:meth:`l2r_jax.annotate.Geometry.label`, which raises ``ValueError``
+  for marks of another form)."""
+  field: str
+  to_label: Any
+
+  def label(self, value: Any) -> Tuple[Any, Optional[str]]:
+    """The label the marks ``value`` make (JSON text, as a table's cell holds them, or nested
+    lists), or why they make none."""
+    if isinstance(value, str):
+      try:
+        value = json.loads(value)
+      except (ValueError, RecursionError):
+        return None, f'{self.field} is not a JSON array ({self._form}).'
+    try:
+      return self.to_label(value), None
+    except (TypeError, ValueError) as e:
+      return None, f'{self.field}: {e}'
+
+  @property
+  def _form(self) -> str:
+    return ('[[x, y, visible], ...], one per joint, input pixels' if self.field == 'joints' else
+            '[[x, y], ...], one per head, input pixels')
+
+
+def marks_problem(given: Sequence[str], has_label: bool, marks: Optional[Marks]) -> Optional[str]:
+  """Why an answer naming the mark fields ``given`` cannot be read with ``marks`` (None: the task
+  takes none), or None."""
+  if has_label:
+    return f'give a label or {given[0]}, not both.'
+  if marks is None or list(given) != [marks.field]:
+    task = next(t for t, f in MARK_FIELDS.items() if f == given[0])
+    takes = f'"{marks.field}"' if marks is not None else 'none'
+    return f'"{given[0]}" are marks of a {task} task; this task takes {takes} (or a "label").'
+  return None
+
 
 def in_order(problems: Sequence[Problem]) -> List[str]:
   return [text for _, text in sorted(problems, key=lambda p: p[0])]
@@ -368,8 +410,10 @@ def _log_bytes(path: str) -> bytes:
 # -- an answer as a JSON line (the log's, and a file's) -------------------------------------------
 
 
-def answer_from_json(line: str, file: str, number: int) -> Tuple[Optional[Answer], Optional[str]]:
-  """A JSON line's answer, or why it is not one."""
+def answer_from_json(line: str, file: str, number: int, marks: Optional[Marks] = None
+                     ) -> Tuple[Optional[Answer], Optional[str]]:
+  """A JSON line's answer, or why it is not one; ``marks``: the task's marks a line may give
+  instead of its label (``{"index": ..., "heads": [[x, y], ...]}``)."""
   try:
     record = json.loads(line)
   except json.JSONDecodeError as e:
@@ -378,17 +422,25 @@ def answer_from_json(line: str, file: str, number: int) -> Tuple[Optional[Answer
     return None, 'not JSON (a number with too many digits).'
   except RecursionError:
     return None, 'not JSON (arrays or objects nested too deep).'
-  if not isinstance(record, dict) or 'label' not in record or not (
+  given = [f for f in MARK_FIELDS.values() if isinstance(record, dict) and f in record]
+  if not isinstance(record, dict) or not ('label' in record or given) or not (
       'index' in record or 'id' in record):
     return None, 'give {"index": ..., "label": ...} (or "id" for "index").'
+  label = record.get('label')
+  if given:
+    problem = marks_problem(given, 'label' in record, marks)
+    if problem is None:
+      label, problem = marks.label(record[marks.field])
+    if problem is not None:
+      return None, problem
   pool = record.get('pool')
   if pool is not None and not isinstance(pool, str):
     return None, '"pool" must be text: the fingerprint of the pool the answer was made for.'
   correction = record.get('correction', False)
   if not isinstance(correction, bool):
     return None, '"correction" must be true or false.'
-  return Answer(file, number, whole_number(record.get('index')), record.get('id'), record['label'],
-                pool, correction), None
+  return Answer(file, number, whole_number(record.get('index')), record.get('id'), label, pool,
+                correction), None
 
 
 def whole_number(value: Any) -> Any:

@@ -16,7 +16,8 @@ asked again) and writes ``WORKDIR/query/``:
   highest scores; the column's name says what it is), from the second round ``predicted`` and
   ``probability`` (the model's class for the sample: a label to confirm), and an empty ``label``
   column to fill in: a class name or index for classification, a JSON array for pose joints
-  ``[K, 3]`` or a density map ``[H, W]``. UTF-8 with a byte-order mark, so that spreadsheets read
+  ``[K, 3]`` or a density map ``[H, W]`` (or, in a ``joints`` or ``heads`` column instead, the
+  marks in input pixels: below). UTF-8 with a byte-order mark, so that spreadsheets read
   it as such. A ``query.csv`` holding labels typed in and not taught is never written over;
 * ``contact_sheet.png``: the queried images side by side, each with its index, score and the
   model's guess.
@@ -24,7 +25,11 @@ asked again) and writes ``WORKDIR/query/``:
 ``answer`` reads answers back (:func:`l2r_jax.answer_files.read_file`), as that table, saved by a
 spreadsheet or a tool (rows whose ``label`` is empty are skipped: a query may be answered in
 parts), or as JSON lines ``{"index": ..., "label": ...}`` (or ``"id"`` instead of ``"index"``;
-another workdir's ``answers.jsonl`` is such a file, its answers mapped by id), and teaches them;
+another workdir's ``answers.jsonl`` is such a file, its answers mapped by id), and teaches them.
+A pose's answer may give its joints and a crowd's its heads instead of the label, as a person or
+another tool marks them, in input pixels (pixel centres at integers): a ``joints`` column or field
+``[[x, y, visible], ...]`` (one per joint, in the dataset's order), a ``heads`` one
+``[[x, y], ...]``; they become labels as the labeling page makes them (:mod:`l2r_jax.annotate`);
 answers for samples outside the current query are taught with a note that lists them. Lines that
 cannot be read, unknown ids, indices outside the pool or that disagree with the id, samples
 answered twice or labeled already with another label, and labels that are not the task's are
@@ -235,11 +240,17 @@ def read_answers(path: str, learner, correcting: bool = False
 
 
 def read_file(path: str, learner):
-  """:func:`l2r_jax.answer_files.read_file`, a JSON array read as Label Studio's export."""
+  """:func:`l2r_jax.answer_files.read_file`, a JSON array read as Label Studio's export, a pose's
+  joints or a crowd's heads (input pixels) made into labels as the labeling page makes them."""
+  def geometry():
+    return annotate.geometry(learner.dataset, learner.config.data)
+
   def export(text, where):
-    geom = annotate.geometry(learner.dataset, learner.config.data)
-    return label_studio.read_export(text, where, geom)
-  return answer_files.read_file(path, json_array=export)
+    return label_studio.read_export(text, where, geometry())
+
+  field = answers_lib.MARK_FIELDS.get(learner.dataset.task)
+  marks = field and answers_lib.Marks(field, lambda m: geometry().label(m))
+  return answer_files.read_file(path, json_array=export, marks=marks or None)
 
 
 def checked(answers, problems, learner, correcting: bool = False

@@ -420,3 +420,76 @@ def test_corrections_are_read_in_turn_and_folded_when_carried(tmp_path):
   folded = answers.fold_corrections(answer_files.read_file(log.path)[0])
   assert [(a.sample_id, a.label, a.correction) for a in folded] == [
       ('u0.png', 'dark', False), ('u1.png', 'dark', False), ('u3.png', 'dark', False)]
+
+
+def test_a_file_may_give_joints_or_heads_in_input_pixels_instead_of_labels(tmp_path):
+  """Marks read from JSON lines and from a table (a spreadsheet's: semicolons, cp1252), made into
+  labels by the task's function; marks of another task, both marks and a label, or marks that are
+  not an array of numbers refused, one line each."""
+  made = []
+
+  def to_label(m):   # stands for annotate.Geometry.label: heads [P, 2] -> their count
+    value = np.asarray(m, np.float64)
+    if value.size and (value.ndim != 2 or value.shape[1] != 2):
+      raise ValueError(f'not heads: shape {value.shape}')
+    made.append(value.reshape(-1, 2).tolist())
+    return float(len(value))
+
+  marks = answers.Marks('heads', to_label)
+  lines = tmp_path / 'heads.jsonl'
+  lines.write_text('{"index": 1, "heads": [[1.5, 2], [3, 4]]}\n{"id": "u2.png", "heads": []}\n'
+                   '{"index": 3, "joints": [[1, 2, 1]]}\n{"index": 4, "heads": [[1, 2]], '
+                   '"label": 1}\n{"index": 5, "heads": "[[1, 2]"}\n{"index": 0, "heads": [3]}\n')
+  read, problems = answer_files.read_file(str(lines), marks=marks)
+  assert [(a.line, a.index, a.sample_id, a.label) for a in read] == [
+      (1, 1, None, 2.0), (2, None, 'u2.png', 0.0)]
+  assert made[:2] == [[[1.5, 2.0], [3.0, 4.0]], []]
+  assert [text.split(': ', 1)[1] for _, text in problems] == [
+      '"joints" are marks of a pose task; this task takes "heads" (or a "label").',
+      'give a label or heads, not both.',
+      'heads is not a JSON array ([[x, y], ...], one per head, input pixels).',
+      'heads: not heads: shape (1,)']
+  # A table with a heads column and no label column, as a spreadsheet saves it.
+  table = tmp_path / 'heads.csv'
+  table.write_bytes('index;id;heads;note\r\n1;;"[[5, 6], [7, 8], [9, 10]]";café\r\n2;;;\r\n'
+                    '3;;[[1, 2], [3]];\r\n'.encode('cp1252'))
+  read, problems = answer_files.read_file(str(table), marks=marks)
+  assert [(a.line, a.index, a.label) for a in read] == [(2, 1, 3.0)]   # row 2 not answered yet
+  assert len(problems) == 1 and problems[0][1].startswith(f'{table}, line 4: heads: ')
+  # Without marks (a classification task), heads are refused, not taken for a label.
+  read, problems = answer_files.read_file(str(lines))
+  assert not read and problems[0][1].endswith(
+      'line 1: "heads" are marks of a crowd task; this task takes none (or a "label").')
+
+
+@pytest.mark.parametrize('task', ['pose', 'crowd'])
+def test_marks_in_a_file_teach_what_the_labeling_page_makes_of_them(tmp_path, task):
+  from examples import synthetic_to_label  # pylint: disable=g-import-not-at-top
+  from l2r_jax import annotate  # pylint: disable=g-import-not-at-top
+  from l2r_jax import label  # pylint: disable=g-import-not-at-top
+  from l2r_jax import learner as learner_lib  # pylint: disable=g-import-not-at-top
+  from l2r_jax.data import density  # pylint: disable=g-import-not-at-top
+  config = synthetic_to_label.get_config(f'{task}_smoke')
+  rng = np.random.default_rng(0)
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'work')) as learner:
+    h, w = annotate.input_hw(learner.dataset)
+    if task == 'pose':
+      marks = np.c_[rng.uniform(0, w - 1, (16, 2)), np.arange(16) % 5 != 0]
+      # The stand-in's convention, independently: heatmap x = input x * heatmap / input; a joint
+      # not visible has weight 0 and no position, one off the heatmap's pixels weight 0.
+      hm = learner.dataset.task_params['heatmap_size']
+      xy = marks[:, :2] * [hm[1] / w, hm[0] / h]
+      inside = (xy[:, 0] < hm[1] - 0.5) & (xy[:, 1] < hm[0] - 0.5)
+      assert 0 < inside.sum() < 16
+      expected = np.c_[np.where(marks[:, 2:] > 0, xy, 0), (marks[:, 2] > 0) & inside]
+    else:
+      marks = rng.uniform(0, w - 1, (5, 2))
+      shape = learner.dataset.y_train.shape[1:3]
+      expected = learner.dataset.task_params['density_scale'] * density.density_map(
+          marks, shape, config.data.sigma, h // shape[0])
+    field = answers.MARK_FIELDS[task]
+    path = tmp_path / 'answers.jsonl'
+    path.write_text(json.dumps({'index': 3, field: marks.tolist()}) + '\n')
+    indices, labels, problems = label.read_answers(str(path), learner)
+  assert not problems and indices == [3]
+  np.testing.assert_allclose(labels[0], expected, rtol=1e-6, atol=1e-9)
