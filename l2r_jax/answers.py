@@ -43,6 +43,7 @@ import numpy as np
 from l2r_jax import data as data_lib
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.errors import LabelError
+from l2r_jax.errors import Refusal
 from l2r_jax.pool import Pool
 
 ANSWERS_FILE = 'answers.jsonl'
@@ -111,6 +112,8 @@ class Marks(NamedTuple):
         return None, f'{self.field} is not a JSON array ({self._form}).'
     try:
       return self.to_label(value), None
+    except Refusal:
+      raise   # the task cannot take marks at all (annotate.geometry): one message, not one a line
     except (TypeError, ValueError) as e:
       return None, f'{self.field}: {e}'
 

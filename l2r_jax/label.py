@@ -249,8 +249,8 @@ def read_file(path: str, learner):
     return label_studio.read_export(text, where, geometry())
 
   field = answers_lib.MARK_FIELDS.get(learner.dataset.task)
-  marks = field and answers_lib.Marks(field, lambda m: geometry().label(m))
-  return answer_files.read_file(path, json_array=export, marks=marks or None)
+  marks = None if field is None else answers_lib.Marks(field, lambda m: geometry().label(m))
+  return answer_files.read_file(path, json_array=export, marks=marks)
 
 
 def checked(answers, problems, learner, correcting: bool = False

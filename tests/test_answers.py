@@ -456,6 +456,11 @@ def test_a_file_may_give_joints_or_heads_in_input_pixels_instead_of_labels(tmp_p
   read, problems = answer_files.read_file(str(table), marks=marks)
   assert [(a.line, a.index, a.label) for a in read] == [(2, 1, 3.0)]   # row 2 not answered yet
   assert len(problems) == 1 and problems[0][1].startswith(f'{table}, line 4: heads: ')
+  # A task that cannot make heads into maps at all says so once, not once a line.
+  def cannot(_):
+    raise errors.ConfigError('no Gaussian per head declared')
+  with pytest.raises(errors.ConfigError, match='no Gaussian per head declared'):
+    answer_files.read_file(str(table), marks=answers.Marks('heads', cannot))
   # Without marks (a classification task), heads are refused, not taken for a label.
   read, problems = answer_files.read_file(str(lines))
   assert not read and problems[0][1].endswith(
