@@ -33,6 +33,7 @@ def _run(name):
   return namespace
 
 
+@pytest.mark.slow  # a whole run of each notebook: .ci/run's slow suite
 def test_sorter_tour(capsys):
   _run('sorter_tour.ipynb')
   out = capsys.readouterr().out
@@ -42,6 +43,7 @@ def test_sorter_tour(capsys):
     assert final > 0.95, out
 
 
+@pytest.mark.slow  # a whole run of each notebook: .ci/run's slow suite
 def test_quickstart_executes_in_a_kernel(tmp_path):
   """The quickstart as a user runs it: every cell in a fresh Jupyter kernel (nbclient)."""
   nbclient = pytest.importorskip('nbclient')
@@ -83,6 +85,7 @@ def test_paper_notebook_is_saved_clean_and_parses():
   assert 'python -m l2r_jax.main --config=configs/cifar10.py --workdir={WORKDIR}' in text
 
 
+@pytest.mark.slow  # a whole run of each notebook: .ci/run's slow suite
 def test_your_own_data_notebook(tmp_path, monkeypatch, capsys):
   """The worked example's notebook: a simulation, then a learner answered three times."""
   monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
