@@ -154,15 +154,18 @@ def score_meaning(strategy: str) -> str:
 
 
 def _refuse_untaught(path: str, learner) -> None:
-  """Refuses to write over a ``query.csv`` holding labels typed in and not taught yet."""
-  answers, _ = answer_files.read_file(path)
-  if not answers:
-    return
-  indices, _, problems = answers_lib.check(answers_lib.fold_corrections(answers), learner.pool,
-                                           learner.dataset.y_train, answers_lib.FILE)
-  if indices or problems:
+  """Refuses to write over a ``query.csv`` holding labels (or marks) typed in and not taught yet,
+  readable or not."""
+  answers, unread = read_file(path, learner)
+  unread = [line for line, _ in unread if line > 0]    # not the file as a whole: an empty one
+  indices, problems = [], []
+  if answers:
+    indices, _, problems = answers_lib.check(answers_lib.fold_corrections(answers), learner.pool,
+                                             learner.dataset.y_train, answers_lib.FILE)
+  typed = len(indices) + len(problems) + len(unread)
+  if typed:
     raise errors.LabelError(
-        f'{path} holds {len(indices) + len(problems)} label(s) typed in and not taught: teach '
+        f'{path} holds {typed} label(s) typed in and not taught: teach '
         f'them first (python -m l2r_jax.label answer ... --answers={path}), or move the file '
         'away; a new query never writes over them.')
 

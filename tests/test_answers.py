@@ -498,3 +498,29 @@ def test_marks_in_a_file_teach_what_the_labeling_page_makes_of_them(tmp_path, ta
     indices, labels, problems = label.read_answers(str(path), learner)
   assert not problems and indices == [3]
   np.testing.assert_allclose(labels[0], expected, rtol=1e-6, atol=1e-9)
+
+
+def test_a_query_never_writes_over_marks_typed_in(tmp_path):
+  from examples import synthetic_to_label  # pylint: disable=g-import-not-at-top
+  from l2r_jax import label  # pylint: disable=g-import-not-at-top
+  from l2r_jax import learner as learner_lib  # pylint: disable=g-import-not-at-top
+  folder = str(tmp_path / 'work' / 'query')
+  with learner_lib.ActiveLearner(synthetic_to_label.get_config('crowd_smoke'),
+                                 str(tmp_path / 'work')) as learner:
+    learner.query()
+    path, _ = label.write_query(learner, folder)
+    with open(path, encoding='utf-8-sig') as f:
+      rows = list(csv.reader(f))
+    pristine = open(path, 'rb').read()
+    label.write_query(learner, folder)     # nothing typed in: written again
+    for marks in ('[[3, 4], [10.5, 7]]', '[[3, 4'):   # readable or not, typed in is kept
+      typed = [rows[0] + ['heads'], rows[1] + [marks], *[r + [''] for r in rows[2:]]]
+      with open(path, 'w', newline='', encoding='utf-8-sig') as f:
+        csv.writer(f).writerows(typed)
+      before = open(path, 'rb').read()
+      with pytest.raises(errors.LabelError, match='holds 1 label.s. typed in and not taught'):
+        label.write_query(learner, folder)
+      assert open(path, 'rb').read() == before != pristine
+    open(path, 'w').close()    # an empty file holds nothing to keep
+    label.write_query(learner, folder)
+    assert open(path, 'rb').read() == pristine
