@@ -9,7 +9,9 @@ and subset draws per seed), plus ``EXTRA_STRATEGIES`` (the paper's Fig. 5 ablati
 (the Monte-Carlo ones where a ``mc_dropout`` variant gives the model dropout), for seeds
 ``0 .. seeds-1`` through the driver, in ``WORKDIR/<task>`` (default ``runs/quality``).
 Interrupted, the same command resumes at the first unfinished (strategy, seed, cycle); a finished
-task is only read back. Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
+task is only read back. The machine a task's runs are made on is recorded beside its workdir
+(``WORKDIR/<task>.machine``): resuming an unfinished task on another CPU model is refused, since
+XLA's numerics differ by instruction set and one comparison's runs come from one machine. Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
 
 * the metric at every cycle (mean ± std over seeds);
 * the area under the learning curve (AUC): the trapezoid over the number of labels divided by its
@@ -362,6 +364,50 @@ def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
   return '\n'.join(lines) + '\n'
 
 
+def machine_path(workdir: str, name: str) -> str:
+  """Where the machine of task ``name``'s runs is recorded: beside its workdir, ``<slug>.machine``."""
+  return os.path.join(workdir, f'{_slug(name)}.machine')
+
+
+def finished(config, task_workdir: str) -> bool:
+  """Whether ``task_workdir`` holds a result for every strategy, seed and cycle of ``config``."""
+  if not os.path.isfile(os.path.join(task_workdir, 'results.jsonl')):
+    return False
+  have = {(r['strategy'], r['seed'], r.get('cycle'))
+          for r in report.read_records(task_workdir)}
+  return all((s, seed, cycle) in have for s in config.strategies for seed in config.seeds
+             for cycle in range(config.al.cycles))
+
+
+def machines(workdir: str, configs: Dict[str, Any], this_machine: str) -> Dict[str, str]:
+  """The machine each task's runs were made on, recorded in ``machine_path`` when its first run
+  starts: a task begun on another machine is refused (before anything runs) unless it is finished
+  and only read back. XLA's numerics differ by instruction set, so the runs of one comparison, and
+  the rows of one section, come from one machine; a workdir resumed elsewhere would mix two
+  without a word. A task with runs but no record (an older workdir) is recorded as this one."""
+  found, refusals = {}, []
+  for name, config in configs.items():
+    path = machine_path(workdir, name)
+    recorded = workdir_lib.read_text(path).strip() if os.path.isfile(path) else None
+    if recorded is None or recorded == this_machine:
+      found[name] = this_machine
+    elif finished(config, os.path.join(workdir, _slug(name))):
+      found[name] = recorded
+    else:
+      refusals.append(
+          f'{name}: its runs in {os.path.join(workdir, _slug(name))} were made on {recorded}, '
+          f'and this is {this_machine}; results compare only within one machine: finish them '
+          f'there, or move that folder and {path} aside to run {name} again here.')
+  if refusals:
+    raise SystemExit('\n'.join(refusals))
+  for name in configs:
+    path = machine_path(workdir, name)
+    if not os.path.isfile(path):
+      os.makedirs(workdir, exist_ok=True)
+      workdir_lib.write_atomic(path, this_machine + '\n')
+  return found
+
+
 def _command(names: Sequence[str], seeds: int, smoke: bool) -> str:
   return (f'`python benchmarks/al_quality.py --tasks {",".join(names)} --seeds {seeds}'
           f'{" --smoke" if smoke else ""}`')
@@ -417,12 +463,14 @@ def main(argv=None):
   os.makedirs(args.out, exist_ok=True)
   sections = {}
   all_records = {}
-  measured_on = f'{machine.describe()} on {jax.default_backend()}'
-  for name, config in configs.items():
+  for config in configs.values():
     config.seeds = tuple(range(args.seeds))
     config.quiet = True
     config.strategies = tuple(config.strategies) + tuple(
         s for s in EXTRA_STRATEGIES + applicable_baselines(config) if s not in config.strategies)
+  measured_on = machines(args.workdir, configs,
+                         f'{machine.describe()} on {jax.default_backend()}')
+  for name, config in configs.items():
     t0 = time.time()
     records = experiment.run(config, os.path.join(args.workdir, _slug(name)))
     print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)
@@ -434,14 +482,16 @@ def main(argv=None):
     sections[name] = task_markdown(name, records, _task_of(records),
                                    sum(r['wall_s'] for r in records),
                                    _command([name], args.seeds, args.smoke), args.out,
-                                   measured_on)
+                                   measured_on[name])
   for name in list(all_records):
     if f'{name}:pretrained' in all_records:
       sections[f'{name}: the two regimes side by side'] = regimes_markdown(
           name, all_records[name], all_records[f'{name}:pretrained'],
-          _command([name, f'{name}:pretrained'], args.seeds, args.smoke), measured_on)
+          _command([name, f'{name}:pretrained'], args.seeds, args.smoke),
+          ' and '.join(sorted({measured_on[name], measured_on[f'{name}:pretrained']})))
   out_path = os.path.join(args.out, 'quality.md')
-  scope = f'{_command(names, args.seeds, args.smoke)}; {measured_on}.'
+  scope = (f'{_command(names, args.seeds, args.smoke)}; '
+           f'{" and ".join(sorted(set(measured_on.values())))}.')
   body = list(sections.values())
   # Reports updating one quality.md from two runs take turns (a lock on the folder), so neither's
   # sections are lost.

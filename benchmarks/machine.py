@@ -16,6 +16,10 @@ def cpu_model() -> str:
   except OSError:
     return platform.processor() or platform.machine()
   name = fields.get('model name') or platform.processor() or platform.machine()
+  if 'cpu family' in fields and 'model' in fields:
+    # One model name can cover several generations (a cloud's 'Intel Xeon Processor'), and XLA
+    # compiles for the host's own instruction set: the family and model tell them apart.
+    name += f' (family {fields["cpu family"]}, model {fields["model"]})'
   flags = fields.get('flags', '').split()
   widest = next((isa for isa in ('avx512f', 'avx2', 'avx', 'sse4_2') if isa in flags), None)
   return f'{name}, {widest.upper()}' if widest else name

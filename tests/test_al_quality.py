@@ -141,3 +141,47 @@ def test_penalty_matrix_counts_significant_paired_wins_per_cycle():
   assert table[3] == '| a | 0.67 |  | 0.00 | 0.67 |'
   assert table[-1].startswith('Ranked by losses (fewest first; ties by wins): a (0.00), c (0.00), '
                               'b (0.67)')
+
+
+def _task_config(strategies=('random', 'l2r'), seeds=(0, 1), cycles=3):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  return ml_collections.ConfigDict(
+      {'strategies': strategies, 'seeds': seeds, 'al': {'cycles': cycles}})
+
+
+def _write_results(folder, curves):
+  import json  # pylint: disable=g-import-not-at-top
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, 'results.jsonl'), 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in _records('accuracy', curves))
+
+
+def test_a_task_begun_on_another_machine_is_refused_unless_finished(tmp_path):
+  root = str(tmp_path)
+  amd, intel = 'AMD EPYC, AVX512F (x86_64), 2 CPU cores on cpu', 'Intel Xeon, AVX512F on cpu'
+  configs = {'digits': _task_config(), 'mnist1d': _task_config()}
+  # First runs: each task's machine recorded beside its workdir.
+  assert al_quality.machines(root, configs, amd) == {'digits': amd, 'mnist1d': amd}
+  assert open(tmp_path / 'digits.machine').read() == amd + '\n'
+  # digits finished on the AMD machine (2 strategies x 2 seeds x 3 cycles); mnist1d half done.
+  _write_results(tmp_path / 'digits', {(s, seed): [0.5, 0.6, 0.7]
+                                       for s in ('random', 'l2r') for seed in (0, 1)})
+  _write_results(tmp_path / 'mnist1d', {('random', 0): [0.5, 0.6, 0.7], ('l2r', 0): [0.5]})
+  # On another machine: the finished task is read back under its own machine; the unfinished one
+  # is refused, naming both machines and what to move aside, and nothing is recorded.
+  assert al_quality.machines(root, {'digits': configs['digits']}, intel) == {'digits': amd}
+  configs['pose'] = _task_config()
+  with pytest.raises(SystemExit) as refused:
+    al_quality.machines(root, configs, intel)
+  message = str(refused.value)
+  assert message.startswith('mnist1d: its runs in ') and amd in message and intel in message
+  assert str(tmp_path / 'mnist1d.machine') in message and 'digits' not in message
+  assert not (tmp_path / 'pose.machine').exists()
+  # More seeds make the finished task unfinished again: refused too.
+  with pytest.raises(SystemExit, match='^digits: '):
+    al_quality.machines(root, {'digits': _task_config(seeds=(0, 1, 2))}, intel)
+  # On its own machine every task goes on; an older workdir without a record takes this machine.
+  assert al_quality.machines(root, configs, amd) == {'digits': amd, 'mnist1d': amd, 'pose': amd}
+  _write_results(tmp_path / 'crowd', {('random', 0): [0.5]})
+  assert al_quality.machines(root, {'crowd': _task_config()}, intel) == {'crowd': intel}
+  assert open(tmp_path / 'crowd.machine').read() == intel + '\n'
