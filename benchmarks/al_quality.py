@@ -211,21 +211,26 @@ def _ms(values) -> str:
 
 def bar(summary: Dict[str, Dict[str, Any]], task: str, higher_is_better: bool) -> List[str]:
   """The issue's bar, claim by claim: L2R-AL's margin over each rival, in metric units and in
-  units of the larger seed std (positive: L2R-AL is better)."""
+  units of the larger seed std (positive: L2R-AL is better), and on how many of the seeds both ran
+  L2R-AL is ahead (paired: a seed's strategies share its initial set and subset draws)."""
   lines = []
   if 'l2r' not in summary:
     return lines
 
   def compare(name, key, rival, sign):
-    a = np.asarray(list(summary['l2r'][key].values()), float)
-    b = np.asarray(list(summary.get(rival, {}).get(key, {}).values()), float)
+    ours, theirs = summary['l2r'][key], summary.get(rival, {}).get(key, {})
+    a = np.asarray(list(ours.values()), float)
+    b = np.asarray(list(theirs.values()), float)
     if not len(a) or not len(b):
       return
     margin = sign * (a.mean() - b.mean())
     spread = max(a.std(), b.std(), 1e-12)
     verdict = 'met' if margin > spread else ('better, within the spread' if margin > 0
                                             else 'not met')
-    lines.append(f'| {name} | {margin:+.4f} | {margin / spread:+.1f} | {verdict} |')
+    paired = sorted(set(ours) & set(theirs))
+    ahead = sum(sign * (ours[seed] - theirs[seed]) > 0 for seed in paired)
+    lines.append(f'| {name} | {margin:+.4f} | {margin / spread:+.1f} | {ahead} of {len(paired)} '
+                 f'| {verdict} |')
 
   sign = 1.0 if higher_is_better else -1.0
   compare('rho: L2R-AL > LL4AL', 'rho', 'll4al', 1.0)
@@ -234,7 +239,8 @@ def bar(summary: Dict[str, Dict[str, Any]], task: str, higher_is_better: bool) -
     compare(f'AUC: L2R-AL beats {rival}', 'auc', rival, sign)
   if not lines:
     return lines
-  return ['| claim | margin | margin / seed std | verdict |', '|---|---|---|---|'] + lines
+  return ['| claim | margin | margin / seed std | seeds ahead | verdict |',
+          '|---|---|---|---|---|'] + lines
 
 
 def _provenance(command: Optional[str], measured_on: Optional[str]) -> List[str]:

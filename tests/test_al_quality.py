@@ -49,14 +49,20 @@ def test_the_bar_signs_margins_by_the_metric_direction():
   # Lower MAE is better. AUCs (mean heights): random 8.0 and 8.05, l2r 7.25 and 7.3, entropy 9.0:
   # l2r is 0.75 below random and 1.725 below entropy.
   assert float(rows['AUC: L2R-AL beats random'][1]) == pytest.approx(0.75)
-  assert rows['AUC: L2R-AL beats random'][3].startswith('met')
+  assert rows['AUC: L2R-AL beats random'][3:] == ['2 of 2', 'met |']
   assert float(rows['AUC: L2R-AL beats entropy'][1]) == pytest.approx(1.725)
   # Entropy is a rival on regression tasks only; absent rivals are not claimed.
   classification = al_quality.bar(summary, 'classification', higher_is_better=True)
   assert not any('entropy' in line for line in classification)
   assert not any('ll4al' in line for line in classification)
   assert float(classification[2].split(' | ')[1]) == pytest.approx(-0.75)
-  assert classification[2].endswith('not met |')
+  assert classification[2].endswith('| 0 of 2 | not met |')
+  # Seeds are paired: L2R-AL ahead of random on seed 0 only (AUC 7.25 against 8.0 lower-better,
+  # 8.725 against 8.05 on seed 1), over the seeds both ran (random's seed 2 is not counted).
+  curves.update({('l2r', 1): [10, 8.3, 8.3], ('random', 2): [1, 1, 1]})
+  summary = al_quality.task_summary(_records('mae', curves))
+  row = al_quality.bar(summary, 'crowd', higher_is_better=False)[2].split(' | ')
+  assert row[0] == '| AUC: L2R-AL beats random' and row[3] == '1 of 2'
 
 
 def test_task_section_marks_the_best_area():
