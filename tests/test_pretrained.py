@@ -127,8 +127,9 @@ def test_mismatches_are_refused_by_name(tmp_path):
     pretrained.load(_saved(tmp_path, 'resnet18'), _template(_flax_backbone('resnet50'), x),
                     width=64, **ARCHS['resnet50'][1])
   cifar = models.ResNetBackbone(stage_sizes=(2, 2, 2, 2))  # 3x3 stem
-  with pytest.raises(ValueError, match=r'stem=imagenet\): stem_conv/kernel: the model needs \(3, 3, 3, 64\), '
-                     r'conv1.weight gives \(7, 7, 3, 64\)'):
+  with pytest.raises(ValueError, match=r'max-pooling: --config.model.kwargs="{\'stem\': '
+                     r'\'imagenet\'}", or .*\): stem_conv/kernel: the model needs \(3, 3, 3, '
+                     r'64\), conv1.weight gives \(7, 7, 3, 64\)'):
     pretrained.load(_saved(tmp_path, 'resnet18'), _template(cifar, x), width=64, block='basic',
                     stage_sizes=(2, 2, 2, 2))
   with pytest.raises(ValueError, match="no ImageNet weights are published for a backbone of "

@@ -218,7 +218,8 @@ def from_torchvision(state_dict: Mapping[str, np.ndarray], template: Mapping[str
     if any(p.startswith('stem_conv') for p in problems) and (
         stem is None or tuple(stem.shape[:2]) != (7, 7)):
       hint = (" (ImageNet weights need the ImageNet stem, 7x7 stride 2 and max-pooling: "
-              "--config.model.kwargs.stem=imagenet)")
+              "--config.model.kwargs=\"{'stem': 'imagenet'}\", or stem='imagenet' among "
+              "config.model.kwargs in the config file)")
     raise ConfigError(f'The pretrained weights do not fit the backbone{hint}: ' +
                      '; '.join(problems[:8]) +
                      (f'; and {len(problems) - 8} more' if len(problems) > 8 else '') + '.')
