@@ -29,7 +29,8 @@ weights (the ImageNet ones cannot be read offline; the same network and cost).
 ``ceil(labeled / batch)`` steps, the subset scored after each cycle but the last and the test set
 evaluated after each (both at the scoring rate), with the paper's sizes (the test sets: CIFAR-10
 10,000, CelebA 19,962, MPII 2,958, ShanghaiTech-B 316). Writes ``OUT/paper_scale.md`` and
-``OUT/paper_scale.json`` (OUT: ``--out``, default benchmarks/results).
+``OUT/paper_scale.json`` (OUT: ``--out``, default benchmarks/results) after every config, so a run
+stopped at a time limit keeps the configs it measured.
 """
 import argparse
 import json
@@ -297,18 +298,28 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
       command='python benchmarks/paper_scale.py ' + ' '.join(argv),
       machine=machine_info.describe(), steps=args.steps, score_n=args.score_n,
       devices=f'{jax.local_device_count()} × {jax.local_devices()[0].device_kind}', configs={})
+  from l2r_jax import workdir  # pylint: disable=g-import-not-at-top
+  os.makedirs(args.out, exist_ok=True)
+
+  def write() -> str:
+    """The report of what is measured so far: a run stopped at a time limit keeps its configs."""
+    report = render(results)
+    workdir.write_atomic(os.path.join(args.out, 'paper_scale.md'), report)
+    workdir.write_atomic(os.path.join(args.out, 'paper_scale.json'), json.dumps(results, indent=1))
+    return report
+
   for name in names:
     print(f'{name}: train, score', flush=True)
     results['configs'][name] = dict(run=sizes_of_a_run(name), train=spawn(name, 'train', args),
                                     score=spawn(name, 'score', args))
+    write()
   if counts:
-    results['score_devices'] = {
-        name: {str(k): spawn(name, 'score', args, devices=k) for k in counts} for name in names}
-  from l2r_jax import workdir  # pylint: disable=g-import-not-at-top
-  os.makedirs(args.out, exist_ok=True)
-  report = render(results)
-  workdir.write_atomic(os.path.join(args.out, 'paper_scale.md'), report)
-  workdir.write_atomic(os.path.join(args.out, 'paper_scale.json'), json.dumps(results, indent=1))
+    results['score_devices'] = {}
+    for name in names:
+      results['score_devices'][name] = {str(k): spawn(name, 'score', args, devices=k)
+                                        for k in counts}
+      write()
+  report = write()
   print(report)
   return results
 

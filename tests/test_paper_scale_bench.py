@@ -47,6 +47,24 @@ def test_a_child_sees_the_devices_it_is_given(monkeypatch):
   assert 'CUDA_VISIBLE_DEVICES' not in paper_scale._visible(None)
 
 
+def test_a_run_stopped_midway_keeps_the_configs_it_measured(tmp_path, monkeypatch):
+  # A device lent for minutes: the run is stopped (here: interrupted) in its second config; the
+  # report on disk holds the first.
+  def spawn(name, case, args, devices=None):
+    del case, args, devices
+    if name == 'shanghaitech':
+      raise KeyboardInterrupt
+    return {'error': 'out of memory'}
+
+  monkeypatch.setattr(paper_scale, 'spawn', spawn)
+  with pytest.raises(KeyboardInterrupt):
+    paper_scale.main(['--configs', 'mpii,shanghaitech', '--out', str(tmp_path)])
+  report = (tmp_path / 'paper_scale.md').read_text()
+  assert '| mpii | simple_baseline' in report and 'failed: out of memory' in report
+  assert '| shanghaitech |' not in report
+  assert list(json.loads((tmp_path / 'paper_scale.json').read_text())['configs']) == ['mpii']
+
+
 @pytest.mark.slow
 def test_a_tiny_run_writes_its_report(tmp_path):
   results = paper_scale.main(['--configs', 'cifar10', '--steps', '1', '--repeats', '1',
