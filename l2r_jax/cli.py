@@ -23,11 +23,18 @@ def _override_naming(argv, name: str):
 def flag_error(error: Exception, argv) -> str:
   """One line for a command line that cannot be parsed, naming the override (a typo in a field's
   name gets the field ml_collections suggests)."""
+  given = next((a for a in argv[1:] if a.split('=')[0].lstrip('-') == 'config'), '--config')
+  if isinstance(error, SyntaxError):  # the config file is not Python: where, and what
+    return (f'{given}: {error.filename}, line {error.lineno}: {error.msg}: the config file must '
+            'be Python defining get_config().')
   text = str(error.args[0] if error.args else error).strip()
-  if 'Traceback (most recent call last)' in text or 'Attempted [' in text:
+  loading = 'Configuration is not available because of an earlier failure to load: '
+  if text.startswith(loading) and 'Is a directory' in text:
+    return f'{given}: a folder; give a config file (a .py defining get_config()).'
+  if text.startswith(loading) or 'Traceback (most recent call last)' in text or (
+      'Attempted [' in text):
     # A config file that cannot be loaded or whose get_config raised: its own last line says why.
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    given = next((a for a in argv[1:] if a.split('=')[0].lstrip('-') == 'config'), '--config')
+    lines = [line.strip() for line in text.replace(loading, '').splitlines() if line.strip()]
     return f'{given}: {lines[-1]}'
   suggestion = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
   unknown = re.match(r"^'(\w+)'$", text.strip('"'))
@@ -41,6 +48,10 @@ def flag_error(error: Exception, argv) -> str:
     if suggestion:
       return f'unknown field {given}; did you mean {given.rsplit(".", 1)[0]}.{suggestion.group(1)}?'
     return f'unknown field {given}.'
+  # Python's words for a value of the wrong kind, as the field's.
+  text = re.sub(r"invalid literal for int\(\) with base 10: ('.*')", r'\1 is not a whole number',
+                text)
+  text = re.sub(r"could not convert string to float: ('.*')", r'\1 is not a number', text)
   return ' '.join(text.split())
 
 

@@ -82,7 +82,7 @@ def define_flags() -> None:
                                   lock_config=True)
   flags.DEFINE_string('workdir', None, 'The active learner\'s folder.')
   flags.DEFINE_integer('n', None, 'query: samples to ask (default config.al.budget; the first '
-                       'query config.al.initial).')
+                       'query config.al.initial).', lower_bound=1)
   flags.DEFINE_string('answers', None, 'answer: a CSV (the query.csv, label filled in) or a JSON '
                       'lines file of answers.')
   flags.DEFINE_bool('relabel', False, 'answer: the file corrects labels known (taught or given); '
@@ -94,7 +94,8 @@ def define_flags() -> None:
   flags.DEFINE_string('image_url', None, 'query --format=label-studio: tasks show the image at '
                       'this URL followed by the sample\'s id (a folder served elsewhere); '
                       'default: the image inside the task, as a data: URI.')
-  flags.DEFINE_integer('port', 8765, 'serve: the port (0: any free one).')
+  flags.DEFINE_integer('port', 8765, 'serve: the port (0: any free one).', lower_bound=0,
+                       upper_bound=65535)
   flags.DEFINE_string('host', '127.0.0.1', 'serve: the address to listen on; anything but this '
                       'computer\'s own (127.0.0.1, ::1) lets others on the network label.')
   flags.mark_flags_as_required(['config', 'workdir'])

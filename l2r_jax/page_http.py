@@ -8,6 +8,7 @@ session's token, which only the page holds, comes from the page's own origin, an
 bounded size; the page cannot be framed. What each route does is the session's
 (:mod:`l2r_jax.serve`).
 """
+import errno
 import functools
 import http.server
 import ipaddress
@@ -173,6 +174,10 @@ def make_server(session, host: str = '127.0.0.1', port: int = 8765) -> Server:
   try:
     server = Server((host, port), handler)
   except OSError as e:
+    if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
+      raise errors.ServeError(f'--host={host} is not an address of this computer '
+                              f'({e.strerror or e}): give one of its own (127.0.0.1: this '
+                              'computer only; 0.0.0.0: every network it is on).') from None
     raise errors.ServeError(f'--host={host} --port={port} cannot be listened on '
                             f'({e.strerror or e}): give another --port (0: any free one).'
                             ) from None

@@ -307,6 +307,10 @@ def check_workdir(workdir: str) -> str:
                                    '(it is created if it does not exist).')
   existing = workdir
   while not os.path.exists(existing):
+    if os.path.islink(existing):  # a link to nothing: creating the folder would follow it
+      raise workdir_lib.WorkdirError(
+          f'--workdir={workdir}: {existing} is a symbolic link to {os.readlink(existing)}, which '
+          'does not exist; create that folder, remove the link, or give another --workdir.')
     existing = os.path.dirname(existing)
   if not os.path.isdir(existing):
     raise workdir_lib.WorkdirError(f'--workdir={workdir} cannot be created: {existing} is a '

@@ -18,7 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--config.al.subset=None', '--config.al.budget=1000'], 'more than the pool of 480'),
     (['--config.predictor.lr=0.1'],  # the section's name before it was renamed
      'unknown field config.predictor: it is now config.loss_module, with the same fields'),
-    (['--config.al.budget=1.5'], 'flag --config.al.budget=1.5'),
+    (['--config.al.budget=1.5'], "flag --config.al.budget=1.5: '1.5' is not a whole number"),
+    (['--config={bad}'], 'bad.py, line 1: invalid syntax: the config file must be Python'),
+    (['--config={empty}'], 'empty: a folder; give a config file'),
     (['--config.al.budget=300'], 'config.al.budget=300 is larger than config.al.subset=200'),
     (['--config.train.lr=nan'], 'config.train.lr must be a finite non-negative number'),
     (['--config.seeds=(0,0)'], 'config.seeds names 0 more than once'),
@@ -34,7 +36,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_a_refusal_is_one_line_and_exit_status_2(tmp_path, args, named):
   (tmp_path / 'file').write_text('')
   (tmp_path / 'empty').mkdir()
-  args = [a.format(file=tmp_path / 'file', empty=tmp_path / 'empty') for a in args]
+  (tmp_path / 'bad.py').write_text('def get_config(:\n')
+  args = [a.format(file=tmp_path / 'file', empty=tmp_path / 'empty', bad=tmp_path / 'bad.py')
+          for a in args]
   if not any(a.startswith('--config=') for a in args):
     args = ['--config=configs/mnist1d.py:smoke', *args]
   command = [sys.executable, '-m', 'l2r_jax.main', f'--workdir={tmp_path / "run"}', *args]

@@ -196,3 +196,38 @@ def test_class_keys_and_refused_address():
   assert len(serve.class_keys([str(k) for k in range(40)])) == 40
   assert all(page_http.loopback(h) for h in ('127.0.0.1', '::1', 'localhost'))
   assert not page_http.loopback('0.0.0.0') and not page_http.loopback('192.168.1.5')
+
+
+def test_an_address_or_port_that_cannot_be_listened_on_is_named_with_its_fix():
+  import socket  # pylint: disable=g-import-not-at-top
+  from l2r_jax import errors  # pylint: disable=g-import-not-at-top
+  # 192.0.2.1 (TEST-NET-1) is no computer's own address: the host is at fault.
+  with pytest.raises(errors.ServeError, match=r'--host=192.0.2.1 is not an address of this '
+                     r'computer \(.*\): give one of its own \(127.0.0.1'):
+    page_http.make_server(None, '192.0.2.1', 0)
+  # A port another program listens on: the port is.
+  taken = socket.socket()
+  taken.bind(('127.0.0.1', 0))
+  taken.listen()
+  port = taken.getsockname()[1]
+  try:
+    with pytest.raises(errors.ServeError, match=f'--host=127.0.0.1 --port={port} cannot be '
+                       r'listened on \(.*\): give another --port \(0: any free one\)'):
+      page_http.make_server(None, '127.0.0.1', port)
+  finally:
+    taken.close()
+
+
+@pytest.mark.parametrize('flag, named', [('--port=70000', '70000 is not an integer in the range '
+                                          '[0, 65535]'),
+                                         ('--n=0', '0 is not a positive integer')])
+def test_the_commands_numbers_are_checked_before_anything_loads(tmp_path, flag, named):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run([sys.executable, '-m', 'l2r_jax.label', 'serve',
+                        '--config=examples/image_folder.py', f'--workdir={tmp_path / "w"}', flag],
+                       cwd=root, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and 'Traceback' not in out.stderr
+  assert out.stderr.strip().splitlines()[-1] == f'l2r_jax: flag {flag}: {named}'
+  assert not (tmp_path / 'w').exists()

@@ -361,6 +361,24 @@ def test_paths_outside_the_workdir_and_files_where_folders_belong_are_refused(tm
     workdir.check_no_links(str(tmp_path / 'inside'))
 
 
+def test_a_workdir_through_a_link_to_nothing_is_refused_before_anything_is_made(tmp_path):
+  from l2r_jax import learner  # pylint: disable=g-import-not-at-top
+  from l2r_jax import validation  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'dangling').symlink_to(tmp_path / 'nowhere', target_is_directory=True)
+  for given in (tmp_path / 'dangling', tmp_path / 'dangling' / 'run'):
+    with pytest.raises(errors.WorkdirError, match=f'dangling is a symbolic link to '
+                       f'{tmp_path / "nowhere"}, which does not exist; create that folder'):
+      validation.check_workdir(str(given))
+  with pytest.raises(errors.WorkdirError, match='which does not exist'):
+    experiment.run(_config(), str(tmp_path / 'dangling'))
+  with pytest.raises(errors.WorkdirError, match='which does not exist'):
+    learner.ActiveLearner(_config(), str(tmp_path / 'dangling'))
+  assert not os.path.lexists(tmp_path / 'nowhere')
+  # A link to a folder that exists is the folder the user named: a workdir may be reached so.
+  (tmp_path / 'nowhere').mkdir()
+  assert validation.check_workdir(str(tmp_path / 'dangling')) == str(tmp_path / 'dangling')
+
+
 def test_results_lines_that_are_not_utf8_or_not_records_are_reported_and_the_file_kept(tmp_path):
   record = {'strategy': 'random', 'seed': 0, 'cycle': 0, 'num_labeled': 32, 'metric': 'accuracy',
             'value': 0.5}
