@@ -81,9 +81,12 @@ def load_config(task: str, smoke: bool):
   spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  if smoke:
-    return module.get_config(f'{variant}_smoke' if variant else 'smoke')
-  return module.get_config(variant) if variant else module.get_config()
+  try:
+    if smoke:
+      return module.get_config(f'{variant}_smoke' if variant else 'smoke')
+    return module.get_config(variant) if variant else module.get_config()
+  except ValueError as e:  # an unknown variant: the config says which it has
+    raise SystemExit(f'--tasks={task}: {e}') from None
 
 
 def applicable_baselines(config) -> tuple:
@@ -463,6 +466,9 @@ def main(argv=None):
                       help="keep the other tasks' sections of an existing OUT/quality.md")
   args = parser.parse_args(argv)
   names = [t for t in args.tasks.split(',') if t]
+  if not names:
+    raise SystemExit(f'--tasks names no task: give one or more of {", ".join(TASKS)}, '
+                     'separated by commas.')
   configs = {t: load_config(t, args.smoke) for t in names}  # every config checked before any run
   if args.seeds < 1:
     raise SystemExit('--seeds must be at least 1.')

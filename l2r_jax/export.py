@@ -180,7 +180,11 @@ def save(model: ExportedModel, path: str) -> str:
                                 or os.listdir(path)):
     raise ExportError(f'{path} exists and is not an empty folder: give a new folder to export '
                       'the model to (an export is never written over another).')
-  os.makedirs(path, exist_ok=True)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:  # a file among the folders above it, or no permission
+    raise ExportError(f'{path} cannot be made a folder ({e.strerror}): give a new folder to '
+                      'export the model to.') from None
   data = flax.serialization.to_bytes(model.variables)
   workdir_lib.write_atomic(workdir_lib.path_in(path, VARIABLES_FILE), data)
   spec = dict(model.spec, variables_sha256=hashlib.sha256(data).hexdigest())

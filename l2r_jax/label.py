@@ -48,6 +48,7 @@ answers pass the same checks and land in the same log.
 signal's agreement per round (:mod:`l2r_jax.stopping`); ``export`` writes the last round's model
 to a folder that :func:`l2r_jax.load_model` reads anywhere (:mod:`l2r_jax.export`).
 """
+import difflib
 import io
 import math
 import os
@@ -376,7 +377,13 @@ def status_text(learner) -> str:
 
 def main(argv):
   if len(argv) != 2 or argv[1] not in COMMANDS:
-    raise app.UsageError(f'Give one command: {", ".join(COMMANDS)}.')
+    given = ' '.join(argv[1:])
+    close = difflib.get_close_matches(argv[-1], COMMANDS, n=1) if given else []
+    print(f'l2r_jax.label: {f"{given!r} is not a command" if given else "no command given"}; '
+          f'give one of {", ".join(COMMANDS)}' +
+          (f' (did you mean {close[0]}?)' if close else '') + '. --help: every flag.',
+          file=sys.stderr)
+    sys.exit(2)
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   typed = list(sys.argv)

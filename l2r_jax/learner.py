@@ -57,6 +57,7 @@ from l2r_jax.answers import ANSWERS_FILE  # pylint: disable=unused-import
 from l2r_jax.answers import label_problem  # pylint: disable=unused-import
 from l2r_jax.answers import QUERY_FILE  # pylint: disable=unused-import
 from l2r_jax.errors import ConfigError
+from l2r_jax.errors import DataNotFoundError
 from l2r_jax.errors import LabelError
 
 
@@ -95,6 +96,13 @@ class ActiveLearner:
     # Checked before the workdir is made: a refused learner leaves nothing behind.
     description = describe_pool(ds, name, config.seeds[0])
     ident = workdir_lib.check_identity(self._workdir, config, description)
+    if not data_lib.unknown_labels(ds.task, ds.y_train).any() and not os.path.exists(
+        os.path.join(self._workdir, workdir_lib.IDENTITY_FILE)):
+      where = (f': {os.path.join(ds.source_root, "unlabeled")} holds no image to label'
+               if ds.source_root else '')
+      raise DataNotFoundError(f'every one of the {ds.pool_size} pool samples has a label'
+                              f'{where}; an active learner needs samples to ask about. Give '
+                              'the pool its unlabeled samples.')
     self._pool = pool_lib.Pool(ds, description)
     self._log = answers_lib.AnswerLog(self._workdir, self._pool)
     with self._lock():
@@ -187,16 +195,17 @@ class ActiveLearner:
       if not unlabeled:
         raise LabelError(f'query: all {self.pool_size} pool samples are labeled; nothing is left '
                          'to ask.')
-      given = f'query(n={n!r})'
+      given, fix = f'n={n!r}', 'ask for that many (label query --n, or query(n))'
       if n is None:
         field = 'initial' if first else 'budget'
         n, given = config.al[field], f'config.al.{field}={config.al[field]}'
+        fix = (f'set config.al.{field} within that, or ask for a number (label query --n, or '
+               'query(n))')
       most = unlabeled if first or config.al.subset is None else min(unlabeled, config.al.subset)
       if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= most:
-        raise LabelError(f'{given}: a query asks for 1 .. {most} samples: the pool samples '
-                         f'without a label ({unlabeled}), at most config.al.subset='
-                         f'{config.al.subset}, the random subset a query is chosen from. Give '
-                         'query(n) or set the field.')
+        raise LabelError(f'{given}: a query asks for 1 .. {most} samples (the pool samples '
+                         f'without a label: {unlabeled}; at most config.al.subset='
+                         f'{config.al.subset}, the random subset a query is chosen from): {fix}.')
       if first:
         chosen, scores = protocol.initial_labeled(al.seed, self.pool_size, int(n)), None
       else:
@@ -259,7 +268,8 @@ class ActiveLearner:
   def model(self) -> export_lib.ExportedModel:
     """The model of the last round, as :func:`l2r_jax.load_model` gives back an export of it."""
     if self.rounds == 0:
-      raise LabelError('the model has not trained yet; teach labels, then train().')
+      raise LabelError('the model has not trained yet: answer a query, then train (label query '
+                       'trains before it asks again; in Python, teach() then train()).')
     r = self.results[-1]
     return export_lib.from_training(
         self._experiment.config, self.dataset, self._run.state.train_state.target,

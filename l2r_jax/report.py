@@ -177,7 +177,11 @@ def main(argv: Sequence[str]) -> int:
       out = os.path.abspath(args.out)
       if any(os.path.abspath(w) == out for w in args.workdirs):
         raise ReportError(f'--out={args.out} is one of the workdirs: give another folder.')
-      os.makedirs(out, exist_ok=True)
+      try:
+        os.makedirs(out, exist_ok=True)
+      except OSError as e:  # a file there, or a file among the folders above it
+        raise ReportError(f'--out={args.out} cannot be a folder ({e.strerror}): give a new or '
+                          'empty folder.') from None
       write(records, out)
   except workdir_lib.WorkdirError as e:
     print(f'l2r_jax.report: {e}', file=sys.stderr)

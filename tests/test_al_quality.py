@@ -191,3 +191,13 @@ def test_a_task_begun_on_another_machine_is_refused_unless_finished(tmp_path):
   _write_results(tmp_path / 'crowd', {('random', 0): [0.5]})
   assert al_quality.machines(root, {'crowd': _task_config()}, intel) == {'crowd': intel}
   assert open(tmp_path / 'crowd.machine').read() == intel + '\n'
+
+
+def test_a_task_list_naming_nothing_or_an_unknown_variant_is_refused_and_writes_nothing(tmp_path):
+  out = tmp_path / 'results'
+  with pytest.raises(SystemExit, match='^--tasks names no task: give one or more of mnist1d, '):
+    al_quality.main(['--tasks', ',', '--out', str(out), '--workdir', str(tmp_path / 'runs')])
+  with pytest.raises(SystemExit, match="^--tasks=mnist1d:nosuch: Unknown variant 'nosuch'"):
+    al_quality.main(['--tasks', 'mnist1d:nosuch', '--out', str(out),
+                     '--workdir', str(tmp_path / 'runs')])
+  assert not out.exists() and not (tmp_path / 'runs').exists()

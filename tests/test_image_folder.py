@@ -250,6 +250,16 @@ def test_an_image_outside_a_class_folder_is_refused(tmp_path):
     data_lib.load(_config(root))
 
 
+def test_one_class_is_refused_with_where_the_classes_are_named(tmp_path):
+  root = tmp_path / 'one'
+  _png(root / 'labeled' / 'cat' / 'a.png', 10)
+  _png(root / 'unlabeled' / 'b.png', 20)
+  with pytest.raises(errors.ConfigError, match=r"config.data.classes=\['cat'\]: name at least 2 "
+                     r"classes, in a config file of your own \(c.data.classes = \('cat', 'dog'\)"
+                     r"\), or make a folder per class under .*labeled"):
+    data_lib.load(_config(root))
+
+
 def test_a_file_damaged_after_load_is_refused_by_name(tmp_path):
   root = _folder(tmp_path)
   ds = data_lib.load(_config(root, normalize='imagenet'))

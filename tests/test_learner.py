@@ -154,16 +154,23 @@ def test_a_learner_refuses_what_it_cannot_do(tmp_path):
     learner_lib.ActiveLearner(_config('oracle_loss'), str(tmp_path / 'oracle'))
   assert not os.path.exists(tmp_path / 'oracle')
   with learner_lib.ActiveLearner(_config('random'), str(tmp_path / 'w')) as learner:
-    with pytest.raises(errors.LabelError, match=r'query\(n=500\): a query asks for 1 .. 400 '
-                                                     r'samples'):
+    with pytest.raises(errors.LabelError, match=r'^n=500: a query asks for 1 .. 400 samples '
+                       r'.*: ask for that many \(label query --n, or query\(n\)\)\.$'):
       learner.query(500)
-    with pytest.raises(errors.LabelError, match='the model has not trained yet'):
+    with pytest.raises(errors.LabelError, match='the model has not trained yet: answer a query'):
       learner.predict(learner.dataset.x_test)
   with learner_lib.ActiveLearner(_config('random', **{'al.initial': 1000}),
                                  str(tmp_path / 'big')) as learner:
     with pytest.raises(errors.LabelError, match=r'config.al.initial=1000: a query asks for '
-                                                     r'1 .. 400 samples.*Give query\(n\) or set'):
+                       r'1 .. 400 samples.*: set config.al.initial within that, or ask for a '
+                       r'number \(label query --n'):
       learner.query()
+  # A pool whose every sample has a label: nothing to ask, and no workdir made for it.
+  labeled = breast_cancer.load_breast_cancer(breast_cancer.get_config().data)
+  with pytest.raises(errors.DataNotFoundError, match='every one of the 400 pool samples has a '
+                     'label; an active learner needs samples to ask about'):
+    learner_lib.ActiveLearner(_config('random'), str(tmp_path / 'labeled'), dataset=labeled)
+  assert not os.path.exists(tmp_path / 'labeled')
   # Another pool, other given labels, another strategy in the same workdir: refused.
   pool = breast_cancer.load_breast_cancer(breast_cancer.get_config('unlabeled').data)
   for config, dataset, named in [

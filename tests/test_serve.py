@@ -218,16 +218,20 @@ def test_an_address_or_port_that_cannot_be_listened_on_is_named_with_its_fix():
     taken.close()
 
 
-@pytest.mark.parametrize('flag, named', [('--port=70000', '70000 is not an integer in the range '
-                                          '[0, 65535]'),
-                                         ('--n=0', '0 is not a positive integer')])
-def test_the_commands_numbers_are_checked_before_anything_loads(tmp_path, flag, named):
+@pytest.mark.parametrize('command, flag, refusal', [
+    ('serve', '--port=70000', 'flag --port=70000: 70000 is not an integer in the range [0, 65535]'),
+    ('query', '--n=0', 'flag --n=0: 0 is not a positive integer'),
+    ('qurey', '--n=3', "'qurey' is not a command; give one of query, answer, status, export, "
+     'serve (did you mean query?). --help: every flag.')])
+def test_the_command_line_refuses_in_one_line_before_anything_loads(tmp_path, command, flag,
+                                                                    refusal):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  out = subprocess.run([sys.executable, '-m', 'l2r_jax.label', 'serve',
+  out = subprocess.run([sys.executable, '-m', 'l2r_jax.label', command,
                         '--config=examples/image_folder.py', f'--workdir={tmp_path / "w"}', flag],
                        cwd=root, capture_output=True, text=True, timeout=300)
   assert out.returncode == 2 and 'Traceback' not in out.stderr
-  assert out.stderr.strip().splitlines()[-1] == f'l2r_jax: flag {flag}: {named}'
+  assert out.stderr.strip().splitlines()[-1].split(': ', 1) == ['l2r_jax.label' if command ==
+                                                                'qurey' else 'l2r_jax', refusal]
   assert not (tmp_path / 'w').exists()

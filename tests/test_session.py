@@ -85,6 +85,9 @@ def test_an_exported_model_predicts_as_the_learner_in_another_process(session, t
     path = learner.export(str(tmp_path / 'model'))
     with pytest.raises(errors.ExportError, match='not an empty folder'):
       learner.export(path)
+    with pytest.raises(errors.ExportError, match=r'model.json/inside cannot be made a folder '
+                       r'\(Not a directory\): give a new folder'):
+      learner.export(os.path.join(path, 'model.json', 'inside'))
   np.save(tmp_path / 'files.npy', np.asarray(files))
   script = ('import sys, numpy as np, l2r_jax\n'
             'm = l2r_jax.load_model(sys.argv[1])\n'
@@ -156,6 +159,9 @@ def test_several_workdirs_in_one_report(session, tmp_path):
   _, workdir, _ = session
   out = tmp_path / 'compared'
   assert report.main([workdir, workdir + '_missing', '--out', str(out)]) == 2
+  (tmp_path / 'a_file').write_text('')
+  for taken in (tmp_path / 'a_file', tmp_path / 'a_file' / 'sub'):  # refused in one line
+    assert report.main([workdir, '--out', str(taken)]) == 2
   assert report.main([workdir, '--out', str(out)]) == 0
   assert '| work/l2r |' in (out / 'summary.md').read_text()
   assert (out / 'curves.png').exists()

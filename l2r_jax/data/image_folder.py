@@ -307,8 +307,9 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
       set(_class_folders(os.path.join(root, 'labeled'))) |
       set(_class_folders(os.path.join(root, 'test')))))
   if len(classes) < 2:
-    raise ConfigError(f'config.data.classes={classes}: name at least 2 classes (or make a '
-                      f'folder per class under {os.path.join(root, "labeled")}).')
+    raise ConfigError(f'config.data.classes={classes}: name at least 2 classes, in a config '
+                      "file of your own (c.data.classes = ('cat', 'dog')), or make a folder per "
+                      f'class under {os.path.join(root, "labeled")}.')
   size, channels, skip = _options(config)
   method = normalisation(config, 'image_folder', ('train_statistics', 'imagenet'))
   if method == 'imagenet' and channels != 3:
