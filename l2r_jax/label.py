@@ -393,6 +393,12 @@ def main(argv):
                                'filled in, or JSON lines).')
     if argv[1] == 'export' and not FLAGS.to:
       raise errors.ConfigError('export: give --to=FOLDER, a new folder for the model.')
+    if argv[1] in ('status', 'export') and not os.path.isfile(
+        os.path.join(FLAGS.workdir, workdir_lib.IDENTITY_FILE)):
+      # A mistyped --workdir would otherwise start an empty session and report on it.
+      raise errors.ConfigError(f'{argv[1]}: --workdir={FLAGS.workdir} holds no labeling session '
+                               f'(no {workdir_lib.IDENTITY_FILE}): give the workdir of one, or '
+                               'start one with label query.')
     if argv[1] == 'serve':
       from l2r_jax import serve  # pylint: disable=g-import-not-at-top
       serve.main(FLAGS.config, FLAGS.workdir, FLAGS.host, FLAGS.port)

@@ -235,3 +235,21 @@ def test_the_command_line_refuses_in_one_line_before_anything_loads(tmp_path, co
   assert out.stderr.strip().splitlines()[-1].split(': ', 1) == ['l2r_jax.label' if command ==
                                                                 'qurey' else 'l2r_jax', refusal]
   assert not (tmp_path / 'w').exists()
+
+
+@pytest.mark.parametrize('command', ['status', 'export'])
+def test_status_and_export_of_a_workdir_with_no_session_are_refused_and_make_none(tmp_path,
+                                                                                 command):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  workdir = tmp_path / 'typo'
+  out = subprocess.run([sys.executable, '-m', 'l2r_jax.label', command,
+                        '--config=examples/image_folder.py', f'--workdir={workdir}',
+                        f'--to={tmp_path / "model"}'], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+  assert out.returncode == 2 and 'Traceback' not in out.stderr
+  assert out.stderr.strip().splitlines()[-1] == (
+      f'l2r_jax.label: {command}: --workdir={workdir} holds no labeling session (no '
+      'experiment.json): give the workdir of one, or start one with label query.')
+  assert not workdir.exists() and not (tmp_path / 'model').exists()
