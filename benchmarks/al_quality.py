@@ -11,7 +11,8 @@ and subset draws per seed), plus ``EXTRA_STRATEGIES`` (the paper's Fig. 5 ablati
 Interrupted, the same command resumes at the first unfinished (strategy, seed, cycle); a finished
 task is only read back. The machine a task's runs are made on is recorded beside its workdir
 (``WORKDIR/<task>.machine``): resuming an unfinished task on another CPU model is refused, since
-XLA's numerics differ by instruction set and one comparison's runs come from one machine. Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
+XLA's numerics differ by instruction set and one comparison's runs come from one machine.
+Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
 
 * the metric at every cycle (mean ± std over seeds);
 * the area under the learning curve (AUC): the trapezoid over the number of labels divided by its
@@ -374,7 +375,8 @@ def regimes_markdown(name: str, random_init: List[Dict[str, Any]],
 
 
 def machine_path(workdir: str, name: str) -> str:
-  """Where the machine of task ``name``'s runs is recorded: beside its workdir, ``<slug>.machine``."""
+  """Where the machine of task ``name``'s runs is recorded: ``<slug>.machine``, beside its
+  workdir."""
   return os.path.join(workdir, f'{_slug(name)}.machine')
 
 
