@@ -148,6 +148,17 @@ def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(bro
     assert chosen.count() == 1 and chosen.get_attribute('data-class') == str(
         (truth[ids[4]] + 1) % 10)
     assert not errors + more, errors + more
+    # A mark whose saving failed (the server out of reach) reaches the server when the page loads.
+    page.route('**/api/draft', lambda route: route.abort())
+    page.keyboard.press(str(truth[ids[4]]))
+    page.wait_for_selector('#message.error')
+    assert 'could not be saved on the server' in page.inner_text('#message')
+    page.unroute('**/api/draft')
+    page.reload()
+    until(page, 'window.l2r && window.l2r.state()')
+    draft_saved(page)
+    draft = json.loads(open(os.path.join(work, answers.QUERY_FOLDER, serve.DRAFT_FILE)).read())
+    assert [m['label'] for m in draft['marks'].values()] == [str(truth[ids[4]])]
     context.close()
   finally:
     stop(session, server)
@@ -252,9 +263,11 @@ def test_a_server_killed_mid_session_loses_nothing(browser, tmp_path):
     ids = [int(cards.nth(k).get_attribute('data-index')) for k in range(6)]
     for k in range(3):
       page.keyboard.press(str(k))
-    submit(page)
+    # Two more marked while the submission is on its way and the page reloads its state.
+    page.keyboard.press('Control+Enter')
     for k in range(3, 5):
       page.keyboard.press(str(k))
+    until(page, 'document.getElementById("message").textContent')
     draft_saved(page)
     process.send_signal(signal.SIGKILL)     # no goodbye
     process.wait()

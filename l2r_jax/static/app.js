@@ -90,6 +90,9 @@ async function load() {
   let local = null;
   try { local = JSON.parse(localStorage.getItem(storageKey()) || 'null'); } catch (e) { }
   marks = merged(S.draft, local, pending);
+  // What the server's draft lacks (marks whose saving failed, or made while this page reloaded, and
+  // the answers just submitted) is sent now: a page opened elsewhere opens on the same marks.
+  if (JSON.stringify(marks) !== JSON.stringify(S.draft || {})) sendDraft();
   // The first image not answered yet (after a submission, a reload, a new query).
   focus = Math.max(0, S.items.findIndex((it) => !answerOf(it) && !(marks[it.index] || {}).skipped));
   $('where').textContent = `${S.workdir} · ${S.task} · ${S.labeled} of ${S.pool_size} labeled · ` +
