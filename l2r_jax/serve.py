@@ -10,7 +10,8 @@ heads by clicks, "train and ask again" run in the background with its progress.
 pass :func:`l2r_jax.label.checked` and :func:`l2r_jax.label.teach_checked`, as a file given to
 ``label answer`` does: refused whole with the same lines, taught in one synced append to
 ``answers.jsonl`` before the page hears back. What is marked and not submitted is kept in the
-browser and in ``WORKDIR/query/page_draft.json`` (atomically) as it is given.
+browser and in ``WORKDIR/query/page_draft.json`` (atomically) as it is given, merged sample by
+sample with what other pages open on the same query keep there.
 
 **Safe by default** (:mod:`l2r_jax.page_http`): 127.0.0.1 unless ``--host`` says otherwise, requests
 that must name this computer, only the page and the pool's own images served, and every request
@@ -55,6 +56,20 @@ def class_keys(names: List[str]) -> List[Optional[str]]:
       len(set(lower)) == len(lower)):
     return lower
   return [CLASS_KEYS[k] if k < len(CLASS_KEYS) else None for k in range(len(names))]
+
+
+def _query_id(query: Optional[Dict[str, Any]]) -> Optional[str]:
+  """A query's name for the page (its round, labels known and samples): drafts are bound to it."""
+  if query is None:
+    return None
+  return hashlib.sha256(json.dumps(
+      [query['round'], query['num_labeled'], query['indices']]).encode()).hexdigest()[:16]
+
+
+def _mark_time(mark: Any) -> float:
+  """When the page made ``mark`` (its ``t``, milliseconds); 0 for none."""
+  t = mark.get('t') if isinstance(mark, dict) else None
+  return t if isinstance(t, (int, float)) and not isinstance(t, bool) else 0
 
 
 class Session:
@@ -107,8 +122,7 @@ class Session:
       if i in guesses:
         item['predicted'], item['probability'] = guesses[i]
       items.append(item)
-    query_id = None if query is None else hashlib.sha256(json.dumps(
-        [query['round'], query['num_labeled'], query['indices']]).encode()).hexdigest()[:16]
+    query_id = _query_id(query)
     return {
         'task': self.geometry.task, 'workdir': learner.workdir, 'classes': self.class_names,
         'keys': class_keys(self.class_names), 'joint_names': list(self.geometry.joint_names),
@@ -119,7 +133,7 @@ class Session:
         'rounds': status['rounds'], 'strategy': query and query['strategy'],
         'results': [{'round': r['cycle'], 'labels': r['num_labeled'], 'metric': r['metric'],
                      'value': r.get('value')} for r in status['results']],
-        'stop': status['stop']['stop'], 'draft': self._draft(query_id),
+        'stop': status['stop']['stop'], 'draft': self._draft(query_id, pending),
         'training': self.progress(), 'busy': False}
 
   def _guesses(self, pending: List[int]) -> Dict[int, Tuple[str, float]]:
@@ -209,12 +223,15 @@ class Session:
       indices, labels, lines = label_lib.checked(answers, problems, self.learner)
       done = label_lib.teach_checked(self.learner, 'the page\'s answers', indices, labels, lines)
     return {'taught': done['taught'], 'left': len(done['left']),
-            'message': f'{done["taught"]} labels taught; {len(done["left"])} of the query left.'}
+            'message': f'{done["taught"]} label{"" if done["taught"] == 1 else "s"} taught; '
+                       f'{len(done["left"])} of the query left.'}
 
   def train(self) -> Dict[str, Any]:
     """Starts the round (train on the labels known, then ask again) in the background."""
     if not self.busy.acquire(blocking=False):
-      raise RequestRefused(409, 'a round is training already; wait for it.')
+      if self.round is not None and not self.round['done']:
+        raise RequestRefused(409, 'a round is training already; wait for it.')
+      raise RequestRefused(409, 'answers are being taught; train again in a moment.')
     self.round = {'started': time.time(), 'ended': None, 'error': None, 'done': False,
                   'labels': len(self.learner.labeled[0]), 'estimate': self.last_seconds,
                   'message': f'training on {len(self.learner.labeled[0])} labels'}
@@ -242,18 +259,29 @@ class Session:
       self.busy.release()
 
   def save_draft(self, body: Any) -> Dict[str, Any]:
-    """Keeps what the page holds and has not submitted: ``{"query_id", "marks": {...}}``."""
+    """Keeps what the page holds and has not submitted: ``{"query_id", "marks": {...}}``, merged
+    sample by sample into the draft kept (the later mark by its ``t`` wins), so that two pages
+    open on one query keep each other's marks."""
     if not isinstance(body, dict) or not isinstance(body.get('query_id'), str) or not isinstance(
         body.get('marks'), dict):
       raise RequestRefused(400, 'give {"query_id": ..., "marks": {...}}.')
     with self.draft_lock:
+      if body['query_id'] != _query_id(self.learner.last_query):
+        raise RequestRefused(409, 'this page shows a query that has been answered and replaced; '
+                                  'reload the page for the one asked now.')
+      kept = self._draft(body['query_id']) or {}
+      for index, mark in body['marks'].items():
+        if _mark_time(mark) >= _mark_time(kept.get(index)):
+          kept[index] = mark
       folder = workdir_lib.folder_in(self.learner.workdir, answers_lib.QUERY_FOLDER)
       os.makedirs(folder, exist_ok=True)
       workdir_lib.write_atomic(workdir_lib.path_in(folder, DRAFT_FILE),
-                               json.dumps({'query_id': body['query_id'], 'marks': body['marks']}))
+                               json.dumps({'query_id': body['query_id'], 'marks': kept}))
     return {'saved': True}
 
-  def _draft(self, query_id: Optional[str]) -> Optional[Dict[str, Any]]:
+  def _draft(self, query_id: Optional[str], pending: Optional[List[int]] = None
+             ) -> Optional[Dict[str, Any]]:
+    """The draft kept for ``query_id`` (its marks of the ``pending`` samples only, if given)."""
     path = workdir_lib.path_in(self.learner.workdir, answers_lib.QUERY_FOLDER, DRAFT_FILE)
     if query_id is None or not os.path.lexists(path):
       return None
@@ -261,8 +289,13 @@ class Session:
       draft = json.loads(workdir_lib.read_text(path))
     except (OSError, ValueError):
       return None
-    return draft.get('marks') if isinstance(draft, dict) and draft.get(
-        'query_id') == query_id else None
+    if not (isinstance(draft, dict) and draft.get('query_id') == query_id and isinstance(
+        draft.get('marks'), dict)):
+      return None
+    if pending is None:
+      return draft['marks']
+    asked = {str(i) for i in pending}
+    return {k: v for k, v in draft['marks'].items() if k in asked}
 
   @contextlib.contextmanager
   def _working(self):

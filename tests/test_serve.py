@@ -189,6 +189,40 @@ def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_
     again.close()
 
 
+def test_drafts_of_two_pages_merge_by_time_and_one_of_an_earlier_query_is_refused(page):
+  p, _, truth, _ = page
+  p.train()
+  state = p.state()
+  a, b, c = (str(it['index']) for it in state['items'][:3])
+
+  def save(marks, query_id=state['query_id']):
+    return p.request('POST', '/api/draft', {'query_id': query_id, 'marks': marks})[0]
+
+  assert save({a: {'label': '7', 't': 10}, b: {'label': '1', 't': 10}}) == 200   # one page
+  assert save({b: {'label': '2', 't': 20}, c: {'cleared': True, 't': 5}}) == 200  # another
+  assert save({a: {'label': '8', 't': 30}, b: {'label': '1', 't': 10}}) == 200   # the first again
+  assert p.state()['draft'] == {a: {'label': '8', 't': 30}, b: {'label': '2', 't': 20},
+                                c: {'cleared': True, 't': 5}}
+  # A sample answered leaves the draft the pages read.
+  item = state['items'][0]
+  status, body, _ = p.request('POST', '/api/answers', {'answers': [
+      {'index': item['index'], 'id': item['id'], 'label': str(truth[item['id']])}]})
+  assert status == 200 and body['message'] == '1 label taught; 5 of the query left.'
+  assert sorted(p.state()['draft']) == sorted([b, c])
+  # A page still on a query answered and replaced: refused, the draft kept as it is.
+  status, body, _ = p.request('POST', '/api/draft', {'query_id': '0' * 16,
+                                                     'marks': {b: {'label': '9', 't': 40}}})
+  assert status == 409 and 'reload the page' in body['refused']
+  assert p.state()['draft'][b] == {'label': '2', 't': 20}
+  # Another request holding the learner: a round is refused in words that say why, and the page
+  # is told the server is busy with no round training (it looks again).
+  with p.session.busy:
+    status, body, _ = p.request('POST', '/api/train', {})
+    assert (status, body['refused']) == (409, 'answers are being taught; train again in a moment.')
+    busy = p.state()
+    assert busy['busy'] and busy['training']['done']
+
+
 def test_class_keys_and_refused_address():
   assert serve.class_keys(['cat', 'dog']) == ['1', '2']
   assert serve.class_keys(['a', 'B', 'c']) == ['a', 'b', 'c']

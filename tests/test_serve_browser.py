@@ -157,8 +157,61 @@ def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(bro
     page.reload()
     until(page, 'window.l2r && window.l2r.state()')
     draft_saved(page)
-    draft = json.loads(open(os.path.join(work, answers.QUERY_FOLDER, serve.DRAFT_FILE)).read())
-    assert [m['label'] for m in draft['marks'].values()] == [str(truth[ids[4]])]
+    draft = page.evaluate('fetch("/api/state").then(r => r.json()).then(s => s.draft)')
+    assert [m['label'] for m in draft.values()] == [str(truth[ids[4]])]
+    context.close()
+  finally:
+    stop(session, server)
+
+
+def test_a_cleared_class_and_a_change_while_answers_are_on_their_way_are_kept_as_meant(
+    browser, tmp_path):
+  truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
+  for sample_id in sorted(truth)[40:]:
+    os.remove(tmp_path / 'digits' / sample_id)
+  work = str(tmp_path / 'work')
+  session, server, url = serving(test_serve.digits_config(tmp_path / 'digits'), work)
+  try:
+    context, page, _ = open_page(browser, url)
+    train_and_ask(page)
+    cards = page.locator('.card')
+    ids = [int(cards.nth(k).get_attribute('data-index')) for k in range(6)]
+    page.keyboard.press('1')
+    page.keyboard.press('2')
+    draft_saved(page)
+    # The second class cleared while the server is out of reach, the page then opened again: the
+    # clearing outweighs the class the server kept, and reaches the server.
+    page.route('**/api/draft', lambda route: route.abort())
+    page.keyboard.press('ArrowLeft')
+    page.keyboard.press('Backspace')
+    page.wait_for_selector('#message.error')
+    page.unroute('**/api/draft')
+    page.reload()
+    until(page, 'window.l2r && window.l2r.state()')
+    assert page.inner_text('#count') == '6 asked · 1 answered · 0 skipped · 5 left'
+    assert page.locator(f'.card[data-index="{ids[1]}"] button.on').count() == 0
+    draft_saved(page)
+    # A submission held on its way: its image cannot change meanwhile, nor be submitted twice.
+    held = []
+    page.route('**/api/answers', lambda route: held.append(route))
+    page.keyboard.press('Control+Enter')
+    for _ in range(600):
+      if held:
+        break
+      page.wait_for_timeout(100)
+    page.keyboard.press('ArrowLeft')
+    page.keyboard.press('5')
+    assert 'on its way to the server' in page.inner_text('#message')
+    assert page.evaluate(f'window.l2r.marks()["{ids[0]}"].label') == '1'
+    page.keyboard.press('Control+Enter')
+    assert page.inner_text('#message').startswith('The answers are on their way')
+    assert len(held) == 1
+    page.evaluate('document.getElementById("message").textContent = ""')
+    held[0].continue_()
+    until(page, 'document.getElementById("message").textContent')
+    assert page.inner_text('#message') == '1 label taught; 5 of the query left.'
+    log = [json.loads(l) for l in open(os.path.join(work, answers.ANSWERS_FILE))]
+    assert [(r['index'], r['label']) for r in log] == [(ids[0], '1')]
     context.close()
   finally:
     stop(session, server)

@@ -10,6 +10,7 @@ let S = null;        // the server's state
 let marks = {};      // pool index -> {label, skipped, joints: [[x, y, v] | null], points, done, t}
 let focus = 0;       // the item in view (its position in S.items)
 let draftBusy = false, draftAgain = false;
+let sending = null;  // the pool indices (strings) of a submission on its way, or null
 
 async function api(method, path, body) {
   const options = {method, headers: {}};
@@ -84,7 +85,10 @@ function merged(server, local, pending) {
 async function load() {
   let state;
   try { state = await api('GET', '/api/state'); } catch (e) { show(e.message, true); return; }
-  if (state.busy) { watch(); return; }
+  if (state.busy) {   // a round trains, or another request is being answered: look again
+    if (state.training && !state.training.done) watch(); else setTimeout(load, 300);
+    return;
+  }
   S = state;
   const pending = new Set(S.items.map((it) => String(it.index)));
   let local = null;
@@ -104,11 +108,17 @@ async function load() {
 
 // -- what an item's answer is ---------------------------------------------------------------------
 
+// The class an item has: the person's, else the model's unless the person cleared it.
+function classOf(item) {
+  const m = marks[item.index] || {};
+  return m.label || (m.cleared ? undefined : item.predicted);
+}
+
 function answerOf(item) {
   const m = marks[item.index] || {};
   if (m.skipped) return null;
   if (S.task === 'classification') {
-    const label = m.label || item.predicted;
+    const label = classOf(item);
     return label === undefined ? null : {index: item.index, id: item.id, label};
   }
   if (S.task === 'pose') {
@@ -129,14 +139,23 @@ function counts() {
 }
 
 async function submit(list) {
+  if (sending) {
+    show('The answers are on their way: wait for the server\'s reply.', false);
+    return;
+  }
   const answers = list || S.items.map(answerOf).filter((a) => a);
   if (!answers.length) { show('Nothing to submit yet: answer an image first.', true); return; }
+  sending = new Set(answers.map((a) => String(a.index)));
+  $('submit').disabled = true;
   try {
     const result = await api('POST', '/api/answers', {answers});
     show(result.message, false);
     await load();
   } catch (e) {
     show(e.message, true);
+  } finally {
+    sending = null;
+    if ($('progress').hidden) $('submit').disabled = false;
   }
 }
 
@@ -155,6 +174,12 @@ async function watch() {
   for (;;) {
     let p;
     try { p = (await api('GET', '/api/progress')).training; } catch (e) { show(e.message, true); }
+    if (p === null) {     // no round in this server: the page waited on another request
+      $('progress').hidden = true;
+      $('train').disabled = $('submit').disabled = false;
+      await load();
+      return;
+    }
     if (p) {
       const bar = $('bar');
       if (p.estimate) {
@@ -202,7 +227,7 @@ function grid() {
   const g = el('div', {class: 'grid', id: 'grid'});
   S.items.forEach((item, k) => {
     const m = marks[item.index] || {};
-    const chosen = m.label || item.predicted;
+    const chosen = classOf(item);
     const card = el('div', {class: 'card', 'data-index': item.index, onclick: () => {
       focus = k; render();
     }});
@@ -238,15 +263,28 @@ function grid() {
 
 function current() { return S.items[focus]; }
 
-function choose(name) {
+// The item in view, unless its answer is on its way to the server (then it cannot change here).
+function editable() {
   const item = current();
+  if (sending && sending.has(String(item.index))) {
+    show('This image\'s answer is on its way to the server; once it is taught, a change to it is ' +
+         'a correction (label answer --relabel).', true);
+    return null;
+  }
+  return item;
+}
+
+function choose(name) {
+  const item = editable();
+  if (!item) return;
   marks[item.index] = {label: name};
   focus = Math.min(focus + 1, S.items.length - 1);
   changed(item.index);
 }
 
 function skip() {
-  const item = current();
+  const item = editable();
+  if (!item) return;
   const m = marks[item.index] || {};
   marks[item.index] = Object.assign(m, {skipped: !m.skipped});
   if (marks[item.index].skipped) focus = Math.min(focus + 1, S.items.length - 1);
@@ -340,7 +378,9 @@ function draw(svg, m, scale) {
 }
 
 function place(x, y) {
-  const item = current(), m = marks[item.index];
+  const item = editable();
+  if (!item) return;
+  const m = marks[item.index];
   m.joints = m.joints || [];
   if (m.joints.length >= S.joint_names.length) return;
   m.joints.push([x, y, 1]);
@@ -348,7 +388,9 @@ function place(x, y) {
 }
 
 function invisible() {
-  const item = current(), m = marks[item.index];
+  const item = editable();
+  if (!item) return;
+  const m = marks[item.index];
   m.joints = m.joints || [];
   if (m.joints.length >= S.joint_names.length) return;
   m.joints.push([0, 0, 0]);
@@ -356,7 +398,9 @@ function invisible() {
 }
 
 function head(x, y, radius) {
-  const item = current(), m = marks[item.index];
+  const item = editable();
+  if (!item) return;
+  const m = marks[item.index];
   m.points = m.points || [];
   const near = m.points.findIndex((p) => Math.hypot(p[0] - x, p[1] - y) <= radius);
   if (near >= 0) m.points.splice(near, 1); else m.points.push([x, y]);
@@ -365,8 +409,16 @@ function head(x, y, radius) {
 }
 
 function undo() {
-  const item = current(), m = marks[item.index] || {};
-  if (S.task === 'classification') { delete marks[item.index]; changed(); return; }
+  const item = editable();
+  if (!item) return;
+  const m = marks[item.index] || {};
+  // A cleared class is a mark of its own (not a deletion), so that it outweighs an older one
+  // kept elsewhere; the model's class is not submitted for it until Enter confirms it.
+  if (S.task === 'classification') {
+    marks[item.index] = {cleared: true};
+    changed(item.index);
+    return;
+  }
   const list = S.task === 'pose' ? m.joints : m.points;
   if (list && list.length) list.pop();
   m.done = false;
@@ -405,7 +457,7 @@ document.addEventListener('keydown', (e) => {
     }
   } else if (e.key === 'Enter') {
     e.preventDefault();
-    if (S.task === 'crowd') { marks[item.index].done = true; changed(item.index); }
+    if (S.task === 'crowd' && editable()) { marks[item.index].done = true; changed(item.index); }
     move(1);
     return;
   } else if (S.task === 'pose' && e.key.toLowerCase() === 'i') {
