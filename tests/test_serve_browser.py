@@ -283,6 +283,8 @@ def test_joints_and_heads_by_clicks_then_train_and_ask_again(browser, tmp_path, 
     assert page.locator('#curve circle').count() == 1
     assert 'round 0: 2 labels' in page.inner_text('#rounds')
     assert page.locator('.strip button').count() == 2
+    # The answered query's marks are gone from the browser's storage; nothing marked on this one.
+    assert page.evaluate('Object.keys(localStorage).filter((k) => k.startsWith("l2r-jax:"))') == []
     assert session.learner.last_query['indices'][0] not in expected
     assert not errors, errors
     context.close()

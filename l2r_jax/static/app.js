@@ -93,6 +93,13 @@ async function load() {
   const pending = new Set(S.items.map((it) => String(it.index)));
   let local = null;
   try { local = JSON.parse(localStorage.getItem(storageKey()) || 'null'); } catch (e) { }
+  try {   // this workdir's marks of earlier queries (answered, then replaced) are done with
+    for (const key of Object.keys(localStorage)) {
+      if (key.startsWith(`l2r-jax:${S.workdir}:`) && key !== storageKey()) {
+        localStorage.removeItem(key);
+      }
+    }
+  } catch (e) { /* no storage */ }
   marks = merged(S.draft, local, pending);
   // What the server's draft lacks (marks whose saving failed, or made while this page reloaded, and
   // the answers just submitted) is sent now: a page opened elsewhere opens on the same marks.
