@@ -344,7 +344,8 @@ def _answer(learner, argv) -> None:
     print(f'note: {len(outside)} of the answers are for samples outside the current query '
           f'(taught all the same): {_listed(outside, learner)}', file=sys.stderr)
   left = done['left']
-  print(f'{len(indices)} label{"" if len(indices) == 1 else "s"} taught ({len(learner.labeled[0])} in all); '
+  taught = f'{len(indices)} label{"" if len(indices) == 1 else "s"} taught'
+  print(f'{taught} ({len(learner.labeled[0])} in all); '
         + (f'{len(left)} of the query left to answer: {_listed(left, learner)}' if left else
            'the query is answered; to train and ask again: ' + next_command('query', argv)))
 

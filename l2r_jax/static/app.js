@@ -7,7 +7,8 @@ const token = document.querySelector('meta[name="l2r-token"]').content;
 const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
 let S = null;        // the server's state
-let marks = {};      // pool index -> {label, skipped, joints: [[x, y, v] | null], points, done, t}
+let marks = {};      // pool index -> {label, cleared, skipped, joints: [[x, y, v] | null], points,
+                     //                 done, t}
 let focus = 0;       // the item in view (its position in S.items)
 let draftBusy = false, draftAgain = false;
 let sending = null;  // the pool indices (strings) of a submission on its way, or null
