@@ -164,13 +164,14 @@ def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(bro
     stop(session, server)
 
 
-def test_a_cleared_class_and_a_change_while_answers_are_on_their_way_are_kept_as_meant(
+def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_server(
     browser, tmp_path):
   truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
   for sample_id in sorted(truth)[40:]:
     os.remove(tmp_path / 'digits' / sample_id)
   work = str(tmp_path / 'work')
-  session, server, url = serving(test_serve.digits_config(tmp_path / 'digits'), work)
+  config = test_serve.digits_config(tmp_path / 'digits')
+  session, server, url = serving(config, work)
   try:
     context, page, _ = open_page(browser, url)
     train_and_ask(page)
@@ -212,6 +213,20 @@ def test_a_cleared_class_and_a_change_while_answers_are_on_their_way_are_kept_as
     assert page.inner_text('#message') == '1 label taught; 5 of the query left.'
     log = [json.loads(l) for l in open(os.path.join(work, answers.ANSWERS_FILE))]
     assert [(r['index'], r['label']) for r in log] == [(ids[0], '1')]
+    context.close()
+    # A server started anew (no round in it), busy with another request when the page opens: the
+    # page looks again until it is free, then shows the query, its buttons enabled.
+    stop(session, server)
+    session, server, url = serving(config, work)
+    with session.busy:
+      context = browser.new_context()
+      page = context.new_page()
+      page.goto(url)
+      page.wait_for_timeout(1500)
+      assert page.evaluate('window.l2r.state()') is None
+    until(page, 'window.l2r.state()')
+    assert page.locator('#progress').is_hidden() and page.is_enabled('#train')
+    assert page.inner_text('#count') == '5 asked · 0 answered · 0 skipped · 5 left'
     context.close()
   finally:
     stop(session, server)

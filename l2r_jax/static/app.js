@@ -87,8 +87,9 @@ async function load() {
   let state;
   try { state = await api('GET', '/api/state'); } catch (e) { show(e.message, true); return; }
   if (state.busy) {   // a round trains, or another request is being answered: look again
-    if (state.training && !state.training.done) watch(); else setTimeout(load, 300);
-    return;
+    if (state.training && !state.training.done) { watch(); return; }
+    await new Promise((r) => setTimeout(r, 300));
+    return load();
   }
   S = state;
   const pending = new Set(S.items.map((it) => String(it.index)));
