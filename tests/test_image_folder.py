@@ -54,8 +54,8 @@ def _folder(tmp_path):
 
 
 def _config(root, **fields):
-  return ml_collections.ConfigDict(dict(name='image_folder', root=str(root), image_size=(4, 4),
-                                        **fields))
+  return ml_collections.ConfigDict(dict(dict(name='image_folder', root=str(root),
+                                             image_size=(4, 4)), **fields))
 
 
 def _damaged(root):
@@ -228,6 +228,40 @@ def test_links_to_folders_and_files_are_followed_in_labeled_and_unlabeled(tmp_pa
   os.symlink(root, root / 'unlabeled' / 'batch2')   # a loop: the root holds unlabeled/
   with pytest.raises(errors.ImageFolderError,
                      match=r'unlabeled/batch2 is a link to .*images, a folder it is in'):
+    data_lib.load(_config(root))
+
+
+def test_a_phones_heic_photo_is_read_and_files_not_named_as_images_are_counted(tmp_path, caplog):
+  import pillow_heif  # pylint: disable=g-import-not-at-top  (a dependency, here for its decoder)
+  root = _folder(tmp_path)
+  y, x = np.mgrid[0:48, 0:64]
+  photo = np.stack([x * 4, y * 5, (x + y) * 2], -1).astype(np.uint8)
+  heif = pillow_heif.from_bytes('RGB', (64, 48), photo.tobytes())
+  heif.save(str(root / 'unlabeled' / 'IMG_0001.HEIC'), quality=90)
+  # The reference: the file decoded by libheif through pillow-heif's own API, kept as a PNG.
+  decoded = np.asarray(pillow_heif.open_heif(str(root / 'unlabeled' / 'IMG_0001.HEIC')))
+  Image.fromarray(decoded).save(tmp_path / 'reference.png')
+  for name in ('notes.txt', 'layers.xcf', 'more.xcf', 'README'):
+    (root / 'unlabeled' / name).write_text('not an image')
+  with caplog.at_level(logging.WARNING):
+    ds = data_lib.load(_config(root, image_size=(12, 16)))
+  assert list(ds.pool_ids) == ['labeled/cat/c.png', 'labeled/dog/d.png',
+                               'unlabeled/IMG_0001.HEIC', 'unlabeled/u.png']
+  np.testing.assert_array_equal(
+      image_folder.read_image(str(root / 'unlabeled' / 'IMG_0001.HEIC'), (12, 16), 3),
+      image_folder.read_image(str(tmp_path / 'reference.png'), (12, 16), 3))
+  warned = '\n'.join(r.getMessage() for r in caplog.records)
+  assert f'4 of the files under {root} are not read' in warned
+  assert '(2 .xcf, 1 .txt, 1 no extension; the first: unlabeled/README)' in warned
+
+
+def test_a_heic_file_without_its_plugin_is_refused_naming_the_plugin(tmp_path, monkeypatch):
+  root = _folder(tmp_path)
+  (root / 'unlabeled' / 'IMG_0002.heic').write_bytes(bytes(range(256)) * 4)
+  monkeypatch.setattr(image_folder, 'pillow_heif', None)
+  with pytest.raises(errors.ImageFolderError, match=r'unlabeled/IMG_0002\.heic: a HEIC/HEIF '
+                     r'photo, which Pillow reads through the pillow-heif plugin: pip install '
+                     r'pillow-heif'):
     data_lib.load(_config(root))
 
 

@@ -10,7 +10,10 @@ labels of ``unlabeled/`` are unknown (-1) until answered (:class:`~l2r_jax.learn
 are ``config.data.classes`` in that order, or else the sorted names of the class folders under
 ``labeled/`` and ``test/``; a class folder not among ``config.data.classes`` is refused.
 
-**Which files.** Those whose names end in :data:`EXTENSIONS` (any case). Links to files and to
+**Which files.** Those whose names end in :data:`EXTENSIONS` (any case; HEIC and HEIF, the
+photos of phones, through the ``pillow-heif`` plugin); other files are not read, and their count by
+extension is given as a warning (a photo in a format not read is not left out silently). Links to
+files and to
 folders are followed alike, in all three folders; a link to a folder that holds it (a loop) is
 refused. Names that start with ``.`` are hidden and never read, files and folders alike: macOS
 writes a ``._name.png`` beside every image on some drives (AppleDouble, the image's metadata,
@@ -33,6 +36,7 @@ Pillow's ``thumbnail()`` does). Then normalised: per channel by the mean and std
 ``stats_sample`` pool images (``normalize='train_statistics'``, the default), or as ImageNet's
 weights expect (``'imagenet'``, for a pretrained backbone).
 """
+import collections
 from concurrent import futures
 import contextlib
 import os
@@ -46,6 +50,13 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
+try:   # HEIC/HEIF (phones' photos): Pillow reads them once the plugin registers its opener
+  import pillow_heif
+except ImportError:  # pragma: no cover  (a dependency; its absence is named where a file needs it)
+  pillow_heif = None
+else:
+  pillow_heif.register_heif_opener()
+
 from l2r_jax.data import preprocessing
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import IMAGENET_MEAN
@@ -56,7 +67,9 @@ from l2r_jax.errors import ConfigError
 from l2r_jax.errors import DataNotFoundError
 from l2r_jax.errors import ImageFolderError
 
-EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
+EXTENSIONS = ('.png', '.jpg', '.jpeg', '.jpe', '.jfif', '.bmp', '.gif', '.tif', '.tiff', '.webp',
+              '.avif', '.heic', '.heif')
+HEIF_EXTENSIONS = ('.heic', '.heif')
 SHOWN = 20                 # unreadable files named in a message; the rest are counted
 JPEG_REDUCING_GAP = 2      # a JPEG is decoded at >= this many times the size it is resized to
 THUMBNAIL_SIDE = 256       # pixels; a contact sheet shows its images 160 pixels wide
@@ -72,9 +85,11 @@ def _hidden(name: str) -> bool:
   return name.startswith('.')
 
 
-def _images(folder: str, problems: List[Problem], above: Tuple[str, ...] = ()) -> List[str]:
+def _images(folder: str, problems: List[Problem], passed_over: List[str],
+            above: Tuple[str, ...] = ()) -> List[str]:
   """Image files under ``folder`` and its subfolders (links followed, hidden names left out);
-  a subfolder that cannot be listed is added to ``problems``."""
+  a subfolder that cannot be listed is added to ``problems``, a file whose name is not an image's
+  to ``passed_over``."""
   if not above and not os.path.isdir(folder):
     return []
   try:
@@ -93,9 +108,11 @@ def _images(folder: str, problems: List[Problem], above: Tuple[str, ...] = ()) -
       if target in above or here.startswith(os.path.join(target, '')):
         raise ImageFolderError(f'{entry.path} is a link to {target}, a folder it is in: '
                                'following it would never end. Remove the link.')
-      found += _images(entry.path, problems, above)
+      found += _images(entry.path, problems, passed_over, above)
     elif entry.name.lower().endswith(EXTENSIONS):
       found.append(entry.path)
+    else:
+      passed_over.append(entry.path)
   return found
 
 
@@ -106,8 +123,8 @@ def _class_folders(folder: str) -> List[str]:
                 if not _hidden(d) and os.path.isdir(os.path.join(folder, d)))
 
 
-def _labeled(folder: str, classes: Sequence[str],
-             problems: List[Problem]) -> Tuple[List[str], List[int]]:
+def _labeled(folder: str, classes: Sequence[str], problems: List[Problem],
+             passed_over: List[str]) -> Tuple[List[str], List[int]]:
   files, labels = [], []
   outside = [n for n in (os.listdir(folder) if os.path.isdir(folder) else [])
              if not _hidden(n) and n.lower().endswith(EXTENSIONS)
@@ -121,7 +138,7 @@ def _labeled(folder: str, classes: Sequence[str],
     if name not in classes:
       raise ConfigError(f'{os.path.join(folder, name)} is a class folder, but {name!r} is not in '
                         f'config.data.classes={list(classes)}: add it there, or move the folder.')
-    found = _images(os.path.join(folder, name), problems)
+    found = _images(os.path.join(folder, name), problems, passed_over)
     files += found
     labels += [classes.index(name)] * len(found)
   order = np.argsort(files, kind='stable')
@@ -227,6 +244,9 @@ def _reason(path: str, error: BaseException) -> str:
       return 'empty (0 bytes)'
     if all(chr(b) in string.printable for b in start):
       return f'text, not an image (it starts {start[:24].decode()!r})'
+    if path.lower().endswith(HEIF_EXTENSIONS) and pillow_heif is None:
+      return ('a HEIC/HEIF photo, which Pillow reads through the pillow-heif plugin: '
+              'pip install pillow-heif')
     return 'not an image Pillow can read (damaged, or of another format)'
   if isinstance(error, OSError) and error.strerror:
     return error.strerror
@@ -269,6 +289,19 @@ def _decode_all(files: Sequence[str], size: Tuple[int, int], channels: int, keep
         elif path in keep:
           kept[path] = result
   return kept, problems
+
+
+def passed_over_text(root: str, passed_over: Sequence[str]) -> str:
+  """The files under ``root`` that are not read (their names not images'), counted by extension."""
+  kinds = collections.Counter(os.path.splitext(p)[1].lower() or 'no extension'
+                              for p in passed_over)
+  counted = ', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items(),
+                                                          key=lambda k: (-k[1], k[0])))
+  first = shown(os.path.relpath(sorted(passed_over)[0], root))
+  return (f'{len(passed_over)} of the files under {root} are not read, their names not '
+          f'those of images ({counted}; the first: {first}). Images are read by names ending in '
+          f'{" ".join(EXTENSIONS)}: convert any other image to one of these (PNG, or JPEG for '
+          'photos).')
 
 
 def _problems_text(root: str, problems: Sequence[Problem], total: int) -> str:
@@ -314,11 +347,13 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
   method = normalisation(config, 'image_folder', ('train_statistics', 'imagenet'))
   if method == 'imagenet' and channels != 3:
     raise ConfigError("config.data.normalize='imagenet' needs RGB: config.data.channels=3.")
-  problems = []
-  labeled, labels = _labeled(os.path.join(root, 'labeled'), classes, problems)
-  unlabeled = _images(os.path.join(root, 'unlabeled'), problems)
+  problems, passed_over = [], []
+  labeled, labels = _labeled(os.path.join(root, 'labeled'), classes, problems, passed_over)
+  unlabeled = _images(os.path.join(root, 'unlabeled'), problems, passed_over)
   pool = sorted(zip(labeled + unlabeled, labels + [-1] * len(unlabeled)))
-  test = list(zip(*_labeled(os.path.join(root, 'test'), classes, problems)))
+  test = list(zip(*_labeled(os.path.join(root, 'test'), classes, problems, passed_over)))
+  if passed_over:
+    logging.warning('%s', passed_over_text(root, passed_over))
   stats_sample = int(config.get('stats_sample', 1000))
 
   def sample_of(files):
