@@ -241,12 +241,14 @@ def test_a_phones_heic_photo_is_read_and_files_not_named_as_images_are_counted(t
   # The reference: the file decoded by libheif through pillow-heif's own API, kept as a PNG.
   decoded = np.asarray(pillow_heif.open_heif(str(root / 'unlabeled' / 'IMG_0001.HEIC')))
   Image.fromarray(decoded).save(tmp_path / 'reference.png')
+  (root / 'unlabeled' / 'saved.jfif').write_bytes(_jpeg_bytes(16, 12))   # a browser's JPEG
   for name in ('notes.txt', 'layers.xcf', 'more.xcf', 'README'):
     (root / 'unlabeled' / name).write_text('not an image')
   with caplog.at_level(logging.WARNING):
     ds = data_lib.load(_config(root, image_size=(12, 16)))
   assert list(ds.pool_ids) == ['labeled/cat/c.png', 'labeled/dog/d.png',
-                               'unlabeled/IMG_0001.HEIC', 'unlabeled/u.png']
+                               'unlabeled/IMG_0001.HEIC', 'unlabeled/saved.jfif',
+                               'unlabeled/u.png']
   np.testing.assert_array_equal(
       image_folder.read_image(str(root / 'unlabeled' / 'IMG_0001.HEIC'), (12, 16), 3),
       image_folder.read_image(str(tmp_path / 'reference.png'), (12, 16), 3))
