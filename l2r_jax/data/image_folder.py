@@ -13,9 +13,8 @@ are ``config.data.classes`` in that order, or else the sorted names of the class
 **Which files.** Those whose names end in :data:`EXTENSIONS` (any case; HEIC and HEIF, the
 photos of phones, through the ``pillow-heif`` plugin); other files are not read, and their count by
 extension is given as a warning (a photo in a format not read is not left out silently). Links to
-files and to
-folders are followed alike, in all three folders; a link to a folder that holds it (a loop) is
-refused. Names that start with ``.`` are hidden and never read, files and folders alike: macOS
+files and to folders are followed alike, in all three folders; a link to a folder that holds it (a
+loop) is refused. Names that start with ``.`` are hidden and never read, files and folders alike: macOS
 writes a ``._name.png`` beside every image on some drives (AppleDouble, the image's metadata,
 never an image), and hidden folders are caches (``.ipynb_checkpoints``, ``.thumbnails``). An image
 directly in ``labeled/`` or ``test/``, outside a class folder, is refused.
@@ -50,13 +49,6 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
-try:   # HEIC/HEIF (phones' photos): Pillow reads them once the plugin registers its opener
-  import pillow_heif
-except ImportError:  # pragma: no cover  (a dependency; its absence is named where a file needs it)
-  pillow_heif = None
-else:
-  pillow_heif.register_heif_opener()
-
 from l2r_jax.data import preprocessing
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import IMAGENET_MEAN
@@ -66,6 +58,13 @@ from l2r_jax.data.base import normalisation
 from l2r_jax.errors import ConfigError
 from l2r_jax.errors import DataNotFoundError
 from l2r_jax.errors import ImageFolderError
+
+try:   # HEIC/HEIF (phones' photos): Pillow reads them once the plugin registers its opener
+  import pillow_heif
+except ImportError:  # pragma: no cover  (a dependency; its absence is named where a file needs it)
+  pillow_heif = None
+else:
+  pillow_heif.register_heif_opener()
 
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.jpe', '.jfif', '.bmp', '.gif', '.tif', '.tiff', '.webp',
               '.avif', '.heic', '.heif')
