@@ -200,6 +200,7 @@ def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_serv
       if held:
         break
       page.wait_for_timeout(100)
+    assert held, 'the submission did not leave the page'
     page.keyboard.press('ArrowLeft')
     page.keyboard.press('5')
     assert 'on its way to the server' in page.inner_text('#message')
@@ -334,6 +335,7 @@ def test_a_server_killed_mid_session_loses_nothing(browser, tmp_path):
     for k in range(3):
       page.keyboard.press(str(k))
     # Two more marked while the submission is on its way and the page reloads its state.
+    page.evaluate('document.getElementById("message").textContent = ""')
     page.keyboard.press('Control+Enter')
     for k in range(3, 5):
       page.keyboard.press(str(k))
