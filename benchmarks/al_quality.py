@@ -12,6 +12,11 @@ Interrupted, the same command resumes at the first unfinished (strategy, seed, c
 task is only read back. The machine a task's runs are made on is recorded beside its workdir
 (``WORKDIR/<task>.machine``): resuming an unfinished task on another CPU model is refused, since
 XLA's numerics differ by instruction set and one comparison's runs come from one machine.
+The result records of every finished (strategy, seed) run are kept beside the report, in
+``OUT/records/<task>/`` with the experiment's identity (``<task>.machine`` beside it): they are
+each section's source, and a fresh clone resumes from them, running only the runs not kept (one
+strategy at a time, each kept as soon as its seeds are done). ``--report-only`` runs nothing: it
+keeps the workdir's finished runs and reports those kept, on any machine.
 Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
 
 * the metric at every cycle (mean ± std over seeds);
@@ -36,8 +41,8 @@ import argparse
 import collections
 import fcntl
 import importlib.util
+import json
 import os
-import shutil
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -380,40 +385,105 @@ def machine_path(workdir: str, name: str) -> str:
   return os.path.join(workdir, f'{_slug(name)}.machine')
 
 
+def kept_root(out: str) -> str:
+  """Where the finished runs of every task are kept beside the report: ``OUT/records``."""
+  return os.path.join(out, 'records')
+
+
+def finished_runs(config, records: Sequence[Dict[str, Any]]) -> set:
+  """The (strategy, seed) runs of ``config`` with a result in ``records`` for every cycle."""
+  have = {(r['strategy'], r['seed'], r.get('cycle')) for r in records}
+  return {(s, seed) for s in config.strategies for seed in config.seeds
+          if all((s, seed, cycle) in have for cycle in range(config.al.cycles))}
+
+
+def _records(folder: str) -> List[Dict[str, Any]]:
+  if not os.path.isfile(os.path.join(folder, 'results.jsonl')):
+    return []
+  return report.read_records(folder)
+
+
 def finished(config, task_workdir: str) -> bool:
   """Whether ``task_workdir`` holds a result for every strategy, seed and cycle of ``config``."""
-  if not os.path.isfile(os.path.join(task_workdir, 'results.jsonl')):
-    return False
-  have = {(r['strategy'], r['seed'], r.get('cycle'))
-          for r in report.read_records(task_workdir)}
-  return all((s, seed, cycle) in have for s in config.strategies for seed in config.seeds
-             for cycle in range(config.al.cycles))
+  return len(finished_runs(config, _records(task_workdir))) == (
+      len(config.strategies) * len(config.seeds))
 
 
-def machines(workdir: str, configs: Dict[str, Any], this_machine: str) -> Dict[str, str]:
+def kept_records(config, kept: str) -> List[Dict[str, Any]]:
+  """The records kept in ``kept`` of ``config``'s finished runs, in the order they were kept."""
+  records = _records(kept)
+  done = finished_runs(config, records)
+  return [r for r in records if (r['strategy'], r['seed']) in done
+          and r['cycle'] < config.al.cycles]
+
+
+def keep_finished(name: str, config, task_workdir: str, kept: str, measured_on: str) -> None:
+  """Adds to ``kept`` the runs of ``task_workdir`` that have finished every cycle and that it
+  lacks: their result records, the experiment's identity and the machine they ran on, no
+  checkpoints (a few hundred bytes a cycle). Kept beside the report, they are the report's source,
+  and a fresh checkout resumes from them: a run kept is not run again. Runs of another experiment
+  (config or version) are refused, naming the differences; every file is replaced atomically."""
+  ident = workdir_lib.identity(config)
+  path = os.path.join(kept, workdir_lib.IDENTITY_FILE)
+  if os.path.isfile(path):
+    try:
+      diffs = workdir_lib.differences(json.loads(workdir_lib.read_text(path)), ident)
+    except ValueError as e:
+      diffs = (f'{path} cannot be read ({e})',)
+    if diffs:
+      raise SystemExit(f'{name}: {kept} keeps the runs of another experiment ({"; ".join(diffs)})'
+                       f'; move it and {kept}.machine aside to run {name} again.')
+  records = _records(kept)
+  have = {(r['strategy'], r['seed']) for r in records}
+  new = [r for r in kept_records(config, task_workdir)
+         if (r['strategy'], r['seed']) not in have] if os.path.isdir(task_workdir) else []
+  if not new:
+    return
+  os.makedirs(kept, exist_ok=True)
+  workdir_lib.write_identity(kept, ident)
+  if not os.path.isfile(f'{kept}.machine'):
+    workdir_lib.write_atomic(f'{kept}.machine', measured_on + '\n')
+  workdir_lib.write_atomic(os.path.join(kept, 'results.jsonl'), ''.join(
+      json.dumps(r, sort_keys=True) + '\n' for r in records + new))
+
+
+def machines(workdir: str, configs: Dict[str, Any], this_machine: str,
+             kept: Optional[str] = None, running: bool = True) -> Dict[str, str]:
   """The machine each task's runs were made on, recorded in ``machine_path`` when its first run
-  starts: a task begun on another machine is refused (before anything runs) unless it is finished
-  and only read back. XLA's numerics differ by instruction set, so the runs of one comparison, and
-  the rows of one section, come from one machine; a workdir resumed elsewhere would mix two
-  without a word. A task with runs but no record (an older workdir) is recorded as this one."""
+  starts (in ``workdir``, and in ``kept`` when its first finished run is kept there): a task begun
+  on another machine is refused (before anything runs) unless it is finished and only read back,
+  or ``running`` is False (a report of what is there). XLA's numerics differ by instruction set,
+  so the runs of one comparison, and the rows of one section, come from one machine; a workdir
+  resumed elsewhere would mix two without a word. A task with runs but no record (an older
+  workdir) is recorded as this one."""
   found, refusals = {}, []
   for name, config in configs.items():
-    path = machine_path(workdir, name)
-    recorded = workdir_lib.read_text(path).strip() if os.path.isfile(path) else None
-    if recorded is None or recorded == this_machine:
+    roots = [(workdir, os.path.join(workdir, _slug(name)))] + (
+        [(kept, os.path.join(kept, _slug(name)))] if kept else [])
+    recorded = {root: workdir_lib.read_text(machine_path(root, name)).strip()
+                for root, _ in roots if os.path.isfile(machine_path(root, name))}
+    done = [recorded.get(root, this_machine) for root, folder in roots
+            if finished(config, folder)]
+    if done:  # read back: the machine its finished runs were made on
+      found[name] = done[-1]
+    elif set(recorded.values()) <= {this_machine}:
       found[name] = this_machine
-    elif finished(config, os.path.join(workdir, _slug(name))):
-      found[name] = recorded
+    elif not running:
+      found[name] = recorded.get(kept, recorded.get(workdir))
     else:
+      others = [(folder, machine_path(root, name)) for root, folder in roots
+                if recorded.get(root, this_machine) != this_machine]
       refusals.append(
-          f'{name}: its runs in {os.path.join(workdir, _slug(name))} were made on {recorded}, '
-          f'and this is {this_machine}; results compare only within one machine: finish them '
-          f'there, or move that folder and {path} aside to run {name} again here.')
+          f'{name}: its runs in {" and ".join(f for f, _ in others)} were made on '
+          f'{" and ".join(sorted(set(recorded.values()) - {this_machine}))}, and this is '
+          f'{this_machine}; results compare only within one machine: finish them there, or '
+          f'move {" and ".join(f"{f} and {m}" for f, m in others)} aside to run {name} again '
+          'here.')
   if refusals:
     raise SystemExit('\n'.join(refusals))
   for name in configs:
     path = machine_path(workdir, name)
-    if not os.path.isfile(path):
+    if running and found[name] == this_machine and not os.path.isfile(path):
       os.makedirs(workdir, exist_ok=True)
       workdir_lib.write_atomic(path, this_machine + '\n')
   return found
@@ -466,6 +536,9 @@ def main(argv=None):
   parser.add_argument('--smoke', action='store_true', help="each task's :smoke variant")
   parser.add_argument('--update', action='store_true',
                       help="keep the other tasks' sections of an existing OUT/quality.md")
+  parser.add_argument('--report-only', action='store_true',
+                      help='run nothing: keep the finished runs of the workdir and report those '
+                      'kept, on any machine (a partial report while the runs go on)')
   args = parser.parse_args(argv)
   names = [t for t in args.tasks.split(',') if t]
   if not names:
@@ -474,7 +547,6 @@ def main(argv=None):
   configs = {t: load_config(t, args.smoke) for t in names}  # every config checked before any run
   if args.seeds < 1:
     raise SystemExit('--seeds must be at least 1.')
-  os.makedirs(args.out, exist_ok=True)
   sections = {}
   all_records = {}
   for config in configs.values():
@@ -482,21 +554,37 @@ def main(argv=None):
     config.quiet = True
     config.strategies = tuple(config.strategies) + tuple(
         s for s in EXTRA_STRATEGIES + applicable_baselines(config) if s not in config.strategies)
-  measured_on = machines(args.workdir, configs,
-                         f'{machine.describe()} on {jax.default_backend()}')
+  measured_on = machines(args.workdir, configs, f'{machine.describe()} on {jax.default_backend()}',
+                         kept_root(args.out), running=not args.report_only)
+  os.makedirs(args.out, exist_ok=True)
   for name, config in configs.items():
     t0 = time.time()
-    records = experiment.run(config, os.path.join(args.workdir, _slug(name)))
-    print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)
-    shutil.copyfile(os.path.join(args.workdir, _slug(name), 'curves.png'),
-                    os.path.join(args.out, f'quality_{_slug(name)}.png'))
+    task_workdir = os.path.join(args.workdir, _slug(name))
+    kept = os.path.join(kept_root(args.out), _slug(name))
+    keep_finished(name, config, task_workdir, kept, measured_on[name])
+    kept_runs = finished_runs(config, _records(kept))
+    for strategy in config.strategies if not args.report_only else ():
+      seeds = tuple(seed for seed in config.seeds if (strategy, seed) not in kept_runs)
+      if seeds:  # one strategy at a time, kept as soon as it is done
+        run_config = config.copy_and_resolve_references()
+        run_config.strategies, run_config.seeds = (strategy,), seeds
+        experiment.run(run_config, task_workdir)
+        keep_finished(name, config, task_workdir, kept, measured_on[name])
     # The diagnostic last, whenever it ran.
-    records = sorted(records, key=lambda r: r['strategy'] == 'oracle_loss')
+    records = sorted(kept_records(config, kept), key=lambda r: r['strategy'] == 'oracle_loss')
+    print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)
+    if not records:
+      continue
+    workdir_lib.write_atomic(os.path.join(args.out, f'quality_{_slug(name)}.png'),
+                             report.curves_png(records))
     all_records[name] = records
     sections[name] = task_markdown(name, records, _task_of(records),
                                    sum(r['wall_s'] for r in records),
                                    _command([name], args.seeds, args.smoke), args.out,
                                    measured_on[name])
+  if not sections:
+    raise SystemExit(f'{", ".join(names)}: no run has finished every cycle yet; nothing to '
+                     'report, nothing written.')
   for name in list(all_records):
     if f'{name}:pretrained' in all_records:
       sections[f'{name}: the two regimes side by side'] = regimes_markdown(

@@ -81,7 +81,9 @@ def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
   return out
 
 
-def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
+def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
+  """What differs between two identities (:func:`identity`), one line each, old -> new; none for
+  a field added to the package since ``old`` that ``new`` has at its default."""
   out = []
   if old.get('version') != new['version']:
     out.append(f'l2r-jax version: {old.get("version")} -> {new["version"]}')
@@ -118,7 +120,7 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
   except (OSError, ValueError) as e:
     raise WorkdirError(f'{path} cannot be read ({e}): it records which experiment this workdir '
                        f'holds. Restore it, or use a new --workdir.') from None
-  diffs = _differences(old, new)
+  diffs = differences(old, new)
   if diffs:
     raise WorkdirError(
         f'--workdir={workdir} holds another experiment; resuming it with this config would mix '

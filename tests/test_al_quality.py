@@ -201,3 +201,81 @@ def test_a_task_list_naming_nothing_or_an_unknown_variant_is_refused_and_writes_
     al_quality.main(['--tasks', 'mnist1d:nosuch', '--out', str(out),
                      '--workdir', str(tmp_path / 'runs')])
   assert not out.exists() and not (tmp_path / 'runs').exists()
+
+
+def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only_the_rest(
+    tmp_path, monkeypatch):
+  import json  # pylint: disable=g-import-not-at-top
+  from l2r_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  out, runs = tmp_path / 'results', tmp_path / 'runs'
+  argv = ['--tasks', 'digits', '--smoke', '--seeds', '2', '--out', str(out), '--workdir', str(runs)]
+  calls, kill_after = [], [2]
+
+  def value(strategy, seed, cycle):  # a distinct, known result per run and cycle
+    return round(0.5 + 0.1 * cycle + 0.01 * seed + 0.001 * len(strategy), 6)
+
+  def fake_run(config, workdir):  # the driver's files: identity, one record a finished cycle
+    calls.append((config.strategies, tuple(config.seeds)))
+    os.makedirs(workdir, exist_ok=True)
+    workdir_lib.write_identity(workdir, workdir_lib.identity(config))
+    with open(os.path.join(workdir, 'results.jsonl'), 'a') as f:
+      for strategy in config.strategies:
+        for seed in config.seeds:
+          for cycle in range(config.al.cycles):
+            f.write(json.dumps({'strategy': strategy, 'seed': seed, 'cycle': cycle,
+                                'num_labeled': 8 * (cycle + 1), 'metric': 'accuracy',
+                                'value': value(strategy, seed, cycle), 'spearman': None,
+                                'wall_s': 1.0}) + '\n')
+            f.flush()
+            if len(calls) > kill_after[0]:  # killed in its first cycle
+              raise KeyboardInterrupt
+    return []
+
+  monkeypatch.setattr(al_quality.experiment, 'run', fake_run)
+  monkeypatch.setattr(al_quality.machine, 'describe', lambda: 'AMD EPYC')
+  with pytest.raises(KeyboardInterrupt):
+    al_quality.main(argv)
+  strategies = [c[0][0] for c in calls]
+  assert len(strategies) == 3 and all(c[1] == (0, 1) for c in calls)
+  kept = out / 'records' / 'digits'
+  kept_runs = {(r['strategy'], r['seed']) for r in al_quality.report.read_records(str(kept))}
+  # The two strategies that finished are kept; the one killed in its first cycle is not.
+  assert kept_runs == {(s, seed) for s in strategies[:2] for seed in (0, 1)}
+  assert open(f'{kept}.machine').read() == 'AMD EPYC on cpu\n'
+  assert json.load(open(kept / 'experiment.json')) == json.load(
+      open(runs / 'digits' / 'experiment.json'))
+  # A fresh checkout (the workdir gone): only the runs not kept are run, then the report.
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.rmtree(runs)
+  calls.clear()
+  kill_after[0] = 10 ** 6
+  text = al_quality.main(argv)
+  assert [c[0][0] for c in calls][:1] == [strategies[2]]
+  assert not {c[0][0] for c in calls} & set(strategies[:2])
+  everything = {(s, seed) for s in [c[0][0] for c in calls] + strategies[:2] for seed in (0, 1)}
+  records = al_quality.report.read_records(str(kept))
+  assert {(r['strategy'], r['seed']) for r in records} == everything
+  assert all(r['value'] == value(r['strategy'], r['seed'], r['cycle']) for r in records)
+  assert '## digits' in text and f'| {strategies[0]} |' in text
+  # Everything kept: nothing runs, the same report.
+  calls.clear()
+  assert al_quality.main(argv) == text and not calls
+  # On another CPU the finished task is read back; with a third seed it is refused, naming the
+  # folder kept and its machine, unless only reported.
+  monkeypatch.setattr(al_quality.machine, 'describe', lambda: 'Intel Xeon')
+  assert al_quality.main(argv) == text and not calls
+  more = argv[:4] + ['3'] + argv[5:]
+  with pytest.raises(SystemExit, match=r'^digits: its runs in .*records/digits were made on AMD '
+                     r'EPYC on cpu, and this is Intel Xeon on cpu'):
+    al_quality.main(more)
+  assert al_quality.main(more + ['--report-only']) == text.replace('--seeds 2', '--seeds 3')
+  assert not calls
+  # Runs of another experiment are not mixed with those kept.
+  identity = json.load(open(kept / 'experiment.json'))
+  identity['fields']['train.epochs'] = 99
+  workdir_lib.write_atomic(str(kept / 'experiment.json'), json.dumps(identity))
+  monkeypatch.setattr(al_quality.machine, 'describe', lambda: 'AMD EPYC')
+  with pytest.raises(SystemExit, match=r'^digits: .*records/digits keeps the runs of another '
+                     r'experiment \(config.train.epochs: 99 -> 2\); move it and '
+                     r'.*records/digits.machine aside to run digits again.$'):
+    al_quality.main(argv)
