@@ -209,9 +209,14 @@ def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_serv
     assert page.inner_text('#message').startswith('The answers are on their way')
     assert len(held) == 1
     page.evaluate('document.getElementById("message").textContent = ""')
+    # The page then fails to load what is left: the reply is kept beside the failure.
+    page.route('**/api/state', lambda route: route.abort())
     held[0].continue_()
-    until(page, 'document.getElementById("message").textContent')
-    assert page.inner_text('#message') == '1 label taught; 5 of the query left.'
+    page.wait_for_selector('#message.error')
+    assert page.inner_text('#message').startswith(
+        '1 label taught; 5 of the query left. The page could not show what is left (')
+    assert page.inner_text('#message').endswith('): reload it.')
+    page.unroute('**/api/state')
     log = [json.loads(l) for l in open(os.path.join(work, answers.ANSWERS_FILE))]
     assert [(r['index'], r['label']) for r in log] == [(ids[0], '1')]
     context.close()

@@ -83,13 +83,20 @@ function merged(server, local, pending) {
 
 // -- loading --------------------------------------------------------------------------------------
 
-async function load() {
+// `done`: what the request before it did (a submission's reply), kept when loading fails.
+async function load(done) {
   let state;
-  try { state = await api('GET', '/api/state'); } catch (e) { show(e.message, true); return; }
+  try {
+    state = await api('GET', '/api/state');
+  } catch (e) {
+    show(done ? `${done} The page could not show what is left (${e.message}): reload it.`
+              : e.message, true);
+    return;
+  }
   if (state.busy) {   // a round trains, or another request is being answered: look again
     if (state.training && !state.training.done) { watch(); return; }
     await new Promise((r) => setTimeout(r, 300));
-    return load();
+    return load(done);
   }
   S = state;
   const pending = new Set(S.items.map((it) => String(it.index)));
@@ -159,7 +166,7 @@ async function submit(list) {
   try {
     const result = await api('POST', '/api/answers', {answers});
     show(result.message, false);
-    await load();
+    await load(result.message);
   } catch (e) {
     show(e.message, true);
   } finally {
