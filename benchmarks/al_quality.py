@@ -439,10 +439,18 @@ def keep_finished(name: str, config, task_workdir: str, kept: str, measured_on: 
          if (r['strategy'], r['seed']) not in have] if os.path.isdir(task_workdir) else []
   if not new:
     return
+  made_on = (workdir_lib.read_text(f'{task_workdir}.machine').strip()
+             if os.path.isfile(f'{task_workdir}.machine') else measured_on)
+  if os.path.isfile(f'{kept}.machine'):
+    kept_on = workdir_lib.read_text(f'{kept}.machine').strip()
+    if kept_on != made_on:
+      raise SystemExit(f'{name}: the runs kept in {kept} were made on {kept_on}, those of '
+                       f'{task_workdir} on {made_on}; results compare only within one machine: '
+                       f'move one of the two aside (with its .machine file).')
   os.makedirs(kept, exist_ok=True)
   workdir_lib.write_identity(kept, ident)
   if not os.path.isfile(f'{kept}.machine'):
-    workdir_lib.write_atomic(f'{kept}.machine', measured_on + '\n')
+    workdir_lib.write_atomic(f'{kept}.machine', made_on + '\n')
   workdir_lib.write_atomic(os.path.join(kept, 'results.jsonl'), ''.join(
       json.dumps(r, sort_keys=True) + '\n' for r in records + new))
 

@@ -203,6 +203,14 @@ def test_a_task_list_naming_nothing_or_an_unknown_variant_is_refused_and_writes_
   assert not out.exists() and not (tmp_path / 'runs').exists()
 
 
+def _seeds_config(seeds):
+  """The config of the smoke digits task the test below runs, with ``seeds``."""
+  config = al_quality.load_config('digits', smoke=True)
+  config.seeds = seeds
+  config.strategies = tuple(config.strategies)
+  return config
+
+
 def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only_the_rest(
     tmp_path, monkeypatch):
   import json  # pylint: disable=g-import-not-at-top
@@ -270,6 +278,12 @@ def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only
     al_quality.main(more)
   assert al_quality.main(more + ['--report-only']) == text.replace('--seeds 2', '--seeds 3')
   assert not calls
+  # Finished runs of a workdir made on another machine are not kept beside these.
+  fake_run(_seeds_config((2,)), str(runs / 'digits'))
+  workdir_lib.write_atomic(str(runs / 'digits.machine'), 'Intel Xeon on cpu\n')
+  with pytest.raises(SystemExit, match=r'^digits: the runs kept in .*records/digits were made on '
+                     r'AMD EPYC on cpu, those of .*runs/digits on Intel Xeon on cpu; '):
+    al_quality.main(more + ['--report-only'])
   # Runs of another experiment are not mixed with those kept.
   identity = json.load(open(kept / 'experiment.json'))
   identity['fields']['train.epochs'] = 99
