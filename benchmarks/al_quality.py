@@ -150,7 +150,8 @@ def penalty_matrix(records: List[Dict[str, Any]], higher_is_better: bool, alpha:
   cycles, ``1 / cycles`` for each cycle at which strategy ``i`` beats ``j`` by a two-sided paired
   t-test over the seeds they share (``p < alpha``, the mean difference in ``i``'s favour), so a
   task adds at most 1. Cycles where the two are equal on every seed (the shared initial set) are
-  no win; the same nonzero difference on every seed is one. Returns the strategies (in record order) and the matrix."""
+  no win; the same nonzero difference on every seed is one. Returns the strategies (in record
+  order) and the matrix."""
   values = collections.defaultdict(dict)             # (strategy, cycle) -> {seed: value}
   for r in records:
     values[(r['strategy'], r['cycle'])][r['seed']] = r['value']
@@ -279,11 +280,14 @@ def oracle_verdict(summary: Dict[str, Dict[str, Any]], higher_is_better: bool,
 
 def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: float,
                   command: Optional[str] = None, out_dir: Optional[str] = None,
-                  measured_on: Optional[str] = None) -> str:
+                  measured_on: Optional[str] = None, unfinished: Sequence[str] = ()) -> str:
+  """Task ``name``'s section; ``unfinished``: the runs of its command not yet done, named at its
+  top (a partial report)."""
   metric = records[0]['metric']
   higher = dict(tasks.METRICS.values()).get(metric, True)
   summary = task_summary(records)
-  lines = [f'## {name}', ''] + _provenance(command, measured_on) + [
+  partial = [f'A partial report; not done yet: {"; ".join(unfinished)}.', ''] if unfinished else []
+  lines = [f'## {name}', ''] + _provenance(command, measured_on) + partial + [
       report.summary_markdown(records),
            f'Area under the {metric} curve ({"higher" if higher else "lower"} is better; '
            'mean ± std over seeds) and last-cycle rho:', '',
@@ -586,10 +590,14 @@ def main(argv=None):
     workdir_lib.write_atomic(os.path.join(args.out, f'quality_{_slug(name)}.png'),
                              report.curves_png(records))
     all_records[name] = records
+    done = finished_runs(config, records)
+    unfinished = [f'{s} {"seed" if len(left) == 1 else "seeds"} {", ".join(map(str, left))}'
+                  for s in config.strategies
+                  for left in [[seed for seed in config.seeds if (s, seed) not in done]] if left]
     sections[name] = task_markdown(name, records, _task_of(records),
                                    sum(r['wall_s'] for r in records),
                                    _command([name], args.seeds, args.smoke), args.out,
-                                   measured_on[name])
+                                   measured_on[name], unfinished)
   if not sections:
     raise SystemExit(f'{", ".join(names)}: no run has finished every cycle yet; nothing to '
                      'report, nothing written.')
