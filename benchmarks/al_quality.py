@@ -14,8 +14,8 @@ task is only read back. The machine a task's runs are made on is recorded beside
 XLA's numerics differ by instruction set and one comparison's runs come from one machine.
 The result records of every finished (strategy, seed) run are kept beside the report, in
 ``OUT/records/<task>/`` with the experiment's identity (``<task>.machine`` beside it): they are
-each section's source, and a fresh clone resumes from them, running only the runs not kept (one
-strategy at a time, each kept as soon as its seeds are done). ``--report-only`` runs nothing: it
+each section's source, and a fresh clone resumes from them, running only the runs not kept (each
+kept as soon as its last cycle is done). ``--report-only`` runs nothing: it
 keeps the workdir's finished runs and reports those kept, on any machine.
 Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
 
@@ -577,11 +577,11 @@ def main(argv=None):
     kept_runs = finished_runs(config, _records(kept))
     for strategy in config.strategies if not args.report_only else ():
       seeds = tuple(seed for seed in config.seeds if (strategy, seed) not in kept_runs)
-      if seeds:  # one strategy at a time, kept as soon as it is done
+      if seeds:  # each run kept as soon as it is done
         run_config = config.copy_and_resolve_references()
         run_config.strategies, run_config.seeds = (strategy,), seeds
-        experiment.run(run_config, task_workdir)
-        keep_finished(name, config, task_workdir, kept, measured_on[name])
+        experiment.run(run_config, task_workdir, after_run=lambda *_: keep_finished(
+            name, config, task_workdir, kept, measured_on[name]))  # pylint: disable=cell-var-from-loop
     # The diagnostic last, whenever it ran.
     records = sorted(kept_records(config, kept), key=lambda r: r['strategy'] == 'oracle_loss')
     print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)

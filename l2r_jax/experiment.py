@@ -14,7 +14,7 @@ same workdir resumes at the first unfinished (strategy, seed, cycle). The forwar
 import contextlib
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -247,13 +247,16 @@ def run_one(experiment: Experiment, workdir: str, strategy: str, seed: int) -> R
   return run_seeds(experiment, workdir, strategy, [seed])[0]
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]:
+def run(config: ml_collections.ConfigDict, workdir: str,
+        after_run: Optional[Callable[[str, int], None]] = None) -> List[Dict[str, Any]]:
   """Runs (or resumes) the whole experiment; returns its result records and writes the report.
 
   The workdir must hold this experiment or none (``l2r_jax.workdir``: a run with a config that
   differs in a field that changes results is refused, as is a second run while one holds the
   workdir). The records and the report cover the runs of ``config`` only: strategies, seeds and
-  cycles an earlier run of the same experiment added beyond it stay in ``results.jsonl``."""
+  cycles an earlier run of the same experiment added beyond it stay in ``results.jsonl``.
+  ``after_run(strategy, seed)`` is called as each run has its every cycle in ``results.jsonl``
+  (to copy its results elsewhere, say), on the first process."""
   validation.check_config(config)
   workdir = validation.check_workdir(workdir)
   primary = jax.process_index() == 0
@@ -270,11 +273,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[Dict[str, Any]]
         held.enter_context(workdir_lib.lock(workdir))
       workdir_lib.write_identity(workdir, ident)
     for strategy in config.strategies:
-      if config.get('vmap_seeds', False):
-        run_seeds(experiment, workdir, strategy, config.seeds)
-      else:
-        for seed in config.seeds:
-          run_one(experiment, workdir, strategy, seed)
+      groups = [config.seeds] if config.get('vmap_seeds', False) else [[s] for s in config.seeds]
+      for seeds in groups:
+        run_seeds(experiment, workdir, strategy, seeds)
+        for seed in seeds if primary and after_run is not None else ():
+          after_run(strategy, seed)
     records = [r for r in checkpoint.read_results(workdir_lib.path_in(workdir, 'results.jsonl'),
                                                   required=checkpoint.RESULT_FIELDS)
                if r['strategy'] in config.strategies and r['seed'] in config.seeds

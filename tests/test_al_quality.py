@@ -222,21 +222,22 @@ def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only
   def value(strategy, seed, cycle):  # a distinct, known result per run and cycle
     return round(0.5 + 0.1 * cycle + 0.01 * seed + 0.001 * len(strategy), 6)
 
-  def fake_run(config, workdir):  # the driver's files: identity, one record a finished cycle
+  def fake_run(config, workdir, after_run=None):  # the driver's files and calls
     calls.append((config.strategies, tuple(config.seeds)))
     os.makedirs(workdir, exist_ok=True)
     workdir_lib.write_identity(workdir, workdir_lib.identity(config))
-    with open(os.path.join(workdir, 'results.jsonl'), 'a') as f:
-      for strategy in config.strategies:
-        for seed in config.seeds:
-          for cycle in range(config.al.cycles):
+    for strategy in config.strategies:
+      for seed in config.seeds:
+        for cycle in range(config.al.cycles):
+          if len(calls) > kill_after[0] and seed == 1:  # killed in its second seed's first cycle
+            raise KeyboardInterrupt
+          with open(os.path.join(workdir, 'results.jsonl'), 'a') as f:
             f.write(json.dumps({'strategy': strategy, 'seed': seed, 'cycle': cycle,
                                 'num_labeled': 8 * (cycle + 1), 'metric': 'accuracy',
                                 'value': value(strategy, seed, cycle), 'spearman': None,
                                 'wall_s': 1.0}) + '\n')
-            f.flush()
-            if len(calls) > kill_after[0]:  # killed in its first cycle
-              raise KeyboardInterrupt
+        if after_run:
+          after_run(strategy, seed)
     return []
 
   monkeypatch.setattr(al_quality.experiment, 'run', fake_run)
@@ -247,8 +248,9 @@ def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only
   assert len(strategies) == 3 and all(c[1] == (0, 1) for c in calls)
   kept = out / 'records' / 'digits'
   kept_runs = {(r['strategy'], r['seed']) for r in al_quality.report.read_records(str(kept))}
-  # The two strategies that finished are kept; the one killed in its first cycle is not.
-  assert kept_runs == {(s, seed) for s in strategies[:2] for seed in (0, 1)}
+  # The runs that finished are kept, each as it finished; the one killed is not.
+  assert kept_runs == {(s, seed) for s in strategies[:2] for seed in (0, 1)} | {
+      (strategies[2], 0)}
   assert open(f'{kept}.machine').read() == 'AMD EPYC on cpu\n'
   assert json.load(open(kept / 'experiment.json')) == json.load(
       open(runs / 'digits' / 'experiment.json'))
@@ -258,7 +260,7 @@ def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only
   calls.clear()
   kill_after[0] = 10 ** 6
   text = al_quality.main(argv)
-  assert [c[0][0] for c in calls][:1] == [strategies[2]]
+  assert calls[0] == ((strategies[2],), (1,)) and all(c[1] == (0, 1) for c in calls[1:])
   assert not {c[0][0] for c in calls} & set(strategies[:2])
   everything = {(s, seed) for s in [c[0][0] for c in calls] + strategies[:2] for seed in (0, 1)}
   records = al_quality.report.read_records(str(kept))

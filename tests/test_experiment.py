@@ -145,6 +145,23 @@ def test_rerun_resumes_without_duplicates(full_run):
   assert len(lines) == len(records)
 
 
+def test_after_run_is_called_as_each_run_has_every_cycle_in_its_results(tmp_path):
+  config = _smoke(strategies=('random', 'entropy'), seeds=(0, 1), **{'train.epochs': 1})
+  seen = []
+
+  def after_run(strategy, seed):  # what results.jsonl holds at each call
+    lines = (tmp_path / 'results.jsonl').read_text().splitlines()
+    seen.append(((strategy, seed),
+                 sorted((r['strategy'], r['seed'], r['cycle']) for r in map(json.loads, lines))))
+
+  experiment.run(config, str(tmp_path), after_run=after_run)
+  runs = [('random', 0), ('random', 1), ('entropy', 0), ('entropy', 1)]
+  assert [run for run, _ in seen] == runs
+  for k, (_, have) in enumerate(seen):  # every cycle of the runs so far, nothing more
+    assert have == sorted((s, seed, c) for s, seed in runs[:k + 1]
+                          for c in range(config.al.cycles))
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_results(full_run, tmp_path):
   _, reference = full_run
