@@ -15,8 +15,9 @@ XLA's numerics differ by instruction set and one comparison's runs come from one
 The result records of every finished (strategy, seed) run are kept beside the report, in
 ``OUT/records/<task>/`` with the experiment's identity (``<task>.machine`` beside it): they are
 each section's source, and a fresh clone resumes from them, running only the runs not kept (each
-kept as soon as its last cycle is done). ``--report-only`` runs nothing: it
-keeps the workdir's finished runs and reports those kept, on any machine.
+kept as soon as its last cycle is done). ``--report-only`` runs nothing: it keeps the workdir's
+finished runs and reports those kept, on any machine (with the config and version they were made
+with), naming the runs not done.
 Writes ``OUT/quality.md`` (default ``benchmarks/results``), with per task:
 
 * the metric at every cycle (mean ± std over seeds);
@@ -39,6 +40,7 @@ the machine it ran on (results compare only within one machine).
 """
 import argparse
 import collections
+import contextlib
 import fcntl
 import importlib.util
 import json
@@ -421,42 +423,69 @@ def kept_records(config, kept: str) -> List[Dict[str, Any]]:
           and r['cycle'] < config.al.cycles]
 
 
-def keep_finished(name: str, config, task_workdir: str, kept: str, measured_on: str) -> None:
+def _other_experiment(folder: str, ident: Dict[str, Any]) -> Tuple[str, ...]:
+  """How the experiment ``folder`` records (its ``experiment.json``) differs from ``ident``; none
+  where it records none."""
+  path = os.path.join(folder, workdir_lib.IDENTITY_FILE)
+  if not os.path.isfile(path):
+    return ()
+  try:
+    return workdir_lib.differences(json.loads(workdir_lib.read_text(path)), ident)
+  except ValueError as e:
+    return (f'{path} cannot be read ({e})',)
+
+
+@contextlib.contextmanager
+def _locked(folder: str):
+  """``folder`` (created if need be) locked against the other reports and runs writing in it."""
+  os.makedirs(folder, exist_ok=True)
+  fd = os.open(folder, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)
+
+
+def keep_finished(name: str, config, task_workdir: str, kept: str, this_machine: str) -> None:
   """Adds to ``kept`` the runs of ``task_workdir`` that have finished every cycle and that it
-  lacks: their result records, the experiment's identity and the machine they ran on, no
-  checkpoints (a few hundred bytes a cycle). Kept beside the report, they are the report's source,
-  and a fresh checkout resumes from them: a run kept is not run again. Runs of another experiment
-  (config or version) are refused, naming the differences; every file is replaced atomically."""
+  does not hold finished: their result records, the experiment's identity and the machine they
+  ran on (``this_machine`` for a workdir that records none), no checkpoints (a few hundred bytes a
+  cycle). Kept beside the report, they are the report's source, and a fresh checkout resumes from
+  them: a run kept is not run again. Runs of another experiment (config or version) and of
+  another machine are refused, naming the differences; every file is replaced atomically, one
+  writer at a time."""
   ident = workdir_lib.identity(config)
-  path = os.path.join(kept, workdir_lib.IDENTITY_FILE)
-  if os.path.isfile(path):
-    try:
-      diffs = workdir_lib.differences(json.loads(workdir_lib.read_text(path)), ident)
-    except ValueError as e:
-      diffs = (f'{path} cannot be read ({e})',)
+  for folder in (kept, task_workdir):
+    diffs = _other_experiment(folder, ident)
     if diffs:
-      raise SystemExit(f'{name}: {kept} keeps the runs of another experiment ({"; ".join(diffs)})'
-                       f'; move it and {kept}.machine aside to run {name} again.')
-  records = _records(kept)
-  have = {(r['strategy'], r['seed']) for r in records}
-  new = [r for r in kept_records(config, task_workdir)
-         if (r['strategy'], r['seed']) not in have] if os.path.isdir(task_workdir) else []
-  if not new:
-    return
-  made_on = (workdir_lib.read_text(f'{task_workdir}.machine').strip()
-             if os.path.isfile(f'{task_workdir}.machine') else measured_on)
-  if os.path.isfile(f'{kept}.machine'):
-    kept_on = workdir_lib.read_text(f'{kept}.machine').strip()
-    if kept_on != made_on:
-      raise SystemExit(f'{name}: the runs kept in {kept} were made on {kept_on}, those of '
-                       f'{task_workdir} on {made_on}; results compare only within one machine: '
-                       f'move one of the two aside (with its .machine file).')
-  os.makedirs(kept, exist_ok=True)
-  workdir_lib.write_identity(kept, ident)
-  if not os.path.isfile(f'{kept}.machine'):
-    workdir_lib.write_atomic(f'{kept}.machine', made_on + '\n')
-  workdir_lib.write_atomic(os.path.join(kept, 'results.jsonl'), ''.join(
-      json.dumps(r, sort_keys=True) + '\n' for r in records + new))
+      raise SystemExit(f'{name}: {folder} holds the runs of another experiment '
+                       f'({"; ".join(diffs)}); move it and {folder}.machine aside to run {name} '
+                       'again.')
+  with _locked(os.path.dirname(kept)):
+    records = _records(kept)
+    have = finished_runs(config, records)
+    new = [r for r in kept_records(config, task_workdir)
+           if (r['strategy'], r['seed']) not in have] if os.path.isdir(task_workdir) else []
+    if not new:
+      return
+    made_on = (workdir_lib.read_text(f'{task_workdir}.machine').strip()
+               if os.path.isfile(f'{task_workdir}.machine') else this_machine)
+    if os.path.isfile(f'{kept}.machine'):
+      kept_on = workdir_lib.read_text(f'{kept}.machine').strip()
+      if kept_on != made_on:
+        raise SystemExit(f'{name}: the runs kept in {kept} were made on {kept_on}, those of '
+                         f'{task_workdir} on {made_on}; results compare only within one '
+                         'machine: move one of the two aside (with its .machine file).')
+    os.makedirs(kept, exist_ok=True)
+    workdir_lib.write_identity(kept, ident)
+    if not os.path.isfile(f'{kept}.machine'):
+      workdir_lib.write_atomic(f'{kept}.machine', made_on + '\n')
+    # A run kept with fewer cycles (more asked since) is replaced by its longer self.
+    renewed = {(r['strategy'], r['seed']) for r in new}
+    workdir_lib.write_atomic(os.path.join(kept, 'results.jsonl'), ''.join(
+        json.dumps(r, sort_keys=True) + '\n'
+        for r in [r for r in records if (r['strategy'], r['seed']) not in renewed] + new))
 
 
 def machines(workdir: str, configs: Dict[str, Any], this_machine: str,
@@ -466,17 +495,24 @@ def machines(workdir: str, configs: Dict[str, Any], this_machine: str,
   on another machine is refused (before anything runs) unless it is finished and only read back,
   or ``running`` is False (a report of what is there). XLA's numerics differ by instruction set,
   so the runs of one comparison, and the rows of one section, come from one machine; a workdir
-  resumed elsewhere would mix two without a word. A task with runs but no record (an older
-  workdir) is recorded as this one."""
+  resumed elsewhere would mix two without a word, as would a workdir and the runs kept of two
+  machines (refused whatever ``running``). A task with runs but no record (an older workdir) is
+  recorded as this one."""
   found, refusals = {}, []
   for name, config in configs.items():
     roots = [(workdir, os.path.join(workdir, _slug(name)))] + (
         [(kept, os.path.join(kept, _slug(name)))] if kept else [])
     recorded = {root: workdir_lib.read_text(machine_path(root, name)).strip()
                 for root, _ in roots if os.path.isfile(machine_path(root, name))}
+    holding = {recorded.get(root, this_machine): folder for root, folder in roots
+               if _records(folder)}
     done = [recorded.get(root, this_machine) for root, folder in roots
             if finished(config, folder)]
-    if done:  # read back: the machine its finished runs were made on
+    if len(holding) > 1:  # the workdir's runs and those kept: two machines
+      where = ' and those in '.join(f'{f} were made on {m}' for m, f in holding.items())
+      refusals.append(f'{name}: the runs in {where}; results compare only within one machine: '
+                      'move one of the two aside (with its .machine file).')
+    elif done:  # read back: the machine its finished runs were made on
       found[name] = done[-1]
     elif set(recorded.values()) <= {this_machine}:
       found[name] = this_machine
@@ -559,21 +595,19 @@ def main(argv=None):
   configs = {t: load_config(t, args.smoke) for t in names}  # every config checked before any run
   if args.seeds < 1:
     raise SystemExit('--seeds must be at least 1.')
-  sections = {}
-  all_records = {}
   for config in configs.values():
     config.seeds = tuple(range(args.seeds))
     config.quiet = True
     config.strategies = tuple(config.strategies) + tuple(
         s for s in EXTRA_STRATEGIES + applicable_baselines(config) if s not in config.strategies)
-  measured_on = machines(args.workdir, configs, f'{machine.describe()} on {jax.default_backend()}',
-                         kept_root(args.out), running=not args.report_only)
-  os.makedirs(args.out, exist_ok=True)
+  this_machine = f'{machine.describe()} on {jax.default_backend()}'
+  measured_on = machines(args.workdir, configs, this_machine, kept_root(args.out),
+                         running=not args.report_only)
   for name, config in configs.items():
     t0 = time.time()
     task_workdir = os.path.join(args.workdir, _slug(name))
     kept = os.path.join(kept_root(args.out), _slug(name))
-    keep_finished(name, config, task_workdir, kept, measured_on[name])
+    keep_finished(name, config, task_workdir, kept, this_machine)
     kept_runs = finished_runs(config, _records(kept))
     for strategy in config.strategies if not args.report_only else ():
       seeds = tuple(seed for seed in config.seeds if (strategy, seed) not in kept_runs)
@@ -581,41 +615,43 @@ def main(argv=None):
         run_config = config.copy_and_resolve_references()
         run_config.strategies, run_config.seeds = (strategy,), seeds
         experiment.run(run_config, task_workdir, after_run=lambda *_: keep_finished(
-            name, config, task_workdir, kept, measured_on[name]))  # pylint: disable=cell-var-from-loop
-    # The diagnostic last, whenever it ran.
-    records = sorted(kept_records(config, kept), key=lambda r: r['strategy'] == 'oracle_loss')
-    print(f'{name}: {len(records)} results ({time.time() - t0:.0f} s this run)', flush=True)
-    if not records:
-      continue
-    workdir_lib.write_atomic(os.path.join(args.out, f'quality_{_slug(name)}.png'),
-                             report.curves_png(records))
-    all_records[name] = records
-    done = finished_runs(config, records)
-    unfinished = [f'{s} {"seed" if len(left) == 1 else "seeds"} {", ".join(map(str, left))}'
-                  for s in config.strategies
-                  for left in [[seed for seed in config.seeds if (s, seed) not in done]] if left]
-    sections[name] = task_markdown(name, records, _task_of(records),
-                                   sum(r['wall_s'] for r in records),
-                                   _command([name], args.seeds, args.smoke), args.out,
-                                   measured_on[name], unfinished)
-  if not sections:
-    raise SystemExit(f'{", ".join(names)}: no run has finished every cycle yet; nothing to '
-                     'report, nothing written.')
-  for name in list(all_records):
-    if f'{name}:pretrained' in all_records:
-      sections[f'{name}: the two regimes side by side'] = regimes_markdown(
-          name, all_records[name], all_records[f'{name}:pretrained'],
-          _command([name, f'{name}:pretrained'], args.seeds, args.smoke),
-          ' and '.join(sorted({measured_on[name], measured_on[f'{name}:pretrained']})))
+            name, config, task_workdir, kept, this_machine))  # pylint: disable=cell-var-from-loop
+    print(f'{name}: {time.time() - t0:.0f} s this run', flush=True)
+  # Reports writing in one folder take turns (a lock on it), each reading the runs kept as it
+  # writes: neither's sections are lost, nor replaced by an older reading.
   out_path = os.path.join(args.out, 'quality.md')
-  scope = (f'{_command(names, args.seeds, args.smoke)}; '
-           f'{" and ".join(sorted(set(measured_on.values())))}.')
-  body = list(sections.values())
-  # Reports updating one quality.md from two runs take turns (a lock on the folder), so neither's
-  # sections are lost.
-  out_fd = os.open(args.out, os.O_RDONLY)
-  try:
-    fcntl.flock(out_fd, fcntl.LOCK_EX)
+  with _locked(args.out):
+    sections, all_records = {}, {}
+    for name, config in configs.items():
+      kept = os.path.join(kept_root(args.out), _slug(name))
+      # The diagnostic last, whenever it ran.
+      records = sorted(kept_records(config, kept), key=lambda r: r['strategy'] == 'oracle_loss')
+      print(f'{name}: {len(records)} results kept', flush=True)
+      if not records:
+        continue
+      workdir_lib.write_atomic(os.path.join(args.out, f'quality_{_slug(name)}.png'),
+                               report.curves_png(records))
+      all_records[name] = records
+      done = finished_runs(config, records)
+      unfinished = [f'{s} {"seed" if len(left) == 1 else "seeds"} {", ".join(map(str, left))}'
+                    for s in config.strategies
+                    for left in [[seed for seed in config.seeds if (s, seed) not in done]] if left]
+      sections[name] = task_markdown(name, records, _task_of(records),
+                                     sum(r['wall_s'] for r in records),
+                                     _command([name], args.seeds, args.smoke), args.out,
+                                     measured_on[name], unfinished)
+    if not sections:
+      raise SystemExit(f'{", ".join(names)}: no run has finished every cycle yet; nothing to '
+                       'report, nothing written.')
+    for name in list(all_records):
+      if f'{name}:pretrained' in all_records:
+        sections[f'{name}: the two regimes side by side'] = regimes_markdown(
+            name, all_records[name], all_records[f'{name}:pretrained'],
+            _command([name, f'{name}:pretrained'], args.seeds, args.smoke),
+            ' and '.join(sorted({measured_on[name], measured_on[f'{name}:pretrained']})))
+    scope = (f'{_command(names, args.seeds, args.smoke)}; '
+             f'{" and ".join(sorted(set(measured_on.values())))}.')
+    body = list(sections.values())
     if args.update and os.path.exists(out_path):
       with open(out_path) as f:
         body = merge_sections(f.read(), sections)
@@ -623,8 +659,6 @@ def main(argv=None):
     header = ['# Active-learning quality on the offline tasks', '', scope, '']
     text = '\n'.join(header + body)
     workdir_lib.write_atomic(out_path, text)
-  finally:
-    os.close(out_fd)
   print(text)
   return text
 
