@@ -587,6 +587,9 @@ def main(argv=None):
   parser.add_argument('--report-only', action='store_true',
                       help='run nothing: keep the finished runs of the workdir and report those '
                       'kept, on any machine (a partial report while the runs go on)')
+  parser.add_argument('--strategies', default='',
+                      help='run only these, comma-separated (default: every one of each task); '
+                      'the report covers every run kept and names those not done')
   args = parser.parse_args(argv)
   names = [t for t in args.tasks.split(',') if t]
   if not names:
@@ -600,6 +603,12 @@ def main(argv=None):
     config.quiet = True
     config.strategies = tuple(config.strategies) + tuple(
         s for s in EXTRA_STRATEGIES + applicable_baselines(config) if s not in config.strategies)
+  only = [s for s in args.strategies.split(',') if s]
+  for name, config in configs.items():
+    unknown = [s for s in only if s not in config.strategies]
+    if unknown:
+      raise SystemExit(f'--strategies: {", ".join(unknown)} not among the strategies of {name}: '
+                       f'{", ".join(config.strategies)}.')
   this_machine = f'{machine.describe()} on {jax.default_backend()}'
   measured_on = machines(args.workdir, configs, this_machine, kept_root(args.out),
                          running=not args.report_only)
@@ -609,7 +618,8 @@ def main(argv=None):
     kept = os.path.join(kept_root(args.out), _slug(name))
     keep_finished(name, config, task_workdir, kept, this_machine)
     kept_runs = finished_runs(config, _records(kept))
-    for strategy in config.strategies if not args.report_only else ():
+    for strategy in [s for s in config.strategies if s in (only or config.strategies)
+                     and not args.report_only]:
       seeds = tuple(seed for seed in config.seeds if (strategy, seed) not in kept_runs)
       if seeds:  # each run kept as soon as it is done
         run_config = config.copy_and_resolve_references()

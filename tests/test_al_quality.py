@@ -267,7 +267,10 @@ def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only
   assert {(r['strategy'], r['seed']) for r in records} == everything
   assert all(r['value'] == value(r['strategy'], r['seed'], r['cycle']) for r in records)
   assert '## digits' in text and f'| {strategies[0]} |' in text
-  # Everything kept: nothing runs, the same report.
+  # Everything kept: nothing runs, the same report; a strategy the task lacks is refused.
+  with pytest.raises(SystemExit, match=r'^--strategies: nosuch not among the strategies of '
+                     r'digits: random, '):
+    al_quality.main(argv + ['--strategies', f'{strategies[0]},nosuch'])
   calls.clear()
   assert al_quality.main(argv) == text and not calls
   # On another CPU the finished task is read back; with a third seed it is refused, naming the
@@ -287,6 +290,13 @@ def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only
   assert al_quality.main(more + ['--report-only']) == expected
   assert not calls
   # Finished runs of a workdir made on another machine are not kept beside these.
+  # Only the strategies asked for run; the report names the others not done.
+  with monkeypatch.context() as m:
+    m.setattr(al_quality.machine, 'describe', lambda: 'AMD EPYC')
+    only = al_quality.main(more + ['--strategies', f'{strategies[1]},{strategies[0]}'])
+  assert calls == [((strategies[0],), (2,)), ((strategies[1],), (2,))]
+  assert only.count(' seed 2') == len(order) - 2
+  calls.clear()
   fake_run(_seeds_config((2,)), str(runs / 'digits'))
   workdir_lib.write_atomic(str(runs / 'digits.machine'), 'Intel Xeon on cpu\n')
   for report_only in ([], ['--report-only']):
