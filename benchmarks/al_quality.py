@@ -294,9 +294,11 @@ def task_markdown(name: str, records: List[Dict[str, Any]], task: str, wall_s: f
            f'Area under the {metric} curve ({"higher" if higher else "lower"} is better; '
            'mean ± std over seeds) and last-cycle rho:', '',
            '| strategy | AUC | last-cycle rho | seeds | minutes a run |', '|---|---|---|---|---|']
+  # The best area among the strategies with the most seeds (a partial report has fewer for some).
+  most = max(len(s['auc']) for k, s in summary.items() if k != 'oracle_loss')
   best = (max if higher else min)(
       (np.mean(list(s['auc'].values())), k) for k, s in summary.items()
-      if s['auc'] and k != 'oracle_loss')[1]
+      if s['auc'] and len(s['auc']) == most and k != 'oracle_loss')[1]
   for strategy, s in summary.items():
     cell = _ms(s['auc'].values())
     lines.append(f'| {strategy} | {f"**{cell}**" if strategy == best else cell} | '
