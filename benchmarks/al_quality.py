@@ -398,6 +398,11 @@ def kept_root(out: str) -> str:
   return os.path.join(out, 'records')
 
 
+def kept_dir(out: str, name: str) -> str:
+  """Where the finished runs of task ``name`` are kept: ``OUT/records/<slug>``."""
+  return os.path.join(kept_root(out), _slug(name))
+
+
 def finished_runs(config, records: Sequence[Dict[str, Any]]) -> set:
   """The (strategy, seed) runs of ``config`` with a result in ``records`` for every cycle."""
   have = {(r['strategy'], r['seed'], r.get('cycle')) for r in records}
@@ -617,7 +622,7 @@ def main(argv=None):
   for name, config in configs.items():
     t0 = time.time()
     task_workdir = os.path.join(args.workdir, _slug(name))
-    kept = os.path.join(kept_root(args.out), _slug(name))
+    kept = kept_dir(args.out, name)
     keep_finished(name, config, task_workdir, kept, this_machine)
     kept_runs = finished_runs(config, _records(kept))
     for strategy in [s for s in config.strategies if s in (only or config.strategies)
@@ -635,7 +640,7 @@ def main(argv=None):
   with _locked(args.out):
     sections, all_records = {}, {}
     for name, config in configs.items():
-      kept = os.path.join(kept_root(args.out), _slug(name))
+      kept = kept_dir(args.out, name)
       # The diagnostic last, whenever it ran.
       records = sorted(kept_records(config, kept), key=lambda r: r['strategy'] == 'oracle_loss')
       print(f'{name}: {len(records)} results kept', flush=True)
