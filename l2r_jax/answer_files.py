@@ -124,7 +124,7 @@ def read_file(path: str, json_array: Optional[Callable[[str, str], Tuple[List[An
   (Label Studio's export, :mod:`l2r_jax.label_studio`); without it, such a file is refused.
   ``marks``: the task's marks (a pose's ``joints``, a crowd's ``heads``, input pixels) that a
   line or row may give instead of its label, a column or field of that name."""
-  text, problem = _file_text(path)
+  text, problem = file_text(path)
   if problem:
     return [], [(0, f'{path}: {problem}')]
   start = text.lstrip()[:1]
@@ -143,7 +143,7 @@ ENCODINGS = ((codecs.BOM_UTF8, 'utf-8-sig', 'UTF-8'), (codecs.BOM_UTF32_LE, 'utf
              (codecs.BOM_UTF16_BE, 'utf-16', 'UTF-16'))
 
 
-def _file_text(path: str) -> Tuple[Optional[str], Optional[str]]:
+def file_text(path: str) -> Tuple[Optional[str], Optional[str]]:
   """The file's text, decoded as the module's docstring says, or why it cannot be."""
   if os.path.isdir(path):
     return None, 'a folder; give the answers file in it (a CSV or JSON lines).'

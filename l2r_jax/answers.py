@@ -47,6 +47,7 @@ from l2r_jax.errors import Refusal
 from l2r_jax.pool import Pool
 
 ANSWERS_FILE = 'answers.jsonl'
+CUT_OFF_FILE = 'answers.cut_off.txt'   # last lines of the log cut off (by a kill), kept
 QUERY_FILE = 'query.json'
 QUERY_FOLDER = 'query'
 # Where an answer comes from: it decides how labels are read and what an answer given again means.
@@ -351,22 +352,26 @@ class AnswerLog:
                        'again.') from None
 
   def _mended(self, path: str, content: bytes) -> bytes:
-    """``content`` without a last line that lacks its newline (cut off by a kill), or with its
-    newline if that line is a whole answer (saved by an editor that leaves it out); the file
-    rewritten to match, atomically."""
+    """``content`` without a last line that lacks its newline (cut off by a kill; the line kept
+    at the end of :data:`CUT_OFF_FILE`, beside it), or with its newline if that line is a whole
+    answer (saved by an editor that leaves it out); each file rewritten atomically."""
     if not content or content.endswith(b'\n'):
       return content
     last = content[content.rfind(b'\n') + 1:]
     whole = answer_from_json(last.decode('utf-8', 'replace'), path, 0)[0] is not None
     mended = content + b'\n' if whole else content[:len(content) - len(last)]
+    cut_off = workdir_lib.path_in(self._workdir, CUT_OFF_FILE)
     try:
+      if not whole:   # kept before it leaves the log: a line typed in by hand is not lost
+        kept = workdir_lib.read_bytes(cut_off) if os.path.lexists(cut_off) else b''
+        workdir_lib.write_atomic(cut_off, kept + last + b'\n')
       workdir_lib.write_atomic(path, mended)
     except OSError as e:
-      raise LabelError(f'{path}: its last line lacks a newline and the file cannot be rewritten '
+      raise LabelError(f'{path}: its last line lacks a newline and the files cannot be rewritten '
                        f'({e.strerror or e}); free some space and try again.') from None
     if not whole:
-      logging.warning('%s: its last line was cut off (a kill while it was written); dropped: %r',
-                      path, last[:80])
+      logging.warning('%s: its last line was cut off (a kill while it was written, or typed in '
+                      'by hand and not a whole answer); moved to %s: %r', path, cut_off, last[:80])
     return mended
 
 

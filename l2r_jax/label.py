@@ -159,7 +159,13 @@ def _refuse_untaught(path: str, learner) -> None:
   """Refuses to write over a ``query.csv`` holding labels (or marks) typed in and not taught yet,
   readable or not."""
   answers, unread = read_file(path, learner)
-  unread = [line for line, _ in unread if line > 0]    # not the file as a whole: an empty one
+  whole = [problem for line, problem in unread if line == 0]
+  if whole and not _blank(path):   # unreadable as a whole: whatever it holds is kept
+    raise errors.LabelError(
+        f'{whole[0]} It may hold labels typed in: fix it and teach them first (python -m '
+        f'l2r_jax.label answer ... --answers={path}), or move the file away; a new query never '
+        'writes over a file it cannot read.')
+  unread = [line for line, _ in unread if line > 0]
   indices, problems = [], []
   if answers:
     indices, _, problems = answers_lib.check(answers_lib.fold_corrections(answers), learner.pool,
@@ -170,6 +176,12 @@ def _refuse_untaught(path: str, learner) -> None:
         f'{path} holds {typed} label(s) typed in and not taught: teach '
         f'them first (python -m l2r_jax.label answer ... --answers={path}), or move the file '
         'away; a new query never writes over them.')
+
+
+def _blank(path: str) -> bool:
+  """Whether the file at ``path`` is text holding nothing but white space."""
+  text, _ = answer_files.file_text(path)
+  return text is not None and not text.replace('\ufeff', '').strip()
 
 
 def _folder(learner, out_dir: str) -> str:

@@ -88,6 +88,7 @@ class ActiveLearner:
     self._workdir = validation.check_workdir(workdir)
     self._experiment = experiment_lib.make_experiment(config, dataset, simulation=False)
     ds = self._experiment.dataset
+    validation.check_workdir_apart(self._workdir, ds)
     if not isinstance(ds.y_train, np.ndarray):
       raise ConfigError('An active learner keeps the pool\'s labels in memory: give '
                         'Dataset.y_train as a numpy array (unknown labels marked).')

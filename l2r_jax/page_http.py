@@ -149,7 +149,10 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
       raise RequestRefused(403, f'Origin {origin!r} is not the page\'s.')
     if self.headers.get('Content-Type', '').split(';')[0].strip() != 'application/json':
       raise RequestRefused(415, 'send JSON (Content-Type: application/json).')
-    length = int(self.headers.get('Content-Length') or 0)
+    length = self.headers.get('Content-Length') or '0'
+    if not (length.isascii() and length.isdigit()):
+      raise RequestRefused(400, f'Content-Length {length!r} is not a number of bytes.')
+    length = int(length)
     if length > MAX_BODY:
       raise RequestRefused(413, f'a request of {length} bytes; at most {MAX_BODY}.')
     try:

@@ -175,7 +175,7 @@ def folder_in(workdir: str, *parts: str) -> str:
 # What the project writes at the top of a workdir: files it rewrites or appends to, and folders
 # whose entries it writes, moves and deletes.
 FILES = (IDENTITY_FILE, LOCK_FILE, 'results.jsonl', 'summary.md', 'curves.png',
-         'answers.jsonl', 'query.json')                  # the last two: an active learner's
+         'answers.jsonl', 'answers.cut_off.txt', 'query.json')   # the last three: a learner's
 FOLDERS = ('checkpoints', 'tensorboard', 'damaged', 'query')
 
 

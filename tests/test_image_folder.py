@@ -273,9 +273,26 @@ def test_hidden_files_and_folders_are_not_read(tmp_path):
   _png(root / 'labeled' / '.ipynb_checkpoints' / 'c-checkpoint.png', 10)
   _png(root / 'unlabeled' / '.thumbnails' / 'u.png', 90)
   _png(root / 'unlabeled' / '.u.png', 90)
+  # What unzipping a macOS zip leaves: __MACOSX/ with an AppleDouble file per image.
+  for split in ('labeled', 'unlabeled'):
+    (root / split / '__MACOSX').mkdir()
+    (root / split / '__MACOSX' / '._c.png').write_bytes(b'\x00\x05\x16\x07')
   ds = data_lib.load(_config(root))
   assert ds.class_names == ['cat', 'dog']
   assert list(ds.pool_ids) == ['labeled/cat/c.png', 'labeled/dog/d.png', 'unlabeled/u.png']
+
+
+@pytest.mark.parametrize('other', ['Cat', 'cat ', 'CAT'])
+def test_class_folders_that_differ_only_in_case_or_spaces_are_refused(tmp_path, other):
+  root = _folder(tmp_path)
+  _png(root / 'test' / other / 'e.png', 20)
+  with pytest.raises(errors.ConfigError, match=(
+      f"the class folders '{other}' and 'cat' differ only in case or spaces.*rename them"
+      if other < 'cat' else
+      f"the class folders 'cat' and '{other}' differ only in case or spaces.*rename them")):
+    data_lib.load(_config(root))
+  ds = data_lib.load(_config(root, classes=('cat', 'dog', other)))   # named: three classes
+  assert ds.class_names == ['cat', 'dog', other] and sorted(ds.y_test) == [0, 2]
 
 
 def test_an_image_outside_a_class_folder_is_refused(tmp_path):

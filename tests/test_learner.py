@@ -228,10 +228,15 @@ def test_a_damaged_answers_file_refuses_the_learner_naming_the_line(tmp_path):
     learner.teach(query[:2], truth[query[:2]])
   path = tmp_path / learner_lib.ANSWERS_FILE
   good = path.read_text()
-  # A line cut off by a kill (no newline) is dropped; the next answer is not glued to it.
-  path.write_text(good + '{"index": 5, "lab')
+  # A line cut off by a kill (no newline) leaves the log for a file beside it; the next answer is
+  # not glued to it.
+  for cut in ('{"index": 5, "lab', '{"index": 6, "label": 1'):
+    path.write_text(path.read_text() + cut)
+    with learner_lib.ActiveLearner(_config('random'), str(tmp_path)) as learner:
+      assert len(learner.labeled[0]) == 2
+  assert (tmp_path / 'answers.cut_off.txt').read_text() == (
+      '{"index": 5, "lab\n{"index": 6, "label": 1\n')
   with learner_lib.ActiveLearner(_config('random'), str(tmp_path)) as learner:
-    assert len(learner.labeled[0]) == 2
     learner.teach(query[2:3], truth[query[2:3]])
   assert path.read_text().count('\n') == 3 and path.read_text().startswith(good)
   first, second, third = path.read_text().splitlines(True)
@@ -338,6 +343,22 @@ def get_config():
   c.quiet = True
   return c
 '''
+
+
+@pytest.mark.parametrize('inside', ['unlabeled/session', 'test', 'test/bright/s'])
+def test_a_workdir_inside_the_folders_the_pool_is_read_from_is_refused(tmp_path, inside):
+  root = tmp_path / 'images'
+  _image_folder(root, np.random.default_rng(0))
+  names = {}
+  exec(CONFIG_FILE.format(root=str(root)), names)  # pylint: disable=exec-used
+  workdir = root / inside
+  with pytest.raises(errors.WorkdirError, match=(
+      f'--workdir={workdir} lies inside {root / inside.split("/")[0]}, which the pool is read from '
+      r'.*would join the pool. Give a --workdir outside')):
+    learner_lib.ActiveLearner(names['get_config'](), str(workdir))
+  assert not (root / 'unlabeled' / 'session').exists()
+  with learner_lib.ActiveLearner(names['get_config'](), str(root / 'session')) as learner:
+    assert learner.pool_size == 10   # beside the folders read: a workdir like any other
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ class Page:
 
 
 def test_the_page_and_the_pools_files_are_served_and_nothing_changes_without_the_token(page):
-  p, _, truth, _ = page
+  p, _, truth, tmp_path = page
   status, html, response = p.request('GET', '/')
   assert status == 200 and f'content="{p.session.token}"'.encode() in html
   assert "frame-ancestors 'none'" in response.getheader('Content-Security-Policy')
@@ -98,6 +98,10 @@ def test_the_page_and_the_pools_files_are_served_and_nothing_changes_without_the
   status, body, _ = p.request('POST', '/api/answers', answer,
                               headers={'Content-Type': 'text/plain'})
   assert status == 415
+  for length in ('abc', '-5', '1e3'):
+    status, body, _ = p.request('POST', '/api/answers', answer,
+                                headers={'Content-Length': length})
+    assert status == 400 and f'Content-Length {length!r} is not a number' in body['refused']
   work = p.session.learner.workdir
   assert not os.path.exists(os.path.join(work, answers.ANSWERS_FILE))
   assert not os.path.exists(os.path.join(work, answers.QUERY_FILE))
@@ -120,6 +124,11 @@ def test_the_page_and_the_pools_files_are_served_and_nothing_changes_without_the
   assert p.session.image_url(link) == f'/input/{link}'        # shown from its decoded input
   assert p.request('GET', f'/input/{link}')[0] == 200
   assert p.session.image_url(0) == '/files/' + p.session.learner.pool.ids[0]
+  # A pool file damaged after the pool was loaded: refused by name, the server answering on.
+  (tmp_path / 'digits' / first).write_bytes(b'garbage')
+  status, body, _ = p.request('GET', '/files/' + first)
+  assert status == 422 and f'{first} can no longer be read (' in body['refused']
+  assert p.request('GET', '/api/state')[0] == 200
 
 
 def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_drafts_kept(

@@ -14,7 +14,8 @@ are ``config.data.classes`` in that order, or else the sorted names of the class
 photos of phones, through the ``pillow-heif`` plugin); other files are not read, and their count by
 extension is given as a warning (a photo in a format not read is not left out silently). Links to
 files and to folders are followed alike, in all three folders; a link to a folder that holds it (a
-loop) is refused. Names that start with ``.`` are hidden and never read, files and folders alike: macOS
+loop) is refused. Names that start with ``.`` (and ``__MACOSX``, the metadata folder of a zip made on macOS) are
+hidden and never read, files and folders alike: macOS
 writes a ``._name.png`` beside every image on some drives (AppleDouble, the image's metadata,
 never an image), and hidden folders are caches (``.ipynb_checkpoints``, ``.thumbnails``). An image
 directly in ``labeled/`` or ``test/``, outside a class folder, is refused.
@@ -66,6 +67,8 @@ except ImportError:  # pragma: no cover  (a dependency; its absence is named whe
 else:
   pillow_heif.register_heif_opener()
 
+SPLITS = ('labeled', 'unlabeled', 'test')   # the folders under ROOT that are read
+
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.jpe', '.jfif', '.bmp', '.gif', '.tif', '.tiff', '.webp',
               '.avif', '.heic', '.heif')
 HEIF_EXTENSIONS = ('.heic', '.heif')
@@ -81,7 +84,7 @@ class _Unreadable(Exception):
 
 
 def _hidden(name: str) -> bool:
-  return name.startswith('.')
+  return name.startswith('.') or name == '__MACOSX'   # the second: macOS's zip metadata
 
 
 def _images(folder: str, problems: List[Problem], passed_over: List[str],
@@ -214,10 +217,21 @@ def thumbnail(path: str, side: int = THUMBNAIL_SIDE) -> np.ndarray:
   """The image at ``path`` as uint8 RGB ``[h, w, 3]``, its aspect kept and its longer side at most
   ``side``: decoded as :func:`read_image` decodes it, but at about the size shown (a photo of
   6000 x 4000 is never decoded whole)."""
-  with _decoded(path, JPEG_REDUCING_GAP * side) as image:
-    image = _eight_bit(image).convert('RGB')
-    image.thumbnail((side, side))
-    return np.asarray(image)
+  try:
+    with _decoded(path, JPEG_REDUCING_GAP * side) as image:
+      image = _eight_bit(image).convert('RGB')
+      image.thumbnail((side, side))
+      return np.asarray(image)
+  except Exception as e:  # pylint: disable=broad-except  (see _pixels_or_reason)
+    raise no_longer_readable(path, e) from None
+
+
+def no_longer_readable(path: str, error: BaseException) -> ImageFolderError:
+  """The refusal of a pool or test file that reading raised ``error`` on after the pool was
+  loaded."""
+  return ImageFolderError(
+      f'{shown(path)} can no longer be read ({_reason(path, error)}); it could be when the pool '
+      'was loaded. Restore it (or, to leave it out, remove it: the pool then changes).')
 
 
 def shown(path: str) -> str:
@@ -338,6 +352,16 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
   classes = list(config.get('classes') or sorted(
       set(_class_folders(os.path.join(root, 'labeled'))) |
       set(_class_folders(os.path.join(root, 'test')))))
+  alike = collections.defaultdict(list)
+  for name in classes:
+    alike[name.strip().casefold()].append(name)
+  alike = [names for names in alike.values() if len(names) > 1]
+  if alike and not config.get('classes'):
+    raise ConfigError(
+        f'{os.path.join(root, "labeled")} and {os.path.join(root, "test")}: the class folders '
+        f'{" and ".join(map(repr, alike[0]))} differ only in case or spaces, so they would be two '
+        'classes: rename them to one name (or, if they are two classes, name them in '
+        'config.data.classes).')
   if len(classes) < 2:
     raise ConfigError(f'config.data.classes={classes}: name at least 2 classes, in a config '
                       "file of your own (c.data.classes = ('cat', 'dog')), or make a folder per "
@@ -390,10 +414,7 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
       try:
         return (read_image(files[i], size, channels) - mean) / std
       except Exception as e:  # pylint: disable=broad-except  (see _pixels_or_reason)
-        raise ImageFolderError(
-            f'{shown(files[i])} can no longer be read ({_reason(files[i], e)}); it could be when '
-            'the pool was loaded. Restore it (or, to leave it out, remove it: the pool then '
-            'changes).') from None
+        raise no_longer_readable(files[i], e) from None
     return LazyImages(len(files), (*size, channels), read)
 
   return Dataset(images(pool_files), np.array([y for _, y in pool], np.int32),
