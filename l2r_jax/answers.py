@@ -19,6 +19,11 @@ class's name where the dataset names its classes) and the pool it was made for
   that disagrees with it is refused (the file may have been made for another pool: leave the
   index out to map by id); else the index (as in a log of indices and labels only).
 
+**Files replaced.** Where the pool's samples are files (an image folder), a line also records the
+content of the file answered (``file_sha256``); a line whose sample's file has since been replaced
+by another under the same name is refused, naming it, so its label never passes to a picture
+nobody saw.
+
 **Corrections.** A label known (taught, or given by the dataset) is changed by a correction
 (:meth:`~l2r_jax.learner.ActiveLearner.relabel`, ``label answer --relabel``): a new line
 ``{..., "correction": true}``, never a rewrite; the log is read in order, so the last word on a
@@ -26,8 +31,8 @@ sample is the label it has, and the whole history stays in the file.
 
 **The log** grows by one write per ``teach`` (all its answers or none, also on a full disk:
 :func:`l2r_jax.workdir.append_synced`) and is read strictly: a last line without its newline (cut
-off by a kill) is dropped, or completed if it holds a whole answer, by an atomic rewrite; any other
-line that cannot be read refuses the learner, naming it.
+off by a kill) is moved to :data:`CUT_OFF_FILE`, or completed if it holds a whole answer, by an
+atomic rewrite; any other line that cannot be read refuses the learner, naming it.
 
 Files around a query (``query.json``, the query's table, answers as people save them) are read
 and written by :mod:`l2r_jax.answer_files`.
@@ -79,6 +84,7 @@ class Answer(NamedTuple):
   label: Any = None
   pool: Optional[str] = None
   correction: bool = False
+  file_sha256: Optional[str] = None   # the content of the sample's file when it was answered
 
   @property
   def where(self) -> str:
@@ -163,6 +169,8 @@ def check(answers: Sequence[Answer], pool: Pool, known: np.ndarray, source: str,
   indices, labels, problems, seen = [], [], [], {}
   for answer in answers:
     index, problem = _sample(answer, pool, source)
+    if problem is None:
+      problem = _content_changed(answer, pool, index)
     if problem is not None:
       problems.append((answer.line, f'{answer.where}: {problem}'))
       continue
@@ -227,6 +235,17 @@ def _sample(answer: Answer, pool: Pool, source: str) -> Tuple[Optional[int], Opt
     return None, f'{mismatch}; index and id of one answer disagree: mend the line.'
   return None, (f'{mismatch}: the file may have been made for another pool. To map its answers by '
                 'id, leave the index out (delete the index column, or the "index" fields).')
+
+
+def _content_changed(answer: Answer, pool: Pool, index: int) -> Optional[str]:
+  """Why ``answer`` no longer fits sample ``index``: its file was replaced (same name, other
+  content) since the answer was given; None if it fits, or if either does not say."""
+  now = pool.dataset.pool_file_sha256
+  if answer.file_sha256 is None or now is None or answer.file_sha256 == now[index]:
+    return None
+  return (f'{pool.ids[index]!r} holds another file than the one answered (its content '
+          f'{answer.file_sha256} then, {now[index]} now): the label may not fit the picture it '
+          'holds now. Restore the file, or remove the line to have the sample asked again.')
 
 
 def _label(label: Any, pool: Pool, named: bool) -> Tuple[Any, Optional[str]]:
@@ -297,7 +316,8 @@ def check_workdir(workdir: str) -> None:
 
 class AnswerLog:
   """``WORKDIR/answers.jsonl``: every answer taught, one JSON line
-  ``{"index", "id", "label", "pool"}`` each, in the order taught (the module's docstring)."""
+  ``{"index", "id", "label", "pool"}`` each (and ``"file_sha256"`` where the pool's samples are
+  files), in the order taught (the module's docstring)."""
 
   def __init__(self, workdir: str, pool: Pool):
     self._workdir, self._pool = workdir, pool
@@ -447,8 +467,11 @@ def answer_from_json(line: str, file: str, number: int, marks: Optional[Marks] =
   correction = record.get('correction', False)
   if not isinstance(correction, bool):
     return None, '"correction" must be true or false.'
+  content = record.get('file_sha256')
+  if content is not None and not isinstance(content, str):
+    return None, '"file_sha256" must be text: the fingerprint of the file that was answered.'
   return Answer(file, number, whole_number(record.get('index')), record.get('id'), label, pool,
-                correction), None
+                correction, content), None
 
 
 def whole_number(value: Any) -> Any:

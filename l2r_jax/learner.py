@@ -16,11 +16,12 @@ picks of the strategy (or ``n``).
 
 The workdir holds, beside the driver's ``checkpoints/``, ``results.jsonl`` and ``tensorboard/``:
 
-* ``answers.jsonl``: every answer taught, one JSON line ``{"index", "id", "label", "pool"}`` each
+* ``answers.jsonl``: every answer taught, one JSON line ``{"index", "id", "label", "pool"}`` (and
+  ``"file_sha256"``, the content of an image folder's file) each
   (:mod:`l2r_jax.answers`: the sample's index and id, its label, the pool it was made for),
   appended in one synced write before :meth:`~ActiveLearner.teach` returns; no answer is
-  overwritten. A last line cut off by a kill is dropped; any other line that cannot be read
-  refuses the learner, naming it.
+  overwritten. A last line cut off by a kill is moved to ``answers.cut_off.txt``; any other line
+  that cannot be read refuses the learner, naming it.
 * ``query.json``: the last query. Until all of it is answered, :meth:`~ActiveLearner.query`
   returns what is left of it (a process may stop between a query and its answers, and the next
   one asks the same), so an interrupted session ends with the labeled set of an uninterrupted one.

@@ -108,4 +108,6 @@ class Pool:
     else:
       value = np.asarray(label).tolist()
     out = {'index': int(index), 'id': self.ids[index], 'label': value, 'pool': self.fingerprint}
+    if self.dataset.pool_file_sha256 is not None:   # the content of the file answered
+      out['file_sha256'] = str(self.dataset.pool_file_sha256[index])
     return dict(out, correction=True) if correction else out

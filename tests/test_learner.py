@@ -361,6 +361,35 @@ def test_a_workdir_inside_the_folders_the_pool_is_read_from_is_refused(tmp_path,
     assert learner.pool_size == 10   # beside the folders read: a workdir like any other
 
 
+def test_an_answer_never_passes_to_another_file_put_under_its_name(tmp_path):
+  root = tmp_path / 'images'
+  _image_folder(root, np.random.default_rng(0))
+  names = {}
+  exec(CONFIG_FILE.format(root=str(root)), names)  # pylint: disable=exec-used
+  work = tmp_path / 'work'
+  with learner_lib.ActiveLearner(names['get_config'](), str(work)) as learner:
+    first = learner.pool.index_of('unlabeled/u01.png')
+    learner.teach([first], [0])
+  answered = json.loads((work / learner_lib.ANSWERS_FILE).read_text())
+  photo = root / 'unlabeled' / 'u01.png'
+  assert answered['file_sha256'] == hashlib.sha256(photo.read_bytes()).hexdigest()[:16]
+  original = photo.read_bytes()
+  Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(photo)   # another photo, the same name
+  replaced = hashlib.sha256(photo.read_bytes()).hexdigest()[:16]
+  with pytest.raises(errors.LabelError, match=(
+      f"line 1: 'unlabeled/u01.png' holds another file than the one answered "
+      f"\\(its content {answered['file_sha256']} then, {replaced} now\\).*Restore the file, or "
+      'remove the line')):
+    learner_lib.ActiveLearner(names['get_config'](), str(work))
+  # Carried into a new workdir, the answer is refused alike.
+  with learner_lib.ActiveLearner(names['get_config'](), str(tmp_path / 'new')) as learner:
+    indices, _, problems = label.read_answers(str(work / learner_lib.ANSWERS_FILE), learner)
+    assert not indices and 'holds another file than the one answered' in problems[0]
+  photo.write_bytes(original)
+  with learner_lib.ActiveLearner(names['get_config'](), str(work)) as learner:
+    assert learner.labeled[0].tolist() == [first]
+
+
 @pytest.mark.slow
 def test_labels_from_files_on_an_image_folder_carried_by_id_when_it_changes(tmp_path):
   root = tmp_path / 'images'

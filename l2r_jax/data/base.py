@@ -63,6 +63,9 @@ class Dataset(NamedTuple):
   pool_ids: Optional[Sequence[str]] = None
   class_names: Optional[Sequence[str]] = None
   source_root: Optional[str] = None
+  # Each pool sample's file's content (16 hex digits of the SHA-256 of its bytes), where it has
+  # one: an answer records it, so a file replaced under the same name is not given its old label.
+  pool_file_sha256: Optional[Sequence[str]] = None
   # How inputs as a person has them (files, uint8 pixels, raw values) become x_train's: a
   # l2r_jax.data.preprocessing.Preprocessing; None: x_train is the inputs as given.
   preprocessing: Optional[Any] = None
@@ -174,6 +177,11 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
                                  or not all(isinstance(i, str) for i in d.pool_ids)):
     raise ConfigError(f'{where}: Dataset.pool_ids must name each pool sample once, as strings '
                       f'({len(d.x_train)} distinct ids).')
+  if d.pool_file_sha256 is not None and (
+      len(d.pool_file_sha256) != len(d.x_train)
+      or not all(isinstance(h, str) for h in d.pool_file_sha256)):
+    raise ConfigError(f'{where}: Dataset.pool_file_sha256 must give each pool sample\'s file '
+                      f'content as a string ({len(d.x_train)} of them), or be None.')
   if d.class_names is not None and not all(isinstance(c, str) for c in d.class_names):
     raise ConfigError(f'{where}: Dataset.class_names must be strings.')
   if d.preprocessing is not None:

@@ -39,6 +39,7 @@ weights expect (``'imagenet'``, for a pretrained backbone).
 import collections
 from concurrent import futures
 import contextlib
+import hashlib
 import os
 import string
 from typing import Dict, Iterator, List, Sequence, Set, Tuple, Union
@@ -283,25 +284,42 @@ def _pixels_or_reason(path: str, size: Tuple[int, int], channels: int
     return _reason(path, e)
 
 
+def file_sha256(path: str) -> str:
+  """16 hex digits of the SHA-256 of the file's bytes: what its content is."""
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()[:16]
+
+
 def _decode_all(files: Sequence[str], size: Tuple[int, int], channels: int, keep: Set[str]
-                ) -> Tuple[Dict[str, np.ndarray], List[Problem]]:
-  """Decodes every file once (in threads): the pixels of those in ``keep``, and the files that
-  cannot be read, with why."""
-  kept, problems = {}, []
+                ) -> Tuple[Dict[str, np.ndarray], Dict[str, str], List[Problem]]:
+  """Decodes every file once (in threads): the pixels of those in ``keep``, every readable
+  file's :func:`file_sha256`, and the files that cannot be read, with why."""
+  kept, digests, problems = {}, {}, []
 
   def decode(path):
-    return path, _pixels_or_reason(path, size, channels)
+    pixels = _pixels_or_reason(path, size, channels)
+    if isinstance(pixels, str):
+      return path, pixels, None
+    try:
+      return path, pixels, file_sha256(path)
+    except OSError as e:
+      return path, f'cannot be read ({e.strerror or e})', None
 
   with warnings.catch_warnings():
     # Pillow warns of images above its pixel limit as it opens them; they are refused by name.
     warnings.simplefilter('ignore', Image.DecompressionBombWarning)
     with futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-      for path, result in pool.map(decode, files):
+      for path, result, digest in pool.map(decode, files):
         if isinstance(result, str):
           problems.append((path, result))
-        elif path in keep:
+          continue
+        digests[path] = digest
+        if path in keep:
           kept[path] = result
-  return kept, problems
+  return kept, digests, problems
 
 
 def passed_over_text(root: str, passed_over: Sequence[str]) -> str:
@@ -384,7 +402,7 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
                                           min(len(files), stats_sample)).astype(int)]
 
   files = [f for f, _ in pool]
-  kept, unreadable = _decode_all(files + [f for f, _ in test], size, channels,
+  kept, digests, unreadable = _decode_all(files + [f for f, _ in test], size, channels,
                                  set(sample_of(files)) if method != 'imagenet' else set())
   problems += unreadable
   if problems and not skip:
@@ -421,6 +439,6 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
                  images([f for f, _ in test]), np.array([y for _, y in test], np.int32),
                  len(classes), task_params={'mean': mean, 'std': std, 'normalisation': method},
                  pool_ids=[os.path.relpath(f, root) for f in pool_files], class_names=classes,
-                 source_root=root,
+                 source_root=root, pool_file_sha256=[digests[f] for f in pool_files],
                  preprocessing=preprocessing.Preprocessing('image', mean, std, (0.0, 1.0), size,
                                                            channels))
