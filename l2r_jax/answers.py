@@ -37,6 +37,7 @@ atomic rewrite; any other line that cannot be read refuses the learner, naming i
 Files around a query (``query.json``, the query's table, answers as people save them) are read
 and written by :mod:`l2r_jax.answer_files`.
 """
+import codecs
 import json
 import os
 import re
@@ -334,7 +335,10 @@ class AnswerLog:
     if not os.path.lexists(path):
       return []
     answers, problems = [], []
-    for number, line in enumerate(self._mended(path, _log_bytes(path)).split(b'\n')[:-1], 1):
+    content = self._mended(path, _log_bytes(path))
+    # A byte-order mark that an editor put at the start (old Notepad) is not part of line 1.
+    content = content[len(codecs.BOM_UTF8):] if content.startswith(codecs.BOM_UTF8) else content
+    for number, line in enumerate(content.split(b'\n')[:-1], 1):
       try:
         answer, problem = (answer_from_json(line.decode('utf-8'), path, number)
                            if line.strip() else (None, None))

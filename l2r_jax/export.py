@@ -178,8 +178,10 @@ def save(model: ExportedModel, path: str) -> str:
   path = os.path.abspath(path)
   if os.path.lexists(path) and (not os.path.isdir(path) or os.path.islink(path)
                                 or os.listdir(path)):
-    raise ExportError(f'{path} exists and is not an empty folder: give a new folder to export '
-                      'the model to (an export is never written over another).')
+    what = ('a link' if os.path.islink(path) else 'a folder that holds files'
+            if os.path.isdir(path) else 'a file')
+    raise ExportError(f'{path} is {what}: give a new folder to export the model to (an export is '
+                      'never written over anything).')
   try:
     os.makedirs(path, exist_ok=True)
   except OSError as e:  # a file among the folders above it, or no permission

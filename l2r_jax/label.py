@@ -326,12 +326,17 @@ def next_command(command: str, argv: List[str], **flags_given: str) -> str:
 
 
 def _query(learner, argv) -> None:
+  pending = len(learner.pending)
   indices = learner.query(FLAGS.n)
+  if pending and FLAGS.n is not None:
+    print(f'--n={FLAGS.n} is not used: {pending} sample{"s" * (pending > 1)} of the last query '
+          f'{"are" if pending > 1 else "is"} not answered yet, and a new query comes once they '
+          'are (answer them, then query again).')
   folder = os.path.join(FLAGS.workdir, 'query')
   _, sheet = write_query(learner, folder)
   csv_path = os.path.join(folder, 'query.csv')   # as the person named the workdir
   query = learner.last_query
-  print(f'{len(indices)} samples to label ({query["strategy"]}, after '
+  print(f'{len(indices)} sample{"s" * (len(indices) != 1)} to label ({query["strategy"]}, after '
         f'{query["num_labeled"]} labels): {csv_path}' +
         (f'\ncontact sheet: {os.path.join(folder, os.path.basename(sheet))}' if sheet else ''))
   if FLAGS.format == 'label-studio':

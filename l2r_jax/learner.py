@@ -201,8 +201,9 @@ class ActiveLearner:
       if n is None:
         field = 'initial' if first else 'budget'
         n, given = config.al[field], f'config.al.{field}={config.al[field]}'
-        fix = (f'set config.al.{field} within that, or ask for a number (label query --n, or '
-               'query(n))')
+        fix = (f'ask for a number (label query --n, or query(n)), or set config.al.{field} '
+               'within that with a new workdir (it is a field of the experiment the workdir '
+               'holds)')
       most = unlabeled if first or config.al.subset is None else min(unlabeled, config.al.subset)
       if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= most:
         raise LabelError(f'{given}: a query asks for 1 .. {most} samples (the pool samples '

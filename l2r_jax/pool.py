@@ -7,9 +7,11 @@ and the first 16 hex digits of the SHA-256 of its float32 bytes; the second of t
 gets ``#2``, in pool order). How an answer's index and id decide the sample it names:
 :mod:`l2r_jax.answers`.
 """
+import collections
 import hashlib
 import json
 import re
+import unicodedata
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -59,8 +61,9 @@ def check_class_names(dataset: data_lib.Dataset) -> None:
       problem = f'Dataset.class_names[{k}]={name!r} reads as class index {int(name)}'
     else:
       continue
-    raise ConfigError(f'{problem}: answers give a class by its name or its index; give each '
-                      'class a name of its own.')
+    fix = ('rename the class folders (under labeled/ and test/), or name the classes in '
+           'config.data.classes' if dataset.source_root else 'give each class a name of its own')
+    raise ConfigError(f'{problem}: answers give a class by its name or its index; {fix}.')
 
 
 class Pool:
@@ -74,6 +77,7 @@ class Pool:
     self.fingerprint = fingerprint(description)
     self._ids: Optional[List[str]] = None
     self._by_id: Optional[Dict[str, int]] = None
+    self._by_composed: Dict[str, int] = {}
     names = dataset.class_names
     self._by_name = {} if names is None else {str(n).strip(): k for k, n in enumerate(names)}
 
@@ -84,11 +88,19 @@ class Pool:
     return self._ids
 
   def index_of(self, sample_id: str) -> Optional[int]:
-    """The index of the sample ``sample_id`` names (as given, else without surrounding blanks)."""
+    """The index of the sample ``sample_id`` names: as given, else without surrounding blanks,
+    else in Unicode's composed form (NFC) where that names one sample (macOS writes the names of
+    files decomposed, ``e`` and a combining accent, where a spreadsheet types ``é``)."""
     if self._by_id is None:
       self._by_id = {s: i for i, s in enumerate(self.ids)}
-    found = self._by_id.get(sample_id)
-    return self._by_id.get(sample_id.strip()) if found is None else found
+      composed = collections.defaultdict(list)
+      for s, i in self._by_id.items():
+        composed[unicodedata.normalize('NFC', s)].append(i)
+      self._by_composed = {s: i[0] for s, i in composed.items() if len(i) == 1}
+    for name in (sample_id, sample_id.strip()):
+      if name in self._by_id:
+        return self._by_id[name]
+    return self._by_composed.get(unicodedata.normalize('NFC', sample_id.strip()))
 
   def class_index(self, name: str) -> Optional[int]:
     return self._by_name.get(name.strip())

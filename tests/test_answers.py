@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import os
+import unicodedata
 
 import numpy as np
 from PIL import Image
@@ -110,6 +111,29 @@ def test_a_last_line_cut_off_is_dropped_atomically_and_a_whole_one_is_kept(tmp_p
   path.write_text(good + '{"index": 5, "label": 1}')
   assert log.read(pool.dataset.y_train) == [(0, 0, False), (1, 1, False), (5, 1, False)]
   assert path.read_text() == good + '{"index": 5, "label": 1}\n'
+
+
+def test_a_log_saved_with_a_byte_order_mark_reads_as_before(tmp_path):
+  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
+  log = answers.AnswerLog(str(tmp_path), pool)
+  log.append([0, 1], [0, 1])
+  path = tmp_path / answers.ANSWERS_FILE
+  path.write_bytes(b'\xef\xbb\xbf' + path.read_bytes())     # as old Notepad saves it
+  assert log.read(pool.dataset.y_train) == [(0, 0, False), (1, 1, False)]
+  log.append([2], [1])
+  assert log.read(pool.dataset.y_train) == [(0, 0, False), (1, 1, False), (2, 1, False)]
+
+
+def test_an_id_typed_composed_finds_the_file_macos_named_decomposed():
+  decomposed = unicodedata.normalize('NFD', 'unlabeled/café.png')
+  twins = [unicodedata.normalize(form, 'unlabeled/né.png') for form in ('NFC', 'NFD')]
+  pool = _pool(ids=['unlabeled/a.png', decomposed, 'unlabeled/b.png', *twins, 'unlabeled/c.png'])
+  assert decomposed != 'unlabeled/café.png' and pool.index_of('unlabeled/café.png') == 1
+  assert pool.index_of(' unlabeled/café.png ') == 1
+  # Two ids that compose alike: each is found as written only.
+  assert twins[0] != twins[1] and [pool.index_of(t) for t in twins] == [3, 4]
+  assert pool.index_of(unicodedata.normalize('NFD', ' unlabeled/né.png')) == 4
+  assert pool.index_of('unlabeled/cafe.png') is None
 
 
 class _Killed(BaseException):
@@ -251,8 +275,11 @@ def test_class_names_that_cannot_name_a_class_are_refused():
                        (('cat', ' cat '), "names 'cat' twice"),
                        (('1', '0'), r"class_names\[0\]='1' reads as class index 1"),
                        (('cat', ''), r'class_names\[1\] is empty')]:
-    with pytest.raises(errors.ConfigError, match=named):
+    with pytest.raises(errors.ConfigError, match=named + '.*give each class a name of its own'):
       pool_lib.check_class_names(_pool(names=names).dataset)
+    folders = _pool(names=names).dataset._replace(source_root='/images')   # an image folder's
+    with pytest.raises(errors.ConfigError, match=named + '.*rename the class folders'):
+      pool_lib.check_class_names(folders)
   pool_lib.check_class_names(_pool(names=('0', 'dog')).dataset)
 
 

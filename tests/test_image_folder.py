@@ -311,6 +311,11 @@ def test_one_class_is_refused_with_where_the_classes_are_named(tmp_path):
                      r"classes, in a config file of your own \(c.data.classes = \('cat', 'dog'\)"
                      r"\), or make a folder per class under .*labeled"):
     data_lib.load(_config(root))
+  _png(root / 'IMG_1.png', 30)    # a flat folder: images in ROOT itself are named
+  with pytest.raises(errors.ConfigError, match=r'make a folder per class under .*labeled \(1 '
+                     r'images lie directly in .*one, where none is read: the images to label go '
+                     r'in .*unlabeled\)'):
+    data_lib.load(_config(root))
 
 
 def test_a_file_damaged_after_load_is_refused_by_name(tmp_path):

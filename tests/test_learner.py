@@ -162,8 +162,8 @@ def test_a_learner_refuses_what_it_cannot_do(tmp_path):
   with learner_lib.ActiveLearner(_config('random', **{'al.initial': 1000}),
                                  str(tmp_path / 'big')) as learner:
     with pytest.raises(errors.LabelError, match=r'config.al.initial=1000: a query asks for '
-                       r'1 .. 400 samples.*: set config.al.initial within that, or ask for a '
-                       r'number \(label query --n'):
+                       r'1 .. 400 samples.*: ask for a number \(label query --n, or query\(n\)\), '
+                       r'or set config.al.initial within that with a new workdir'):
       learner.query()
   # A pool whose every sample has a label: nothing to ask, and no workdir made for it.
   labeled = breast_cancer.load_breast_cancer(breast_cancer.get_config().data)
@@ -441,6 +441,10 @@ def test_labels_from_files_on_an_image_folder_carried_by_id_when_it_changes(tmp_
   assert taught.returncode == 0, taught.stderr
   assert ('3 labels taught (3 in all); 1 of the query left to answer: 7 (unlabeled/u07.png)'
           in taught.stdout)
+  again = run('query', '--n=2')    # what is left of the query, and why not 2 new ones
+  assert again.returncode == 0, again.stderr
+  assert again.stdout.startswith('--n=2 is not used: 1 sample of the last query is not answered '
+                                 'yet') and '1 sample to label' in again.stdout
   config = ml_collections.ConfigDict(l2r_jax_config(config_path))
   with learner_lib.ActiveLearner(config, str(workdir)) as learner:
     # Given again, the same answers are left out, not refused.

@@ -52,7 +52,8 @@ def session(tmp_path_factory):
   return base / 'digits', workdir, truth
 
 
-def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_refused(session):
+def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_refused(session,
+                                                                                     tmp_path):
   root, workdir, _ = session
   files = sorted(str(p) for p in (root / 'test').glob('*/*.png'))[:12]
   pixels = np.stack([np.asarray(Image.open(f).convert('RGB')) for f in files])
@@ -73,8 +74,14 @@ def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_ref
       learner.predict(pixels.astype(np.float32))     # 0..255 as floats: scored blind
     with pytest.raises(errors.InputError, match=r'takes \[n, 32, 32, 3\]'):
       learner.predict(pixels[:, :16])
-    with pytest.raises(errors.InputError, match='cannot be read as an image'):
-      learner.predict([str(root / 'truth.csv')])
+    empty = tmp_path / 'empty.png'
+    empty.write_bytes(b'')
+    with pytest.raises(errors.InputError) as refused:    # every file named, with its reason
+      learner.predict([files[0], str(root / 'truth.csv'), str(empty)])
+    assert str(refused.value).splitlines() == [
+        '2 of the 3 files cannot be read as images; nothing was predicted:',
+        f"{root / 'truth.csv'}: text, not an image (it starts " +
+        repr((root / 'truth.csv').read_bytes()[:24].decode()) + ')', f'{empty}: empty (0 bytes)']
 
 
 def test_an_exported_model_predicts_as_the_learner_in_another_process(session, tmp_path):
@@ -83,8 +90,10 @@ def test_an_exported_model_predicts_as_the_learner_in_another_process(session, t
   with learner_lib.ActiveLearner(_config(root), workdir) as learner:
     expected = learner.predict(files).probabilities
     path = learner.export(str(tmp_path / 'model'))
-    with pytest.raises(errors.ExportError, match='not an empty folder'):
+    with pytest.raises(errors.ExportError, match='is a folder that holds files: give a new'):
       learner.export(path)
+    with pytest.raises(errors.ExportError, match=r'summary.md is a file: give a new folder'):
+      learner.export(os.path.join(workdir, 'summary.md'))
     with pytest.raises(errors.ExportError, match=r'model.json/inside cannot be made a folder '
                        r'\(Not a directory\): give a new folder'):
       learner.export(os.path.join(path, 'model.json', 'inside'))

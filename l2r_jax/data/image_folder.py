@@ -231,7 +231,7 @@ def no_longer_readable(path: str, error: BaseException) -> ImageFolderError:
   """The refusal of a pool or test file that reading raised ``error`` on after the pool was
   loaded."""
   return ImageFolderError(
-      f'{shown(path)} can no longer be read ({_reason(path, error)}); it could be when the pool '
+      f'{shown(path)} can no longer be read ({unreadable_reason(path, error)}); it could be when the pool '
       'was loaded. Restore it (or, to leave it out, remove it: the pool then changes).')
 
 
@@ -240,7 +240,7 @@ def shown(path: str) -> str:
   return os.fsencode(path).decode('utf-8', 'backslashreplace')
 
 
-def _reason(path: str, error: BaseException) -> str:
+def unreadable_reason(path: str, error: BaseException) -> str:
   """Why ``path`` could not be read, in words, from what reading it raised."""
   if isinstance(error, _Unreadable):
     return str(error)
@@ -281,7 +281,7 @@ def _pixels_or_reason(path: str, size: Tuple[int, int], channels: int
   # A damaged file makes Pillow's decoders raise errors of many kinds (OSError, SyntaxError,
   # ValueError, EOFError, struct.error...): every one means the file cannot be used.
   except Exception as e:  # pylint: disable=broad-except
-    return _reason(path, e)
+    return unreadable_reason(path, e)
 
 
 def file_sha256(path: str) -> str:
@@ -381,9 +381,12 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
         'classes: rename them to one name (or, if they are two classes, name them in '
         'config.data.classes).')
   if len(classes) < 2:
+    loose = [n for n in os.listdir(root) if not _hidden(n) and n.lower().endswith(EXTENSIONS)]
+    where = (f' ({len(loose)} images lie directly in {root}, where none is read: the images to '
+             f'label go in {os.path.join(root, "unlabeled")})' if loose else '')
     raise ConfigError(f'config.data.classes={classes}: name at least 2 classes, in a config '
                       "file of your own (c.data.classes = ('cat', 'dog')), or make a folder per "
-                      f'class under {os.path.join(root, "labeled")}.')
+                      f'class under {os.path.join(root, "labeled")}{where}.')
   size, channels, skip = _options(config)
   method = normalisation(config, 'image_folder', ('train_statistics', 'imagenet'))
   if method == 'imagenet' and channels != 3:

@@ -105,13 +105,17 @@ class Preprocessing(NamedTuple):
     if self.kind != 'image':
       raise InputError('file paths: this model\'s data are not images; give an array of inputs.')
     from l2r_jax.data import image_folder  # pylint: disable=g-import-not-at-top  (Pillow)
-    pixels = []
-    for path in paths:
+    pixels, unreadable = [], []
+    for path in map(str, paths):
       try:
-        pixels.append(image_folder.read_image(str(path), self.image_size, self.channels))
+        pixels.append(image_folder.read_image(path, self.image_size, self.channels))
       except Exception as e:  # pylint: disable=broad-except  (whatever Pillow raises)
-        raise InputError(f'{image_folder.shown(str(path))} cannot be read as an image '
-                         f'({type(e).__name__}: {e}).') from None
+        unreadable.append(f'{image_folder.shown(path)}: '
+                          f'{image_folder.unreadable_reason(path, e)}')
+    if unreadable:
+      more = f'\n... and {len(unreadable) - 20} more' if len(unreadable) > 20 else ''
+      raise InputError(f'{len(unreadable)} of the {len(paths)} files cannot be read as images; '
+                       'nothing was predicted:\n' + '\n'.join(unreadable[:20]) + more)
     shape = (0, *self.image_size, self.channels)
     return self.apply(np.stack(pixels) if pixels else np.zeros(shape, np.float32), ())
 
