@@ -14,10 +14,10 @@ are ``config.data.classes`` in that order, or else the sorted names of the class
 photos of phones, through the ``pillow-heif`` plugin); other files are not read, and their count by
 extension is given as a warning (a photo in a format not read is not left out silently). Links to
 files and to folders are followed alike, in all three folders; a link to a folder that holds it (a
-loop) is refused. Names that start with ``.`` (and ``__MACOSX``, the metadata folder of a zip made on macOS) are
-hidden and never read, files and folders alike: macOS
+loop) is refused. Names that start with ``.`` are hidden and never read, files and folders alike: macOS
 writes a ``._name.png`` beside every image on some drives (AppleDouble, the image's metadata,
-never an image), and hidden folders are caches (``.ipynb_checkpoints``, ``.thumbnails``). An image
+never an image), and hidden folders are caches (``.ipynb_checkpoints``, ``.thumbnails``); so is
+``__MACOSX/``, what unzipping a zip made on macOS leaves. An image
 directly in ``labeled/`` or ``test/``, outside a class folder, is refused.
 
 **Every file is decoded once, at load.** Files that cannot be (damaged, truncated, empty, not an
@@ -231,8 +231,8 @@ def no_longer_readable(path: str, error: BaseException) -> ImageFolderError:
   """The refusal of a pool or test file that reading raised ``error`` on after the pool was
   loaded."""
   return ImageFolderError(
-      f'{shown(path)} can no longer be read ({unreadable_reason(path, error)}); it could be when the pool '
-      'was loaded. Restore it (or, to leave it out, remove it: the pool then changes).')
+      f'{shown(path)} can no longer be read ({unreadable_reason(path, error)}); it could be when '
+      'the pool was loaded. Restore it (or, to leave it out, remove it: the pool then changes).')
 
 
 def shown(path: str) -> str:
@@ -405,8 +405,9 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
                                           min(len(files), stats_sample)).astype(int)]
 
   files = [f for f, _ in pool]
-  kept, digests, unreadable = _decode_all(files + [f for f, _ in test], size, channels,
-                                 set(sample_of(files)) if method != 'imagenet' else set())
+  kept, digests, unreadable = _decode_all(
+      files + [f for f, _ in test], size, channels,
+      set(sample_of(files)) if method != 'imagenet' else set())
   problems += unreadable
   if problems and not skip:
     raise ImageFolderError(

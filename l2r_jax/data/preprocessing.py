@@ -105,8 +105,8 @@ class Preprocessing(NamedTuple):
     if self.kind != 'image':
       raise InputError('file paths: this model\'s data are not images; give an array of inputs.')
     from l2r_jax.data import image_folder  # pylint: disable=g-import-not-at-top  (Pillow)
-    pixels, unreadable = [], []
-    for path in map(str, paths):
+    paths, pixels, unreadable = [str(p) for p in paths], [], []
+    for path in paths:
       try:
         pixels.append(image_folder.read_image(path, self.image_size, self.channels))
       except Exception as e:  # pylint: disable=broad-except  (whatever Pillow raises)
