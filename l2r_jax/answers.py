@@ -246,7 +246,8 @@ def _content_changed(answer: Answer, pool: Pool, index: int) -> Optional[str]:
     return None
   return (f'{pool.ids[index]!r} holds another file than the one answered (its content '
           f'{answer.file_sha256} then, {now[index]} now): the label may not fit the picture it '
-          'holds now. Restore the file, or remove the line to have the sample asked again.')
+          'holds now. Remove the line to have the sample asked again (or, if the file was '
+          'replaced by mistake, restore it).')
 
 
 def _label(label: Any, pool: Pool, named: bool) -> Tuple[Any, Optional[str]]:
@@ -382,7 +383,9 @@ class AnswerLog:
     if not content or content.endswith(b'\n'):
       return content
     last = content[content.rfind(b'\n') + 1:]
-    whole = answer_from_json(last.decode('utf-8', 'replace'), path, 0)[0] is not None
+    line = last[len(codecs.BOM_UTF8):] if content.startswith(codecs.BOM_UTF8) and (
+        len(last) == len(content)) else last     # line 1, after an editor's byte-order mark
+    whole = answer_from_json(line.decode('utf-8', 'replace'), path, 0)[0] is not None
     mended = content + b'\n' if whole else content[:len(content) - len(last)]
     cut_off = workdir_lib.path_in(self._workdir, CUT_OFF_FILE)
     try:
@@ -424,7 +427,8 @@ def fold_corrections(answers: Sequence[Answer]) -> List[Answer]:
     name = answer.sample_id if answer.sample_id is not None else answer.index
     key = (type(name).__name__, str(name))
     if answer.correction and key in at:
-      out[at[key]] = out[at[key]]._replace(label=answer.label)
+      out[at[key]] = out[at[key]]._replace(   # the file content it was made on, where it says
+          label=answer.label, file_sha256=answer.file_sha256 or out[at[key]].file_sha256)
       continue
     at[key] = len(out)
     out.append(answer._replace(correction=False))

@@ -267,7 +267,6 @@ def run(config: ml_collections.ConfigDict, workdir: str,
       held.enter_context(workdir_lib.lock(workdir))
     ident = workdir_lib.check_identity(workdir, config)
     experiment = _make_checked_experiment(config)
-    validation.check_workdir_apart(workdir, experiment.dataset)
     if primary:
       if not os.path.isdir(workdir):
         os.makedirs(workdir)

@@ -326,11 +326,12 @@ def next_command(command: str, argv: List[str], **flags_given: str) -> str:
 
 
 def _query(learner, argv) -> None:
-  pending = len(learner.pending)
+  asked = learner.last_query
   indices = learner.query(FLAGS.n)
-  if pending and FLAGS.n is not None:
-    print(f'--n={FLAGS.n} is not used: {pending} sample{"s" * (pending > 1)} of the last query '
-          f'{"are" if pending > 1 else "is"} not answered yet, and a new query comes once they '
+  if asked is not None and learner.last_query == asked and FLAGS.n is not None:   # what is left
+    n = len(indices)
+    print(f'--n={FLAGS.n} is not used: {n} sample{"s" * (n > 1)} of the last query '
+          f'{"are" if n > 1 else "is"} not answered yet, and a new query comes once they '
           'are (answer them, then query again).')
   folder = os.path.join(FLAGS.workdir, 'query')
   _, sheet = write_query(learner, folder)

@@ -89,7 +89,6 @@ class ActiveLearner:
     self._workdir = validation.check_workdir(workdir)
     self._experiment = experiment_lib.make_experiment(config, dataset, simulation=False)
     ds = self._experiment.dataset
-    validation.check_workdir_apart(self._workdir, ds)
     if not isinstance(ds.y_train, np.ndarray):
       raise ConfigError('An active learner keeps the pool\'s labels in memory: give '
                         'Dataset.y_train as a numpy array (unknown labels marked).')
@@ -259,7 +258,34 @@ class ActiveLearner:
     answers, problems = answers_lib.given(indices, labels)
     indices, labels, more = answers_lib.check(answers, self._pool, self._labels,
                                               answers_lib.TEACH, correcting)
-    return indices, labels, answers_lib.in_order(problems + more)
+    return indices, labels, answers_lib.in_order(problems + more + self._replaced(answers))
+
+  def _replaced(self, answers) -> List[Tuple[int, str]]:
+    """A problem for each answer whose sample's file holds another content than when the pool
+    was loaded (a file replaced under the same name while a session is open): which picture it
+    answers cannot be told, and the log records the content it labels."""
+    ds = self.dataset
+    if ds.pool_file_sha256 is None or ds.source_root is None:
+      return []
+    from l2r_jax.data import image_folder  # pylint: disable=g-import-not-at-top  (Pillow)
+    out = []
+    for answer in answers:
+      i = answer.index
+      if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not (
+          0 <= i < self.pool_size):
+        continue    # refused by the check
+      path = os.path.join(ds.source_root, ds.pool_ids[i])
+      try:
+        now = image_folder.file_sha256(path)
+      except OSError as e:
+        now = f'unreadable: {e.strerror or e}'
+      if now != ds.pool_file_sha256[i]:
+        out.append((answer.line, f'{answer.where}, index {i}: {ds.pool_ids[i]!r} holds another '
+                                 f'file than when the pool was loaded (content '
+                                 f'{ds.pool_file_sha256[i]} then, {now} now): which picture '
+                                 'the answer is for cannot be told. Start again (the pool is '
+                                 'read anew), then answer it.'))
+    return out
 
   def train(self) -> Optional[Dict[str, Any]]:
     """A round of training on every label known, if any came since the last round (else

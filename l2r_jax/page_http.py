@@ -149,7 +149,7 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
       raise RequestRefused(403, f'Origin {origin!r} is not the page\'s.')
     if self.headers.get('Content-Type', '').split(';')[0].strip() != 'application/json':
       raise RequestRefused(415, 'send JSON (Content-Type: application/json).')
-    length = self.headers.get('Content-Length') or '0'
+    length = (self.headers.get('Content-Length') or '0').strip()
     if not (length.isascii() and length.isdigit()):
       raise RequestRefused(400, f'Content-Length {length!r} is not a number of bytes.')
     length = int(length)

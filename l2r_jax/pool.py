@@ -51,7 +51,7 @@ def check_class_names(dataset: data_lib.Dataset) -> None:
   number that is another class's index."""
   if dataset.class_names is None:
     return
-  names = [str(n).strip() for n in dataset.class_names]
+  names = [data_lib.class_key(n) for n in dataset.class_names]
   for k, name in enumerate(names):
     if not name:
       problem = f'Dataset.class_names[{k}] is empty'
@@ -79,7 +79,8 @@ class Pool:
     self._by_id: Optional[Dict[str, int]] = None
     self._by_composed: Dict[str, int] = {}
     names = dataset.class_names
-    self._by_name = {} if names is None else {str(n).strip(): k for k, n in enumerate(names)}
+    self._by_name = {} if names is None else {data_lib.class_key(n): k
+                                              for k, n in enumerate(names)}
 
   @property
   def ids(self) -> List[str]:
@@ -103,7 +104,7 @@ class Pool:
     return self._by_composed.get(unicodedata.normalize('NFC', sample_id.strip()))
 
   def class_index(self, name: str) -> Optional[int]:
-    return self._by_name.get(name.strip())
+    return self._by_name.get(data_lib.class_key(name))
 
   def show(self, label: Any) -> str:
     """A label as messages show it: a class's index and name, or the values."""

@@ -19,7 +19,6 @@ from l2r_jax import optim
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.errors import ConfigError
 from l2r_jax import strategies as strategies_lib
-from l2r_jax.data import image_folder
 from l2r_jax.data import pipeline
 import sorter
 
@@ -325,22 +324,6 @@ def check_workdir(workdir: str) -> str:
   if os.path.isdir(workdir):
     workdir_lib.check_no_links(workdir)
   return workdir
-
-
-def check_workdir_apart(workdir: str, dataset) -> None:
-  """Refuses a workdir inside a folder the dataset's images are read from (``labeled/``,
-  ``unlabeled/`` or ``test/`` under ``config.data.root``): the images the project writes there
-  (curves, contact sheets) would join the pool and change it."""
-  if dataset.source_root is None:
-    return
-  here = os.path.realpath(workdir)
-  for split in image_folder.SPLITS:
-    folder = os.path.realpath(os.path.join(dataset.source_root, split))
-    if here == folder or here.startswith(os.path.join(folder, '')):
-      raise workdir_lib.WorkdirError(
-          f'--workdir={workdir} lies inside {folder}, which the pool is read from '
-          f'(config.data.root): the images written in the workdir (curves.png, contact sheets) '
-          f'would join the pool. Give a --workdir outside {folder}.')
 
 
 def check_normalisation(config: ml_collections.ConfigDict, dataset, backbone) -> None:

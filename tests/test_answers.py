@@ -122,6 +122,12 @@ def test_a_log_saved_with_a_byte_order_mark_reads_as_before(tmp_path):
   assert log.read(pool.dataset.y_train) == [(0, 0, False), (1, 1, False)]
   log.append([2], [1])
   assert log.read(pool.dataset.y_train) == [(0, 0, False), (1, 1, False), (2, 1, False)]
+  # One whole answer after the mark, its newline left out: kept, completed.
+  line = json.dumps(pool.record(4, 0)).encode()
+  path.write_bytes(b'\xef\xbb\xbf' + line)
+  assert log.read(pool.dataset.y_train) == [(4, 0, False)]
+  assert path.read_bytes() == b'\xef\xbb\xbf' + line + b'\n'
+  assert not (tmp_path / answers.CUT_OFF_FILE).exists()
 
 
 def test_an_id_typed_composed_finds_the_file_macos_named_decomposed():

@@ -345,20 +345,22 @@ def get_config():
 '''
 
 
-@pytest.mark.parametrize('inside', ['unlabeled/session', 'test', 'test/bright/s'])
-def test_a_workdir_inside_the_folders_the_pool_is_read_from_is_refused(tmp_path, inside):
+@pytest.mark.parametrize('inside', ['unlabeled/session', 'test/session', 'link/session'])
+def test_a_workdir_among_the_images_is_never_read_as_images(tmp_path, inside):
   root = tmp_path / 'images'
   _image_folder(root, np.random.default_rng(0))
+  (tmp_path / 'elsewhere').mkdir()
+  os.symlink(tmp_path / 'elsewhere', root / 'unlabeled' / 'link')   # a folder of photos, linked
   names = {}
   exec(CONFIG_FILE.format(root=str(root)), names)  # pylint: disable=exec-used
-  workdir = root / inside
-  with pytest.raises(errors.WorkdirError, match=(
-      f'--workdir={workdir} lies inside {root / inside.split("/")[0]}, which the pool is read from '
-      r'.*would join the pool. Give a --workdir outside')):
-    learner_lib.ActiveLearner(names['get_config'](), str(workdir))
-  assert not (root / 'unlabeled' / 'session').exists()
-  with learner_lib.ActiveLearner(names['get_config'](), str(root / 'session')) as learner:
-    assert learner.pool_size == 10   # beside the folders read: a workdir like any other
+  workdir = str(root / 'unlabeled' / inside) if inside.startswith('link') else str(root / inside)
+  for _ in range(2):    # the second finds the first's experiment.json, query and contact sheet
+    with learner_lib.ActiveLearner(names['get_config'](), workdir) as learner:
+      assert learner.pool_size == 10 and learner.dataset.class_names == ['bright', 'dark']
+      assert len(learner.dataset.y_test) == 6
+      learner.query()
+      label.write_query(learner, os.path.join(workdir, 'query'))
+  assert os.path.isfile(os.path.join(workdir, 'query', 'contact_sheet.png'))
 
 
 def test_an_answer_never_passes_to_another_file_put_under_its_name(tmp_path):
@@ -378,8 +380,8 @@ def test_an_answer_never_passes_to_another_file_put_under_its_name(tmp_path):
   replaced = hashlib.sha256(photo.read_bytes()).hexdigest()[:16]
   with pytest.raises(errors.LabelError, match=(
       f"line 1: 'unlabeled/u01.png' holds another file than the one answered "
-      f"\\(its content {answered['file_sha256']} then, {replaced} now\\).*Restore the file, or "
-      'remove the line')):
+      f"\\(its content {answered['file_sha256']} then, {replaced} now\\).*Remove the line to have "
+      'the sample asked again')):
     learner_lib.ActiveLearner(names['get_config'](), str(work))
   # Carried into a new workdir, the answer is refused alike.
   with learner_lib.ActiveLearner(names['get_config'](), str(tmp_path / 'new')) as learner:
@@ -388,6 +390,18 @@ def test_an_answer_never_passes_to_another_file_put_under_its_name(tmp_path):
   photo.write_bytes(original)
   with learner_lib.ActiveLearner(names['get_config'](), str(work)) as learner:
     assert learner.labeled[0].tolist() == [first]
+    # Replaced while the session is open: which picture an answer is for cannot be told.
+    second = learner.pool.index_of('unlabeled/u03.png')
+    (root / 'unlabeled' / 'u03.png').write_bytes(original)
+    with pytest.raises(errors.LabelError, match=(
+        f"answer 1, index {second}: 'unlabeled/u03.png' holds another file than when the pool "
+        'was loaded .*Start again')):
+      learner.teach([second], [1])
+    assert learner.labeled[0].tolist() == [first]
+  with learner_lib.ActiveLearner(names['get_config'](), str(work)) as learner:
+    learner.teach([second], [1])       # the pool read anew: the picture there now is answered
+    assert json.loads((work / learner_lib.ANSWERS_FILE).read_text().splitlines()[-1])[
+        'file_sha256'] == answered['file_sha256']      # the same bytes as u01.png's
 
 
 @pytest.mark.slow

@@ -216,6 +216,9 @@ def _dataset(**changes):
     (dict(y_train=[0, 1, 2, 0, 1, 1]), 'y_train must be a numpy array'),
     (dict(class_names=('a', 'b')), 'class_names has 2 names for num_outputs=3'),
     (dict(pool_ids=['a'] * 6), 'pool_ids must name each pool sample once'),
+    (dict(pool_file_sha256=['0' * 16] * 5), r'pool_file_sha256 must give each pool sample.s file '
+                                            r'content as a string \(6 of them\)'),
+    (dict(pool_file_sha256=[1] * 6), 'pool_file_sha256 must give each'),
 ])
 def test_a_dataset_that_breaks_its_contract_is_refused(changes, message):
   with pytest.raises(errors.ConfigError, match=message):

@@ -10,6 +10,7 @@ from typing import Callable, Dict
 import ml_collections
 
 from l2r_jax.data.base import check_dataset
+from l2r_jax.data.base import class_key
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import LazyImages
 from l2r_jax.data.base import TASKS

@@ -24,6 +24,7 @@ The test split's labels are always known; it may be empty (no evaluation) for a 
 """
 from concurrent import futures
 import os
+import unicodedata
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -63,16 +64,23 @@ class Dataset(NamedTuple):
   pool_ids: Optional[Sequence[str]] = None
   class_names: Optional[Sequence[str]] = None
   source_root: Optional[str] = None
-  # Each pool sample's file's content (16 hex digits of the SHA-256 of its bytes), where it has
-  # one: an answer records it, so a file replaced under the same name is not given its old label.
-  pool_file_sha256: Optional[Sequence[str]] = None
   # How inputs as a person has them (files, uint8 pixels, raw values) become x_train's: a
   # l2r_jax.data.preprocessing.Preprocessing; None: x_train is the inputs as given.
   preprocessing: Optional[Any] = None
+  # Each pool sample's file's content (16 hex digits of the SHA-256 of its bytes), where it has
+  # one: an answer records it, so a file replaced under the same name is not given its old label.
+  pool_file_sha256: Optional[Sequence[str]] = None
 
   @property
   def pool_size(self) -> int:
     return len(self.x_train)
+
+
+def class_key(name: Any) -> str:
+  """A class's name as answers match it: without surrounding blanks, in Unicode's composed form
+  (NFC: macOS writes a folder's name decomposed, ``e`` and a combining accent, where a spreadsheet
+  types ``\u00e9``)."""
+  return unicodedata.normalize('NFC', str(name).strip())
 
 
 def unknown_labels(task: str, labels: np.ndarray) -> np.ndarray:

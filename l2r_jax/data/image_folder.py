@@ -17,7 +17,8 @@ files and to folders are followed alike, in all three folders; a link to a folde
 loop) is refused. Names that start with ``.`` are hidden and never read, files and folders alike: macOS
 writes a ``._name.png`` beside every image on some drives (AppleDouble, the image's metadata,
 never an image), and hidden folders are caches (``.ipynb_checkpoints``, ``.thumbnails``); so is
-``__MACOSX/``, what unzipping a zip made on macOS leaves. An image
+``__MACOSX/``, what unzipping a zip made on macOS leaves, and a workdir (a folder holding
+``experiment.json``), however it is reached. An image
 directly in ``labeled/`` or ``test/``, outside a class folder, is refused.
 
 **Every file is decoded once, at load.** Files that cannot be (damaged, truncated, empty, not an
@@ -40,9 +41,10 @@ import collections
 from concurrent import futures
 import contextlib
 import hashlib
+import io
 import os
 import string
-from typing import Dict, Iterator, List, Sequence, Set, Tuple, Union
+from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 import warnings
 
 from absl import logging
@@ -52,6 +54,7 @@ from PIL import Image
 from PIL import ImageOps
 
 from l2r_jax.data import preprocessing
+from l2r_jax.data.base import class_key
 from l2r_jax.data.base import Dataset
 from l2r_jax.data.base import IMAGENET_MEAN
 from l2r_jax.data.base import IMAGENET_STD
@@ -60,6 +63,7 @@ from l2r_jax.data.base import normalisation
 from l2r_jax.errors import ConfigError
 from l2r_jax.errors import DataNotFoundError
 from l2r_jax.errors import ImageFolderError
+from l2r_jax.workdir import IDENTITY_FILE
 
 try:   # HEIC/HEIF (phones' photos): Pillow reads them once the plugin registers its opener
   import pillow_heif
@@ -67,8 +71,6 @@ except ImportError:  # pragma: no cover  (a dependency; its absence is named whe
   pillow_heif = None
 else:
   pillow_heif.register_heif_opener()
-
-SPLITS = ('labeled', 'unlabeled', 'test')   # the folders under ROOT that are read
 
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.jpe', '.jfif', '.bmp', '.gif', '.tif', '.tiff', '.webp',
               '.avif', '.heic', '.heif')
@@ -103,6 +105,8 @@ def _images(folder: str, problems: List[Problem], passed_over: List[str],
   here = os.path.realpath(folder)
   above = (*above, here)
   found = []
+  if any(e.name == IDENTITY_FILE for e in entries):
+    return []    # a workdir (its curves, contact sheets) among the images: not part of them
   for entry in entries:
     if _hidden(entry.name):
       continue
@@ -123,7 +127,8 @@ def _class_folders(folder: str) -> List[str]:
   if not os.path.isdir(folder):
     return []
   return sorted(d for d in os.listdir(folder)
-                if not _hidden(d) and os.path.isdir(os.path.join(folder, d)))
+                if not _hidden(d) and os.path.isdir(os.path.join(folder, d))
+                and not os.path.exists(os.path.join(folder, d, IDENTITY_FILE)))   # a workdir
 
 
 def _labeled(folder: str, classes: Sequence[str], problems: List[Problem],
@@ -181,8 +186,8 @@ def _deep_values(image: Image.Image) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _decoded(path: str, side: int) -> Iterator[Image.Image]:
-  """The image at ``path``, decoded (a JPEG at the smallest DCT scale that keeps both sides at
+def _decoded(path: Union[str, BinaryIO], side: int) -> Iterator[Image.Image]:
+  """The image at ``path`` (or in a file object), decoded (a JPEG at the smallest DCT scale that keeps both sides at
   least ``side``) and turned as its EXIF orientation says."""
   with Image.open(path) as image:
     _check_pixel_count(image)
@@ -200,8 +205,9 @@ def _eight_bit(image: Image.Image) -> Image.Image:
   return _on_white(image) if image.has_transparency_data else image
 
 
-def read_image(path: str, size: Tuple[int, int], channels: int) -> np.ndarray:
-  """The image at ``path`` as float32 ``[h, w, channels]`` in [0, 1], resized (bilinear) to
+def read_image(path: Union[str, BinaryIO], size: Tuple[int, int], channels: int
+               ) -> np.ndarray:
+  """The image at ``path`` (or in a file object) as float32 ``[h, w, channels]`` in [0, 1], resized (bilinear) to
   ``size`` (h, w); the module's docstring says how. Raises whatever Pillow raises for a file it
   cannot decode."""
   with _decoded(path, JPEG_REDUCING_GAP * max(size)) as image:
@@ -270,27 +276,31 @@ def unreadable_reason(path: str, error: BaseException) -> str:
 
 
 def _pixels_or_reason(path: str, size: Tuple[int, int], channels: int
-                      ) -> Union[np.ndarray, str]:
-  """:func:`read_image`'s pixels, or why the file cannot be read."""
+                      ) -> Tuple[Union[np.ndarray, str], Optional[str]]:
+  """:func:`read_image`'s pixels and the :func:`file_sha256` of the bytes they were decoded from
+  (the file read once), or why the file cannot be read and None."""
   try:
     path.encode('utf-8')
   except UnicodeEncodeError:
-    return 'its name is not UTF-8 (made on another system?): rename it'
+    return 'its name is not UTF-8 (made on another system?): rename it', None
   try:
-    return read_image(path, size, channels)
+    with open(path, 'rb') as f:
+      data = f.read()
+    return read_image(io.BytesIO(data), size, channels), _sha256(data)
   # A damaged file makes Pillow's decoders raise errors of many kinds (OSError, SyntaxError,
   # ValueError, EOFError, struct.error...): every one means the file cannot be used.
   except Exception as e:  # pylint: disable=broad-except
-    return unreadable_reason(path, e)
+    return unreadable_reason(path, e), None
 
 
 def file_sha256(path: str) -> str:
   """16 hex digits of the SHA-256 of the file's bytes: what its content is."""
-  digest = hashlib.sha256()
   with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()[:16]
+    return _sha256(f.read())
+
+
+def _sha256(data: bytes) -> str:
+  return hashlib.sha256(data).hexdigest()[:16]
 
 
 def _decode_all(files: Sequence[str], size: Tuple[int, int], channels: int, keep: Set[str]
@@ -300,13 +310,7 @@ def _decode_all(files: Sequence[str], size: Tuple[int, int], channels: int, keep
   kept, digests, problems = {}, {}, []
 
   def decode(path):
-    pixels = _pixels_or_reason(path, size, channels)
-    if isinstance(pixels, str):
-      return path, pixels, None
-    try:
-      return path, pixels, file_sha256(path)
-    except OSError as e:
-      return path, f'cannot be read ({e.strerror or e})', None
+    return (path, *_pixels_or_reason(path, size, channels))
 
   with warnings.catch_warnings():
     # Pillow warns of images above its pixel limit as it opens them; they are refused by name.
@@ -372,14 +376,19 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
       set(_class_folders(os.path.join(root, 'test')))))
   alike = collections.defaultdict(list)
   for name in classes:
-    alike[name.strip().casefold()].append(name)
-  alike = [names for names in alike.values() if len(names) > 1]
-  if alike and not config.get('classes'):
-    raise ConfigError(
-        f'{os.path.join(root, "labeled")} and {os.path.join(root, "test")}: the class folders '
-        f'{" and ".join(map(repr, alike[0]))} differ only in case or spaces, so they would be two '
-        'classes: rename them to one name (or, if they are two classes, name them in '
-        'config.data.classes).')
+    alike[class_key(name).casefold()].append(name)
+  for names in alike.values():
+    if len(names) < 2:
+      continue
+    twins = len({class_key(n) for n in names}) < len(names)   # one name, written twice
+    if twins or not config.get('classes'):
+      raise ConfigError(
+          f'{os.path.join(root, "labeled")} and {os.path.join(root, "test")}: the class folders '
+          f'{" and ".join(map(repr, names))} differ only in '
+          f'{"spaces or accents written two ways" if twins else "case"}, so they would be two '
+          'classes: rename them to one name' + ('.' if twins else
+                                                ' (or, if they are two classes, name them in '
+                                                'config.data.classes).'))
   if len(classes) < 2:
     loose = [n for n in os.listdir(root) if not _hidden(n) and n.lower().endswith(EXTENSIONS)]
     where = (f' ({len(loose)} images lie directly in {root}, where none is read: the images to '
