@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from absl import logging
 import orbax.checkpoint as ocp
 
+from l2r_jax import report as report_lib
 from l2r_jax import workdir as workdir_lib
 
 
@@ -47,17 +48,22 @@ OlderLayout = Tuple[Any, Callable[[Any], Any]]
 
 def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
                    report: Optional[Callable[[str], None]] = None,
-                   older_layouts: Sequence[OlderLayout] = ()
+                   older_layouts: Sequence[OlderLayout] = (),
+                   al_problem: Callable[[Any], Optional[str]] = lambda al: None
                    ) -> Optional[Tuple[Any, Dict[str, Any]]]:
   """``(models, al)`` of the latest cycle whose checkpoint can be restored, or None for a fresh run.
 
   A checkpoint that does not restore into ``models_template`` is tried in each of
-  ``older_layouts``. One that cannot be restored in any is moved aside (:func:`move_aside`) and
-  ``report``-ed in one line (default: a logged warning), and the one before it is tried."""
+  ``older_layouts``. One that cannot be restored in any, or whose ``al`` record is not one
+  (``al_problem(al)`` says why), is moved aside (:func:`move_aside`) and ``report``-ed in one
+  line (default: a logged warning), and the one before it is tried."""
   report = report or logging.warning
   for step in sorted(mgr.all_steps(), reverse=True):
     try:
       models, al = _restore(mgr, step, models_template, older_layouts)
+      problem = al_problem(al)
+      if problem:
+        raise ValueError(f'its record of the run {problem}')
     except Exception as e:  # pylint: disable=broad-except  (whatever makes it unreadable)
       aside = move_aside(str(mgr.directory), step)
       reason = str(e).strip().split('\n')[0][:200]
@@ -164,7 +170,8 @@ def read_results(path: str, report: Optional[Callable[[str], None]] = None,
                  required: Sequence[str] = ()) -> List[Dict[str, Any]]:
   """The records in ``path`` (any JSON-lines file; refused if it is a symbolic link). A last line
   cut off by a kill (no newline after it) is dropped from the file. Any other line that cannot be
-  parsed (not UTF-8, not JSON, or not an object with the fields ``required``) is ``report``-ed and
+  parsed (not UTF-8, not JSON, or not an object with the fields ``required``, each of its kind)
+  is ``report``-ed and
   left out, the damaged file kept as ``path.damaged-<time>``; ``restored_by`` says what brings its
   record back (for results: the run's checkpoint, :func:`append_results`). The file is rewritten
   atomically (:func:`l2r_jax.workdir.write_atomic`): a kill leaves it as it was or cleaned up,
@@ -183,7 +190,7 @@ def read_results(path: str, report: Optional[Callable[[str], None]] = None,
     except (UnicodeDecodeError, json.JSONDecodeError):
       bad.append((number, line))
       continue
-    if required and not (isinstance(record, dict) and all(k in record for k in required)):
+    if required and not report_lib.is_record(record, required):
       bad.append((number, line))
       continue
     records.append(record)

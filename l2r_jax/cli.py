@@ -56,18 +56,24 @@ def flag_error(error: Exception, argv) -> str:
 
 
 def _none_overrides(argv):
-  """``argv`` without its ``--config.a.b=None`` overrides, and their fields' paths. absl parses an
-  override by the field's type, so on a field holding text or a number the word ``None`` would be
-  that text or refused; these are set to None after the parse instead."""
+  """``argv`` with only the last ``--config.a.b=...`` override of each field (absl would join the
+  values given to a tuple field), without its ``--config.a.b=None`` overrides, and their fields'
+  paths. absl parses an override by the field's type, so on a field holding text or a number the
+  word ``None`` would be that text or refused; these are set to None after the parse instead."""
+  def field(arg):
+    name, eq, _ = arg.partition('=')
+    return name.lstrip('-') if arg.startswith('-') and eq and name.lstrip('-').startswith(
+        'config.') else None
+
+  last = {field(arg): k for k, arg in enumerate(argv) if field(arg)}
   kept, cleared = [], []
-  for arg in argv:
-    name, eq, value = arg.partition('=')
-    path = name.lstrip('-').split('.')[1:]
-    if arg.startswith('-') and eq and name.lstrip('-').startswith('config.'):
-      cleared = [p for p in cleared if p != path]   # the last override of a field wins
-      if value == 'None':
-        cleared.append(path)
-        continue
+  for k, arg in enumerate(argv):
+    name = field(arg)
+    if name and last[name] != k:
+      continue    # the last override of a field wins
+    if name and arg.partition('=')[2] == 'None':
+      cleared.append(name.split('.')[1:])
+      continue
     kept.append(arg)
   return kept, cleared
 

@@ -190,6 +190,7 @@ def save(model: ExportedModel, path: str) -> str:
   data = flax.serialization.to_bytes(model.variables)
   workdir_lib.write_atomic(workdir_lib.path_in(path, VARIABLES_FILE), data)
   spec = dict(model.spec, variables_sha256=hashlib.sha256(data).hexdigest())
+  spec['spec_sha256'] = _spec_sha256(spec)
   workdir_lib.write_atomic(workdir_lib.path_in(path, MODEL_FILE),
                            json.dumps(spec, indent=1, sort_keys=True))
   return path
@@ -223,18 +224,42 @@ def load_model(path: str) -> ExportedModel:
     raise ExportError(f'{path}: its model {name!r} ({model.get("qualified_name")}) is not '
                       f'registered in this process: import the module that registers it '
                       f'({module}) before load_model.')
+  lacking = [k for k in ('input_shape', 'preprocessing', 'task', 'variables_sha256')
+             if k not in spec]
+  if lacking:
+    raise ExportError(f'{os.path.join(path, MODEL_FILE)} lacks {", ".join(lacking)}: it is not '
+                      'a whole exported model. Export the model again.')
+  if 'spec_sha256' in spec and spec['spec_sha256'] != _spec_sha256(spec):  # (older: no hash)
+    raise ExportError(f'{os.path.join(path, MODEL_FILE)} does not match its own hash: it was '
+                      'changed or damaged since the export. Export the model again.')
   with open(os.path.join(path, VARIABLES_FILE), 'rb') as f:
     data = f.read()
   if hashlib.sha256(data).hexdigest() != spec.get('variables_sha256'):
     raise ExportError(f'{os.path.join(path, VARIABLES_FILE)} does not match the hash in '
                       f'{MODEL_FILE}: the weights were changed or damaged. Export the model again.')
-  template = _template(spec)
+  try:
+    template = _template(spec)
+  except Exception as e:  # pylint: disable=broad-except  (a part missing, or of another kind)
+    raise ExportError(f'{os.path.join(path, MODEL_FILE)} does not describe a model this l2r-jax '
+                      f'builds ({type(e).__name__}: {str(e)[:200]}). Export the model '
+                      'again.') from None
   try:
     variables = flax.serialization.from_bytes(template, data)
   except Exception as e:  # pylint: disable=broad-except  (msgpack's and flax's errors alike)
     raise ExportError(f'{os.path.join(path, VARIABLES_FILE)} does not hold this model\'s '
                       f'weights ({type(e).__name__}: {str(e)[:200]}).') from None
-  return ExportedModel(spec, variables)
+  try:
+    return ExportedModel(spec, variables)
+  except (KeyError, TypeError, ValueError) as e:
+    raise ExportError(f'{os.path.join(path, MODEL_FILE)} lacks a part or holds one of another '
+                      f'kind ({type(e).__name__}: {str(e)[:200]}). Export the model '
+                      'again.') from None
+
+
+def _spec_sha256(spec: Mapping[str, Any]) -> str:
+  """The hash of what ``model.json`` says, but this hash itself."""
+  said = {k: v for k, v in spec.items() if k != 'spec_sha256'}
+  return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()
 
 
 def _module(spec: Mapping[str, Any]):

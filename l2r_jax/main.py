@@ -5,6 +5,7 @@ r"""Runs an active-learning experiment.
 Any config field can be overridden, e.g. ``--config.seeds='(0,1,2)' --config.al.cycles=5``.
 Running again with the same workdir resumes where the last run stopped.
 """
+import os
 import sys
 
 from absl import app
@@ -47,8 +48,10 @@ def main(argv):
     # The project's own refusal: its message names what to change; a traceback is for bugs.
     print(f'l2r_jax: {e}', file=sys.stderr)
     sys.exit(2)
-  with open(f'{FLAGS.workdir}/summary.md') as f:
-    print(f.read())
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:   # the one process that writes the report
+    with open(os.path.join(FLAGS.workdir, 'summary.md'), encoding='utf-8') as f:
+      print(f.read())
 
 
 if __name__ == '__main__':

@@ -112,6 +112,19 @@ def write(records: List[Dict[str, Any]], workdir: str, appendix: str = '') -> No
     workdir_lib.write_atomic(curves, curves_png(records))
 
 
+def is_record(record: Any, required: Sequence[str]) -> bool:
+  """Whether ``record`` is an object with the fields ``required``, each of its kind (a line
+  edited by hand to hold another kind is damaged)."""
+  def whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+  kinds = {'strategy': lambda v: isinstance(v, str), 'metric': lambda v: isinstance(v, str),
+           'seed': whole, 'cycle': whole, 'num_labeled': whole,
+           'value': lambda v: v is None or whole(v) or isinstance(v, float)}
+  return isinstance(record, dict) and all(
+      k in record and kinds.get(k, lambda _: True)(record[k]) for k in required)
+
+
 def read_records(workdir: str) -> List[Dict[str, Any]]:
   """The result records of ``workdir``'s ``results.jsonl``, read without changing the file (a
   line that cannot be parsed is left out, said on stderr)."""
@@ -128,9 +141,11 @@ def read_records(workdir: str) -> List[Dict[str, Any]]:
         if line.strip():
           print(f'{path}, line {number}: cannot be parsed; left out.', file=sys.stderr)
         continue
-      if isinstance(record, dict) and record.get('value') is not None and all(
-          k in record for k in ('strategy', 'seed', 'num_labeled', 'metric')):
-        records.append(record)
+      if is_record(record, ('strategy', 'seed', 'num_labeled', 'metric', 'value')):
+        if record['value'] is not None:   # a round without a test split scores nothing
+          records.append(record)
+      elif line.strip():
+        print(f'{path}, line {number}: not a result record; left out.', file=sys.stderr)
   return records
 
 

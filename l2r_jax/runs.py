@@ -59,6 +59,26 @@ def _resumed(strategy: str, seed: int, rng: jax.Array, train_state: train.State,
                             rng, train_state, saved['results'])
 
 
+def _record_problem(saved: Any, pool_size: int) -> Optional[str]:
+  """Why a checkpoint's record of its run (``al``: ``cycle``, ``labeled``, ``results``) is not
+  one this pool's run could have written (a file edited by hand, say); None if it is."""
+  def whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+  if not isinstance(saved, dict) or not all(k in saved for k in ('cycle', 'labeled', 'results')):
+    return 'lacks its cycle, labeled samples or results'
+  labeled = saved['labeled']
+  if not whole(saved['cycle']) or saved['cycle'] < 0:
+    return f'has cycle {saved["cycle"]!r}'
+  if not (isinstance(labeled, list) and all(whole(i) and 0 <= i < pool_size for i in labeled)
+          and len(set(labeled)) == len(labeled)):
+    return f'names labeled samples that are not {pool_size} pool samples, each once'
+  if not isinstance(saved['results'], list) or not all(isinstance(r, dict)
+                                                       for r in saved['results']):
+    return 'has results that are not records'
+  return None
+
+
 def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed: int,
              initial: Optional[np.ndarray] = None) -> OpenRun:
   """A (strategy, seed) run, resumed from its latest checkpoint if it has one; a new one starts
@@ -68,8 +88,9 @@ def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed
   name = f'{strategy}-seed{seed}'
   # orbax writes, renames and deletes inside this folder: no link there, checked before it does.
   mgr = checkpoint.manager(workdir_lib.folder_in(workdir, 'checkpoints', name))
-  restored = checkpoint.restore_latest(mgr, train_state,
-                                       older_layouts=_older_layouts(train_state))
+  restored = checkpoint.restore_latest(
+      mgr, train_state, older_layouts=_older_layouts(train_state),
+      al_problem=lambda al: _record_problem(al, experiment.dataset.pool_size))
   if restored is None:
     if initial is None:
       initial = protocol.initial_labeled(seed, experiment.dataset.pool_size, config.al.initial)

@@ -24,6 +24,7 @@ import sorter
 
 
 LOOPS = ('auto', 'step', 'scan')
+MAX_SEED = 2**31 - 1   # what every random generator the project seeds takes
 
 
 def _unique(config, name):
@@ -67,8 +68,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'config.strategies: unknown strategy {s!r}; choose from '
                        f'{sorted(strategies_lib.REGISTRY)}.')
   _check_strategies(config)
-  if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
-    raise ConfigError(f'config.seeds must be non-negative integers, got {config.seeds!r}.')
+  if not config.seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                 and 0 <= s <= MAX_SEED for s in config.seeds):
+    raise ConfigError(f'config.seeds must be whole numbers 0 .. {MAX_SEED}, got '
+                      f'{config.seeds!r}.')
   if config.train.get('loop', 'step') not in LOOPS:
     raise ConfigError(f'config.train.loop={config.train.loop!r}: choose one of {LOOPS}.')
   if config.train.get('feed', 'auto') not in pipeline.FEEDS:
@@ -301,6 +304,9 @@ def check_workdir(workdir: str) -> str:
   """Proves ``workdir`` can be written (it, or the folder it would be created in), without
   creating anything, and that nothing the project writes in it is a symbolic link
   (:func:`l2r_jax.workdir.check_no_links`); returns its absolute path."""
+  if not str(workdir).strip():
+    raise workdir_lib.WorkdirError('--workdir is empty: give the folder the run is kept in (it '
+                                   'is created if it does not exist).')
   workdir = os.path.abspath(workdir)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise workdir_lib.WorkdirError(f'--workdir={workdir} is a file, not a folder: give a folder '

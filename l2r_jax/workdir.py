@@ -117,6 +117,9 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
   try:
     with open(path) as f:
       old = json.load(f)
+    if not isinstance(old, dict) or not all(isinstance(old.get(k, {}), dict)
+                                            for k in ('data', 'fields')):
+      raise ValueError('not the JSON object it writes')
   except (OSError, ValueError) as e:
     raise WorkdirError(f'{path} cannot be read ({e}): it records which experiment this workdir '
                        f'holds. Restore it, or use a new --workdir.') from None
@@ -303,9 +306,10 @@ def read_text(path: str) -> str:
 def _holder(fd: int) -> Dict[str, Any]:
   try:
     os.lseek(fd, 0, os.SEEK_SET)
-    return json.loads(os.read(fd, 4096).decode() or '{}')
+    holder = json.loads(os.read(fd, 4096).decode() or '{}')
   except (OSError, ValueError, UnicodeDecodeError):
     return {}
+  return holder if isinstance(holder, dict) else {}    # damaged by hand: no one named
 
 
 def _running(pid: Any) -> bool:
@@ -369,7 +373,8 @@ def lock(workdir: str) -> Iterator[None]:
     os.close(fd)
     raise WorkdirError(
         f'--workdir={workdir} is in use by process {holder.get("pid")} on host {holder["host"]}; '
-        f'if it no longer runs, delete {path}. (It started {holder.get("started")}.)')
+        f'if it no longer runs, delete {path}. (It started '
+        f'{holder.get("started", "at a time the lock does not record")}.)')
   os.ftruncate(fd, 0)
   os.lseek(fd, 0, os.SEEK_SET)
   os.write(fd, json.dumps(me).encode())

@@ -27,6 +27,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--config.train.optimizer=rmsprop'], "config.train.optimizer='rmsprop': choose one of"),
     (["--config.strategies=('random','baldness')"], "config.strategies: unknown strategy 'baldness'"),
     (['--workdir={file}'], 'is a file, not a folder'),
+    (['--workdir='], '--workdir is empty: give the folder'),
+    (['--config.seeds=(99999999999999999999999,)'], 'config.seeds must be whole numbers 0 .. 2147483647'),
+    (['--config.seeds=(True,)'], 'config.seeds must be whole numbers'),
     (['--config.data.num_samples=0'], 'config.data.num_samples must be a positive integer'),
     (['--config=configs/nonexistent.py'], "--config=configs/nonexistent.py: [Errno 2] No such file"),
     (['--config=configs/mnist1d.py:bogus'], "Unknown variant 'bogus'"),
@@ -87,7 +90,8 @@ def test_none_on_the_command_line_sets_none_where_a_field_held_text_or_a_number(
 
   def parse(argv, ours):
     config = ml_collections.ConfigDict({'model': {'pretrained': 'synthetic_shapes', 'name': 'mlp'},
-                                        'al': {'subset': 200, 'budget': 10}})
+                                        'al': {'subset': 200, 'budget': 10},
+                                        'strategies': ('random',)})
     config.lock()
     flag_values = flags.FlagValues()
     kept, cleared = cli._none_overrides(argv) if ours else (argv, [])  # pylint: disable=protected-access
@@ -114,3 +118,7 @@ def test_none_on_the_command_line_sets_none_where_a_field_held_text_or_a_number(
                ours=True).al.subset == 500
   assert parse(['prog', '--config.al.subset=500', '--config.al.subset=None'],
                ours=True).al.subset is None
+  # Also of a tuple field, whose values absl alone would join.
+  twice = ['prog', '--config.strategies=entropy', '--config.strategies=(\'l2r\',)']
+  assert parse(twice, ours=False).strategies == ('entropy', 'l2r')
+  assert parse(twice, ours=True).strategies == ('l2r',)

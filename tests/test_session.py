@@ -117,6 +117,22 @@ def test_a_damaged_export_is_refused(session, tmp_path):
   root, workdir, _ = session
   with learner_lib.ActiveLearner(_config(root), workdir) as learner:
     path = learner.export(str(tmp_path / 'model'))
+  spec_file = tmp_path / 'model' / export.MODEL_FILE
+  exported = json.loads(spec_file.read_text())
+  # model.json edited: its kwargs (the weights would load, then fail to apply), or a part gone.
+  spec_file.write_text(json.dumps(dict(exported, model=dict(exported['model'], kwargs={}))))
+  with pytest.raises(errors.ExportError, match='model.json does not match its own hash'):
+    export.load_model(path)
+  for part in ('task', 'preprocessing', 'input_shape'):
+    spec_file.write_text(json.dumps({k: v for k, v in exported.items() if k != part}))
+    with pytest.raises(errors.ExportError, match=f'model.json lacks {part}: it is not a whole'):
+      export.load_model(path)
+  older = {k: v for k, v in exported.items() if k != 'spec_sha256'}   # an export without the hash
+  spec_file.write_text(json.dumps(dict(older, model=dict(older['model'], kwargs={'x': 1}))))
+  with pytest.raises(errors.ExportError, match='does not describe a model this l2r-jax builds'):
+    export.load_model(path)
+  spec_file.write_text(json.dumps(older))
+  assert export.load_model(path).task == 'classification'
   weights = tmp_path / 'model' / export.VARIABLES_FILE
   weights.write_bytes(weights.read_bytes()[:-10])
   with pytest.raises(errors.ExportError, match='does not match the hash'):

@@ -125,6 +125,26 @@ def test_a_second_run_is_refused_naming_the_first_and_a_killed_runs_lock_is_take
   assert not (tmp_path / workdir.LOCK_FILE).exists()
 
 
+@pytest.mark.parametrize('text', ['[]', '{"fields": []}', '{"data": 3}', '"experiment"'])
+def test_an_identity_damaged_by_hand_into_other_json_is_refused_in_one_line(tmp_path, text):
+  (tmp_path / workdir.IDENTITY_FILE).write_text(text)
+  with pytest.raises(errors.WorkdirError, match=r'experiment.json cannot be read \(not the JSON '
+                                                 r'object it writes\).*Restore it'):
+    workdir.check_identity(str(tmp_path), _config())
+
+
+def test_a_lock_damaged_by_hand_names_no_holder_and_is_taken(tmp_path):
+  for text in ('[1]', '"me"', '{"pid": 1, "host": "elsewhere"}'):
+    (tmp_path / workdir.LOCK_FILE).write_text(text)
+    if 'elsewhere' in text:
+      with pytest.raises(errors.WorkdirError, match='started at a time the lock does not record'):
+        with workdir.lock(str(tmp_path)):
+          pass
+    else:
+      with workdir.lock(str(tmp_path)):
+        assert json.loads((tmp_path / workdir.LOCK_FILE).read_text())['pid'] == os.getpid()
+
+
 def test_a_lock_from_another_host_is_refused_with_how_to_clear_it(tmp_path):
   (tmp_path / workdir.LOCK_FILE).write_text(json.dumps(
       {'pid': 1, 'host': 'elsewhere', 'started': '2026-01-01T00:00:00'}))
@@ -152,6 +172,17 @@ def _remove_the_json_part(step_dir):
   (step_dir / 'al' / 'metadata').unlink()
 
 
+def _empty_the_json_part(step_dir):    # JSON still, but no record of the run
+  (step_dir / 'al' / 'metadata').write_text('{}')
+
+
+def _label_a_sample_outside_the_pool(step_dir):
+  path = step_dir / 'al' / 'metadata'
+  saved = json.loads(path.read_text())
+  saved['labeled'][0] = 99999
+  path.write_text(json.dumps(saved))
+
+
 def _key(r):
   return (r['strategy'], r['seed'], r['cycle'])
 
@@ -174,7 +205,8 @@ def uninterrupted(finished):
 
 
 @pytest.mark.parametrize('damage', [_truncate_a_data_file, _remove_the_manifest,
-                                    _remove_the_json_part])
+                                    _remove_the_json_part, _empty_the_json_part,
+                                    _label_a_sample_outside_the_pool])
 def test_a_damaged_newest_checkpoint_is_moved_aside_and_its_cycle_computed_again(
     tmp_path, monkeypatch, uninterrupted, damage):
   config = _config(**{'al.cycles': 3})
@@ -382,14 +414,18 @@ def test_a_workdir_through_a_link_to_nothing_is_refused_before_anything_is_made(
 def test_results_lines_that_are_not_utf8_or_not_records_are_reported_and_the_file_kept(tmp_path):
   record = {'strategy': 'random', 'seed': 0, 'cycle': 0, 'num_labeled': 32, 'metric': 'accuracy',
             'value': 0.5}
+  edited = [dict(record, value='x'), dict(record, cycle='0'), dict(record, strategy=['random']),
+            dict(record, seed='zero'), dict(record, seed=True)]   # by hand, another kind
   old = (json.dumps(record).encode() + b'\n' + b'{"strategy": "r\xe9sum\xe9"}\n' + b'[1, 2]\n'
-         + json.dumps({k: v for k, v in record.items() if k != 'cycle'}).encode() + b'\n')
+         + json.dumps({k: v for k, v in record.items() if k != 'cycle'}).encode() + b'\n'
+         + b''.join(json.dumps(r).encode() + b'\n' for r in edited))
   path = tmp_path / 'results.jsonl'
   path.write_bytes(old)
   reports = []
   assert checkpoint.read_results(str(path), report=reports.append,
                                  required=checkpoint.RESULT_FIELDS) == [record]
-  assert len(reports) == 1 and 'lines 2, 3, 4 cannot be parsed as a record' in reports[0]
+  assert len(reports) == 1 and 'lines 2, 3, 4, 5, 6, 7, 8, 9 cannot be parsed as a record' in (
+      reports[0])
   copy, = tmp_path.glob('results.jsonl.damaged-*')
   assert copy.read_bytes() == old
   assert path.read_bytes() == json.dumps(record).encode() + b'\n'
