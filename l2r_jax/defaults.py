@@ -101,7 +101,9 @@ def get_config() -> ml_collections.ConfigDict:
       optimizer='adam', lr=1e-3, momentum=0.0, weight_decay=0.0, lr_boundaries=(), lr_decay=0.1,
       sorter='gru',                 # 'gru' (pretrained SoDeep sorter) or 'soft_rank'
       sorter_len=64,                # list length the sorter ranks; batch_size is a multiple of it
-      sorter_kwargs={},             # e.g. {'path': DIR} for a sorter you pretrained
+      # a GRU sorter you pretrained: its export folder (None: the shipped one of sorter_len)
+      sorter_path=ml_collections.FieldReference(None, field_type=str),
+      sorter_kwargs={},             # soft_rank: {'regularization_strength': ...}
       # Loss-module updates per training step, each on the step's detached features and losses
       # (the target is updated once). 1 in the papers; more for labeled sets so small that a
       # cycle gives the loss module too few updates to learn a ranking.

@@ -94,7 +94,7 @@ def _make_checked_experiment(config: ml_collections.ConfigDict,
   ranker = None
   if any(m is not None and m.ranking_loss.needs_ranker for m in loss_modules):
     ranker = sorter.get_ranker(config.loss_module.sorter, config.loss_module.sorter_len,
-                               **config.loss_module.get('sorter_kwargs', {}))
+                               **validation.sorter_arguments(config.loss_module))
   target = (models_lib.make_target(config.model, dataset.num_outputs,
                                    bn_axis_name=devices_lib.AXIS),
             optim.make(config.train))

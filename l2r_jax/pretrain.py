@@ -21,6 +21,7 @@ images (each step rotating, reflecting and shifting them, keypoints with them), 
 import functools
 import json
 import os
+import sys
 import time
 from typing import Any, Dict
 
@@ -37,10 +38,15 @@ from ml_collections import config_flags
 import numpy as np
 import optax
 
+from l2r_jax import cli
 from l2r_jax import models
 from l2r_jax import tasks
+from l2r_jax import validation
 from l2r_jax.data import shapes
 from l2r_jax.data import synthetic_pose
+from l2r_jax.errors import ConfigError
+from l2r_jax.errors import Refusal
+from l2r_jax.errors import WorkdirError
 from l2r_jax.models import pretrained
 
 SOURCES = ('shapes', 'figures')
@@ -160,15 +166,23 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Trains the classifier, exports its backbone to ``WORKDIR/export``; returns the export's
   record (``backbone.json``)."""
   for name in ('num_train', 'num_val', 'batch_size', 'epochs', 'image_size'):
-    if not isinstance(config[name], int) or config[name] < 1:
-      raise ValueError(f'config.{name} must be a positive integer, got {config[name]!r}.')
+    if not isinstance(config[name], int) or isinstance(config[name], bool) or config[name] < 1:
+      raise ConfigError(f'config.{name} must be a positive integer, got {config[name]!r}.')
+  if config.batch_size > config.num_train:
+    raise ConfigError(f'config.batch_size={config.batch_size} is more than config.num_train='
+                      f'{config.num_train}: an epoch would take no step. Lower the batch size.')
   if config.source_task not in ('classification', 'keypoints'):
-    raise ValueError(f"config.source_task={config.source_task!r}: use 'classification' or "
-                     "'keypoints'.")
+    raise ConfigError(f"config.source_task={config.source_task!r}: use 'classification' or "
+                      "'keypoints'.")
   source = config.get('source', 'shapes')
   if source not in SOURCES or (source == 'figures' and config.source_task != 'keypoints'):
-    raise ValueError(f"config.source={source!r}: use 'shapes', or 'figures' with "
-                     "config.source_task='keypoints' (figures have no classes).")
+    raise ConfigError(f"config.source={source!r}: use 'shapes', or 'figures' with "
+                      "config.source_task='keypoints' (figures have no classes).")
+  workdir = validation.check_workdir(workdir)     # before anything trains
+  if os.path.lexists(os.path.join(workdir, 'export', 'backbone.json')):
+    raise WorkdirError(f'--workdir={workdir} holds an exported backbone already '
+                       f'({os.path.join(workdir, "export")}): give a new --workdir (an export is '
+                       'never written over).')
   t0 = time.time()
   train_data = source_data(config, config.num_train, 0)
   val_data = source_data(config, config.num_val, config.num_train)
@@ -223,7 +237,11 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  info = pretrain(flags.FLAGS.config, flags.FLAGS.workdir)
+  try:
+    info = pretrain(flags.FLAGS.config, flags.FLAGS.workdir)
+  except Refusal as e:    # its message names what to change; a traceback is for bugs
+    print(f'l2r_jax.pretrain: {e}', file=sys.stderr)
+    sys.exit(2)
   print(json.dumps({k: v for k, v in info.items() if k != 'history'}, indent=2))
 
 
@@ -232,4 +250,4 @@ if __name__ == '__main__':
   config_flags.DEFINE_config_file('config', None, 'Pretraining config file.', lock_config=True)
   flags.DEFINE_string('workdir', None, 'Folder for the exported backbone.')
   flags.mark_flags_as_required(['config', 'workdir'])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -4,6 +4,7 @@ Each failure raises :class:`~l2r_jax.errors.ConfigError` (a ``ValueError``; a
 :class:`~l2r_jax.workdir.WorkdirError` for the workdir) with one message that names the config
 field and says how to fix it.
 """
+import json
 import os
 import tempfile
 
@@ -121,14 +122,49 @@ def _check_sorter(config):
         f'config.train.batch_size={config.train.batch_size} is not a multiple of '
         f'config.loss_module.sorter_len={p.sorter_len}: the listwise loss ranks each mini-batch in '
         f'lists of the sorter\'s length. Make the batch size a multiple of {p.sorter_len}.')
-  if (p.sorter == 'gru' and 'path' not in p.get('sorter_kwargs', {})
-      and p.sorter_len not in sorter.shipped_lengths()):
+  given = dict(p.get('sorter_kwargs', {}))
+  takes = SORTER_ARGUMENTS[p.sorter]
+  unknown = sorted(k for k in given if k not in takes)
+  if unknown:
+    raise ConfigError(f'config.loss_module.sorter_kwargs: {", ".join(unknown)} is not an argument '
+                      f'of the {p.sorter!r} sorter (it takes {", ".join(takes)}).')
+  if p.get('sorter_path') and p.sorter != 'gru':
+    raise ConfigError(f'config.loss_module.sorter_path is a pretrained GRU sorter\'s; the '
+                      f'{p.sorter!r} sorter has none. Remove it, or use sorter=\'gru\'.')
+  path = sorter_arguments(p).get('path')
+  if p.sorter == 'gru' and path is None and p.sorter_len not in sorter.shipped_lengths():
     raise ConfigError(
         f'config.loss_module.sorter_len={p.sorter_len}: no pretrained GRU sorter of that length '
         f'ships (shipped: {sorter.shipped_lengths()}). Pretrain one with `python -m sorter.train '
         f'--config=configs/sorter.py --config.seq_len={p.sorter_len} --workdir=DIR` and set '
-        f'--config.loss_module.sorter_kwargs.path=DIR/export, or use '
+        f'--config.loss_module.sorter_path=DIR/export, or use '
         f"--config.loss_module.sorter=soft_rank.")
+  if p.sorter == 'gru' and path is not None:
+    record = os.path.join(str(path), 'training.json')
+    try:
+      with open(record, encoding='utf-8') as f:
+        length = json.load(f)['seq_len']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+      raise ConfigError(f'config.loss_module.sorter_path={path!r}: not a sorter\'s export '
+                        f'({record}: {getattr(e, "strerror", None) or e}); give the export folder '
+                        'of `python -m sorter.train` (WORKDIR/export).') from None
+    if length != p.sorter_len:
+      raise ConfigError(f'config.loss_module.sorter_path={path!r} ranks lists of {length}, and '
+                        f'config.loss_module.sorter_len={p.sorter_len}: set sorter_len={length} '
+                        'with a batch size a multiple of it, or pretrain a sorter of '
+                        f'{p.sorter_len}.')
+
+
+# What each sorter takes in config.loss_module.sorter_kwargs (path: sorter_path's older spelling).
+SORTER_ARGUMENTS = {'gru': ('path',), 'soft_rank': ('regularization_strength',)}
+
+
+def sorter_arguments(loss_module: ml_collections.ConfigDict) -> dict:
+  """What ``sorter.get_ranker`` is given beside the sorter's name and length."""
+  kwargs = dict(loss_module.get('sorter_kwargs', {}))
+  if loss_module.get('sorter_path'):
+    kwargs['path'] = str(loss_module.sorter_path)
+  return kwargs
 
 
 def check_against_data(config: ml_collections.ConfigDict, dataset, simulation: bool = True

@@ -9,6 +9,7 @@ that folder to ``sorter/pretrained/L<seq_len>`` ships it with the package.
 """
 import json
 import os
+import sys
 import time
 from typing import Any, Dict, Tuple
 
@@ -32,10 +33,17 @@ from sorter import model as model_lib
 from sorter import ranking
 
 EXPORT_FORMAT = 1
+CONFIG_FILE = 'config.json'    # the config a workdir's run was trained with
+# Fields a run may change when it resumes: how long it trains, how often it reports.
+RESUMABLE = ('num_steps', 'eval_every_steps', 'log_every_steps')
+
+
+class SorterConfigError(ValueError):
+  """A config or workdir the training refuses, before it trains; the message says what to change."""
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first bad field, before anything is trained."""
+  """Raises :class:`SorterConfigError` naming the first bad field, before anything is trained."""
   positive_ints = ['seq_len', 'batch_size', 'num_steps', 'decay_every_steps', 'num_val_lists',
                    'eval_every_steps', 'log_every_steps', 'model.hidden', 'model.num_layers']
   for name in positive_ints:
@@ -43,18 +51,19 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for part in name.split('.'):
       value = value[part]
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-      raise ValueError(f'config.{name} must be a positive integer, got {value!r}.')
+      raise SorterConfigError(f'config.{name} must be a positive integer, got {value!r}.')
   if config.seq_len < 2:
-    raise ValueError(f'config.seq_len must be at least 2 (a list to rank), got {config.seq_len}.')
+    raise SorterConfigError(f'config.seq_len must be at least 2 (a list to rank), got '
+                            f'{config.seq_len}.')
   if not 0 < config.decay_rate <= 1:
-    raise ValueError(f'config.decay_rate must be in (0, 1], got {config.decay_rate}.')
+    raise SorterConfigError(f'config.decay_rate must be in (0, 1], got {config.decay_rate}.')
   if not config.learning_rate > 0:
-    raise ValueError(f'config.learning_rate must be positive, got {config.learning_rate}.')
+    raise SorterConfigError(f'config.learning_rate must be positive, got {config.learning_rate}.')
   smoothing = config.get('target_smoothing', 0.0)
   if not (isinstance(smoothing, (int, float)) and 0 <= smoothing < float('inf')):
-    raise ValueError(f'config.target_smoothing must be a finite number >= 0 (the noise, in '
-                     f'standardised score units, whose expected ranks are the targets; 0 for '
-                     f'exact ranks), got {smoothing!r}.')
+    raise SorterConfigError(
+        f'config.target_smoothing must be a finite number >= 0 (the noise, in standardised score '
+        f'units, whose expected ranks are the targets; 0 for exact ranks), got {smoothing!r}.')
 
 
 def make_model(config: ml_collections.ConfigDict) -> model_lib.GRUSorter:
@@ -115,7 +124,12 @@ def train_and_export(config: ml_collections.ConfigDict, workdir: str) -> Dict[st
   ``training.json`` record."""
   validate_config(config)
   workdir = os.path.abspath(workdir)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise SorterConfigError(f'--workdir={workdir} is a file: give a folder.')
+  _check_same_config(config, workdir)
   os.makedirs(workdir, exist_ok=True)
+  _write_atomic(os.path.join(workdir, CONFIG_FILE),
+                config.to_json_best_effort(indent=1, sort_keys=True))
   rng_init, rng_data, rng_val = jax.random.split(jax.random.PRNGKey(config.seed), 3)
 
   state = create_train_state(config, rng_init)
@@ -174,6 +188,44 @@ def train_and_export(config: ml_collections.ConfigDict, workdir: str) -> Dict[st
   return info
 
 
+def _flat(tree: Dict[str, Any], prefix: str = '') -> Dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    out.update(_flat(value, f'{prefix}{key}.') if isinstance(value, dict)
+               else {f'{prefix}{key}': value})
+  return out
+
+
+def _check_same_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses to resume ``workdir``'s run with a config that differs from the one it was trained
+  with but in :data:`RESUMABLE` (the weights or the export would not be what the config says)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    return
+  try:
+    with open(path, encoding='utf-8') as f:
+      old = _flat(json.load(f))
+  except (OSError, ValueError, AttributeError) as e:
+    raise SorterConfigError(f'{path} cannot be read ({e}): it records the config this workdir '
+                            'was trained with. Restore it, or give a new --workdir.') from None
+  new = _flat(json.loads(config.to_json_best_effort(sort_keys=True)))
+  changed = [f'{k}: {old.get(k, "(absent)")} -> {new.get(k, "(absent)")}'
+             for k in sorted(set(old) | set(new)) if k not in RESUMABLE and old.get(k) != new.get(k)]
+  if changed:
+    raise SorterConfigError(f'--workdir={workdir} holds a sorter trained with another config '
+                            f'({"; ".join(changed)}): run with the config it was made with (only '
+                            f'{", ".join(RESUMABLE)} may change), or give a new --workdir.')
+
+
+def _write_atomic(path: str, text: str) -> None:
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Sorter config file.', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints and the exported sorter.')
@@ -185,7 +237,11 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not FLAGS['verbosity'].present:  # orbax logs every save at INFO
     logging.set_verbosity(logging.WARNING)
-  info = train_and_export(FLAGS.config, FLAGS.workdir)
+  try:
+    info = train_and_export(FLAGS.config, FLAGS.workdir)
+  except SorterConfigError as e:    # its message names what to change; a traceback is for bugs
+    print(f'sorter.train: {e}', file=sys.stderr)
+    sys.exit(2)
   print(json.dumps(info, indent=2))
 
 

@@ -28,6 +28,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (["--config.strategies=('random','baldness')"], "config.strategies: unknown strategy 'baldness'"),
     (['--workdir={file}'], 'is a file, not a folder'),
     (['--workdir='], '--workdir is empty: give the folder'),
+    (['--config.strategies=l2r', '--config.loss_module.sorter_path={empty}'],
+     "sorter_path='{empty}': not a sorter's export"),
+    (['--config.strategies=l2r', '--config.loss_module.sorter_path=sorter/pretrained/L32'],
+     "sorter_path='sorter/pretrained/L32' ranks lists of 32, and config.loss_module.sorter_len=64"),
+    (['--config.strategies=l2r', '--config.loss_module.sorter_kwargs={{"foo": 1}}'],
+     "sorter_kwargs: foo is not an argument of the 'gru' sorter (it takes path)"),
     (['--config.seeds=(99999999999999999999999,)'], 'config.seeds must be whole numbers 0 .. 2147483647'),
     (['--config.seeds=(True,)'], 'config.seeds must be whole numbers'),
     (['--config.data.num_samples=0'], 'config.data.num_samples must be a positive integer'),
@@ -42,6 +48,7 @@ def test_a_refusal_is_one_line_and_exit_status_2(tmp_path, args, named):
   (tmp_path / 'bad.py').write_text('def get_config(:\n')
   args = [a.format(file=tmp_path / 'file', empty=tmp_path / 'empty', bad=tmp_path / 'bad.py')
           for a in args]
+  named = named.format(empty=tmp_path / 'empty')
   if not any(a.startswith('--config=') for a in args):
     args = ['--config=configs/mnist1d.py:smoke', *args]
   command = [sys.executable, '-m', 'l2r_jax.main', f'--workdir={tmp_path / "run"}', *args]

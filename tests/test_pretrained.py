@@ -262,6 +262,14 @@ def test_shapes_pretraining_is_deterministic_and_feeds_both_stand_ins(tmp_path):
   info = pretrain.pretrain(config, str(tmp_path / 'a'))
   pretrain.pretrain(config, str(tmp_path / 'b'))
   assert len(info['history']) == config.epochs and 0 <= info['val_accuracy'] <= 1
+  from l2r_jax import errors  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.WorkdirError, match='holds an exported backbone already'):
+    pretrain.pretrain(config, str(tmp_path / 'a'))    # never written over
+  too_big = config.copy_and_resolve_references()
+  too_big.batch_size = config.num_train + 1
+  with pytest.raises(errors.ConfigError, match='is more than config.num_train'):
+    pretrain.pretrain(too_big, str(tmp_path / 'c'))
+  assert not (tmp_path / 'c').exists()
   exports = [str(tmp_path / d / 'export') for d in 'ab']
   for module, stages in ((synthetic_pose, 4), (synthetic_crowd, 3)):
     c = module.get_config('pretrained_smoke')

@@ -31,6 +31,17 @@ def test_train_export_load_and_resume(tmp_path):
   assert info['steps'] == 20 and info['lists_seen'] == 20 * 32
   with pytest.raises(ValueError, match='ranks lists of 8, not 4'):
     sorter.load_pretrained(seq_len=4, path=str(tmp_path / 'export'))
+  # Resumed with another config, the export would not be what it says: refused, nothing touched.
+  before = (tmp_path / 'export' / 'training.json').read_bytes()
+  for field, value in (('seq_len', 16), ('model.hidden', 16)):
+    changed = _smoke(num_steps=30)
+    changed[field.split('.')[0]] = value if '.' not in field else dict(
+        changed.model.to_dict(), hidden=value)
+    with pytest.raises(train.SorterConfigError, match=(
+        f'holds a sorter trained with another config .{field}: 8 -> 16.*only num_steps, '
+        'eval_every_steps, log_every_steps may change')):
+      train.train_and_export(changed, str(tmp_path))
+  assert (tmp_path / 'export' / 'training.json').read_bytes() == before
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
