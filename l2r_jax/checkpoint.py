@@ -172,9 +172,9 @@ def read_results(path: str, report: Optional[Callable[[str], None]] = None,
   cut off by a kill (no newline after it) is dropped from the file. Any other line that cannot be
   parsed (not UTF-8, not JSON, or not an object with the fields ``required``, each of its kind)
   is ``report``-ed and left out, the damaged file kept as ``path.damaged-<time>``; ``restored_by``
-  says what brings its record back (for results: the run's checkpoint, :func:`append_results`). The file is rewritten
-  atomically (:func:`l2r_jax.workdir.write_atomic`): a kill leaves it as it was or cleaned up,
-  never less."""
+  says what brings its record back (for results: the run's checkpoint, :func:`append_results`).
+  The file is rewritten atomically (:func:`l2r_jax.workdir.write_atomic`): a kill leaves it as it
+  was or cleaned up, never less."""
   report = report or logging.warning
   if not os.path.lexists(path):
     return []
