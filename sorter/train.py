@@ -115,8 +115,9 @@ def export(directory: str, params: Any, config: ml_collections.ConfigDict,
   ckptr.wait_until_finished()
   record = {'format': EXPORT_FORMAT, 'seq_len': config.seq_len, 'model': dict(config.model),
             'config': config.to_dict(), **info}
-  with open(os.path.join(directory, 'training.json'), 'w') as f:
-    json.dump(record, f, indent=2, sort_keys=True)
+  # Written last, whole or not at all: a folder without it is an export that did not finish.
+  _write_atomic(os.path.join(directory, 'training.json'),
+                json.dumps(record, indent=2, sort_keys=True))
 
 
 def train_and_export(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
