@@ -9,6 +9,11 @@ import math
 from l2r_jax.errors import ConfigError
 
 
+def is_whole(value) -> bool:
+  """Whether ``value`` is a whole number (an int, not a bool)."""
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
 def get(config, name):
   """``config``'s field ``name`` (dotted: ``'train.lr'``)."""
   for part in name.split('.'):

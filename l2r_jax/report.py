@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from l2r_jax import fields
 from l2r_jax import tasks
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.errors import ReportError
@@ -115,9 +116,7 @@ def write(records: List[Dict[str, Any]], workdir: str, appendix: str = '') -> No
 def is_record(record: Any, required: Sequence[str]) -> bool:
   """Whether ``record`` is an object with the fields ``required``, each of its kind (a line
   edited by hand to hold another kind is damaged)."""
-  def whole(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
+  whole = fields.is_whole
   kinds = {'strategy': lambda v: isinstance(v, str), 'metric': lambda v: isinstance(v, str),
            'seed': whole, 'cycle': whole, 'num_labeled': whole,
            'value': lambda v: v is None or whole(v) or isinstance(v, float)}

@@ -16,6 +16,7 @@ import tqdm
 
 from l2r_jax import checkpoint
 from l2r_jax import defaults
+from l2r_jax import fields
 from l2r_jax import protocol
 from l2r_jax import state as state_lib
 from l2r_jax import train
@@ -62,9 +63,7 @@ def _resumed(strategy: str, seed: int, rng: jax.Array, train_state: train.State,
 def _record_problem(saved: Any, pool_size: int) -> Optional[str]:
   """Why a checkpoint's record of its run (``al``: ``cycle``, ``labeled``, ``results``) is not
   one this pool's run could have written (a file edited by hand, say); None if it is."""
-  def whole(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
+  whole = fields.is_whole
   if not isinstance(saved, dict) or not all(k in saved for k in ('cycle', 'labeled', 'results')):
     return 'lacks its cycle, labeled samples or results'
   labeled = saved['labeled']

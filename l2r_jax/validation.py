@@ -69,8 +69,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f'config.strategies: unknown strategy {s!r}; choose from '
                        f'{sorted(strategies_lib.REGISTRY)}.')
   _check_strategies(config)
-  if not config.seeds or not all(isinstance(s, int) and not isinstance(s, bool)
-                                 and 0 <= s <= MAX_SEED for s in config.seeds):
+  if not config.seeds or not all(fields.is_whole(s) and 0 <= s <= MAX_SEED
+                                 for s in config.seeds):
     raise ConfigError(f'config.seeds must be whole numbers 0 .. {MAX_SEED}, got '
                       f'{config.seeds!r}.')
   if config.train.get('loop', 'step') not in LOOPS:
