@@ -37,7 +37,7 @@ def serving(config, workdir):
   session = serve.Session(config, workdir)
   server = page_http.make_server(session, '127.0.0.1', 0)
   threading.Thread(target=server.serve_forever, daemon=True).start()
-  return session, server, f'http://127.0.0.1:{server.server_address[1]}/'
+  return session, server, page_http.address('127.0.0.1', server.server_address[1], session.token)
 
 
 def until(page, expression, timeout=1800):

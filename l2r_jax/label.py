@@ -295,8 +295,8 @@ def teach_checked(learner, where: str, indices: List[int], labels: List[Any],
     learner.relabel(indices, labels)
     return {'corrected': len(indices), 'outside': [], 'left': learner.pending.tolist()}
   asked = set((learner.last_query or {}).get('indices', []))
-  learner.teach(indices, labels)
-  return {'taught': len(indices), 'outside': [i for i in indices if i not in asked],
+  taught = learner.teach(indices, labels, skip_taught=True)   # the same label given meanwhile
+  return {'taught': taught, 'outside': [i for i in indices if i not in asked],
           'left': learner.pending.tolist()}
 
 

@@ -216,21 +216,40 @@ class ActiveLearner:
       self._write_query(chosen, scores)
       return chosen
 
-  def teach(self, indices: Sequence[int], labels: Sequence[Any]) -> None:
-    """Adds the answers ``labels[i]`` for pool samples ``indices[i]``, saved before it returns.
-    Refused whole, with one line per problem, if any index is not a pool sample, appears twice,
-    or is labeled already, or any label is not one of the task's; a failed write (a full disk)
-    saves and teaches none of them."""
+  def teach(self, indices: Sequence[int], labels: Sequence[Any], *,
+            skip_taught: bool = False) -> int:
+    """Adds the answers ``labels[i]`` for pool samples ``indices[i]``, saved before it returns;
+    returns how many were taught. Refused whole, with one line per problem, if any index is not a
+    pool sample, appears twice, or is labeled already, or any label is not one of the task's; a
+    failed write (a full disk) saves and teaches none of them. ``skip_taught``: an answer equal
+    to the label known by then (taught meanwhile by another page or process) is left out, not
+    refused, as a file's answers given again are."""
     with self._lock():
       self._sync()
+      if skip_taught:
+        given = [(i, y) for i, y in zip(indices, labels) if not self._taught_as(i, y)]
+        indices, labels = [i for i, _ in given], [y for _, y in given]
       indices, labels, problems = self._check(indices, labels)
       if problems:
         raise answers_lib.refusal(f'{answers_lib.count(len(problems))} in the answers; none of '
                                   'them was taught:', problems)
-      self._log.append(indices, labels)
+      if indices:
+        self._log.append(indices, labels)
       for i, y in zip(indices, labels):
         self._labels[i] = np.asarray(y, self._labels.dtype)
         self._order.append(i)
+      return len(indices)
+
+  def _taught_as(self, index: Any, label: Any) -> bool:
+    """Whether pool sample ``index`` is labeled ``label`` already (False for anything that is not
+    a pool index or a label of the task: the check says what)."""
+    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)) or not (
+        0 <= index < self.pool_size) or self._unknown()[index]:
+      return False
+    try:
+      return bool(np.array_equal(self._labels[index], np.asarray(label, self._labels.dtype)))
+    except (TypeError, ValueError):
+      return False
 
   def relabel(self, indices: Sequence[int], labels: Sequence[Any]) -> None:
     """Corrects the labels of pool samples ``indices`` (taught, or given by the dataset) to

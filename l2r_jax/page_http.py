@@ -1,21 +1,28 @@
 r"""The labeling page over HTTP: the routes, the responses and the checks every request passes.
 
-**Safe by default.** 127.0.0.1 unless ``--host`` says otherwise (and then it says so); requests
-must name this computer (``Host``: no DNS rebinding); only the page and the pool's own images are
+**Safe by default.** 127.0.0.1 unless ``--host`` says otherwise (and then it says so). Every
+request carries the page's key, as Jupyter's do: ``label serve`` prints the page's address with
+it (``/?token=...``), which opening trades for a cookie of this server's, so whoever cannot read
+that line (another user of the computer, another site, a name rebound to this address) is refused
+every page, image and answer. A server on 127.0.0.1 also answers only requests naming this
+computer (``Host``, any port: a forwarded one too). Only the page and the pool's own images are
 served (``/files/<id>`` under the dataset's root, checked by :class:`l2r_jax.serve.Session`;
 ``/input/<index>`` for inputs without a file); every request that changes something carries the
-session's token, which only the page holds, comes from the page's own origin, and is JSON of a
+key in a header too, which only the page holds, comes from the page's own origin, and is JSON of a
 bounded size; the page cannot be framed. What each route does is the session's
 (:mod:`l2r_jax.serve`).
 """
 import errno
 import functools
+import hashlib
+import http.cookies
 import http.server
 import ipaddress
 import json
 import os
 import secrets
 import socket
+import traceback
 from typing import Any
 from urllib import parse as urlparse
 
@@ -29,12 +36,26 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 ASSETS = {'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8'}
 MAX_BODY = 16 << 20        # bytes of a request: thousands of heads
 TOKEN_HEADER = 'X-L2R-Token'
+TOKEN_PARAM = 'token'      # the page's address carries its key as ?token=...
+TIMEOUT_S = 60             # a connection idle, or sending its request, this long is closed
 SECURITY_HEADERS = {
     'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
                                "base-uri 'none'; form-action 'none'",
     'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-store'}
+
+
+def address(host: str, port: int, token: str) -> str:
+  """The page's address, with its key: what ``label serve`` prints for a person to open."""
+  shown = f'[{host}]' if ':' in host else host
+  return f'http://{shown}:{port}/?{TOKEN_PARAM}={token}'
+
+
+def cookie_name(token: str) -> str:
+  """The cookie holding a server's key: named after the key, since a browser shares cookies
+  between the ports of one host (two pages open on two servers keep theirs)."""
+  return 'l2r_page_' + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def loopback(host: str) -> bool:
@@ -48,12 +69,13 @@ def loopback(host: str) -> bool:
 
 class PageHandler(http.server.BaseHTTPRequestHandler):
   """One request to the page of ``session`` (a :class:`l2r_jax.serve.Session`), served at
-  ``host``; ``port_of()``: the port bound, for ``Host``."""
+  ``host``."""
   server_version = 'l2r-jax'
   sys_version = ''
+  timeout = TIMEOUT_S
 
-  def __init__(self, *args, session, host: str, port_of, **kwargs):
-    self.session, self.page_host, self.port_of = session, host, port_of
+  def __init__(self, *args, session, host: str, **kwargs):
+    self.session, self.page_host = session, host
     super().__init__(*args, **kwargs)
 
   def log_message(self, fmt, *args):  # pylint: disable=arguments-differ
@@ -75,17 +97,41 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     self._send(status, json.dumps(value).encode(), 'application/json')
 
   def _host_ok(self) -> bool:
+    """A page served on this computer only answers requests naming it (its port may be another:
+    a forwarded one); one served to the network answers any name, its key guarding it."""
     if not loopback(self.page_host):
       return True
-    port = self.port_of()
-    allowed = {f'{h}:{port}' for h in ('127.0.0.1', 'localhost', '[::1]', self.page_host)}
-    return self.headers.get('Host', '') in allowed
+    try:
+      named = urlparse.urlsplit('//' + self.headers.get('Host', '')).hostname
+    except ValueError:
+      return False
+    return named is not None and loopback(named)
+
+  def _keyed(self) -> bool:
+    """Whether the request carries the page's key: in its header (the page's own requests) or in
+    the cookie that opening the page's address set."""
+    token = self.session.token.encode()
+    if secrets.compare_digest(self.headers.get(TOKEN_HEADER, '').encode(), token):
+      return True
+    cookies = http.cookies.SimpleCookie()
+    try:
+      cookies.load(self.headers.get('Cookie', ''))
+    except http.cookies.CookieError:
+      return False
+    kept = cookies.get(cookie_name(self.session.token))
+    return kept is not None and secrets.compare_digest(kept.value.encode(), token)
 
   def _guarded(self, handle) -> None:
     try:
       if not self._host_ok():
         raise RequestRefused(403, f'Host {self.headers.get("Host")!r}: the page answers requests '
                                   'naming this computer only.')
+      if self._opened():
+        return
+      if not self._keyed() and urlparse.urlsplit(self.path).path != '/favicon.ico':
+        raise RequestRefused(403, 'this request lacks the page\'s key: open the address that '
+                                  '`python -m l2r_jax.label serve` printed (.../?token=...; a '
+                                  'server started again has a new one).')
       handle()
     except RequestRefused as e:
       self._json(e.status, {'refused': str(e)})
@@ -95,6 +141,34 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
       self._json(422, {'refused': str(e)})
     except (BrokenPipeError, ConnectionResetError):
       pass
+    except Exception:  # pylint: disable=broad-except  (a bug: the page hears of it, the log has it)
+      logging.error('%s %s failed:\n%s', self.command, self.path, traceback.format_exc())
+      try:
+        self._json(500, {'refused': 'the server failed on this request (the terminal running '
+                                    'the page shows the error).'})
+      except OSError:
+        pass
+
+  def _opened(self) -> bool:
+    """The page's address opened (``/?token=...``): the key kept in a cookie, and the page shown
+    at ``/`` (the key out of the address bar and the history)."""
+    parts = urlparse.urlsplit(self.path)
+    given = urlparse.parse_qs(parts.query).get(TOKEN_PARAM)
+    if self.command != 'GET' or parts.path not in ('/', '/index.html') or not given:
+      return False
+    if not secrets.compare_digest(given[-1].encode(), self.session.token.encode()):
+      raise RequestRefused(403, 'this address\'s key is not the page\'s: open the address that '
+                                '`python -m l2r_jax.label serve` printed last (a server started '
+                                'again has a new key).')
+    self.send_response(303)
+    self.send_header('Location', '/')
+    self.send_header('Set-Cookie', f'{cookie_name(self.session.token)}={self.session.token}; '
+                                   'Path=/; HttpOnly; SameSite=Lax')
+    self.send_header('Content-Length', '0')
+    for k, v in SECURITY_HEADERS.items():
+      self.send_header(k, v)
+    self.end_headers()
+    return True
 
   def do_GET(self):  # pylint: disable=invalid-name
     self._guarded(self._get)
@@ -142,8 +216,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     origin, its kind and its size."""
     token = self.headers.get(TOKEN_HEADER, '')
     if not secrets.compare_digest(token.encode(), self.session.token.encode()):
-      raise RequestRefused(403, 'this request lacks the page\'s token: reload the page (only the '
-                                'page itself can change the workdir).')
+      raise RequestRefused(403, f'this request lacks the page\'s key in its {TOKEN_HEADER} header: '
+                                'reload the page (only the page itself can change the workdir).')
     origin = self.headers.get('Origin')
     if origin and urlparse.urlsplit(origin).netloc != self.headers.get('Host'):
       raise RequestRefused(403, f'Origin {origin!r} is not the page\'s.')
@@ -156,7 +230,12 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     if length > MAX_BODY:
       raise RequestRefused(413, f'a request of {length} bytes; at most {MAX_BODY}.')
     try:
-      return json.loads(self.rfile.read(length).decode('utf-8') or 'null')
+      body = self.rfile.read(length)
+    except TimeoutError:
+      raise RequestRefused(408, f'the request\'s {length} bytes did not come in {self.timeout} '
+                                's.') from None
+    try:
+      return json.loads(body.decode('utf-8') or 'null')
     except (ValueError, RecursionError):
       raise RequestRefused(400, 'the request is not JSON.') from None
 
@@ -166,16 +245,16 @@ class Server(http.server.ThreadingHTTPServer):
   allow_reuse_address = True
 
 
+class Server6(Server):
+  address_family = socket.AF_INET6
+
+
 def make_server(session, host: str = '127.0.0.1', port: int = 8765) -> Server:
   """The page's server for ``session`` (a :class:`l2r_jax.serve.Session`), bound (not yet serving:
   ``serve_forever``)."""
-  holder = {}
-  handler = functools.partial(PageHandler, session=session, host=host,
-                              port_of=lambda: holder['port'])
-  if ':' in host:
-    Server.address_family = socket.AF_INET6
+  handler = functools.partial(PageHandler, session=session, host=host)
   try:
-    server = Server((host, port), handler)
+    server = (Server6 if ':' in host else Server)((host, port), handler)
   except OSError as e:
     if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
       raise errors.ServeError(f'--host={host} is not an address of this computer '
@@ -184,5 +263,4 @@ def make_server(session, host: str = '127.0.0.1', port: int = 8765) -> Server:
     raise errors.ServeError(f'--host={host} --port={port} cannot be listened on '
                             f'({e.strerror or e}): give another --port (0: any free one).'
                             ) from None
-  holder['port'] = server.server_address[1]
   return server

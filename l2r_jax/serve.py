@@ -13,10 +13,10 @@ pass :func:`l2r_jax.label.checked` and :func:`l2r_jax.label.teach_checked`, as a
 browser and in ``WORKDIR/query/page_draft.json`` (atomically) as it is given, merged sample by
 sample with what other pages open on the same query keep there.
 
-**Safe by default** (:mod:`l2r_jax.page_http`): 127.0.0.1 unless ``--host`` says otherwise, requests
-that must name this computer, only the page and the pool's own images served, and every request
-that changes something carrying the session's token. Tabs and the command line take turns
-through the workdir's lock and the answer log.
+**Safe by default** (:mod:`l2r_jax.page_http`): 127.0.0.1 unless ``--host`` says otherwise, every
+request carrying the page's key (the address ``serve`` prints holds it), only the page and the
+pool's own images served. Tabs and the command line take turns through the workdir's lock and
+the answer log.
 """
 import contextlib
 import hashlib
@@ -58,12 +58,14 @@ def class_keys(names: List[str]) -> List[Optional[str]]:
   return [CLASS_KEYS[k] if k < len(CLASS_KEYS) else None for k in range(len(names))]
 
 
-def _query_id(query: Optional[Dict[str, Any]]) -> Optional[str]:
-  """A query's name for the page (its round, labels known and samples): drafts are bound to it."""
+def _query_id(query: Optional[Dict[str, Any]], pool_fingerprint: str) -> Optional[str]:
+  """A query's name for the page (its pool, round, labels known and samples): drafts, the page's
+  and the browser's, are bound to it."""
   if query is None:
     return None
   return hashlib.sha256(json.dumps(
-      [query['round'], query['num_labeled'], query['indices']]).encode()).hexdigest()[:16]
+      [pool_fingerprint, query['round'], query['num_labeled'], query['indices']]
+  ).encode()).hexdigest()[:16]
 
 
 def _mark_time(mark: Any) -> float:
@@ -81,6 +83,8 @@ class Session:
     ds = self.learner.dataset
     self.geometry = annotate.geometry(ds, self.learner.config.data)
     self.token = secrets.token_urlsafe(32)
+    self._epoch = secrets.token_hex(4)   # in every image's address: no image cached by the
+                                         # browser from another session is shown for this one
     self.busy = threading.Lock()
     self.draft_lock = threading.Lock()
     self.round: Optional[Dict[str, Any]] = None
@@ -122,7 +126,7 @@ class Session:
       if i in guesses:
         item['predicted'], item['probability'] = guesses[i]
       items.append(item)
-    query_id = _query_id(query)
+    query_id = _query_id(query, learner.pool.fingerprint)
     return {
         'task': self.geometry.task, 'workdir': learner.workdir, 'classes': self.class_names,
         'keys': class_keys(self.class_names), 'joint_names': list(self.geometry.joint_names),
@@ -161,11 +165,17 @@ class Session:
 
   def image_url(self, index: int) -> str:
     """``/files/<id>`` for a sample whose file lies under the dataset's root, else
-    ``/input/<index>``."""
+    ``/input/<index>``; versioned by the session and the file's size and time (``?v=``), so that
+    a browser never shows a picture it cached for another workdir, session or file as this
+    sample's."""
     sample_id = self.learner.pool.ids[index]
-    if sample_id in self._ids and self._inside(os.path.join(self._root, sample_id)):
-      return '/files/' + urlparse.quote(sample_id)
-    return f'/input/{index}'
+    path = os.path.join(self._root, sample_id) if sample_id in self._ids else None
+    if path is not None and self._inside(path):
+      with contextlib.suppress(OSError):   # gone since: its decoded input instead
+        st = os.stat(path)
+        return (f'/files/{urlparse.quote(sample_id)}'
+                f'?v={self._epoch}-{st.st_size}-{st.st_mtime_ns}')
+    return f'/input/{index}?v={self._epoch}'
 
   def _inside(self, path: str) -> bool:
     real = os.path.realpath(path)
@@ -184,14 +194,15 @@ class Session:
     index = self._ids.get(relative)
     if index is None:
       raise RequestRefused(404, f'{relative!r} is not a file of the pool.')
-    path = os.path.join(self._root, relative)
+    path = os.path.realpath(os.path.join(self._root, relative))
     if not self._inside(path):
       raise RequestRefused(403, f'{relative!r} leads out of the dataset\'s root {self._root} '
                                 '(a link); it is not served.')
     return annotate.sample_png(self.learner.dataset, index, path)
 
   def input_png(self, index: str) -> bytes:
-    if not index.isdigit() or int(index) >= self.learner.pool_size:
+    if not (index.isascii() and index.isdigit() and len(index) <= 12) or (
+        int(index) >= self.learner.pool_size):
       raise RequestRefused(404, f'{index!r} is not a pool index '
                                 f'(0 .. {self.learner.pool_size - 1}).')
     return annotate.sample_png(self.learner.dataset, int(index))   # reads only: no lock
@@ -266,7 +277,8 @@ class Session:
         body.get('marks'), dict):
       raise RequestRefused(400, 'give {"query_id": ..., "marks": {...}}.')
     with self.draft_lock:
-      if body['query_id'] != _query_id(self.learner.last_query):
+      learner = self.learner
+      if body['query_id'] != _query_id(learner.last_query, learner.pool.fingerprint):
         raise RequestRefused(409, 'this page shows a query that has been answered and replaced; '
                                   'reload the page for the one asked now.')
       kept = self._draft(body['query_id']) or {}
@@ -312,12 +324,13 @@ def main(config, workdir: str, host: str = '127.0.0.1', port: int = 8765) -> Non
   session = Session(config, workdir)
   try:
     server = page_http.make_server(session, host, port)
-    shown = f'[{host}]' if ':' in host else host
-    print(f'the labeling page: http://{shown}:{server.server_address[1]}/  (Ctrl+C stops it; '
-          'every answer is saved as it is submitted)', flush=True)
+    print(f'the labeling page: {page_http.address(host, server.server_address[1], session.token)}'
+          '  (open it: it carries the page\'s key; Ctrl+C stops it; every answer is saved as it '
+          'is submitted)', flush=True)
     if not page_http.loopback(host):
-      print(f'note: --host={host}: the page is open to every computer that can reach this one on '
-            f'port {server.server_address[1]}, and whoever opens it can teach labels.',
+      print(f'note: --host={host}: the page listens to every computer that can reach this one on '
+            f'port {server.server_address[1]} (over plain HTTP), and whoever is given its address '
+            'can teach labels.',
             file=sys.stderr, flush=True)
     try:
       server.serve_forever()

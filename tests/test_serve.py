@@ -87,7 +87,7 @@ def test_the_page_and_the_pools_files_are_served_and_nothing_changes_without_the
   answer = {'answers': [{'index': 0, 'label': '3'}]}
   for headers, token in (({}, False), ({page_http.TOKEN_HEADER: 'guess'}, False)):
     status, body, _ = p.request('POST', '/api/answers', answer, token=token, headers=headers)
-    assert status == 403 and 'lacks the page\'s token' in body['refused']
+    assert status == 403 and 'lacks the page\'s key' in body['refused']
     assert p.request('POST', '/api/train', {}, token=token, headers=headers)[0] == 403
   status, body, _ = p.request('POST', '/api/answers', answer,
                               headers={'Origin': 'http://evil.example'})
@@ -121,14 +121,137 @@ def test_the_page_and_the_pools_files_are_served_and_nothing_changes_without_the
     status, body, _ = p.request('GET', path)
     assert status == expected, (path, status, body)
   link = p.session.learner.pool.index_of('unlabeled/zz-link.png')
-  assert p.session.image_url(link) == f'/input/{link}'        # shown from its decoded input
+  assert p.session.image_url(link).startswith(f'/input/{link}?v=')  # from its decoded input
   assert p.request('GET', f'/input/{link}')[0] == 200
-  assert p.session.image_url(0) == '/files/' + p.session.learner.pool.ids[0]
+  assert p.session.image_url(0).startswith('/files/' + p.session.learner.pool.ids[0] + '?v=')
   # A pool file damaged after the pool was loaded: refused by name, the server answering on.
   (tmp_path / 'digits' / first).write_bytes(b'garbage')
   status, body, _ = p.request('GET', '/files/' + first)
   assert status == 422 and f'{first} can no longer be read (' in body['refused']
   assert p.request('GET', '/api/state')[0] == 200
+
+
+def test_every_route_needs_the_pages_key_which_its_address_trades_for_a_cookie(page):
+  p, _, truth, _ = page
+  first = sorted(truth)[0]
+  # Another user of this computer, or a page of another site reaching it by a name it rebound:
+  # nothing without the key, not the page, its state, its images or its script.
+  for path in ('/', '/index.html', '/api/state', '/api/progress', '/static/app.js',
+               '/files/' + first, '/input/0'):
+    status, body, _ = p.request('GET', path, token=False)
+    assert status == 403 and 'lacks the page\'s key: open the address' in body['refused'], path
+  assert p.request('GET', '/favicon.ico', token=False)[0] == 204
+  status, body, _ = p.request('GET', '/?token=guess', token=False)
+  assert status == 403 and 'key is not the page\'s' in body['refused']
+  # The address `label serve` prints: a cookie of this server's, and the page at / .
+  url = page_http.address('127.0.0.1', p.port, p.session.token)
+  assert url == f'http://127.0.0.1:{p.port}/?token={p.session.token}'
+  status, _, response = p.request('GET', url[url.index('/?'):], token=False)
+  assert status == 303 and response.getheader('Location') == '/'
+  cookie = response.getheader('Set-Cookie')
+  name = page_http.cookie_name(p.session.token)
+  assert cookie.startswith(f'{name}={p.session.token}; ') and 'HttpOnly' in cookie
+  assert name != page_http.cookie_name(serve.secrets.token_urlsafe(32))  # one per server
+  jar = {'Cookie': f'other=1; {name}={p.session.token}'}
+  status, html, _ = p.request('GET', '/', token=False, headers=jar)
+  assert status == 200 and f'content="{p.session.token}"'.encode() in html
+  assert p.request('GET', '/files/' + first, token=False, headers=jar)[0] == 200
+  assert p.request('GET', '/api/state', token=False,
+                   headers={'Cookie': f'{name}=guess'})[0] == 403
+  # The cookie alone changes nothing: a change needs the key in the page's own header.
+  status, body, _ = p.request('POST', '/api/train', {}, token=False, headers=jar)
+  assert status == 403 and 'X-L2R-Token header' in body['refused']
+  # A forwarded port (ssh -L 9000:localhost:PORT) names this computer; another name does not.
+  for host in ('localhost:9000', '127.0.0.1', '[::1]:80'):
+    assert p.request('GET', '/api/state', headers={'Host': host})[0] == 200, host
+  for host in ('evil.example:%d' % p.port, '127.0.0.1@evil.example', ''):
+    assert p.request('GET', '/api/state', headers={'Host': host})[0] == 403, host
+
+
+def test_image_addresses_change_with_the_session_and_the_file_so_no_cached_picture_is_shown(
+    page):
+  p, config, truth, tmp_path = page
+  first = sorted(truth)[0]
+  index = p.session.learner.pool.index_of(first)
+  url = p.session.image_url(index)
+  assert url.startswith(f'/files/{first}?v=') and p.session.image_url(index) == url
+  status, png, response = p.request('GET', url)
+  assert status == 200 and png.startswith(b'\x89PNG')
+  assert 'max-age' in response.getheader('Cache-Control')     # kept: its address is its version
+  # The file replaced under its name (a camera reusing IMG_0001.JPG): another address.
+  shutil.copy(tmp_path / 'digits' / sorted(truth)[1], tmp_path / 'digits' / first)
+  os.utime(tmp_path / 'digits' / first, ns=(1, 1))
+  assert p.session.image_url(index) != url
+  # Another session (another workdir, or this one served again): other addresses throughout.
+  other = serve.Session(config, str(tmp_path / 'other-work'))
+  try:
+    assert other.image_url(index).split('?')[0] == p.session.image_url(index).split('?')[0]
+    assert other.image_url(index) != p.session.image_url(index)
+    assert other.image_url(3).split('?')[0] == p.session.image_url(3).split('?')[0]
+    assert other.image_url(3) != p.session.image_url(3)
+  finally:
+    other.close()
+
+
+def test_a_request_the_server_fails_on_or_that_stalls_gets_an_answer_and_the_page_goes_on(
+    page, monkeypatch):
+  p, _, _, _ = page
+  from l2r_jax import errors  # pylint: disable=g-import-not-at-top
+  for index in ('²', '9' * 5000):   # a digit to str.isdigit; past int()'s digits
+    with pytest.raises(errors.RequestRefused, match='is not a pool index') as refused:
+      p.session.input_png(index)
+    assert refused.value.status == 404
+  monkeypatch.setattr(p.session, 'progress', lambda: 1 / 0)
+  status, body, _ = p.request('GET', '/api/progress')
+  assert status == 500 and 'the server failed on this request' in body['refused']
+  monkeypatch.undo()
+  monkeypatch.setattr(page_http.PageHandler, 'timeout', 0.5)
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.create_connection(('127.0.0.1', p.port), timeout=30) as stalled:
+    stalled.sendall(b'POST /api/draft HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: '
+                    b'application/json\r\nContent-Length: 100\r\n' + page_http.TOKEN_HEADER.encode()
+                    + b': ' + p.session.token.encode() + b'\r\n\r\n{"')
+    reply = stalled.recv(4096).decode()
+  assert reply.startswith('HTTP/1.0 408') and 'did not come in 0.5 s' in reply
+  assert p.request('GET', '/api/state')[0] == 200
+
+
+def test_servers_on_ipv6_and_ipv4_in_one_process_each_keep_their_family():
+  import socket  # pylint: disable=g-import-not-at-top
+  from l2r_jax import errors  # pylint: disable=g-import-not-at-top
+  try:
+    six = page_http.make_server(None, '::1', 0)
+  except errors.ServeError:
+    pytest.skip('this computer has no IPv6 loopback')
+  four = page_http.make_server(None, '127.0.0.1', 0)
+  try:
+    assert (six.address_family, four.address_family) == (socket.AF_INET6, socket.AF_INET)
+  finally:
+    six.server_close()
+    four.server_close()
+
+
+def test_a_label_taught_meanwhile_by_another_process_is_skipped_when_the_page_gives_it_again(
+    page):
+  p, config, truth, _ = page
+  p.train()
+  items = p.state()['items']
+  answer = lambda it: {'index': it['index'], 'id': it['id'], 'label': str(truth[it['id']])}
+  # The command line (another learner on the workdir) teaches the first sample; the page, which
+  # has not read the workdir since, submits it with the same label and a second one.
+  with learner_lib.ActiveLearner(config, p.session.learner.workdir) as cli:
+    cli.teach([items[0]['index']], [truth[items[0]['id']]])
+  status, body, _ = p.request('POST', '/api/answers',
+                              {'answers': [answer(items[0]), answer(items[1])]})
+  assert status == 200 and body['taught'] == 1 and body['left'] == 4, body
+  log = [json.loads(l) for l in open(os.path.join(p.session.learner.workdir,
+                                                  answers.ANSWERS_FILE))]
+  assert [r['index'] for r in log] == [items[0]['index'], items[1]['index']]
+  # Another label for it is still refused.
+  with learner_lib.ActiveLearner(config, p.session.learner.workdir) as cli:
+    cli.teach([items[2]['index']], [(truth[items[2]['id']] + 1) % 10])
+  status, body, _ = p.request('POST', '/api/answers', {'answers': [answer(items[2])]})
+  assert status == 422 and 'labeled already' in body['refused']
 
 
 def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_drafts_kept(

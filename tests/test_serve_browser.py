@@ -46,7 +46,7 @@ def serving(config, workdir):
   session = serve.Session(config, workdir)
   server = page_http.make_server(session, '127.0.0.1', 0)
   threading.Thread(target=server.serve_forever, daemon=True).start()
-  return session, server, f'http://127.0.0.1:{server.server_address[1]}/'
+  return session, server, page_http.address('127.0.0.1', server.server_address[1], session.token)
 
 
 def stop(session, server):
@@ -329,7 +329,7 @@ def test_a_server_killed_mid_session_loses_nothing(browser, tmp_path):
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                env=dict(os.environ, PYTHONPATH=ROOT))
     line = process.stdout.readline()
-    return process, re.search(r'http://\S+/', line).group(0)
+    return process, re.search(r'http://\S+/\?token=\S+', line).group(0)
 
   process, url = start()
   try:
