@@ -112,9 +112,9 @@ class Session:
 
   def _state(self) -> Dict[str, Any]:
     learner = self.learner
-    status = learner.status()
-    query = learner.last_query
-    pending = status['pending']
+    status = learner.status()     # the workdir read: answers from any page or process
+    query = learner.last_query    # read once: what is pending, its scores and its id agree
+    pending = [] if query is None else [i for i in query['indices'] if not learner.is_labeled(i)]
     scores = {}
     if query is not None and query['scores'] is not None:
       scores = dict(zip(query['indices'], query['scores']))
