@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from l2r_jax import workdir as workdir_lib
@@ -202,6 +203,11 @@ def _header(text: str) -> Tuple[Optional[str], List[str]]:
 
 
 def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], List[Problem]]:
+  first_row = {c.strip().strip('"').lower() for c in re.split(r'[,\t;]', text.split('\n', 1)[0])}
+  if 'annotation_id' in first_row:   # Label Studio's CSV and TSV exports name it
+    return [], [(0, f'{path}: a Label Studio CSV or TSV export: its "id" is Label Studio\'s task '
+                    'number, not the sample\'s, and it drops the tasks\' data.sample_id. Export '
+                    'the project as "JSON" (Export > JSON) and give that file.')]
   delimiter, names = _header(text)
   if delimiter is None:
     return [], [(0, f'{path}: a table of answers needs a first row naming a label column and an '

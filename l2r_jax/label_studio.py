@@ -17,8 +17,12 @@ r"""Label Studio in and out: the query as tasks to import, its export read back 
   ``KeyPointLabels`` named ``heads`` (one ``Label``, ``head``).
 
 ``answer --answers=EXPORT.json`` reads Label Studio's JSON export (Export, "JSON": a JSON array of
-tasks, each with its ``annotations``), mapped by ``data.sample_id``; the task's newest annotation
-that was not cancelled (skipped) is its answer, a task without one is not answered yet. Its
+tasks, each with its ``annotations``), mapped by ``data.sample_id`` (and checked, as any answer
+is, against the pool and the file content the task carries: ``data.pool``, ``data.file_sha256``).
+A task's annotations not cancelled (skipped), or of them those marked ground truth if any are,
+give its answer when they agree; annotations that differ are refused, naming who made them (mark
+one as ground truth); a task without one is not answered yet, and a task imported twice and
+answered alike is one answer. Its
 ``choices`` give the class; its keypoints, at ``x``, ``y`` per cent of the image's width and height
 (Label Studio's unit), become marks in input pixels, ``x / 100 * W - 0.5`` (pixel centres at
 integers), and the label as :mod:`l2r_jax.annotate` makes it: a joint not placed is invisible
@@ -42,6 +46,7 @@ TASKS_FILE = 'label_studio_tasks.json'
 CONFIG_FILE = 'label_studio_config.xml'
 IMAGE, CONTROL = 'image', {'classification': 'label', 'pose': 'joints', 'crowd': 'heads'}
 SAMPLE_ID = 'sample_id'
+POOL, FILE_SHA256 = 'pool', 'file_sha256'   # what the answer's checks read back (answers.py)
 HEAD = 'head'
 # Colours for the joints' labels: right side warm, left side cool, the trunk grey (MPII's order).
 _SIDES = {'right': '#e4572e', 'left': '#17bebb'}
@@ -95,7 +100,9 @@ def tasks(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]],
       image = 'data:image/png;base64,' + base64.b64encode(annotate.sample_png(
           ds, row['index'], row['file'] or None)).decode()
     task = {'data': {IMAGE: image, SAMPLE_ID: row['id'], 'index': int(row['index']),
-                     'score': row['score']}}
+                     'score': row['score'], POOL: learner.pool.fingerprint}}
+    if ds.pool_file_sha256 is not None:   # the picture the task shows: an answer is for it
+      task['data'][FILE_SHA256] = ds.pool_file_sha256[row['index']]
     version = f'l2r-jax round {learner.rounds - 1}'
     if row.get('predicted'):
       task['predictions'] = [{
@@ -136,7 +143,7 @@ def read_export(text: str, path: str, geom: annotate.Geometry
                 ) -> Tuple[List[answers_lib.Answer], List[answers_lib.Problem]]:
   """The answers in Label Studio's JSON export ``text`` (read from ``path``) and a line per task
   that cannot be read (the module's docstring)."""
-  answers, problems = [], []
+  answers, problems, seen = [], [], {}
   for line, task in _tasks(text, path, problems):
     where = f'{path}, line {line}'
     if not isinstance(task, dict) or not isinstance(task.get('data'), dict):
@@ -152,14 +159,20 @@ def read_export(text: str, path: str, geom: annotate.Geometry
       problems.append((line, f'{where}: the task has no data.{SAMPLE_ID}: import the tasks '
                              f'that label query --format=label-studio writes ({TASKS_FILE}).'))
       continue
-    annotation = _newest(task['annotations'])
-    if annotation is None:
-      continue   # not answered yet (or only skipped)
-    label, problem = _label(annotation.get('result'), geom)
+    label, problem = _answer(task['annotations'], geom)
     if problem:
-      problems.append((line, f'{where}, id {sample_id!r}: {problem}'))
+      problems.append((line, f'{where}, task {task.get("id", "?")}, id {sample_id!r}: {problem}'))
       continue
-    answers.append(answers_lib.Answer(path, line, None, sample_id, label))
+    if label is None:
+      continue   # not answered yet (or only skipped)
+    if sample_id in seen and _same(seen[sample_id], label):
+      continue   # a task imported twice, answered alike: one answer
+    seen.setdefault(sample_id, label)
+    data = task['data']
+    answers.append(answers_lib.Answer(
+        path, line, None, sample_id, label,
+        pool=data.get(POOL) if isinstance(data.get(POOL), str) else None,
+        file_sha256=data.get(FILE_SHA256) if isinstance(data.get(FILE_SHA256), str) else None))
   return answers, problems
 
 
@@ -181,14 +194,37 @@ def _tasks(text: str, path: str, problems: List[answers_lib.Problem]):
     yield line, task
 
 
-def _newest(annotations: Any) -> Optional[Dict[str, Any]]:
-  """The newest annotation not cancelled (by ``updated_at``, else as listed)."""
-  if not isinstance(annotations, list):
-    return None
-  kept = [a for a in annotations if isinstance(a, dict) and not a.get('was_cancelled')]
-  if not kept:
-    return None
-  return max(enumerate(kept), key=lambda ka: (str(ka[1].get('updated_at') or ''), ka[0]))[1]
+def _answer(annotations: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:
+  """A task's answer from its ``annotations``: those not cancelled (skipped), or of them those
+  marked ground truth if any are; their label if they agree, else why not (two people who
+  disagree are told, never one of them taken silently). ``(None, None)``: not answered."""
+  kept = [a for a in annotations if isinstance(a, dict) and not a.get('was_cancelled')] if (
+      isinstance(annotations, list)) else []
+  kept = [a for a in kept if a.get('ground_truth')] or kept
+  labels = []
+  for a in kept:
+    label, problem = _label(a.get('result'), geom)
+    if problem:
+      return None, problem
+    labels.append(label)
+  if all(_same(labels[0], y) for y in labels[1:]):
+    return (labels[0] if labels else None), None
+  shown = ', '.join(f'annotation {a.get("id", "?")} by {_who(a)}'
+                    + (f': {y}' if isinstance(y, str) else '') for a, y in zip(kept, labels))
+  return None, (f'{len(kept)} annotations differ ({shown}). Mark the one to teach as ground truth '
+                'in Label Studio (or delete the others), then export again.')
+
+
+def _same(a: Any, b: Any) -> bool:
+  return a == b if isinstance(a, str) or isinstance(b, str) else bool(np.array_equal(a, b))
+
+
+def _who(annotation: Dict[str, Any]) -> str:
+  """Who made ``annotation``, as the export names them (an e-mail, or a user number)."""
+  by = annotation.get('completed_by')
+  if isinstance(by, dict):
+    by = by.get('email') or by.get('id')
+  return f'user {by}' if isinstance(by, int) else str(by or 'someone')
 
 
 def _label(result: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:

@@ -95,14 +95,21 @@ def test_a_classification_round_trip_teaches_what_a_table_of_the_same_answers_te
   assert open(os.path.join(work, 'answers.jsonl')).read() == open(
       os.path.join(twin, 'answers.jsonl')).read()
   assert len(open(os.path.join(work, 'answers.jsonl')).readlines()) == 4
-  # The newest annotation not cancelled is the answer.
-  newest = label_studio._newest([
-      {'id': 1, 'result': _choice('1'), 'updated_at': '2026-01-02T00:00:00Z'},
-      {'id': 2, 'result': _choice('2'), 'updated_at': '2026-01-03T00:00:00Z'},
-      {'id': 3, 'result': _choice('3'), 'updated_at': '2026-01-01T00:00:00Z'},
-      {'id': 4, 'result': _choice('4'), 'updated_at': '2026-01-09T00:00:00Z',
-       'was_cancelled': True}])
-  assert newest['id'] == 2
+  # Annotations by several people: those that agree give the answer, those that differ are
+  # refused naming who made them, unless one is marked ground truth; skipped ones do not count.
+  geom = annotate.geometry(learner.dataset, learner.config.data)
+  a1 = {'id': 1, 'result': _choice('1'), 'completed_by': {'id': 7, 'email': 'ana@lab.org'}}
+  a2 = {'id': 2, 'result': _choice('2'), 'completed_by': 8}
+  a3 = {'id': 3, 'result': _choice('1'), 'completed_by': 9}
+  skipped = {'id': 4, 'result': _choice('4'), 'was_cancelled': True}
+  assert label_studio._answer([a1, a3, skipped], geom) == ('1', None)
+  assert label_studio._answer([skipped], geom) == (None, None)
+  assert label_studio._answer([], geom) == (None, None)
+  _, problem = label_studio._answer([a1, a2, skipped], geom)
+  assert problem == ('2 annotations differ (annotation 1 by ana@lab.org: 1, annotation 2 by user '
+                     '8: 2). Mark the one to teach as ground truth in Label Studio (or delete the '
+                     'others), then export again.')
+  assert label_studio._answer([a1, dict(a2, ground_truth=True), a3], geom) == ('2', None)
   # The same export again: the answers are known, nothing to teach (as for a table).
   with learner_lib.ActiveLearner(config, work) as learner:
     assert label.read_answers(str(export), learner) == ([], [], [])
@@ -130,7 +137,8 @@ def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp
   assert problems == [
       f'{p}, line {starts[0]}, index {learner.pool.index_of(sid[0])}: '
       + table_problems[0].split(': ', 1)[1],
-      f'{p}, line {starts[1]}, id {sid[1]!r}: the annotation chooses 2 classes in "label"; choose '
+      f'{p}, line {starts[1]}, task 2, id {sid[1]!r}: the annotation chooses 2 classes in "label"; '
+      'choose '
       'one (a labeling config other than the one label query wrote?).',
       f"{p}, line {starts[3]}: id 'unlabeled/nope.png' is not a sample of this pool.",
       f'{p}, line {starts[4]}: the task has no "annotations": export as "JSON" (not "JSON-MIN" or '
@@ -140,6 +148,51 @@ def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp
     with pytest.raises(errors.Refusal, match='4 problems; nothing of it was taught'):
       label.teach_checked(learner, p, *label.read_answers(p, learner))
     assert not learner.labeled[0].size
+
+
+def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_as_it_should_be(
+    tmp_path):
+  config, truth = _digits(tmp_path)
+  work = str(tmp_path / 'work')
+  with learner_lib.ActiveLearner(config, work) as learner:
+    learner.query()
+    geom = annotate.geometry(learner.dataset, learner.config.data)
+    tasks = label_studio.tasks(learner, geom, label.query_rows(learner))
+  sid = [sid_of(t) for t in tasks]
+  assert all(t['data']['pool'] == learner.pool.fingerprint for t in tasks)
+  assert [t['data']['file_sha256'] for t in tasks] == [
+      learner.dataset.pool_file_sha256[t['data']['index']] for t in tasks]
+  right = [_choice(str(truth[k])) for k in sid]
+  # The tasks file imported twice (Label Studio keeps both copies), answered alike: one answer
+  # each; a copy answered otherwise: refused as answered twice.
+  path = tmp_path / 'twice.json'
+  path.write_text(json.dumps(_annotated(tasks[:2] + tasks[:2], right[:2] * 2), indent=2))
+  with learner_lib.ActiveLearner(config, work) as learner:
+    indices, labels, problems = label.read_answers(str(path), learner)
+    assert not problems and [learner.pool.ids[i] for i in indices] == sid[:2]
+    wrong = [_choice(str((truth[sid[0]] + 1) % 10))]
+    path.write_text(json.dumps(_annotated(tasks[:1] + tasks[:1], right[:1] + wrong), indent=2))
+    _, _, problems = label.read_answers(str(path), learner)
+    assert len(problems) == 1 and 'answered twice' in problems[0]
+  # A file replaced under its name after the tasks were written: the task showed the old picture.
+  shutil.copy(tmp_path / 'digits' / sid[1], tmp_path / 'digits' / sid[0])
+  path.write_text(json.dumps(_annotated(tasks[:1], right[:1]), indent=2))
+  with learner_lib.ActiveLearner(config, work) as learner:
+    _, _, problems = label.read_answers(str(path), learner)
+  assert len(problems) == 1 and f'{sid[0]!r} holds another file than the one answered' in (
+      problems[0])
+  # Label Studio's CSV and TSV exports: their "id" is its task number; refused, naming JSON.
+  for sep in (',', '\t'):
+    table = tmp_path / 'export.csv'
+    table.write_text(sep.join(['image', 'id', 'label', 'annotator', 'annotation_id', 'created_at',
+                               'updated_at', 'lead_time']) + '\n'
+                     + sep.join(['x', '17', '3', '1', '5', 'a', 'b', '2.5']) + '\n')
+    with learner_lib.ActiveLearner(config, work) as learner:
+      _, _, problems = label.read_answers(str(table), learner)
+    assert problems == [f'{table}: a Label Studio CSV or TSV export: its "id" is Label Studio\'s '
+                        'task number, not the sample\'s, and it drops the tasks\' '
+                        'data.sample_id. Export the project as "JSON" (Export > JSON) and give '
+                        'that file.']
 
 
 def test_keypoints_become_the_loaders_labels():
