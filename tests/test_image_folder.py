@@ -358,6 +358,65 @@ def test_a_photo_is_decoded_at_a_fraction_of_its_size(tmp_path, monkeypatch):
   assert np.abs(read - full).mean() < 1 / 255 and np.abs(read - full).max() < 6 / 255
 
 
+def test_a_grey_tiff_turned_by_its_orientation_reads_the_same_from_its_path_and_its_bytes(
+    tmp_path):
+  # A scanner's or microscope's 16-bit grey TIFF, uncompressed, stored turned (orientation 6):
+  # training and predict read the path, the load-time check its bytes; both see it turned.
+  values = (np.arange(7 * 5, dtype=np.uint16).reshape(7, 5) * 1800)
+  path = str(tmp_path / 'scan.tif')
+  Image.fromarray(values).save(path, tiffinfo={0x0112: 6})
+  expected = np.rot90(values, k=-1).astype(np.float32) / 65535     # 5 rows, 7 columns
+  from_path = image_folder.read_image(path, (5, 7), 1)[..., 0]
+  with open(path, 'rb') as f:
+    from_bytes = image_folder.read_image(io.BytesIO(f.read()), (5, 7), 1)[..., 0]
+  np.testing.assert_allclose(from_bytes, expected, atol=1e-6)
+  np.testing.assert_allclose(from_path, expected, atol=1e-6)
+  eight = np.rot90(values, k=-1)
+  Image.fromarray((values // 257).astype(np.uint8)).save(path, tiffinfo={0x0112: 6})
+  np.testing.assert_array_equal(image_folder.thumbnail(path, 7), (eight // 257).astype(np.uint8)[
+      ..., None].repeat(3, -1))
+
+
+def test_a_phone_photo_above_pillows_pixel_limit_is_read_at_the_fraction_decoded(tmp_path,
+                                                                                  monkeypatch):
+  # A 108-megapixel photo (above Pillow's limit of 89 million) is decoded at 1/8 of its sides:
+  # the pixels decoded are what the guard weighs, for a JPEG and a phone's multi-picture JPEG.
+  first, second = (Image.fromarray(np.full((1200, 1600, 3), v, np.uint8)) for v in (90, 200))
+  first.save(tmp_path / 'photo.jpg', quality=90)
+  first.save(tmp_path / 'photo_mpo.jpg', format='MPO', save_all=True, append_images=[second])
+  assert Image.open(tmp_path / 'photo_mpo.jpg').format == 'MPO'
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 1600 * 1200 - 1)
+  resized_from = []
+  resize = Image.Image.resize
+
+  def spy(self, size, *args, **kwargs):
+    resized_from.append(self.size)
+    return resize(self, size, *args, **kwargs)
+
+  monkeypatch.setattr(Image.Image, 'resize', spy)
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+    for name in ('photo.jpg', 'photo_mpo.jpg'):
+      read = image_folder.read_image(str(tmp_path / name), (32, 32), 3)
+      assert np.abs(read - 90 / 255).max() < 3 / 255, name
+    assert resized_from == [(200, 150), (200, 150)]
+    # A PNG of as many pixels is decoded whole: refused, naming the setting that lets it in.
+    Image.fromarray(np.zeros((1200, 1600), np.uint8)).save(tmp_path / 'scan.png')
+    reason = image_folder._pixels_or_reason(str(tmp_path / 'scan.png'), (32, 32), 1)[0]
+  assert reason.startswith('1600 x 1200 pixels, more than PIL.Image.MAX_IMAGE_PIXELS=1919999')
+  assert reason.endswith('set PIL.Image.MAX_IMAGE_PIXELS higher in the process that reads it '
+                         '(training: in the config file; predict: before calling it)')
+
+
+def test_an_avif_image_this_pillow_cannot_read_names_the_fix(tmp_path, monkeypatch):
+  path = tmp_path / 'photo.avif'
+  path.write_bytes(b'\x00\x00\x00\x1cftypavif' + bytes(range(200)))
+  monkeypatch.setattr(image_folder.features, 'check', lambda feature: False)
+  error = Image.UnidentifiedImageError('cannot identify image file')
+  assert image_folder.unreadable_reason(str(path), error) == (
+      'an AVIF image, which this Pillow cannot read (recent ones do): pip install --upgrade pillow')
+
+
 def test_the_contact_sheet_shows_thumbnails_turned_as_the_camera_says(tmp_path, monkeypatch):
   from matplotlib import axes  # pylint: disable=g-import-not-at-top
   from l2r_jax import label  # pylint: disable=g-import-not-at-top

@@ -52,6 +52,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
+from PIL import features
 
 from l2r_jax.data import preprocessing
 from l2r_jax.data.base import class_key
@@ -153,13 +154,18 @@ def _labeled(folder: str, classes: Sequence[str], problems: List[Problem],
   return [files[i] for i in order], [labels[i] for i in order]
 
 
+BOMB_FIX = ('shrink it, or set PIL.Image.MAX_IMAGE_PIXELS higher in the process that reads it '
+            '(training: in the config file; predict: before calling it)')
+
+
 def _check_pixel_count(image: Image.Image) -> None:
+  """Pillow's guard against decompression bombs, on the pixels that will be decoded (a JPEG's
+  after its reduced decoding: a 108-megapixel photo shown at a few hundred pixels passes)."""
   limit = Image.MAX_IMAGE_PIXELS
   width, height = image.size
   if limit and width * height > limit:
     raise _Unreadable(f'{width} x {height} pixels, more than PIL.Image.MAX_IMAGE_PIXELS={limit} '
-                      "(Pillow's guard against decompression bombs): shrink it, or raise that "
-                      'limit in the config file')
+                      f"(Pillow's guard against decompression bombs): {BOMB_FIX}")
 
 
 def _on_white(image: Image.Image) -> Image.Image:
@@ -187,12 +193,17 @@ def _deep_values(image: Image.Image) -> np.ndarray:
 
 @contextlib.contextmanager
 def _decoded(path: Union[str, BinaryIO], side: int) -> Iterator[Image.Image]:
-  """The image at ``path`` (or in a file object), decoded (a JPEG at the smallest DCT scale that keeps both sides at
-  least ``side``) and turned as its EXIF orientation says."""
-  with Image.open(path) as image:
-    _check_pixel_count(image)
-    if image.format == 'JPEG':
+  """The image at ``path`` (or in a file object), decoded (a JPEG, or a phone's multi-picture
+  JPEG, at the smallest DCT scale that keeps both sides at least ``side``) and turned as its EXIF
+  orientation says. A path is read through a file object, as the bytes checked at load time are:
+  Pillow maps an uncompressed file given by path, and turns a single-channel TIFF of orientation
+  5-8 on that map with the wrong row length."""
+  with contextlib.ExitStack() as stack:
+    source = stack.enter_context(open(path, 'rb')) if isinstance(path, str) else path
+    image = stack.enter_context(Image.open(source))
+    if image.format in ('JPEG', 'MPO'):
       image.draft(None, (side, side))
+    _check_pixel_count(image)
     ImageOps.exif_transpose(image, in_place=True)
     yield image
 
@@ -253,7 +264,7 @@ def unreadable_reason(path: str, error: BaseException) -> str:
   if isinstance(error, FileNotFoundError) and os.path.islink(path):
     return f'a link to {shown(os.readlink(path))}, which does not exist'
   if isinstance(error, Image.DecompressionBombError):
-    return f"refused by Pillow's guard against decompression bombs ({error})"
+    return f"refused by Pillow's guard against decompression bombs ({error}): {BOMB_FIX}"
   if isinstance(error, Image.UnidentifiedImageError):
     try:
       with open(path, 'rb') as f:
@@ -267,6 +278,9 @@ def unreadable_reason(path: str, error: BaseException) -> str:
     if path.lower().endswith(HEIF_EXTENSIONS) and pillow_heif is None:
       return ('a HEIC/HEIF photo, which Pillow reads through the pillow-heif plugin: '
               'pip install pillow-heif')
+    if path.lower().endswith('.avif') and not features.check('avif'):
+      return ('an AVIF image, which this Pillow cannot read (recent ones do): '
+              'pip install --upgrade pillow')
     return 'not an image Pillow can read (damaged, or of another format)'
   if isinstance(error, OSError) and error.strerror:
     return error.strerror
