@@ -338,12 +338,8 @@ def test_a_file_damaged_after_load_is_refused_by_name(tmp_path):
     ds.x_train[np.arange(3)]
 
 
-def test_a_photo_is_decoded_at_a_fraction_of_its_size(tmp_path, monkeypatch):
-  path = str(tmp_path / 'photo.jpg')
-  with open(path, 'wb') as f:
-    f.write(_jpeg_bytes(1600, 1200))
-  full = np.asarray(Image.open(path).convert('RGB').resize((32, 32), Image.BILINEAR),
-                    np.float32) / 255
+def _spy_on_resizes(monkeypatch):
+  """The sizes of the images resized from here on (each resize's source), as a list."""
   resized_from = []
   resize = Image.Image.resize
 
@@ -352,6 +348,16 @@ def test_a_photo_is_decoded_at_a_fraction_of_its_size(tmp_path, monkeypatch):
     return resize(self, size, *args, **kwargs)
 
   monkeypatch.setattr(Image.Image, 'resize', spy)
+  return resized_from
+
+
+def test_a_photo_is_decoded_at_a_fraction_of_its_size(tmp_path, monkeypatch):
+  path = str(tmp_path / 'photo.jpg')
+  with open(path, 'wb') as f:
+    f.write(_jpeg_bytes(1600, 1200))
+  full = np.asarray(Image.open(path).convert('RGB').resize((32, 32), Image.BILINEAR),
+                    np.float32) / 255
+  resized_from = _spy_on_resizes(monkeypatch)
   read = image_folder.read_image(path, (32, 32), 3)
   assert resized_from == [(200, 150)]   # decoded at 1/8: both sides still above 2 x 32
   # libjpeg's scaled decode is a fair downsampling: the same input within a grey level or two.
@@ -386,14 +392,7 @@ def test_a_phone_photo_above_pillows_pixel_limit_is_read_at_the_fraction_decoded
   first.save(tmp_path / 'photo_mpo.jpg', format='MPO', save_all=True, append_images=[second])
   assert Image.open(tmp_path / 'photo_mpo.jpg').format == 'MPO'
   monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 1600 * 1200 - 1)
-  resized_from = []
-  resize = Image.Image.resize
-
-  def spy(self, size, *args, **kwargs):
-    resized_from.append(self.size)
-    return resize(self, size, *args, **kwargs)
-
-  monkeypatch.setattr(Image.Image, 'resize', spy)
+  resized_from = _spy_on_resizes(monkeypatch)
   with warnings.catch_warnings():
     warnings.simplefilter('ignore', Image.DecompressionBombWarning)
     for name in ('photo.jpg', 'photo_mpo.jpg'):
