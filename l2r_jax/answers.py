@@ -165,7 +165,9 @@ def check(answers: Sequence[Answer], pool: Pool, known: np.ndarray, source: str,
   marked); ``source``: :data:`TEACH` (labels as values), :data:`LOG` or :data:`FILE` (a class also
   by name, a regression label also as JSON text; from a file, an answer equal to the label known
   is left out, so a file may be given again). ``correcting``: the answers correct labels known
-  (each sample must have one), rather than give new ones."""
+  (each sample must have one), rather than give new ones; from a file, its labels win: an answer
+  to a sample with no label yet is a new one and an answer equal to the label known is left out
+  (an export holding corrections and new answers is given whole)."""
   unknown = data_lib.unknown_labels(pool.dataset.task, known)
   indices, labels, problems, seen = [], [], [], {}
   for answer in answers:
@@ -180,7 +182,7 @@ def check(answers: Sequence[Answer], pool: Pool, known: np.ndarray, source: str,
         known[index], np.asarray(label, known.dtype))
     if problem is None and index in seen:
       problem = f'answered twice (also {seen[index]}).'
-    elif problem is None and correcting and unknown[index]:
+    elif problem is None and correcting and unknown[index] and source != FILE:
       problem = ('has no label to correct yet: teach it (a correction changes a label known).')
     elif problem is None and (same if correcting else not unknown[index]):
       if source == FILE and same:

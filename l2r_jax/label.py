@@ -34,8 +34,9 @@ answers for samples outside the current query are taught with a note that lists 
 cannot be read, unknown ids, indices outside the pool or that disagree with the id, samples
 answered twice or labeled already with another label, and labels that are not the task's are
 refused, one line per problem, and then nothing of the file is taught; an answer equal to the
-label already taught is skipped, so a file can be given again. ``--relabel``: the file corrects
-labels known instead. Nothing taught is ever lost (``WORKDIR/answers.jsonl``). Each command prints
+label already taught is skipped, so a file can be given again. ``--relabel``: the file's labels
+win: labels known that it changes are corrected, samples without one taught, the rest skipped (a
+Label Studio project exported whole after an answer in it was edited). Nothing taught is ever lost (``WORKDIR/answers.jsonl``). Each command prints
 the next one to type, with every flag and override given.
 
 ``query --format=label-studio`` also writes the query as Label Studio tasks and the labeling
@@ -86,8 +87,9 @@ def define_flags() -> None:
                        'query config.al.initial).', lower_bound=1)
   flags.DEFINE_string('answers', None, 'answer: a CSV (the query.csv, label filled in) or a JSON '
                       'lines file of answers.')
-  flags.DEFINE_bool('relabel', False, 'answer: the file corrects labels known (taught or given); '
-                    'the log keeps the answers corrected and the corrections.')
+  flags.DEFINE_bool('relabel', False, 'answer: the file\'s labels win: labels known (taught or '
+                    'given) that it changes are corrected, new ones taught; the log keeps the '
+                    'answers corrected and the corrections.')
   flags.DEFINE_string('to', None, 'export: the new folder to write the model of the last round to '
                       '(l2r_jax.load_model reads it).')
   flags.DEFINE_enum('format', 'csv', ['csv', 'label-studio'], 'query: also write the query as '
@@ -291,9 +293,15 @@ def teach_checked(learner, where: str, indices: List[int], labels: List[Any],
   if problems:
     raise answers_lib.refusal(f'{where}: {answers_lib.count(len(problems))}; nothing of it was '
                               f'{verb}:', problems)
-  if relabel:
-    learner.relabel(indices, labels)
-    return {'corrected': len(indices), 'outside': [], 'left': learner.pending.tolist()}
+  if relabel:   # the file's labels win: those known corrected, new ones taught
+    new = [not learner.is_labeled(i) for i in indices]
+    fixes = [(i, y) for i, y, n in zip(indices, labels, new) if not n]
+    if fixes:
+      learner.relabel([i for i, _ in fixes], [y for _, y in fixes])
+    taught = learner.teach([i for i, n in zip(indices, new) if n],
+                           [y for y, n in zip(labels, new) if n], skip_taught=True)
+    return {'corrected': len(fixes), 'taught': taught, 'outside': [],
+            'left': learner.pending.tolist()}
   asked = set((learner.last_query or {}).get('indices', []))
   taught = learner.teach(indices, labels, skip_taught=True)   # the same label given meanwhile
   return {'taught': taught, 'outside': [i for i in indices if i not in asked],
@@ -354,8 +362,11 @@ def _answer(learner, argv) -> None:
   indices, labels, problems = read_answers(FLAGS.answers, learner, FLAGS.relabel)
   done = teach_checked(learner, FLAGS.answers, indices, labels, problems, FLAGS.relabel)
   if FLAGS.relabel:
-    print(f'{len(indices)} labels corrected ({learner.status()["corrections"]} corrections in '
-          'all); the next round trains on them: ' + next_command('query', argv))
+    new = (f', {done["taught"]} new label{"" if done["taught"] == 1 else "s"} taught'
+           if done['taught'] else '')
+    print(f'{done["corrected"]} label{"" if done["corrected"] == 1 else "s"} corrected{new} '
+          f'({learner.status()["corrections"]} corrections in all); the next round trains on '
+          'them: ' + next_command('query', argv))
     return
   outside = done['outside']
   if outside:

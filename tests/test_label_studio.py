@@ -150,14 +150,21 @@ def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp
     assert not learner.labeled[0].size
 
 
-def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_as_it_should_be(
-    tmp_path):
+def _first_query_as_tasks(tmp_path):
+  """A digits folder's first query (a random draw) as Label Studio tasks: the config, the truth,
+  the workdir, its (closed) learner and the tasks."""
   config, truth = _digits(tmp_path)
   work = str(tmp_path / 'work')
   with learner_lib.ActiveLearner(config, work) as learner:
     learner.query()
     geom = annotate.geometry(learner.dataset, learner.config.data)
     tasks = label_studio.tasks(learner, geom, label.query_rows(learner))
+  return config, truth, work, learner, tasks
+
+
+def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_as_it_should_be(
+    tmp_path):
+  config, truth, work, learner, tasks = _first_query_as_tasks(tmp_path)
   sid = [sid_of(t) for t in tasks]
   assert all(t['data']['pool'] == learner.pool.fingerprint for t in tasks)
   assert [t['data']['file_sha256'] for t in tasks] == [
@@ -193,6 +200,42 @@ def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_a
                         'task number, not the sample\'s, and it drops the tasks\' '
                         'data.sample_id. Export the project as "JSON" (Export > JSON) and give '
                         'that file.']
+
+
+def test_a_project_exported_whole_after_an_answer_in_it_was_edited_is_taken_with_relabel(
+    tmp_path):
+  config, truth, work, learner, tasks = _first_query_as_tasks(tmp_path)
+  sid = [sid_of(t) for t in tasks]
+  right = [_choice(str(truth[k])) for k in sid]
+  export = tmp_path / 'project.json'
+  export.write_text(json.dumps(_annotated(tasks, right[:3] + [None] * 3), indent=2))
+  with learner_lib.ActiveLearner(config, work) as learner:
+    done = label.teach_checked(learner, str(export), *label.read_answers(str(export), learner))
+  assert done['taught'] == 3
+  # A reviewer changes the first answer in Label Studio, and three more are answered; the whole
+  # project is exported again. Without --relabel: refused whole, naming the fix.
+  edited = str((truth[sid[0]] + 1) % 10)
+  export.write_text(json.dumps(_annotated(tasks, [_choice(edited)] + right[1:]), indent=2))
+  with learner_lib.ActiveLearner(config, work) as learner:
+    indices, labels, problems = label.read_answers(str(export), learner)
+    assert len(problems) == 1 and 'label answer --relabel' in problems[0]
+    # With it, the file's labels win: the edit corrected, the new answers taught, the rest
+    # (answered alike before) skipped; the log holds the history.
+    done = label.teach_checked(learner, str(export),
+                               *label.read_answers(str(export), learner, correcting=True),
+                               relabel=True)
+    assert (done['corrected'], done['taught']) == (1, 3)
+    index = learner.pool.index_of
+    assert [int(learner.dataset.y_train[index(k)]) for k in sid] == [int(edited)] + [
+        truth[k] for k in sid[1:]]
+    # Given again: nothing left to change.
+    done = label.teach_checked(learner, str(export),
+                               *label.read_answers(str(export), learner, correcting=True),
+                               relabel=True)
+    assert (done['corrected'], done['taught']) == (0, 0)
+  log = [json.loads(l) for l in open(os.path.join(work, 'answers.jsonl'))]
+  assert [(r['id'], r.get('correction', False)) for r in log] == [
+      (k, False) for k in sid[:3]] + [(sid[0], True)] + [(k, False) for k in sid[3:]]
 
 
 def test_keypoints_become_the_loaders_labels():
