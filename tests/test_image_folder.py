@@ -211,6 +211,10 @@ def test_transparency_is_composited_on_white(tmp_path):
   grey = np.array([[[0, 0], [0, 255]]], np.uint8)   # LA: a black pixel, transparent then opaque
   np.testing.assert_allclose(_read_as_is(grey, 'la.png', tmp_path)[..., 0],
                              [[1.0, 0.0]], atol=1e-6)
+  deep = np.array([[0, 1000], [30000, 1000]], np.uint16)   # 16-bit grey, 1000 transparent
+  Image.fromarray(deep).save(tmp_path / 'deep.png', transparency=1000)
+  np.testing.assert_allclose(image_folder.read_image(str(tmp_path / 'deep.png'), (2, 2), 1)[..., 0],
+                             [[0.0, 1.0], [30000 / 65535, 1.0]], atol=1e-6)
 
 
 def test_links_to_folders_and_files_are_followed_in_labeled_and_unlabeled(tmp_path):

@@ -175,12 +175,17 @@ def _on_white(image: Image.Image) -> Image.Image:
 
 
 def _deep_values(image: Image.Image) -> np.ndarray:
-  """A single-channel image of more than 8 bits as float32 ``[h, w]`` in [0, 1]: 16-bit by 65535;
+  """A single-channel image of more than 8 bits as float32 ``[h, w]`` in [0, 1]: 16-bit by 65535
+  (a transparent value white, as transparency is composited);
   32-bit integers by 65535 where they lie in [0, 65535] (16-bit data), else by their minimum and
   maximum; floats as they are where they lie in [0, 1], else by their minimum and maximum."""
   values = np.asarray(image)
   if image.mode in SIXTEEN_BIT_MODES:
-    return values.astype(np.float32) / 65535.0
+    scaled = values.astype(np.float32) / 65535.0
+    transparent = image.info.get('transparency')   # a grey PNG's one transparent value: on white
+    if isinstance(transparent, int) and not isinstance(transparent, bool):
+      scaled[values == transparent] = 1.0
+    return scaled
   values = values.astype(np.float64)
   if not np.isfinite(values).all():
     raise _Unreadable('its pixels include NaN or infinite values')
