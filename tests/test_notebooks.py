@@ -63,7 +63,7 @@ def test_quickstart_executes_in_a_kernel(tmp_path):
   finally:
     os.environ.clear()
     os.environ.update(old)
-  workdir = tmp_path / 'l2r-quickstart'
+  workdir = tmp_path / 'l2r-quickstart-quick'
   records = [json.loads(line) for line in (workdir / 'results.jsonl').read_text().splitlines()]
   strategies = {r['strategy'] for r in records}
   assert {'random', 'entropy', 'coreset', 'vaal', 'll4al', 'l2r'} <= strategies
