@@ -4,8 +4,10 @@
     python -m l2r_jax.report runs/mine runs/mine-entropy runs/digits --out=runs/compared
 
 prints the table and writes ``OUT/summary.md`` and ``OUT/curves.png`` (OUT a new or empty folder,
-none of the workdirs). Each curve is named ``<workdir>/<strategy>``; the workdirs' metric must be
-one. The workdirs are only read.
+or one a report wrote, outside every workdir). Each curve is named ``<workdir>/<strategy>``; the
+workdirs' metric must be one, and each is given once. The workdirs are only read. A cell is the
+mean ± std (ddof 0) over the seeds that reached it (``n=`` where fewer than the table's); a
+learner's round after corrections replaces the round before at as many labels.
 """
 import collections
 import io
@@ -24,11 +26,22 @@ from l2r_jax.errors import ReportError
 _HIGHER_IS_BETTER = dict(tasks.METRICS.values())
 
 
+def _latest(records):
+  """One record per strategy, seed and number of labels: the latest round's (a learner's round
+  after corrections trains again on as many labels; it replaces the one before, it is no seed)."""
+  kept = {}
+  for k, r in enumerate(records):
+    key = (r['strategy'], r['seed'], r['num_labeled'])
+    if key not in kept or (r.get('cycle', -1), k) >= kept[key][0]:
+      kept[key] = ((r.get('cycle', -1), k), r)
+  return [r for _, r in sorted(kept.values(), key=lambda kr: kr[0][1])]
+
+
 def _group(records):
-  """{strategy: {num_labeled: [values over seeds]}} for value and spearman."""
+  """{strategy: {num_labeled: [values over seeds]}} for value and spearman (:func:`_latest`'s)."""
   values = collections.defaultdict(lambda: collections.defaultdict(list))
   rhos = collections.defaultdict(lambda: collections.defaultdict(list))
-  for r in records:
+  for r in _latest(records):
     values[r['strategy']][r['num_labeled']].append(r['value'])
     if r.get('spearman') is not None:
       rhos[r['strategy']][r['num_labeled']].append(r['spearman'])
@@ -47,18 +60,21 @@ def summary_markdown(records: List[Dict[str, Any]]) -> str:
   sizes = sorted({r['num_labeled'] for r in records})
   seeds = sorted({r['seed'] for r in records})
   better = 'higher' if _HIGHER_IS_BETTER.get(metric, True) else 'lower'
-  lines = [f'{metric} on the test set ({better} is better), mean ± std over {len(seeds)} seed(s) '
-           f'({", ".join(map(str, seeds))}), by number of labeled samples; rho: Spearman '
-           'correlation of predicted and true test losses in the last cycle.', '',
+  lines = [f'{metric} on the test set ({better} is better), mean ± std (numpy\'s, ddof 0) over '
+           f'{len(seeds)} seed(s) ({", ".join(map(str, seeds))}), by number of labeled samples '
+           '("n=": a cell over fewer seeds, its runs not there yet); rho: Spearman correlation of '
+           'predicted and true test losses in the last cycle.', '',
            '| strategy | ' + ' | '.join(map(str, sizes)) + ' | last-cycle rho |',
            '|---|' + '---|' * (len(sizes) + 1)]
+
+  def cell(v, digits):
+    n = '' if len(v) == len(seeds) else f' (n={len(v)})'
+    return '{:.{d}f} ± {:.{d}f}'.format(*_mean_std(v), d=digits) + n
+
   for s in values:
-    cells = []
-    for n in sizes:
-      v = values[s].get(n)
-      cells.append('' if not v else '{:.4f} ± {:.4f}'.format(*_mean_std(v)))
+    cells = ['' if not values[s].get(n) else cell(values[s][n], 4) for n in sizes]
     last = max(rhos[s]) if rhos[s] else None
-    rho = '' if last is None else '{:.3f} ± {:.3f}'.format(*_mean_std(rhos[s][last]))
+    rho = '' if last is None else cell(rhos[s][last], 3)
     lines.append(f'| {s} | ' + ' | '.join(cells) + f' | {rho} |')
   return '\n'.join(lines) + '\n'
 
@@ -119,7 +135,8 @@ def is_record(record: Any, required: Sequence[str]) -> bool:
   whole = fields.is_whole
   kinds = {'strategy': lambda v: isinstance(v, str), 'metric': lambda v: isinstance(v, str),
            'seed': whole, 'cycle': whole, 'num_labeled': whole,
-           'value': lambda v: v is None or whole(v) or isinstance(v, float)}
+           'value': lambda v: v is None or whole(v) or isinstance(v, float),
+           'spearman': lambda v: v is None or whole(v) or isinstance(v, float)}
   return isinstance(record, dict) and all(
       k in record and kinds.get(k, lambda _: True)(record[k]) for k in required)
 
@@ -140,7 +157,8 @@ def read_records(workdir: str) -> List[Dict[str, Any]]:
         if line.strip():
           print(f'{path}, line {number}: cannot be parsed; left out.', file=sys.stderr)
         continue
-      if is_record(record, ('strategy', 'seed', 'num_labeled', 'metric', 'value')):
+      if is_record(record, ('strategy', 'seed', 'num_labeled', 'metric', 'value')) and (
+          is_record(record, ('spearman',)) or 'spearman' not in record):
         if record['value'] is not None:   # a round without a test split scores nothing
           records.append(record)
       elif line.strip():
@@ -152,6 +170,11 @@ def compare(workdirs: Sequence[str]) -> List[Dict[str, Any]]:
   """The records of every workdir, each strategy named ``<workdir>/<strategy>`` (the workdir's
   folder name, or as much of its path as tells it from the others); refused if their metrics
   differ."""
+  real = [os.path.realpath(w) for w in workdirs]
+  twice = sorted({w for w, r in zip(workdirs, real) if real.count(r) > 1})
+  if twice:
+    raise ReportError(f'{", ".join(twice)}: one workdir given twice (by these names); give each '
+                      'once.')
   names = _short_names([os.path.abspath(w) for w in workdirs])
   out, metrics = [], {}
   for workdir, name in zip(workdirs, names):
@@ -188,9 +211,17 @@ def main(argv: Sequence[str]) -> int:
     records = compare(args.workdirs)
     table = summary_markdown(records)
     if args.out:
-      out = os.path.abspath(args.out)
-      if any(os.path.abspath(w) == out for w in args.workdirs):
-        raise ReportError(f'--out={args.out} is one of the workdirs: give another folder.')
+      out = os.path.realpath(args.out)
+      for w in args.workdirs:
+        if os.path.commonpath([out, os.path.realpath(w)]) == os.path.realpath(w):
+          raise ReportError(f'--out={args.out} is {w} or a folder in it, and the workdirs are '
+                            'only read: give a folder outside them.')
+      others = sorted(set(os.listdir(out)) - {'summary.md', 'curves.png'}) if os.path.isdir(
+          out) else []
+      if others:
+        raise ReportError(f'--out={args.out} holds {", ".join(others[:5])}'
+                          f'{", ..." if len(others) > 5 else ""}: give a new or empty folder '
+                          '(or one a report wrote).')
       try:
         os.makedirs(out, exist_ok=True)
       except OSError as e:  # a file there, or a file among the folders above it

@@ -27,7 +27,7 @@ class OpenRun(NamedTuple):
   """A run between cycles, with where it is saved."""
   state: state_lib.RunState
   manager: Any                   # its orbax CheckpointManager
-  writer: Optional[Any]          # its TensorBoard writer (None on processes that do not write)
+  tensorboard: Optional[str]     # its TensorBoard folder (None on processes that do not write)
 
 
 def _state_json(run_state: state_lib.RunState) -> Dict[str, Any]:
@@ -98,18 +98,15 @@ def open_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed
   else:
     run_state = _resumed(strategy, seed, rng, *restored)
     logging.info('%s seed %d: resuming after cycle %d.', strategy, seed, run_state.cycle)
-  writer = None
+  tensorboard = None
   if jax.process_index() == 0:  # several processes: the first alone writes files
     results = workdir_lib.path_in(workdir, 'results.jsonl')
     # Cycles past the restored checkpoint (a damaged one moved aside) are computed again.
     checkpoint.drop_results(results, strategy, seed, run_state.cycle)
     # A kill may have come between a checkpoint and its results line.
     checkpoint.append_results(results, run_state.results)
-    # Imported here: tensorboardX loads PyTorch where it is installed (seconds), which a refused
-    # command never needs.
-    import tensorboardX  # pylint: disable=g-import-not-at-top
-    writer = tensorboardX.SummaryWriter(workdir_lib.folder_in(workdir, 'tensorboard', name))
-  return OpenRun(run_state, mgr, writer)
+    tensorboard = workdir_lib.folder_in(workdir, 'tensorboard', name)
+  return OpenRun(run_state, mgr, tensorboard)
 
 
 def read_run(experiment: state_lib.Experiment, workdir: str, strategy: str, seed: int
@@ -127,20 +124,14 @@ def save_run(experiment: state_lib.Experiment, workdir: str, run: OpenRun,
              history: List[Dict[str, float]]) -> None:
   """Checkpoint, results line, TensorBoard scalars and a log line for the run's last cycle."""
   run_state = run.state
+  r = run_state.results[-1]
+  if run.tensorboard is not None:   # on disk before the checkpoint: a kill loses no scalar
+    _write_scalars(run.tensorboard, run_state.cycle, r, history, experiment.config.train.epochs)
   # Host copies: saved once, by the primary process, whatever the process count.
   checkpoint.save(run.manager, run_state.cycle, jax.device_get(run_state.train_state),
                   _state_json(run_state))
-  r = run_state.results[-1]
-  if run.writer is not None:
+  if run.tensorboard is not None:
     checkpoint.append_results(workdir_lib.path_in(workdir, 'results.jsonl'), run_state.results)
-    for epoch, m in enumerate(history):
-      for k, v in m.items():
-        run.writer.add_scalar(k, v, run_state.cycle * experiment.config.train.epochs + epoch)
-    if r['value'] is not None:
-      run.writer.add_scalar(f'eval_{r["metric"]}', r['value'], r['num_labeled'])
-    if r['spearman'] is not None:
-      run.writer.add_scalar('eval_spearman', r['spearman'], r['num_labeled'])
-    run.writer.flush()
   score = '' if r['value'] is None else f', {r["metric"]} {r["value"]:.4f}'
   rho = '' if r['spearman'] is None else f', spearman {r["spearman"]:.3f}'
   tqdm.tqdm.write(f'{run_state.strategy} seed {run_state.seed} cycle {r["cycle"]}: '
@@ -155,8 +146,29 @@ def saved_cycle(run: OpenRun) -> int:
   return -1 if latest is None else latest
 
 
+def _write_scalars(folder: str, cycle: int, record: Dict[str, Any],
+                   history: List[Dict[str, float]], epochs: int) -> None:
+  """A cycle's TensorBoard scalars (training per epoch, the test metric and rho by labels) in an
+  event file of their own, closed (on disk) before it returns. tensorboardX's writer queues events
+  for a thread and its ``flush`` leaves the queue alone; only ``close`` drains it. A cycle computed
+  again after a kill writes the same values again (runs resume bit for bit)."""
+  # Imported here: tensorboardX loads PyTorch where it is installed (seconds), which a refused
+  # command never needs.
+  import tensorboardX  # pylint: disable=g-import-not-at-top
+  # Named by cycle too: the writer names its file by the second, and two cycles can end in one.
+  writer = tensorboardX.SummaryWriter(folder, filename_suffix=f'.cycle{cycle:04d}')
+  try:
+    for epoch, m in enumerate(history):
+      for k, v in m.items():
+        writer.add_scalar(k, v, cycle * epochs + epoch)
+    if record['value'] is not None:
+      writer.add_scalar(f'eval_{record["metric"]}', record['value'], record['num_labeled'])
+    if record['spearman'] is not None:
+      writer.add_scalar('eval_spearman', record['spearman'], record['num_labeled'])
+  finally:
+    writer.close()
+
+
 def close_run(run: OpenRun) -> None:
-  """Releases the run's checkpoint manager and TensorBoard writer."""
+  """Releases the run's checkpoint manager."""
   run.manager.close()
-  if run.writer is not None:
-    run.writer.close()

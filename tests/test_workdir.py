@@ -191,6 +191,54 @@ def _strip(records):
   return sorted(({k: v for k, v in r.items() if k != 'wall_s'} for r in records), key=_key)
 
 
+def _scalar_steps(folder):
+  """{tag: [step, ...]} of the TensorBoard event files in ``folder``, read record by record
+  (TFRecord framing: length, its CRC, the Event proto, its CRC)."""
+  import struct  # pylint: disable=g-import-not-at-top
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  steps = collections.defaultdict(list)
+  for name in sorted(os.listdir(folder)):
+    data, at = (folder / name).read_bytes(), 0
+    while at < len(data):
+      length = struct.unpack('<Q', data[at:at + 8])[0]
+      event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
+      at += 12 + length + 4
+      for value in event.summary.value:
+        steps[value.tag].append(event.step)
+  return steps
+
+
+def test_tensorboard_holds_every_saved_cycles_scalars_when_the_run_is_killed(tmp_path):
+  # The process dies (no goodbye, no flush) right after its second cycle is saved: both cycles'
+  # scalars are on disk, none left in the writer's queue; resumed, the third follows, once.
+  script = (
+      'import os, sys\n'
+      'from l2r_jax import experiment, runs\n'
+      'import smoke\n'
+      'save = runs.save_run\n'
+      'def save_then_die(experiment_, workdir, run, history):\n'
+      '  save(experiment_, workdir, run, history)\n'
+      '  if run.state.cycle == 1:\n'
+      '    os._exit(0)\n'
+      'runs.save_run = save_then_die\n'
+      "experiment.run(smoke.mnist1d(**{'strategies': ('random',), 'al.cycles': 3}), sys.argv[1])\n")
+  tests = os.path.dirname(os.path.abspath(__file__))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(tests), tests]))
+  subprocess.run([sys.executable, '-c', script, str(tmp_path)], check=True, env=env)
+  config = _config(**{'al.cycles': 3})
+  epochs = config.train.epochs
+  labels = [r['num_labeled'] for r in checkpoint.read_results(str(tmp_path / 'results.jsonl'))]
+  assert len(labels) == 2
+  steps = _scalar_steps(tmp_path / 'tensorboard' / 'random-seed0')
+  assert steps['eval_accuracy'] == labels
+  assert steps['train_loss'] == list(range(2 * epochs))
+  experiment.run(config, str(tmp_path))
+  labels = [r['num_labeled'] for r in checkpoint.read_results(str(tmp_path / 'results.jsonl'))]
+  steps = _scalar_steps(tmp_path / 'tensorboard' / 'random-seed0')
+  assert len(labels) == 3 and steps['eval_accuracy'] == labels
+  assert steps['train_loss'] == list(range(3 * epochs))
+
+
 @pytest.fixture(scope='module')
 def finished(tmp_path_factory):
   """A workdir holding a finished three-cycle run: copy it before changing anything in it."""
