@@ -30,6 +30,10 @@ class WorkdirError(Refusal, ValueError):
   """A run the workdir refuses: another experiment's record, or another run writing it."""
 
 
+class WorkdirInUse(WorkdirError):
+  """Another process holds the workdir's lock: the message names it."""
+
+
 class ReportError(WorkdirError):
   """Workdirs that cannot be put in one report: the message says why."""
 

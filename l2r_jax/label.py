@@ -46,11 +46,13 @@ or heads placed by clicks, the round trained and the next query shown (:mod:`l2r
 answers pass the same checks and land in the same log.
 
 ``status`` prints the labels, the rounds, the pending query, the test metric and the stopping
-signal's agreement per round (:mod:`l2r_jax.stopping`); ``export`` writes the last round's model
+signal's agreement per round (:mod:`l2r_jax.stopping`); while another process holds the workdir
+(a round training), who holds it and what its files say, nothing written. ``export`` writes the last round's model
 to a folder that :func:`l2r_jax.load_model` reads anywhere (:mod:`l2r_jax.export`).
 """
 import difflib
 import io
+import json
 import math
 import os
 import shlex
@@ -70,8 +72,10 @@ from l2r_jax import cli
 from l2r_jax import errors
 from l2r_jax import label_studio
 from l2r_jax import learner as learner_lib
+from l2r_jax import report
 from l2r_jax import stopping
 from l2r_jax import strategies as strategies_lib
+from l2r_jax import tasks
 from l2r_jax import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
@@ -393,16 +397,46 @@ def status_text(learner) -> str:
   if st['pending']:
     lines.append(f'pending query: {len(st["pending"])} to answer: '
                  f'{_listed(st["pending"], learner)}')
-  for r in st['results']:
+  return '\n'.join(lines + _rounds_and_stop(st['results'], st['stop']))
+
+
+def _rounds_and_stop(results: List[Dict[str, Any]], stop: Dict[str, Any]) -> List[str]:
+  """``status``'s lines for the rounds' records and the stopping signal."""
+  lines = []
+  for r in results:
     value = 'no test split' if r.get('value') is None else f'{r["metric"]} {r["value"]:.4f}'
     kappa = '' if r.get('kappa') is None else f', kappa {r["kappa"]:.4f}'
     lines.append(f'round {r["cycle"]}: {r["num_labeled"]} labels, {value}{kappa}')
-  stop = st['stop']
   lines.append('stop? ' + ('; '.join(stop['stop']) if stop['stop'] else
                            'not yet' + (f' (mean kappa {stop["kappa_mean"]:.4f})'
                                         if stop['kappa_mean'] is not None else '')))
-  lines.append(stopping.DEFINITION)
-  return '\n'.join(lines)
+  return lines + [stopping.DEFINITION]
+
+
+def status_from_files(workdir: str, busy: str) -> str:
+  """What ``label status`` says while another process holds the workdir (a round training, a
+  page's submission): ``busy`` (who holds it), then the answers and rounds its files hold, read
+  as they stand and nothing written (a line being written is left out)."""
+  results, log = (workdir_lib.path_in(workdir, name)
+                  for name in ('results.jsonl', answers_lib.ANSWERS_FILE))
+  records, answered, corrections = [], 0, 0
+  for path in (results, log):
+    text = workdir_lib.read_text(path) if os.path.isfile(path) else ''
+    for line in text.splitlines():
+      try:
+        record = json.loads(line)
+      except ValueError:
+        continue
+      if path == log and isinstance(record, dict):
+        corrections += record.get('correction') is True
+        answered += record.get('correction') is not True
+      elif path == results and report.is_record(record, ('cycle', 'num_labeled', 'metric',
+                                                          'value')):
+        records.append(record)
+  higher = dict(tasks.METRICS.values()).get(records[-1]['metric'], True) if records else True
+  return '\n'.join([f'{busy} Meanwhile, as its files stand: {answered} answers and {corrections} '
+                    f'corrections in {answers_lib.ANSWERS_FILE}, {len(records)} rounds trained.']
+                   + _rounds_and_stop(records, stopping.signal(records, higher)))
 
 
 def main(argv):
@@ -433,7 +467,14 @@ def main(argv):
       from l2r_jax import serve  # pylint: disable=g-import-not-at-top
       serve.main(FLAGS.config, FLAGS.workdir, FLAGS.host, FLAGS.port)
       return
-    with learner_lib.ActiveLearner(FLAGS.config, FLAGS.workdir) as learner:
+    try:
+      learner = learner_lib.ActiveLearner(FLAGS.config, FLAGS.workdir)
+    except errors.WorkdirInUse as e:
+      if argv[1] != 'status':
+        raise
+      print(status_from_files(FLAGS.workdir, str(e)))
+      return
+    with learner:
       if argv[1] == 'query':
         _query(learner, typed)
       elif argv[1] == 'answer':

@@ -37,6 +37,7 @@ import ml_collections
 import l2r_jax
 from l2r_jax import defaults
 from l2r_jax.errors import WorkdirError
+from l2r_jax.errors import WorkdirInUse
 
 IDENTITY_FILE = 'experiment.json'
 LOCK_FILE = 'lock'
@@ -354,7 +355,7 @@ def lock(workdir: str) -> Iterator[None]:
     except BlockingIOError:
       holder = _new_holder(fd)
       os.close(fd)
-      raise WorkdirError(
+      raise WorkdirInUse(
           f'--workdir={workdir} is in use by process {holder.get("pid", "(starting)")} on '
           f'{"this host" if holder.get("host", me["host"]) == me["host"] else holder["host"]}, '
           f'started {holder.get("started", "just now")}. Wait for it to finish, or give another '
@@ -371,7 +372,7 @@ def lock(workdir: str) -> Iterator[None]:
   holder = _holder(fd)
   if holder.get('host') not in (None, me['host']):
     os.close(fd)
-    raise WorkdirError(
+    raise WorkdirInUse(
         f'--workdir={workdir} is in use by process {holder.get("pid")} on host {holder["host"]}; '
         f'if it no longer runs, delete {path}. (It started '
         f'{holder.get("started", "at a time the lock does not record")}.)')

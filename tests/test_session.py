@@ -180,6 +180,36 @@ def test_a_round_leaves_a_summary_the_curves_and_the_stopping_signal(session):
   assert 'stop? not yet' in text
 
 
+def test_status_while_another_process_holds_the_workdir_reads_its_files_and_writes_none(
+    session, tmp_path):
+  import sys  # pylint: disable=g-import-not-at-top
+  from l2r_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  root, workdir, _ = session
+  copy = str(tmp_path / 'work')
+  subprocess.run(['cp', '-a', workdir, copy], check=True)
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    full = label.status_text(learner).splitlines()
+    rounds_trained = learner.rounds
+  before = {f: open(os.path.join(d, f), 'rb').read() for d, _, fs in os.walk(copy) for f in fs
+            if f != 'lock'}
+  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  with workdir_lib.lock(copy):   # a round training in another process, say
+    out = subprocess.run(
+        [sys.executable, '-m', 'l2r_jax.label', 'status', '--config=examples/image_folder.py:smoke',
+         f'--config.data.root={root}', '--config.al.initial=10',
+         '--config.al.budget=10', f'--workdir={copy}'],
+        cwd=here, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0 and 'Traceback' not in out.stderr, out.stderr
+  first, *rest = out.stdout.strip().splitlines()
+  assert first.startswith(f'--workdir={copy} is in use by process {os.getpid()} on this host')
+  assert first.endswith('Meanwhile, as its files stand: 20 answers and 0 corrections in '
+                        f'answers.jsonl, {rounds_trained} rounds trained.')
+  rounds = next(k for k, line in enumerate(full) if line.startswith('round '))
+  assert rest == full[rounds:]     # the rounds and the stopping signal, as status says them
+  assert {f: open(os.path.join(d, f), 'rb').read() for d, _, fs in os.walk(copy) for f in fs
+          if f != 'lock'} == before
+
+
 def test_several_workdirs_in_one_report(session, tmp_path):
   _, workdir, _ = session
   out = tmp_path / 'compared'
