@@ -265,5 +265,6 @@ def _label(result: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:
       return None, f'the joint {name!r} is placed twice.'
     marks[j] = (*xy, 1.0)
   if not names:
-    return None, 'the annotation places no joint.'
+    return None, ('the annotation places no joint: place those that can be seen, or skip the '
+                  'task in Label Studio (a skipped task stays unanswered).')
   return geom.label(marks), None
