@@ -36,8 +36,9 @@ answered twice or labeled already with another label, and labels that are not th
 refused, one line per problem, and then nothing of the file is taught; an answer equal to the
 label already taught is skipped, so a file can be given again. ``--relabel``: the file's labels
 win: labels known that it changes are corrected, samples without one taught, the rest skipped (a
-Label Studio project exported whole after an answer in it was edited). Nothing taught is ever lost (``WORKDIR/answers.jsonl``). Each command prints
-the next one to type, with every flag and override given.
+Label Studio project exported whole after an answer in it was edited). Nothing taught is ever
+lost (``WORKDIR/answers.jsonl``). Each command prints the next one to type, with every flag and
+override given.
 
 ``query --format=label-studio`` also writes the query as Label Studio tasks and the labeling
 config to paste, and ``answer`` reads Label Studio's JSON export (:mod:`l2r_jax.label_studio`).
@@ -47,8 +48,9 @@ answers pass the same checks and land in the same log.
 
 ``status`` prints the labels, the rounds, the pending query, the test metric and the stopping
 signal's agreement per round (:mod:`l2r_jax.stopping`); while another process holds the workdir
-(a round training), who holds it and what its files say, nothing written. ``export`` writes the last round's model
-to a folder that :func:`l2r_jax.load_model` reads anywhere (:mod:`l2r_jax.export`).
+(a round training), who holds it and what its files say, nothing written. ``export`` writes the
+last round's model to a folder that :func:`l2r_jax.load_model` reads anywhere
+(:mod:`l2r_jax.export`).
 """
 import difflib
 import io
