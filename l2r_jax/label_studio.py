@@ -84,6 +84,18 @@ def pixels(xy: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
   return np.asarray(xy, np.float64) / 100 * np.array([hw[1], hw[0]]) - 0.5
 
 
+# Label Studio's cloud storages: it signs the key as written in the task (spaces and all).
+CLOUD_SCHEMES = ('s3://', 'gs://', 'azure-blob://')
+
+
+def image_address(image_url: str, sample_id: str) -> str:
+  """``image_url`` followed by the sample's id: percent-encoded for a web address, as written for
+  a cloud storage's key (``s3://``, ``gs://``, ``azure-blob://``)."""
+  if image_url.lower().startswith(CLOUD_SCHEMES):
+    return image_url + sample_id
+  return image_url + urlparse.quote(sample_id)
+
+
 def tasks(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]],
           image_url: Optional[str] = None) -> List[Dict[str, Any]]:
   """The query's ``rows`` (:func:`l2r_jax.label.write_query`'s) as Label Studio tasks."""
@@ -95,7 +107,7 @@ def tasks(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]],
   out = []
   for k, row in enumerate(rows):
     if image_url is not None and row['file']:
-      image = image_url + urlparse.quote(row['id'])
+      image = image_address(image_url, row['id'])
     else:
       image = 'data:image/png;base64,' + base64.b64encode(annotate.sample_png(
           ds, row['index'], row['file'] or None)).decode()

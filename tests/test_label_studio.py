@@ -238,6 +238,17 @@ def test_a_project_exported_whole_after_an_answer_in_it_was_edited_is_taken_with
       (k, False) for k in sid[:3]] + [(sid[0], True)] + [(k, False) for k in sid[3:]]
 
 
+def test_an_image_address_is_encoded_for_the_web_and_kept_as_written_for_a_cloud_storage():
+  sample_id = 'unlabeled/IMG 0001 é.jpg'
+  assert label_studio.image_address('http://host:8081/digits/', sample_id) == (
+      'http://host:8081/digits/unlabeled/IMG%200001%20%C3%A9.jpg')
+  assert label_studio.image_address('/data/local-files/?d=digits/', sample_id) == (
+      '/data/local-files/?d=digits/unlabeled/IMG%200001%20%C3%A9.jpg')
+  for bucket in ('s3://team-bucket/digits/', 'gs://team-bucket/digits/',
+                 'azure-blob://container/digits/'):
+    assert label_studio.image_address(bucket, sample_id) == bucket + sample_id
+
+
 def test_keypoints_become_the_loaders_labels():
   """Per cent of the image -> input pixels -> the loaders' labels, against the stand-ins' own
   conventions: heatmap x = input x * heatmap / input; a head one unit Gaussian of the loader's
