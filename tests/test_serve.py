@@ -358,6 +358,36 @@ def test_drafts_of_two_pages_merge_by_time_and_one_of_an_earlier_query_is_refuse
     assert busy['busy'] and busy['training']['done']
 
 
+def test_two_servers_on_one_workdir_merge_their_pages_drafts_in_turn(page):
+  # Two `label serve` on one workdir (two ports, one query), each page sending marks as they are
+  # made: every mark either sends is kept, neither server's merge writing over the other's.
+  p, config, _, _ = page
+  p.train()
+  query_id = p.state()['query_id']
+  other = serve.Session(config, p.session.learner.workdir)
+  sent = {session: [f'{name}{k}' for k in range(40)]
+          for session, name in ((p.session, 'a'), (other, 'b'))}
+  errors = []
+
+  def send(session):
+    try:
+      for key in sent[session]:
+        session.save_draft({'query_id': query_id, 'marks': {key: {'label': '1', 't': 1}}})
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(e)
+
+  threads = [threading.Thread(target=send, args=(s,)) for s in sent]
+  try:
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+  finally:
+    other.close()
+  assert not errors
+  assert sorted(p.session._draft(query_id)) == sorted(sent[p.session] + sent[other])
+
+
 def test_class_keys_and_refused_address():
   assert serve.class_keys(['cat', 'dog']) == ['1', '2']
   assert serve.class_keys(['a', 'B', 'c']) == ['a', 'b', 'c']
