@@ -304,10 +304,11 @@ def teach_checked(learner, where: str, indices: List[int], labels: List[Any],
     fixes = [(i, y) for i, y, n in zip(indices, labels, new) if not n]
     if fixes:
       learner.relabel([i for i, _ in fixes], [y for _, y in fixes])
-    taught = learner.teach([i for i, n in zip(indices, new) if n],
-                           [y for y, n in zip(labels, new) if n], skip_taught=True)
-    return {'corrected': len(fixes), 'taught': taught, 'outside': [],
-            'left': learner.pending.tolist()}
+    asked = set((learner.last_query or {}).get('indices', []))
+    fresh = [i for i, n in zip(indices, new) if n]
+    taught = learner.teach(fresh, [y for y, n in zip(labels, new) if n], skip_taught=True)
+    return {'corrected': len(fixes), 'taught': taught,
+            'outside': [i for i in fresh if i not in asked], 'left': learner.pending.tolist()}
   asked = set((learner.last_query or {}).get('indices', []))
   taught = learner.teach(indices, labels, skip_taught=True)   # the same label given meanwhile
   return {'taught': taught, 'outside': [i for i in indices if i not in asked],
@@ -367,6 +368,10 @@ def _query(learner, argv) -> None:
 def _answer(learner, argv) -> None:
   indices, labels, problems = read_answers(FLAGS.answers, learner, FLAGS.relabel)
   done = teach_checked(learner, FLAGS.answers, indices, labels, problems, FLAGS.relabel)
+  outside = done['outside']
+  if outside:
+    print(f'note: {len(outside)} of the answers are for samples outside the current query '
+          f'(taught all the same): {_listed(outside, learner)}', file=sys.stderr)
   if FLAGS.relabel:
     new = (f', {done["taught"]} new label{"" if done["taught"] == 1 else "s"} taught'
            if done['taught'] else '')
@@ -374,12 +379,8 @@ def _answer(learner, argv) -> None:
           f'({learner.status()["corrections"]} corrections in all); the next round trains on '
           'them: ' + next_command('query', argv))
     return
-  outside = done['outside']
-  if outside:
-    print(f'note: {len(outside)} of the answers are for samples outside the current query '
-          f'(taught all the same): {_listed(outside, learner)}', file=sys.stderr)
   left = done['left']
-  taught = f'{len(indices)} label{"" if len(indices) == 1 else "s"} taught'
+  taught = f'{done["taught"]} label{"" if done["taught"] == 1 else "s"} taught'
   print(f'{taught} ({len(learner.labeled[0])} in all); '
         + (f'{len(left)} of the query left to answer: {_listed(left, learner)}' if left else
            'the query is answered; to train and ask again: ' + next_command('query', argv)))
