@@ -70,6 +70,15 @@ def _query_id(query: Optional[Dict[str, Any]], pool_fingerprint: str) -> Optiona
   ).encode()).hexdigest()[:16]
 
 
+def _query_id_before_pools(query: Optional[Dict[str, Any]]) -> Optional[str]:
+  """The name earlier releases gave a query (without its pool): a draft a page kept under it in
+  this workdir is the current query's (a workdir holds one pool), and is read back, not lost."""
+  if query is None:
+    return None
+  return hashlib.sha256(json.dumps(
+      [query['round'], query['num_labeled'], query['indices']]).encode()).hexdigest()[:16]
+
+
 def _mark_time(mark: Any) -> float:
   """When the page made ``mark`` (its ``t``, milliseconds); 0 for none."""
   t = mark.get('t') if isinstance(mark, dict) else None
@@ -317,8 +326,11 @@ class Session:
       draft = json.loads(workdir_lib.read_text(path))
     except (OSError, ValueError):
       return None
-    if not (isinstance(draft, dict) and draft.get('query_id') == query_id and isinstance(
-        draft.get('marks'), dict)):
+    if not (isinstance(draft, dict) and isinstance(draft.get('marks'), dict)):
+      return None
+    if draft.get('query_id') != query_id and not (
+        draft.get('query_id') == _query_id_before_pools(self.learner.last_query)
+        and query_id == _query_id(self.learner.last_query, self.learner.pool.fingerprint)):
       return None
     if pending is None:
       return draft['marks']

@@ -388,6 +388,34 @@ def test_two_servers_on_one_workdir_merge_their_pages_drafts_in_turn(page):
   assert sorted(p.session._draft(query_id)) == sorted(sent[p.session] + sent[other])
 
 
+def test_a_draft_kept_under_the_name_earlier_releases_gave_the_query_is_read_back(page):
+  # Marks kept by a page of an earlier release, whose query name left the pool out: an upgrade
+  # between marking and submitting loses none of them.
+  import hashlib  # pylint: disable=g-import-not-at-top
+  p, _, _, _ = page
+  p.train()
+  query = p.session.learner.last_query
+  earlier = hashlib.sha256(json.dumps([query['round'], query['num_labeled'],
+                                       query['indices']]).encode()).hexdigest()[:16]
+  index = str(query['indices'][0])
+  draft = os.path.join(p.session.learner.workdir, 'query', serve.DRAFT_FILE)
+  os.makedirs(os.path.dirname(draft), exist_ok=True)
+  with open(draft, 'w') as f:
+    json.dump({'query_id': earlier, 'marks': {index: {'label': '4', 't': 5}}}, f)
+  state = p.state()
+  assert state['query_id'] != earlier and state['draft'] == {index: {'label': '4', 't': 5}}
+  # The next mark is merged with it and kept under the query's name now.
+  other = str(query['indices'][1])
+  assert p.request('POST', '/api/draft', {'query_id': state['query_id'],
+                                          'marks': {other: {'label': '2', 't': 6}}})[0] == 200
+  assert json.load(open(draft)) == {'query_id': state['query_id'], 'marks': {
+      index: {'label': '4', 't': 5}, other: {'label': '2', 't': 6}}}
+  # A name that is neither: not this query's draft.
+  with open(draft, 'w') as f:
+    json.dump({'query_id': '0' * 16, 'marks': {index: {'label': '4', 't': 5}}}, f)
+  assert p.state()['draft'] is None
+
+
 def test_class_keys_and_refused_address():
   assert serve.class_keys(['cat', 'dog']) == ['1', '2']
   assert serve.class_keys(['a', 'B', 'c']) == ['a', 'b', 'c']
