@@ -420,22 +420,18 @@ def status_from_files(workdir: str, busy: str) -> str:
   """What ``label status`` says while another process holds the workdir (a round training, a
   page's submission): ``busy`` (who holds it), then the answers and rounds its files hold, read
   as they stand and nothing written (a line being written is left out)."""
-  results, log = (workdir_lib.path_in(workdir, name)
-                  for name in ('results.jsonl', answers_lib.ANSWERS_FILE))
-  records, answered, corrections = [], 0, 0
-  for path in (results, log):
-    text = workdir_lib.read_text(path) if os.path.isfile(path) else ''
-    for line in text.splitlines():
-      try:
-        record = json.loads(line)
-      except ValueError:
-        continue
-      if path == log and isinstance(record, dict):
-        corrections += record.get('correction') is True
-        answered += record.get('correction') is not True
-      elif path == results and report.is_record(record, ('cycle', 'num_labeled', 'metric',
-                                                          'value')):
-        records.append(record)
+  log = workdir_lib.path_in(workdir, answers_lib.ANSWERS_FILE)
+  records = report.read_records(workdir, scored=False) if os.path.isfile(
+      workdir_lib.path_in(workdir, 'results.jsonl')) else []
+  answered, corrections = 0, 0
+  for line in (workdir_lib.read_text(log) if os.path.isfile(log) else '').splitlines():
+    try:
+      record = json.loads(line)
+    except ValueError:
+      continue
+    if isinstance(record, dict):
+      corrections += record.get('correction') is True
+      answered += record.get('correction') is not True
   higher = dict(tasks.METRICS.values()).get(records[-1]['metric'], True) if records else True
   return '\n'.join([f'{busy} Meanwhile, as its files stand: {answered} answers and {corrections} '
                     f'corrections in {answers_lib.ANSWERS_FILE}, {len(records)} rounds trained.']

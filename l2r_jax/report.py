@@ -141,9 +141,10 @@ def is_record(record: Any, required: Sequence[str]) -> bool:
       k in record and kinds.get(k, lambda _: True)(record[k]) for k in required)
 
 
-def read_records(workdir: str) -> List[Dict[str, Any]]:
+def read_records(workdir: str, scored: bool = True) -> List[Dict[str, Any]]:
   """The result records of ``workdir``'s ``results.jsonl``, read without changing the file (a
-  line that cannot be parsed is left out, said on stderr)."""
+  line that cannot be parsed is left out, said on stderr); ``scored``: only those with a test
+  metric (a learner's round without a test split scores nothing)."""
   path = os.path.join(workdir, 'results.jsonl')
   if not os.path.isfile(path):
     raise ReportError(f'{workdir} holds no results.jsonl: give the workdir of an experiment or of '
@@ -157,9 +158,9 @@ def read_records(workdir: str) -> List[Dict[str, Any]]:
         if line.strip():
           print(f'{path}, line {number}: cannot be parsed; left out.', file=sys.stderr)
         continue
-      if is_record(record, ('strategy', 'seed', 'num_labeled', 'metric', 'value')) and (
+      if is_record(record, ('strategy', 'seed', 'cycle', 'num_labeled', 'metric', 'value')) and (
           is_record(record, ('spearman',)) or 'spearman' not in record):
-        if record['value'] is not None:   # a round without a test split scores nothing
+        if record['value'] is not None or not scored:
           records.append(record)
       elif line.strip():
         print(f'{path}, line {number}: not a result record; left out.', file=sys.stderr)

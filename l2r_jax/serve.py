@@ -60,23 +60,17 @@ def class_keys(names: List[str]) -> List[Optional[str]]:
   return [CLASS_KEYS[k] if k < len(CLASS_KEYS) else None for k in range(len(names))]
 
 
-def _query_id(query: Optional[Dict[str, Any]], pool_fingerprint: str) -> Optional[str]:
+def _query_id(query: Optional[Dict[str, Any]], pool_fingerprint: Optional[str]
+              ) -> Optional[str]:
   """A query's name for the page (its pool, round, labels known and samples): drafts, the page's
-  and the browser's, are bound to it."""
+  and the browser's, are bound to it. ``pool_fingerprint`` None: the name earlier releases gave
+  it, without its pool (a draft kept under that name in the workdir is this query's: a workdir
+  holds one pool)."""
   if query is None:
     return None
+  named = [query['round'], query['num_labeled'], query['indices']]
   return hashlib.sha256(json.dumps(
-      [pool_fingerprint, query['round'], query['num_labeled'], query['indices']]
-  ).encode()).hexdigest()[:16]
-
-
-def _query_id_before_pools(query: Optional[Dict[str, Any]]) -> Optional[str]:
-  """The name earlier releases gave a query (without its pool): a draft a page kept under it in
-  this workdir is the current query's (a workdir holds one pool), and is read back, not lost."""
-  if query is None:
-    return None
-  return hashlib.sha256(json.dumps(
-      [query['round'], query['num_labeled'], query['indices']]).encode()).hexdigest()[:16]
+      named if pool_fingerprint is None else [pool_fingerprint] + named).encode()).hexdigest()[:16]
 
 
 def _mark_time(mark: Any) -> float:
@@ -148,7 +142,7 @@ class Session:
         'rounds': status['rounds'], 'strategy': query and query['strategy'],
         'results': [{'round': r['cycle'], 'labels': r['num_labeled'], 'metric': r['metric'],
                      'value': r.get('value')} for r in status['results']],
-        'stop': status['stop']['stop'], 'draft': self._draft(query_id, pending),
+        'stop': status['stop']['stop'], 'draft': self._draft(query, pending),
         'training': self.progress(), 'busy': False}
 
   def _guesses(self, pending: List[int]) -> Dict[int, Tuple[str, float]]:
@@ -289,10 +283,11 @@ class Session:
       raise RequestRefused(400, 'give {"query_id": ..., "marks": {...}}.')
     with self._draft_locked() as folder:
       learner = self.learner
-      if body['query_id'] != _query_id(learner.last_query, learner.pool.fingerprint):
+      query = learner.last_query
+      if body['query_id'] != _query_id(query, learner.pool.fingerprint):
         raise RequestRefused(409, 'this page shows a query that has been answered and replaced; '
                                   'reload the page for the one asked now.')
-      kept = self._draft(body['query_id']) or {}
+      kept = self._draft(query) or {}
       for index, mark in body['marks'].items():
         if _mark_time(mark) >= _mark_time(kept.get(index)):
           kept[index] = mark
@@ -308,29 +303,28 @@ class Session:
     with self.draft_lock:
       folder = workdir_lib.folder_in(self.learner.workdir, answers_lib.QUERY_FOLDER)
       os.makedirs(folder, exist_ok=True)
-      fd = os.open(workdir_lib.path_in(folder, DRAFT_LOCK),
-                   os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+      fd = workdir_lib.open_refusing_links(workdir_lib.path_in(folder, DRAFT_LOCK),
+                                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
       try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield folder
       finally:
         os.close(fd)
 
-  def _draft(self, query_id: Optional[str], pending: Optional[List[int]] = None
+  def _draft(self, query: Optional[Dict[str, Any]], pending: Optional[List[int]] = None
              ) -> Optional[Dict[str, Any]]:
-    """The draft kept for ``query_id`` (its marks of the ``pending`` samples only, if given)."""
+    """The draft kept for ``query`` (under its name, or the name earlier releases gave it; its
+    marks of the ``pending`` samples only, if given)."""
     path = workdir_lib.path_in(self.learner.workdir, answers_lib.QUERY_FOLDER, DRAFT_FILE)
-    if query_id is None or not os.path.lexists(path):
+    if query is None or not os.path.lexists(path):
       return None
     try:
       draft = json.loads(workdir_lib.read_text(path))
     except (OSError, ValueError):
       return None
-    if not (isinstance(draft, dict) and isinstance(draft.get('marks'), dict)):
-      return None
-    if draft.get('query_id') != query_id and not (
-        draft.get('query_id') == _query_id_before_pools(self.learner.last_query)
-        and query_id == _query_id(self.learner.last_query, self.learner.pool.fingerprint)):
+    names = {_query_id(query, self.learner.pool.fingerprint), _query_id(query, None)}
+    if not (isinstance(draft, dict) and draft.get('query_id') in names and isinstance(
+        draft.get('marks'), dict)):
       return None
     if pending is None:
       return draft['marks']

@@ -207,7 +207,9 @@ def _link_error(path: str) -> WorkdirError:
 _NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
 
 
-def _open_refusing_links(path: str, flags: int, mode: int = 0o644) -> int:
+def open_refusing_links(path: str, flags: int, mode: int = 0o644) -> int:
+  """``os.open`` of a :func:`path_in` path that refuses, in one line, a link put there since (or
+  a folder where a file belongs)."""
   try:
     return os.open(path, flags | _NOFOLLOW, mode)
   except OSError as e:
@@ -250,7 +252,7 @@ def write_atomic(path: str, content: Union[str, bytes]) -> None:
   if os.path.isdir(path) and not os.path.islink(path):
     raise _folder_error(path)
   tmp = f'{path}.tmp-{os.getpid()}'
-  fd = _open_refusing_links(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+  fd = open_refusing_links(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
   try:
     try:
       _write_all(fd, data)
@@ -271,7 +273,7 @@ def append_synced(path: str, text: str) -> None:
   """Appends ``text`` to the file at ``path`` (a :func:`path_in` path; created if absent) and
   syncs it before returning. On a write error (a full disk) the file is cut back to its former
   length, so an append is whole or absent."""
-  fd = _open_refusing_links(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+  fd = open_refusing_links(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
   try:
     ends = os.fstat(fd).st_size
     try:
@@ -287,7 +289,7 @@ def append_synced(path: str, text: str) -> None:
 
 def read_bytes(path: str) -> bytes:
   """The file at ``path`` (a :func:`path_in` path), opened without following a link."""
-  fd = _open_refusing_links(path, os.O_RDONLY)
+  fd = open_refusing_links(path, os.O_RDONLY)
   if stat.S_ISDIR(os.fstat(fd).st_mode):
     os.close(fd)
     raise _folder_error(path)
@@ -349,7 +351,7 @@ def lock(workdir: str) -> Iterator[None]:
   me = {'pid': os.getpid(), 'host': socket.gethostname(),
         'started': datetime.datetime.now().isoformat(timespec='seconds')}
   while True:
-    fd = _open_refusing_links(path, os.O_RDWR | os.O_CREAT)
+    fd = open_refusing_links(path, os.O_RDWR | os.O_CREAT)
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
