@@ -352,6 +352,9 @@ def train_vaal(trainer: VAALTrainer, inputs: Callable[[np.ndarray], np.ndarray],
     x_l = local_blocks([next(lab_stream) for _ in range(n_batches)])
     x_u = local_blocks([next(unl_stream) for _ in range(n_batches)])
     state, metrics = trainer.step(state, x_l, x_u, step_keys[it])
+    # One iteration in flight: XLA:CPU's in-process all-reduce, with many pmapped steps queued on
+    # starved cores, aborted the process (tests under load); waiting here costs a sync a step.
+    jax.block_until_ready(state)
   return state, {k: float(v.addressable_shards[0].data[0]) for k, v in metrics.items()}
 
 
