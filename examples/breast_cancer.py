@@ -61,7 +61,8 @@ def load_breast_cancer(data):
 l2r_jax.register_model('tabular_mlp', TabularMLP)
 l2r_jax.register_dataset('breast_cancer', load_breast_cancer)
 
-# Every strategy for classification; BALD and BatchBALD read the dropout of every run.
+# Every strategy for classification but the `l2r_all_features` ablation and the `oracle_loss`
+# diagnostic; BALD and BatchBALD read the dropout of every run.
 STRATEGIES = ('random', 'entropy', 'margin', 'least_confidence', 'bald', 'batchbald', 'badge',
               'coreset', 'typiclust', 'probcover', 'vaal', 'll4al', 'l2r')
 
