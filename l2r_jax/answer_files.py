@@ -2,8 +2,9 @@ r"""Files around a query: the last query as the learner records it (``WORKDIR/qu
 query as a table for a person or a tool, and the answers read back as people save them.
 
 **Files as people save them**: UTF-8 with or without a byte-order mark, UTF-16 or UTF-32 with one
-(a spreadsheet's "Unicode text"), or Windows-1252 (cp1252); comma-, tab- or semicolon-separated,
-the first row naming the columns. Text cells a spreadsheet would take for a formula (beginning
+(a spreadsheet's "Unicode text"), or Windows-1252 (cp1252; Mac Roman's accented letters, and
+lines in two encodings, refused as such); comma-, tab- or semicolon-separated, the first row that
+is not blank naming the columns. Text cells a spreadsheet would take for a formula (beginning
 with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) are written after a ``'``, which is
 dropped when read back (OWASP's advice against CSV injection). Answers given as JSON lines are read
 as the learner's log reads its own (:func:`l2r_jax.answers.answer_from_json`), and all of them
@@ -15,7 +16,7 @@ import io
 import json
 import os
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.answers import Answer
@@ -120,9 +121,9 @@ def write_table(path: str, rows: Sequence[Dict[str, Any]],
 def read_file(path: str, json_array: Optional[Callable[[str, str], Tuple[List[Answer], List[
     Problem]]]] = None, marks: Optional[Marks] = None) -> Tuple[List[Answer], List[Problem]]:
   """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
-  ``id`` column, or JSON lines), and a line for each part that cannot be read; rows whose label
-  is empty are not answers yet. ``json_array(text, path)`` reads a file that is one JSON array
-  (Label Studio's export, :mod:`l2r_jax.label_studio`); without it, such a file is refused.
+  ``id`` column, JSON lines, or a JSON array of answers), and a line for each part that cannot be
+  read; rows whose label is empty are not answers yet. ``json_array(text, path)`` reads a JSON
+  array of objects with ``"data"`` (Label Studio's export, :mod:`l2r_jax.label_studio`).
   ``marks``: the task's marks (a pose's ``joints``, a crowd's ``heads``, input pixels) that a
   line or row may give instead of its label, a column or field of that name."""
   text, problem = file_text(path)
@@ -131,12 +132,45 @@ def read_file(path: str, json_array: Optional[Callable[[str, str], Tuple[List[An
   start = text.lstrip()[:1]
   if start == '{':
     return _json_lines(text, path, marks)
-  if start == '[' and json_array is not None:
-    return json_array(text, path)
   if start == '[':
-    return [], [(0, f'{path}: a JSON array; give one JSON object per line (JSON lines), '
-                    '{"index": ..., "label": ...}.')]
+    problems = []
+    items = list(json_array_items(text, path, problems))
+    if json_array is not None and any(isinstance(item, dict) and 'data' in item
+                                      for _, item in items):
+      return json_array(text, path)   # objects with "data": Label Studio's tasks
+    if problems:
+      return [], problems
+    if not all(isinstance(item, dict) for _, item in items):
+      return [], [(0, f'{path}: a JSON array of other things than answers; give one '
+                      '{"index": ..., "label": ...} per line (JSON lines), or an array of them.')]
+    answers = []
+    for line, item in items:   # an array of answers (pandas' to_json(orient='records'), say)
+      answer, problem = answer_from_json(json.dumps(item), path, line, marks)
+      answers += [answer] if answer else []
+      problems += [(line, f'{path}, line {line}: {problem}')] if problem else []
+    return answers, problems
   return _table(text, path, marks)
+
+
+def json_array_items(text: str, path: str, problems: List[Problem]
+                     ) -> Iterator[Tuple[int, Any]]:
+  """``(line, item)`` of each element of the JSON array ``text`` (read from ``path``), the line
+  its element begins on; where the text stops being JSON, a line is added to ``problems`` and the
+  items end."""
+  decoder, at = json.JSONDecoder(), text.index('[') + 1
+  while True:
+    while at < len(text) and text[at] in ' \t\r\n,':
+      at += 1
+    if at >= len(text) or text[at] == ']':
+      return
+    line = text.count('\n', 0, at) + 1
+    try:
+      item, at = decoder.raw_decode(text, at)
+    except (ValueError, RecursionError) as e:
+      problems.append((line, f'{path}, line {line}: not JSON ({getattr(e, "msg", e)}): mend '
+                             'it, or give the file as it was exported.'))
+      return
+    yield line, item
 
 
 ENCODINGS = ((codecs.BOM_UTF8, 'utf-8-sig', 'UTF-8'), (codecs.BOM_UTF32_LE, 'utf-32', 'UTF-32'),
@@ -160,16 +194,51 @@ def file_text(path: str) -> Tuple[Optional[str], Optional[str]]:
       except UnicodeDecodeError as e:
         return None, (f'begins with a {name} byte-order mark, but is not {name} text (byte '
                       f'{e.start}): save it again, as CSV UTF-8.')
+  if data.startswith((b'PK\x03\x04', b'\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1')):
+    return None, ('a workbook (.xlsx, .ods or .xls), not a table as text: save the sheet as '
+                  '"CSV UTF-8" (File > Save As) and give that file.')
   if b'\x00' in data:
     return None, ('not a text file (it holds NUL bytes: a binary file, or UTF-16 without a '
                   'byte-order mark): give a CSV (UTF-8) or JSON lines.')
-  for codec in ('utf-8', 'cp1252'):
-    try:
-      return data.decode(codec), None
-    except UnicodeDecodeError as e:
-      error = e
+  try:
+    return data.decode('utf-8'), None
+  except UnicodeDecodeError as e:
+    error = e
+  problem = _not_windows_1252(data)
+  if problem:
+    return None, problem
+  try:
+    return data.decode('cp1252'), None
+  except UnicodeDecodeError as e:
+    error = e
   return None, (f'neither UTF-8 nor Windows-1252 (cp1252) text (byte {error.start}): save it as '
                 'CSV UTF-8.')
+
+
+# Bytes that are letters in Mac Roman (é, ü, ä, ö, à, á, ...) and rare signs in Windows-1252
+# (Ž, Ÿ, Š, š, ˆ, ‡, ...), whose own accented letters lie at 0xC0-0xFF.
+MAC_ROMAN_LETTERS = frozenset(b'\x83\x86\x87\x88\x89\x8a\x8c\x8e\x98\x9a\x9c\x9e\x9f')
+
+
+def _not_windows_1252(data: bytes) -> Optional[str]:
+  """Why ``data`` (not UTF-8) is not to be read as Windows-1252, or None: text in Mac Roman (Excel
+  for Mac's "CSV (Macintosh)"), or lines in UTF-8 beside lines in another encoding."""
+  high = {b for b in data if b >= 0x80}
+  if high & MAC_ROMAN_LETTERS and not any(b >= 0xC0 for b in high):
+    return ('not UTF-8, and its accented letters are Mac Roman\'s (as Excel for Mac\'s "CSV '
+            '(Macintosh)" saves them), not Windows-1252\'s: save it as "CSV UTF-8".')
+  utf8, other = None, None
+  for number, line in enumerate(data.split(b'\n'), 1):
+    if any(b >= 0x80 for b in line):
+      try:
+        line.decode('utf-8')
+        utf8 = utf8 or number
+      except UnicodeDecodeError:
+        other = other or number
+  if utf8 and other:
+    return (f'mixes encodings: line {utf8} is UTF-8, line {other} is not: save it as "CSV '
+            'UTF-8" (or mend the lines pasted from elsewhere).')
+  return None
 
 
 def _json_lines(text: str, path: str, marks: Optional[Marks]
@@ -191,11 +260,11 @@ def _header(text: str) -> Tuple[Optional[str], List[str]]:
   for delimiter in (',', '\t', ';'):
     try:
       rows = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter, strict=True)
-      row = next((r for r in rows if r), [])
+      row = next((r for r in rows if any(c.strip() for c in r)), [])
     except csv.Error:
       continue
     names = [cell_text(c.strip()).strip().lower() for c in row]
-    first = first or names
+    first = first or [c.strip() for c in row]
     answered = 'label' in names or any(f in names for f in MARK_FIELDS.values())
     if answered and ('index' in names or 'id' in names):
       return delimiter, names
@@ -203,11 +272,14 @@ def _header(text: str) -> Tuple[Optional[str], List[str]]:
 
 
 def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], List[Problem]]:
-  first_row = {c.strip().strip('"').lower() for c in re.split(r'[,\t;]', text.split('\n', 1)[0])}
+  first_line = next((line for line in text.split('\n') if line.strip(' \t\r,;\ufeff')), '')
+  first_row = {c.strip().strip('"').lower() for c in re.split(r'[,\t;]', first_line)}
   if 'annotation_id' in first_row:   # Label Studio's CSV and TSV exports name it
     return [], [(0, f'{path}: a Label Studio CSV or TSV export: its "id" is Label Studio\'s task '
                     'number, not the sample\'s, and it drops the tasks\' data.sample_id. Export '
                     'the project as "JSON" (Export > JSON) and give that file.')]
+  if re.match(r'\ufeff?sep=.?\r?(\n|$)', text):   # Excel's line naming the delimiter: blank
+    text = '\n' + text.split('\n', 1)[1] if '\n' in text else ''
   delimiter, names = _header(text)
   if delimiter is None:
     return [], [(0, f'{path}: a table of answers needs a first row naming a label column and an '
@@ -231,7 +303,8 @@ def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], 
       extra = [c for c in row[len(names):] if c.strip()]
       if extra:
         problems.append((number, f'{path}, line {number}: {len(row)} cells; the first row names '
-                                 f'{len(names)} columns.'))
+                                 f'{len(names)} columns: name the column of the cells past them '
+                                 'in the first row (any name: it is not read), or empty them.'))
         continue
       cells = dict(zip(names, row))
       label = cell_text(cells.get('label', '').strip())

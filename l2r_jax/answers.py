@@ -223,9 +223,10 @@ def _sample(answer: Answer, pool: Pool, source: str) -> Tuple[Optional[int], Opt
     return None, f'id {sample_id!r} is not text.'
   found = pool.index_of(sample_id)
   if found is None:
+    like = pool.id_like(sample_id)
     return None, (f'id {sample_id!r} is not a sample of this pool' +
-                  (' (removed or renamed since?); remove the line to carry the others.'
-                   if carried else '.'))
+                  (' (removed or renamed since?); remove the line to carry the others'
+                   if carried else '') + (f'; {like[0]!r} is ({like[1]}).' if like else '.'))
   if index is None or carried:
     return found, None
   if bad_index:
@@ -423,7 +424,8 @@ def _in_turn(answers: Sequence[Answer]) -> List[List[Answer]]:
 def fold_corrections(answers: Sequence[Answer]) -> List[Answer]:
   """``answers`` (a carried log, say) with each correction folded into the answer it corrects
   (the same sample, by id where given, else by index, earlier in the file): one answer per sample,
-  holding the last word on its label."""
+  holding the last word on its label. A correction with no answer before it (of a label the
+  dataset gave) stays a correction, its later ones folded into it."""
   out, at = [], {}
   for answer in answers:
     name = answer.sample_id if answer.sample_id is not None else answer.index
@@ -433,8 +435,18 @@ def fold_corrections(answers: Sequence[Answer]) -> List[Answer]:
           label=answer.label, file_sha256=answer.file_sha256 or out[at[key]].file_sha256)
       continue
     at[key] = len(out)
-    out.append(answer._replace(correction=False))
+    out.append(answer)
   return out
+
+
+def resolved(answer: Answer, pool: Pool) -> Optional[Tuple[int, Any]]:
+  """``(index, label)`` of a file's ``answer`` as :func:`check` reads them, or None where either
+  cannot be read."""
+  index, problem = _sample(answer, pool, FILE)
+  if problem is not None:
+    return None
+  label, problem = _label(answer.label, pool, named=True)
+  return None if problem is not None else (index, label)
 
 
 def _log_bytes(path: str) -> bytes:
@@ -485,7 +497,10 @@ def answer_from_json(line: str, file: str, number: int, marks: Optional[Marks] =
 
 
 def whole_number(value: Any) -> Any:
-  """A whole number given as text read as one; anything else as it is."""
-  if isinstance(value, str) and re.fullmatch(r'\s*[+-]?\d+\s*', value):
+  """A whole number given as text (``12``, or a spreadsheet's ``12.0``) or as a number with
+  nothing after its point read as one; anything else as it is."""
+  if isinstance(value, str) and re.fullmatch(r'\s*[+-]?\d+(\.0*)?\s*', value):
+    return int(value.strip().split('.')[0])
+  if isinstance(value, float) and value.is_integer():
     return int(value)
   return value

@@ -59,7 +59,7 @@ import math
 import os
 import shlex
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from absl import app
 from absl import flags
@@ -174,10 +174,14 @@ def _refuse_untaught(path: str, learner) -> None:
         f'l2r_jax.label answer ... --answers={path}), or move the file away; a new query never '
         'writes over a file it cannot read.')
   unread = [line for line, _ in unread if line > 0]
+  # A label the sample has held (taught from this file, then corrected, say) was taught.
+  answers = [a for a in answers_lib.fold_corrections(answers)
+             for found in [answers_lib.resolved(a, learner.pool)]
+             if found is None or not learner.has_held(*found)]
   indices, problems = [], []
   if answers:
-    indices, _, problems = answers_lib.check(answers_lib.fold_corrections(answers), learner.pool,
-                                             learner.dataset.y_train, answers_lib.FILE)
+    indices, _, problems = answers_lib.check(answers, learner.pool, learner.dataset.y_train,
+                                             answers_lib.FILE)
   typed = len(indices) + len(problems) + len(unread)
   if typed:
     raise errors.LabelError(
@@ -255,11 +259,9 @@ def contact_sheet(ds, rows: List[Dict[str, Any]], path: str) -> Optional[str]:
 
 
 def read_answers(path: str, learner, correcting: bool = False
-                 ) -> Tuple[List[int], List[Any], List[str]]:
-  """``(indices, labels, problems)`` from an answers file (:func:`l2r_jax.answer_files.read_file`):
-  the answers that can be taught (``correcting``: the corrections that can be made) and a line
-  per problem, in the file's order; answers equal to a label known already are left out. A
-  carried log's corrections are folded into the answers they correct."""
+                 ) -> Tuple[List[int], List[Any], List[str], Set[int]]:
+  """``(indices, labels, problems, corrections)`` from an answers file
+  (:func:`l2r_jax.answer_files.read_file`), as :func:`checked` gives them."""
   answers, problems = read_file(path, learner)
   return checked(answers, problems, learner, correcting)
 
@@ -279,40 +281,52 @@ def read_file(path: str, learner):
 
 
 def checked(answers, problems, learner, correcting: bool = False
-            ) -> Tuple[List[int], List[Any], List[str]]:
-  """``(indices, labels, problems)`` of answers read (from a file, or the labeling page) and the
-  problems met reading them: the one check every answer from a person passes
-  (:func:`l2r_jax.answers.check`)."""
-  if not correcting:
-    answers = answers_lib.fold_corrections(answers)
-  indices, labels, more = answers_lib.check(answers, learner.pool, learner.dataset.y_train,
-                                            answers_lib.FILE, correcting)
-  return indices, labels, answers_lib.in_order(problems + more)
+            ) -> Tuple[List[int], List[Any], List[str], Set[int]]:
+  """``(indices, labels, problems, corrections)`` of answers read (from a file, or the labeling
+  page) and the problems met reading them: the one check every answer from a person passes
+  (:func:`l2r_jax.answers.check`). The answers that can be taught (``correcting``: the file's
+  labels win, :func:`l2r_jax.answers.check`), a line per problem in the file's order, and the
+  indices among them that a carried log's corrections of labels the dataset gave correct (its
+  corrections of its own answers are folded into them); answers equal to a label known already
+  are left out."""
+  answers = answers_lib.fold_corrections(answers)
+  plain = [a for a in answers if correcting or not a.correction]
+  fixes = [a for a in answers if not correcting and a.correction]
+  pool, known = learner.pool, learner.dataset.y_train
+  indices, labels, more = answers_lib.check(plain, pool, known, answers_lib.FILE, correcting)
+  fixed, fixed_labels, fix_problems = answers_lib.check(fixes, pool, known, answers_lib.FILE,
+                                                        correcting=True)
+  taught = dict(zip(indices, (a.short for a in plain)))
+  for answer, index in zip(fixes, fixed):   # a sample both answered and corrected: which wins?
+    if index in taught:
+      fix_problems.append((answer.line, f'{answer.where}, index {index}: answered twice (also '
+                                        f'{taught[index]}).'))
+  return (indices + fixed, labels + fixed_labels,
+          answers_lib.in_order(problems + more + fix_problems),
+          {i for i in fixed if learner.is_labeled(i)})
 
 
 def teach_checked(learner, where: str, indices: List[int], labels: List[Any],
-                  problems: List[str], relabel: bool = False) -> Dict[str, Any]:
-  """Teaches (``relabel``: corrects) what :func:`checked` gave, or refuses it whole if it met a
-  problem; returns ``taught`` (or ``corrected``), ``outside`` (taught samples outside the
-  current query) and ``left`` (the query's samples not answered yet)."""
-  verb = 'corrected' if relabel else 'taught'
+                  problems: List[str], corrections: Set[int] = frozenset(),
+                  relabel: bool = False) -> Dict[str, Any]:
+  """Teaches what :func:`checked` gave (``corrections``: corrects those indices; ``relabel``:
+  corrects every label known), or refuses it whole if it met a problem; returns ``taught``,
+  ``corrected``, ``outside`` (taught samples outside the current query) and ``left`` (the
+  query's samples not answered yet)."""
   if problems:
     raise answers_lib.refusal(f'{where}: {answers_lib.count(len(problems))}; nothing of it was '
-                              f'{verb}:', problems)
-  if relabel:   # the file's labels win: those known corrected, new ones taught
-    new = [not learner.is_labeled(i) for i in indices]
-    fixes = [(i, y) for i, y, n in zip(indices, labels, new) if not n]
-    if fixes:
-      learner.relabel([i for i, _ in fixes], [y for _, y in fixes])
-    asked = set((learner.last_query or {}).get('indices', []))
-    fresh = [i for i, n in zip(indices, new) if n]
-    taught = learner.teach(fresh, [y for y, n in zip(labels, new) if n], skip_taught=True)
-    return {'corrected': len(fixes), 'taught': taught,
-            'outside': [i for i in fresh if i not in asked], 'left': learner.pending.tolist()}
+                              f'{"corrected" if relabel else "taught"}:', problems)
+  # The file's labels win (relabel): those known corrected, new ones taught.
+  new = [not (learner.is_labeled(i) if relabel else i in corrections) for i in indices]
+  fixes = [(i, y) for i, y, n in zip(indices, labels, new) if not n]
+  if fixes:
+    learner.relabel([i for i, _ in fixes], [y for _, y in fixes])
   asked = set((learner.last_query or {}).get('indices', []))
-  taught = learner.teach(indices, labels, skip_taught=True)   # the same label given meanwhile
-  return {'taught': taught, 'outside': [i for i in indices if i not in asked],
-          'left': learner.pending.tolist()}
+  fresh = [i for i, n in zip(indices, new) if n]
+  # skip_taught: the same label given meanwhile, by another process or page.
+  taught = learner.teach(fresh, [y for y, n in zip(labels, new) if n], skip_taught=True)
+  return {'corrected': len(fixes), 'taught': taught,
+          'outside': [i for i in fresh if i not in asked], 'left': learner.pending.tolist()}
 
 
 COMMANDS = ('query', 'answer', 'status', 'export', 'serve')
@@ -341,6 +355,9 @@ def next_command(command: str, argv: List[str], **flags_given: str) -> str:
 
 
 def _query(learner, argv) -> None:
+  folder = os.path.join(FLAGS.workdir, 'query')
+  if os.path.lexists(os.path.join(folder, 'query.csv')):   # before a round trains
+    _refuse_untaught(workdir_lib.path_in(_folder(learner, folder), 'query.csv'), learner)
   asked = learner.last_query
   indices = learner.query(FLAGS.n)
   if asked is not None and learner.last_query == asked and FLAGS.n is not None:   # what is left
@@ -348,13 +365,13 @@ def _query(learner, argv) -> None:
     print(f'--n={FLAGS.n} is not used: {n} sample{"s" * (n > 1)} of the last query '
           f'{"are" if n > 1 else "is"} not answered yet, and a new query comes once they '
           'are (answer them, then query again).')
-  folder = os.path.join(FLAGS.workdir, 'query')
   _, sheet = write_query(learner, folder)
   csv_path = os.path.join(folder, 'query.csv')   # as the person named the workdir
   query = learner.last_query
   print(f'{len(indices)} sample{"s" * (len(indices) != 1)} to label ({query["strategy"]}, after '
         f'{query["num_labeled"]} labels): {csv_path}' +
-        (f'\ncontact sheet: {os.path.join(folder, os.path.basename(sheet))}' if sheet else ''))
+        (f'\ncontact sheet: {os.path.join(folder, os.path.basename(sheet))}' if sheet else '') +
+        classes_line(learner.dataset))
   if FLAGS.format == 'label-studio':
     geom = annotate.geometry(learner.dataset, learner.config.data)
     tasks, config = label_studio.write(learner, geom, query_rows(learner),
@@ -365,9 +382,20 @@ def _query(learner, argv) -> None:
   print('Fill in the label column, then: ' + next_command('answer', argv, answers=csv_path))
 
 
+def classes_line(dataset, shown: int = 30) -> str:
+  """A line naming a classification task's classes with their indices, which a label may give
+  instead of the name (empty for other tasks)."""
+  if dataset.task != 'classification':
+    return ''
+  names = dataset.class_names or [str(k) for k in range(dataset.num_outputs)]
+  listed = ', '.join(f'{k} {name}' for k, name in enumerate(names[:shown]))
+  more = f', ... ({len(names) - shown} more)' if len(names) > shown else ''
+  return f'\nclasses (a label is a name, or its index): {listed}{more}'
+
+
 def _answer(learner, argv) -> None:
-  indices, labels, problems = read_answers(FLAGS.answers, learner, FLAGS.relabel)
-  done = teach_checked(learner, FLAGS.answers, indices, labels, problems, FLAGS.relabel)
+  done = teach_checked(learner, FLAGS.answers,
+                       *read_answers(FLAGS.answers, learner, FLAGS.relabel), relabel=FLAGS.relabel)
   outside = done['outside']
   if outside:
     print(f'note: {len(outside)} of the answers are for samples outside the current query '
@@ -380,7 +408,9 @@ def _answer(learner, argv) -> None:
           'them: ' + next_command('query', argv))
     return
   left = done['left']
-  taught = f'{done["taught"]} label{"" if done["taught"] == 1 else "s"} taught'
+  taught = f'{done["taught"]} label{"" if done["taught"] == 1 else "s"} taught' + (
+      f', {done["corrected"]} given label{"" if done["corrected"] == 1 else "s"} corrected as '
+      'the file\'s corrections say' if done['corrected'] else '')
   print(f'{taught} ({len(learner.labeled[0])} in all); '
         + (f'{len(left)} of the query left to answer: {_listed(left, learner)}' if left else
            'the query is answered; to train and ask again: ' + next_command('query', argv)))

@@ -39,6 +39,7 @@ from xml.sax import saxutils
 import numpy as np
 
 from l2r_jax import annotate
+from l2r_jax import answer_files
 from l2r_jax import answers as answers_lib
 from l2r_jax import workdir as workdir_lib
 
@@ -156,7 +157,15 @@ def read_export(text: str, path: str, geom: annotate.Geometry
   """The answers in Label Studio's JSON export ``text`` (read from ``path``) and a line per task
   that cannot be read (the module's docstring)."""
   answers, problems, seen = [], [], {}
-  for line, task in _tasks(text, path, problems):
+  tasks = list(answer_files.json_array_items(text, path, problems))
+  if tasks and not any(isinstance(t, dict) and 'annotations' in t for _, t in tasks) and all(
+      isinstance(t, dict) and isinstance(t.get('data'), dict) and SAMPLE_ID in t['data']
+      for _, t in tasks):
+    return [], problems + [(0, f'{path}: Label Studio tasks with no annotations, as label query '
+                               f'--format=label-studio writes them ({TASKS_FILE}), not a '
+                               'project\'s export: import them into Label Studio, label them, '
+                               'then give the file of Export > JSON.')]
+  for line, task in tasks:
     where = f'{path}, line {line}'
     if not isinstance(task, dict) or not isinstance(task.get('data'), dict):
       problems.append((line, f'{where}: not a Label Studio task (an object with "data"); give '
@@ -186,24 +195,6 @@ def read_export(text: str, path: str, geom: annotate.Geometry
         pool=data.get(POOL) if isinstance(data.get(POOL), str) else None,
         file_sha256=data.get(FILE_SHA256) if isinstance(data.get(FILE_SHA256), str) else None))
   return answers, problems
-
-
-def _tasks(text: str, path: str, problems: List[answers_lib.Problem]):
-  """``(line, task)`` of each element of the JSON array ``text``, the line its element begins."""
-  decoder, at = json.JSONDecoder(), text.index('[') + 1
-  while True:
-    while at < len(text) and text[at] in ' \t\r\n,':
-      at += 1
-    if at >= len(text) or text[at] == ']':
-      return
-    line = text.count('\n', 0, at) + 1
-    try:
-      task, at = decoder.raw_decode(text, at)
-    except (ValueError, RecursionError) as e:
-      problems.append((line, f'{path}, line {line}: not JSON ({getattr(e, "msg", e)}); give the '
-                             'file Label Studio exported, unchanged.'))
-      return
-    yield line, task
 
 
 def _answer(annotations: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:

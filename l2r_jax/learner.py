@@ -153,6 +153,18 @@ class ActiveLearner:
     """Whether pool sample ``index``'s label is known."""
     return not self._unknown()[index]
 
+  def has_held(self, index: int, label: Any) -> bool:
+    """Whether pool sample ``index`` has held ``label`` (as the task keeps it) at some time: given
+    with the dataset, taught, or set by a correction."""
+    held = [self._given[index]] if not data_lib.unknown_labels(
+        self.dataset.task, self._given[index:index + 1])[0] else []
+    held += self._held.get(index, [])
+    try:
+      value = np.asarray(label, self._labels.dtype)
+    except (TypeError, ValueError):
+      return False
+    return any(np.array_equal(h, value) for h in held)
+
   @property
   def pending(self) -> np.ndarray:
     """The last query's indices not answered yet (empty when all are)."""
@@ -365,8 +377,10 @@ class ActiveLearner:
     self._labels[...] = self._given
     self._order = [int(i) for i in np.flatnonzero(~self._unknown())]
     self._corrections = 0
+    self._held = {}   # every label the log has given each sample, for has_held
     for i, y, correction in self._log.read(self._given):
       self._labels[i] = np.asarray(y, self._labels.dtype)
+      self._held.setdefault(i, []).append(self._labels[i].copy())
       if correction:
         self._corrections += 1
       else:

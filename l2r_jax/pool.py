@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -66,6 +66,13 @@ def check_class_names(dataset: data_lib.Dataset) -> None:
     raise ConfigError(f'{problem}: answers give a class by its name or its index; {fix}.')
 
 
+def _number(text: str) -> Optional[float]:
+  """The number ``text`` writes (``00012``, ``12.50``, ``1.2E+05``), or None."""
+  if not re.fullmatch(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?', text.strip()):
+    return None
+  return float(text)
+
+
 class Pool:
   """A dataset's pool as answers name its samples: by index (``0 .. size - 1``), by id
   (:attr:`ids`, computed once, when first needed), and as a whole by :attr:`fingerprint`.
@@ -78,6 +85,7 @@ class Pool:
     self._ids: Optional[List[str]] = None
     self._by_id: Optional[Dict[str, int]] = None
     self._by_composed: Dict[str, int] = {}
+    self._like: Optional[Dict[Tuple[str, Any], str]] = None
     names = dataset.class_names
     self._by_name = {} if names is None else {data_lib.class_key(n): k
                                               for k, n in enumerate(names)}
@@ -102,6 +110,32 @@ class Pool:
       if name in self._by_id:
         return self._by_id[name]
     return self._by_composed.get(unicodedata.normalize('NFC', sample_id.strip()))
+
+  def id_like(self, text: str) -> Optional[Tuple[str, str]]:
+    """``(id, how)``: the one pool id that ``text``, not an id itself, looks like, and how it
+    differs (a spreadsheet's number made of it, a path to its file, its case); None if none or
+    several. For messages only: an answer names its sample exactly (:meth:`index_of`)."""
+    if self._like is None:
+      like = collections.defaultdict(set)
+      for s in self.ids:
+        like[('case', s.casefold())].add(s)
+        number = _number(s)
+        if number is not None:
+          like[('number', number)].add(s)
+      self._like = {k: v.pop() for k, v in like.items() if len(v) == 1}
+    text = unicodedata.normalize('NFC', text.strip())
+    number = _number(text)
+    if number is not None and ('number', number) in self._like:
+      return self._like[('number', number)], (
+          'a spreadsheet turned the id into a number (leading zeros dropped, a decimal, 1E+05): '
+          'format the id column as text before typing or pasting ids, or give the index alone')
+    parts = [p for p in text.replace('\\', '/').split('/') if p not in ('', '.')]
+    for k in range(len(parts)):   # a path to the file: its last parts, as the id writes them
+      found = self._like.get(('case', '/'.join(parts[k:]).casefold()))
+      if found is not None:
+        return found, ('an id is written as query.csv\'s id column writes it, case and all: '
+                       'the path inside the folder, with "/"')
+    return None
 
   def class_index(self, name: str) -> Optional[int]:
     return self._by_name.get(data_lib.class_key(name))

@@ -236,8 +236,8 @@ class Session:
           continue
       answers.append(answers_lib.Answer(None, k, a.get('index'), a.get('id'), label))
     with self._working():
-      indices, labels, lines = label_lib.checked(answers, problems, self.learner)
-      done = label_lib.teach_checked(self.learner, 'the page\'s answers', indices, labels, lines)
+      done = label_lib.teach_checked(self.learner, 'the page\'s answers',
+                                     *label_lib.checked(answers, problems, self.learner))
     return {'taught': done['taught'], 'left': len(done['left']),
             'message': f'{done["taught"]} label{"" if done["taught"] == 1 else "s"} taught; '
                        f'{len(done["left"])} of the query left.'}

@@ -335,6 +335,29 @@ def test_an_answer_names_its_sample_by_id_where_it_can():
       "(label answer --relabel), never by answering again."]
 
 
+
+def test_an_id_a_spreadsheet_or_a_path_mangled_is_refused_naming_the_id_it_looks_like():
+  pool = _pool(ids=['00012', '1E5', '0.50', 'Unlabeled/IMG_1.JPG', 'a/x.png', 'b/x.png'])
+  problems = _check(pool, [answers.Answer('a.csv', k + 2, None, text, 0) for k, text in enumerate(
+      ['12', '1.00E+05', '.5', '/home/me/photos/Unlabeled/IMG_1.JPG', 'unlabeled\\img_1.jpg',
+       'x.png', '13'])])[2]
+  number = ('(a spreadsheet turned the id into a number (leading zeros dropped, a decimal, '
+            '1E+05): format the id column as text before typing or pasting ids, or give the '
+            'index alone).')
+  path = ("(an id is written as query.csv's id column writes it, case and all: the path inside "
+          'the folder, with "/").')
+  assert problems == [
+      f"a.csv, line 2: id '12' is not a sample of this pool; '00012' is {number}",
+      f"a.csv, line 3: id '1.00E+05' is not a sample of this pool; '1E5' is {number}",
+      f"a.csv, line 4: id '.5' is not a sample of this pool; '0.50' is {number}",
+      "a.csv, line 5: id '/home/me/photos/Unlabeled/IMG_1.JPG' is not a sample of this pool; "
+      f"'Unlabeled/IMG_1.JPG' is {path}",
+      "a.csv, line 6: id 'unlabeled\\\\img_1.jpg' is not a sample of this pool; "
+      f"'Unlabeled/IMG_1.JPG' is {path}",
+      "a.csv, line 7: id 'x.png' is not a sample of this pool.",    # two files end so: no guess
+      "a.csv, line 8: id '13' is not a sample of this pool."]
+
+
 def _write(path, text, encoding):
   with open(path, 'w', encoding=encoding, newline='') as f:
     f.write(text)
@@ -361,6 +384,22 @@ def test_answer_files_are_read_as_spreadsheets_and_editors_save_them(tmp_path):
   # Columns in another order, in capitals, a row shorter than the header, and empty cells after.
   _write(tmp_path / 'mine.csv', 'Label,ID\r\ncafé,u1.png,,\r\n1,u3.png\r\n,u4.png\r\n', 'utf-8')
   assert _check(pool, *answer_files.read_file(str(tmp_path / 'mine.csv'))) == expected
+  # A blank row above the header (a sheet whose first row is empty), Excel's line naming the
+  # delimiter, a spreadsheet's 3.0 for an index, smart quotes in Windows-1252, a JSON array of
+  # answers: read alike, line numbers as in the file.
+  for name, text, encoding in [
+      ('blank.csv', ',,,,\r\n' + table, 'utf-8'),
+      ('sep.csv', 'sep=;\r\n' + table.replace(',', ';'), 'cp1252'),
+      ('float.csv', table.replace('\r\n3,', '\r\n3.0,'), 'utf-8'),
+      ('quotes.csv', table + '4,u4.png,,“x”,\r\n', 'cp1252'),
+      ('array.json', '[{"id": "u1.png", "label": "café"},\n {"index": 3.0, "label": 1}]', 'utf-8')]:
+    _write(tmp_path / name, text, encoding)
+    read, problems = answer_files.read_file(str(tmp_path / name))
+    assert _check(pool, read, problems) == expected, name
+    assert [a.line for a in read] == ([1, 2] if name == 'array.json' else
+                                      [3, 5] if name in ('blank.csv', 'sep.csv') else [2, 4]), name
+  _write(tmp_path / 'extra.csv', 'sep=,\r\nindex,label\r\n1,0,note\r\n', 'utf-8')
+  assert answer_files.read_file(str(tmp_path / 'extra.csv'))[1][0][0] == 3
 
 
 def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):
@@ -370,7 +409,11 @@ def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):
   (tmp_path / 'undecodable.csv').write_bytes(b'index,label\n1,caf\x81\n')
   (tmp_path / 'bad_bom.csv').write_bytes(b'\xff\xfei\x00n\x00\x00\xd8')
   (tmp_path / 'empty.csv').write_bytes(b'')
-  (tmp_path / 'array.json').write_text('[{"index": 1, "label": 0}]')
+  (tmp_path / 'array.json').write_text('[1, 2]')
+  (tmp_path / 'book.xlsx').write_bytes(b'PK\x03\x04\x14\x00\x06\x00' + bytes(40))
+  (tmp_path / 'mac.csv').write_bytes('index,label\n1,café\n2,müsli\n'.encode('mac_roman'))
+  (tmp_path / 'mixed.csv').write_bytes('index,label\n1,café\n'.encode('utf-8')
+                                       + '2,müsli\n'.encode('cp1252'))
   (tmp_path / 'no_label.csv').write_text('index,class\n1,0\n')
   (tmp_path / 'twice.csv').write_text('index,label,label\n1,0,1\n')
   (tmp_path / 'huge.csv').write_text('index,label\n1,"' + '[' * 200_000 + '"\n2,0\n')
@@ -386,13 +429,18 @@ def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):
       ('undecodable.csv', 'neither UTF-8 nor Windows-1252 (cp1252) text (byte 17)'),
       ('bad_bom.csv', 'begins with a UTF-16 byte-order mark, but is not UTF-16 text'),
       ('empty.csv', 'a table of answers needs a first row naming a label column'),
-      ('array.json', 'a JSON array; give one JSON object per line'),
+      ('array.json', 'a JSON array of other things than answers'),
+      ('book.xlsx', 'a workbook (.xlsx, .ods or .xls), not a table as text: save the sheet as '
+                    '"CSV UTF-8"'),
+      ('mac.csv', "its accented letters are Mac Roman's"),
+      ('mixed.csv', 'mixes encodings: line 2 is UTF-8, line 3 is not'),
       ('no_label.csv', "needs a first row naming a label column and an index or id column; it "
                        "has ['index', 'class']."),
       ('twice.csv', 'the first row names label twice'),
       ('huge.csv', 'line 2: cannot be read as a table (field larger than field limit (131072)); '
                    'give labels that long (density maps) as JSON lines.'),
-      ('extra.csv', 'line 3: 3 cells; the first row names 2 columns.'),
+      ('extra.csv', 'line 3: 3 cells; the first row names 2 columns: name the column of the '
+                    'cells past them in the first row (any name: it is not read), or empty them.'),
       ('unclosed.csv', 'line 3: cannot be read as a table (unexpected end of data)'),
       ('deep.jsonl', 'line 2: not JSON (arrays or objects nested too deep).'),
       ('long.jsonl', 'line 1: not JSON (a number with too many digits).')]:
@@ -453,10 +501,11 @@ def test_corrections_are_read_in_turn_and_folded_when_carried(tmp_path):
   log.append([3], [1], correction=True)
   with pytest.raises(errors.LabelError, match=r'line 6, index 3: has no label to correct yet'):
     log.read(given)
-  # Carried into another workdir, a log's corrections fold into their answers: the last word.
+  # Carried into another workdir, a log's corrections fold into their answers: the last word;
+  # one with no answer before it (a label the dataset gave) stays a correction.
   folded = answers.fold_corrections(answer_files.read_file(log.path)[0])
   assert [(a.sample_id, a.label, a.correction) for a in folded] == [
-      ('u0.png', 'dark', False), ('u1.png', 'dark', False), ('u3.png', 'dark', False)]
+      ('u0.png', 'dark', False), ('u1.png', 'dark', False), ('u3.png', 'dark', True)]
 
 
 def test_a_file_may_give_joints_or_heads_in_input_pixels_instead_of_labels(tmp_path):
@@ -532,7 +581,7 @@ def test_marks_in_a_file_teach_what_the_labeling_page_makes_of_them(tmp_path, ta
     field = answers.MARK_FIELDS[task]
     path = tmp_path / 'answers.jsonl'
     path.write_text(json.dumps({'index': 3, field: marks.tolist()}) + '\n')
-    indices, labels, problems = label.read_answers(str(path), learner)
+    indices, labels, problems, _ = label.read_answers(str(path), learner)
   assert not problems and indices == [3]
   np.testing.assert_allclose(labels[0], expected, rtol=1e-6, atol=1e-9)
 

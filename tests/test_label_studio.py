@@ -89,7 +89,7 @@ def test_a_classification_round_trip_teaches_what_a_table_of_the_same_answers_te
   shutil.copytree(work, twin)
   for workdir, path in ((work, str(export)), (twin, str(table))):
     with learner_lib.ActiveLearner(config, workdir) as learner:
-      indices, labels, problems = label.read_answers(path, learner)
+      indices, labels, problems, _ = label.read_answers(path, learner)
       assert not problems
       label.teach_checked(learner, path, indices, labels, problems)
   assert open(os.path.join(work, 'answers.jsonl')).read() == open(
@@ -112,7 +112,7 @@ def test_a_classification_round_trip_teaches_what_a_table_of_the_same_answers_te
   assert label_studio._answer([a1, dict(a2, ground_truth=True), a3], geom) == ('2', None)
   # The same export again: the answers are known, nothing to teach (as for a table).
   with learner_lib.ActiveLearner(config, work) as learner:
-    assert label.read_answers(str(export), learner) == ([], [], [])
+    assert label.read_answers(str(export), learner) == ([], [], [], set())
 
 
 def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp_path):
@@ -128,11 +128,11 @@ def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp
     path = tmp_path / 'export.json'
     path.write_text(json.dumps(export, indent=2))
     starts = [n for n, line in enumerate(path.read_text().split('\n'), 1) if line == '  {']
-    _, _, problems = label.read_answers(str(path), learner)
+    _, _, problems, _ = label.read_answers(str(path), learner)
     sid = [t['data']['sample_id'] for t in tasks]
     table = tmp_path / 'table.csv'
     table.write_text(f'id,label\n{sid[0]},eleven\n')
-    _, _, table_problems = label.read_answers(str(table), learner)
+    _, _, table_problems, _ = label.read_answers(str(table), learner)
   p = str(path)
   assert problems == [
       f'{p}, line {starts[0]}, index {learner.pool.index_of(sid[0])}: '
@@ -175,17 +175,17 @@ def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_a
   path = tmp_path / 'twice.json'
   path.write_text(json.dumps(_annotated(tasks[:2] + tasks[:2], right[:2] * 2), indent=2))
   with learner_lib.ActiveLearner(config, work) as learner:
-    indices, labels, problems = label.read_answers(str(path), learner)
+    indices, labels, problems, _ = label.read_answers(str(path), learner)
     assert not problems and [learner.pool.ids[i] for i in indices] == sid[:2]
     wrong = [_choice(str((truth[sid[0]] + 1) % 10))]
     path.write_text(json.dumps(_annotated(tasks[:1] + tasks[:1], right[:1] + wrong), indent=2))
-    _, _, problems = label.read_answers(str(path), learner)
+    _, _, problems, _ = label.read_answers(str(path), learner)
     assert len(problems) == 1 and 'answered twice' in problems[0]
   # A file replaced under its name after the tasks were written: the task showed the old picture.
   shutil.copy(tmp_path / 'digits' / sid[1], tmp_path / 'digits' / sid[0])
   path.write_text(json.dumps(_annotated(tasks[:1], right[:1]), indent=2))
   with learner_lib.ActiveLearner(config, work) as learner:
-    _, _, problems = label.read_answers(str(path), learner)
+    _, _, problems, _ = label.read_answers(str(path), learner)
   assert len(problems) == 1 and f'{sid[0]!r} holds another file than the one answered' in (
       problems[0])
   # Label Studio's CSV and TSV exports: their "id" is its task number; refused, naming JSON.
@@ -195,11 +195,19 @@ def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_a
                                'updated_at', 'lead_time']) + '\n'
                      + sep.join(['x', '17', '3', '1', '5', 'a', 'b', '2.5']) + '\n')
     with learner_lib.ActiveLearner(config, work) as learner:
-      _, _, problems = label.read_answers(str(table), learner)
+      _, _, problems, _ = label.read_answers(str(table), learner)
     assert problems == [f'{table}: a Label Studio CSV or TSV export: its "id" is Label Studio\'s '
                         'task number, not the sample\'s, and it drops the tasks\' '
                         'data.sample_id. Export the project as "JSON" (Export > JSON) and give '
                         'that file.']
+  # The tasks file itself, given instead of the project's export: one line, naming it.
+  path.write_text(json.dumps(tasks, indent=2))
+  with learner_lib.ActiveLearner(config, work) as learner:
+    _, _, problems, _ = label.read_answers(str(path), learner)
+  assert problems == [f'{path}: Label Studio tasks with no annotations, as label query '
+                      f'--format=label-studio writes them ({label_studio.TASKS_FILE}), not a '
+                      "project's export: import them into Label Studio, label them, then give the "
+                      'file of Export > JSON.']
 
 
 def test_a_project_exported_whole_after_an_answer_in_it_was_edited_is_taken_with_relabel(
@@ -217,7 +225,7 @@ def test_a_project_exported_whole_after_an_answer_in_it_was_edited_is_taken_with
   edited = str((truth[sid[0]] + 1) % 10)
   export.write_text(json.dumps(_annotated(tasks, [_choice(edited)] + right[1:]), indent=2))
   with learner_lib.ActiveLearner(config, work) as learner:
-    indices, labels, problems = label.read_answers(str(export), learner)
+    indices, labels, problems, _ = label.read_answers(str(export), learner)
     assert len(problems) == 1 and 'label answer --relabel' in problems[0]
     # With it, the file's labels win: the edit corrected, the new answers taught, the rest
     # (answered alike before) skipped; the log holds the history.
@@ -324,7 +332,7 @@ def test_a_pose_export_round_trip_through_a_learner(tmp_path):
     points = np.random.default_rng(1).uniform(5, 95, (16, 2))
     export = tmp_path / 'export.json'
     export.write_text(json.dumps(_annotated(tasks[:2], [_keypoints(points, geom.joint_names)] * 2)))
-    indices, labels, problems = label.read_answers(str(export), learner)
+    indices, labels, problems, _ = label.read_answers(str(export), learner)
     assert not problems and indices == [int(i) for i in asked[:2]]
     label.teach_checked(learner, str(export), indices, labels, problems)
     log = [json.loads(line) for line in open(tmp_path / 'work' / answers.ANSWERS_FILE)]

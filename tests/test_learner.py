@@ -209,7 +209,7 @@ def test_answer_files_name_samples_by_index_or_id_and_refuse_what_is_not_a_label
     answers = tmp_path / 'answers.csv'
     answers.write_text(f'\ufeffid,label\n{ids[a]},{names[truth[a]]}\n{ids[b]},{truth[b]}\n'
                        f'{ids[c]},\n', encoding='utf-8')
-    assert label.read_answers(str(answers), learner) == ([a, b], [truth[a], truth[b]], [])
+    assert label.read_answers(str(answers), learner) == ([a, b], [truth[a], truth[b]], [], set())
     lines = str(tmp_path / 'answers.jsonl')
     with open(lines, 'w') as f:
       f.write(f'{{"index": {a}, "label": 0.5}}\n{{"index": {int(query[0])}, '
@@ -385,7 +385,7 @@ def test_an_answer_never_passes_to_another_file_put_under_its_name(tmp_path):
     learner_lib.ActiveLearner(names['get_config'](), str(work))
   # Carried into a new workdir, the answer is refused alike.
   with learner_lib.ActiveLearner(names['get_config'](), str(tmp_path / 'new')) as learner:
-    indices, _, problems = label.read_answers(str(work / learner_lib.ANSWERS_FILE), learner)
+    indices, _, problems, _ = label.read_answers(str(work / learner_lib.ANSWERS_FILE), learner)
     assert not indices and 'holds another file than the one answered' in problems[0]
   photo.write_bytes(original)
   with learner_lib.ActiveLearner(names['get_config'](), str(work)) as learner:
@@ -462,7 +462,7 @@ def test_labels_from_files_on_an_image_folder_carried_by_id_when_it_changes(tmp_
   config = ml_collections.ConfigDict(l2r_jax_config(config_path))
   with learner_lib.ActiveLearner(config, str(workdir)) as learner:
     # Given again, the same answers are left out, not refused.
-    assert label.read_answers(str(good), learner) == ([], [], [])
+    assert label.read_answers(str(good), learner) == ([], [], [], set())
     ids = learner.dataset.pool_ids
     indices, labels = learner.labeled
     assert len(indices) == 3

@@ -275,7 +275,7 @@ def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_
   jsonl = tmp_path / 'bad.jsonl'
   jsonl.write_text(''.join(json.dumps(a) + '\n' for a in bad))
   with learner_lib.ActiveLearner(config, twin) as learner:
-    _, _, cli_problems = label.read_answers(str(jsonl), learner)
+    _, _, cli_problems, _ = label.read_answers(str(jsonl), learner)
   assert status == 422
   lines = body['refused'].split('\n')
   assert lines[0] == "the page's answers: 2 problems; nothing of it was taught:"

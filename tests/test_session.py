@@ -253,6 +253,78 @@ def test_a_query_never_writes_over_labels_typed_in(session, tmp_path):
     assert open(path, 'rb').read() == typed
 
 
+
+def test_a_query_table_taught_then_corrected_is_not_taken_for_labels_typed_in(session, tmp_path):
+  """The table filled in and taught, one of its labels corrected since: a new query writes over
+  it (it holds nothing untaught); a label its sample never held is kept, and refused before a
+  round trains."""
+  root, workdir, truth = session
+  copy = str(tmp_path / 'work')
+  subprocess.run(['cp', '-a', workdir, copy], check=True)
+  folder = os.path.join(copy, 'query')
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    learner.query()
+    path, _ = label.write_query(learner, folder)
+    with open(path, encoding='utf-8-sig') as f:
+      rows = list(csv.reader(f))
+    column = rows[0].index('label')
+    for row in rows[1:]:
+      row[column] = truth[row[1]]
+    with open(path, 'w', newline='', encoding='utf-8-sig') as f:
+      csv.writer(f).writerows(rows)
+    assert label.teach_checked(learner, path, *label.read_answers(path, learner))['taught'] == 10
+    index, right = int(rows[1][0]), int(truth[rows[1][1]])
+    learner.relabel([index], [(right + 1) % 10])
+    label.write_query(learner, folder)      # taught, then corrected: nothing typed in to keep
+    rows[1][column] = str((right + 2) % 10)   # a label the sample never held: typed in
+    with open(path, 'w', newline='', encoding='utf-8-sig') as f:
+      csv.writer(f).writerows(rows)
+    rounds = learner.rounds
+  typed = open(path, 'rb').read()
+  results = open(os.path.join(copy, 'results.jsonl'), 'rb').read()
+  out = subprocess.run(
+      [sys.executable, '-m', 'l2r_jax.label', 'query', '--config=examples/image_folder.py:smoke',
+       f'--config.data.root={root}', '--config.al.initial=10', '--config.al.budget=10',
+       f'--workdir={copy}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and 'Traceback' not in out.stderr, out.stderr
+  assert 'holds 1 label(s) typed in and not taught' in out.stderr
+  assert open(path, 'rb').read() == typed
+  assert open(os.path.join(copy, 'results.jsonl'), 'rb').read() == results   # no round trained
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    assert learner.rounds == rounds
+
+
+@pytest.mark.parametrize('relabel', [False, True])
+def test_a_log_carried_into_a_new_workdir_keeps_its_corrections_of_given_labels(
+    session, tmp_path, relabel):
+  """A session's log holding answers, a correction of one of them and a correction of a label the
+  dataset gave, given to a new workdir on the same folder: every label as the old workdir knows
+  it, the given label's correction made as one."""
+  root, workdir, _ = session
+  copy = str(tmp_path / 'work')
+  subprocess.run(['cp', '-a', workdir, copy], check=True)
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    given = int(np.flatnonzero(learner.dataset.y_train >= 0)[0])
+    answered = int(learner.labeled[0][-1])
+    fixes = [int(learner.dataset.y_train[i] + 1) % 10 for i in (given, answered)]
+    learner.relabel([given, answered], fixes)
+    known = np.array(learner.dataset.y_train)
+  log = os.path.join(copy, answers.ANSWERS_FILE)
+  with learner_lib.ActiveLearner(_config(root), str(tmp_path / 'new')) as learner:
+    done = label.teach_checked(learner, log, *label.read_answers(log, learner, relabel),
+                               relabel=relabel)
+    assert (done['taught'], done['corrected']) == (20, 1)
+    np.testing.assert_array_equal(learner.dataset.y_train, known)
+    assert learner.status()['corrections'] == 1
+    # Given again: nothing left to teach or correct.
+    done = label.teach_checked(learner, log, *label.read_answers(log, learner, relabel),
+                               relabel=relabel)
+    assert (done['taught'], done['corrected']) == (0, 0)
+  lines = [json.loads(l) for l in open(tmp_path / 'new' / answers.ANSWERS_FILE)]
+  assert [(l['index'], l['label']) for l in lines if l.get('correction')] == [
+      (given, str(fixes[0]))]
+
+
 _SESSION = """
 import json, sys
 import numpy as np
