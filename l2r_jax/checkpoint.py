@@ -9,7 +9,9 @@ appended, so a kill between the two never loses or duplicates a line.
 Damage is survived, never hidden: a checkpoint that cannot be restored (a truncated data file, a
 missing manifest or JSON part) is reported in one line and moved to ``WORKDIR/damaged/``, and the
 run resumes from the previous one; a results line that cannot be parsed is reported, the file's
-damaged copy kept beside it, and the record comes back from its run's checkpoint.
+damaged copy kept beside it, and the record comes back from its run's checkpoint. A checkpoint
+whose arrays, as its metadata lists them, are not those of the model the config builds (the
+model's code changed since) is not damage: the run is refused in one line, nothing moved.
 """
 import contextlib
 import datetime
@@ -22,9 +24,12 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
+from etils import epath
+import jax
 import orbax.checkpoint as ocp
 
 from l2r_jax import report as report_lib
+from l2r_jax.errors import WorkdirError
 from l2r_jax import workdir as workdir_lib
 
 
@@ -59,6 +64,8 @@ def restore_latest(mgr: ocp.CheckpointManager, models_template: Any,
   line (default: a logged warning), and the one before it is tried."""
   report = report or logging.warning
   for step in sorted(mgr.all_steps(), reverse=True):
+    # Before a restore is tried: a failed one leaves orbax's abandoned reads to print at length.
+    _refuse_another_model(str(mgr.directory), step, models_template, older_layouts)
     try:
       models, al = _restore(mgr, step, models_template, older_layouts)
       problem = al_problem(al)
@@ -91,9 +98,49 @@ def read_latest(directory: str, models_template: Any,
     step = mgr.latest_step()
     if step is None:
       return None
+    _refuse_another_model(directory, step, models_template, older_layouts)
     return _restore(mgr, step, models_template, older_layouts)
   finally:
     mgr.close()
+
+
+def _array_shapes(tree: Any) -> Dict[str, Tuple[int, ...]]:
+  """``{path: shape}`` of a tree of arrays (or of orbax's metadata of one), its path the keys and
+  field names joined by dots, as orbax names a saved array."""
+  def name(key):
+    return str(next(getattr(key, a) for a in ('key', 'name', 'idx') if hasattr(key, a)))
+  return {'.'.join(map(name, path)): tuple(getattr(leaf, 'shape', ()))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _refuse_another_model(directory: str, step: int, models_template: Any,
+                          older_layouts: Sequence[OlderLayout]) -> None:
+  """Refuses (:class:`l2r_jax.errors.WorkdirError`) a checkpoint whose metadata can be read and
+  lists other arrays than the models of ``models_template`` and of every older layout have: not
+  damage, but a model built otherwise since it was saved. Returns where the metadata cannot be
+  read (damage) or fits."""
+  try:
+    saved = _array_shapes(ocp.StandardCheckpointHandler().metadata(
+        epath.Path(directory) / str(step) / 'models'))
+  except Exception:  # pylint: disable=broad-except  (unreadable: damage, handled as such)
+    return
+  templates = [models_template, *(template for template, _ in older_layouts)]
+  if not saved or any(_array_shapes(t) == saved for t in templates):
+    return
+  now = _array_shapes(models_template)
+  differs = sorted(set(saved) ^ set(now)) or sorted(k for k in saved if saved[k] != now[k])
+  if not differs:
+    return
+  first = next((k for k in differs if '.params.' in k), differs[0])   # a weight, not its moments
+  detail = (f'{first}: {saved[first]} saved, {now[first]} now' if first in saved and first in now
+            else f'{first}: saved, not in the model now' if first in saved else
+            f'{first}: in the model now, not saved')
+  more = f'; {len(differs) - 1} more' if len(differs) > 1 else ''
+  raise WorkdirError(
+      f'{directory}: the checkpoint of cycle {step} holds another model than the config builds '
+      f'now ({detail}{more}): the model\'s code, or a default of its fields, changed since the run '
+      'was saved. Run the model as it is now in a new --workdir (this one keeps the runs of the '
+      'model it was made with), or restore the model\'s code as it was; nothing was moved.')
 
 
 def _restore(mgr: ocp.CheckpointManager, step: int, models_template: Any,

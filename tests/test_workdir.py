@@ -703,3 +703,36 @@ def test_a_damaged_checkpoint_under_the_old_name_is_reported_for_its_damage(tmp_
   assert len(reports) == 1 and 'the checkpoint of cycle 0 cannot be restored' in reports[0]
   assert 'tree structures do not match' not in reports[0], reports[0]
   assert [p.name.split('-cycle')[0] for p in (workdir_path / 'damaged').iterdir()] == ['l2r-seed0']
+
+
+HIDDEN = {'width': 8}   # the width the model's code builds today
+
+
+def _mlp_as_its_code_is_today(num_outputs: int):
+  from examples import breast_cancer  # pylint: disable=g-import-not-at-top
+  return breast_cancer.TabularMLP(num_outputs=num_outputs, hidden=HIDDEN['width'])
+
+
+def test_a_checkpoint_of_a_model_whose_code_changed_is_refused_in_one_line_and_nothing_moved(
+    tmp_path, monkeypatch):
+  import l2r_jax  # pylint: disable=g-import-not-at-top
+  from examples import breast_cancer  # pylint: disable=g-import-not-at-top
+  l2r_jax.register_model('mlp_as_its_code_is_today', _mlp_as_its_code_is_today)
+  config = breast_cancer.get_config('smoke')
+  config.model.name = 'mlp_as_its_code_is_today'
+  config.model.dropout = 0.0
+  config.strategies = ('random',)
+  experiment.run(config, str(tmp_path))
+  before = _listing(tmp_path)
+  results = (tmp_path / 'results.jsonl').read_bytes()
+  monkeypatch.setitem(HIDDEN, 'width', 16)   # the code edited: a wider layer
+  reports = []
+  monkeypatch.setattr(experiment.checkpoint.logging, 'warning', reports.append)
+  with pytest.raises(errors.WorkdirError) as refused:
+    experiment.run(config, str(tmp_path))
+  message = str(refused.value)
+  assert '\n' not in message and not reports
+  assert 'the checkpoint of cycle 1 holds another model than the config builds now' in message
+  assert 'target.params.Dense_0.bias: (8,) saved, (16,) now; 14 more' in message
+  assert _listing(tmp_path) == before and not (tmp_path / 'damaged').exists()
+  assert (tmp_path / 'results.jsonl').read_bytes() == results
