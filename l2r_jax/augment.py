@@ -100,6 +100,9 @@ def classification_sample(x: chex.Array, label: chex.Array, rng: chex.PRNGKey, *
   return x, label
 
 
+FIELDS = ('flip', 'scale', 'rotation', 'crop', 'pad')   # config.augment's, as make reads them
+
+
 def make(task, config: Optional[ml_collections.ConfigDict]) -> Optional[Augment]:
   """The batch augmentation for ``task`` (a :class:`l2r_jax.tasks.Task`), or None.
 

@@ -4,6 +4,7 @@ Each failure raises :class:`~l2r_jax.errors.ConfigError` (a ``ValueError``; a
 :class:`~l2r_jax.workdir.WorkdirError` for the workdir) with one message that names the config
 field and says how to fix it.
 """
+import difflib
 import json
 import os
 import tempfile
@@ -12,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from l2r_jax import augment as augment_lib
 from l2r_jax import data as data_lib
 from l2r_jax import defaults
 from l2r_jax import fields
@@ -36,10 +38,16 @@ def _unique(config, name):
                       'run would train twice into one checkpoint; list each once.')
 
 
+# Sections whose fields belong to what they configure, not to l2r_jax/defaults.py: a dataset's
+# loader, a model's constructor, a soft sorter.
+OPEN_SECTIONS = ('data', 'model.kwargs', 'loss_module.sorter_kwargs')
+
+
 def check_config(config: ml_collections.ConfigDict) -> None:
   for old in defaults.RENAMED:
     if old in config:  # a config file that sets the section under its old name
       raise ConfigError(defaults.renamed_section(f'config.{old}', old))
+  _check_known_fields(config)
   for name in ('al.initial', 'al.budget', 'al.cycles', 'train.batch_size', 'train.epochs',
                'loss_module.hidden', 'eval_batch_size'):
     fields.positive_int(config, name)
@@ -95,6 +103,39 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                        f'{ranking_loss.name} loss pairs the batch with its reverse.')
   if any(ranking_loss.needs_ranker for _, ranking_loss in ranking_losses):
     _check_sorter(config)
+
+
+def _check_known_fields(config: ml_collections.ConfigDict) -> None:
+  """Refuses a field the config's sections do not have (a config file's misspelt
+  ``c.al.budjet = 5`` would otherwise make a new field that nothing reads), naming the nearest
+  field; :data:`OPEN_SECTIONS` take any."""
+  known = defaults.get_config()
+  known.augment = {name: None for name in augment_lib.FIELDS}
+  unknown = []
+
+  def walk(section, reference, prefix):
+    for key in section.keys():
+      path = f'{prefix}{key}'
+      if path in OPEN_SECTIONS:
+        continue
+      if key not in reference:
+        unknown.append((path, list(reference.keys())))
+      elif isinstance(section[key], ml_collections.ConfigDict) and isinstance(
+          reference[key], ml_collections.ConfigDict):
+        walk(section[key], reference[key], f'{path}.')
+
+  walk(config, known, '')
+  if unknown:
+    path, siblings = unknown[0]
+    parent = path.rpartition('.')[0]
+    close = difflib.get_close_matches(path.rpartition('.')[2], siblings, n=1, cutoff=0.6)
+    near = f'did you mean config.{parent + "." if parent else ""}{close[0]}? ' if close else ''
+    more = f' ({len(unknown) - 1} more: {", ".join(p for p, _ in unknown[1:4])})' if len(
+        unknown) > 1 else ''
+    raise ConfigError(
+        f'config.{path} is not a field of the config{more}; {near}Nothing reads a field the '
+        'config does not define (l2r_jax/defaults.py lists them; config.data, '
+        'config.model.kwargs and config.loss_module.sorter_kwargs take any).')
 
 
 def _check_strategies(config) -> None:

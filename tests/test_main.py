@@ -21,6 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (['--config.al.budget=1.5'], "flag --config.al.budget=1.5: '1.5' is not a whole number"),
     (['--config={bad}'], 'bad.py, line 1: invalid syntax: the config file must be Python'),
     (['--config={empty}'], 'empty: a folder; give a config file'),
+    (['--config={typo}'], 'config.al.budjet is not a field of the config; did you mean '
+                          'config.al.budget?'),
     (['--config.al.budget=300'], 'config.al.budget=300 is larger than config.al.subset=200'),
     (['--config.train.lr=nan'], 'config.train.lr must be a finite non-negative number'),
     (['--config.seeds=(0,0)'], 'config.seeds names 0 more than once'),
@@ -46,8 +48,14 @@ def test_a_refusal_is_one_line_and_exit_status_2(tmp_path, args, named):
   (tmp_path / 'file').write_text('')
   (tmp_path / 'empty').mkdir()
   (tmp_path / 'bad.py').write_text('def get_config(:\n')
-  args = [a.format(file=tmp_path / 'file', empty=tmp_path / 'empty', bad=tmp_path / 'bad.py')
-          for a in args]
+  (tmp_path / 'typo.py').write_text(   # a config file's misspelt field: nothing would read it
+      'from configs import mnist1d\n'
+      'def get_config():\n'
+      '  c = mnist1d.get_config("smoke")\n'
+      '  c.al.budjet = 5\n'
+      '  return c\n')
+  args = [a.format(file=tmp_path / 'file', empty=tmp_path / 'empty', bad=tmp_path / 'bad.py',
+                   typo=tmp_path / 'typo.py') for a in args]
   named = named.format(empty=tmp_path / 'empty')
   if not any(a.startswith('--config=') for a in args):
     args = ['--config=configs/mnist1d.py:smoke', *args]
@@ -74,6 +82,10 @@ def test_the_renamed_sections_advice_is_for_that_section_only():
     ('augment', {'scale': 1.5}, 'config.augment.scale=1.5: the zoom is drawn within 1 ± scale'),
     ('augment', {'flip': 'yes'}, 'config.augment.flip must be True or False'),
     ('augment', {'pad': -2}, 'config.augment.pad must be a non-negative integer'),
+    ('augment', {'flipp': True}, 'config.augment.flipp is not a field of the config; did you '
+                                 'mean config.augment.flip?'),
+    ('strategy', ('random',), 'config.strategy is not a field of the config; did you mean '
+                              'config.strategies?'),
 ])
 def test_config_fields_that_would_raise_later_are_refused_first(field, value, named):
   import ml_collections  # pylint: disable=g-import-not-at-top
