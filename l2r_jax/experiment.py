@@ -263,14 +263,16 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   with contextlib.ExitStack() as held:
     # An existing workdir is locked and its identity checked before any data is loaded; a new one
     # is created only once every check has passed, so a refused run leaves nothing behind.
-    if primary and os.path.isdir(workdir):
+    locked = primary and os.path.isdir(workdir)
+    if locked:
       held.enter_context(workdir_lib.lock(workdir))
     ident = workdir_lib.check_identity(workdir, config)
     experiment = _make_checked_experiment(config)
     if primary:
-      if not os.path.isdir(workdir):
-        os.makedirs(workdir)
+      if not locked:   # another run may make the same new workdir meanwhile: one gets the lock
+        os.makedirs(workdir, exist_ok=True)
         held.enter_context(workdir_lib.lock(workdir))
+        ident = workdir_lib.check_identity(workdir, config)
       workdir_lib.write_identity(workdir, ident)
     for strategy in config.strategies:
       groups = [config.seeds] if config.get('vmap_seeds', False) else [[s] for s in config.seeds]

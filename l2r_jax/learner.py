@@ -398,13 +398,16 @@ class ActiveLearner:
     record, with ``corrections`` (made so far) and ``kappa`` (the stopping signal's agreement with
     the round before, :mod:`l2r_jax.stopping`); the workdir's report follows."""
     al = self._run.state
-    trained_on = set(al.labeled.tolist())
+    # A label the last round trained on and the log no longer holds (its line cut off by a kill,
+    # or removed by hand) is unknown again: the round trains without it, and it is asked again.
+    kept = al.labeled[~self._unknown()[al.labeled]]
+    trained_on = set(kept.tolist())
     new = [i for i in self._order if i not in trained_on]
     corrected = self._corrections > (al.results[-1].get('corrections', 0) if al.results else 0)
-    if not new and not corrected:
+    if not new and not corrected and len(kept) == len(al.labeled):
       return None
     before = self._stop_set_classes(al) if al.results else None
-    al = al._replace(labeled=np.concatenate([al.labeled, np.asarray(new, np.int64)]))
+    al = al._replace(labeled=np.concatenate([kept, np.asarray(new, np.int64)]))
     (al,), (history,) = experiment_lib.train_and_evaluate(self._experiment, [al])
     after = self._stop_set_classes(al)
     record = dict(al.results[-1], corrections=self._corrections, kappa=None if (

@@ -114,10 +114,16 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
   path = path_in(workdir, IDENTITY_FILE) if os.path.isdir(workdir) else os.path.join(
       workdir, IDENTITY_FILE)
   if not os.path.exists(path):
+    ran = [name for name in ('checkpoints', 'results.jsonl')
+           if os.path.lexists(os.path.join(workdir, name))]
+    if ran:
+      raise WorkdirError(
+          f'--workdir={workdir} holds {" and ".join(ran)} but not {IDENTITY_FILE}, the record of '
+          'the experiment they belong to: restore it (resuming them with another config would '
+          'mix two experiments), or give a new --workdir.')
     return new
   try:
-    with open(path) as f:
-      old = json.load(f)
+    old = json.loads(read_text(path))
     if not isinstance(old, dict) or not all(isinstance(old.get(k, {}), dict)
                                             for k in ('data', 'fields')):
       raise ValueError('not the JSON object it writes')
@@ -208,16 +214,39 @@ _NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
 
 
 def open_refusing_links(path: str, flags: int, mode: int = 0o644) -> int:
-  """``os.open`` of a :func:`path_in` path that refuses, in one line, a link put there since (or
-  a folder where a file belongs)."""
+  """``os.open`` of a :func:`path_in` path that refuses, in one line, a link put there since, a
+  folder or anything but a file where a file belongs (a FIFO would block the process for good),
+  and, to be written, a file with hard links elsewhere (the write would reach them)."""
   try:
-    return os.open(path, flags | _NOFOLLOW, mode)
+    fd = os.open(path, flags | _NOFOLLOW | os.O_NONBLOCK, mode)
   except OSError as e:
     if e.errno == errno.ELOOP:   # a link put there since path_in looked
       raise _link_error(path) from None
     if e.errno == errno.EISDIR:
       raise _folder_error(path) from None
+    if e.errno == errno.ENXIO:   # a FIFO opened to write, nobody reading
+      raise _not_a_file_error(path) from None
     raise
+  st = os.fstat(fd)
+  problem = (_folder_error(path) if stat.S_ISDIR(st.st_mode) else
+             _not_a_file_error(path) if not stat.S_ISREG(st.st_mode) else
+             _hard_link_error(path, st.st_nlink) if st.st_nlink > 1 and flags & (
+                 os.O_WRONLY | os.O_RDWR) else None)
+  if problem is not None:
+    os.close(fd)
+    raise problem
+  return fd
+
+
+def _not_a_file_error(path: str) -> WorkdirError:
+  return WorkdirError(f'{path} is not a file (a FIFO, a socket or a device); the project keeps a '
+                      'file there. Move it away (or give a new --workdir).')
+
+
+def _hard_link_error(path: str, links: int) -> WorkdirError:
+  return WorkdirError(f'{path} has {links} hard links: writing it would change the file under its '
+                      'other names, outside the workdir too. Replace it by a copy (cp FILE '
+                      'COPY && mv COPY FILE), or give a new --workdir.')
 
 
 def _folder_error(path: str) -> WorkdirError:

@@ -92,6 +92,28 @@ def test_a_session_stopped_between_queries_and_answers_ends_as_an_uninterrupted_
   assert [r['index'] for r in saved] == indices.tolist()
 
 
+
+def test_a_trained_on_answer_lost_from_the_log_is_left_out_of_the_next_round(tmp_path):
+  # The log's last line cut off (a kill while it was written, or a hand edit) after its round
+  # trained on it: the label is unknown again, and the next round trains without it.
+  truth = _truth()
+  workdir = str(tmp_path / 'work')
+  with learner_lib.ActiveLearner(_config(), workdir) as learner:
+    for _ in range(2):
+      query = learner.query()
+      learner.teach(query, truth[query])
+    learner.train()
+    lost = int(learner.labeled[0][-1])
+  log = tmp_path / 'work' / learner_lib.ANSWERS_FILE
+  log.write_bytes(log.read_bytes()[:-10])
+  with learner_lib.ActiveLearner(_config(), workdir) as learner:
+    assert not learner.is_labeled(lost)
+    record = learner.train()
+    assert record is not None and record['num_labeled'] == 31
+    trained_on = learner._run.state.labeled   # pylint: disable=protected-access
+  assert lost not in trained_on.tolist() and len(trained_on) == 31
+
+
 def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp_path):
   truth = _truth()
   with learner_lib.ActiveLearner(_config('random'), str(tmp_path)) as learner:

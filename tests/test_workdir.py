@@ -1,6 +1,7 @@
 """A workdir holds one experiment, written by one run at a time."""
 import builtins
 import collections
+import contextlib
 import errno
 import json
 import os
@@ -736,3 +737,56 @@ def test_a_checkpoint_of_a_model_whose_code_changed_is_refused_in_one_line_and_n
   assert 'target.params.Dense_0.bias: (8,) saved, (16,) now; 14 more' in message
   assert _listing(tmp_path) == before and not (tmp_path / 'damaged').exists()
   assert (tmp_path / 'results.jsonl').read_bytes() == results
+
+
+def test_a_new_workdir_made_by_another_run_meanwhile_is_refused_naming_it(tmp_path, monkeypatch):
+  # Two runs started at once on a new workdir: the second made it (and took its lock) while the
+  # first loaded its data. The first is refused, naming it, and writes nothing.
+  new = str(tmp_path / 'new')
+  make = experiment._make_checked_experiment
+  other = contextlib.ExitStack()
+
+  def made_meanwhile(config):
+    made = make(config)
+    os.makedirs(new)
+    other.enter_context(workdir.lock(new))
+    return made
+
+  monkeypatch.setattr(experiment, '_make_checked_experiment', made_meanwhile)
+  with other, pytest.raises(errors.WorkdirInUse, match=f'is in use by process {os.getpid()}'):
+    experiment.run(_config(), new)
+  assert os.listdir(new) == []
+
+
+def test_runs_without_the_record_of_their_experiment_are_refused(tmp_path, finished):
+  shutil.copytree(finished, tmp_path / 'copy')
+  os.remove(tmp_path / 'copy' / workdir.IDENTITY_FILE)
+  before = _listing(tmp_path / 'copy')
+  with pytest.raises(errors.WorkdirError, match='holds checkpoints and results.jsonl but not '
+                     'experiment.json, the record of the experiment they belong to'):
+    experiment.run(_config(**{'al.cycles': 3, 'al.budget': 16}), str(tmp_path / 'copy'))
+  assert _listing(tmp_path / 'copy') == before
+
+
+@pytest.mark.parametrize('name', ['results.jsonl', 'experiment.json', 'lock'])
+def test_a_fifo_where_a_file_belongs_is_refused_in_one_line(tmp_path, finished, name):
+  shutil.copytree(finished, tmp_path / 'copy')
+  os.remove(tmp_path / 'copy' / name) if (tmp_path / 'copy' / name).exists() else None
+  os.mkfifo(tmp_path / 'copy' / name)
+  with pytest.raises(errors.WorkdirError, match=f'{name} is not a file .a FIFO'):
+    experiment.run(_config(**{'al.cycles': 3}), str(tmp_path / 'copy'))
+
+
+@pytest.mark.parametrize('name', ['results.jsonl', 'lock'])
+def test_a_file_hard_linked_elsewhere_is_never_written_through(tmp_path, finished, name):
+  shutil.copytree(finished, tmp_path / 'copy')
+  outside = tmp_path / 'users_file'    # the user's copy, made with ln instead of cp
+  target = tmp_path / 'copy' / name
+  outside.write_bytes(target.read_bytes() if target.exists() else b'a file of the user\n')
+  kept = outside.read_bytes()
+  if target.exists():
+    target.unlink()
+  os.link(outside, target)
+  with pytest.raises(errors.WorkdirError, match=f'{name} has 2 hard links'):
+    experiment.run(_config(**{'al.cycles': 4}), str(tmp_path / 'copy'))
+  assert outside.read_bytes() == kept
