@@ -16,6 +16,7 @@ in one line naming what is wrong.
 model's outputs equal the learner's bit for bit on the same machine.
 """
 import hashlib
+import inspect
 import json
 import os
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
@@ -138,6 +139,15 @@ class ExportedModel:
     return Predictions(self.task, counts=density.sum(axis=(1, 2)), density=density)
 
 
+def _source_file(constructor: Any) -> Optional[str]:
+  """The file defining a model's constructor (a config file's module has a made-up name), or
+  None where it has none."""
+  try:
+    return os.path.abspath(inspect.getsourcefile(constructor))
+  except (TypeError, OSError):
+    return None
+
+
 def from_training(config: ml_collections.ConfigDict, dataset, target: Any,
                   provenance: Optional[Mapping[str, Any]] = None) -> ExportedModel:
   """The :class:`ExportedModel` of a trained target (a ``train.State``'s ``target``) of the
@@ -148,6 +158,7 @@ def from_training(config: ml_collections.ConfigDict, dataset, target: Any,
       'format': FORMAT, 'l2r_jax_version': l2r_jax.__version__, 'task': dataset.task,
       'task_params': {k: _json(v) for k, v in dataset.task_params.items() if k in _TASK_PARAMS},
       'model': {'name': config.model.name, 'qualified_name': errors.qualified_name(constructor),
+                'defined_in': _source_file(constructor),
                 'kwargs': _json(dict(config.model.get('kwargs', {}))),
                 'dropout': float(config.model.get('dropout', 0.0) or 0.0),
                 'num_outputs': int(dataset.num_outputs)},
@@ -221,9 +232,11 @@ def load_model(path: str) -> ExportedModel:
                       f'{l2r_jax.__version__}) reads format {FORMAT}.')
   if name not in models_lib.TARGETS:
     module = model.get('qualified_name', '?').rsplit('.', 1)[0]
-    raise ExportError(f'{path}: its model {name!r} ({model.get("qualified_name")}) is not '
-                      f'registered in this process: import the module that registers it '
-                      f'({module}) before load_model.')
+    where = (f'the file {model["defined_in"]}' if model.get('defined_in') else
+             f'the module {module}')
+    raise ExportError(f'{path}: its model {name!r} is not registered in this process: import '
+                      f'{where}, which registers it, before load_model (a config file: '
+                      'importlib.util.spec_from_file_location, or import it by its module name).')
   lacking = [k for k in ('input_shape', 'preprocessing', 'task', 'variables_sha256')
              if k not in spec]
   if lacking:

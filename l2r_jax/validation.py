@@ -275,11 +275,13 @@ def check_model(config: ml_collections.ConfigDict, dataset, task) -> None:
     _check_mc_dropout(model, config, dataset.x_train.shape[1:])
   expected = (2, *task.prediction_shape)
   if tuple(prediction.shape) != expected:
+    fix = ('its last layer must have num_outputs units (the number of classes it is given)'
+           if dataset.task == 'classification' else 'set config.model.kwargs so that its output '
+           'resolution matches the targets (heatmap_size, density_stride)')
     raise ConfigError(
         f'config.model.name={config.model.name!r} predicts shape {tuple(prediction.shape)} for '
         f'a batch of 2, but the {dataset.task} data of {config.data.name!r} needs '
-        f'{expected}. Choose a model for this task, or set config.model.kwargs so that its '
-        'output resolution matches the targets (heatmap_size, density_stride).')
+        f'{expected}. Choose a model for this task, or {fix}.')
   aug = config.get('augment')
   problem = task.crop_problem(aug.get('crop') if aug else None, dataset.x_train.shape[1:])
   if problem:
@@ -323,6 +325,14 @@ def check_model_contract(model, constructor, where: str, sample_shape, data: str
     if not hasattr(prediction, 'shape') or prediction.shape[:1] != (2,):
       raise ConfigError(f'{where}: its prediction must be one array with the batch first; for a '
                         f'batch of 2 it is {_describe(prediction)}.')
+    if not jnp.issubdtype(prediction.dtype, jnp.floating):
+      raise ConfigError(f'{where}: its prediction must be floating point (logits, heatmaps or a '
+                        f'density map); it is {prediction.dtype}: leave out the cast or the '
+                        'arg-max that made it so.')
+    if not isinstance(features.stages, (tuple, list)):
+      raise ConfigError(f'{where}: features.stages must be a tuple of every block\'s output, the '
+                        f'last block\'s last (one block: stages=(last,)); it is '
+                        f'{_describe(features.stages)}.')
     maps = [('features.last', features.last)] + [
         (f'features.stages[{i}]', f) for i, f in enumerate(tuple(features.stages))]
     if not features.stages:

@@ -3,6 +3,7 @@ import os
 
 import chex
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from PIL import Image
@@ -94,6 +95,10 @@ class _Broken(nn.Module):
       return logits, models_lib.Features(last=h, stages=(h[:, :2],))
     if self.how == 'three_outputs':
       return logits, features, h
+    if self.how == 'stages_an_array':
+      return logits, models_lib.Features(last=h, stages=h)
+    if self.how == 'integer_logits':
+      return logits.astype(jnp.int32), features
     return logits, features
 
 
@@ -134,6 +139,9 @@ class _BatchNormWithoutAxis(nn.Module):
                       r'array of shape \(2,\)'),
     ('no_stages', r'features.stages is empty'),
     ('stages_end_elsewhere', r'features.stages\[-1\] \(shape \(2, 2\)\) must be the last block'),
+    ('stages_an_array', r'features.stages must be a tuple of every block.s output.*it is an array '
+                        r'of shape \(2, 4\)'),
+    ('integer_logits', r'its prediction must be floating point .* it is int32'),
 ])
 def test_a_model_that_breaks_the_contract_is_refused_naming_what_to_change(how, message):
   model = _Broken(3, how)
@@ -209,6 +217,11 @@ def _dataset(**changes):
      r'y_train\[3\]=3 is not a class of num_outputs=3 \(0 .. 2; -1 marks an unknown label\)'),
     (dict(y_test=np.array([0, -1], np.int32)), r'y_test\[1\]=-1 is not a class'),
     (dict(y_train=np.zeros(6, np.float32)), 'y_train is float32; classes are integers'),
+    (dict(y_train=np.array(['cat', 'dog'] * 3), y_test=np.array(['cat', 'dog'])),
+     r'y_train holds <U3 values \(class names\?\); classes are integers .* '
+     r'Dataset\(class_names=names\)'),
+    (dict(x_train=np.zeros(6, np.float32), x_test=np.zeros(2, np.float32)),
+     r'x_train has shape \(6,\): a sample per row .* x.reshape\(-1, 1\)'),
     (dict(x_train=np.zeros((6, 4), np.uint8)), r'x_train is uint8.*x.astype\(np.float32\)'),
     (dict(x_test=np.zeros((2, 5), np.float32)), r'test inputs are \(5,\) and pool inputs \(4,\)'),
     (dict(task='segmentation'), "task='segmentation'; choose one of"),

@@ -150,12 +150,21 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
     _check_split(d, split, where)
   if len(d.x_train) == 0:
     raise ConfigError(f'{where}: the pool (Dataset.x_train) is empty.')
+  if len(getattr(d.x_train, 'shape', ())) < 2:
+    raise ConfigError(f'{where}: Dataset.x_train has shape {tuple(d.x_train.shape)}: a sample '
+                      'per row and its features after, [N, ...]; one feature a sample is '
+                      'x.reshape(-1, 1).')
   if len(d.x_test) and tuple(d.x_test.shape[1:]) != tuple(d.x_train.shape[1:]):
     raise ConfigError(f'{where}: test inputs are {tuple(d.x_test.shape[1:])} and pool inputs '
                       f'{tuple(d.x_train.shape[1:])}; give both one shape.')
   if d.task == 'classification':
     for split in ('train', 'test'):
       y = getattr(d, f'y_{split}')
+      if y.dtype.kind in 'OSU':
+        raise ConfigError(f'{where}: Dataset.y_{split} holds {y.dtype} values (class names?); '
+                          'classes are integers 0 .. num_outputs - 1: map each name to its '
+                          'index (names = sorted(set(y)); y = np.array([names.index(v) for v in '
+                          'y], np.int32)) and give the names as Dataset(class_names=names).')
       if not np.issubdtype(y.dtype, np.integer):
         raise ConfigError(f'{where}: Dataset.y_{split} is {y.dtype}; classes are integers: '
                           'convert with y.astype(np.int32).')
