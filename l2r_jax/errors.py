@@ -79,6 +79,13 @@ def qualified_name(obj) -> str:
   return f'{getattr(obj, "__module__", "?")}.{getattr(obj, "__qualname__", type(obj).__name__)}'
 
 
+def check_name(what: str, name) -> None:
+  """Refuses a registration's ``name`` that a config could not give: not text, or empty."""
+  if not isinstance(name, str) or not name.strip():
+    raise ConfigError(f'{what}: the name must be non-empty text (what config sets to choose '
+                      f'it), got {name!r}.')
+
+
 def check_replacement(what: str, name: str, old, new) -> None:
   """Refuses registering ``new`` under ``name`` where another object (by qualified name) holds it;
   the same one again (a notebook cell run twice) replaces it."""

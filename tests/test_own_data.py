@@ -193,6 +193,14 @@ def test_registration_is_public_and_refuses_taken_names():
     l2r_jax.register_model('cnn1d', _Recorder)
   with pytest.raises(errors.ConfigError, match="'digits' is a built-in dataset"):
     l2r_jax.register_dataset('digits', lambda c: None)
+  for name in ('', 3, None):
+    with pytest.raises(errors.ConfigError, match='the name must be non-empty text'):
+      l2r_jax.register_model(name, _Recorder)
+  with pytest.raises(errors.ConfigError, match=r'give the class, _Broken, not a module made of'):
+    l2r_jax.register_model('an_instance', _Broken(3))
+  with pytest.raises(errors.ConfigError, match='the loader must take one argument, config.data'):
+    l2r_jax.register_dataset('no_argument', lambda: None)
+  assert 'an_instance' not in models_lib.TARGETS and 'no_argument' not in data_lib.LOADERS
   try:
     l2r_jax.register_model('recorder_model', _Recorder)
     l2r_jax.register_model('recorder_model', _Recorder)   # the same class again: a cell re-run

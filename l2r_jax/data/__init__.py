@@ -5,6 +5,7 @@ adds a dataset with :func:`register_dataset`; every dataset, built in or not, is
 :class:`Dataset`'s contract when it is loaded (:func:`check_dataset`).
 """
 import importlib
+import inspect
 from typing import Callable, Dict
 
 import ml_collections
@@ -52,12 +53,20 @@ def register_dataset(name: str, loader: Callable[[ml_collections.ConfigDict], Da
   returns a :class:`Dataset`, checked by :func:`check_dataset`. A built-in name cannot be taken;
   registering a user name again replaces the earlier loader only if it has the same qualified name
   (a notebook cell run twice)."""
+  errors.check_name('register_dataset', name)
   if name in BUILT_IN:
     raise ConfigError(f'register_dataset: {name!r} is a built-in dataset; choose another name '
                       f'(built in: {sorted(BUILT_IN)}).')
   if not callable(loader):
     raise ConfigError(f'register_dataset({name!r}, ...): give a function config.data -> '
                       f'Dataset, not {type(loader).__name__}.')
+  try:
+    inspect.signature(loader).bind(None)
+  except TypeError:
+    raise ConfigError(f'register_dataset({name!r}, ...): the loader must take one argument, '
+                      'config.data (its own fields beside name), and return a Dataset.') from None
+  except ValueError:   # no signature to read (a builtin): called as it is
+    pass
   errors.check_replacement('register_dataset', name, LOADERS.get(name), loader)
   LOADERS[name] = loader
   return loader

@@ -54,9 +54,14 @@ def register_model(name: str, constructor: Callable[..., nn.Module]) -> Callable
   The module must honour the contract in this package's docstring; it is checked (traced, not run)
   before anything trains. A built-in name cannot be taken; registering a user name again replaces
   the earlier model only if it has the same qualified name (a notebook cell run twice)."""
+  errors.check_name('register_model', name)
   if name in BUILT_IN:
     raise ConfigError(f'register_model: {name!r} is a built-in model; choose another name '
                       f'(built in: {sorted(BUILT_IN)}).')
+  if isinstance(constructor, nn.Module):
+    raise ConfigError(f'register_model({name!r}, ...): give the class, {type(constructor).__name__}'
+                      f', not a module made of it: the driver makes it, with num_outputs and '
+                      'config.model.kwargs.')
   errors.check_replacement('register_model', name, TARGETS.get(name), constructor)
   if not callable(constructor):
     raise ConfigError(f'register_model({name!r}, ...): give a Flax module class or a function '
