@@ -5,6 +5,8 @@ without a traceback; any other exception is a bug and keeps its traceback. Each 
 built-in error of its kind (``ValueError``, ``FileNotFoundError``), for callers of the library.
 Every error class of the project is defined here, one per kind of input refused.
 """
+import errno
+from typing import Optional
 
 
 class Refusal(Exception):
@@ -92,3 +94,21 @@ def check_replacement(what: str, name: str, old, new) -> None:
   if old is not None and qualified_name(old) != qualified_name(new):
     raise ConfigError(f'{what}: {name!r} is registered already, as {qualified_name(old)}; choose '
                       'another name.')
+
+
+def out_of_space(error: BaseException) -> Optional[str]:
+  """The one line a command prints for ``error`` if it (or an error that caused it) is a full disk
+  or an exceeded quota, wherever it was met (a results line, a checkpoint, the report); None for
+  any other error. A full disk loses nothing: every write is whole or absent."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        text in str(error) for text in ('No space left on device', 'Disk quota exceeded'))
+    if full:
+      where = getattr(error, 'filename', None)
+      return (f'the disk is full{f" (writing {where})" if where else ""}: nothing written is '
+              'lost, every write is whole or absent. Free some space, then run the same '
+              'command again: it resumes where it stopped.')
+    error = error.__cause__ or error.__context__
+  return None

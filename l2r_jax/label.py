@@ -517,6 +517,12 @@ def main(argv):
   except errors.Refusal as e:
     print(f'l2r_jax.label: {e}', file=sys.stderr)
     sys.exit(2)
+  except Exception as e:  # pylint: disable=broad-except  (a full disk, met anywhere)
+    full = errors.out_of_space(e)
+    if full is None:
+      raise
+    print(f'l2r_jax.label: {full}', file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == '__main__':

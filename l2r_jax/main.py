@@ -48,6 +48,12 @@ def main(argv):
     # The project's own refusal: its message names what to change; a traceback is for bugs.
     print(f'l2r_jax: {e}', file=sys.stderr)
     sys.exit(2)
+  except Exception as e:  # pylint: disable=broad-except  (a full disk, met anywhere)
+    full = errors.out_of_space(e)
+    if full is None:
+      raise
+    print(f'l2r_jax: {full}', file=sys.stderr)
+    sys.exit(2)
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:   # the one process that writes the report
     with open(os.path.join(FLAGS.workdir, 'summary.md'), encoding='utf-8') as f:

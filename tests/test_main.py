@@ -141,3 +141,43 @@ def test_none_on_the_command_line_sets_none_where_a_field_held_text_or_a_number(
   twice = ['prog', '--config.strategies=entropy', '--config.strategies=(\'l2r\',)']
   assert parse(twice, ours=False).strategies == ('entropy', 'l2r')
   assert parse(twice, ours=True).strategies == ('l2r',)
+
+
+def test_a_full_disk_met_anywhere_is_one_line_and_the_same_command_resumes(tmp_path):
+  # The disk fills as the first results line is appended (after the cycle's checkpoint).
+  script = (
+      'import errno, sys\n'
+      'from absl import app\n'
+      'from l2r_jax import main, workdir\n'
+      'def full(path, text):\n'
+      "  raise OSError(errno.ENOSPC, 'No space left on device', path)\n"
+      'if sys.argv.pop(1) == "full":\n'
+      '  workdir.append_synced = full\n'
+      'app.run(main.main, flags_parser=main.parse_flags)\n')
+  args = ['--config=configs/mnist1d.py:smoke', f'--workdir={tmp_path / "run"}',
+          "--config.strategies=('random',)", '--config.al.cycles=1']
+  out = subprocess.run([sys.executable, '-c', script, 'full', *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and 'Traceback' not in out.stderr, out.stderr[-2000:]
+  assert out.stderr.strip().splitlines()[-1] == (
+      f'l2r_jax: the disk is full (writing {tmp_path / "run" / "results.jsonl"}): nothing written '
+      'is lost, every write is whole or absent. Free some space, then run the same command '
+      'again: it resumes where it stopped.')
+  out = subprocess.run([sys.executable, '-c', script, 'free', *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert len((tmp_path / 'run' / 'results.jsonl').read_text().splitlines()) == 1
+
+
+def test_only_a_full_disk_is_taken_for_one():
+  import errno  # pylint: disable=g-import-not-at-top
+  from l2r_jax import errors  # pylint: disable=g-import-not-at-top
+  try:
+    try:
+      raise OSError(errno.EDQUOT, 'Disk quota exceeded')
+    except OSError as e:
+      raise RuntimeError('RESOURCE_EXHAUSTED while writing the checkpoint') from e
+  except RuntimeError as chained:
+    assert errors.out_of_space(chained).startswith('the disk is full: nothing written is lost')
+  assert errors.out_of_space(ValueError('Tensor shapes do not match')) is None
+  assert errors.out_of_space(OSError(errno.EACCES, 'Permission denied')) is None
