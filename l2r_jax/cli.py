@@ -1,11 +1,15 @@
-"""What the command lines share: absl's flag parsing, its failures as one line."""
+"""What the command lines share: absl's flag parsing, its failures as one line, and refusals
+(and a full disk) as one line and exit status 2."""
+import contextlib
 import difflib
 import re
 import sys
+from typing import Iterator
 
 from absl import flags
 
 from l2r_jax import defaults
+from l2r_jax import errors
 
 FLAGS = flags.FLAGS
 
@@ -117,3 +121,21 @@ def parse_flags(argv):
     sys.exit(2)
   finally:
     sys.argv = command_line
+
+
+@contextlib.contextmanager
+def one_line_refusals(program: str) -> Iterator[None]:
+  """A :class:`l2r_jax.errors.Refusal`, or a full disk met anywhere
+  (:func:`l2r_jax.errors.out_of_space`), ends the command with one line on stderr, after
+  ``program``'s name, and exit status 2; a traceback is for bugs."""
+  try:
+    yield
+  except errors.Refusal as e:
+    print(f'{program}: {e}', file=sys.stderr)
+    sys.exit(2)
+  except Exception as e:  # pylint: disable=broad-except  (a full disk, met anywhere)
+    full = errors.out_of_space(e)
+    if full is None:
+      raise
+    print(f'{program}: {full}', file=sys.stderr)
+    sys.exit(2)

@@ -480,7 +480,7 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   typed = list(sys.argv)
-  try:
+  with cli.one_line_refusals('l2r_jax.label'):
     if argv[1] == 'answer' and not FLAGS.answers:
       raise errors.ConfigError('answer: give --answers=FILE (the query.csv with its label column '
                                'filled in, or JSON lines).')
@@ -514,15 +514,6 @@ def main(argv):
         path = learner.export(FLAGS.to)
         print(f'the model of round {learner.rounds - 1} exported to {path}: '
               f'l2r_jax.load_model({path!r}).predict([...files or inputs])')
-  except errors.Refusal as e:
-    print(f'l2r_jax.label: {e}', file=sys.stderr)
-    sys.exit(2)
-  except Exception as e:  # pylint: disable=broad-except  (a full disk, met anywhere)
-    full = errors.out_of_space(e)
-    if full is None:
-      raise
-    print(f'l2r_jax.label: {full}', file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == '__main__':

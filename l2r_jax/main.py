@@ -6,14 +6,13 @@ Any config field can be overridden, e.g. ``--config.seeds='(0,1,2)' --config.al.
 Running again with the same workdir resumes where the last run stopped.
 """
 import os
-import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from l2r_jax import errors
+from l2r_jax import cli
 from l2r_jax.cli import parse_flags
 from l2r_jax import experiment
 
@@ -42,18 +41,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   if FLAGS.distributed:
     initialize_distributed()
-  try:
+  with cli.one_line_refusals('l2r_jax'):
     experiment.run(FLAGS.config, FLAGS.workdir)
-  except errors.Refusal as e:
-    # The project's own refusal: its message names what to change; a traceback is for bugs.
-    print(f'l2r_jax: {e}', file=sys.stderr)
-    sys.exit(2)
-  except Exception as e:  # pylint: disable=broad-except  (a full disk, met anywhere)
-    full = errors.out_of_space(e)
-    if full is None:
-      raise
-    print(f'l2r_jax: {full}', file=sys.stderr)
-    sys.exit(2)
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:   # the one process that writes the report
     with open(os.path.join(FLAGS.workdir, 'summary.md'), encoding='utf-8') as f:
