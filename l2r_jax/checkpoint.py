@@ -104,7 +104,7 @@ def read_latest(directory: str, models_template: Any,
     mgr.close()
 
 
-def _array_shapes(tree: Any) -> Dict[str, Tuple[int, ...]]:
+def array_shapes(tree: Any) -> Dict[str, Tuple[int, ...]]:
   """``{path: shape}`` of a tree of arrays (or of orbax's metadata of one), its path the keys and
   field names joined by dots, as orbax names a saved array."""
   def name(key):
@@ -120,27 +120,35 @@ def _refuse_another_model(directory: str, step: int, models_template: Any,
   damage, but a model built otherwise since it was saved. Returns where the metadata cannot be
   read (damage) or fits."""
   try:
-    saved = _array_shapes(ocp.StandardCheckpointHandler().metadata(
+    saved = array_shapes(ocp.StandardCheckpointHandler().metadata(
         epath.Path(directory) / str(step) / 'models'))
   except Exception:  # pylint: disable=broad-except  (unreadable: damage, handled as such)
     return
   templates = [models_template, *(template for template, _ in older_layouts)]
-  if not saved or any(_array_shapes(t) == saved for t in templates):
+  if not saved or any(array_shapes(t) == saved for t in templates):
     return
-  now = _array_shapes(models_template)
+  detail = shape_difference(saved, array_shapes(models_template))
+  if detail is None:
+    return
+  raise WorkdirError(
+      f'{directory}: the checkpoint of cycle {step} holds another model than the config builds '
+      f'now ({detail}): the model\'s code, or a default of its fields, changed since the run '
+      'was saved. Run the model as it is now in a new --workdir (this one keeps the runs of the '
+      'model it was made with), or restore the model\'s code as it was; nothing was moved.')
+
+
+def shape_difference(saved: Dict[str, Tuple[int, ...]], now: Dict[str, Tuple[int, ...]]
+                     ) -> Optional[str]:
+  """How arrays saved differ from a model's now (:func:`array_shapes` of each), a weight's first:
+  ``'path: (a,) saved, (b,) now; N more'``; None where they do not."""
   differs = sorted(set(saved) ^ set(now)) or sorted(k for k in saved if saved[k] != now[k])
   if not differs:
-    return
-  first = next((k for k in differs if '.params.' in k), differs[0])   # a weight, not its moments
+    return None
+  first = next((k for k in differs if 'params.' in k), differs[0])   # a weight, not its moments
   detail = (f'{first}: {saved[first]} saved, {now[first]} now' if first in saved and first in now
             else f'{first}: saved, not in the model now' if first in saved else
             f'{first}: in the model now, not saved')
-  more = f'; {len(differs) - 1} more' if len(differs) > 1 else ''
-  raise WorkdirError(
-      f'{directory}: the checkpoint of cycle {step} holds another model than the config builds '
-      f'now ({detail}{more}): the model\'s code, or a default of its fields, changed since the run '
-      'was saved. Run the model as it is now in a new --workdir (this one keeps the runs of the '
-      'model it was made with), or restore the model\'s code as it was; nothing was moved.')
+  return detail + (f'; {len(differs) - 1} more' if len(differs) > 1 else '')
 
 
 def _restore(mgr: ocp.CheckpointManager, step: int, models_template: Any,

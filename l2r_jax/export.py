@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 import l2r_jax
+from l2r_jax import checkpoint
 from l2r_jax import errors
 from l2r_jax import models as models_lib
 from l2r_jax import numerics
@@ -261,6 +262,13 @@ def load_model(path: str) -> ExportedModel:
   except Exception as e:  # pylint: disable=broad-except  (msgpack's and flax's errors alike)
     raise ExportError(f'{os.path.join(path, VARIABLES_FILE)} does not hold this model\'s '
                       f'weights ({type(e).__name__}: {str(e)[:200]}).') from None
+  differs = checkpoint.shape_difference(checkpoint.array_shapes(variables),
+                                        checkpoint.array_shapes(template))
+  if differs:
+    raise ExportError(f'{os.path.join(path, VARIABLES_FILE)} holds weights of other shapes than '
+                      f'the model {name!r} builds now ({differs}): its code, or a default of its '
+                      'fields, changed since the export. Load it with the model\'s code as it '
+                      'was, or export the model again.')
   try:
     return ExportedModel(spec, variables)
   except (KeyError, TypeError, ValueError) as e:

@@ -54,7 +54,7 @@ def test_constructors_that_cannot_take_the_drivers_arguments_are_refused(monkeyp
   monkeypatch.setitem(models_lib.TARGETS, 'recorder', _Recorder)
   with pytest.raises(errors.ConfigError, match=r'does not declare depth, given in '
                                                r"config.model.kwargs=\{'depth': 2\}.*declares "
-                                               r'num_outputs, width'):
+                                               r'num_outputs, width\)'):   # not flax's parent, name
     models_lib.make_target(_config('recorder', depth=2), 3)
   monkeypatch.setitem(models_lib.TARGETS, 'fixed', lambda width=3: _Recorder(2, width))
   with pytest.raises(errors.ConfigError, match='does not declare num_outputs: add a field'):
@@ -234,6 +234,8 @@ def _dataset(**changes):
     (dict(x_test=np.zeros((2, 5), np.float32)), r'test inputs are \(5,\) and pool inputs \(4,\)'),
     (dict(task='segmentation'), "task='segmentation'; choose one of"),
     (dict(num_outputs=0), 'num_outputs must be a positive int'),
+    (dict(num_outputs=1, y_train=np.zeros(6, np.int32), y_test=np.zeros(2, np.int32)),
+     'num_outputs=1 for classification: a classifier tells at least 2 classes apart'),
     (dict(y_train=[0, 1, 2, 0, 1, 1]), 'y_train must be a numpy array'),
     (dict(class_names=('a', 'b')), 'class_names has 2 names for num_outputs=3'),
     (dict(pool_ids=['a'] * 6), 'pool_ids must name each pool sample once'),

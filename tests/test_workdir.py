@@ -790,3 +790,25 @@ def test_a_file_hard_linked_elsewhere_is_never_written_through(tmp_path, finishe
   with pytest.raises(errors.WorkdirError, match=f'{name} has 2 hard links'):
     experiment.run(_config(**{'al.cycles': 4}), str(tmp_path / 'copy'))
   assert outside.read_bytes() == kept
+
+
+def test_an_export_of_a_model_whose_code_changed_is_refused_when_loaded(tmp_path, monkeypatch):
+  import l2r_jax  # pylint: disable=g-import-not-at-top
+  from examples import breast_cancer  # pylint: disable=g-import-not-at-top
+  from l2r_jax import export  # pylint: disable=g-import-not-at-top
+  l2r_jax.register_model('mlp_as_its_code_is_today', _mlp_as_its_code_is_today)
+  config = breast_cancer.get_config('smoke')
+  config.model.name = 'mlp_as_its_code_is_today'
+  config.model.dropout = 0.0
+  config.strategies = ('random',)
+  experiment.run(config, str(tmp_path / 'run'))
+  made = experiment.make_experiment(config)
+  state = runs.read_run(made, str(tmp_path / 'run'), 'random', 0)
+  path = export.save(export.from_training(config, made.dataset, state.train_state.target),
+                     str(tmp_path / 'model'))
+  assert export.load_model(path).predict(made.dataset.x_test[:2]).probabilities.shape == (2, 2)
+  monkeypatch.setitem(HIDDEN, 'width', 16)
+  with pytest.raises(errors.ExportError, match=r'holds weights of other shapes than the model '
+                     r"'mlp_as_its_code_is_today' builds now \(params.Dense_0.bias: \(8,\) saved, "
+                     r'\(16,\) now; 4 more\)'):
+    export.load_model(path)

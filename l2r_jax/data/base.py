@@ -157,6 +157,9 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
   if len(d.x_test) and tuple(d.x_test.shape[1:]) != tuple(d.x_train.shape[1:]):
     raise ConfigError(f'{where}: test inputs are {tuple(d.x_test.shape[1:])} and pool inputs '
                       f'{tuple(d.x_train.shape[1:])}; give both one shape.')
+  if d.task == 'classification' and d.num_outputs < 2:
+    raise ConfigError(f'{where}: Dataset.num_outputs={d.num_outputs} for classification: a '
+                      'classifier tells at least 2 classes apart.')
   if d.task == 'classification':
     for split in ('train', 'test'):
       y = getattr(d, f'y_{split}')

@@ -70,6 +70,9 @@ def register_model(name: str, constructor: Callable[..., nn.Module]) -> Callable
   return constructor
 
 
+FLAX_FIELDS = ('parent', 'name')   # every flax.linen.Module's own, not the model's settings
+
+
 def declared_arguments(constructor: Callable[..., Any]) -> Optional[Tuple[str, ...]]:
   """The keyword arguments ``constructor`` declares, or None if it takes any (``**kwargs``)."""
   try:
@@ -105,7 +108,7 @@ def make_target(model_config, num_outputs: int, bn_axis_name=None) -> nn.Module:
   if rejected:
     raise ConfigError(f'{where} does not declare {", ".join(rejected)}, given in '
                       f'config.model.kwargs={kwargs}: remove them, or add them to the model '
-                      f'(it declares {", ".join(declared)}).')
+                      f'(it declares {", ".join(d for d in declared if d not in FLAX_FIELDS)}).')
   offered = {'num_outputs': num_outputs, 'bn_axis_name': bn_axis_name}
   if dropout:
     offered['dropout'] = dropout
