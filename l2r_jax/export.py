@@ -94,7 +94,7 @@ class ExportedModel:
     if isinstance(x, (list, tuple)) and x and all(isinstance(p, (str, os.PathLike)) for p in x):
       return self.preprocessing.read_files(x)
     if preprocessed:
-      x = np.asarray(x, np.float32)
+      x = preprocessing_lib.real_inputs(x)
       if tuple(x.shape[1:]) != self.input_shape:
         raise preprocessing_lib.InputError(f'inputs of shape {x.shape}: the model takes '
                                            f'[n, {", ".join(map(str, self.input_shape))}].')

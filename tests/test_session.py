@@ -74,6 +74,14 @@ def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_ref
       learner.predict(pixels.astype(np.float32))     # 0..255 as floats: scored blind
     with pytest.raises(errors.InputError, match=r'takes \[n, 32, 32, 3\]'):
       learner.predict(pixels[:, :16])
+    ready = learner.dataset.x_test[np.arange(2)]
+    with pytest.raises(errors.InputError, match='inputs of complex numbers: give an array of real'):
+      learner.predict(ready.astype(np.complex64), preprocessed=True)
+    with pytest.raises(errors.InputError, match='inputs of <U1 values, not numbers'):
+      learner.predict(np.full(ready.shape, 'x'), preprocessed=True)
+    ready[1, 0, 0, 0] = np.nan    # named as the inputs', not taken for a training diverged
+    with pytest.raises(errors.NumericsError, match=r'The inputs.*NaN'):
+      learner.predict(ready, preprocessed=True)
     empty = tmp_path / 'empty.png'
     empty.write_bytes(b'')
     with pytest.raises(errors.InputError) as refused:    # every file named, with its reason

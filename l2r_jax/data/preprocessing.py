@@ -79,8 +79,7 @@ class Preprocessing(NamedTuple):
       elif not np.issubdtype(x.dtype, np.floating):
         raise InputError(f'image inputs of dtype {x.dtype}: give uint8 pixels (0..255) or floats '
                          'in [0, 1], or file paths.')
-    x = np.asarray(x, np.float32)
-    numerics.check_data(x, 'The inputs')
+    x = real_inputs(x)
     self._check_range(x)
     return ((x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(
         np.float32)
@@ -129,3 +128,16 @@ def affine_from_data(x: Any) -> Preprocessing:
   if not isinstance(x, np.ndarray) or not x.size:
     return IDENTITY
   return IDENTITY._replace(value_range=(float(np.min(x)), float(np.max(x))))
+
+
+def real_inputs(x: Any) -> np.ndarray:
+  """``x`` as float32, refused (:class:`InputError`) in one line if it holds anything but real
+  numbers: text, objects, complex numbers, NaN or infinities."""
+  x = np.asarray(x)
+  if x.dtype.kind in 'USOVc':
+    what = 'complex numbers' if x.dtype.kind == 'c' else f'{x.dtype} values, not numbers'
+    raise InputError(f'inputs of {what}: give an array of real numbers (or file paths, for '
+                     'images).')
+  x = x.astype(np.float32)
+  numerics.check_data(x, 'The inputs')
+  return x
