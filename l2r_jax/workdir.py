@@ -27,6 +27,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import stat
 import time
@@ -298,6 +299,22 @@ def write_atomic(path: str, content: Union[str, bytes]) -> None:
   _sync_folder(os.path.dirname(path))
 
 
+def _remove_dead_temporaries(workdir: str) -> None:
+  """Removes the temporary files :func:`write_atomic` left in the workdir and its ``query/``
+  folder when its process was killed between writing and renaming (``NAME.tmp-PID``, the process
+  gone): never the file they were to replace."""
+  for folder in (workdir, os.path.join(workdir, 'query')):
+    if not os.path.isdir(folder) or os.path.islink(folder):
+      continue
+    for entry in os.scandir(folder):
+      found = re.fullmatch(r'.+\.tmp-(\d+)', entry.name)
+      if found and entry.is_file(follow_symlinks=False) and not _running(int(found.group(1))):
+        try:
+          os.remove(entry.path)
+        except OSError:
+          pass
+
+
 def append_synced(path: str, text: str) -> None:
   """Appends ``text`` to the file at ``path`` (a :func:`path_in` path; created if absent) and
   syncs it before returning. On a write error (a full disk) the file is cut back to its former
@@ -349,7 +366,7 @@ def _running(pid: Any) -> bool:
     return False
   try:
     os.kill(pid, 0)
-  except ProcessLookupError:
+  except (ProcessLookupError, OverflowError):   # gone, or a number no process has
     return False
   except PermissionError:
     return True
@@ -411,6 +428,7 @@ def lock(workdir: str) -> Iterator[None]:
   os.lseek(fd, 0, os.SEEK_SET)
   os.write(fd, json.dumps(me).encode())
   os.fsync(fd)
+  _remove_dead_temporaries(workdir)
   try:
     yield
   finally:

@@ -812,3 +812,18 @@ def test_an_export_of_a_model_whose_code_changed_is_refused_when_loaded(tmp_path
                      r"'mlp_as_its_code_is_today' builds now \(params.Dense_0.bias: \(8,\) saved, "
                      r'\(16,\) now; 4 more\)'):
     export.load_model(path)
+
+
+def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_run(tmp_path, finished):
+  shutil.copytree(finished, tmp_path / 'copy')
+  (tmp_path / 'copy' / 'query').mkdir()
+  dead = 2 ** 22 + 7           # above Linux's largest pid: no process has it
+  left = [tmp_path / 'copy' / f'results.jsonl.tmp-{dead}',
+          tmp_path / 'copy' / 'query' / f'query.csv.tmp-{dead}']
+  alive = tmp_path / 'copy' / 'summary.md.tmp-1'   # a live process's (init): kept
+  for path in left + [alive]:
+    path.write_text('half of a file')
+  experiment.run(_config(**{'al.cycles': 3}), str(tmp_path / 'copy'))
+  assert not any(path.exists() for path in left) and alive.exists()
+  assert (tmp_path / 'copy' / 'results.jsonl').read_text() == (
+      finished / 'results.jsonl').read_text()
