@@ -343,3 +343,18 @@ def test_a_user_strategy_is_one_registration_checked_like_the_others():
       base.get('too_many_scores').select(None, np.arange(3), 1, None)
   finally:
     base.REGISTRY.pop('too_many_scores', None)
+
+
+@pytest.mark.parametrize('preprocessing, message', [
+    (dict(mean=np.zeros(3)), r'preprocessing.mean of shape \(3,\) is not numbers that broadcast '
+                             r'over an input of shape \(4,\)'),
+    (dict(std=np.array([1.0, 0.0, 1.0, 1.0])), 'preprocessing.std holds zeros or negatives'),
+    (dict(value_range=(np.zeros(4), np.ones(4))), 'preprocessing.value_range must be two numbers'),
+    (dict(value_range=(1.0, 1.0)), r'value_range=\(1.0, 1.0\) must be finite, low below high'),
+])
+def test_a_preprocessing_that_cannot_work_is_refused_when_the_data_loads(preprocessing, message):
+  given = l2r_jax.Preprocessing('affine', **preprocessing)
+  with pytest.raises(errors.ConfigError, match=message):
+    data_lib.check_dataset(_dataset(preprocessing=given), 'mine')
+  data_lib.check_dataset(_dataset(preprocessing=l2r_jax.Preprocessing(
+      'affine', np.zeros(4), np.ones(4), (0.0, 1.0))), 'mine')

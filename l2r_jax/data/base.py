@@ -211,6 +211,9 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
       raise ConfigError(f'{where}: Dataset.preprocessing must be an l2r_jax.Preprocessing of kind '
                         f'{preprocessing.KINDS} (or None: the inputs are the model\'s as given), '
                         f'got {d.preprocessing!r}.')
+    problem = d.preprocessing.problem(tuple(d.x_train.shape[1:]))
+    if problem:
+      raise ConfigError(f'{where}: Dataset.preprocessing.{problem}')
   if d.class_names is not None and len(d.class_names) != d.num_outputs:
     raise ConfigError(f'{where}: Dataset.class_names has {len(d.class_names)} names for '
                       f'num_outputs={d.num_outputs} classes.')

@@ -60,6 +60,34 @@ class Preprocessing(NamedTuple):
       return (*self.image_size, self.channels)
     return tuple(model_shape)
 
+  def problem(self, model_shape: Sequence[int]) -> Optional[str]:
+    """Why this preprocessing cannot turn inputs into the model's of ``model_shape`` (checked
+    when the dataset loads, not first met by a prediction), or None."""
+    shape = self.sample_shape(model_shape)
+    for name in ('mean', 'std'):
+      try:
+        value = np.asarray(getattr(self, name), np.float64)
+        np.broadcast_to(value, shape)
+      except (TypeError, ValueError):
+        return (f'{name} of shape {np.shape(getattr(self, name))} is not numbers that broadcast '
+                f'over an input of shape {shape}: give one number, or one per feature (or '
+                'channel).')
+      if not np.isfinite(value).all():
+        return f'{name} holds NaN or infinities.'
+    if (np.asarray(self.std, np.float64) <= 0).any():
+      return ('std holds zeros or negatives: a feature of constant value has std 0; give it 1 '
+              '(there is nothing to scale).')
+    if self.value_range is not None:
+      try:
+        low, high = (float(v) for v in self.value_range)
+      except (TypeError, ValueError):
+        return ('value_range must be two numbers, (low, high): the training inputs\' range '
+                'before normalisation (per-feature ranges: their smallest low and largest '
+                'high).')
+      if not (np.isfinite([low, high]).all() and low < high):
+        return f'value_range=({low}, {high}) must be finite, low below high.'
+    return None
+
   def apply(self, x: Any, model_shape: Sequence[int]) -> np.ndarray:
     """``x`` (``[n, ...]`` inputs as a person has them) as the model takes them (float32),
     refused (:class:`InputError`) in one line if its shape or value range is not the training
