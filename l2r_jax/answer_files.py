@@ -118,12 +118,14 @@ def write_table(path: str, rows: Sequence[Dict[str, Any]],
   workdir_lib.write_atomic(path, '\ufeff' + out.getvalue())
 
 
-def read_file(path: str, json_array: Optional[Callable[[str, str], Tuple[List[Answer], List[
-    Problem]]]] = None, marks: Optional[Marks] = None) -> Tuple[List[Answer], List[Problem]]:
+def read_file(path: str, json_array: Optional[Callable[
+    [List[Tuple[int, Any]], List[Problem], str], Tuple[List[Answer], List[Problem]]]] = None,
+              marks: Optional[Marks] = None) -> Tuple[List[Answer], List[Problem]]:
   """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
   ``id`` column, JSON lines, or a JSON array of answers), and a line for each part that cannot be
-  read; rows whose label is empty are not answers yet. ``json_array(text, path)`` reads a JSON
-  array of objects with ``"data"`` (Label Studio's export, :mod:`l2r_jax.label_studio`).
+  read; rows whose label is empty are not answers yet. ``json_array(items, problems, path)`` reads
+  a JSON array of objects with ``"data"`` (Label Studio's export, :mod:`l2r_jax.label_studio`),
+  its items as :func:`json_array_items` gives them.
   ``marks``: the task's marks (a pose's ``joints``, a crowd's ``heads``, input pixels) that a
   line or row may give instead of its label, a column or field of that name."""
   text, problem = file_text(path)
@@ -137,7 +139,7 @@ def read_file(path: str, json_array: Optional[Callable[[str, str], Tuple[List[An
     items = list(json_array_items(text, path, problems))
     if json_array is not None and any(isinstance(item, dict) and 'data' in item
                                       for _, item in items):
-      return json_array(text, path)   # objects with "data": Label Studio's tasks
+      return json_array(items, problems, path)   # objects with "data": Label Studio's tasks
     if problems:
       return [], problems
     if not all(isinstance(item, dict) for _, item in items):

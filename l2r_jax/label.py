@@ -272,8 +272,8 @@ def read_file(path: str, learner):
   def geometry():
     return annotate.geometry(learner.dataset, learner.config.data)
 
-  def export(text, where):
-    return label_studio.read_export(text, where, geometry())
+  def export(tasks, problems, where):
+    return label_studio.read_export(tasks, problems, where, geometry())
 
   field = answers_lib.MARK_FIELDS.get(learner.dataset.task)
   marks = None if field is None else answers_lib.Marks(field, lambda m: geometry().label(m))

@@ -39,7 +39,6 @@ from xml.sax import saxutils
 import numpy as np
 
 from l2r_jax import annotate
-from l2r_jax import answer_files
 from l2r_jax import answers as answers_lib
 from l2r_jax import workdir as workdir_lib
 
@@ -152,12 +151,13 @@ def write(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]], fold
 # -- the export back ------------------------------------------------------------------------------
 
 
-def read_export(text: str, path: str, geom: annotate.Geometry
+def read_export(tasks: Sequence[Tuple[int, Any]], problems: List[answers_lib.Problem], path: str,
+                geom: annotate.Geometry
                 ) -> Tuple[List[answers_lib.Answer], List[answers_lib.Problem]]:
-  """The answers in Label Studio's JSON export ``text`` (read from ``path``) and a line per task
-  that cannot be read (the module's docstring)."""
-  answers, problems, seen = [], [], {}
-  tasks = list(answer_files.json_array_items(text, path, problems))
+  """The answers in Label Studio's JSON export read from ``path``, its ``tasks`` as
+  :func:`l2r_jax.answer_files.json_array_items` gives them (``problems``: where reading them
+  stopped), and a line per task that cannot be read (the module's docstring)."""
+  answers, problems, seen = [], list(problems), {}
   if tasks and not any(isinstance(t, dict) and 'annotations' in t for _, t in tasks) and all(
       isinstance(t, dict) and isinstance(t.get('data'), dict) and SAMPLE_ID in t['data']
       for _, t in tasks):

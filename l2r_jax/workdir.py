@@ -128,6 +128,8 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
     if not isinstance(old, dict) or not all(isinstance(old.get(k, {}), dict)
                                             for k in ('data', 'fields')):
       raise ValueError('not the JSON object it writes')
+  except WorkdirError:   # a link, a FIFO: refused as such by read_text
+    raise
   except (OSError, ValueError) as e:
     raise WorkdirError(f'{path} cannot be read ({e}): it records which experiment this workdir '
                        f'holds. Restore it, or use a new --workdir.') from None
