@@ -162,12 +162,13 @@ def check(answers: Sequence[Answer], pool: Pool, known: np.ndarray, source: str,
           correcting: bool = False) -> Tuple[List[int], List[Any], List[Problem]]:
   """``(indices, labels, problems)``: the answers that can be taught, the labels as the task keeps
   them, and a line for each that cannot. ``known``: the pool's labels known now (unknown ones
-  marked); ``source``: :data:`TEACH` (labels as values), :data:`LOG` or :data:`FILE` (a class also
-  by name, a regression label also as JSON text; from a file, an answer equal to the label known
-  is left out, so a file may be given again). ``correcting``: the answers correct labels known
-  (each sample must have one), rather than give new ones; from a file, its labels win: an answer
-  to a sample with no label yet is a new one and an answer equal to the label known is left out
-  (an export holding corrections and new answers is given whole)."""
+  marked); ``source``: :data:`TEACH` (labels as values, a class also by its name),
+  :data:`LOG` or :data:`FILE` (a class also by name, a regression label also as JSON text; from a
+  file, an answer equal to the label known is left out, so a file may be given again).
+  ``correcting``: the answers correct labels known (each sample must have one), rather than give
+  new ones; from a file, its labels win: an answer to a sample with no label yet is a new one and
+  an answer equal to the label known is left out (an export holding corrections and new answers is
+  given whole)."""
   unknown = data_lib.unknown_labels(pool.dataset.task, known)
   indices, labels, problems, seen = [], [], [], {}
   for answer in answers:
@@ -177,7 +178,8 @@ def check(answers: Sequence[Answer], pool: Pool, known: np.ndarray, source: str,
     if problem is not None:
       problems.append((answer.line, f'{answer.where}: {problem}'))
       continue
-    label, problem = _label(answer.label, pool, named=source != TEACH)
+    label, problem = _label(answer.label, pool, named=source != TEACH or (
+        pool.dataset.task == 'classification' and pool.dataset.class_names is not None))
     same = problem is None and not unknown[index] and np.array_equal(
         known[index], np.asarray(label, known.dtype))
     if problem is None and index in seen:

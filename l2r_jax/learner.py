@@ -28,7 +28,8 @@ The workdir holds, beside the driver's ``checkpoints/``, ``results.jsonl`` and `
 * ``experiment.json``: the config and a description of the pool, its given labels, the strategy and
   the seed (:func:`describe_pool`); another is refused (:mod:`l2r_jax.workdir`).
 
-Labels by task are those of :class:`l2r_jax.data.Dataset`: a class index; joints ``[K, 3]``;
+Labels by task are those of :class:`l2r_jax.data.Dataset`: a class index (taught also by its name,
+where the dataset names its classes); joints ``[K, 3]``;
 a density map ``[H, W]``. Pool samples whose label is known from the start (a dataset may give
 some, marking the rest unknown: -1 or NaN) count as taught before the first query.
 """
@@ -154,16 +155,13 @@ class ActiveLearner:
     return not self._unknown()[index]
 
   def has_held(self, index: int, label: Any) -> bool:
-    """Whether pool sample ``index`` has held ``label`` (as the task keeps it) at some time: given
-    with the dataset, taught, or set by a correction."""
+    """Whether pool sample ``index`` has held ``label`` (as :meth:`teach` takes it) at some time:
+    given with the dataset, taught, or set by a correction."""
     held = [self._given[index]] if not data_lib.unknown_labels(
         self.dataset.task, self._given[index:index + 1])[0] else []
     held += self._held.get(index, [])
-    try:
-      value = np.asarray(label, self._labels.dtype)
-    except (TypeError, ValueError):
-      return False
-    return any(np.array_equal(h, value) for h in held)
+    value = self._kept(label)
+    return value is not None and any(np.array_equal(h, value) for h in held)
 
   @property
   def pending(self) -> np.ndarray:
@@ -230,8 +228,9 @@ class ActiveLearner:
 
   def teach(self, indices: Sequence[int], labels: Sequence[Any], *,
             skip_taught: bool = False) -> int:
-    """Adds the answers ``labels[i]`` for pool samples ``indices[i]``, saved before it returns;
-    returns how many were taught. Refused whole, with one line per problem, if any index is not a
+    """Adds the answers ``labels[i]`` for pool samples ``indices[i]`` (a class by its index or, where
+    the dataset names its classes, its name), saved before it returns; returns how many were
+    taught. Refused whole, with one line per problem, if any index is not a
     pool sample, appears twice, or is labeled already, or any label is not one of the task's; a
     failed write (a full disk) saves and teaches none of them. ``skip_taught``: an answer equal
     to the label known by then (taught meanwhile by another page or process) is left out, not
@@ -249,6 +248,7 @@ class ActiveLearner:
         self._log.append(indices, labels)
       for i, y in zip(indices, labels):
         self._labels[i] = np.asarray(y, self._labels.dtype)
+        self._held.setdefault(i, []).append(self._labels[i].copy())
         self._order.append(i)
       return len(indices)
 
@@ -258,10 +258,19 @@ class ActiveLearner:
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)) or not (
         0 <= index < self.pool_size) or self._unknown()[index]:
       return False
+    value = self._kept(label)
+    return value is not None and bool(np.array_equal(self._labels[index], value))
+
+  def _kept(self, label: Any) -> Optional[np.ndarray]:
+    """``label`` as the task keeps it (a class given by its name as its index), or None if it is
+    none of the task's."""
+    if isinstance(label, str) and self.dataset.task == 'classification':
+      index = self._pool.class_index(label) if self.dataset.class_names is not None else None
+      return None if index is None else np.asarray(index, self._labels.dtype)
     try:
-      return bool(np.array_equal(self._labels[index], np.asarray(label, self._labels.dtype)))
+      return np.asarray(label, self._labels.dtype)
     except (TypeError, ValueError):
-      return False
+      return None
 
   def relabel(self, indices: Sequence[int], labels: Sequence[Any]) -> None:
     """Corrects the labels of pool samples ``indices`` (taught, or given by the dataset) to
@@ -277,6 +286,7 @@ class ActiveLearner:
       self._log.append(indices, labels, correction=True)
       for i, y in zip(indices, labels):
         self._labels[i] = np.asarray(y, self._labels.dtype)
+        self._held.setdefault(i, []).append(self._labels[i].copy())
       self._corrections += len(indices)
 
   def check_answers(self, indices: Sequence[Any], labels: Sequence[Any]) -> List[str]:

@@ -7,8 +7,11 @@ field and says how to fix it.
 import difflib
 import json
 import os
+import sysconfig
 import tempfile
+import traceback
 
+import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -308,11 +311,9 @@ def check_model_contract(model, constructor, where: str, sample_shape, data: str
     if 'train' in str(e) and 'keyword' in str(e):
       raise ConfigError(f"{where}: its __call__ must accept the keyword argument `train` (True in "
                         f'a training step, False in inference): {e}') from None
-    raise ConfigError(f'{where} cannot take inputs of shape {tuple(sample_shape)} from {data} '
-                      f'({stage}): {type(e).__name__}: {e}') from None
+    raise ConfigError(_failed(where, sample_shape, data, stage, e)) from None
   except Exception as e:  # pylint: disable=broad-except  (whatever the user's module raises)
-    raise ConfigError(f'{where} cannot take inputs of shape {tuple(sample_shape)} from {data} '
-                      f'({stage}): {type(e).__name__}: {e}') from None
+    raise ConfigError(_failed(where, sample_shape, data, stage, e)) from None
   returns = ('must return (prediction, l2r_jax.models.Features(last=..., stages=(...))) from '
              '__call__')
   for mode, value in (('inference', out), ('training', trained[0])):
@@ -360,6 +361,22 @@ def check_model_contract(model, constructor, where: str, sample_shape, data: str
           'Optional[str] = None` and pass it to nn.BatchNorm(axis_name=self.bn_axis_name) and '
           'l2r_jax.MCDropout(rate, axis_name=self.bn_axis_name).')
   return out[0]
+
+
+def _failed(where: str, sample_shape, data: str, stage: str, error: Exception) -> str:
+  """What a model that raised ``error`` when traced at ``stage`` is told: the error, and the line
+  of the model's own code it came from (the last frame outside the installed libraries, Python's
+  own and this module), since
+  it may be a fault of the code as much as of the inputs' shape."""
+  frames = traceback.extract_tb(error.__traceback__)
+  paths = sysconfig.get_paths()
+  library = tuple({paths[k] + os.sep for k in ('stdlib', 'platstdlib', 'purelib', 'platlib')} | {
+      os.path.dirname(m.__file__) + os.sep for m in (jax, flax)})
+  own = [f for f in frames if not f.filename.startswith(library) and f.filename != __file__
+         and not f.filename.startswith('<')]
+  at = f' (raised at {own[-1].filename}:{own[-1].lineno}, in {own[-1].name})' if own else ''
+  return (f'{where} fails on a batch of inputs of shape {tuple(sample_shape)} from {data} '
+          f'({stage}): {type(error).__name__}: {error}{at}')
 
 
 def _check_mc_dropout(model, config, sample_shape) -> None:

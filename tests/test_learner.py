@@ -136,8 +136,10 @@ def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp
         'answer 7: index 7.0 is not a pool sample (whole numbers 0 .. 399).']
     with pytest.raises(errors.LabelError, match='3 indices and 2 labels'):
       learner.teach([1, 2, 3], [0, 1])
-    with pytest.raises(errors.LabelError, match=r"label 'benign' is not a class index"):
-      learner.teach([free], ['benign'])
+    with pytest.raises(errors.LabelError, match=r"label 'Benign' is not a class \(an index 0 "
+                                                r"\.\. 1 or a name of \['malignant', 'benign'\]\); "
+                                                r"write it 'benign'"):
+      learner.teach([free], ['Benign'])
     # A disk that fills during the write: none of the answers is saved, or taught.
     labeled = learner.labeled
     write, room = os.write, [150]   # bytes left for the answers: part of the second one's line
@@ -167,6 +169,26 @@ def test_answers_that_cannot_be_taught_are_refused_whole_and_nothing_is_lost(tmp
       'label has shape (2, 3); the pose task needs (3, 3).')
   assert learner_lib.label_problem(pose, [[0, 0, np.inf]] * 3) == (
       'label has NaN or infinite values.')
+
+
+def test_a_class_is_taught_by_its_name_as_by_its_index(tmp_path):
+  truth = _truth()
+  with learner_lib.ActiveLearner(_config('random'), str(tmp_path)) as learner:
+    names = learner.dataset.class_names
+    assert names == ('malignant', 'benign')
+    query = learner.query()
+    assert learner.teach(query[:3], [names[y] for y in truth[query[:3]]]) == 3
+    np.testing.assert_array_equal(learner.labeled[1], truth[query[:3]])
+    assert learner.has_held(int(query[0]), names[truth[query[0]]])
+    assert not learner.has_held(int(query[0]), names[1 - truth[query[0]]])
+    # The same answers again, by name or by index: taught already, left out.
+    assert learner.teach(query[:3], [names[y] for y in truth[query[:3]]], skip_taught=True) == 0
+    assert learner.teach(query[:2], truth[query[:2]], skip_taught=True) == 0
+    learner.relabel([int(query[0])], [names[1 - truth[query[0]]]])
+    assert learner.labeled[1][0] == 1 - truth[query[0]]
+  lines = [json.loads(l) for l in open(tmp_path / learner_lib.ANSWERS_FILE)]
+  assert [l['label'] for l in lines] == [names[y] for y in truth[query[:3]]] + [
+      names[1 - truth[query[0]]]]
 
 
 def test_a_learner_refuses_what_it_cannot_do(tmp_path):

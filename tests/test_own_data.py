@@ -1,5 +1,6 @@
 """A user's own model and dataset: registration, the contracts' refusals, the image folder."""
 import os
+import re
 
 import chex
 import flax.linen as nn
@@ -121,6 +122,21 @@ class _VectorsOnly(nn.Module):
     return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
 
 
+def _line_of(text):
+  """The number of the line of this file that holds ``text``."""
+  with open(__file__) as f:
+    return next(k for k, line in enumerate(f, 1) if text in line and 'line_of' not in line)
+
+
+class _Misspelt(nn.Module):
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    h = nn.Dense(4)(x) if self.is_initializing() else hiden  # pylint: disable=undefined-variable
+    return nn.Dense(self.num_outputs)(h), models_lib.Features(last=h, stages=(h,))
+
+
 class _BatchNormWithoutAxis(nn.Module):
   num_outputs: int
 
@@ -158,9 +174,17 @@ def test_a_model_without_train_or_with_unshared_batchnorm_is_refused():
   with pytest.raises(errors.ConfigError, match='has BatchNorm but does not declare bn_axis_name'):
     validation.check_model_contract(_BatchNormWithoutAxis(3), _BatchNormWithoutAxis, 'm', (5,),
                                     'data')
-  with pytest.raises(errors.ConfigError, match=r'cannot take inputs of shape \(5, 2\) from data '
-                                               r'\(init\): AssertionError'):
+  line = _line_of('chex.assert_rank(x, 2)')
+  with pytest.raises(errors.ConfigError, match=r'^m fails on a batch of inputs of shape \(5, 2\) '
+                                               r'from data \(init\): AssertionError: .* \(raised '
+                                               rf'at {re.escape(__file__)}:{line}, in __call__\)$'):
     validation.check_model_contract(_VectorsOnly(3), _VectorsOnly, 'm', (5, 2), 'data')
+  # A fault of the model's code, not of the inputs: the line it came from is named.
+  line = _line_of('else hiden')
+  with pytest.raises(errors.ConfigError, match=r"\(inference\): NameError: name 'hiden' is not "
+                                               rf'defined \(raised at {re.escape(__file__)}:'
+                                               rf'{line}, in __call__\)$'):
+    validation.check_model_contract(_Misspelt(3), _Misspelt, 'm', (5,), 'data')
 
 
 class _DeterministicDropout(nn.Module):
@@ -222,7 +246,11 @@ def _dataset(**changes):
 @pytest.mark.parametrize('changes, message', [
     (dict(y_train=np.zeros(5, np.int32)), 'x_train has 6 samples and y_train 5'),
     (dict(y_train=np.array([0, 1, 2, 3, 0, 1], np.int32)),
-     r'y_train\[3\]=3 is not a class of num_outputs=3 \(0 .. 2; -1 marks an unknown label\)'),
+     r'y_train\[3\]=3 is not a class of num_outputs=3 \(0 .. 2; -1 marks an unknown label\)\.$'),
+    (dict(y_train=np.array([1, 2, 3, 1, 2, -1], np.int32), y_test=np.array([1, 3], np.int32)),
+     r'y_train\[2\]=3 is not a class .*\); the classes look counted from 1: give y - 1\.$'),
+    (dict(y_test=np.array([1, 3], np.int32)),
+     r'y_test\[1\]=3 is not a class of num_outputs=3 \(0 .. 2\)\.$'),
     (dict(y_test=np.array([0, -1], np.int32)), r'y_test\[1\]=-1 is not a class'),
     (dict(y_train=np.zeros(6, np.float32)), 'y_train is float32; classes are integers'),
     (dict(y_train=np.array(['cat', 'dog'] * 3), y_test=np.array(['cat', 'dog'])),

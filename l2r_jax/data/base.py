@@ -174,10 +174,14 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
       low = -1 if split == 'train' else 0
       bad = (y < low) | (y >= d.num_outputs)
       if bad.any():
+        known = [v[v >= 0] for v in (d.y_train, d.y_test) if np.issubdtype(v.dtype, np.integer)]
+        known = np.concatenate(known) if len(known) == 2 else y[:0]
+        from_one = len(known) > 0 and known.min() == 1 and known.max() == d.num_outputs
         raise ConfigError(
             f'{where}: Dataset.y_{split}[{int(np.argmax(bad))}]={int(y[np.argmax(bad)])} is not '
             f'a class of num_outputs={d.num_outputs} (0 .. {d.num_outputs - 1}'
-            f'{"; -1 marks an unknown label" if split == "train" else ""}).')
+            f'{"; -1 marks an unknown label" if split == "train" else ""})'
+            + ('; the classes look counted from 1: give y - 1.' if from_one else '.'))
   else:
     if isinstance(d.y_test, np.ndarray):
       numerics.check_data(d.y_test, f'{where}: Dataset.y_test (the test split\'s labels, all '
