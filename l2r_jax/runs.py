@@ -7,6 +7,7 @@ checkpoints are ``WORKDIR/checkpoints/<strategy>-seed<seed>``; its results lines
 ``WORKDIR/tensorboard/<strategy>-seed<seed>``, by the first process alone.
 """
 import dataclasses
+import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from absl import logging
@@ -151,12 +152,16 @@ def _write_scalars(folder: str, cycle: int, record: Dict[str, Any],
   """A cycle's TensorBoard scalars (training per epoch, the test metric and rho by labels) in an
   event file of their own, closed (on disk) before it returns. tensorboardX's writer queues events
   for a thread and its ``flush`` leaves the queue alone; only ``close`` drains it. A cycle computed
-  again after a kill writes the same values again (runs resume bit for bit)."""
+  again (after a kill between its scalars and its checkpoint) replaces the cycle's earlier file,
+  once the new one is on disk: TensorBoard would show both."""
   # Imported here: tensorboardX loads PyTorch where it is installed (seconds), which a refused
   # command never needs.
   import tensorboardX  # pylint: disable=g-import-not-at-top
   # Named by cycle too: the writer names its file by the second, and two cycles can end in one.
-  writer = tensorboardX.SummaryWriter(folder, filename_suffix=f'.cycle{cycle:04d}')
+  suffix = f'.cycle{cycle:04d}'
+  before = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+  earlier = [n for n in before if n.startswith('events.') and n.endswith(suffix)]
+  writer = tensorboardX.SummaryWriter(folder, filename_suffix=suffix)
   try:
     for epoch, m in enumerate(history):
       for k, v in m.items():
@@ -167,6 +172,9 @@ def _write_scalars(folder: str, cycle: int, record: Dict[str, Any],
       writer.add_scalar('eval_spearman', record['spearman'], record['num_labeled'])
   finally:
     writer.close()
+  if set(os.listdir(folder)) - before:   # a file of its own, not the earlier written over
+    for name in earlier:
+      os.remove(os.path.join(folder, name))
 
 
 def close_run(run: OpenRun) -> None:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import jax
 import numpy as np
@@ -192,12 +193,12 @@ def _strip(records):
   return sorted(({k: v for k, v in r.items() if k != 'wall_s'} for r in records), key=_key)
 
 
-def _scalar_steps(folder):
-  """{tag: [step, ...]} of the TensorBoard event files in ``folder``, read record by record
-  (TFRecord framing: length, its CRC, the Event proto, its CRC)."""
+def _scalars(folder):
+  """{tag: [(step, value), ...]} of the TensorBoard event files in ``folder``, read record by
+  record (TFRecord framing: length, its CRC, the Event proto, its CRC)."""
   import struct  # pylint: disable=g-import-not-at-top
   from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
-  steps = collections.defaultdict(list)
+  scalars = collections.defaultdict(list)
   for name in sorted(os.listdir(folder)):
     data, at = (folder / name).read_bytes(), 0
     while at < len(data):
@@ -205,8 +206,16 @@ def _scalar_steps(folder):
       event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
       at += 12 + length + 4
       for value in event.summary.value:
-        steps[value.tag].append(event.step)
-  return steps
+        scalars[value.tag].append((event.step, value.simple_value))
+  return scalars
+
+
+def _scalar_steps(folder):
+  return {tag: sorted(s for s, _ in pairs) for tag, pairs in _scalars(folder).items()}
+
+
+def _scalar_values(folder):
+  return {tag: [v for _, v in sorted(pairs)] for tag, pairs in _scalars(folder).items()}
 
 
 def test_tensorboard_holds_every_saved_cycles_scalars_when_the_run_is_killed(tmp_path):
@@ -238,6 +247,26 @@ def test_tensorboard_holds_every_saved_cycles_scalars_when_the_run_is_killed(tmp
   steps = _scalar_steps(tmp_path / 'tensorboard' / 'random-seed0')
   assert len(labels) == 3 and steps['eval_accuracy'] == labels
   assert steps['train_loss'] == list(range(3 * epochs))
+
+
+def test_a_cycle_computed_again_replaces_its_scalars(tmp_path):
+  # A kill between a cycle's scalars and its checkpoint: the cycle is computed again, and its
+  # scalars written again; TensorBoard shows them once, with the values of the second.
+  record = dict(value=0.5, metric='accuracy', num_labeled=20, spearman=None)
+  runs._write_scalars(str(tmp_path), 0, dict(record, num_labeled=10), [{'train_loss': 2.0}], 1)
+  runs._write_scalars(str(tmp_path), 1, record, [{'train_loss': 1.0}], 1)
+  with mock.patch('time.time', return_value=time.time() + 5):   # another second: another file
+    runs._write_scalars(str(tmp_path), 1, dict(record, value=0.75), [{'train_loss': 0.5}], 1)
+  assert len(os.listdir(tmp_path)) == 2
+  assert _scalar_steps(tmp_path) == {'train_loss': [0, 1], 'eval_accuracy': [10, 20]}
+  assert _scalar_values(tmp_path)['eval_accuracy'] == [0.5, 0.75]
+  # Within the same second the writer's file name is the same: written over, and kept.
+  now = time.time()
+  with mock.patch('time.time', return_value=now):
+    runs._write_scalars(str(tmp_path), 2, record, [{'train_loss': 0.25}], 1)
+    runs._write_scalars(str(tmp_path), 2, record, [{'train_loss': 0.25}], 1)
+  assert len(os.listdir(tmp_path)) == 3
+  assert _scalar_steps(tmp_path)['train_loss'] == [0, 1, 2]
 
 
 @pytest.fixture(scope='module')
