@@ -51,6 +51,11 @@ def flag_error(error: Exception, argv) -> str:
     given = given or f'config...{name}'
     if suggestion:
       return f'unknown field {given}; did you mean {given.rsplit(".", 1)[0]}.{suggestion.group(1)}?'
+    section = given.partition('.')[2].rpartition('.')[0]
+    if section in defaults.OPEN_SECTIONS:
+      return (f'unknown field {given}: the config file does not set it, and the command line '
+              f'changes only the fields it sets (config.{section} takes any field: set it in the '
+              'config file).')
     return f'unknown field {given}.'
   # Python's words for a value of the wrong kind, as the field's.
   text = re.sub(r"invalid literal for int\(\) with base 10: ('.*')", r'\1 is not a whole number',

@@ -12,6 +12,10 @@ import ml_collections
 # that uses it is told the new one (``cli``).
 RENAMED = {'predictor': 'loss_module'}
 
+# Sections whose fields belong to what they configure (a dataset's loader, a model's constructor,
+# a soft sorter), not to this module: a config file sets any field in them.
+OPEN_SECTIONS = ('data', 'model.kwargs', 'loss_module.sorter_kwargs')
+
 
 def renamed_section(given: str, old: str) -> str:
   """The refusal of ``given`` (an override or a config file's field) naming the section ``old``

@@ -6,6 +6,8 @@ built-in error of its kind (``ValueError``, ``FileNotFoundError``), for callers 
 Every error class of the project is defined here, one per kind of input refused.
 """
 import errno
+import inspect
+import os
 from typing import Optional
 
 
@@ -26,6 +28,12 @@ class NumericsError(Refusal, FloatingPointError):
 
 class InputError(ConfigError):
   """Inputs for a prediction that the model cannot take as given: the message says what to give."""
+
+
+class StrategyError(Refusal, ValueError):
+  """A strategy whose picks or scores break its contract (``select`` returns ``budget`` distinct
+  members of the pool subset; ``score`` one number per member): the message names the strategy
+  and what it returned."""
 
 
 class WorkdirError(Refusal, ValueError):
@@ -88,10 +96,27 @@ def check_name(what: str, name) -> None:
                       f'it), got {name!r}.')
 
 
+def _defined_in(obj) -> Optional[str]:
+  """The file that defines ``obj`` (a class or function), or None where none can be told."""
+  try:
+    path = inspect.getsourcefile(obj)
+  except TypeError:   # a class whose module is not in sys.modules (a file loaded by path)
+    methods = [inspect.unwrap(v) for v in vars(obj).values() if callable(v)] if isinstance(
+        obj, type) else []   # unwrapped: a library's decorator is defined elsewhere
+    code = [m.__code__ for m in methods if hasattr(m, '__code__')
+            and not m.__code__.co_filename.startswith('<')]   # not a generated __init__
+    path = code[0].co_filename if code else None
+  return None if path is None else os.path.realpath(path)
+
+
 def check_replacement(what: str, name: str, old, new) -> None:
-  """Refuses registering ``new`` under ``name`` where another object (by qualified name) holds it;
-  the same one again (a notebook cell run twice) replaces it."""
-  if old is not None and qualified_name(old) != qualified_name(new):
+  """Refuses registering ``new`` under ``name`` where another object holds it; the same one again
+  (by qualified name: a notebook cell run twice; or by name and defining file: one file imported
+  under two module names, as a config file loaded by path and by import) replaces it."""
+  if old is None or qualified_name(old) == qualified_name(new):
+    return
+  same_file = _defined_in(old) is not None and _defined_in(old) == _defined_in(new)
+  if not (same_file and getattr(old, '__qualname__', None) == getattr(new, '__qualname__', '')):
     raise ConfigError(f'{what}: {name!r} is registered already, as {qualified_name(old)}; choose '
                       'another name.')
 

@@ -179,7 +179,7 @@ def _json(value: Any) -> Any:
     return value.tolist()
   if isinstance(value, (list, tuple)):
     return [_json(v) for v in value]
-  if isinstance(value, Mapping):
+  if isinstance(value, (Mapping, ml_collections.ConfigDict)):   # a config's nested section
     return {str(k): _json(v) for k, v in value.items()}
   return value
 
@@ -188,6 +188,15 @@ def save(model: ExportedModel, path: str) -> str:
   """Writes ``model`` to the folder ``path`` (new, or empty); returns its absolute path. The
   weights first, ``model.json`` last: a folder cut off by a kill lacks it, and is refused."""
   path = os.path.abspath(path)
+  data = flax.serialization.to_bytes(model.variables)
+  spec = dict(model.spec, variables_sha256=hashlib.sha256(data).hexdigest())
+  try:
+    spec['spec_sha256'] = _spec_sha256(spec)
+    text = json.dumps(spec, indent=1, sort_keys=True)
+  except (TypeError, ValueError) as e:   # before anything is written
+    raise ExportError(f'the model cannot be described in {MODEL_FILE} ({e}): '
+                      'config.model.kwargs must hold numbers, text, lists and sections of them '
+                      '(a function or a class: give its name, and let the model map it).') from None
   if os.path.lexists(path) and (not os.path.isdir(path) or os.path.islink(path)
                                 or os.listdir(path)):
     what = ('a link' if os.path.islink(path) else 'a folder that holds files'
@@ -199,12 +208,8 @@ def save(model: ExportedModel, path: str) -> str:
   except OSError as e:  # a file among the folders above it, or no permission
     raise ExportError(f'{path} cannot be made a folder ({e.strerror}): give a new folder to '
                       'export the model to.') from None
-  data = flax.serialization.to_bytes(model.variables)
   workdir_lib.write_atomic(workdir_lib.path_in(path, VARIABLES_FILE), data)
-  spec = dict(model.spec, variables_sha256=hashlib.sha256(data).hexdigest())
-  spec['spec_sha256'] = _spec_sha256(spec)
-  workdir_lib.write_atomic(workdir_lib.path_in(path, MODEL_FILE),
-                           json.dumps(spec, indent=1, sort_keys=True))
+  workdir_lib.write_atomic(workdir_lib.path_in(path, MODEL_FILE), text)
   return path
 
 

@@ -15,9 +15,15 @@ def is_whole(value) -> bool:
 
 
 def get(config, name):
-  """``config``'s field ``name`` (dotted: ``'train.lr'``)."""
-  for part in name.split('.'):
-    config = config[part]
+  """``config``'s field ``name`` (dotted: ``'train.lr'``); a field that is not there is refused,
+  naming it."""
+  for k, part in enumerate(name.split('.')):
+    try:
+      config = config[part]
+    except (KeyError, TypeError, AttributeError):
+      where = '.'.join(name.split('.')[:k + 1])
+      raise ConfigError(f'config.{where} is not set, and config.{name} is needed: set it in the '
+                        'config file.') from None
   return config
 
 

@@ -33,7 +33,6 @@ where the dataset names its classes); joints ``[K, 3]``;
 a density map ``[H, W]``. Pool samples whose label is known from the start (a dataset may give
 some, marking the rest unknown: -1 or NaN) count as taught before the first query.
 """
-import hashlib
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -483,32 +482,13 @@ class ActiveLearner:
     self.close()
 
 
-def _sha256(*parts: bytes) -> str:
-  digest = hashlib.sha256()
-  for part in parts:
-    digest.update(part)
-  return digest.hexdigest()
-
-
 def describe_pool(ds: data_lib.Dataset, strategy: str, seed: int) -> Dict[str, Any]:
   """What a learner's workdir records of its data beside the config (``experiment.json``'s
   ``data``): a workdir's answers and queries are its pool's, so another pool, other given labels
-  or classes, or another strategy or seed (whose rounds and queries are another run's) are
-  refused; what it records of the samples fingerprints the pool in each answer
-  (:func:`l2r_jax.pool.fingerprint`). The pool's inputs are
-  fingerprinted when they are an array (SHA-256 of their bytes) and by their ids otherwise (an
-  array-like pool without ids is known by its size and sample shape only)."""
-  out = {'pool_size': int(ds.pool_size), 'sample_shape': list(ds.x_train.shape[1:]),
-         'task': ds.task, 'num_outputs': int(ds.num_outputs), 'strategy': strategy,
-         'seed': int(seed),
-         'given_labels_sha256': _sha256(np.ascontiguousarray(ds.y_train).tobytes())}
-  if isinstance(ds.x_train, np.ndarray):
-    out['pool_sha256'] = _sha256(np.ascontiguousarray(ds.x_train).tobytes())
-  if ds.pool_ids is not None:  # the same files in the same order
-    out['pool_ids_sha256'] = _sha256('\n'.join(ds.pool_ids).encode())
-  if ds.class_names is not None:
-    out['class_names'] = [str(c) for c in ds.class_names]
-  return out
+  or classes (:func:`l2r_jax.data.describe`), or another strategy or seed (whose rounds and
+  queries are another run's) are refused; what it records of the samples fingerprints the pool in
+  each answer (:func:`l2r_jax.pool.fingerprint`)."""
+  return dict(data_lib.describe(ds), strategy=strategy, seed=int(seed))
 
 
 def unlabeled_pool(x_pool: Any, num_outputs: int, task: str = 'classification',

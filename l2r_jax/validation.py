@@ -41,9 +41,6 @@ def _unique(config, name):
                       'run would train twice into one checkpoint; list each once.')
 
 
-# Sections whose fields belong to what they configure, not to l2r_jax/defaults.py: a dataset's
-# loader, a model's constructor, a soft sorter.
-OPEN_SECTIONS = ('data', 'model.kwargs', 'loss_module.sorter_kwargs')
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -111,7 +108,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 def _check_known_fields(config: ml_collections.ConfigDict) -> None:
   """Refuses a field the config's sections do not have (a config file's misspelt
   ``c.al.budjet = 5`` would otherwise make a new field that nothing reads), naming the nearest
-  field; :data:`OPEN_SECTIONS` take any."""
+  field; :data:`l2r_jax.defaults.OPEN_SECTIONS` take any, and so do a registered strategy's own options."""
   known = defaults.get_config()
   known.augment = {name: None for name in augment_lib.FIELDS}
   unknown = []
@@ -119,7 +116,7 @@ def _check_known_fields(config: ml_collections.ConfigDict) -> None:
   def walk(section, reference, prefix):
     for key in section.keys():
       path = f'{prefix}{key}'
-      if path in OPEN_SECTIONS:
+      if path in defaults.OPEN_SECTIONS:
         continue
       if key not in reference:
         unknown.append((path, list(reference.keys())))
@@ -127,6 +124,14 @@ def _check_known_fields(config: ml_collections.ConfigDict) -> None:
           reference[key], ml_collections.ConfigDict):
         walk(section[key], reference[key], f'{path}.')
 
+  # A strategy registered outside l2r_jax/defaults.py has its own options, config.<name>; a
+  # loss module that trains the target, config.<options>.
+  for name, strategy in strategies_lib.REGISTRY.items():
+    if name not in known:
+      known[name] = None
+    module = strategy.loss_module
+    if module is not None and module.options not in known:
+      known[module.options] = None
   walk(config, known, '')
   if unknown:
     path, siblings = unknown[0]
@@ -138,7 +143,8 @@ def _check_known_fields(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'config.{path} is not a field of the config{more}; {near}Nothing reads a field the '
         'config does not define (l2r_jax/defaults.py lists them; config.data, '
-        'config.model.kwargs and config.loss_module.sorter_kwargs take any).')
+        'config.model.kwargs, config.loss_module.sorter_kwargs and a registered strategy\'s own '
+        'options, config.<strategy>, take any).')
 
 
 def _check_strategies(config) -> None:
@@ -344,6 +350,12 @@ def check_model_contract(model, constructor, where: str, sample_shape, data: str
         raise ConfigError(f'{where}: {name} must be [batch, channels] or channels-last [batch, '
                           f'..., channels] with up to 3 spatial axes; for a batch of 2 it is '
                           f'{_describe(f)}.')
+    for name, f in [('its prediction', prediction)] + maps:
+      if 0 in f.shape:
+        raise ConfigError(f'{where}: {name} has an axis of size 0 ({tuple(f.shape)} for a batch '
+                          f'of 2 inputs of shape {tuple(sample_shape)}): a pooling or a stride '
+                          'shrank an axis to nothing. Are the inputs channels-last, [N, H, W, '
+                          'C]? Else give the model larger inputs or fewer downsamplings.')
     if features.stages[-1].shape != features.last.shape:
       raise ConfigError(f'{where}: features.stages[-1] (shape {features.stages[-1].shape}) must '
                         f'be the last block\'s output, features.last (shape '

@@ -62,7 +62,8 @@ def _flat(tree: Any, prefix: str = '') -> Dict[str, Any]:
 def identity(config: ml_collections.ConfigDict,
              data: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """The fields of ``config`` that change results (dotted names, JSON values) and the version;
-  with ``data``, a description of data the config does not name (an active learner's pool)."""
+  with ``data``, a description of the data (:func:`l2r_jax.data.describe`; an active learner's
+  also names its strategy and seed), which the config names but does not hold."""
   fields = _flat(json.loads(config.to_json_best_effort(sort_keys=True)))
   out = {'version': l2r_jax.__version__,
          'fields': {k: v for k, v in sorted(fields.items()) if k not in RESUMABLE}}
@@ -85,12 +86,16 @@ def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
 
 def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   """What differs between two identities (:func:`identity`), one line each, old -> new; none for
-  a field added to the package since ``old`` that ``new`` has at its default."""
+  a field added to the package since ``old`` that ``new`` has at its default, nor for the data
+  unless both record it."""
   out = []
   if old.get('version') != new['version']:
     out.append(f'l2r-jax version: {old.get("version")} -> {new["version"]}')
   absent = '(absent)'
-  old_data, new_data = old.get('data', {}), new.get('data', {})
+  # Data recorded on one side only (a workdir of a version that recorded none for a simulation;
+  # a check before the data is loaded): the config alone is compared.
+  both = 'data' in old and 'data' in new
+  old_data, new_data = (old['data'], new['data']) if both else ({}, {})
   for name in sorted(set(old_data) | set(new_data)):
     a, b = old_data.get(name, absent), new_data.get(name, absent)
     if a != b:

@@ -12,6 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize('args, named', [
     (['--config.al.budgte=10'], 'unknown field config.al.budgte; did you mean config.al.budget?'),
     (['--config.nosuch=3'], 'unknown field config.nosuch.'),
+    (['--config.data.num_outputs=2'], 'unknown field config.data.num_outputs: the config file '
+     'does not set it, and the command line changes only the fields it sets (config.data takes '
+     'any field: set it in the config file).'),
     (['--config.al.subsett=None'], 'unknown field config.al.subsett; did you mean config.al.subset?'),
     # None through the whole command line: the whole pool (480 for the smoke config) is then the
     # limit, not the subset of 200.

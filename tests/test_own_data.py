@@ -100,6 +100,9 @@ class _Broken(nn.Module):
       return logits, models_lib.Features(last=h, stages=h)
     if self.how == 'integer_logits':
       return logits.astype(jnp.int32), features
+    if self.how == 'pooled_to_nothing':   # channels-first inputs through a channels-last model
+      empty = h[:, :0]
+      return logits, models_lib.Features(last=empty, stages=(empty,))
     return logits, features
 
 
@@ -158,6 +161,9 @@ class _BatchNormWithoutAxis(nn.Module):
     ('stages_an_array', r'features.stages must be a tuple of every block.s output.*it is an array '
                         r'of shape \(2, 4\)'),
     ('integer_logits', r'its prediction must be floating point .* it is int32'),
+    ('pooled_to_nothing', r'features.last has an axis of size 0 \(\(2, 0\) for a batch of 2 '
+                          r'inputs of shape \(5,\)\): a pooling or a stride shrank an axis to '
+                          r'nothing. Are the inputs channels-last'),
 ])
 def test_a_model_that_breaks_the_contract_is_refused_naming_what_to_change(how, message):
   model = _Broken(3, how)
@@ -233,6 +239,21 @@ def test_registration_is_public_and_refuses_taken_names():
       l2r_jax.register_model('recorder_model', _Broken)
   finally:
     models_lib.TARGETS.pop('recorder_model', None)
+
+
+def test_one_file_imported_under_two_module_names_registers_once():
+  # A config file loaded by path (importlib, as load_model's message suggests) after it was
+  # imported by name: the same classes and loaders, not a clash of names.
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  from examples import breast_cancer  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('breast_cancer_by_path', breast_cancer.__file__)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+    assert models_lib.TARGETS['tabular_mlp'] is module.TabularMLP
+  finally:
+    l2r_jax.register_model('tabular_mlp', breast_cancer.TabularMLP)
+    l2r_jax.register_dataset('breast_cancer', breast_cancer.load_breast_cancer)
 
 
 def _dataset(**changes):
@@ -366,11 +387,68 @@ def test_a_user_strategy_is_one_registration_checked_like_the_others():
     l2r_jax.register_scoring_strategy('too_many_scores')(lengths)   # a notebook cell run again
     with pytest.raises(errors.ConfigError, match="'too_many_scores' is registered already"):
       l2r_jax.register_strategy('too_many_scores')(lambda *a: None)
-    with pytest.raises(ValueError, match=r"Strategy 'too_many_scores' scored 3 samples with an "
-                                         r'array of shape \(4,\)'):
-      base.get('too_many_scores').select(None, np.arange(3), 1, None)
+    with pytest.raises(errors.StrategyError, match=r"Strategy 'too_many_scores' scored 3 samples "
+                                                   r'with an array of shape \(4,\)'):
+      base.select(base.get('too_many_scores'), None, np.arange(3), 1, None)
   finally:
     base.REGISTRY.pop('too_many_scores', None)
+
+
+def test_a_user_strategy_has_options_of_its_own(monkeypatch):
+  # config.<name> for a registered strategy, config.<options> for its loss module: read, not
+  # refused as unknown fields; a loss module's section left out is named, never a KeyError.
+  from l2r_jax.strategies import base  # pylint: disable=g-import-not-at-top
+
+  def tempered(state, pool_subset, rng):
+    del rng
+    return np.zeros(len(pool_subset)) / state.options.temperature
+
+  monkeypatch.setitem(base.REGISTRY, 'tempered', base.Strategy('tempered', None, score=tempered))
+  monkeypatch.setitem(base.REGISTRY, 'my_ll4al', base.get('ll4al')._replace(
+      name='my_ll4al', loss_module=base.get('ll4al').loss_module._replace(options='my_ll4al')))
+  config = smoke.mnist1d(strategies=('tempered', 'my_ll4al'))
+  with pytest.raises(errors.ConfigError, match=r"^config.strategies includes 'my_ll4al': "
+                                               r'config.my_ll4al is not set, and '
+                                               r'config.my_ll4al.weight is needed'):
+    validation.check_config(config)
+  config.my_ll4al = ml_collections.ConfigDict(dict(weight=1.0, detach_epoch=1))
+  config.tempered = ml_collections.ConfigDict(dict(temperature=2.0))
+  validation.check_config(config)
+  config.tempered_ = ml_collections.ConfigDict(dict(temperature=2.0))
+  with pytest.raises(errors.ConfigError, match=r'config.tempered_ is not a field of the config; '
+                                               r'did you mean config.tempered\?'):
+    validation.check_config(config)
+
+
+@pytest.mark.parametrize('picks, message', [
+    ([12, 10], None),
+    (np.array([12.0, 10.0]), r'returned picks of float64; select returns integer pool indices'),
+    ([12, 10, 11], r'returned picks of shape \(3,\); select returns budget = 2 pool indices'),
+    ([[12, 10]], r'returned picks of shape \(1, 2\)'),
+    ([12, 12], r'returned index 12 more than once; select returns distinct pool indices'),
+    ([12, 3], r'returned index 3, not in pool_subset \(the unlabeled samples it may pick from\)'
+              r'\.$'),
+    ([0, 2], r'returned indices 0, 2, not in pool_subset .* \(positions in pool_subset\? give '
+             r'pool_subset\[positions\]\)'),
+    ([12, 400], r'returned index 400, not in pool_subset'),
+])
+def test_a_user_strategys_picks_that_break_its_contract_are_refused(picks, message):
+  # Whatever a select function returns is checked before it is taught or saved: budget distinct
+  # members of the pool subset, as pool indices.
+  from l2r_jax.strategies import base  # pylint: disable=g-import-not-at-top
+  try:
+    l2r_jax.register_strategy('fixed_picks')(lambda state, pool_subset, budget, rng: picks)
+    strategy = base.get('fixed_picks')
+    subset = np.array([10, 11, 12, 13])
+    if message is None:
+      chosen, scores = base.select(strategy, None, subset, 2, None)
+      np.testing.assert_array_equal(chosen, picks)
+      assert scores is None
+    else:
+      with pytest.raises(errors.StrategyError, match=r"^Strategy 'fixed_picks' " + message):
+        base.select(strategy, None, subset, 2, None)
+  finally:
+    base.REGISTRY.pop('fixed_picks', None)
 
 
 @pytest.mark.parametrize('preprocessing, message', [

@@ -5,7 +5,9 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
+import flax.linen as nn
 import numpy as np
 from PIL import Image
 import pytest
@@ -406,3 +408,46 @@ def test_predictions_mean_what_the_task_means_and_survive_an_export(config_modul
   for a, b in zip(out, again):
     if isinstance(a, np.ndarray):
       np.testing.assert_array_equal(a, b)
+
+
+class _SectionedMLP(nn.Module):
+  """A model configured by a section of settings (a nested dict in config.model.kwargs)."""
+  num_outputs: int
+  head: Any = None
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    del train
+    h = nn.relu(nn.Dense(self.head['width'])(x))
+    out = nn.Dense(self.num_outputs, use_bias=self.head['bias'])(h)
+    return out, l2r_jax.Features(last=h, stages=(h,))
+
+
+def test_a_model_configured_by_sections_is_exported_and_loaded_as_it_trained(tmp_path,
+                                                                             monkeypatch):
+  import jax  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  from l2r_jax import models  # pylint: disable=g-import-not-at-top
+  monkeypatch.setitem(models.TARGETS, 'sectioned_mlp', _SectionedMLP)
+  config = breast_cancer.get_config('smoke')
+  config.model = ml_collections.ConfigDict(dict(
+      name='sectioned_mlp', dropout=0.0, kwargs=dict(head=dict(width=6, bias=False))))
+  config.strategies = ('random',)
+  exp = experiment.make_experiment(config)
+  state = state_lib.initial_train_state(exp, 'random', jax.random.PRNGKey(0))
+  model = export.from_training(config, exp.dataset, state.target)
+  path = export.save(model, str(tmp_path / 'model'))
+  with open(os.path.join(path, export.MODEL_FILE)) as f:
+    assert json.load(f)['model']['kwargs'] == {'head': {'width': 6, 'bias': False}}
+  x = exp.dataset.x_test[:5]
+  loaded = export.load_model(path)
+  assert 'bias' not in loaded.variables['params']['Dense_1']
+  np.testing.assert_array_equal(loaded.predict(x, preprocessed=True).probabilities,
+                                model.predict(x, preprocessed=True).probabilities)
+  # A value JSON cannot hold: refused before anything is written.
+  model.spec['model']['kwargs'] = {'head': {'width': 6, 'bias': False, 'act': np.tanh}}
+  with pytest.raises(errors.ExportError, match=r'^the model cannot be described in model.json '
+                                               r'\(.*\): config.model.kwargs must hold numbers'):
+    export.save(model, str(tmp_path / 'again'))
+  assert not (tmp_path / 'again').exists()

@@ -5,6 +5,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -54,6 +55,37 @@ def test_a_changed_config_is_refused_with_every_difference_and_nothing_is_touche
       assert text in str(e.value)
     assert 'give a new --workdir' in str(e.value)
     assert {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)} == before
+
+
+def test_other_data_under_the_same_config_is_refused_naming_what_changed(tmp_path,
+                                                                         monkeypatch):
+  # A loader edited between two runs (its samples, then its labels): the config is the same, the
+  # experiment is not. A workdir of a version that recorded no data resumes on its config.
+  from l2r_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  experiment.run(_config(), str(tmp_path))
+  before = {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)}
+  recorded = json.loads((tmp_path / workdir.IDENTITY_FILE).read_text())['data']
+  made = experiment.make_experiment(_config())
+  assert recorded == data_lib.describe(made.dataset, test=True)
+  assert recorded['pool_size'] == len(made.dataset.x_train) and recorded['test_size'] == len(
+      made.dataset.x_test)
+  load = data_lib.LOADERS['mnist1d']
+  for edit, named in [
+      (lambda d: d._replace(x_train=d.x_train * 2), 'data pool_sha256: '),
+      (lambda d: d._replace(y_test=d.y_test[::-1].copy()), 'data test_labels_sha256: '),
+      (lambda d: d._replace(x_test=d.x_test[:-1], y_test=d.y_test[:-1]),
+       f'data test_size: {len(made.dataset.x_test)} -> {len(made.dataset.x_test) - 1}')]:
+    monkeypatch.setitem(data_lib.LOADERS, 'mnist1d', lambda c, edit=edit: edit(load(c)))
+    with pytest.raises(errors.WorkdirError, match=r'holds another experiment.*Differences: .*' +
+                       re.escape(named)):
+      experiment.run(_config(), str(tmp_path))
+    assert {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)} == before
+  monkeypatch.setitem(data_lib.LOADERS, 'mnist1d', load)
+  ident = json.loads((tmp_path / workdir.IDENTITY_FILE).read_text())
+  del ident['data']
+  (tmp_path / workdir.IDENTITY_FILE).write_text(json.dumps(ident))
+  assert len(experiment.run(_config(**{'al.cycles': 2}), str(tmp_path))) == 2
+  assert 'data' not in json.loads((tmp_path / workdir.IDENTITY_FILE).read_text())
 
 
 def test_a_field_added_to_the_package_since_counts_as_unchanged_at_its_default(tmp_path):

@@ -13,6 +13,7 @@ import ml_collections
 from l2r_jax.data.base import check_dataset
 from l2r_jax.data.base import class_key
 from l2r_jax.data.base import Dataset
+from l2r_jax.data.base import describe
 from l2r_jax.data.base import LazyImages
 from l2r_jax.data.base import TASKS
 from l2r_jax.data.base import unknown_labels

@@ -23,9 +23,10 @@ reveals them when queried); an :class:`~l2r_jax.learner.ActiveLearner` starts fr
 The test split's labels are always known; it may be empty (no evaluation) for a learner.
 """
 from concurrent import futures
+import hashlib
 import os
 import unicodedata
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -81,6 +82,38 @@ def class_key(name: Any) -> str:
   (NFC: macOS writes a folder's name decomposed, ``e`` and a combining accent, where a spreadsheet
   types ``\u00e9``)."""
   return unicodedata.normalize('NFC', str(name).strip())
+
+
+def _sha256(data: Any) -> str:
+  return hashlib.sha256(data if isinstance(data, bytes) else
+                        np.ascontiguousarray(data).tobytes()).hexdigest()
+
+
+def describe(dataset: 'Dataset', test: bool = False) -> Dict[str, Any]:
+  """What a workdir records of its data beside the config (``experiment.json``'s ``data``), so
+  that other data under the same config is refused: the pool's size, sample shape, task and
+  classes, the SHA-256 of its given labels, of its inputs where they are an array, and of its ids
+  where it has them; with ``test``, the test split's likewise, and the contents of the pool's files
+  where it is a folder's. Inputs read on demand (an array-like) are not read: they are known by
+  their ids, or by their size and shape only."""
+  d = dataset
+  out = {'pool_size': int(d.pool_size), 'sample_shape': list(d.x_train.shape[1:]),
+         'task': d.task, 'num_outputs': int(d.num_outputs),
+         'given_labels_sha256': _sha256(d.y_train)}
+  if isinstance(d.x_train, np.ndarray):
+    out['pool_sha256'] = _sha256(d.x_train)
+  if d.pool_ids is not None:  # the same files in the same order
+    out['pool_ids_sha256'] = _sha256('\n'.join(d.pool_ids).encode())
+  if d.class_names is not None:
+    out['class_names'] = [str(c) for c in d.class_names]
+  if test:
+    out['test_size'] = len(d.x_test)
+    out['test_labels_sha256'] = _sha256(np.asarray(d.y_test))
+    if isinstance(d.x_test, np.ndarray):
+      out['test_sha256'] = _sha256(d.x_test)
+    if d.pool_file_sha256 is not None:
+      out['pool_files_sha256'] = _sha256('\n'.join(d.pool_file_sha256).encode())
+  return out
 
 
 def unknown_labels(task: str, labels: np.ndarray) -> np.ndarray:

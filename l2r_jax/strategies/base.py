@@ -161,9 +161,12 @@ def _add(strategy: Strategy) -> None:
 def _scores(name: str, fn: ScoreFn, state, pool_subset, rng) -> np.ndarray:
   scores = np.asarray(fn(state, pool_subset, rng))
   if scores.shape != (len(pool_subset),):
-    raise ValueError(f'Strategy {name!r} scored {len(pool_subset)} samples with an array of shape '
-                     f'{scores.shape}; a score function returns one score per sample, '
-                     f'[{len(pool_subset)}].')
+    raise errors.StrategyError(
+        f'Strategy {name!r} scored {len(pool_subset)} samples with an array of shape '
+        f'{scores.shape}; a score function returns one score per sample, [{len(pool_subset)}].')
+  if scores.dtype.kind not in 'biuf':
+    raise errors.StrategyError(f'Strategy {name!r} scored the pool samples with {scores.dtype} '
+                               'values; a score function returns real numbers.')
   nan = np.isnan(scores.astype(np.float64))
   if nan.any():
     raise errors.NumericsError(
@@ -178,11 +181,36 @@ def select(strategy: Strategy, state: SelectionState, pool_subset: np.ndarray, b
            rng: chex.PRNGKey) -> Tuple[np.ndarray, Optional[np.ndarray]]:
   """``strategy``'s picks and, for a scoring strategy, their scores (else None), computed once."""
   if strategy.score is None:
-    return np.asarray(strategy.select(state, pool_subset, budget, rng)), None
+    return _checked_picks(strategy.name, strategy.select(state, pool_subset, budget, rng),
+                          pool_subset, budget), None
   scores = _scores(strategy.name, strategy.score, state, pool_subset, rng)
   chosen = protocol.top_k(scores, pool_subset, budget)
   position = {int(m): k for k, m in enumerate(np.asarray(pool_subset))}
   return chosen, scores[[position[int(c)] for c in chosen]]
+
+
+def _checked_picks(name: str, picks: Any, pool_subset: np.ndarray, budget: int) -> np.ndarray:
+  """``picks`` if they are ``budget`` distinct members of ``pool_subset`` (pool indices), else a
+  :class:`~l2r_jax.errors.StrategyError` saying what they are."""
+  picks, members = np.asarray(picks), np.asarray(pool_subset)
+  where = f'Strategy {name!r} returned'
+  if picks.dtype.kind not in 'iu':
+    raise errors.StrategyError(f'{where} picks of {picks.dtype}; select returns integer pool '
+                               'indices, members of pool_subset.')
+  if picks.shape != (budget,):
+    raise errors.StrategyError(f'{where} picks of shape {picks.shape}; select returns budget = '
+                               f'{budget} pool indices, [{budget}].')
+  values, counts = np.unique(picks, return_counts=True)
+  if (counts > 1).any():
+    raise errors.StrategyError(f'{where} {numerics.which(values[counts > 1])} more than once; '
+                               'select returns distinct pool indices.')
+  outside = ~np.isin(picks, members)
+  if outside.any():
+    positions = (picks >= 0).all() and (picks < len(members)).all()
+    hint = (' (positions in pool_subset? give pool_subset[positions])' if positions else '')
+    raise errors.StrategyError(f'{where} {numerics.which(picks[outside])}, not in pool_subset '
+                               f'(the unlabeled samples it may pick from){hint}.')
+  return picks
 
 
 def get(name: str) -> Strategy:
