@@ -192,6 +192,25 @@ def compare(workdirs: Sequence[str]) -> List[Dict[str, Any]]:
   return out
 
 
+def experiments_differ(workdirs: Sequence[str]) -> List[str]:
+  """How each workdir's experiment (its ``experiment.json``) differs from the first's, one line
+  each (none where they are one experiment run in parts, or a workdir records none): a table of
+  several workdirs says what it compares."""
+  names = _short_names([os.path.abspath(w) for w in workdirs])
+  identities = []
+  for workdir in workdirs:
+    try:
+      identities.append(json.loads(workdir_lib.read_text(
+          workdir_lib.path_in(workdir, workdir_lib.IDENTITY_FILE))))
+    except (OSError, ValueError, workdir_lib.WorkdirError):
+      identities.append(None)
+  if identities[0] is None:
+    return []
+  return [f'{name} against {names[0]}: {"; ".join(diffs)}'
+          for name, ident in zip(names[1:], identities[1:]) if ident is not None
+          for diffs in [workdir_lib.differences(identities[0], ident)] if diffs]
+
+
 def _short_names(paths: Sequence[str]) -> List[str]:
   """The shortest path tails that tell ``paths`` apart."""
   for depth in range(1, 64):
@@ -210,7 +229,10 @@ def main(argv: Sequence[str]) -> int:
   args = parser.parse_args(argv)
   try:
     records = compare(args.workdirs)
-    table = summary_markdown(records)
+    differ = experiments_differ(args.workdirs)
+    appendix = ('\nThe experiments differ:\n\n' + ''.join(f'- {d}\n' for d in differ)
+                if differ else '')
+    table = summary_markdown(records) + appendix
     if args.out:
       out = os.path.realpath(args.out)
       for w in args.workdirs:
@@ -228,7 +250,7 @@ def main(argv: Sequence[str]) -> int:
       except OSError as e:  # a file there, or a file among the folders above it
         raise ReportError(f'--out={args.out} cannot be a folder ({e.strerror}): give a new or '
                           'empty folder.') from None
-      write(records, out)
+      write(records, out, appendix)
   except workdir_lib.WorkdirError as e:
     print(f'l2r_jax.report: {e}', file=sys.stderr)
     return 2

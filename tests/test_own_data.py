@@ -281,6 +281,10 @@ def _dataset(**changes):
      r'x_train has shape \(6,\): a sample per row .* x.reshape\(-1, 1\)'),
     (dict(x_train=np.zeros((6, 4), np.uint8)), r'x_train is uint8.*x.astype\(np.float32\)'),
     (dict(x_test=np.zeros((2, 5), np.float32)), r'test inputs are \(5,\) and pool inputs \(4,\)'),
+    (dict(x_train=np.zeros((6, 3, 32, 32), np.float32), x_test=np.zeros((2, 3, 32, 32),
+                                                                         np.float32)),
+     r'x_train has samples of shape \(3, 32, 32\): images channels-first \(3 channels of '
+     r'32x32\)\? .* give x.transpose\(0, 2, 3, 1\), for the test split too\.$'),
     (dict(task='segmentation'), "task='segmentation'; choose one of"),
     (dict(num_outputs=0), 'num_outputs must be a positive int'),
     (dict(num_outputs=1, y_train=np.zeros(6, np.int32), y_test=np.zeros(2, np.int32)),

@@ -229,7 +229,19 @@ def test_several_workdirs_in_one_report(session, tmp_path):
     assert report.main([workdir, '--out', str(taken)]) == 2
   assert report.main([workdir, '--out', str(out)]) == 0
   assert '| work/l2r |' in (out / 'summary.md').read_text()
+  assert 'differ' not in (out / 'summary.md').read_text()
   assert (out / 'curves.png').exists()
+  # Another experiment beside it: the report says how the two differ.
+  other = tmp_path / 'other'
+  subprocess.run(['cp', '-a', workdir, str(other)], check=True)
+  ident = json.loads((other / 'experiment.json').read_text())
+  ident['fields']['al.budget'] = 20
+  (other / 'experiment.json').write_text(json.dumps(ident))
+  assert report.main([workdir, str(other), '--out', str(tmp_path / 'two')]) == 0
+  assert report.experiments_differ([workdir, str(other)]) == [
+      'other against work: config.al.budget: 10 -> 20']
+  assert ('The experiments differ:\n\n- other against work: config.al.budget: 10 -> 20\n' in
+          (tmp_path / 'two' / 'summary.md').read_text())
 
 
 def test_the_command_to_type_next_repeats_every_flag_and_override():

@@ -187,6 +187,12 @@ def check_dataset(dataset: Any, name: Optional[str]) -> 'Dataset':
     raise ConfigError(f'{where}: Dataset.x_train has shape {tuple(d.x_train.shape)}: a sample '
                       'per row and its features after, [N, ...]; one feature a sample is '
                       'x.reshape(-1, 1).')
+  shape = tuple(d.x_train.shape[1:])
+  if len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] >= 8:
+    raise ConfigError(f'{where}: Dataset.x_train has samples of shape {shape}: images channels-'
+                      f'first ({shape[0]} channel{"s" * (shape[0] > 1)} of {shape[1]}x'
+                      f'{shape[2]})? Models take them channels-last, [N, H, W, C]: give '
+                      'x.transpose(0, 2, 3, 1), for the test split too.')
   if len(d.x_test) and tuple(d.x_test.shape[1:]) != tuple(d.x_train.shape[1:]):
     raise ConfigError(f'{where}: test inputs are {tuple(d.x_test.shape[1:])} and pool inputs '
                       f'{tuple(d.x_train.shape[1:])}; give both one shape.')
