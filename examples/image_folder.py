@@ -31,6 +31,8 @@ def get_config(variant: str = 'default') -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(name='image_folder', image_size=(32, 32), channels=3,
                                           normalize='train_statistics', skip_unreadable=False))
   c.data.root = ml_collections.FieldReference(None, field_type=str)
+  # The classes in their order (--config.data.classes="('cat','dog')"); None: the class folders'.
+  c.data.classes = ml_collections.FieldReference(None, field_type=tuple)
   c.model.name = 'cnn2d'
   c.model.kwargs = dict(widths=(32, 64, 128), pool_after=(True, True, True))
   c.al.update(initial=20, budget=20)

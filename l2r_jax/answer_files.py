@@ -26,6 +26,7 @@ from l2r_jax.answers import Marks
 from l2r_jax.answers import marks_problem
 from l2r_jax.answers import Problem
 from l2r_jax.answers import QUERY_FILE
+from l2r_jax.answers import SET_ASIDE_FILE
 from l2r_jax.answers import whole_number
 from l2r_jax.errors import LabelError
 from l2r_jax.pool import Pool
@@ -40,23 +41,60 @@ FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
 def read_query(workdir: str, pool: Pool) -> Optional[Dict[str, Any]]:
   """``WORKDIR/query.json``, the last query (None before the first), checked: refused naming the
   file if it is not one of this pool's queries."""
-  path = workdir_lib.path_in(workdir, QUERY_FILE)
+  return _read_checked(workdir, QUERY_FILE, lambda query: _query_problem(query, pool),
+                       'It records the last query: delete it, and the next query asks anew.')
+
+
+def _read_checked(workdir: str, name: str, problem_of: Callable[[Any], Optional[str]],
+                  fix: str) -> Any:
+  """The JSON file ``WORKDIR/name`` (None where there is none), refused with ``fix`` if it cannot
+  be read or ``problem_of`` finds a problem with it."""
+  path = workdir_lib.path_in(workdir, name)
   if not os.path.lexists(path):
     return None
   try:
-    query = json.loads(workdir_lib.read_bytes(path).decode('utf-8'))
-    problem = _query_problem(query, pool)
+    content = json.loads(workdir_lib.read_bytes(path).decode('utf-8'))
+    problem = problem_of(content)
   except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
     problem = f'cannot be read ({getattr(e, "strerror", None) or e}).'
   if problem:
-    raise LabelError(f'{path}: {problem} It records the last query: delete it, and the next query '
-                     'asks anew.')
-  return query
+    raise LabelError(f'{path}: {problem} {fix}')
+  return content
 
 
 def write_query(workdir: str, pool: Pool, query: Dict[str, Any]) -> None:
   workdir_lib.write_atomic(workdir_lib.path_in(workdir, QUERY_FILE),
                            json.dumps({**query, 'pool': pool.fingerprint}))
+
+
+def read_set_aside(workdir: str, pool: Pool) -> List[int]:
+  """The pool indices ``WORKDIR/set_aside.json`` names (none before the first set aside),
+  checked: refused naming the file if it is not this pool's, or an index and its id disagree."""
+  kept = _read_checked(workdir, SET_ASIDE_FILE, lambda kept: _set_aside_problem(kept, pool),
+                       'It records the samples set aside: mend it, or delete it to have them '
+                       'asked again.')
+  return [] if kept is None else [s['index'] for s in kept['samples']]
+
+
+def write_set_aside(workdir: str, pool: Pool, indices: Sequence[int]) -> None:
+  """``WORKDIR/set_aside.json``: each sample set aside by index and id, replaced atomically."""
+  workdir_lib.write_atomic(workdir_lib.path_in(workdir, SET_ASIDE_FILE), json.dumps({
+      'pool': pool.fingerprint,
+      'samples': [{'index': int(i), 'id': pool.ids[i]} for i in sorted(indices)]}, indent=1))
+
+
+def _set_aside_problem(kept: Any, pool: Pool) -> Optional[str]:
+  if not isinstance(kept, dict) or not isinstance(kept.get('samples'), list):
+    return 'not a JSON object with a list of "samples".'
+  if kept.get('pool') != pool.fingerprint:
+    return f'made for another pool (pool {kept.get("pool")!r}; this one is {pool.fingerprint}).'
+  for s in kept['samples']:
+    i = s.get('index') if isinstance(s, dict) else None
+    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < pool.size:
+      return f'"samples" holds {s!r}, not a pool sample (index 0 .. {pool.size - 1}, and its id).'
+    if s.get('id') != pool.ids[i]:
+      return f'index {i} is {pool.ids[i]!r} in this pool, but it names id {s.get("id")!r}.'
+  return None
 
 
 def _query_problem(query: Any, pool: Pool) -> Optional[str]:

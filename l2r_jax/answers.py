@@ -55,6 +55,7 @@ from l2r_jax.pool import Pool
 ANSWERS_FILE = 'answers.jsonl'
 CUT_OFF_FILE = 'answers.cut_off.txt'   # last lines of the log cut off (by a kill), kept
 QUERY_FILE = 'query.json'
+SET_ASIDE_FILE = 'set_aside.json'   # the samples set aside: no class fits, or none can be told
 QUERY_FOLDER = 'query'
 # Where an answer comes from: it decides how labels are read and what an answer given again means.
 TEACH, LOG, FILE = 'teach', 'log', 'file'
@@ -159,7 +160,8 @@ def given(indices: Any, labels: Any) -> Tuple[List[Answer], List[Problem]]:
 
 
 def check(answers: Sequence[Answer], pool: Pool, known: np.ndarray, source: str,
-          correcting: bool = False) -> Tuple[List[int], List[Any], List[Problem]]:
+          correcting: bool = False, left_out: Optional[List[Problem]] = None
+          ) -> Tuple[List[int], List[Any], List[Problem]]:
   """``(indices, labels, problems)``: the answers that can be taught, the labels as the task keeps
   them, and a line for each that cannot. ``known``: the pool's labels known now (unknown ones
   marked); ``source``: :data:`TEACH` (labels as values, a class also by its name),
@@ -168,13 +170,21 @@ def check(answers: Sequence[Answer], pool: Pool, known: np.ndarray, source: str,
   ``correcting``: the answers correct labels known (each sample must have one), rather than give
   new ones; from a file, its labels win: an answer to a sample with no label yet is a new one and
   an answer equal to the label known is left out (an export holding corrections and new answers is
-  given whole)."""
+  given whole). ``left_out``: from the log, an answer whose file was replaced since (another
+  picture under its name) is left out, not refused, with a line added to this list: its sample is
+  asked again, and the line stays in the log (the picture restored, the label is back)."""
   unknown = data_lib.unknown_labels(pool.dataset.task, known)
   indices, labels, problems, seen = [], [], [], {}
   for answer in answers:
     index, problem = _sample(answer, pool, source)
     if problem is None:
       problem = _content_changed(answer, pool, index)
+      if problem is not None and left_out is not None:
+        left_out.append((answer.line, f'{answer.where}, index {index}: {pool.ids[index]!r} '
+                                      f'holds another file than the one answered: the answer is '
+                                      'left out, and the sample asked again (restore the file '
+                                      'to have it back).'))
+        continue
     if problem is not None:
       problems.append((answer.line, f'{answer.where}: {problem}'))
       continue
@@ -268,10 +278,8 @@ def _label(label: Any, pool: Pool, named: bool) -> Tuple[Any, Optional[str]]:
       else:
         names = [] if ds.class_names is None else [str(n) for n in ds.class_names]
         known = f' or a name of {names}' if names else ''
-        alike = [n for n in names if n.casefold() == label.strip().casefold()]
-        hint = f'; write it {alike[0]!r}' if len(alike) == 1 else ''
         return None, (f'label {label!r} is not a class (an index 0 .. {ds.num_outputs - 1}'
-                      f'{known}){hint}.')
+                      f'{known}).')
     else:
       try:
         label = json.loads(label)
@@ -312,6 +320,7 @@ def check_workdir(workdir: str) -> None:
     return
   log = workdir_lib.path_in(workdir, ANSWERS_FILE)
   workdir_lib.path_in(workdir, QUERY_FILE)
+  workdir_lib.path_in(workdir, SET_ASIDE_FILE)
   workdir_lib.folder_in(workdir, QUERY_FOLDER)
   identity = workdir_lib.path_in(workdir, workdir_lib.IDENTITY_FILE)
   if os.path.lexists(log) and not os.path.lexists(identity):
@@ -328,6 +337,7 @@ class AnswerLog:
 
   def __init__(self, workdir: str, pool: Pool):
     self._workdir, self._pool = workdir, pool
+    self._warned = set()   # the lines left out that a warning named already
 
   @property
   def path(self) -> str:
@@ -352,9 +362,10 @@ class AnswerLog:
         answer, problem = None, f'not UTF-8 text (byte {e.start} of the line).'
       answers += [answer] if answer else []
       problems += [(number, f'{path}, line {number}: {problem}')] if problem else []
-    known, events, more = np.array(given_labels), [], []
+    known, events, more, left_out = np.array(given_labels), [], [], []
     for group in _in_turn(answers):
-      indices, labels, group_problems = check(group, self._pool, known, LOG, group[0].correction)
+      indices, labels, group_problems = check(group, self._pool, known, LOG, group[0].correction,
+                                              left_out)
       more += group_problems
       for i, y in zip(indices, labels):
         known[i] = np.asarray(y, known.dtype)
@@ -363,6 +374,10 @@ class AnswerLog:
     if n:
       raise refusal(f'{path}: {count(n)}; it holds every answer taught, and nothing else reads it: '
                     f'mend or remove the line{"s" * (n > 1)} named.', in_order(problems + more))
+    for line in in_order(left_out):
+      if line not in self._warned:   # once per process, not at every read
+        self._warned.add(line)
+        logging.warning('%s', line)
     return events
 
   def append(self, indices: Sequence[int], labels: Sequence[Any], correction: bool = False
@@ -439,6 +454,11 @@ def fold_corrections(answers: Sequence[Answer]) -> List[Answer]:
     at[key] = len(out)
     out.append(answer)
   return out
+
+
+def sample_index(answer: Answer, pool: Pool) -> Tuple[Optional[int], Optional[str]]:
+  """The pool index a file's ``answer`` names, or why it names none."""
+  return _sample(answer, pool, FILE)
 
 
 def resolved(answer: Answer, pool: Pool) -> Optional[Tuple[int, Any]]:

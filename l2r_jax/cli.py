@@ -132,9 +132,14 @@ def parse_flags(argv):
 def one_line_refusals(program: str) -> Iterator[None]:
   """A :class:`l2r_jax.errors.Refusal`, or a full disk met anywhere
   (:func:`l2r_jax.errors.out_of_space`), ends the command with one line on stderr, after
-  ``program``'s name, and exit status 2; a traceback is for bugs."""
+  ``program``'s name, and exit status 2; Ctrl+C with one line and status 130 (what was saved is
+  kept: every write is atomic); a traceback is for bugs."""
   try:
     yield
+  except KeyboardInterrupt:
+    print(f'{program}: interrupted; what was saved is kept, and the same command goes on from it.',
+          file=sys.stderr)
+    sys.exit(130)
   except errors.Refusal as e:
     print(f'{program}: {e}', file=sys.stderr)
     sys.exit(2)

@@ -132,17 +132,20 @@ def _cycle_rngs(run_state: RunState, cycle: int) -> Tuple[jax.Array, jax.Array]:
   return rng_train, rng_query
 
 
-def select(experiment: Experiment, run_state: RunState,
-           budget: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def select(experiment: Experiment, run_state: RunState, budget: int,
+           excluded: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
   """The strategy's ``budget`` picks for the run's next cycle, from a random subset of the
-  unlabeled pool (``config.al.subset``), with the cycle's query key, and for a scoring strategy
-  their scores (else None). ``true_loss`` (the diagnostic ``oracle_loss``) only where every pool
-  label is known."""
+  unlabeled pool (``config.al.subset``; without the pool indices ``excluded``, an active
+  learner's samples set aside), with the cycle's query key, and for a scoring strategy their
+  scores (else None). ``true_loss`` (the diagnostic ``oracle_loss``) only where every pool label
+  is known."""
   config, ds = experiment.config, experiment.dataset
   cycle = run_state.cycle + 1
   rng_query = _cycle_rngs(run_state, cycle)[1]
-  subset = protocol.pool_subset(run_state.seed, cycle,
-                                run_state.unlabeled_mask(ds.pool_size), config.al.subset)
+  candidates = run_state.unlabeled_mask(ds.pool_size)
+  if excluded is not None:
+    candidates[np.asarray(excluded, np.int64)] = False
+  subset = protocol.pool_subset(run_state.seed, cycle, candidates, config.al.subset)
   labels_known = not data_lib.unknown_labels(ds.task, ds.y_train).any()
   during = _during(run_state, cycle)
   view = strategies_lib.SelectionState(

@@ -174,6 +174,9 @@ def _refuse_untaught(path: str, learner) -> None:
         f'l2r_jax.label answer ... --answers={path}), or move the file away; a new query never '
         'writes over a file it cannot read.')
   unread = [line for line, _ in unread if line > 0]
+  # A row that sets aside a sample set aside (or labeled) since was taken; another is typed in.
+  answers, aside, _ = split_set_aside(answers, learner)
+  unread += [i for i in aside if not learner.is_set_aside(i)]
   # A label the sample has held (taught from this file, then corrected, say) was taught.
   answers = [a for a in answers_lib.fold_corrections(answers)
              for found in [answers_lib.resolved(a, learner.pool)]
@@ -379,7 +382,8 @@ def _query(learner, argv) -> None:
     print(f'Label Studio: import {tasks} into a project whose labeling config is {config}; export '
           'it as JSON, then: ' + next_command('answer', argv, answers='EXPORT.json'))
     return
-  print('Fill in the label column, then: ' + next_command('answer', argv, answers=csv_path))
+  print(f'Fill in the label column ("{SET_ASIDE_LABEL}" for an image no class fits: never asked '
+        'again), then: ' + next_command('answer', argv, answers=csv_path))
 
 
 def classes_line(dataset, shown: int = 30) -> str:
@@ -393,9 +397,51 @@ def classes_line(dataset, shown: int = 30) -> str:
   return f'\nclasses (a label is a name, or its index): {listed}{more}'
 
 
+# The label of an image no class fits (or whose class cannot be told), in an answers file: the
+# sample is set aside, never asked again (unless a class has this name).
+SET_ASIDE_LABEL = 'set aside'
+
+
+def split_set_aside(answers, learner) -> Tuple[List[Any], List[int], List[Any]]:
+  """``(answers, indices, problems)``: the answers but those labeled :data:`SET_ASIDE_LABEL`
+  (any case), the pool indices these name, and a problem for each that names no sample, a sample
+  labeled already, or one the file also answers."""
+  def aside(a):
+    return isinstance(a.label, str) and a.label.strip().casefold() == SET_ASIDE_LABEL and (
+        learner.pool.class_index(a.label) is None)
+
+  keep = [a for a in answers if not aside(a)]
+  answered = {answers_lib.sample_index(a, learner.pool)[0] for a in keep}
+  indices, problems = [], []
+  for a in answers:
+    if not aside(a):
+      continue
+    index, problem = answers_lib.sample_index(a, learner.pool)
+    if problem is None and learner.is_labeled(index):
+      known = learner.pool.show(learner.dataset.y_train[index])
+      problem = (f'index {index}: labeled already (as {known}); a label known is corrected '
+                 '(--relabel), never set aside.')
+    elif problem is None and (index in answered or index in indices):
+      problem = f'index {index}: answered twice in the file.'
+    if problem is not None:
+      problems.append((a.line, f'{a.where}: {problem}'))
+    else:
+      indices.append(index)
+  return keep, indices, problems
+
+
 def _answer(learner, argv) -> None:
-  done = teach_checked(learner, FLAGS.answers,
-                       *read_answers(FLAGS.answers, learner, FLAGS.relabel), relabel=FLAGS.relabel)
+  answers, problems = read_file(FLAGS.answers, learner)
+  aside = []
+  if not FLAGS.relabel:   # corrections change labels known; a sample set aside has none
+    answers, aside, more = split_set_aside(answers, learner)
+    problems = problems + more
+  done = teach_checked(learner, FLAGS.answers, *checked(answers, problems, learner, FLAGS.relabel),
+                       relabel=FLAGS.relabel)
+  if aside:
+    learner.set_aside(aside)
+    done['left'] = learner.pending.tolist()
+    print(f'{len(aside)} set aside (never asked again): {_listed(aside, learner)}')
   outside = done['outside']
   if outside:
     print(f'note: {len(outside)} of the answers are for samples outside the current query '
@@ -425,8 +471,9 @@ def status_text(learner) -> str:
   """What ``label status`` prints: labels, rounds, the pending query, the metric per round and the
   stopping signal."""
   st = learner.status()
+  aside = f', {st["set_aside"]} set aside' if st['set_aside'] else ''
   lines = [f'{learner.workdir}: {st["labeled"]} of {st["pool_size"]} pool samples labeled '
-           f'({st["corrections"]} corrections), {st["rounds"]} rounds trained.']
+           f'({st["corrections"]} corrections{aside}), {st["rounds"]} rounds trained.']
   if st['pending']:
     lines.append(f'pending query: {len(st["pending"])} to answer: '
                  f'{_listed(st["pending"], learner)}')

@@ -96,7 +96,16 @@ class ActiveLearner:
     answers_lib.check_workdir(self._workdir)
     # Checked before the workdir is made: a refused learner leaves nothing behind.
     description = describe_pool(ds, name, config.seeds[0])
-    ident = workdir_lib.check_identity(self._workdir, config, description)
+    try:
+      ident = workdir_lib.check_identity(self._workdir, config, description)
+    except workdir_lib.WorkdirError as e:
+      if 'data pool_' not in str(e):   # the pool's size, inputs or ids differ
+        raise
+      raise workdir_lib.WorkdirError(
+          f'{e} The pool changed (samples added, removed or renamed): its answers go with their '
+          f'samples into a new workdir, by id: python -m l2r_jax.label answer --config=... '
+          f'--workdir=NEW --answers={os.path.join(self._workdir, answers_lib.ANSWERS_FILE)}.'
+      ) from None
     if not data_lib.unknown_labels(ds.task, ds.y_train).any() and not os.path.exists(
         os.path.join(self._workdir, workdir_lib.IDENTITY_FILE)):
       where = (f': {os.path.join(ds.source_root, "unlabeled")} holds no image to label'
@@ -169,7 +178,15 @@ class ActiveLearner:
     if query is None:
       return np.zeros(0, np.int64)
     asked = np.asarray(query['indices'], np.int64)
-    return asked[self._unknown()[asked]]
+    return asked[self._unknown()[asked] & ~np.isin(asked, self.set_aside_samples)]
+
+  @property
+  def set_aside_samples(self) -> np.ndarray:
+    """The pool samples set aside (:meth:`set_aside`), sorted."""
+    return np.asarray(sorted(self._aside), np.int64)
+
+  def is_set_aside(self, index: int) -> bool:
+    return int(index) in self._aside
 
   @property
   def last_query(self) -> Optional[Dict[str, Any]]:
@@ -201,10 +218,11 @@ class ActiveLearner:
         return pending
       config, al = self._experiment.config, self._run.state
       first = not self._order
-      unlabeled = int(self._unknown().sum())
+      unlabeled = int(self._unknown().sum()) - len(self._aside)
       if not unlabeled:
-        raise LabelError(f'query: all {self.pool_size} pool samples are labeled; nothing is left '
-                         'to ask.')
+        aside = f' or set aside ({len(self._aside)})' if self._aside else ''
+        raise LabelError(f'query: all {self.pool_size} pool samples are labeled{aside}; nothing '
+                         'is left to ask.')
       given, fix = f'n={n!r}', 'ask for that many (label query --n, or query(n))'
       if n is None:
         field = 'initial' if first else 'budget'
@@ -217,11 +235,13 @@ class ActiveLearner:
         raise LabelError(f'{given}: a query asks for 1 .. {most} samples (the pool samples '
                          f'without a label: {unlabeled}; at most config.al.subset='
                          f'{config.al.subset}, the random subset a query is chosen from): {fix}.')
-      if first:
-        chosen, scores = protocol.initial_labeled(al.seed, self.pool_size, int(n)), None
+      if first:   # a random draw (the same as a simulation's), passing over samples set aside
+        draw = protocol.initial_labeled(al.seed, self.pool_size, self.pool_size)
+        chosen, scores = draw[~np.isin(draw, self.set_aside_samples)][:int(n)], None
       else:
         self._train_locked()
-        chosen, scores = experiment_lib.select(self._experiment, self._run.state, int(n))
+        chosen, scores = experiment_lib.select(self._experiment, self._run.state, int(n),
+                                               excluded=self.set_aside_samples)
       self._write_query(chosen, scores)
       return chosen
 
@@ -249,7 +269,37 @@ class ActiveLearner:
         self._labels[i] = np.asarray(y, self._labels.dtype)
         self._held.setdefault(i, []).append(self._labels[i].copy())
         self._order.append(i)
+      self._aside -= set(indices)   # taught: it has its label
       return len(indices)
+
+  def set_aside(self, indices: Sequence[int], aside: bool = True) -> int:
+    """Sets pool samples ``indices`` aside: samples no class fits, or whose label cannot be told
+    (a blurred photo). No query asks them again, and what is left of a query no longer waits for
+    them; a sample set aside can still be taught (it then has its label). ``aside=False`` takes
+    them back, to be asked again. Saved (``set_aside.json``) before it returns; refused whole, one
+    line per problem, for an index that is not a pool sample or a sample labeled already. Returns
+    how many changed."""
+    with self._lock():
+      self._sync()
+      given, problems = list(indices), []
+      for k, i in enumerate(given, 1):
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not (
+            0 <= i < self.pool_size):
+          problems.append(f'sample {k}: index {i!r} is not a pool sample (whole numbers 0 .. '
+                          f'{self.pool_size - 1}).')
+        elif not self._unknown()[i]:
+          problems.append(f'sample {k}, index {i}: labeled already (as '
+                          f'{self._pool.show(self._labels[i])}); a label known is corrected with '
+                          'relabel, never set aside.')
+      if problems:
+        raise answers_lib.refusal(f'{answers_lib.count(len(problems))} in the samples to set '
+                                  'aside; none of them was:', problems)
+      chosen = {int(i) for i in given}
+      now = self._aside | chosen if aside else self._aside - chosen
+      if now != self._aside:
+        answer_files.write_set_aside(self._workdir, self._pool, now)
+      changed, self._aside = len(now ^ self._aside), now
+      return changed
 
   def _taught_as(self, index: Any, label: Any) -> bool:
     """Whether pool sample ``index`` is labeled ``label`` already (False for anything that is not
@@ -327,6 +377,13 @@ class ActiveLearner:
                                  'read anew), then answer it.'))
     return out
 
+  def refresh(self) -> None:
+    """Reads back what the workdir holds: the answers and rounds another process (a second page,
+    a command line) added since this learner last worked. Every method that changes or uses them
+    does so first; :attr:`labeled`, :attr:`pending` and the like show them after this."""
+    with self._lock():
+      self._sync()
+
   def train(self) -> Optional[Dict[str, Any]]:
     """A round of training on every label known, if any came since the last round (else
     nothing); its result record (``value``: the test metric, None without a test split)."""
@@ -368,13 +425,15 @@ class ActiveLearner:
     return export_lib.save(self.model(), path)
 
   def status(self) -> Dict[str, Any]:
-    """Where the session stands: ``labeled``, ``corrections``, ``rounds``, ``pending`` (the
-    query's indices not answered yet), ``results`` (a record per round: labels, the test metric,
-    ``kappa`` with the round before) and ``stop`` (:func:`l2r_jax.stopping.signal`)."""
+    """Where the session stands: ``labeled``, ``corrections``, ``set_aside``, ``rounds``,
+    ``pending`` (the query's indices not answered yet), ``results`` (a record per round: labels,
+    the test metric, ``kappa`` with the round before) and ``stop``
+    (:func:`l2r_jax.stopping.signal`)."""
     with self._lock():
       self._sync()
       return {'labeled': len(self._order), 'pool_size': self.pool_size,
-              'corrections': self._corrections, 'rounds': self.rounds,
+              'corrections': self._corrections, 'set_aside': len(self._aside),
+              'rounds': self.rounds,
               'pending': self.pending.tolist(), 'results': self.results,
               'stop': stopping.signal(self.results, self._experiment.task.higher_is_better)}
 
@@ -394,6 +453,8 @@ class ActiveLearner:
         self._corrections += 1
       else:
         self._order.append(i)
+    unknown = self._unknown()   # a sample set aside and taught since has its label
+    self._aside = {i for i in answer_files.read_set_aside(self._workdir, self._pool) if unknown[i]}
     if self._run is not None:
       if runs.saved_cycle(self._run) == self._run.state.cycle:
         return

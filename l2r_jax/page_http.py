@@ -135,8 +135,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
       handle()
     except RequestRefused as e:
       self._json(e.status, {'refused': str(e)})
-    except workdir_lib.WorkdirError as e:
-      self._json(409, {'refused': str(e)})
+    except workdir_lib.WorkdirError as e:   # another process holds the workdir: look again
+      self._json(409, {'refused': str(e), 'retry': isinstance(e, errors.WorkdirInUse)})
     except errors.Refusal as e:
       self._json(422, {'refused': str(e)})
     except (BrokenPipeError, ConnectionResetError):
@@ -204,6 +204,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     session, path = self.session, urlparse.urlsplit(self.path).path
     if path == '/api/answers':
       self._json(200, session.answer(body))
+    elif path == '/api/set_aside':
+      self._json(200, session.set_aside(body))
     elif path == '/api/train':
       self._json(202, {'training': session.train()})
     elif path == '/api/draft':

@@ -89,6 +89,9 @@ class Pool:
     names = dataset.class_names
     self._by_name = {} if names is None else {data_lib.class_key(n): k
                                               for k, n in enumerate(names)}
+    folded = collections.Counter(n.casefold() for n in self._by_name)
+    self._by_folded = {n.casefold(): k for n, k in self._by_name.items()
+                       if folded[n.casefold()] == 1}   # 'cat' for 'Cat', unless 'CAT' is too
 
   @property
   def ids(self) -> List[str]:
@@ -129,6 +132,12 @@ class Pool:
       return self._like[('number', number)], (
           'a spreadsheet turned the id into a number (leading zeros dropped, a decimal, 1E+05): '
           'format the id column as text before typing or pasting ids, or give the index alone')
+    if '?' in text:   # saved by a spreadsheet in a code page that lacks some of the letters
+      pattern = re.compile(re.escape(text).replace(re.escape('?'), '[^\\x00-\\x7f]'))
+      found = [s for s in self.ids if pattern.fullmatch(unicodedata.normalize('NFC', s))]
+      if len(found) == 1:
+        return found[0], ('a spreadsheet saved the file in its own code page, writing "?" for the '
+                          'letters it lacks: save it as "CSV UTF-8" and give it again')
     parts = [p for p in text.replace('\\', '/').split('/') if p not in ('', '.')]
     for k in range(len(parts)):   # a path to the file: its last parts, as the id writes them
       found = self._like.get(('case', '/'.join(parts[k:]).casefold()))
@@ -138,7 +147,11 @@ class Pool:
     return None
 
   def class_index(self, name: str) -> Optional[int]:
-    return self._by_name.get(data_lib.class_key(name))
+    """The class named ``name`` (its case aside, where no other class's name differs only in
+    case), or None."""
+    key = data_lib.class_key(name)
+    found = self._by_name.get(key)
+    return self._by_folded.get(key.casefold()) if found is None else found
 
   def show(self, label: Any) -> str:
     """A label as messages show it: a class's index and name, or the values."""

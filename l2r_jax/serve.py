@@ -93,6 +93,7 @@ class Session:
     self.busy = threading.Lock()
     self.draft_lock = threading.Lock()
     self.round: Optional[Dict[str, Any]] = None
+    self.training: Optional[threading.Thread] = None   # the round's thread, while it trains
     self.last_seconds: Optional[float] = None
     self._predictions: Tuple[Any, Dict[int, Tuple[str, float]]] = (None, {})
     self._root = os.path.realpath(ds.source_root) if ds.source_root else None
@@ -119,7 +120,8 @@ class Session:
     learner = self.learner
     status = learner.status()     # the workdir read: answers from any page or process
     query = learner.last_query    # read once: what is pending, its scores and its id agree
-    pending = [] if query is None else [i for i in query['indices'] if not learner.is_labeled(i)]
+    pending = [] if query is None else [i for i in query['indices'] if not (
+        learner.is_labeled(i) or learner.is_set_aside(i))]
     scores = {}
     if query is not None and query['scores'] is not None:
       scores = dict(zip(query['indices'], query['scores']))
@@ -242,6 +244,30 @@ class Session:
             'message': f'{done["taught"]} label{"" if done["taught"] == 1 else "s"} taught; '
                        f'{len(done["left"])} of the query left.'}
 
+  def set_aside(self, body: Any) -> Dict[str, Any]:
+    """Sets the page's samples aside (no class fits, or none can be told; never asked again):
+    ``{"samples": [{"index", "id"}]}``; refused whole if an index and its id disagree, or as
+    :meth:`~l2r_jax.learner.ActiveLearner.set_aside` refuses."""
+    given = body.get('samples') if isinstance(body, dict) else None
+    if not isinstance(given, list) or not given or not all(isinstance(a, dict) for a in given):
+      raise RequestRefused(400, 'give {"samples": [{"index": ..., "id": ...}, ...]}.')
+    pool, indices, problems = self.learner.pool, [], []
+    for k, a in enumerate(given, 1):
+      i = a.get('index')
+      if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < pool.size and (
+          pool.ids[i] != a.get('id')):
+        problems.append(f'sample {k}: index {i} is {pool.ids[i]!r} in this pool, not '
+                        f'{a.get("id")!r}: reload the page.')
+      indices.append(i)
+    if problems:
+      raise answers_lib.refusal(f'{answers_lib.count(len(problems))}; none was set aside:',
+                                problems)
+    with self._working():
+      changed = self.learner.set_aside(indices)
+      left = len(self.learner.pending)
+    return {'set_aside': changed, 'left': left,
+            'message': f'{changed} set aside (never asked again); {left} of the query left.'}
+
   def train(self) -> Dict[str, Any]:
     """Starts the round (train on the labels known, then ask again) in the background."""
     if not self.busy.acquire(blocking=False):
@@ -251,12 +277,16 @@ class Session:
     self.round = {'started': time.time(), 'ended': None, 'error': None, 'done': False,
                   'labels': len(self.learner.labeled[0]), 'estimate': self.last_seconds,
                   'message': f'training on {len(self.learner.labeled[0])} labels'}
-    threading.Thread(target=self._train, daemon=True).start()
+    self.training = threading.Thread(target=self._train, daemon=True)
+    self.training.start()
     return self.progress()
 
   def _train(self) -> None:
     r = self.round
     try:
+      self.learner.refresh()   # answers another page or process gave since this one last read
+      r['labels'] = len(self.learner.labeled[0])
+      r['message'] = f'training on {r["labels"]} labels'
       if len(self.learner.pending):   # skipped ones left: train on what came, they stay asked
         record = self.learner.train()
         r['message'] = ('trained; the skipped samples are asked again' if record else
@@ -360,5 +390,23 @@ def main(config, workdir: str, host: str = '127.0.0.1', port: int = 8765) -> Non
       pass
     finally:
       server.server_close()
+    _await_round(session)
   finally:
     session.close()
+
+
+def _await_round(session: Session) -> None:
+  """After Ctrl+C: lets a round that is training end (its model and query saved), so that the
+  process never stops under the computation; a second Ctrl+C stops it at once, as a kill would
+  (the round is trained again when the page or a command next runs)."""
+  thread = session.training
+  if thread is None or not thread.is_alive():
+    return
+  print('a round is training: the page stops when it ends and is saved (Ctrl+C again: at once, '
+        'the round then trained again next time).', file=sys.stderr, flush=True)
+  try:
+    while thread.is_alive():
+      thread.join(0.2)
+  except KeyboardInterrupt:
+    sys.stderr.flush()
+    os._exit(130)   # pylint: disable=protected-access  (not under the running computation)

@@ -50,6 +50,12 @@ RESUMABLE = ('al.cycles', 'strategies', 'seeds', 'quiet', 'eval_batch_size', 'tr
              'train.loop', 'vmap_seeds')
 
 
+# Fields that say where the data lies, not what it is: a workdir that records its data (its
+# description, compared once the data is loaded) resumes with them changed (the folder moved, or
+# named with a trailing slash or from another folder).
+LOCATIONS = ('data.root', 'data.data_dir', 'data.manual_dir')
+
+
 def _flat(tree: Any, prefix: str = '') -> Dict[str, Any]:
   if isinstance(tree, dict):
     out = {}
@@ -86,8 +92,10 @@ def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
 
 def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   """What differs between two identities (:func:`identity`), one line each, old -> new; none for
-  a field added to the package since ``old`` that ``new`` has at its default, nor for the data
-  unless both record it."""
+  a field added to the package since ``old`` that ``new`` has at its default, or one on one side
+  only that is None (unset) there, nor for the data
+  unless both record it, nor for the data's location (:data:`LOCATIONS`) where ``old`` records
+  the data."""
   out = []
   if old.get('version') != new['version']:
     out.append(f'l2r-jax version: {old.get("version")} -> {new["version"]}')
@@ -102,10 +110,15 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
       out.append(f'data {name}: {json.dumps(a)} -> {json.dumps(b)}')
   added = _flat(json.loads(defaults.get_config().to_json_best_effort(sort_keys=True)))
   old_fields = _todays_names(old.get('fields', {}))
+  moved = LOCATIONS if 'data' in old else ()
   for name in sorted(set(old_fields) | set(new['fields'])):
+    if name in moved:
+      continue
     a, b = old_fields.get(name, absent), new['fields'].get(name, absent)
     if a == absent and name in added and added[name] == b:
       continue  # a field added to the package since, at its default: the experiment as it was
+    if absent in (a, b) and None in (a, b):
+      continue  # a field a config file added (or left out) unset: the experiment as it was
     if a != b:
       out.append(f'config.{name}: {json.dumps(a)} -> {json.dumps(b)}')
   return tuple(out)

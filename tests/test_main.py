@@ -184,3 +184,13 @@ def test_only_a_full_disk_is_taken_for_one():
     assert errors.out_of_space(chained).startswith('the disk is full: nothing written is lost')
   assert errors.out_of_space(ValueError('Tensor shapes do not match')) is None
   assert errors.out_of_space(OSError(errno.EACCES, 'Permission denied')) is None
+
+
+def test_ctrl_c_ends_a_command_in_one_line_not_a_traceback(capsys):
+  from l2r_jax import cli  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit) as ended:
+    with cli.one_line_refusals('l2r_jax.label'):
+      raise KeyboardInterrupt
+  assert ended.value.code == 130
+  assert capsys.readouterr().err == ('l2r_jax.label: interrupted; what was saved is kept, and the '
+                                     'same command goes on from it.\n')

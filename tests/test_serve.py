@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 import time
+import types
 
 import pytest
 
@@ -257,6 +258,42 @@ def test_a_label_taught_meanwhile_by_another_process_is_skipped_when_the_page_gi
   assert status == 422 and 'labeled already' in body['refused']
 
 
+def test_a_round_after_answers_from_another_process_counts_them_and_asks_again(page):
+  # The command line answers the page's whole query; "train and ask again" on the page, which has
+  # not read the workdir since, trains on them and asks the next query.
+  p, config, truth, _ = page
+  p.train()
+  asked = [it['index'] for it in p.state()['items']]
+  with learner_lib.ActiveLearner(config, p.session.learner.workdir) as cli:
+    cli.teach(asked, [truth[cli.pool.ids[i]] for i in asked])
+  assert len(p.session.learner.pending) == 6   # what the page's learner last read
+  round_ = p.train()
+  assert round_['error'] is None and round_['labels'] == 6, round_
+  assert round_['message'] == '6 samples asked', round_
+  assert not set(asked) & {it['index'] for it in p.state()['items']}
+
+
+def test_samples_the_page_sets_aside_leave_the_query_and_are_never_asked_again(page):
+  p, config, truth, _ = page
+  p.train()
+  items = p.state()['items']
+  aside = [{'index': it['index'], 'id': it['id']} for it in items[:2]]
+  status, body, _ = p.request('POST', '/api/set_aside', {'samples': [dict(aside[0], id='x.png')]})
+  assert status == 422 and f"index {aside[0]['index']} is " in body['refused'] and (
+      "not 'x.png': reload the page" in body['refused'])
+  status, body, _ = p.request('POST', '/api/set_aside', {'samples': aside})
+  assert status == 200 and body == {'set_aside': 2, 'left': 4, 'message': '2 set aside (never '
+                                    'asked again); 4 of the query left.'}
+  assert [it['index'] for it in p.state()['items']] == [it['index'] for it in items[2:]]
+  status, body, _ = p.request('POST', '/api/answers', {'answers': [
+      {'index': it['index'], 'id': it['id'], 'label': str(truth[it['id']])} for it in items[2:]]})
+  assert status == 200 and body['left'] == 0
+  round_ = p.train()
+  assert round_['error'] is None and round_['message'] == '6 samples asked', round_
+  assert not {a['index'] for a in aside} & {it['index'] for it in p.state()['items']}
+  assert p.request('POST', '/api/set_aside', {'samples': []})[0] == 400
+
+
 def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_drafts_kept(
     page):
   p, config, truth, tmp_path = page
@@ -306,8 +343,9 @@ def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_
           for it in items[4:]]
   with workdir_lib.lock(work):
     status, body, _ = p.request('POST', '/api/answers', {'answers': rest})
-    assert status == 409 and 'in use by process' in body['refused']
-    assert p.request('GET', '/api/state')[0] == 409
+    assert status == 409 and 'in use by process' in body['refused'] and body['retry']
+    status, body, _ = p.request('GET', '/api/state')
+    assert status == 409 and body['retry']   # the page looks again until the workdir is free
   assert open(os.path.join(work, answers.ANSWERS_FILE)).read() == log
   # What the page holds and has not submitted outlives the server.
   state = p.state()
@@ -481,3 +519,26 @@ def test_status_and_export_of_a_workdir_with_no_session_are_refused_and_make_non
       f'l2r_jax.label: {command}: --workdir={workdir} holds no labeling session (no '
       'experiment.json): give the workdir of one, or start one with label query.')
   assert not workdir.exists() and not (tmp_path / 'model').exists()
+
+
+def test_ctrl_c_lets_a_training_round_end_and_a_second_stops_at_once(capsys, monkeypatch):
+  # Stopping the interpreter under a running computation aborts it (a C++ exception escapes):
+  # after Ctrl+C the page waits for the round; a second Ctrl+C exits at once, as a kill would.
+  ended = threading.Event()
+  thread = threading.Thread(target=lambda: (time.sleep(0.5), ended.set()))
+  thread.start()
+  serve._await_round(types.SimpleNamespace(training=thread))
+  assert ended.is_set() and 'a round is training' in capsys.readouterr().err
+
+  class Interrupted:
+    def is_alive(self):
+      return True
+
+    def join(self, timeout):
+      raise KeyboardInterrupt
+
+  exits = []
+  monkeypatch.setattr(serve.os, '_exit', exits.append)
+  serve._await_round(types.SimpleNamespace(training=Interrupted()))
+  assert exits == [130]
+  serve._await_round(types.SimpleNamespace(training=None))   # nothing training: returns

@@ -139,6 +139,21 @@ def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(bro
       label.teach_checked(learner, str(table), *label.read_answers(str(table), learner))
     log = open(os.path.join(work, answers.ANSWERS_FILE)).read()
     assert log == open(os.path.join(twin, answers.ANSWERS_FILE)).read()
+    # One that fits no class: Delete sets it aside (never asked again), undone, then set aside by
+    # its button.
+    aside = page.locator('.card').first
+    aside_index = int(aside.get_attribute('data-index'))
+    page.keyboard.press('Delete')
+    assert page.inner_text('#count') == '1 asked · 0 answered · 0 skipped · 1 set aside · 0 left'
+    aside.locator('button[data-aside]').click()
+    assert page.inner_text('#count') == '1 asked · 0 answered · 0 skipped · 1 left'
+    aside.locator('button[data-aside]').click()
+    assert submit(page) == '1 set aside (never asked again); 0 of the query left.'
+    assert page.locator('.card').count() == 0
+    assert session.learner.set_aside_samples.tolist() == [aside_index]
+    assert session.learner.set_aside([aside_index], aside=False) == 1   # taken back, to go on
+    page.reload()
+    until(page, 'window.l2r && window.l2r.state() && document.querySelectorAll(".card").length')
     # The skipped one answered, not submitted; the page killed: a new browser has it back.
     page.keyboard.press(str((truth[ids[4]] + 1) % 10))
     draft_saved(page)
@@ -233,6 +248,34 @@ def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_serv
     until(page, 'window.l2r.state()')
     assert page.locator('#progress').is_hidden() and page.is_enabled('#train')
     assert page.inner_text('#count') == '5 asked · 0 answered · 0 skipped · 5 left'
+    context.close()
+    # Another process holds the workdir (a command line training) when the page opens: the page
+    # says so and looks again, and shows the query once the workdir is free.
+    from l2r_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+    with workdir_lib.lock(work):
+      context = browser.new_context()
+      page = context.new_page()
+      page.goto(url)
+      page.wait_for_selector('#message.error')
+      assert 'in use by process' in page.inner_text('#message')
+      assert page.inner_text('#message').endswith('This page looks again every 3 s.')
+    until(page, 'window.l2r.state()')
+    assert page.inner_text('#count') == '5 asked · 0 answered · 0 skipped · 5 left'
+    # A teammate answers one of them otherwise meanwhile: the submission is refused, the page
+    # shows what is left, and the rest goes in again.
+    left = [int(page.locator('.card').nth(k).get_attribute('data-index')) for k in range(5)]
+    for k in left:
+      page.keyboard.press(str(truth[session.learner.pool.ids[k]]))
+    draft_saved(page)
+    with learner_lib.ActiveLearner(config, work) as teammate:
+      teammate.teach([left[0]], [(truth[teammate.pool.ids[left[0]]] + 1) % 10])
+    page.keyboard.press('Control+Enter')
+    page.wait_for_selector('#message.error')
+    assert 'labeled already' in page.inner_text('#message')
+    until(page, 'document.querySelectorAll(".card").length === 4')
+    assert 'labeled already' in page.inner_text('#message')
+    submit(page)
+    assert page.inner_text('#message') == '4 labels taught; 0 of the query left.'
     context.close()
   finally:
     stop(session, server)

@@ -88,6 +88,24 @@ def test_other_data_under_the_same_config_is_refused_naming_what_changed(tmp_pat
   assert 'data' not in json.loads((tmp_path / workdir.IDENTITY_FILE).read_text())
 
 
+def test_where_the_data_lies_may_change_where_the_data_itself_is_recorded():
+  # A folder named with a trailing slash, from another folder, or moved: the same data, compared
+  # by its description; a workdir that records no data is known by its config alone.
+  config = _config()
+  config.data.root = '/data/photos'
+  data = {'pool_size': 10, 'pool_ids_sha256': 'abc'}
+  old = workdir.identity(config, data)
+  for root in ('/data/photos/', 'photos', '/mnt/team/photos'):
+    config.data.root = root
+    assert workdir.differences(old, workdir.identity(config, data)) == ()
+    assert workdir.differences(old, workdir.identity(config)) == ()   # before the data loads
+  assert workdir.differences(old, workdir.identity(config, dict(data, pool_size=11))) == (
+      'data pool_size: 10 -> 11',)
+  del old['data']
+  assert workdir.differences(old, workdir.identity(config, data)) == (
+      'config.data.root: "/data/photos" -> "/mnt/team/photos"',)
+
+
 def test_a_field_added_to_the_package_since_counts_as_unchanged_at_its_default(tmp_path):
   """A workdir made before ``typiclust.embedding`` existed: at its default the experiment is the
   same one; set to another value, it is another."""
@@ -99,6 +117,13 @@ def test_a_field_added_to_the_package_since_counts_as_unchanged_at_its_default(t
   config.typiclust.embedding = 'pretrained'
   with pytest.raises(errors.WorkdirError, match=r'config.typiclust.embedding: "\(absent\)" -> '
                                                  r'"pretrained"'):
+    workdir.check_identity(str(tmp_path), config)
+  # A field a config file added since, unset (None): the same experiment; set, another.
+  config = _config()
+  config.data.classes = None
+  assert workdir.check_identity(str(tmp_path), config)
+  config.data.classes = ('a', 'b')
+  with pytest.raises(errors.WorkdirError, match=r'config.data.classes: "\(absent\)" -> '):
     workdir.check_identity(str(tmp_path), config)
 
 

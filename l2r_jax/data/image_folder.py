@@ -254,7 +254,9 @@ def no_longer_readable(path: str, error: BaseException) -> ImageFolderError:
   loaded."""
   return ImageFolderError(
       f'{shown(path)} can no longer be read ({unreadable_reason(path, error)}); it could be when '
-      'the pool was loaded. Restore it (or, to leave it out, remove it: the pool then changes).')
+      'the pool was loaded. Restore it; or, to leave it out, remove it: the pool then changes, '
+      'and a learner\'s answers go into a new workdir (label answer --workdir=NEW '
+      '--answers=OLD/answers.jsonl).')
 
 
 def shown(path: str) -> str:

@@ -6,9 +6,10 @@
 const token = document.querySelector('meta[name="l2r-token"]').content;
 const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
+const RETRY_S = 3;   // seconds between looks at a workdir another process holds
 let S = null;        // the server's state
-let marks = {};      // pool index -> {label, cleared, skipped, joints: [[x, y, v] | null], points,
-                     //                 done, t}
+let marks = {};      // pool index -> {label, cleared, skipped, aside, joints: [[x, y, v] | null],
+                     //                 points, done, t}
 let focus = 0;       // the item in view (its position in S.items)
 let draftBusy = false, draftAgain = false;
 let sending = null;  // the pool indices (strings) of a submission on its way, or null
@@ -23,7 +24,12 @@ async function api(method, path, body) {
   const response = await fetch(path, options);
   let data = {};
   try { data = await response.json(); } catch (e) { /* not JSON */ }
-  if (!response.ok) throw new Error(data.refused || `${response.status} ${response.statusText}`);
+  if (!response.ok) {
+    const error = new Error(data.refused || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    error.retry = Boolean(data.retry);   // another process holds the workdir for a while
+    throw error;
+  }
   return data;
 }
 
@@ -89,6 +95,11 @@ async function load(done) {
   try {
     state = await api('GET', '/api/state');
   } catch (e) {
+    if (e.retry) {   // another process trains on the workdir: the page comes back when it is done
+      show(`${done ? done + ' ' : ''}${e.message} This page looks again every ${RETRY_S} s.`, true);
+      setTimeout(() => load(done), RETRY_S * 1000);
+      return;
+    }
     show(done ? `${done} The page could not show what is left (${e.message}): reload it.`
               : e.message, true);
     return;
@@ -114,7 +125,8 @@ async function load(done) {
   // the answers just submitted) is sent now: a page opened elsewhere opens on the same marks.
   if (JSON.stringify(marks) !== JSON.stringify(S.draft || {})) sendDraft();
   // The first image not answered yet (after a submission, a reload, a new query).
-  focus = Math.max(0, S.items.findIndex((it) => !answerOf(it) && !(marks[it.index] || {}).skipped));
+  focus = Math.max(0, S.items.findIndex((it) => !answerOf(it) && !(marks[it.index] || {}).skipped &&
+                                              !(marks[it.index] || {}).aside));
   $('where').textContent = `${S.workdir} · ${S.task} · ${S.labeled} of ${S.pool_size} labeled · ` +
                            `${S.rounds} round${S.rounds === 1 ? '' : 's'}`;
   curve();
@@ -132,7 +144,7 @@ function classOf(item) {
 
 function answerOf(item) {
   const m = marks[item.index] || {};
-  if (m.skipped) return null;
+  if (m.skipped || m.aside) return null;
   if (S.task === 'classification') {
     const label = classOf(item);
     return label === undefined ? null : {index: item.index, id: item.id, label};
@@ -146,12 +158,20 @@ function answerOf(item) {
 }
 
 function counts() {
-  let answered = 0, skipped = 0;
+  let answered = 0, skipped = 0, aside = 0;
   for (const item of S.items) {
-    if ((marks[item.index] || {}).skipped) skipped += 1;
+    const m = marks[item.index] || {};
+    if (m.aside) aside += 1;
+    else if (m.skipped) skipped += 1;
     else if (answerOf(item)) answered += 1;
   }
-  return {answered, skipped, left: S.items.length - answered - skipped};
+  return {answered, skipped, aside, left: S.items.length - answered - skipped - aside};
+}
+
+// The items marked to be set aside (no class fits, or none can be told): never asked again.
+function asideOf() {
+  return S.items.filter((it) => (marks[it.index] || {}).aside)
+                .map((it) => ({index: it.index, id: it.id}));
 }
 
 async function submit(list) {
@@ -160,15 +180,25 @@ async function submit(list) {
     return;
   }
   const answers = list || S.items.map(answerOf).filter((a) => a);
-  if (!answers.length) { show('Nothing to submit yet: answer an image first.', true); return; }
-  sending = new Set(answers.map((a) => String(a.index)));
+  const aside = list ? [] : asideOf();
+  if (!answers.length && !aside.length) {
+    show('Nothing to submit yet: answer an image first.', true);
+    return;
+  }
+  sending = new Set([...answers, ...aside].map((a) => String(a.index)));
   $('submit').disabled = true;
   try {
-    const result = await api('POST', '/api/answers', {answers});
-    show(result.message, false);
-    await load(result.message);
+    const said = [];
+    if (aside.length) said.push((await api('POST', '/api/set_aside', {samples: aside})).message);
+    if (answers.length) said.push((await api('POST', '/api/answers', {answers})).message);
+    const message = said.join(' ');
+    show(message, false);
+    await load(message);
   } catch (e) {
     show(e.message, true);
+    // Refused (a teammate answered one of them meanwhile, say): the page shows what is left now,
+    // the marks kept, so the rest can be submitted again.
+    if (e.status === 422) { sending = null; await load(); }
   } finally {
     sending = null;
     if ($('progress').hidden) $('submit').disabled = false;
@@ -224,7 +254,7 @@ async function watch() {
 function render() {
   const c = counts();
   $('count').textContent = `${S.items.length} asked · ${c.answered} answered · ${c.skipped} ` +
-                           `skipped · ${c.left} left`;
+                           `skipped · ${c.aside ? c.aside + ' set aside · ' : ''}${c.left} left`;
   const main = $('main');
   main.replaceChildren();
   if (!S.items.length) {
@@ -248,7 +278,7 @@ function grid() {
       focus = k; render();
     }});
     if (k === focus) card.classList.add('focus');
-    if (m.skipped) card.classList.add('skipped');
+    if (m.skipped || m.aside) card.classList.add('skipped');
     else if (m.label) card.classList.add('answered');
     const img = el('img', {src: item.image, alt: item.id});
     const sharpen = () => { if (img.naturalWidth && img.naturalWidth < 128) img.classList.add('pixelated'); };
@@ -265,12 +295,15 @@ function grid() {
         e.stopPropagation(); focus = k; choose(name);
       }}, ...(S.keys[c] && S.keys[c] !== name.toLowerCase()
               ? [el('span', {class: 'key'}, S.keys[c])] : []), name);
-      if (!m.skipped && chosen === name) b.classList.add('on');
+      if (!m.skipped && !m.aside && chosen === name) b.classList.add('on');
       row.append(b);
     });
     row.append(el('button', {type: 'button', class: m.skipped ? 'on' : '', onclick: (e) => {
       e.stopPropagation(); focus = k; skip();
-    }}, 'skip'));
+    }}, 'skip'), el('button', {type: 'button', class: m.aside ? 'on' : '', 'data-aside': '',
+                               title: 'no class fits: never asked again', onclick: (e) => {
+      e.stopPropagation(); focus = k; setAside();
+    }}, 'set aside'));
     card.append(row);
     g.append(card);
   });
@@ -298,14 +331,19 @@ function choose(name) {
   changed(item.index);
 }
 
-function skip() {
+// `skipped`: asked again; `aside`: no class fits (or none can be told), set aside when submitted,
+// never asked again. One or the other, toggled.
+function toggle(flag) {
   const item = editable();
   if (!item) return;
   const m = marks[item.index] || {};
-  marks[item.index] = Object.assign(m, {skipped: !m.skipped});
-  if (marks[item.index].skipped) focus = Math.min(focus + 1, S.items.length - 1);
+  marks[item.index] = Object.assign(m, {skipped: false, aside: false, [flag]: !m[flag]});
+  if (marks[item.index][flag]) focus = Math.min(focus + 1, S.items.length - 1);
   changed(item.index);
 }
+
+const skip = () => toggle('skipped');
+const setAside = () => toggle('aside');
 
 function marker() {
   const item = current();
@@ -484,6 +522,7 @@ document.addEventListener('keydown', (e) => {
                  ArrowUp: S.task === 'classification' ? -columns() : -1};
   if (e.key in steps) { e.preventDefault(); move(steps[e.key]); return; }
   if (e.key === ' ' && S.task === 'classification') { e.preventDefault(); skip(); return; }
+  if (e.key === 'Delete') { e.preventDefault(); setAside(); return; }
   if (e.key === 'Backspace' || e.key === 'z') { e.preventDefault(); undo(); }
 });
 
@@ -495,6 +534,7 @@ function help() {
     const keys = S.classes.map((n, c) => S.keys[c] ? `${S.keys[c]}=${n}` : null).filter((x) => x);
     h.append(el('div', {}, `Classes: ${keys.join(', ')}`),
              k('Enter', 'confirm the model\'s class'), k('Space', 'skip (asked again)'),
+             k('Delete', 'set aside (no class fits: never asked again)'),
              k('Backspace', 'clear'), k('arrows', 'move'));
   } else if (S.task === 'pose') {
     h.append(el('div', {}, 'Click each joint in the order listed.'),
@@ -505,6 +545,7 @@ function help() {
              k('Enter', 'this image is done'), k('Backspace', 'undo the last head'),
              k('← →', 'previous / next image'));
   }
+  if (S.task !== 'classification') h.append(k('Delete', 'set aside (never asked again)'));
   h.append(k('Ctrl+Enter', 'submit the answers given'));
 }
 
