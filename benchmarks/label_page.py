@@ -78,7 +78,7 @@ def digits(browser, folder, rounds):
     page.keyboard.press('Control+Enter')
     until(page, 'l2r.state().left === 0 && !document.querySelector(".card")')
     times.append(train_and_ask(page))
-  for item in page.evaluate('l2r.state().items')[:3]:   # a few answered, the rest pre-selected
+  for item in page.evaluate('l2r.state().items')[:3]:   # a few answered, the rest guessed
     page.keyboard.press(str(truth[item['id']]))
   page.screenshot(path=os.path.join(ROOT, 'docs', 'label_page_classification.png'))
   results = page.evaluate('l2r.state().results')

@@ -281,6 +281,37 @@ def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_serv
     stop(session, server)
 
 
+def test_the_models_guess_is_an_answer_only_once_confirmed(browser, tmp_path):
+  truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
+  for sample_id in sorted(truth)[40:]:
+    os.remove(tmp_path / 'digits' / sample_id)
+  config = test_serve.digits_config(tmp_path / 'digits')
+  work = str(tmp_path / 'work')
+  session, server, url = serving(config, work)
+  try:
+    context, page, errors = open_page(browser, url)
+    train_and_ask(page)
+    for item in page.evaluate('l2r.state().items'):
+      page.keyboard.press(str(truth[item['id']]))
+    assert submit(page) == '6 labels taught; 0 of the query left.'
+    train_and_ask(page)             # a round trained: the model's class outlined on each card
+    until(page, 'document.querySelectorAll(".card").length === 6')
+    assert page.locator('.card button.guess').count() == 6
+    assert page.locator('.card button.on').count() == 0
+    assert page.inner_text('#count') == '6 asked · 0 answered · 0 skipped · 6 left'
+    assert submit(page) == 'Nothing to submit yet: answer an image first.'
+    first = page.evaluate('l2r.state().items[0]')
+    page.keyboard.press('Enter')    # confirmed: now an answer
+    assert page.inner_text('#count') == '6 asked · 1 answered · 0 skipped · 5 left'
+    assert submit(page) == '1 label taught; 5 of the query left.'
+    log = [json.loads(l) for l in open(os.path.join(work, answers.ANSWERS_FILE))]
+    assert (log[-1]['index'], log[-1]['label']) == (first['index'], first['predicted'])
+    assert not errors, errors
+    context.close()
+  finally:
+    stop(session, server)
+
+
 def _mark(page, fractions, invisible=()):
   box = page.locator('#marks').bounding_box()
   placed = []

@@ -136,7 +136,8 @@ async function load(done) {
 
 // -- what an item's answer is ---------------------------------------------------------------------
 
-// The class an item has: the person's, else the model's unless the person cleared it.
+// The class an item shows: the person's, else the model's guess (dashed: an answer only once
+// Enter confirms it) unless the person cleared it.
 function classOf(item) {
   const m = marks[item.index] || {};
   return m.label || (m.cleared ? undefined : item.predicted);
@@ -145,9 +146,8 @@ function classOf(item) {
 function answerOf(item) {
   const m = marks[item.index] || {};
   if (m.skipped || m.aside) return null;
-  if (S.task === 'classification') {
-    const label = classOf(item);
-    return label === undefined ? null : {index: item.index, id: item.id, label};
+  if (S.task === 'classification') {   // the person's class: the model's only once confirmed
+    return m.label === undefined ? null : {index: item.index, id: item.id, label: m.label};
   }
   if (S.task === 'pose') {
     const joints = m.joints || [];
@@ -295,7 +295,7 @@ function grid() {
         e.stopPropagation(); focus = k; choose(name);
       }}, ...(S.keys[c] && S.keys[c] !== name.toLowerCase()
               ? [el('span', {class: 'key'}, S.keys[c])] : []), name);
-      if (!m.skipped && !m.aside && chosen === name) b.classList.add('on');
+      if (!m.skipped && !m.aside && chosen === name) b.classList.add(m.label ? 'on' : 'guess');
       row.append(b);
     });
     row.append(el('button', {type: 'button', class: m.skipped ? 'on' : '', onclick: (e) => {
