@@ -261,6 +261,7 @@ def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_serv
       assert page.inner_text('#message').endswith('This page looks again every 3 s.')
     until(page, 'window.l2r.state()')
     assert page.inner_text('#count') == '5 asked · 0 answered · 0 skipped · 5 left'
+    assert page.inner_text('#message') == ''     # the workdir free: its message done with
     # A teammate answers one of them otherwise meanwhile: the submission is refused, the page
     # shows what is left, and the rest goes in again.
     left = [int(page.locator('.card').nth(k).get_attribute('data-index')) for k in range(5)]

@@ -89,15 +89,16 @@ function merged(server, local, pending) {
 
 // -- loading --------------------------------------------------------------------------------------
 
-// `done`: what the request before it did (a submission's reply), kept when loading fails.
-async function load(done) {
+// `done`: what the request before it did (a submission's reply), kept when loading fails;
+// `retried`: a look again at a workdir another process held (its message is done with once free).
+async function load(done, retried) {
   let state;
   try {
     state = await api('GET', '/api/state');
   } catch (e) {
     if (e.retry) {   // another process trains on the workdir: the page comes back when it is done
       show(`${done ? done + ' ' : ''}${e.message} This page looks again every ${RETRY_S} s.`, true);
-      setTimeout(() => load(done), RETRY_S * 1000);
+      setTimeout(() => load(done, true), RETRY_S * 1000);
       return;
     }
     show(done ? `${done} The page could not show what is left (${e.message}): reload it.`
@@ -107,8 +108,9 @@ async function load(done) {
   if (state.busy) {   // a round trains, or another request is being answered: look again
     if (state.training && !state.training.done) { watch(); return; }
     await new Promise((r) => setTimeout(r, 300));
-    return load(done);
+    return load(done, retried);
   }
+  if (retried) show(done || '', false);
   S = state;
   const pending = new Set(S.items.map((it) => String(it.index)));
   let local = null;
