@@ -15,6 +15,7 @@ bounded size; the page cannot be framed. What each route does is the session's
 import errno
 import functools
 import hashlib
+import html
 import http.cookies
 import http.server
 import ipaddress
@@ -93,6 +94,11 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     self.end_headers()
     self.wfile.write(body)
 
+  def _refused_page(self, e: RequestRefused) -> None:
+    text = html.escape(str(e))
+    self._send(e.status, (f'<!doctype html><meta charset="utf-8"><title>l2r-jax: refused</title>'
+                          f'<p>{text}</p>').encode(), 'text/html; charset=utf-8')
+
   def _json(self, status: int, value: Any) -> None:
     self._send(status, json.dumps(value).encode(), 'application/json')
 
@@ -134,7 +140,10 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
                                   'server started again has a new one).')
       handle()
     except RequestRefused as e:
-      self._json(e.status, {'refused': str(e)})
+      if self.command == 'GET' and 'text/html' in self.headers.get('Accept', ''):
+        self._refused_page(e)   # an address opened in a browser: the refusal as a page
+      else:
+        self._json(e.status, {'refused': str(e)})
     except workdir_lib.WorkdirError as e:   # another process holds the workdir: look again
       self._json(409, {'refused': str(e), 'retry': isinstance(e, errors.WorkdirInUse)})
     except errors.Refusal as e:

@@ -144,6 +144,11 @@ def test_every_route_needs_the_pages_key_which_its_address_trades_for_a_cookie(p
   assert p.request('GET', '/favicon.ico', token=False)[0] == 204
   status, body, _ = p.request('GET', '/?token=guess', token=False)
   assert status == 403 and 'key is not the page\'s' in body['refused']
+  # Opened in a browser (it asks for HTML): the refusal as a page, not as JSON.
+  status, body, response = p.request('GET', '/?token=gu<e>ss', token=False,
+                                     headers={'Accept': 'text/html,*/*'})
+  assert status == 403 and response.getheader('Content-Type') == 'text/html; charset=utf-8'
+  assert b'<p>' in body and b'key is not the page&#x27;s' in body and b'<e>' not in body
   # The address `label serve` prints: a cookie of this server's, and the page at / .
   url = page_http.address('127.0.0.1', p.port, p.session.token)
   assert url == f'http://127.0.0.1:{p.port}/?token={p.session.token}'
