@@ -186,6 +186,7 @@ class ActiveLearner:
     return np.asarray(sorted(self._aside), np.int64)
 
   def is_set_aside(self, index: int) -> bool:
+    """Whether pool sample ``index`` is set aside (:meth:`set_aside`)."""
     return int(index) in self._aside
 
   @property
