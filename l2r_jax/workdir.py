@@ -93,9 +93,8 @@ def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
 def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
   """What differs between two identities (:func:`identity`), one line each, old -> new; none for
   a field added to the package since ``old`` that ``new`` has at its default, or one on one side
-  only that is None (unset) there, nor for the data
-  unless both record it, nor for the data's location (:data:`LOCATIONS`) where ``old`` records
-  the data."""
+  only that is None (unset) there; none for the data unless both record it, nor for the data's
+  location (:data:`LOCATIONS`) where ``old`` records the data."""
   out = []
   if old.get('version') != new['version']:
     out.append(f'l2r-jax version: {old.get("version")} -> {new["version"]}')
