@@ -86,10 +86,14 @@ def submit(page):
 
 
 def train_and_ask(page):
-  """Clicks "Train and ask again" and waits for the round (its progress shown) to end."""
+  """Clicks "Train and ask again" and waits for the round (its progress shown) to end, and for the
+  page to show what the server holds after it."""
   page.evaluate('document.getElementById("message").textContent = ""')
+  before = page.evaluate('(s => s && s.training && s.training.started)(window.l2r.state())')
   page.click('#train')
   until(page, 'document.getElementById("message").textContent', 600)
+  until(page, f'(s => s && s.training && s.training.done && s.training.started !== '
+              f'{json.dumps(before)})(window.l2r.state())', 120)
   message = page.inner_text('#message')
   assert message.startswith('Round done in '), message
   assert page.locator('#progress').is_hidden()
@@ -296,7 +300,6 @@ def test_the_models_guess_is_an_answer_only_once_confirmed(browser, tmp_path):
       page.keyboard.press(str(truth[item['id']]))
     assert submit(page) == '6 labels taught; 0 of the query left.'
     train_and_ask(page)             # a round trained: the model's class outlined on each card
-    until(page, 'document.querySelectorAll(".card").length === 6')
     assert page.locator('.card button.guess').count() == 6
     assert page.locator('.card button.on').count() == 0
     assert page.inner_text('#count') == '6 asked · 0 answered · 0 skipped · 6 left'
