@@ -96,16 +96,11 @@ class ActiveLearner:
     answers_lib.check_workdir(self._workdir)
     # Checked before the workdir is made: a refused learner leaves nothing behind.
     description = describe_pool(ds, name, config.seeds[0])
-    try:
-      ident = workdir_lib.check_identity(self._workdir, config, description)
-    except workdir_lib.WorkdirError as e:
-      if 'data pool_' not in str(e):   # the pool's size, inputs or ids differ
-        raise
-      raise workdir_lib.WorkdirError(
-          f'{e} The pool changed (samples added, removed or renamed): its answers go with their '
-          f'samples into a new workdir, by id: python -m l2r_jax.label answer --config=... '
-          f'--workdir=NEW --answers={os.path.join(self._workdir, answers_lib.ANSWERS_FILE)}.'
-      ) from None
+    ident = workdir_lib.check_identity(
+        self._workdir, config, description, pool_changed=(
+            'The pool changed (samples added, removed or renamed): its answers go with their '
+            'samples into a new workdir, by id: python -m l2r_jax.label answer --config=... '
+            f'--workdir=NEW --answers={os.path.join(self._workdir, answers_lib.ANSWERS_FILE)}.'))
     if not data_lib.unknown_labels(ds.task, ds.y_train).any() and not os.path.exists(
         os.path.join(self._workdir, workdir_lib.IDENTITY_FILE)):
       where = (f': {os.path.join(ds.source_root, "unlabeled")} holds no image to label'
@@ -248,13 +243,13 @@ class ActiveLearner:
 
   def teach(self, indices: Sequence[int], labels: Sequence[Any], *,
             skip_taught: bool = False) -> int:
-    """Adds the answers ``labels[i]`` for pool samples ``indices[i]`` (a class by its index or, where
-    the dataset names its classes, its name), saved before it returns; returns how many were
-    taught. Refused whole, with one line per problem, if any index is not a
-    pool sample, appears twice, or is labeled already, or any label is not one of the task's; a
-    failed write (a full disk) saves and teaches none of them. ``skip_taught``: an answer equal
-    to the label known by then (taught meanwhile by another page or process) is left out, not
-    refused, as a file's answers given again are."""
+    """Adds the answers ``labels[i]`` for pool samples ``indices[i]`` (a class by its index or,
+    where the dataset names its classes, its name), saved before it returns; returns how many were
+    taught. Refused whole, with one line per problem, if any index is not a pool sample, appears
+    twice, or is labeled already, or any label is not one of the task's; a failed write (a full
+    disk) saves and teaches none of them. ``skip_taught``: an answer equal to the label known by
+    then (taught meanwhile by another page or process) is left out, not refused, as a file's
+    answers given again are."""
     with self._lock():
       self._sync()
       if skip_taught:

@@ -108,7 +108,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 def _check_known_fields(config: ml_collections.ConfigDict) -> None:
   """Refuses a field the config's sections do not have (a config file's misspelt
   ``c.al.budjet = 5`` would otherwise make a new field that nothing reads), naming the nearest
-  field; :data:`l2r_jax.defaults.OPEN_SECTIONS` take any, and so do a registered strategy's own options."""
+  field; :data:`l2r_jax.defaults.OPEN_SECTIONS` take any, and so do a registered strategy's own
+  options."""
   known = defaults.get_config()
   known.augment = {name: None for name in augment_lib.FIELDS}
   unknown = []

@@ -124,10 +124,11 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
 
 
 def check_identity(workdir: str, config: ml_collections.ConfigDict,
-                   data: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                   data: Optional[Dict[str, Any]] = None, pool_changed: str = '') -> Dict[str, Any]:
   """Refuses ``config`` (and ``data``, see :func:`identity`) if ``workdir`` records another
   experiment; returns its identity (to be written by :func:`write_identity` once the run has
-  passed every other check)."""
+  passed every other check). ``pool_changed``: what the refusal adds where the data's pool
+  (``pool_*``: its size, inputs or ids) is among the differences."""
   new = identity(config, data)
   path = path_in(workdir, IDENTITY_FILE) if os.path.isdir(workdir) else os.path.join(
       workdir, IDENTITY_FILE)
@@ -155,7 +156,9 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
     raise WorkdirError(
         f'--workdir={workdir} holds another experiment; resuming it with this config would mix '
         f'the two. Differences: {"; ".join(diffs)}. Run with the config it was made with, or '
-        f'give a new --workdir. (May change on resume: {", ".join(RESUMABLE)}.)')
+        f'give a new --workdir. (May change on resume: {", ".join(RESUMABLE)}.)'
+        + (f' {pool_changed}' if pool_changed and any(
+            d.startswith('data pool_') for d in diffs) else ''))
   return new
 
 

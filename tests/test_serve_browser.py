@@ -106,12 +106,17 @@ def draft_saved(page):
               'JSON.stringify(s.draft) === JSON.stringify(window.l2r.marks()))')
 
 
-def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(browser, tmp_path):
+def _digits(tmp_path):
+  """A digits folder of 40 images to label and 20 test ones, nothing labeled: the truth by id, its
+  config (6 asked a round) and a workdir beside it."""
   truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
   for sample_id in sorted(truth)[40:]:
     os.remove(tmp_path / 'digits' / sample_id)
-  config = test_serve.digits_config(tmp_path / 'digits')
-  work = str(tmp_path / 'work')
+  return truth, test_serve.digits_config(tmp_path / 'digits'), str(tmp_path / 'work')
+
+
+def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(browser, tmp_path):
+  truth, config, work = _digits(tmp_path)
   session, server, url = serving(config, work)
   try:
     context, page, errors = open_page(browser, url)
@@ -185,11 +190,7 @@ def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(bro
 
 def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_server(
     browser, tmp_path):
-  truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
-  for sample_id in sorted(truth)[40:]:
-    os.remove(tmp_path / 'digits' / sample_id)
-  work = str(tmp_path / 'work')
-  config = test_serve.digits_config(tmp_path / 'digits')
+  truth, config, work = _digits(tmp_path)
   session, server, url = serving(config, work)
   try:
     context, page, _ = open_page(browser, url)
@@ -287,11 +288,7 @@ def test_a_cleared_class_a_change_while_answers_are_on_their_way_and_a_busy_serv
 
 
 def test_the_models_guess_is_an_answer_only_once_confirmed(browser, tmp_path):
-  truth = digits_folder.write_digits_folder(str(tmp_path / 'digits'), labeled=0, test=20)
-  for sample_id in sorted(truth)[40:]:
-    os.remove(tmp_path / 'digits' / sample_id)
-  config = test_serve.digits_config(tmp_path / 'digits')
-  work = str(tmp_path / 'work')
+  truth, config, work = _digits(tmp_path)
   session, server, url = serving(config, work)
   try:
     context, page, errors = open_page(browser, url)
