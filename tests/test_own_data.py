@@ -398,7 +398,7 @@ def test_a_user_strategy_is_one_registration_checked_like_the_others():
     base.REGISTRY.pop('too_many_scores', None)
 
 
-def test_a_user_strategy_has_options_of_its_own(monkeypatch):
+def test_a_user_strategys_own_options_are_fields_of_the_config(monkeypatch):
   # config.<name> for a registered strategy, config.<options> for its loss module: read, not
   # refused as unknown fields; a loss module's section left out is named, never a KeyError.
   from l2r_jax.strategies import base  # pylint: disable=g-import-not-at-top
