@@ -26,6 +26,7 @@ from l2r_jax.answers import Marks
 from l2r_jax.answers import marks_problem
 from l2r_jax.answers import Problem
 from l2r_jax.answers import QUERY_FILE
+from l2r_jax.answers import SET_ASIDE
 from l2r_jax.answers import SET_ASIDE_FILE
 from l2r_jax.answers import whole_number
 from l2r_jax.errors import LabelError
@@ -161,7 +162,8 @@ def read_file(path: str, json_array: Optional[Callable[
               marks: Optional[Marks] = None) -> Tuple[List[Answer], List[Problem]]:
   """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
   ``id`` column, JSON lines, or a JSON array of answers), and a line for each part that cannot be
-  read; rows whose label is empty are not answers yet. ``json_array(items, problems, path)`` reads
+  read; rows whose label is empty are not answers yet. A workdir's ``set_aside.json`` gives its
+  samples with the label :data:`~l2r_jax.answers.SET_ASIDE` (carried by id into a new workdir). ``json_array(items, problems, path)`` reads
   a JSON array of objects with ``"data"`` (Label Studio's export, :mod:`l2r_jax.label_studio`),
   its items as :func:`json_array_items` gives them.
   ``marks``: the task's marks (a pose's ``joints``, a crowd's ``heads``, input pixels) that a
@@ -171,7 +173,7 @@ def read_file(path: str, json_array: Optional[Callable[
     return [], [(0, f'{path}: {problem}')]
   start = text.lstrip()[:1]
   if start == '{':
-    return _json_lines(text, path, marks)
+    return _set_aside_file(text, path) or _json_lines(text, path, marks)
   if start == '[':
     problems = []
     items = list(json_array_items(text, path, problems))
@@ -190,6 +192,32 @@ def read_file(path: str, json_array: Optional[Callable[
       problems += [(line, f'{path}, line {line}: {problem}')] if problem else []
     return answers, problems
   return _table(text, path, marks)
+
+
+def _set_aside_file(text: str, path: str
+                    ) -> Optional[Tuple[List[Answer], List[Problem]]]:
+  """The samples of a workdir's ``set_aside.json`` (:func:`write_set_aside`) as answers labeled
+  :data:`~l2r_jax.answers.SET_ASIDE`, each with the line it begins on; None for another file."""
+  try:
+    kept = json.loads(text)
+  except (ValueError, RecursionError):
+    return None
+  if not (isinstance(kept, dict) and isinstance(kept.get('samples'), list)
+          and isinstance(kept.get('pool'), str)):
+    return None
+  problems = []
+  at = text.index('[', text.index('"samples"'))
+  before = text.count('\n', 0, at)
+  answers = []
+  for line, sample in json_array_items(text[at:], path, problems):
+    line += before
+    if not isinstance(sample, dict):
+      problems.append((line, f'{path}, line {line}: {sample!r} is not a sample '
+                             '({"index": ..., "id": ...}).'))
+      continue
+    answers.append(Answer(path, line, whole_number(sample.get('index')), sample.get('id'),
+                          SET_ASIDE, kept['pool']))
+  return answers, problems
 
 
 def json_array_items(text: str, path: str, problems: List[Problem]

@@ -56,6 +56,17 @@ ANSWERS_FILE = 'answers.jsonl'
 CUT_OFF_FILE = 'answers.cut_off.txt'   # last lines of the log cut off (by a kill), kept
 QUERY_FILE = 'query.json'
 SET_ASIDE_FILE = 'set_aside.json'   # the samples set aside: no class fits, or none can be told
+# The label of a sample set aside, in an answers file (any case) or a Label Studio export: the
+# sample is never asked again (unless a class has this name).
+SET_ASIDE_LABEL = 'set aside'
+
+
+class _SetAside(str):
+  """The label :data:`SET_ASIDE` (a file of samples set aside, ``set_aside.json``, gives it): the
+  sample is set aside, whatever the classes are called."""
+
+
+SET_ASIDE = _SetAside(SET_ASIDE_LABEL)
 QUERY_FOLDER = 'query'
 # Where an answer comes from: it decides how labels are read and what an answer given again means.
 TEACH, LOG, FILE = 'teach', 'log', 'file'

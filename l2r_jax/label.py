@@ -175,7 +175,7 @@ def _refuse_untaught(path: str, learner) -> None:
         'writes over a file it cannot read.')
   unread = [line for line, _ in unread if line > 0]
   # A row that sets aside a sample set aside (or labeled) since was taken; another is typed in.
-  answers, aside, _ = split_set_aside(answers, learner)
+  answers, aside, _, _ = split_set_aside(answers, learner)
   unread += [i for i in aside if not learner.is_set_aside(i)]
   # A label the sample has held (taught from this file, then corrected, say) was taught.
   answers = [a for a in answers_lib.fold_corrections(answers)
@@ -276,7 +276,8 @@ def read_file(path: str, learner):
     return annotate.geometry(learner.dataset, learner.config.data)
 
   def export(tasks, problems, where):
-    return label_studio.read_export(tasks, problems, where, geometry())
+    return label_studio.read_export(tasks, problems, where, geometry(),
+                                    label_studio.class_names(learner.dataset))
 
   field = answers_lib.MARK_FIELDS.get(learner.dataset.task)
   marks = None if field is None else answers_lib.Marks(field, lambda m: geometry().label(m))
@@ -382,7 +383,7 @@ def _query(learner, argv) -> None:
     print(f'Label Studio: import {tasks} into a project whose labeling config is {config}; export '
           'it as JSON, then: ' + next_command('answer', argv, answers='EXPORT.json'))
     return
-  print(f'Fill in the label column ("{SET_ASIDE_LABEL}" for an image no class fits: never asked '
+  print(f'Fill in the label column ("{answers_lib.SET_ASIDE_LABEL}" for an image no class fits: never asked '
         'again), then: ' + next_command('answer', argv, answers=csv_path))
 
 
@@ -397,26 +398,28 @@ def classes_line(dataset, shown: int = 30) -> str:
   return f'\nclasses (a label is a name, or its index): {listed}{more}'
 
 
-# The label of an image no class fits (or whose class cannot be told), in an answers file: the
-# sample is set aside, never asked again (unless a class has this name).
-SET_ASIDE_LABEL = 'set aside'
-
-
-def split_set_aside(answers, learner) -> Tuple[List[Any], List[int], List[Any]]:
-  """``(answers, indices, problems)``: the answers but those labeled :data:`SET_ASIDE_LABEL`
-  (any case), the pool indices these name, and a problem for each that names no sample, a sample
-  labeled already, or one the file also answers."""
+def split_set_aside(answers, learner
+                    ) -> Tuple[List[Any], List[int], List[Any], List[int]]:
+  """``(answers, indices, problems, labeled)``: the answers but those that set a sample aside
+  (labeled :data:`~l2r_jax.answers.SET_ASIDE_LABEL`, any case, unless a class has this name; or
+  from a file of samples set aside), the pool indices these name, a problem for each that names no
+  sample, a sample labeled already, or one the file also answers; and the samples labeled here
+  that a file of samples set aside names (they keep their labels: taught after being set aside)."""
   def aside(a):
-    return isinstance(a.label, str) and a.label.strip().casefold() == SET_ASIDE_LABEL and (
-        learner.pool.class_index(a.label) is None)
+    return a.label is answers_lib.SET_ASIDE or (
+        isinstance(a.label, str) and a.label.strip().casefold() == answers_lib.SET_ASIDE_LABEL
+        and learner.pool.class_index(a.label) is None)
 
   keep = [a for a in answers if not aside(a)]
   answered = {answers_lib.sample_index(a, learner.pool)[0] for a in keep}
-  indices, problems = [], []
+  indices, problems, labeled = [], [], []
   for a in answers:
     if not aside(a):
       continue
     index, problem = answers_lib.sample_index(a, learner.pool)
+    if problem is None and learner.is_labeled(index) and a.label is answers_lib.SET_ASIDE:
+      labeled.append(index)
+      continue
     if problem is None and learner.is_labeled(index):
       known = learner.pool.show(learner.dataset.y_train[index])
       problem = (f'index {index}: labeled already (as {known}); a label known is corrected '
@@ -427,14 +430,21 @@ def split_set_aside(answers, learner) -> Tuple[List[Any], List[int], List[Any]]:
       problems.append((a.line, f'{a.where}: {problem}'))
     else:
       indices.append(index)
-  return keep, indices, problems
+  return keep, indices, problems, labeled
 
 
 def _answer(learner, argv) -> None:
   answers, problems = read_file(FLAGS.answers, learner)
-  aside = []
-  if not FLAGS.relabel:   # corrections change labels known; a sample set aside has none
-    answers, aside, more = split_set_aside(answers, learner)
+  aside, labeled = [], []
+  if FLAGS.relabel:   # corrections change labels known; a sample set aside has none
+    left_out = [a for a in answers if a.label is answers_lib.SET_ASIDE]
+    answers = [a for a in answers if a.label is not answers_lib.SET_ASIDE]
+    if left_out:
+      print(f'note: the {len(left_out)} sample(s) the file sets aside are left out (--relabel '
+            'corrects labels); give the file without --relabel to set them aside.',
+            file=sys.stderr)
+  else:
+    answers, aside, more, labeled = split_set_aside(answers, learner)
     problems = problems + more
   done = teach_checked(learner, FLAGS.answers, *checked(answers, problems, learner, FLAGS.relabel),
                        relabel=FLAGS.relabel)
@@ -442,6 +452,9 @@ def _answer(learner, argv) -> None:
     learner.set_aside(aside)
     done['left'] = learner.pending.tolist()
     print(f'{len(aside)} set aside (never asked again): {_listed(aside, learner)}')
+  if labeled:
+    print(f'{len(labeled)} of the samples set aside in the file have labels here (taught since '
+          f'they were set aside), which they keep: {_listed(labeled, learner)}')
   outside = done['outside']
   if outside:
     print(f'note: {len(outside)} of the answers are for samples outside the current query '
@@ -460,6 +473,18 @@ def _answer(learner, argv) -> None:
   print(f'{taught} ({len(learner.labeled[0])} in all); '
         + (f'{len(left)} of the query left to answer: {_listed(left, learner)}' if left else
            'the query is answered; to train and ask again: ' + next_command('query', argv)))
+
+
+def _carry_set_aside_too(path: str, learner, argv) -> None:
+  """Says how to carry the samples set aside too, when ``path`` is another workdir's log and
+  that workdir set samples aside."""
+  folder = os.path.dirname(os.path.abspath(path))
+  kept = os.path.join(folder, answers_lib.SET_ASIDE_FILE)
+  if (os.path.basename(path) != answers_lib.ANSWERS_FILE or not os.path.isfile(kept)
+      or os.path.samefile(folder, learner.workdir)):
+    return
+  print(f'note: {folder} also sets samples aside; to carry them: '
+        + next_command('answer', argv, answers=kept), file=sys.stderr)
 
 
 def _listed(indices: List[int], learner, shown: int = 20) -> str:
@@ -555,6 +580,7 @@ def main(argv):
         _query(learner, typed)
       elif argv[1] == 'answer':
         _answer(learner, typed)
+        _carry_set_aside_too(FLAGS.answers, learner, typed)
       elif argv[1] == 'status':
         print(status_text(learner))
       else:

@@ -14,7 +14,9 @@ r"""Label Studio in and out: the query as tasks to import, its export read back 
 * ``label_studio_config.xml``: the labeling config to paste into the project's settings: an
   ``Image`` named ``image`` and ``Choices`` named ``label`` (one ``Choice`` per class),
   ``KeyPointLabels`` named ``joints`` (one ``Label`` per joint, in the dataset's order) or
-  ``KeyPointLabels`` named ``heads`` (one ``Label``, ``head``).
+  ``KeyPointLabels`` named ``heads`` (one ``Label``, ``head``); and a choice ``set aside``, for an
+  image no class fits or none can be told (a last ``Choice`` of ``label``, or ``Choices`` named
+  ``aside`` beside the keypoints): the sample is set aside, never asked again.
 
 ``answer --answers=EXPORT.json`` reads Label Studio's JSON export (Export, "JSON": a JSON array of
 tasks, each with its ``annotations``), mapped by ``data.sample_id`` (and checked, as any answer
@@ -48,25 +50,34 @@ IMAGE, CONTROL = 'image', {'classification': 'label', 'pose': 'joints', 'crowd':
 SAMPLE_ID = 'sample_id'
 POOL, FILE_SHA256 = 'pool', 'file_sha256'   # what the answer's checks read back (answers.py)
 HEAD = 'head'
+ASIDE = 'aside'   # beside the keypoints: the choice to set an image aside
+ASIDE_HINT = 'no class fits, or none can be told: never asked again'
 # Colours for the joints' labels: right side warm, left side cool, the trunk grey (MPII's order).
 _SIDES = {'right': '#e4572e', 'left': '#17bebb'}
 
 
 def labeling_config(geom: annotate.Geometry, class_names: Sequence[str]) -> str:
-  """The labeling config (Label Studio's XML) for the task of ``geom``."""
+  """The labeling config (Label Studio's XML) for the task of ``geom``, with a choice to set an
+  image aside (no class fits, or none can be told): a last class choice ``set aside`` (unless a
+  class has that name), or a ``Choices`` named ``aside`` beside the keypoints."""
   q = saxutils.quoteattr
   lines = ['<View>', f'  <Header value="${SAMPLE_ID}"/>']
+  aside = f'    <Choice value={q(answers_lib.SET_ASIDE_LABEL)} hint={q(ASIDE_HINT)}/>'
   if geom.task == 'classification':
     lines += [f'  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>',
               f'  <Choices name="{CONTROL["classification"]}" toName="{IMAGE}" choice="single" '
               'showInline="true" required="true">',
-              *[f'    <Choice value={q(str(n))}/>' for n in class_names], '  </Choices>']
+              *[f'    <Choice value={q(str(n))}/>' for n in class_names],
+              *([aside] if _sets_aside(answers_lib.SET_ASIDE_LABEL, class_names) else []),
+              '  </Choices>']
   else:
     labels = geom.joint_names if geom.task == 'pose' else (HEAD,)
     lines += [f'  <KeyPointLabels name="{CONTROL[geom.task]}" toName="{IMAGE}" smart="false">',
               *[f'    <Label value={q(n)} background={q(_colour(n))}/>' for n in labels],
               '  </KeyPointLabels>',
-              f'  <Image name="{IMAGE}" value="${IMAGE}" zoom="true" zoomControl="true"/>']
+              f'  <Image name="{IMAGE}" value="${IMAGE}" zoom="true" zoomControl="true"/>',
+              f'  <Choices name="{ASIDE}" toName="{IMAGE}" choice="single" showInline="true">',
+              aside, '  </Choices>']
   return '\n'.join(lines + ['</View>', ''])
 
 
@@ -134,17 +145,25 @@ def tasks(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]],
   return out
 
 
+def class_names(dataset) -> List[str]:
+  """The classes as the labeling config names them (their indices where the dataset names none);
+  none for a regression task."""
+  if dataset.task != 'classification':
+    return []
+  return [str(n) for n in (dataset.class_names or range(dataset.num_outputs))]
+
+
 def write(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]], folder: str,
           image_url: Optional[str] = None) -> Tuple[str, str]:
   """Writes the tasks and the labeling config into ``folder`` (a :func:`l2r_jax.workdir.path_in`
   folder), atomically; returns their paths."""
-  names = learner.dataset.class_names or [str(c) for c in range(learner.dataset.num_outputs)]
+  names = class_names(learner.dataset)
   os.makedirs(folder, exist_ok=True)
   tasks_path = workdir_lib.path_in(folder, TASKS_FILE)
   config_path = workdir_lib.path_in(folder, CONFIG_FILE)
   workdir_lib.write_atomic(tasks_path, json.dumps(tasks(learner, geom, rows, image_url),
                                                   indent=1))
-  workdir_lib.write_atomic(config_path, labeling_config(geom, [str(n) for n in names]))
+  workdir_lib.write_atomic(config_path, labeling_config(geom, names))
   return tasks_path, config_path
 
 
@@ -152,11 +171,12 @@ def write(learner, geom: annotate.Geometry, rows: Sequence[Dict[str, Any]], fold
 
 
 def read_export(tasks: Sequence[Tuple[int, Any]], problems: List[answers_lib.Problem], path: str,
-                geom: annotate.Geometry
+                geom: annotate.Geometry, class_names: Sequence[str] = ()
                 ) -> Tuple[List[answers_lib.Answer], List[answers_lib.Problem]]:
   """The answers in Label Studio's JSON export read from ``path``, its ``tasks`` as
   :func:`l2r_jax.answer_files.json_array_items` gives them (``problems``: where reading them
-  stopped), and a line per task that cannot be read (the module's docstring)."""
+  stopped), and a line per task that cannot be read (the module's docstring); ``class_names``:
+  the dataset's, which say whether ``set aside`` is a class or sets the image aside."""
   answers, problems, seen = [], list(problems), {}
   if tasks and not any(isinstance(t, dict) and 'annotations' in t for _, t in tasks) and all(
       isinstance(t, dict) and isinstance(t.get('data'), dict) and SAMPLE_ID in t['data']
@@ -180,7 +200,7 @@ def read_export(tasks: Sequence[Tuple[int, Any]], problems: List[answers_lib.Pro
       problems.append((line, f'{where}: the task has no data.{SAMPLE_ID}: import the tasks '
                              f'that label query --format=label-studio writes ({TASKS_FILE}).'))
       continue
-    label, problem = _answer(task['annotations'], geom)
+    label, problem = _answer(task['annotations'], geom, class_names)
     if problem:
       problems.append((line, f'{where}, task {task.get("id", "?")}, id {sample_id!r}: {problem}'))
       continue
@@ -197,7 +217,8 @@ def read_export(tasks: Sequence[Tuple[int, Any]], problems: List[answers_lib.Pro
   return answers, problems
 
 
-def _answer(annotations: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:
+def _answer(annotations: Any, geom: annotate.Geometry, class_names: Sequence[str] = ()
+            ) -> Tuple[Any, Optional[str]]:
   """A task's answer from its ``annotations``: those not cancelled (skipped), or of them those
   marked ground truth if any are; their label if they agree, else why not (two people who
   disagree are told, never one of them taken silently). ``(None, None)``: not answered."""
@@ -206,7 +227,7 @@ def _answer(annotations: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[st
   kept = [a for a in kept if a.get('ground_truth')] or kept
   labels = []
   for a in kept:
-    label, problem = _label(a.get('result'), geom)
+    label, problem = _label(a.get('result'), geom, class_names)
     if problem:
       return None, problem
     labels.append(label)
@@ -216,6 +237,14 @@ def _answer(annotations: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[st
                     + (f': {y}' if isinstance(y, str) else '') for a, y in zip(kept, labels))
   return None, (f'{len(kept)} annotations differ ({shown}). Mark the one to teach as ground truth '
                 'in Label Studio (or delete the others), then export again.')
+
+
+def _sets_aside(choice: Any, class_names: Sequence[str]) -> bool:
+  """Whether a class ``choice`` is the config's ``set aside`` (no class has that name)."""
+  def folded(name):
+    return str(name).strip().casefold()
+  return folded(choice) == answers_lib.SET_ASIDE_LABEL and not any(
+      folded(n) == answers_lib.SET_ASIDE_LABEL for n in class_names)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -230,8 +259,10 @@ def _who(annotation: Dict[str, Any]) -> str:
   return f'user {by}' if isinstance(by, int) else str(by or 'someone')
 
 
-def _label(result: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:
-  """The answer's label from an annotation's ``result``, or why it holds none."""
+def _label(result: Any, geom: annotate.Geometry, class_names: Sequence[str] = ()
+           ) -> Tuple[Any, Optional[str]]:
+  """The answer's label from an annotation's ``result`` (:data:`~l2r_jax.answers.SET_ASIDE`
+  where it sets the image aside), or why it holds none."""
   control = CONTROL[geom.task]
   items = [r for r in (result if isinstance(result, list) else [])
            if isinstance(r, dict) and r.get('from_name') == control]
@@ -241,7 +272,17 @@ def _label(result: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:
     if len(choices) != 1:
       return None, (f'the annotation chooses {len(choices)} classes in "{control}"; choose one '
                     '(a labeling config other than the one label query wrote?).')
+    if _sets_aside(choices[0], class_names):
+      return answers_lib.SET_ASIDE, None
     return str(choices[0]), None
+  aside = [c for r in (result if isinstance(result, list) else [])
+           if isinstance(r, dict) and r.get('from_name') == ASIDE and r.get('type') == 'choices'
+           for c in (r.get('value') or {}).get('choices') or []]
+  if aside and items:
+    return None, (f'the annotation both sets the image aside ("{ASIDE}") and places keypoints; '
+                  'do one of them.')
+  if aside:
+    return answers_lib.SET_ASIDE, None
   points, names = [], []
   for r in items:
     value = r.get('value') or {}
@@ -268,6 +309,7 @@ def _label(result: Any, geom: annotate.Geometry) -> Tuple[Any, Optional[str]]:
       return None, f'the joint {name!r} is placed twice.'
     marks[j] = (*xy, 1.0)
   if not names:
-    return None, ('the annotation places no joint: place those that can be seen, or skip the '
-                  'task in Label Studio (a skipped task stays unanswered).')
+    return None, ('the annotation places no joint: place those that can be seen, choose '
+                  f'"{answers_lib.SET_ASIDE_LABEL}" for a picture where none can, or skip the task '
+                  'in Label Studio (a skipped task stays unanswered).')
   return geom.label(marks), None

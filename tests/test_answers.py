@@ -407,7 +407,6 @@ def test_answer_files_are_read_as_spreadsheets_and_editors_save_them(tmp_path):
 
 
 def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):
-  pool = _pool(ids=[f'u{k}.png' for k in range(6)])
   (tmp_path / 'folder').mkdir()
   Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / 'image.png')
   (tmp_path / 'undecodable.csv').write_bytes(b'index,label\n1,caf\x81\n')

@@ -76,7 +76,8 @@ def test_a_classification_round_trip_teaches_what_a_table_of_the_same_answers_te
   assert all(t['data']['image'].startswith('data:image/png;base64,') for t in tasks)
   assert 'predictions' not in tasks[0]    # no model yet
   view = ElementTree.fromstring(open(config_path).read())
-  assert [c.get('value') for c in view.iter('Choice')] == [str(k) for k in range(10)]
+  assert [c.get('value') for c in view.iter('Choice')] == [str(k) for k in range(10)] + [
+      'set aside']   # an image no class fits
   assert view.find('Choices').get('name') == 'label' and view.find('Image').get('name') == 'image'
   # Answered in Label Studio: the first four by the truth, the fifth skipped, the last untouched.
   results = [_choice(str(truth[t['data']['sample_id']])) for t in tasks[:5]] + [None]
@@ -244,6 +245,69 @@ def test_a_project_exported_whole_after_an_answer_in_it_was_edited_is_taken_with
   log = [json.loads(l) for l in open(os.path.join(work, 'answers.jsonl'))]
   assert [(r['id'], r.get('correction', False)) for r in log] == [
       (k, False) for k in sid[:3]] + [(sid[0], True)] + [(k, False) for k in sid[3:]]
+
+
+def test_an_image_set_aside_in_label_studio_or_in_another_workdir_is_set_aside_here(tmp_path):
+  config, truth, work, learner, tasks = _first_query_as_tasks(tmp_path)
+  sid = [sid_of(t) for t in tasks]
+  geom = annotate.geometry(learner.dataset, learner.config.data)
+  # The choice is a last class (none is named so), or beside the keypoints.
+  names = [str(k) for k in range(10)]
+  view = ElementTree.fromstring(label_studio.labeling_config(geom, [*names[:9], ' Set Aside']))
+  assert [c.get('value') for c in view.iter('Choice')] == [*names[:9], ' Set Aside']
+  pose = annotate.Geometry('pose', (32, 32), (8, 8), annotate.JOINT_NAMES)
+  view = ElementTree.fromstring(label_studio.labeling_config(pose, []))
+  assert [(c.get('name'), [x.get('value') for x in c.iter('Choice')])
+          for c in view.iter('Choices')] == [('aside', ['set aside'])]
+  aside = [{'id': 'b', 'type': 'choices', 'from_name': 'aside', 'to_name': 'image',
+            'value': {'choices': ['set aside']}}]
+  assert label_studio._label(aside, pose, []) == (answers.SET_ASIDE, None)
+  assert 'both sets the image aside' in label_studio._label(
+      aside + _keypoints([[5, 5]], ['head_top']), pose, [])[1]
+  # The first two answered, the third set aside, by two people who agree.
+  export = tmp_path / 'project.json'
+  results = [_choice(str(truth[k])) for k in sid[:2]] + [_choice('set aside')] + [None] * 3
+  export.write_text(json.dumps(_annotated(tasks, results), indent=2))
+  with learner_lib.ActiveLearner(config, work) as learner:
+    found, problems = label.read_file(str(export), learner)
+    assert not problems and found[2].label is answers.SET_ASIDE
+    kept, indices, problems, labeled = label.split_set_aside(found, learner)
+    assert indices == [learner.pool.index_of(sid[2])] and not problems and not labeled
+    assert [a.sample_id for a in kept] == sid[:2]
+    label.teach_checked(learner, str(export), *label.checked(kept, [], learner))
+    assert learner.set_aside(indices) == 1
+    assert learner.pending.tolist() == [learner.pool.index_of(k) for k in sid[3:]]
+    # Later a person tells the third's class after all: it is taught, and keeps its label when
+    # the whole project is exported again (what set it aside is not a problem, as an answer
+    # given again is not).
+    third = learner.pool.index_of(sid[2])
+    learner.teach([third], [truth[sid[2]]])
+    _, indices, problems, labeled = label.split_set_aside(
+        label.read_file(str(export), learner)[0], learner)
+    assert (indices, problems, labeled) == ([], [], [third])
+  # The workdir's set_aside.json carried to another workdir whose pool changed (a sample
+  # removed): the samples it names are found by id, and it reads as the answers it holds.
+  with learner_lib.ActiveLearner(config, work) as learner:
+    learner.set_aside([learner.pool.index_of(k) for k in sid[3:5]])
+  kept_file = os.path.join(work, answers.SET_ASIDE_FILE)
+  os.remove(os.path.join(config.data.root, sid[0]))
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'new')) as other:
+    found, problems = label.read_file(kept_file, other)
+    assert not problems and all(a.label is answers.SET_ASIDE for a in found)
+    lines = open(kept_file).read().splitlines()
+    assert [(lines[a.line - 1].strip(), a.sample_id in lines[a.line + 1]) for a in found] == [
+        ('{', True)] * 2   # each names the line its sample begins on
+    _, indices, problems, labeled = label.split_set_aside(found, other)
+    assert indices == [other.pool.index_of(k) for k in sid[3:5]] and not problems
+    assert indices != [a.index for a in found]   # every index moved
+  # A class named "set aside" is taught as a class from a table, never from set_aside.json.
+  table = tmp_path / 'table.csv'
+  table.write_text(f'id,label\n{sid[5]},set aside\n')
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'new')) as learner:
+    learner.pool.class_index = lambda name: 0 if name.strip().casefold() == 'set aside' else None
+    found = label.read_file(str(table), learner)[0] + label.read_file(kept_file, learner)[0]
+    kept, indices, _, _ = label.split_set_aside(found, learner)
+    assert [a.sample_id for a in kept] == [sid[5]] and len(indices) == 2
 
 
 def test_an_image_address_is_encoded_for_the_web_and_kept_as_written_for_a_cloud_storage():

@@ -579,7 +579,7 @@ def test_labels_from_files_on_an_image_folder_carried_by_id_when_it_changes(tmp_
   # The pool changes (an image deleted, two added before the rest), so a new workdir: the old
   # workdir's log, carried, puts each answer on its own image, by id, though every index moved.
   answered = [ids[i] for i in indices]
-  os.remove(root / min(set(ids) - set(answered)))
+  os.remove(root / min(set(ids) - set(answered) - {'unlabeled/u07.png'}))
   for name in ('a00.png', 'a01.png'):
     Image.open(root / answered[0]).save(root / 'unlabeled' / name)
   new_ids = sorted(os.path.relpath(os.path.join(d, f), root)
@@ -590,6 +590,19 @@ def test_labels_from_files_on_an_image_folder_carried_by_id_when_it_changes(tmp_
                            capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert carried.returncode == 0, carried.stderr
   assert '3 labels taught (3 in all)' in carried.stdout
+  kept = workdir / 'set_aside.json'
+  assert carried.stderr.splitlines()[-1] == (
+      f'note: {workdir} also sets samples aside; to carry them: python -m l2r_jax.label answer '
+      f'--config={config_path} --workdir={new} --answers={kept}')
+  # The sample set aside there is set aside here too, by id, though its index moved.
+  carried = subprocess.run([*command[:-1], f'--workdir={new}', 'answer', f'--answers={kept}'],
+                           capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert carried.returncode == 0, carried.stderr
+  moved = new_ids.index('unlabeled/u07.png')
+  assert moved != 7 and carried.stdout.splitlines()[0] == (
+      f'1 set aside (never asked again): {moved} (unlabeled/u07.png)')
+  assert json.loads((new / 'set_aside.json').read_text())['samples'] == [
+      {'index': moved, 'id': 'unlabeled/u07.png'}]
   records = [json.loads(line) for line in (new / learner_lib.ANSWERS_FILE).read_text().splitlines()]
   assert [r['id'] for r in records] == answered
   for r in records:
