@@ -217,6 +217,75 @@ def test_transparency_is_composited_on_white(tmp_path):
                              [[0.0, 1.0], [30000 / 65535, 1.0]], atol=1e-6)
 
 
+def _matrix_profile(red, green, blue, gamma):
+  """An ICC v2 display profile (the format of ICC.1:2001-04) of three colorants (XYZ, D50) and one
+  gamma for every channel: what a camera's or phone's RGB profile is, written field by field."""
+  def s15(v):
+    return struct.pack('>i', int(round(v * 65536)))
+
+  def xyz(v):
+    return b'XYZ ' + bytes(4) + b''.join(s15(c) for c in v)
+
+  curve = b'curv' + bytes(4) + struct.pack('>IH', 1, int(round(gamma * 256))) + bytes(2)
+  name = b'test RGB\0'
+  tags = {b'desc': b'desc' + bytes(4) + struct.pack('>I', len(name)) + name + bytes(78),
+          b'wtpt': xyz(D50), b'rXYZ': xyz(red), b'gXYZ': xyz(green), b'bXYZ': xyz(blue),
+          b'rTRC': curve, b'gTRC': curve, b'bTRC': curve, b'cprt': b'text' + bytes(4) + b'-\0'}
+  start, table, body = 128 + 4 + 12 * len(tags), b'', b''
+  for tag, data in tags.items():
+    data += bytes(-len(data) % 4)
+    table += tag + struct.pack('>II', start + len(body), len(data))
+    body += data
+  header = (struct.pack('>I', start + len(body)) + bytes(4) + struct.pack('>I', 0x02100000)
+            + b'mntrRGB XYZ ' + bytes(12) + b'acsp' + bytes(28) + b''.join(s15(c) for c in D50)
+            + bytes(48))
+  return header + struct.pack('>I', len(tags)) + table + body
+
+
+D50 = (0.9642, 1.0, 0.8249)
+# Display P3's colorants adapted to D50 (Apple's profile), and sRGB's (IEC 61966-2-1, as ICC
+# profiles of it give them).
+P3 = ((0.5151, 0.2412, -0.0011), (0.2919, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+SRGB = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))
+
+
+def _in_srgb(values, colorants):
+  """Pixels of a gamma-2.2 profile of ``colorants`` in sRGB, by the colorimetry: linear light,
+  XYZ, sRGB's linear light (clipped to its gamut), sRGB's curve."""
+  linear = (np.asarray(values, np.float64) / 255) ** 2.2
+  srgb = np.clip(linear @ np.asarray(colorants) @ np.linalg.inv(np.asarray(SRGB)), 0, 1)
+  return np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
+
+
+def test_a_photo_with_a_colour_profile_is_read_in_srgb(tmp_path):
+  """A phone's Display P3 photo is read in sRGB, as a browser shows it, so it and an sRGB photo
+  of the same colours become the same input; without a profile, or with one that cannot be read,
+  the pixels are taken as they are."""
+  pixels = np.array([[[200, 40, 40], [30, 180, 60], [50, 60, 190], [128, 128, 128]],
+                     [[250, 250, 250], [0, 0, 0], [90, 120, 30], [10, 200, 220]]], np.uint8)
+  profile = _matrix_profile(*P3, gamma=2.2)
+  Image.fromarray(pixels).save(tmp_path / 'p3.png', icc_profile=profile)
+  expected = _in_srgb(pixels, P3)
+  read = image_folder.read_image(str(tmp_path / 'p3.png'), (2, 4), 3)
+  np.testing.assert_allclose(read, expected, atol=1.5 / 255)   # 8-bit rounding, in and out
+  assert np.abs(read - pixels / 255).max() > 20 / 255   # the profile changed the colours
+  np.testing.assert_allclose(image_folder.thumbnail(str(tmp_path / 'p3.png'), 4) / 255, expected,
+                             atol=1.5 / 255)
+  rgba = np.dstack([pixels, np.full((2, 4), 255, np.uint8)])
+  Image.fromarray(rgba, 'RGBA').save(tmp_path / 'p3a.png', icc_profile=profile)
+  np.testing.assert_allclose(image_folder.read_image(str(tmp_path / 'p3a.png'), (2, 4), 3),
+                             expected, atol=1.5 / 255)
+  Image.fromarray(pixels).save(tmp_path / 'plain.png')
+  Image.fromarray(pixels).save(tmp_path / 'damaged.png', icc_profile=profile[:200])
+  Image.fromarray(pixels).save(tmp_path / 'srgb.png', icc_profile=_matrix_profile(*SRGB, 2.2))
+  for name in ('plain.png', 'damaged.png'):
+    np.testing.assert_array_equal(image_folder.read_image(str(tmp_path / name), (2, 4), 3),
+                                  pixels / np.float32(255))
+  # A profile of sRGB's colorants keeps the hues: only its curve (gamma 2.2) differs.
+  np.testing.assert_allclose(image_folder.read_image(str(tmp_path / 'srgb.png'), (2, 4), 3),
+                             _in_srgb(pixels, SRGB), atol=1.5 / 255)
+
+
 def test_links_to_folders_and_files_are_followed_in_labeled_and_unlabeled(tmp_path):
   root = _folder(tmp_path)
   elsewhere = tmp_path / 'elsewhere'

@@ -28,8 +28,9 @@ decompression bombs) are refused together, each with its reason, before anything
 and listed as a warning.
 
 **How a file becomes an input** (:func:`read_image`): its first frame, turned as its EXIF
-orientation says; transparency composited on white; 8-bit images converted to RGB (or grey,
-``config.data.channels=1``), resized to ``config.data.image_size`` (h, w) (bilinear) and scaled
+orientation says; its colours converted to sRGB where it carries a colour profile (ICC: a
+phone's Display P3, a CMYK print profile); transparency composited on white; 8-bit images
+converted to RGB (or grey, ``config.data.channels=1``), resized to ``config.data.image_size`` (h, w) (bilinear) and scaled
 to [0, 1] by 255; 16-bit images by 65535; float images kept where they lie in [0, 1], else
 scaled by their own minimum and maximum (docs/your_data.md). JPEGs are decoded at the smallest
 1/2, 1/4 or 1/8 of their size that is at least twice the input size (libjpeg's DCT scaling, as
@@ -51,6 +52,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 from PIL import Image
+from PIL import ImageCms
 from PIL import ImageOps
 from PIL import features
 
@@ -214,11 +216,37 @@ def _decoded(path: Union[str, BinaryIO], side: int) -> Iterator[Image.Image]:
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:
-  """An 8-bit image in a mode Pillow converts to 'L' and 'RGB' as it is: transparency on white,
-  deeper images scaled to [0, 255] (:func:`_deep_values`)."""
+  """An 8-bit image in a mode Pillow converts to 'L' and 'RGB' as it is: colours in sRGB
+  (:func:`_in_srgb`), transparency on white, deeper images scaled to [0, 255]
+  (:func:`_deep_values`)."""
   if image.mode in SIXTEEN_BIT_MODES + ('I', 'F'):
     return Image.fromarray(np.round(_deep_values(image) * 255).astype(np.uint8))
+  image = _in_srgb(image)
   return _on_white(image) if image.has_transparency_data else image
+
+
+COLOUR_MODES = ('RGB', 'RGBA', 'CMYK')   # the modes whose colour profile is applied
+
+
+def _in_srgb(image: Image.Image) -> Image.Image:
+  """``image`` in sRGB where it carries a colour profile (ICC) of its own: a phone's Display P3
+  photo, a print's CMYK, a camera's Adobe RGB (relative colorimetric, as a browser shows them);
+  as it is without one, in grey, or where the profile cannot be read or applied (a damaged
+  profile: the pixels as if it were sRGB, as a browser shows them too)."""
+  icc = image.info.get('icc_profile')
+  if not icc:
+    return image
+  if image.mode == 'P':   # a palette's colours, in the profile's space
+    image = image.convert('RGBA' if image.has_transparency_data else 'RGB')
+  if image.mode not in COLOUR_MODES:
+    return image
+  try:
+    return ImageCms.profileToProfile(
+        image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile('sRGB'),
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+        outputMode='RGBA' if image.mode == 'RGBA' else 'RGB')
+  except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+    return image
 
 
 def read_image(path: Union[str, BinaryIO], size: Tuple[int, int], channels: int
