@@ -1,9 +1,11 @@
-r"""Labels from a person: the current query out as files, the answers back in, the model out.
+r"""Labels from a person: the current query out as files, the answers back in, the labels and the
+model out.
 
     python -m l2r_jax.label query  --config=my_config.py --workdir=runs/mine [--n=50]
     python -m l2r_jax.label answer --config=my_config.py --workdir=runs/mine --answers=FILE [--relabel]
     python -m l2r_jax.label status --config=my_config.py --workdir=runs/mine
     python -m l2r_jax.label export --config=my_config.py --workdir=runs/mine --to=FOLDER
+    python -m l2r_jax.label labels --config=my_config.py --workdir=runs/mine --to=labels.csv
     python -m l2r_jax.label serve  --config=my_config.py --workdir=runs/mine [--port=8765]
 
 ``query`` trains on the labels known (if any came, or were corrected, since the last round), asks
@@ -50,7 +52,10 @@ answers pass the same checks and land in the same log.
 signal's agreement per round (:mod:`l2r_jax.stopping`); while another process holds the workdir
 (a round training), who holds it and what its files say, nothing written. ``export`` writes the
 last round's model to a folder that :func:`l2r_jax.load_model` reads anywhere
-(:mod:`l2r_jax.export`).
+(:mod:`l2r_jax.export`). ``labels`` writes every label known, corrections applied, and the
+samples set aside, one per sample in the pool's order, with where each came from (given,
+answered, corrected, set aside): a ``.csv`` table (classification) or ``.jsonl``
+(:func:`label_records`), which another workdir takes back as answers, by id.
 """
 import difflib
 import io
@@ -71,6 +76,7 @@ from l2r_jax import annotate
 from l2r_jax import answer_files
 from l2r_jax import answers as answers_lib
 from l2r_jax import cli
+from l2r_jax import data as data_lib
 from l2r_jax import errors
 from l2r_jax import label_studio
 from l2r_jax import learner as learner_lib
@@ -97,7 +103,8 @@ def define_flags() -> None:
                     'given) that it changes are corrected, new ones taught; the log keeps the '
                     'answers corrected and the corrections.')
   flags.DEFINE_string('to', None, 'export: the new folder to write the model of the last round to '
-                      '(l2r_jax.load_model reads it).')
+                      '(l2r_jax.load_model reads it); labels: the file to write the labels to, '
+                      '.csv or .jsonl.')
   flags.DEFINE_enum('format', 'csv', ['csv', 'label-studio'], 'query: also write the query as '
                     'Label Studio tasks and its labeling config (label-studio).')
   flags.DEFINE_string('image_url', None, 'query --format=label-studio: tasks show the image at '
@@ -325,15 +332,16 @@ def teach_checked(learner, where: str, indices: List[int], labels: List[Any],
   fixes = [(i, y) for i, y, n in zip(indices, labels, new) if not n]
   if fixes:
     learner.relabel([i for i, _ in fixes], [y for _, y in fixes])
-  asked = set((learner.last_query or {}).get('indices', []))
+  query = learner.last_query
   fresh = [i for i, n in zip(indices, new) if n]
   # skip_taught: the same label given meanwhile, by another process or page.
   taught = learner.teach(fresh, [y for y, n in zip(labels, new) if n], skip_taught=True)
   return {'corrected': len(fixes), 'taught': taught,
-          'outside': [i for i in fresh if i not in asked], 'left': learner.pending.tolist()}
+          'outside': [] if query is None else [i for i in fresh if i not in query['indices']],
+          'left': learner.pending.tolist()}
 
 
-COMMANDS = ('query', 'answer', 'status', 'export', 'serve')
+COMMANDS = ('query', 'answer', 'status', 'export', 'labels', 'serve')
 # A command's flags, not the session's.
 _OWN_FLAGS = ('n', 'answers', 'relabel', 'norelabel', 'to', 'format', 'image_url', 'port', 'host')
 
@@ -350,7 +358,7 @@ def next_command(command: str, argv: List[str], **flags_given: str) -> str:
     name = arg.lstrip('-').split('=', 1)[0]
     if arg in COMMANDS:
       continue
-    if arg.startswith('-') and name in _OWN_FLAGS:
+    if arg.startswith('-') and (name in _OWN_FLAGS or name in flags_given):
       skip = '=' not in arg and name not in ('relabel', 'norelabel')
       continue
     kept.append(arg)
@@ -398,23 +406,26 @@ def classes_line(dataset, shown: int = 30) -> str:
   return f'\nclasses (a label is a name, or its index): {listed}{more}'
 
 
+def sets_aside(answer, learner) -> bool:
+  """Whether ``answer`` sets its sample aside: labeled :data:`~l2r_jax.answers.SET_ASIDE_LABEL`
+  (any case) where no class has this name, or from a file of samples set aside."""
+  return answer.label is answers_lib.SET_ASIDE or (
+      isinstance(answer.label, str)
+      and answer.label.strip().casefold() == answers_lib.SET_ASIDE_LABEL
+      and learner.pool.class_index(answer.label) is None)
+
+
 def split_set_aside(answers, learner
                     ) -> Tuple[List[Any], List[int], List[Any], List[int]]:
   """``(answers, indices, problems, labeled)``: the answers but those that set a sample aside
-  (labeled :data:`~l2r_jax.answers.SET_ASIDE_LABEL`, any case, unless a class has this name; or
-  from a file of samples set aside), the pool indices these name, a problem for each that names no
-  sample, a sample labeled already, or one the file also answers; and the samples labeled here
-  that a file of samples set aside names (they keep their labels: taught after being set aside)."""
-  def aside(a):
-    return a.label is answers_lib.SET_ASIDE or (
-        isinstance(a.label, str) and a.label.strip().casefold() == answers_lib.SET_ASIDE_LABEL
-        and learner.pool.class_index(a.label) is None)
-
-  keep = [a for a in answers if not aside(a)]
+  (:func:`sets_aside`), the pool indices these name, a problem for each that names no sample, a
+  sample labeled already, or one the file also answers; and the samples labeled here that a file
+  of samples set aside names (they keep their labels: taught after being set aside)."""
+  keep = [a for a in answers if not sets_aside(a, learner)]
   answered = {answers_lib.sample_index(a, learner.pool)[0] for a in keep}
   indices, problems, labeled = [], [], []
   for a in answers:
-    if not aside(a):
+    if not sets_aside(a, learner):
       continue
     index, problem = answers_lib.sample_index(a, learner.pool)
     if problem is None and learner.is_labeled(index) and a.label is answers_lib.SET_ASIDE:
@@ -433,28 +444,41 @@ def split_set_aside(answers, learner
   return keep, indices, problems, labeled
 
 
-def _answer(learner, argv) -> None:
-  answers, problems = read_file(FLAGS.answers, learner)
-  aside, labeled = [], []
-  if FLAGS.relabel:   # corrections change labels known; a sample set aside has none
-    left_out = [a for a in answers if a.label is answers_lib.SET_ASIDE]
-    answers = [a for a in answers if a.label is not answers_lib.SET_ASIDE]
-    if left_out:
-      print(f'note: the {len(left_out)} sample(s) the file sets aside are left out (--relabel '
-            'corrects labels); give the file without --relabel to set them aside.',
-            file=sys.stderr)
+def answer_file(learner, path: str, relabel: bool = False) -> Dict[str, Any]:
+  """Teaches the answers in the file at ``path`` (:func:`read_file`) and sets aside the samples it
+  sets aside, or refuses it whole (``relabel``: the file's labels win, those known corrected;
+  what it sets aside is left out). Returns :func:`teach_checked`'s counts, with ``set_aside``
+  (the samples set aside), ``kept`` (samples a file of samples set aside names that have labels
+  here, which they keep) and ``aside_left_out`` (answers setting a sample aside, left out under
+  ``relabel``)."""
+  answers, problems = read_file(path, learner)
+  aside, kept, left_out = [], [], []
+  if relabel:   # corrections change labels known; a sample set aside has none
+    left_out = [a for a in answers if sets_aside(a, learner)]
+    answers = [a for a in answers if not sets_aside(a, learner)]
   else:
-    answers, aside, more, labeled = split_set_aside(answers, learner)
+    answers, aside, more, kept = split_set_aside(answers, learner)
     problems = problems + more
-  done = teach_checked(learner, FLAGS.answers, *checked(answers, problems, learner, FLAGS.relabel),
-                       relabel=FLAGS.relabel)
+  done = teach_checked(learner, path, *checked(answers, problems, learner, relabel),
+                       relabel=relabel)
   if aside:
     learner.set_aside(aside)
     done['left'] = learner.pending.tolist()
+  return dict(done, set_aside=aside, kept=kept, aside_left_out=len(left_out))
+
+
+def _answer(learner, argv) -> None:
+  done = answer_file(learner, FLAGS.answers, FLAGS.relabel)
+  if done['aside_left_out']:
+    print(f'note: the {done["aside_left_out"]} sample(s) the file sets aside are left out '
+          '(--relabel corrects labels); give the file without --relabel to set them aside.',
+          file=sys.stderr)
+  aside, kept = done['set_aside'], done['kept']
+  if aside:
     print(f'{len(aside)} set aside (never asked again): {_listed(aside, learner)}')
-  if labeled:
-    print(f'{len(labeled)} of the samples set aside in the file have labels here (taught since '
-          f'they were set aside), which they keep: {_listed(labeled, learner)}')
+  if kept:
+    print(f'{len(kept)} of the samples set aside in the file have labels here (taught since '
+          f'they were set aside), which they keep: {_listed(kept, learner)}')
   outside = done['outside']
   if outside:
     print(f'note: {len(outside)} of the answers are for samples outside the current query '
@@ -485,6 +509,88 @@ def _carry_set_aside_too(path: str, learner, argv) -> None:
     return
   print(f'note: {folder} also sets samples aside; to carry them: '
         + next_command('answer', argv, answers=kept), file=sys.stderr)
+
+
+LABEL_COLUMNS = ('index', 'id', 'file', 'label', 'source')
+# Where a label comes from, in the labels written out: with the dataset, a person's answer, a
+# correction (the last word on it); or the sample is set aside (no class fits).
+SOURCES = ('given', 'answered', 'corrected', answers_lib.SET_ASIDE_LABEL)
+
+
+def label_records(learner) -> List[Dict[str, Any]]:
+  """Every pool sample whose label is known, or that is set aside, in the pool's order: the line
+  the learner's log would hold for it (``index``, ``id``, ``label``, ``pool``, ``file_sha256``;
+  ``"correction": true`` where it corrects the label the dataset gave), with ``file`` and its
+  ``source`` (:data:`SOURCES`). Given back to ``label answer`` (a new workdir, a changed pool),
+  these records teach the same labels and set aside the same samples, by id."""
+  ds, pool = learner.dataset, learner.pool
+  given = learner.given_labels
+  had = ~data_lib.unknown_labels(ds.task, given)
+  corrected = set(learner.corrected_samples.tolist())
+  labels = dict(zip(*(a.tolist() for a in learner.labeled)))
+  aside = set(learner.set_aside_samples.tolist())
+  if pool.class_index(answers_lib.SET_ASIDE_LABEL) is not None:
+    aside = set()   # a class has the name: the label would teach it
+  out = []
+  for i in sorted(set(labels) | aside):
+    if i in aside:
+      record = {'index': i, 'id': pool.ids[i], 'label': answers_lib.SET_ASIDE_LABEL,
+                'pool': pool.fingerprint, 'source': answers_lib.SET_ASIDE_LABEL}
+    else:
+      y = ds.y_train[i]
+      differs = bool(had[i]) and not np.array_equal(given[i], y)
+      record = pool.record(i, y, correction=differs)
+      record['source'] = ('corrected' if i in corrected and (differs or not had[i]) else
+                          'given' if had[i] else 'answered')
+    out.append(dict(record, file=_file(ds, i) or ''))
+  return out
+
+
+def write_labels(learner, path: str) -> Dict[str, int]:
+  """Writes :func:`label_records` to ``path``: a ``.csv`` table (:data:`LABEL_COLUMNS`, as
+  ``query.csv`` is written; classification) or ``.jsonl`` (JSON lines, every task), atomically,
+  replacing only a file of labels written before; returns the count of each source."""
+  kind = os.path.splitext(path)[1].lower()
+  if kind not in ('.csv', '.jsonl'):
+    raise errors.ConfigError(f'labels: --to={path}: give a file named .csv (a table, for a '
+                             'spreadsheet) or .jsonl (JSON lines).')
+  if kind == '.csv' and learner.dataset.task != 'classification':
+    raise errors.ConfigError(f'labels: --to={path}: a {learner.dataset.task} label (an array) '
+                             'does not fit a table\'s cell: give a .jsonl file.')
+  target = os.path.join(_folder(learner, os.path.dirname(path) or '.'), os.path.basename(path))
+  if os.path.lexists(target) and not _labels_written(target):
+    raise errors.ConfigError(f'labels: {target} exists and is not a file of labels this command '
+                             'wrote: give a new file, or move it away; it is never written over.')
+  records = label_records(learner)
+  if kind == '.csv':
+    answer_files.write_table(target, records, columns=LABEL_COLUMNS)
+  else:
+    workdir_lib.write_atomic(target, ''.join(json.dumps(r) + '\n' for r in records))
+  return {source: sum(r['source'] == source for r in records) for source in SOURCES}
+
+
+def _labels_written(path: str) -> bool:
+  """Whether the file at ``path`` is empty or one :func:`write_labels` wrote (its first row)."""
+  text, problem = answer_files.file_text(path)
+  if problem or text is None:
+    return False
+  first = text.replace('\ufeff', '').lstrip().split('\n', 1)[0].strip()
+  if not first or first == ','.join(LABEL_COLUMNS):
+    return True
+  try:
+    return set(json.loads(first)) >= {'index', 'id', 'label', 'source'}
+  except (ValueError, TypeError, RecursionError):
+    return False
+
+
+def _labels(learner, argv) -> None:
+  counts = write_labels(learner, FLAGS.to)
+  aside = counts.pop(answers_lib.SET_ASIDE_LABEL)
+  shown = ', '.join(f'{n} {source}' for source, n in counts.items() if n)
+  print(f'{sum(counts.values())} labels ({shown or "none yet"})'
+        + (f' and {aside} sample{"" if aside == 1 else "s"} set aside' if aside else '') + f' written to {FLAGS.to}; '
+        'given to another workdir, they teach the same labels by id: '
+        + next_command('answer', argv, workdir='NEW', answers=FLAGS.to))
 
 
 def _listed(indices: List[int], learner, shown: int = 20) -> str:
@@ -558,7 +664,9 @@ def main(argv):
                                'filled in, or JSON lines).')
     if argv[1] == 'export' and not FLAGS.to:
       raise errors.ConfigError('export: give --to=FOLDER, a new folder for the model.')
-    if argv[1] in ('status', 'export') and not os.path.isfile(
+    if argv[1] == 'labels' and not FLAGS.to:
+      raise errors.ConfigError('labels: give --to=FILE.csv (a table) or FILE.jsonl (JSON lines).')
+    if argv[1] in ('status', 'export', 'labels') and not os.path.isfile(
         os.path.join(FLAGS.workdir, workdir_lib.IDENTITY_FILE)):
       # A mistyped --workdir would otherwise start an empty session and report on it.
       raise errors.ConfigError(f'{argv[1]}: --workdir={FLAGS.workdir} holds no labeling session '
@@ -583,6 +691,8 @@ def main(argv):
         _carry_set_aside_too(FLAGS.answers, learner, typed)
       elif argv[1] == 'status':
         print(status_text(learner))
+      elif argv[1] == 'labels':
+        _labels(learner, typed)
       else:
         path = learner.export(FLAGS.to)
         print(f'the model of round {learner.rounds - 1} exported to {path}: '

@@ -167,6 +167,16 @@ class ActiveLearner:
     return value is not None and any(np.array_equal(h, value) for h in held)
 
   @property
+  def given_labels(self) -> np.ndarray:
+    """The labels the dataset came with (unknown ones marked), before any answer or correction."""
+    return self._given.copy()
+
+  @property
+  def corrected_samples(self) -> np.ndarray:
+    """The pool samples whose label a correction set (:meth:`relabel`), sorted."""
+    return np.asarray(sorted(self._corrected), np.int64)
+
+  @property
   def pending(self) -> np.ndarray:
     """The last query's indices not answered yet (empty when all are)."""
     query = self._read_query()
@@ -333,6 +343,7 @@ class ActiveLearner:
         self._labels[i] = np.asarray(y, self._labels.dtype)
         self._held.setdefault(i, []).append(self._labels[i].copy())
       self._corrections += len(indices)
+      self._corrected.update(int(i) for i in indices)
 
   def check_answers(self, indices: Sequence[Any], labels: Sequence[Any]) -> List[str]:
     """The problems that :meth:`teach` would refuse ``indices`` and ``labels`` for, one line
@@ -440,13 +451,14 @@ class ActiveLearner:
     latest round, which another learner may have added since this one last worked."""
     self._labels[...] = self._given
     self._order = [int(i) for i in np.flatnonzero(~self._unknown())]
-    self._corrections = 0
+    self._corrections, self._corrected = 0, set()
     self._held = {}   # every label the log has given each sample, for has_held
     for i, y, correction in self._log.read(self._given):
       self._labels[i] = np.asarray(y, self._labels.dtype)
       self._held.setdefault(i, []).append(self._labels[i].copy())
       if correction:
         self._corrections += 1
+        self._corrected.add(i)
       else:
         self._order.append(i)
     unknown = self._unknown()   # a sample set aside and taught since has its label

@@ -425,6 +425,74 @@ def get_config():
 '''
 
 
+def test_the_labels_written_out_are_every_label_known_and_teach_them_again_by_id(tmp_path):
+  root = tmp_path / 'images'
+  brightness = _image_folder(root, np.random.default_rng(0))
+  Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(root / 'test' / 'dark' / 'g.png')
+  os.makedirs(root / 'labeled' / 'dark')
+  for name in ('g0.png', 'g1.png'):   # two given with the folder, as dark
+    Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(root / 'labeled' / 'dark' / name)
+  names = {}
+  exec(CONFIG_FILE.format(root=str(root)), names)  # pylint: disable=exec-used
+  config = names['get_config']()
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'work')) as learner:
+    index = learner.pool.index_of
+    truth = {k: 'bright' if v else 'dark' for k, v in brightness.items()}
+    answered = ['unlabeled/u00.png', 'unlabeled/u03.png', 'unlabeled/u05.png']
+    learner.teach([index(k) for k in answered], [truth[k] for k in answered])
+    learner.relabel([index('unlabeled/u05.png'), index('labeled/dark/g1.png')], ['dark', 'bright'])
+    learner.set_aside([index('unlabeled/u07.png')])
+    for name in ('labels.csv', 'labels.jsonl'):
+      counts = label.write_labels(learner, str(tmp_path / name))
+      assert counts == {'given': 1, 'answered': 2, 'corrected': 2, 'set aside': 1}
+    records = [json.loads(line) for line in open(tmp_path / 'labels.jsonl')]
+    table = (tmp_path / 'labels.csv').read_text(encoding='utf-8-sig').splitlines()
+    fingerprint = learner.pool.fingerprint
+  expected = [   # in the pool's order: labeled/ first, then unlabeled/
+      ('labeled/dark/g0.png', 'dark', 'given'), ('labeled/dark/g1.png', 'bright', 'corrected'),
+      ('unlabeled/u00.png', 'dark', 'answered'), ('unlabeled/u03.png', 'bright', 'answered'),
+      ('unlabeled/u05.png', 'dark', 'corrected'), ('unlabeled/u07.png', 'set aside', 'set aside')]
+  ids = sorted(['labeled/dark/g0.png', 'labeled/dark/g1.png'] + list(brightness))
+  assert table == ['index,id,file,label,source'] + [
+      f'{ids.index(k)},{k},{root / k},{y},{source}' for k, y, source in expected]
+  assert [(r['id'], r['label'], r['source'], r['pool'], r.get('correction', False))
+          for r in records] == [(k, y, source, fingerprint, k == 'labeled/dark/g1.png')
+                                for k, y, source in expected]   # a given label's correction
+  assert all(r['file_sha256'] == hashlib.sha256((root / r['id']).read_bytes()).hexdigest()[:16]
+             for r in records if r['source'] != 'set aside')
+  # Another workdir takes the JSON lines back whole: the same labels, corrections and set aside;
+  # the table too, where the correction of a given label needs --relabel (a table cannot say it
+  # is one).
+  def state(learner):
+    return (sorted((learner.pool.ids[i], learner.dataset.class_names[y])
+                   for i, y in zip(*learner.labeled)),
+            learner.set_aside_samples.tolist(), learner.corrected_samples.tolist())
+
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'work')) as learner:
+    before = state(learner)
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'lines')) as learner:
+    done = label.answer_file(learner, str(tmp_path / 'labels.jsonl'))
+    assert (done['taught'], done['corrected'], len(done['set_aside'])) == (3, 1, 1)
+    assert state(learner)[:2] == before[:2]
+    assert state(learner)[2] == [index('labeled/dark/g1.png')]
+  with learner_lib.ActiveLearner(config, str(tmp_path / 'table')) as learner:
+    with pytest.raises(errors.LabelError, match='label answer --relabel'):
+      label.answer_file(learner, str(tmp_path / 'labels.csv'))
+    done = label.answer_file(learner, str(tmp_path / 'labels.csv'), relabel=True)
+    assert (done['taught'], done['corrected'], done['aside_left_out']) == (3, 1, 1)
+    assert label.answer_file(learner, str(tmp_path / 'labels.csv'))['set_aside'] == [
+        index('unlabeled/u07.png')]
+    assert state(learner)[:2] == before[:2]
+    # An earlier file of labels is replaced; any other file is never written over.
+    (tmp_path / 'notes.csv').write_text('who,what\nana,dogs\n')
+    with pytest.raises(errors.ConfigError, match='is not a file of labels this command wrote'):
+      label.write_labels(learner, str(tmp_path / 'notes.csv'))
+    assert (tmp_path / 'notes.csv').read_text() == 'who,what\nana,dogs\n'
+    with pytest.raises(errors.ConfigError, match=r'give a file named \.csv .* or \.jsonl'):
+      label.write_labels(learner, str(tmp_path / 'labels.txt'))
+    assert label.write_labels(learner, str(tmp_path / 'labels.jsonl'))['corrected'] == 1
+
+
 @pytest.mark.parametrize('inside', ['unlabeled/session', 'test/session', 'link/session'])
 def test_a_workdir_among_the_images_is_never_read_as_images(tmp_path, inside):
   root = tmp_path / 'images'

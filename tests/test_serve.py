@@ -493,7 +493,7 @@ def test_an_address_or_port_that_cannot_be_listened_on_is_named_with_its_fix():
     ('serve', '--port=70000', 'flag --port=70000: 70000 is not an integer in the range [0, 65535]'),
     ('query', '--n=0', 'flag --n=0: 0 is not a positive integer'),
     ('qurey', '--n=3', "'qurey' is not a command; give one of query, answer, status, export, "
-     'serve (did you mean query?). --help: every flag.')])
+     'labels, serve (did you mean query?). --help: every flag.')])
 def test_the_command_line_refuses_in_one_line_before_anything_loads(tmp_path, command, flag,
                                                                     refusal):
   import subprocess  # pylint: disable=g-import-not-at-top
