@@ -112,6 +112,21 @@ def _make_checked_experiment(config: ml_collections.ConfigDict,
                     prepared)
 
 
+def own_code(config: ml_collections.ConfigDict) -> Dict[str, Optional[str]]:
+  """The fingerprint of each model, strategy and loss module of the user's own (not this
+  package's, whose version the workdir records) that ``config`` runs
+  (:func:`l2r_jax.workdir.code_fingerprint`), by what it is and its name."""
+  parts = {f'model {config.model.name!r}': models_lib.TARGETS.get(config.model.name)}
+  for name in config.strategies:
+    strategy = strategies_lib.REGISTRY.get(name)
+    if strategy is not None:
+      parts[f'strategy {name!r}'] = strategy.score or strategy.select
+      if strategy.loss_module is not None:
+        parts[f'the loss module of {name!r}'] = strategy.loss_module.architecture
+  return {what: workdir_lib.code_fingerprint(code) for what, code in parts.items()
+          if code is not None and getattr(code, '__module__', '').split('.')[0] != 'l2r_jax'}
+
+
 def choose_loop(loop: str, backend: Optional[str] = None) -> str:
   """``config.train.loop`` resolved: ``'auto'`` is ``'step'`` on CPUs, whose XLA runtime runs a
   scanned epoch several times slower (benchmarks/results/speed.md, case (b)), and ``'scan'`` on
@@ -269,16 +284,17 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     locked = primary and os.path.isdir(workdir)
     if locked:
       held.enter_context(workdir_lib.lock(workdir))
-    workdir_lib.check_identity(workdir, config)
+    code = own_code(config)
+    workdir_lib.check_identity(workdir, config, code=code)
     experiment = _make_checked_experiment(config)
     # The data too: a loader whose data changed under the same config is another experiment.
     data = data_lib.describe(experiment.dataset, test=True)
-    ident = workdir_lib.check_identity(workdir, config, data)
+    ident = workdir_lib.check_identity(workdir, config, data, code=code)
     if primary:
       if not locked:   # another run may make the same new workdir meanwhile: one gets the lock
         os.makedirs(workdir, exist_ok=True)
         held.enter_context(workdir_lib.lock(workdir))
-        ident = workdir_lib.check_identity(workdir, config, data)
+        ident = workdir_lib.check_identity(workdir, config, data, code=code)
       workdir_lib.write_identity(workdir, ident)
     for strategy in config.strategies:
       groups = [config.seeds] if config.get('vmap_seeds', False) else [[s] for s in config.seeds]

@@ -100,7 +100,8 @@ class ActiveLearner:
         self._workdir, config, description, pool_changed=(
             'The pool changed (samples added, removed or renamed): its answers go with their '
             'samples into a new workdir, by id: python -m l2r_jax.label answer --config=... '
-            f'--workdir=NEW --answers={os.path.join(self._workdir, answers_lib.ANSWERS_FILE)}.'))
+            f'--workdir=NEW --answers={os.path.join(self._workdir, answers_lib.ANSWERS_FILE)}.'),
+        code=experiment_lib.own_code(config))
     if not data_lib.unknown_labels(ds.task, ds.y_train).any() and not os.path.exists(
         os.path.join(self._workdir, workdir_lib.IDENTITY_FILE)):
       where = (f': {os.path.join(ds.source_root, "unlabeled")} holds no image to label'

@@ -21,15 +21,20 @@ multi-process run, process 0 holds it.
 outside the workdir; files are opened without following links, rewritten by
 :func:`write_atomic` (a temporary file, fsync, rename) and appended to by :func:`append_synced`.
 """
+import ast
 import contextlib
 import datetime
 import errno
 import fcntl
+import hashlib
+import inspect
 import json
+import linecache
 import os
 import re
 import socket
 import stat
+import textwrap
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
@@ -65,17 +70,39 @@ def _flat(tree: Any, prefix: str = '') -> Dict[str, Any]:
   return {prefix[:-1]: tree}
 
 
-def identity(config: ml_collections.ConfigDict,
-             data: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def identity(config: ml_collections.ConfigDict, data: Optional[Dict[str, Any]] = None,
+             code: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Any]:
   """The fields of ``config`` that change results (dotted names, JSON values) and the version;
   with ``data``, a description of the data (:func:`l2r_jax.data.describe`; an active learner's
-  also names its strategy and seed), which the config names but does not hold."""
+  also names its strategy and seed), which the config names but does not hold; with ``code``, the
+  :func:`code_fingerprint` of each model and strategy of the user's own the config names (the
+  package's own are its version's)."""
   fields = _flat(json.loads(config.to_json_best_effort(sort_keys=True)))
   out = {'version': l2r_jax.__version__,
          'fields': {k: v for k, v in sorted(fields.items()) if k not in RESUMABLE}}
   if data is not None:
     out['data'] = data
+  if code:
+    out['code'] = dict(sorted(code.items()))
   return out
+
+
+def code_fingerprint(code: Any) -> Optional[str]:
+  """A fingerprint of the syntax of ``code`` (a class or function defined in a file or a
+  notebook's cell): its source parsed, so comments, docstrings and layout do not count, an edit
+  of what it does does. None where its source cannot be read (made at run time). The code it
+  calls is not read: a helper's edit goes unseen."""
+  try:
+    tree = ast.parse(textwrap.dedent(_source(code)))
+  except (OSError, TypeError, SyntaxError, ValueError):
+    return None
+  for node in ast.walk(tree):
+    body = getattr(node, 'body', None)
+    if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)):
+      node.body = body[1:] or [ast.Pass()]   # a docstring says, it does not do
+  return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
 
 
 def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
@@ -88,6 +115,27 @@ def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
       continue  # recorded under both names: today's holds
     out[today] = value
   return out
+
+
+def _source(code: Any) -> str:
+  """The source of ``code``; of a class whose module is not in ``sys.modules`` (a file loaded by
+  path), found in the file of its methods. Raises OSError or TypeError where there is none."""
+  try:
+    return inspect.getsource(code)
+  except (OSError, TypeError):
+    if not isinstance(code, type):
+      raise
+  files = {inspect.unwrap(f).__code__.co_filename for f in vars(code).values()
+           if inspect.isfunction(f)} - {'<string>'}   # a dataclass's methods are made
+  if len(files) != 1:
+    raise OSError(f'no one file holds {code.__qualname__}')
+  linecache.checkcache(*files)
+  text = ''.join(linecache.getlines(*files))
+  found = [node for node in ast.walk(ast.parse(text))
+           if isinstance(node, ast.ClassDef) and node.name == code.__name__]
+  if len(found) != 1:
+    raise OSError(f'{code.__qualname__} is not one class of its file')
+  return ast.get_source_segment(text, found[0])
 
 
 def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
@@ -107,6 +155,14 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
     a, b = old_data.get(name, absent), new_data.get(name, absent)
     if a != b:
       out.append(f'data {name}: {json.dumps(a)} -> {json.dumps(b)}')
+  # The user's own code: an edit since (a model, a strategy named on both sides, whose source
+  # could be read both times).
+  old_code, new_code = old.get('code', {}), new.get('code', {})
+  for name in sorted(set(old_code) & set(new_code)):
+    a, b = old_code[name], new_code[name]
+    if None not in (a, b) and a != b:
+      out.append(f'the code of {name} changed since ({a} -> {b}): its runs would mix two '
+                 'versions of it')
   added = _flat(json.loads(defaults.get_config().to_json_best_effort(sort_keys=True)))
   old_fields = _todays_names(old.get('fields', {}))
   moved = LOCATIONS if 'data' in old else ()
@@ -124,12 +180,13 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
 
 
 def check_identity(workdir: str, config: ml_collections.ConfigDict,
-                   data: Optional[Dict[str, Any]] = None, pool_changed: str = '') -> Dict[str, Any]:
-  """Refuses ``config`` (and ``data``, see :func:`identity`) if ``workdir`` records another
-  experiment; returns its identity (to be written by :func:`write_identity` once the run has
-  passed every other check). ``pool_changed``: what the refusal adds where the data's pool
+                   data: Optional[Dict[str, Any]] = None, pool_changed: str = '',
+                   code: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Any]:
+  """Refuses ``config`` (and ``data`` and ``code``, see :func:`identity`) if ``workdir`` records
+  another experiment; returns its identity (to be written by :func:`write_identity` once the run
+  has passed every other check). ``pool_changed``: what the refusal adds where the data's pool
   (``pool_*``: its size, inputs or ids) is among the differences."""
-  new = identity(config, data)
+  new = identity(config, data, code)
   path = path_in(workdir, IDENTITY_FILE) if os.path.isdir(workdir) else os.path.join(
       workdir, IDENTITY_FILE)
   if not os.path.exists(path):
@@ -144,7 +201,7 @@ def check_identity(workdir: str, config: ml_collections.ConfigDict,
   try:
     old = json.loads(read_text(path))
     if not isinstance(old, dict) or not all(isinstance(old.get(k, {}), dict)
-                                            for k in ('data', 'fields')):
+                                            for k in ('data', 'fields', 'code')):
       raise ValueError('not the JSON object it writes')
   except WorkdirError:   # a link, a FIFO: refused as such by read_text
     raise

@@ -1,4 +1,5 @@
 """A user's own model and dataset: registration, the contracts' refusals, the image folder."""
+import json
 import os
 import re
 
@@ -16,6 +17,7 @@ from l2r_jax import errors
 from l2r_jax import experiment
 from l2r_jax import models as models_lib
 from l2r_jax import validation
+from l2r_jax import workdir as workdir_lib
 from l2r_jax.data import image_folder
 import smoke
 
@@ -254,6 +256,79 @@ def test_one_file_imported_under_two_module_names_registers_once():
   finally:
     l2r_jax.register_model('tabular_mlp', breast_cancer.TabularMLP)
     l2r_jax.register_dataset('breast_cancer', breast_cancer.load_breast_cancer)
+
+
+EDITED_MODEL = '''
+import flax.linen as nn
+import l2r_jax
+
+
+class EditedMLP(nn.Module):
+  {docstring}
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x, *, train):
+    h = nn.{activation}(nn.Dense(8)(x))  {comment}
+    return nn.Dense(self.num_outputs)(h), l2r_jax.Features(last=h, stages=(h,))
+
+
+l2r_jax.register_model('edited_mlp', EditedMLP)
+'''
+
+
+def test_a_workdir_refuses_to_resume_with_its_models_code_edited(tmp_path):
+  """The rounds of a workdir come from one model: its code edited since (what it does, not its
+  comments, docstring or layout) is refused, as a changed config is."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  from examples import breast_cancer  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'edited_model.py'
+
+  def load(**edits):
+    path.write_text(EDITED_MODEL.format(**edits))
+    spec = importlib.util.spec_from_file_location('edited_model', path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+  config = breast_cancer.get_config('unlabeled_smoke')
+  config.model.name = 'edited_mlp'
+  config.model.update(kwargs={}, dropout=0.0)
+  work = str(tmp_path / 'work')
+  try:
+    load(docstring='"""One hidden layer."""', activation='relu', comment='')
+    l2r_jax.ActiveLearner(config, work).close()
+    first = json.loads((tmp_path / 'work' / 'experiment.json').read_text())['code']
+    assert list(first) == ["model 'edited_mlp'"] and len(first["model 'edited_mlp'"]) == 16
+    load(docstring='"""One hidden layer of 8."""', activation='relu',
+         comment='# the features the loss module reads')
+    l2r_jax.ActiveLearner(config, work).close()   # the same code: resumed
+    load(docstring='"""One hidden layer."""', activation='tanh', comment='')
+    with pytest.raises(errors.WorkdirError, match=re.escape(
+        "Differences: the code of model 'edited_mlp' changed since (")):
+      l2r_jax.ActiveLearner(config, work)
+    l2r_jax.ActiveLearner(config, str(tmp_path / 'new')).close()   # a new workdir: the new code
+  finally:
+    models_lib.TARGETS.pop('edited_mlp', None)
+
+
+def test_a_code_fingerprint_is_of_what_the_code_does(tmp_path):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+
+  def fingerprint(k, source):
+    path = tmp_path / f'version_{k}.py'
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f'version_{k}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return workdir_lib.code_fingerprint(module.scale)
+
+  first = fingerprint(0, 'def scale(x):\n  return 2 * x\n')
+  assert len({first, fingerprint(1, 'def scale(x):\n    """Doubles."""\n    # twice\n    return (2 *\n'
+                                 '            x)  # as before\n')}) == 1
+  assert fingerprint(2, 'def scale(x):\n  return 3 * x\n') != first
+  assert fingerprint(3, 'def scale(y):\n  return 2 * y\n') != first
+  namespace = {}
+  exec('def made(x):\n  return x', namespace)  # pylint: disable=exec-used
+  assert workdir_lib.code_fingerprint(namespace['made']) is None   # no source: not compared
 
 
 def _dataset(**changes):
