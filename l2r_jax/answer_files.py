@@ -139,13 +139,19 @@ def cell_text(cell: str) -> str:
 
 
 def write_table(path: str, rows: Sequence[Dict[str, Any]],
-                header: Optional[Dict[str, str]] = None,
-                columns: Sequence[str] = COLUMNS) -> None:
+                header: Optional[Dict[str, str]] = None) -> None:
+  """:func:`table_text` of the query's ``rows`` (:data:`COLUMNS`) written at ``path`` (a
+  :func:`l2r_jax.workdir.path_in` path), atomically."""
+  workdir_lib.write_atomic(path, table_text(rows, header))
+
+
+def table_text(rows: Sequence[Dict[str, Any]], header: Optional[Dict[str, str]] = None,
+               columns: Sequence[str] = COLUMNS) -> str:
   """``rows`` (dicts with the ``columns``, and ``predicted`` and ``probability`` where a model
-  predicted their classes) as a CSV at ``path`` (a :func:`l2r_jax.workdir.path_in` path), written
-  atomically: UTF-8 with a byte-order mark (which tells a spreadsheet it is UTF-8), text cells as
-  :func:`text_cell` makes them. ``header``: a column's name as shown, where it says more than the
-  name (the score's meaning); reading the table back needs only ``index``/``id`` and ``label``."""
+  predicted their classes) as a CSV: UTF-8 with a byte-order mark (which tells a spreadsheet it is
+  UTF-8), text cells as :func:`text_cell` makes them. ``header``: a column's name as shown, where
+  it says more than the name (the score's meaning); reading the table back needs only
+  ``index``/``id`` and ``label``."""
   columns = list(columns)
   if rows and 'predicted' in rows[0]:
     columns[-1:-1] = ['predicted', 'probability']
@@ -155,7 +161,7 @@ def write_table(path: str, rows: Sequence[Dict[str, Any]],
   text = ('id', 'file', 'label', 'predicted', 'source')
   for row in rows:
     writer.writerow([text_cell(str(row[c])) if c in text else row[c] for c in columns])
-  workdir_lib.write_atomic(path, '\ufeff' + out.getvalue())
+  return '\ufeff' + out.getvalue()
 
 
 def read_file(path: str, json_array: Optional[Callable[

@@ -546,27 +546,36 @@ def label_records(learner) -> List[Dict[str, Any]]:
   return out
 
 
+LABEL_FORMATS = ('.csv', '.jsonl')
+
+
+def labels_text(learner, kind: str) -> Tuple[str, Dict[str, int]]:
+  """:func:`label_records` as a ``.csv`` table (:data:`LABEL_COLUMNS`, as ``query.csv`` is
+  written; classification) or ``.jsonl`` (JSON lines, every task), and the count of each
+  source."""
+  if kind == '.csv' and learner.dataset.task != 'classification':
+    raise errors.ConfigError(f'labels: a {learner.dataset.task} label (an array) does not fit a '
+                             'table\'s cell: give a .jsonl file.')
+  records = label_records(learner)
+  text = (answer_files.table_text(records, columns=LABEL_COLUMNS) if kind == '.csv' else
+          ''.join(json.dumps(r) + '\n' for r in records))
+  return text, {source: sum(r['source'] == source for r in records) for source in SOURCES}
+
+
 def write_labels(learner, path: str) -> Dict[str, int]:
-  """Writes :func:`label_records` to ``path``: a ``.csv`` table (:data:`LABEL_COLUMNS`, as
-  ``query.csv`` is written; classification) or ``.jsonl`` (JSON lines, every task), atomically,
-  replacing only a file of labels written before; returns the count of each source."""
+  """Writes :func:`labels_text` to ``path`` (named ``.csv`` or ``.jsonl``), atomically, replacing
+  only a file of labels written before; returns the count of each source."""
   kind = os.path.splitext(path)[1].lower()
-  if kind not in ('.csv', '.jsonl'):
+  if kind not in LABEL_FORMATS:
     raise errors.ConfigError(f'labels: --to={path}: give a file named .csv (a table, for a '
                              'spreadsheet) or .jsonl (JSON lines).')
-  if kind == '.csv' and learner.dataset.task != 'classification':
-    raise errors.ConfigError(f'labels: --to={path}: a {learner.dataset.task} label (an array) '
-                             'does not fit a table\'s cell: give a .jsonl file.')
   target = os.path.join(_folder(learner, os.path.dirname(path) or '.'), os.path.basename(path))
   if os.path.lexists(target) and not _labels_written(target):
     raise errors.ConfigError(f'labels: {target} exists and is not a file of labels this command '
                              'wrote: give a new file, or move it away; it is never written over.')
-  records = label_records(learner)
-  if kind == '.csv':
-    answer_files.write_table(target, records, columns=LABEL_COLUMNS)
-  else:
-    workdir_lib.write_atomic(target, ''.join(json.dumps(r) + '\n' for r in records))
-  return {source: sum(r['source'] == source for r in records) for source in SOURCES}
+  text, counts = labels_text(learner, kind)
+  workdir_lib.write_atomic(target, text)
+  return counts
 
 
 def _labels_written(path: str) -> bool:

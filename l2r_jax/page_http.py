@@ -5,9 +5,10 @@ request carries the page's key, as Jupyter's do: ``label serve`` prints the page
 it (``/?token=...``), which opening trades for a cookie of this server's, so whoever cannot read
 that line (another user of the computer, another site, a name rebound to this address) is refused
 every page, image and answer. A server on 127.0.0.1 also answers only requests naming this
-computer (``Host``, any port: a forwarded one too). Only the page and the pool's own images are
-served (``/files/<id>`` under the dataset's root, checked by :class:`l2r_jax.serve.Session`;
-``/input/<index>`` for inputs without a file); every request that changes something carries the
+computer (``Host``, any port: a forwarded one too). Only the page, the pool's own images and the
+labels known are served (``/files/<id>`` under the dataset's root, checked by
+:class:`l2r_jax.serve.Session`; ``/input/<index>`` for inputs without a file; ``/labels.csv``
+and ``/labels.jsonl``, as ``label labels`` writes them); every request that changes something carries the
 key in a header too, which only the page holds, comes from the page's own origin, and is JSON of a
 bounded size; the page cannot be framed. What each route does is the session's
 (:mod:`l2r_jax.serve`).
@@ -24,7 +25,7 @@ import os
 import secrets
 import socket
 import traceback
-from typing import Any
+from typing import Any, Dict, Optional
 from urllib import parse as urlparse
 
 from absl import logging
@@ -35,6 +36,10 @@ from l2r_jax.errors import RequestRefused
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 ASSETS = {'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8'}
+# The labels known, to download (as label labels writes them).
+LABEL_FILES = {'/labels.csv': 'labels.csv', '/labels.jsonl': 'labels.jsonl'}
+LABEL_KINDS = {'labels.csv': 'text/csv; charset=utf-8',
+               'labels.jsonl': 'application/x-ndjson; charset=utf-8'}
 MAX_BODY = 16 << 20        # bytes of a request: thousands of heads
 TOKEN_HEADER = 'X-L2R-Token'
 TOKEN_PARAM = 'token'      # the page's address carries its key as ?token=...
@@ -82,9 +87,12 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
   def log_message(self, fmt, *args):  # pylint: disable=arguments-differ
     logging.info('%s %s', self.address_string(), fmt % args)
 
-  def _send(self, status: int, body: bytes, kind: str) -> None:
+  def _send(self, status: int, body: bytes, kind: str,
+            headers: Optional[Dict[str, str]] = None) -> None:
     self.send_response(status)
     self.send_header('Content-Type', kind)
+    for k, v in (headers or {}).items():
+      self.send_header(k, v)
     self.send_header('Content-Length', str(len(body)))
     for k, v in SECURITY_HEADERS.items():
       if not (k == 'Cache-Control' and kind == 'image/png'):
@@ -201,6 +209,10 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
       self._json(200, session.state())
     elif path == '/api/progress':
       self._json(200, {'training': session.progress()})
+    elif path in LABEL_FILES:
+      name = LABEL_FILES[path]
+      self._send(200, session.labels(os.path.splitext(name)[1]), LABEL_KINDS[name],
+                 {'Content-Disposition': f'attachment; filename="{name}"'})
     elif path.startswith('/files/'):
       self._send(200, session.file_png(urlparse.unquote(path[len('/files/'):])), 'image/png')
     elif path.startswith('/input/'):

@@ -244,6 +244,14 @@ class Session:
             'message': f'{done["taught"]} label{"" if done["taught"] == 1 else "s"} taught; '
                        f'{len(done["left"])} of the query left.'}
 
+  def labels(self, kind: str) -> bytes:
+    """Every label known, and the samples set aside, as ``label labels`` writes them
+    (:func:`l2r_jax.label.labels_text`; ``kind``: ``.csv`` or ``.jsonl``), the workdir read first
+    (answers from any page or process)."""
+    with self._working():
+      self.learner.refresh()
+      return label_lib.labels_text(self.learner, kind)[0].encode('utf-8')
+
   def set_aside(self, body: Any) -> Dict[str, Any]:
     """Sets the page's samples aside (no class fits, or none can be told; never asked again):
     ``{"samples": [{"index", "id"}]}``; refused whole if an index and its id disagree, or as

@@ -297,6 +297,25 @@ def test_samples_the_page_sets_aside_leave_the_query_and_are_never_asked_again(p
   assert round_['error'] is None and round_['message'] == '6 samples asked', round_
   assert not {a['index'] for a in aside} & {it['index'] for it in p.state()['items']}
   assert p.request('POST', '/api/set_aside', {'samples': []})[0] == 400
+  # The labels out, as label labels writes them: those of the page, and one taught meanwhile
+  # from the command line (another learner on the workdir).
+  extra = p.state()['items'][0]
+  with learner_lib.ActiveLearner(config, p.session.learner.workdir) as other:
+    other.teach([extra['index']], [str(truth[extra['id']])])
+  status, body, response = p.request('GET', '/labels.csv', token=False, headers={
+      'Cookie': f'{page_http.cookie_name(p.session.token)}={p.session.token}'})
+  assert status == 200 and response.getheader('Content-Disposition') == (
+      'attachment; filename="labels.csv"')
+  rows = body.decode('utf-8-sig').splitlines()
+  answered = items[2:] + [extra]
+  expected = sorted([(it['index'], it['id'], str(truth[it['id']]), 'answered') for it in answered]
+                    + [(a['index'], a['id'], 'set aside', 'set aside') for a in aside])
+  assert rows[0] == 'index,id,file,label,source' and [
+      (int(r[0]), r[1], r[3], r[4]) for r in (row.split(',') for row in rows[1:])] == expected
+  status, body, _ = p.request('GET', '/labels.jsonl')
+  assert status == 200 and [json.loads(line)['id'] for line in body.decode().splitlines()] == [
+      e[1] for e in expected]
+  assert p.request('GET', '/labels.csv', token=False)[0] == 403
 
 
 def test_answers_from_the_page_are_checked_and_logged_as_label_answer_would_and_drafts_kept(

@@ -148,6 +148,13 @@ def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(bro
       label.teach_checked(learner, str(table), *label.read_answers(str(table), learner))
     log = open(os.path.join(work, answers.ANSWERS_FILE)).read()
     assert log == open(os.path.join(twin, answers.ANSWERS_FILE)).read()
+    # The labels out, by the side panel's link: the five taught, in the pool's order.
+    with page.expect_download() as download:
+      page.click('#labels-csv')
+    rows = open(download.value.path(), encoding='utf-8-sig').read().splitlines()
+    assert download.value.suggested_filename == 'labels.csv' and rows[1:] == [
+        f'{i},{k},{os.path.join(config.data.root, k)},{truth[k]},answered' for i, k in sorted(
+            (session.learner.pool.index_of(k), k) for n, k in enumerate(ids) if n != 4)]
     # One that fits no class: Delete sets it aside (never asked again), undone, then set aside by
     # its button.
     aside = page.locator('.card').first
@@ -339,6 +346,7 @@ def test_joints_and_heads_by_clicks_then_train_and_ask_again(browser, tmp_path, 
   try:
     context, page, errors = open_page(browser, url)
     train_and_ask(page)
+    assert not page.is_visible('#labels-csv')   # a table holds no joints or heads: JSON lines
     (h, w) = session.geometry.input_hw
     expected = {}
     for k in range(2):

@@ -131,6 +131,8 @@ async function load(done, retried) {
                                               !(marks[it.index] || {}).aside));
   $('where').textContent = `${S.workdir} · ${S.task} · ${S.labeled} of ${S.pool_size} labeled · ` +
                            `${S.rounds} round${S.rounds === 1 ? '' : 's'}`;
+  // A table holds a class per sample; a pose's or a crowd's labels are arrays: JSON lines only.
+  $('labels-csv').hidden = $('labels-or').hidden = S.task !== 'classification';
   curve();
   render();
   if (S.training && !S.training.done) watch();
