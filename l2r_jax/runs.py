@@ -126,6 +126,12 @@ def save_run(experiment: state_lib.Experiment, workdir: str, run: OpenRun,
   """Checkpoint, results line, TensorBoard scalars and a log line for the run's last cycle."""
   run_state = run.state
   r = run_state.results[-1]
+  # A link planted while the cycle ran (the folders were checked when the run opened) is refused
+  # before anything is written through it.
+  name = f'{run_state.strategy}-seed{run_state.seed}'
+  workdir_lib.folder_in(workdir, 'checkpoints', name)
+  if run.tensorboard is not None:
+    workdir_lib.folder_in(workdir, 'tensorboard', name)
   if run.tensorboard is not None:   # on disk before the checkpoint: a kill loses no scalar
     _write_scalars(run.tensorboard, run_state.cycle, r, history, experiment.config.train.epochs)
   # Host copies: saved once, by the primary process, whatever the process count.

@@ -460,6 +460,27 @@ def test_a_link_where_a_run_writes_is_refused_in_one_line_and_its_target_left_as
   assert entry.is_symlink()
 
 
+@pytest.mark.parametrize('where', ['checkpoints/random-seed0/1', 'tensorboard/random-seed0/x'])
+def test_a_link_planted_while_a_cycle_runs_is_refused_before_its_save(tmp_path, monkeypatch,
+                                                                       where):
+  """The folders are checked when a run opens, and again before each cycle is saved: a link put
+  there meanwhile is never written through."""
+  path, planted = tmp_path / 'workdir', []
+  cycle = experiment.run_cycle
+
+  def cycle_then_plant(*args):   # cycle 1 ends; a link appears before it is saved
+    out = cycle(*args)
+    if args[1][0].cycle == 0:
+      planted.append(_link_to_an_empty_folder(path / where, tmp_path))
+    return out
+
+  monkeypatch.setattr(experiment, 'run_cycle', cycle_then_plant)
+  with pytest.raises(errors.WorkdirError, match=f'{where} is a symbolic link'):
+    experiment.run(_config(**{'al.cycles': 3}), str(path))
+  assert not os.listdir(planted[0])   # nothing written through it
+  assert [r['cycle'] for r in checkpoint.read_results(str(path / 'results.jsonl'))] == [0]
+
+
 def test_the_command_line_refuses_a_linked_report_in_one_line_and_exits_2(tmp_path):
   (tmp_path / 'workdir').mkdir()
   target = _link_to_a_users_file(tmp_path / 'workdir' / 'summary.md', tmp_path)
