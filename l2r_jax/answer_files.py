@@ -170,9 +170,9 @@ def read_file(path: str, json_array: Optional[Callable[
   """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
   ``id`` column, JSON lines, or a JSON array of answers), and a line for each part that cannot be
   read; rows whose label is empty are not answers yet. A workdir's ``set_aside.json`` gives its
-  samples with the label :data:`~l2r_jax.answers.SET_ASIDE` (carried by id into a new workdir). ``json_array(items, problems, path)`` reads
-  a JSON array of objects with ``"data"`` (Label Studio's export, :mod:`l2r_jax.label_studio`),
-  its items as :func:`json_array_items` gives them.
+  samples with the label :data:`~l2r_jax.answers.SET_ASIDE` (carried by id into a new workdir).
+  ``json_array(items, problems, path)`` reads a JSON array of objects with ``"data"`` (Label
+  Studio's export, :mod:`l2r_jax.label_studio`), its items as :func:`json_array_items` gives them.
   ``marks``: the task's marks (a pose's ``joints``, a crowd's ``heads``, input pixels) that a
   line or row may give instead of its label, a column or field of that name."""
   text, problem = file_text(path)

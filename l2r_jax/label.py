@@ -391,8 +391,8 @@ def _query(learner, argv) -> None:
     print(f'Label Studio: import {tasks} into a project whose labeling config is {config}; export '
           'it as JSON, then: ' + next_command('answer', argv, answers='EXPORT.json'))
     return
-  print(f'Fill in the label column ("{answers_lib.SET_ASIDE_LABEL}" for an image no class fits: never asked '
-        'again), then: ' + next_command('answer', argv, answers=csv_path))
+  print(f'Fill in the label column ("{answers_lib.SET_ASIDE_LABEL}" for an image no class fits: '
+        'never asked again), then: ' + next_command('answer', argv, answers=csv_path))
 
 
 def classes_line(dataset, shown: int = 30) -> str:
@@ -574,7 +574,12 @@ def write_labels(learner, path: str) -> Dict[str, int]:
     raise errors.ConfigError(f'labels: {target} exists and is not a file of labels this command '
                              'wrote: give a new file, or move it away; it is never written over.')
   text, counts = labels_text(learner, kind)
-  workdir_lib.write_atomic(target, text)
+  try:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    workdir_lib.write_atomic(target, text)
+  except OSError as e:
+    raise errors.ConfigError(f'labels: {target} cannot be written ({e.strerror or e}): give '
+                             'another --to.') from None
   return counts
 
 
@@ -597,8 +602,8 @@ def _labels(learner, argv) -> None:
   aside = counts.pop(answers_lib.SET_ASIDE_LABEL)
   shown = ', '.join(f'{n} {source}' for source, n in counts.items() if n)
   print(f'{sum(counts.values())} labels ({shown or "none yet"})'
-        + (f' and {aside} sample{"" if aside == 1 else "s"} set aside' if aside else '') + f' written to {FLAGS.to}; '
-        'given to another workdir, they teach the same labels by id: '
+        + (f' and {aside} sample{"" if aside == 1 else "s"} set aside' if aside else '')
+        + f' written to {FLAGS.to}; given to another workdir, they teach the same labels by id: '
         + next_command('answer', argv, workdir='NEW', answers=FLAGS.to))
 
 

@@ -8,9 +8,9 @@ every page, image and answer. A server on 127.0.0.1 also answers only requests n
 computer (``Host``, any port: a forwarded one too). Only the page, the pool's own images and the
 labels known are served (``/files/<id>`` under the dataset's root, checked by
 :class:`l2r_jax.serve.Session`; ``/input/<index>`` for inputs without a file; ``/labels.csv``
-and ``/labels.jsonl``, as ``label labels`` writes them); every request that changes something carries the
-key in a header too, which only the page holds, comes from the page's own origin, and is JSON of a
-bounded size; the page cannot be framed. What each route does is the session's
+and ``/labels.jsonl``, as ``label labels`` writes them); every request that changes something
+carries the key in a header too, which only the page holds, comes from the page's own origin, and
+is JSON of a bounded size; the page cannot be framed. What each route does is the session's
 (:mod:`l2r_jax.serve`).
 """
 import errno

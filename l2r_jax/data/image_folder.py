@@ -28,15 +28,15 @@ decompression bombs) are refused together, each with its reason, before anything
 and listed as a warning.
 
 **How a file becomes an input** (:func:`read_image`): its first frame, turned as its EXIF
-orientation says; its colours converted to sRGB where it carries a colour profile (ICC: a
-phone's Display P3, a CMYK print profile); transparency composited on white; 8-bit images
-converted to RGB (or grey, ``config.data.channels=1``), resized to ``config.data.image_size`` (h, w) (bilinear) and scaled
-to [0, 1] by 255; 16-bit images by 65535; float images kept where they lie in [0, 1], else
-scaled by their own minimum and maximum (docs/your_data.md). JPEGs are decoded at the smallest
-1/2, 1/4 or 1/8 of their size that is at least twice the input size (libjpeg's DCT scaling, as
-Pillow's ``thumbnail()`` does). Then normalised: per channel by the mean and std of up to
-``stats_sample`` pool images (``normalize='train_statistics'``, the default), or as ImageNet's
-weights expect (``'imagenet'``, for a pretrained backbone).
+orientation says; its colours converted to sRGB where it carries a colour profile (ICC: a phone's
+Display P3, a CMYK print profile); transparency composited on white; 8-bit images converted to RGB
+(or grey, ``config.data.channels=1``), resized to ``config.data.image_size`` (h, w) (bilinear) and
+scaled to [0, 1] by 255; 16-bit images by 65535; float images kept where they lie in [0, 1], else
+scaled by their own minimum and maximum (docs/your_data.md). JPEGs are decoded at the smallest 1/2,
+1/4 or 1/8 of their size that is at least twice the input size (libjpeg's DCT scaling, as Pillow's
+``thumbnail()`` does). Then normalised: per channel by the mean and std of up to ``stats_sample``
+pool images (``normalize='train_statistics'``, the default), or as ImageNet's weights expect
+(``'imagenet'``, for a pretrained backbone).
 """
 import collections
 from concurrent import futures

@@ -6,8 +6,8 @@ A loader that transforms its inputs says how in :attr:`Dataset.preprocessing
 them leaves it None (:data:`IDENTITY`). Two kinds:
 
 * ``'image'``: an image file (decoded by :func:`l2r_jax.data.image_folder.read_image`: EXIF
-  orientation, colour profiles, transparency, 16-bit and float images, resized to ``image_size``) or pixels
-  ``[n, h, w, channels]`` of that size, uint8 (0..255) or floats in [0, 1]; then
+  orientation, colour profiles, transparency, 16-bit and float images, resized to ``image_size``) or
+  pixels ``[n, h, w, channels]`` of that size, uint8 (0..255) or floats in [0, 1]; then
   ``(pixels - mean) / std`` per channel.
 * ``'affine'``: arrays as the data came, ``(x - mean) / std`` (broadcast over a sample: per
   feature or one number); mean 0 and std 1 is the identity.
