@@ -1,6 +1,6 @@
 r"""A Label Studio round trip against a real Label Studio server, for each task.
 
-    python -m venv /tmp/lsvenv && /tmp/lsvenv/bin/pip install label-studio
+    python -m venv /tmp/lsvenv && /tmp/lsvenv/bin/pip install label-studio 'sentry-sdk<3'
     python benchmarks/label_studio_roundtrip.py --label-studio /tmp/lsvenv/bin/label-studio
 
 For classification (a digits image folder, ``examples/digits_folder.py``), pose and crowd
@@ -10,8 +10,9 @@ creates a project with that config through its REST API, imports the tasks, anno
 through the API as a person would in its editor (the truth for the digits, fixed points for joints
 and heads), exports the project as JSON and gives the export to ``label answer``. It checks that
 every imported task kept its image, id and prediction, that Label Studio accepted the labeling
-config and the annotations, and that the answers taught are those annotated (classes by name;
-joints and heads as :mod:`l2r_jax.annotate` makes them from the percentages). Writes
+config and the annotations, that the answers taught are those annotated (classes by name; joints
+and heads as :mod:`l2r_jax.annotate` makes them from the percentages), and that the last task,
+annotated with the config's ``set aside`` choice, is set aside. Writes
 ``benchmarks/results/label_studio_roundtrip.md``; about 5 minutes on 2 cores (most of it Label
 Studio's start and the first round's training).
 """
@@ -92,8 +93,9 @@ def label_cli(*args: str, cwd: str) -> str:
   return out.stdout + out.stderr
 
 
-def round_trip(ls: LabelStudio, name: str, flags, annotate_task, folder: str):
-  """One task's round trip; returns the report's lines and the answers taught."""
+def round_trip(ls: LabelStudio, name: str, flags, annotate_task, folder: str, aside_control: str):
+  """One task's round trip, its last task set aside (the config's ``set aside`` choice, in
+  ``aside_control``); returns the report's lines."""
   work = os.path.join(folder, f'{name}-work')
   flags = [*flags, f'--workdir={work}']
   started = time.time()
@@ -112,11 +114,15 @@ def round_trip(ls: LabelStudio, name: str, flags, annotate_task, folder: str):
   predictions = sum(int(t.get('total_predictions') or len(t.get('predictions') or []))
                     for t in stored)
   expected = {}
-  for task in tasks:
+  for task in tasks[:-1]:
     result, answer = annotate_task(task)
     ls.api('POST', f'/api/tasks/{by_id[task["data"]["sample_id"]]["id"]}/annotations',
            {'result': result, 'was_cancelled': False})
     expected[task['data']['sample_id']] = answer
+  aside = tasks[-1]['data']['sample_id']   # no class fits, no joint can be told
+  ls.api('POST', f'/api/tasks/{by_id[aside]["id"]}/annotations', {'result': [
+      {'type': 'choices', 'from_name': aside_control, 'to_name': 'image',
+       'value': {'choices': ['set aside']}}], 'was_cancelled': False})
   export = ls.api('GET', f'/api/projects/{project["id"]}/export?exportType=JSON')
   path = os.path.join(folder, f'{name}-export.json')
   with open(path, 'w') as f:
@@ -128,9 +134,13 @@ def round_trip(ls: LabelStudio, name: str, flags, annotate_task, folder: str):
   for sample_id, answer in expected.items():
     np.testing.assert_allclose(np.asarray(taught[sample_id], np.float64),
                                np.asarray(answer, np.float64), rtol=1e-6, atol=1e-6)
+  with open(os.path.join(work, 'set_aside.json')) as f:
+    set_aside = [s['id'] for s in json.load(f)['samples']]
+  assert set_aside == [aside], (set_aside, aside)
   images = sum(t['data']['image'].startswith('data:image/png;base64,') for t in export)
   return [f'| {name} | {len(tasks)} | {predictions} | {images} | {len(export)} | '
-          f'{len(taught)} | {query_seconds:.0f} s | {printed.strip().splitlines()[-1][:90]} |']
+          f'{len(taught)} | {len(set_aside)} | {query_seconds:.0f} s | '
+          f'{printed.strip().splitlines()[-1][:90]} |']
 
 
 def main():
@@ -142,8 +152,8 @@ def main():
                                                     'label_studio_roundtrip.md'))
   args = parser.parse_args()
   if not args.label_studio:
-    sys.exit('give --label-studio: the label-studio executable (pip install label-studio, '
-             'ideally in a virtual environment of its own)')
+    sys.exit('give --label-studio: the label-studio executable (pip install label-studio '
+             '\'sentry-sdk<3\', ideally in a virtual environment of its own)')
   # `label-studio --version` asks PyPI for the latest release: the package's metadata instead.
   python = os.path.join(os.path.dirname(args.label_studio), 'python')
   version = subprocess.run([python, '-c', 'import importlib.metadata as m; '
@@ -188,11 +198,12 @@ def main():
   try:
     rows = []
     rows += round_trip(ls, 'classification (digits folder)', [
-        '--config=examples/image_folder.py', f'--config.data.root={folder}/digits'], digit, folder)
+        '--config=examples/image_folder.py', f'--config.data.root={folder}/digits'], digit, folder,
+        'label')
     rows += round_trip(ls, 'pose (synthetic_to_label:pose_smoke)', [
-        '--config=examples/synthetic_to_label.py:pose_smoke'], joints, folder)
+        '--config=examples/synthetic_to_label.py:pose_smoke'], joints, folder, 'aside')
     rows += round_trip(ls, 'crowd (synthetic_to_label:crowd_smoke)', [
-        '--config=examples/synthetic_to_label.py:crowd_smoke'], heads, folder)
+        '--config=examples/synthetic_to_label.py:crowd_smoke'], heads, folder, 'aside')
   finally:
     ls.close()
   lines = ['# A Label Studio round trip', '',
@@ -200,11 +211,13 @@ def main():
            f'{ls.start_seconds:.0f} s; {machine.describe()}',
            '', '`python benchmarks/label_studio_roundtrip.py`: tasks written by `label query '
            '--format=label-studio`, a project made with its labeling config, the tasks imported, '
-           'each annotated through the REST API, the project exported as JSON and given to '
-           '`label answer`; the answers taught equal those annotated (joints and heads as '
-           'percentages of the image, back in input pixels).', '',
+           'each annotated through the REST API (the last with the config\'s "set aside" '
+           'choice), the project exported as JSON and given to `label answer`; the answers '
+           'taught equal those annotated (joints and heads as percentages of the image, back in '
+           'input pixels), and the last task\'s sample is set aside.', '',
            '| task | tasks imported | predictions kept | images kept | exported | taught | '
-           'query (with its round) | `label answer` said |', '|---|---|---|---|---|---|---|---|',
+           'set aside | query (with its round) | `label answer` said |',
+           '|---|---|---|---|---|---|---|---|---|',
            *rows, '']
   os.makedirs(os.path.dirname(args.out), exist_ok=True)
   with open(args.out, 'w') as f:
