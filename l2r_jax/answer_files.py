@@ -168,8 +168,8 @@ def read_file(path: str, json_array: Optional[Callable[
     [List[Tuple[int, Any]], List[Problem], str], Tuple[List[Answer], List[Problem]]]] = None,
               marks: Optional[Marks] = None) -> Tuple[List[Answer], List[Problem]]:
   """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
-  ``id`` column, JSON lines, or a JSON array of answers), and a line for each part that cannot be
-  read; rows whose label is empty are not answers yet. A workdir's ``set_aside.json`` gives its
+  ``id`` column, and optionally :data:`BOUND_COLUMNS`; JSON lines; or a JSON array of answers),
+  and a line for each part that cannot be read; rows whose label is empty are not answers yet. A workdir's ``set_aside.json`` gives its
   samples with the label :data:`~l2r_jax.answers.SET_ASIDE` (carried by id into a new workdir).
   ``json_array(items, problems, path)`` reads a JSON array of objects with ``"data"`` (Label
   Studio's export, :mod:`l2r_jax.label_studio`), its items as :func:`json_array_items` gives them.
@@ -346,6 +346,25 @@ def _header(text: str) -> Tuple[Optional[str], List[str]]:
   return None, first
 
 
+# Columns a table may give beside an answer, as the log's lines do (``label labels`` writes them):
+# the pool it was made for, the content of the file answered, whether it corrects a given label.
+BOUND_COLUMNS = ('pool', 'file_sha256', 'correction')
+
+
+def _bound(cells: Dict[str, str]) -> Tuple[Dict[str, Any], Optional[str]]:
+  """A row's :data:`BOUND_COLUMNS` as :class:`~l2r_jax.answers.Answer` fields, or why not."""
+  out = {}
+  for name in ('pool', 'file_sha256'):
+    value = cell_text(cells.get(name, '')).strip()
+    if value:
+      out[name] = value
+  correction = cells.get('correction', '').strip().lower()
+  if correction not in ('', 'true', 'false'):
+    return {}, f'correction {correction!r}: true, false or empty.'
+  out['correction'] = correction == 'true'
+  return out, None
+
+
 def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], List[Problem]]:
   first_line = next((line for line in text.split('\n') if line.strip(' \t\r,;\ufeff')), '')
   first_row = {c.strip().strip('"').lower() for c in re.split(r'[,\t;]', first_line)}
@@ -359,7 +378,7 @@ def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], 
   if delimiter is None:
     return [], [(0, f'{path}: a table of answers needs a first row naming a label column and an '
                     f'index or id column; it has {names}.')]
-  columns = ('index', 'id', 'label', *MARK_FIELDS.values())
+  columns = ('index', 'id', 'label', *MARK_FIELDS.values(), *BOUND_COLUMNS)
   twice = sorted({n for n in names if n in columns and names.count(n) > 1})
   if twice:
     return [], [(0, f'{path}: the first row names {", ".join(twice)} twice; name each column '
@@ -393,8 +412,12 @@ def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], 
           continue
       if given or label:
         index, sample_id = cells.get('index', '').strip(), cell_text(cells.get('id', ''))
+        bound, problem = _bound(cells)
+        if problem is not None:
+          problems.append((number, f'{path}, line {number}: {problem}'))
+          continue
         answers.append(Answer(path, number, whole_number(index) if index else None,
-                              sample_id if sample_id.strip() else None, label))
+                              sample_id if sample_id.strip() else None, label, **bound))
   except csv.Error as e:
     hint = ('; give labels that long (density maps) as JSON lines' if 'field limit' in str(e)
             else '')

@@ -511,7 +511,7 @@ def _carry_set_aside_too(path: str, learner, argv) -> None:
         + next_command('answer', argv, answers=kept), file=sys.stderr)
 
 
-LABEL_COLUMNS = ('index', 'id', 'file', 'label', 'source')
+LABEL_COLUMNS = ('index', 'id', 'file', 'label', 'source', 'correction', 'pool', 'file_sha256')
 # Where a label comes from, in the labels written out: with the dataset, a person's answer, a
 # correction (the last word on it); or the sample is set aside (no class fits).
 SOURCES = ('given', 'answered', 'corrected', answers_lib.SET_ASIDE_LABEL)
@@ -546,6 +546,12 @@ def label_records(learner) -> List[Dict[str, Any]]:
   return out
 
 
+def _table_row(record: Dict[str, Any]) -> Dict[str, Any]:
+  """A :func:`label_records` record as a row of the labels' table (:data:`LABEL_COLUMNS`)."""
+  return dict(record, correction='true' if record.get('correction') else '',
+              file_sha256=record.get('file_sha256', ''))
+
+
 LABEL_FORMATS = ('.csv', '.jsonl')
 
 
@@ -557,7 +563,8 @@ def labels_text(learner, kind: str) -> Tuple[str, Dict[str, int]]:
     raise errors.ConfigError(f'labels: a {learner.dataset.task} label (an array) does not fit a '
                              'table\'s cell: give a .jsonl file.')
   records = label_records(learner)
-  text = (answer_files.table_text(records, columns=LABEL_COLUMNS) if kind == '.csv' else
+  text = (answer_files.table_text([_table_row(r) for r in records], columns=LABEL_COLUMNS)
+          if kind == '.csv' else
           ''.join(json.dumps(r) + '\n' for r in records))
   return text, {source: sum(r['source'] == source for r in records) for source in SOURCES}
 
@@ -589,7 +596,7 @@ def _labels_written(path: str) -> bool:
   if problem or text is None:
     return False
   first = text.replace('\ufeff', '').lstrip().split('\n', 1)[0].strip()
-  if not first or first == ','.join(LABEL_COLUMNS):
+  if not first or first.startswith('index,id,file,label,source'):
     return True
   try:
     return set(json.loads(first)) >= {'index', 'id', 'label', 'source'}

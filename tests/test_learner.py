@@ -453,16 +453,16 @@ def test_the_labels_written_out_are_every_label_known_and_teach_them_again_by_id
       ('unlabeled/u00.png', 'dark', 'answered'), ('unlabeled/u03.png', 'bright', 'answered'),
       ('unlabeled/u05.png', 'dark', 'corrected'), ('unlabeled/u07.png', 'set aside', 'set aside')]
   ids = sorted(['labeled/dark/g0.png', 'labeled/dark/g1.png'] + list(brightness))
-  assert table == ['index,id,file,label,source'] + [
-      f'{ids.index(k)},{k},{root / k},{y},{source}' for k, y, source in expected]
+  content = {k: hashlib.sha256((root / k).read_bytes()).hexdigest()[:16] for k in ids}
+  assert table == ['index,id,file,label,source,correction,pool,file_sha256'] + [
+      f'{ids.index(k)},{k},{root / k},{y},{source},{"true" if k.endswith("g1.png") else ""},'
+      f'{fingerprint},{content[k] if source != "set aside" else ""}' for k, y, source in expected]
   assert [(r['id'], r['label'], r['source'], r['pool'], r.get('correction', False))
           for r in records] == [(k, y, source, fingerprint, k == 'labeled/dark/g1.png')
                                 for k, y, source in expected]   # a given label's correction
   assert all(r['file_sha256'] == hashlib.sha256((root / r['id']).read_bytes()).hexdigest()[:16]
              for r in records if r['source'] != 'set aside')
-  # Another workdir takes the JSON lines back whole: the same labels, corrections and set aside;
-  # the table too, where the correction of a given label needs --relabel (a table cannot say it
-  # is one).
+  # Another workdir takes either back whole: the same labels, corrections and set aside.
   def state(learner):
     return (sorted((learner.pool.ids[i], learner.dataset.class_names[y])
                    for i, y in zip(*learner.labeled)),
@@ -470,19 +470,18 @@ def test_the_labels_written_out_are_every_label_known_and_teach_them_again_by_id
 
   with learner_lib.ActiveLearner(config, str(tmp_path / 'work')) as learner:
     before = state(learner)
-  with learner_lib.ActiveLearner(config, str(tmp_path / 'lines')) as learner:
-    done = label.answer_file(learner, str(tmp_path / 'labels.jsonl'))
-    assert (done['taught'], done['corrected'], len(done['set_aside'])) == (3, 1, 1)
-    assert state(learner)[:2] == before[:2]
-    assert state(learner)[2] == [index('labeled/dark/g1.png')]
+  for name in ('labels.jsonl', 'labels.csv'):
+    with learner_lib.ActiveLearner(config, str(tmp_path / name.replace('.', '-'))) as learner:
+      done = label.answer_file(learner, str(tmp_path / name))
+      assert (done['taught'], done['corrected'], len(done['set_aside'])) == (3, 1, 1)
+      assert state(learner) == before[:2] + ([index('labeled/dark/g1.png')],)
+  # A picture replaced under its name since: its label is refused, as the log's would be.
+  Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(root / 'unlabeled' / 'u03.png')
+  for name in ('labels.jsonl', 'labels.csv'):
+    with learner_lib.ActiveLearner(config, str(tmp_path / f'replaced-{name}')) as learner:
+      with pytest.raises(errors.LabelError, match="'unlabeled/u03.png' holds another file than"):
+        label.answer_file(learner, str(tmp_path / name))
   with learner_lib.ActiveLearner(config, str(tmp_path / 'table')) as learner:
-    with pytest.raises(errors.LabelError, match='label answer --relabel'):
-      label.answer_file(learner, str(tmp_path / 'labels.csv'))
-    done = label.answer_file(learner, str(tmp_path / 'labels.csv'), relabel=True)
-    assert (done['taught'], done['corrected'], done['aside_left_out']) == (3, 1, 1)
-    assert label.answer_file(learner, str(tmp_path / 'labels.csv'))['set_aside'] == [
-        index('unlabeled/u07.png')]
-    assert state(learner)[:2] == before[:2]
     # An earlier file of labels is replaced; any other file is never written over.
     (tmp_path / 'notes.csv').write_text('who,what\nana,dogs\n')
     with pytest.raises(errors.ConfigError, match='is not a file of labels this command wrote'):
@@ -490,7 +489,8 @@ def test_the_labels_written_out_are_every_label_known_and_teach_them_again_by_id
     assert (tmp_path / 'notes.csv').read_text() == 'who,what\nana,dogs\n'
     with pytest.raises(errors.ConfigError, match=r'give a file named \.csv .* or \.jsonl'):
       label.write_labels(learner, str(tmp_path / 'labels.txt'))
-    assert label.write_labels(learner, str(tmp_path / 'labels.jsonl'))['corrected'] == 1
+    assert label.write_labels(learner, str(tmp_path / 'labels.jsonl')) == {   # replaced
+        'given': 2, 'answered': 0, 'corrected': 0, 'set aside': 0}
 
 
 @pytest.mark.parametrize('inside', ['unlabeled/session', 'test/session', 'link/session'])
