@@ -15,6 +15,7 @@ in one line naming what is wrong.
 :class:`ExportedModel` is also what :meth:`l2r_jax.ActiveLearner.predict` runs, so the loaded
 model's outputs equal the learner's bit for bit on the same machine.
 """
+import collections.abc
 import hashlib
 import inspect
 import json
@@ -86,13 +87,26 @@ class ExportedModel:
     return tuple(self.spec['input_shape'])
 
   def inputs(self, x: Union[np.ndarray, Sequence[str]], preprocessed: bool = False) -> np.ndarray:
-    """``x`` as the model takes it: file paths or inputs as a person has them, preprocessed;
-    or (``preprocessed``) inputs already as the model takes them (a dataset's ``x_train``)."""
+    """``x`` as the model takes it: file paths (a list, an array of text, a pandas column, a
+    generator) or inputs as a person has them, preprocessed; or (``preprocessed``) inputs already
+    as the model takes them (a dataset's ``x_train``)."""
     if isinstance(x, (str, os.PathLike)):
       raise preprocessing_lib.InputError('give a list of file paths (or an array of inputs), '
                                          'not one path.')
-    if isinstance(x, (list, tuple)) and x and all(isinstance(p, (str, os.PathLike)) for p in x):
-      return self.preprocessing.read_files(x)
+    if hasattr(x, 'to_numpy'):    # a pandas column or table
+      x = x.to_numpy()
+    elif isinstance(x, collections.abc.Iterator):   # a generator of paths or inputs
+      x = list(x)
+    if isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype.kind in 'UO':
+      x = x.tolist()   # an array of paths (a table's file column)
+    if isinstance(x, (list, tuple)) and x:
+      paths = sum(isinstance(p, (str, os.PathLike)) for p in x)
+      if paths == len(x):
+        return self.preprocessing.read_files(x)
+      if paths:
+        raise preprocessing_lib.InputError(
+            f'{paths} file paths and {len(x) - paths} other inputs in one list: give file paths '
+            'alone, or inputs alone (an array).')
     if preprocessed:
       x = preprocessing_lib.real_inputs(x)
       if tuple(x.shape[1:]) != self.input_shape:

@@ -72,6 +72,13 @@ def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_ref
     np.testing.assert_allclose(on_files.probabilities.sum(-1), 1, atol=1e-5)
     assert on_files.class_names == [str(c) for c in on_files.classes]
     assert learner.predict_proba(files).shape == (12, 10)
+    # Paths as a table's column gives them (an array of text), or one by one: the same.
+    np.testing.assert_array_equal(learner.predict(np.asarray(files)).probabilities,
+                                  on_files.probabilities)
+    np.testing.assert_array_equal(learner.predict(f for f in files).probabilities,
+                                  on_files.probabilities)
+    with pytest.raises(errors.InputError, match='1 file paths and 1 other inputs in one list'):
+      learner.predict([files[0], pixels[0]])
     with pytest.raises(errors.InputError, match=r'range over \[0, 255\].*\[0, 1\]'):
       learner.predict(pixels.astype(np.float32))     # 0..255 as floats: scored blind
     with pytest.raises(errors.InputError, match=r'takes \[n, 32, 32, 3\]'):
