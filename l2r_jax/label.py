@@ -614,6 +614,17 @@ def _labels(learner, argv) -> None:
         + next_command('answer', argv, workdir='NEW', answers=FLAGS.to))
 
 
+def _untrained(learner) -> str:
+  """The labels and corrections given since the last round trained, in words ('' for none)."""
+  last = learner.results[-1] if learner.results else {}
+  status = learner.status()
+  labels = status['labeled'] - last.get('num_labeled', 0)
+  fixes = status['corrections'] - last.get('corrections', 0)
+  said = ([f'{labels} label{"" if labels == 1 else "s"}'] if labels > 0 else []) + (
+      [f'{fixes} correction{"" if fixes == 1 else "s"}'] if fixes > 0 else [])
+  return ' and '.join(said)
+
+
 def _listed(indices: List[int], learner, shown: int = 20) -> str:
   items = [f'{i} ({learner.pool.ids[i]})' for i in indices[:shown]]
   return ', '.join(items) + (f', ... ({len(indices) - shown} more)' if len(indices) > shown else '')
@@ -718,6 +729,10 @@ def main(argv):
         path = learner.export(FLAGS.to)
         print(f'the model of round {learner.rounds - 1} exported to {path}: '
               f'l2r_jax.load_model({path!r}).predict([...files or inputs])')
+        untrained = _untrained(learner)
+        if untrained:
+          print(f'note: {untrained} since that round are not in this model; to train a round '
+                'on them, then export it: ' + next_command('query', typed), file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -3,6 +3,7 @@ corrected, progress and the stopping signal, a command line to copy."""
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from typing import Any
@@ -99,6 +100,18 @@ def test_predictions_on_files_equal_those_on_their_pixels_and_odd_inputs_are_ref
         '2 of the 3 files cannot be read as images; nothing was predicted:',
         f"{root / 'truth.csv'}: text, not an image (it starts " +
         repr((root / 'truth.csv').read_bytes()[:24].decode()) + ')', f'{empty}: empty (0 bytes)']
+
+
+def test_what_came_since_the_last_round_is_named_as_not_in_its_model(session, tmp_path):
+  root, workdir, truth = session
+  copy = str(tmp_path / 'work')
+  shutil.copytree(workdir, copy)
+  with learner_lib.ActiveLearner(_config(root), copy) as learner:
+    assert label._untrained(learner) == ''   # every label trained in
+    free = [i for i in range(learner.pool_size) if not learner.is_labeled(i)][:2]
+    learner.teach(free, [truth[learner.pool.ids[i]] for i in free])
+    learner.relabel([free[0]], [(truth[learner.pool.ids[free[0]]] + 1) % 10])
+    assert label._untrained(learner) == '2 labels and 1 correction'
 
 
 def test_an_exported_model_predicts_as_the_learner_in_another_process(session, tmp_path):
