@@ -33,6 +33,11 @@ from l2r_jax.errors import LabelError
 from l2r_jax.pool import Pool
 
 COLUMNS = ('index', 'id', 'file', 'score', 'label')   # the query's table
+# Why Label Studio's JSON-MIN, CSV and TSV exports are refused.
+LABEL_STUDIO_MIN = ('its "id" is Label Studio\'s task number, not the sample\'s, and it keeps one '
+                    'annotation per task, leaving out those skipped and who made each (two '
+                    'people who disagree go unseen). Export the project as "JSON" (Export > '
+                    'JSON) and give that file.')
 FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
 
 
@@ -169,8 +174,9 @@ def read_file(path: str, json_array: Optional[Callable[
               marks: Optional[Marks] = None) -> Tuple[List[Answer], List[Problem]]:
   """The answers in the file at ``path`` (a table with a ``label`` column and an ``index`` or
   ``id`` column, and optionally :data:`BOUND_COLUMNS`; JSON lines; or a JSON array of answers),
-  and a line for each part that cannot be read; rows whose label is empty are not answers yet. A workdir's ``set_aside.json`` gives its
-  samples with the label :data:`~l2r_jax.answers.SET_ASIDE` (carried by id into a new workdir).
+  and a line for each part that cannot be read; rows whose label is empty (or null) are not
+  answers yet. A workdir's ``set_aside.json`` gives its samples with the label
+  :data:`~l2r_jax.answers.SET_ASIDE` (carried by id into a new workdir).
   ``json_array(items, problems, path)`` reads a JSON array of objects with ``"data"`` (Label
   Studio's export, :mod:`l2r_jax.label_studio`), its items as :func:`json_array_items` gives them.
   ``marks``: the task's marks (a pose's ``joints``, a crowd's ``heads``, input pixels) that a
@@ -189,13 +195,15 @@ def read_file(path: str, json_array: Optional[Callable[
       return json_array(items, problems, path)   # objects with "data": Label Studio's tasks
     if problems:
       return [], problems
+    if any(isinstance(item, dict) and 'annotation_id' in item for _, item in items):
+      return [], [(0, f'{path}: a Label Studio JSON-MIN export: {LABEL_STUDIO_MIN}')]
     if not all(isinstance(item, dict) for _, item in items):
       return [], [(0, f'{path}: a JSON array of other things than answers; give one '
                       '{"index": ..., "label": ...} per line (JSON lines), or an array of them.')]
     answers = []
     for line, item in items:   # an array of answers (pandas' to_json(orient='records'), say)
       answer, problem = answer_from_json(json.dumps(item), path, line, marks)
-      answers += [answer] if answer else []
+      answers += [answer] if answer and answer.label is not None else []   # null: not yet
       problems += [(line, f'{path}, line {line}: {problem}')] if problem else []
     return answers, problems
   return _table(text, path, marks)
@@ -322,7 +330,7 @@ def _json_lines(text: str, path: str, marks: Optional[Marks]
   for number, line in enumerate(text.split('\n'), 1):
     if line.strip():
       answer, problem = answer_from_json(line, path, number, marks)
-      answers += [answer] if answer else []
+      answers += [answer] if answer and answer.label is not None else []   # null: not yet
       problems += [(number, f'{path}, line {number}: {problem}')] if problem else []
   return answers, problems
 
@@ -369,9 +377,7 @@ def _table(text: str, path: str, marks: Optional[Marks]) -> Tuple[List[Answer], 
   first_line = next((line for line in text.split('\n') if line.strip(' \t\r,;\ufeff')), '')
   first_row = {c.strip().strip('"').lower() for c in re.split(r'[,\t;]', first_line)}
   if 'annotation_id' in first_row:   # Label Studio's CSV and TSV exports name it
-    return [], [(0, f'{path}: a Label Studio CSV or TSV export: its "id" is Label Studio\'s task '
-                    'number, not the sample\'s, and it drops the tasks\' data.sample_id. Export '
-                    'the project as "JSON" (Export > JSON) and give that file.')]
+    return [], [(0, f'{path}: a Label Studio CSV or TSV export: {LABEL_STUDIO_MIN}')]
   if re.match(r'\ufeff?sep=.?\r?(\n|$)', text):   # Excel's line naming the delimiter: blank
     text = '\n' + text.split('\n', 1)[1] if '\n' in text else ''
   delimiter, names = _header(text)

@@ -245,6 +245,12 @@ def _sample(answer: Answer, pool: Pool, source: str) -> Tuple[Optional[int], Opt
   if not isinstance(sample_id, str):
     return None, f'id {sample_id!r} is not text.'
   found = pool.index_of(sample_id)
+  renamed = pool.id_with_content(answer.file_sha256) if found is None and (
+      isinstance(answer.file_sha256, str)) else None
+  if renamed is not None:
+    return None, (f'id {sample_id!r} is not a sample of this pool; the picture answered is '
+                  f'{renamed!r} now (the same file content: renamed or moved since). Write its '
+                  'new id in the line, or remove the line to carry the others.')
   if found is None:
     like = pool.id_like(sample_id)
     return None, (f'id {sample_id!r} is not a sample of this pool' +
@@ -284,8 +290,8 @@ def _label(label: Any, pool: Pool, named: bool) -> Tuple[Any, Optional[str]]:
       index = pool.class_index(label)
       if index is not None:
         return index, None
-      if re.fullmatch(r'\s*[+-]?\d+\s*', label):
-        label = int(label)
+      if re.fullmatch(r'\s*[+-]?\d+(\.0*)?\s*', label):   # '3', or '3.0' (a column of floats)
+        label = int(float(label))
       else:
         names = [] if ds.class_names is None else [str(n) for n in ds.class_names]
         known = f' or a name of {names}' if names else ''
@@ -297,6 +303,8 @@ def _label(label: Any, pool: Pool, named: bool) -> Tuple[Any, Optional[str]]:
       except (ValueError, RecursionError):
         return None, (f'label is not a JSON array of numbers of shape '
                       f'{tuple(ds.y_train.shape[1:])}.')
+  if named and ds.task == 'classification' and isinstance(label, float) and label.is_integer():
+    label = int(label)   # pandas writes a column of classes with a gap in it as floats
   problem = label_problem(ds, label)
   return (None, problem) if problem else (label, None)
 

@@ -388,9 +388,14 @@ def _query(learner, argv) -> None:
     geom = annotate.geometry(learner.dataset, learner.config.data)
     tasks, config = label_studio.write(learner, geom, query_rows(learner),
                                        _folder(learner, folder), FLAGS.image_url)
-    print(f'Label Studio: import {tasks} into a project whose labeling config is {config}; export '
-          'it as JSON, then: ' + next_command('answer', argv, answers='EXPORT.json'))
+    print(f'Label Studio: import {tasks} into a project whose labeling config is {config} (a task '
+          f'skipped there is asked again; its choice "{answers_lib.SET_ASIDE_LABEL}" is for an '
+          'image no class fits: never asked again); export it as JSON, then: '
+          + next_command('answer', argv, answers='EXPORT.json'))
     return
+  stale = workdir_lib.path_in(_folder(learner, folder), label_studio.TASKS_FILE)
+  if query != asked and os.path.lexists(stale):   # an earlier query's tasks: never imported now
+    os.remove(stale)
   print(f'Fill in the label column ("{answers_lib.SET_ASIDE_LABEL}" for an image no class fits: '
         'never asked again), then: ' + next_command('answer', argv, answers=csv_path))
 
@@ -447,11 +452,12 @@ def split_set_aside(answers, learner
 def answer_file(learner, path: str, relabel: bool = False) -> Dict[str, Any]:
   """Teaches the answers in the file at ``path`` (:func:`read_file`) and sets aside the samples it
   sets aside, or refuses it whole (``relabel``: the file's labels win, those known corrected;
-  what it sets aside is left out). Returns :func:`teach_checked`'s counts, with ``set_aside``
-  (the samples set aside), ``kept`` (samples a file of samples set aside names that have labels
+  what it sets aside is left out). Returns :func:`teach_checked`'s counts, with ``read`` (the
+  answers the file holds), ``set_aside`` (the samples set aside), ``kept`` (samples a file of samples set aside names that have labels
   here, which they keep) and ``aside_left_out`` (answers setting a sample aside, left out under
   ``relabel``)."""
   answers, problems = read_file(path, learner)
+  read = len(answers)
   aside, kept, left_out = [], [], []
   if relabel:   # corrections change labels known; a sample set aside has none
     left_out = [a for a in answers if sets_aside(a, learner)]
@@ -464,11 +470,14 @@ def answer_file(learner, path: str, relabel: bool = False) -> Dict[str, Any]:
   if aside:
     learner.set_aside(aside)
     done['left'] = learner.pending.tolist()
-  return dict(done, set_aside=aside, kept=kept, aside_left_out=len(left_out))
+  return dict(done, set_aside=aside, kept=kept, aside_left_out=len(left_out), read=read)
 
 
 def _answer(learner, argv) -> None:
   done = answer_file(learner, FLAGS.answers, FLAGS.relabel)
+  if not done['read']:
+    print(f'note: {FLAGS.answers} holds no answer yet: every row\'s label is empty (a label goes '
+          'in the "label" column), or no task of an export is annotated.', file=sys.stderr)
   if done['aside_left_out']:
     print(f'note: the {done["aside_left_out"]} sample(s) the file sets aside are left out '
           '(--relabel corrects labels); give the file without --relabel to set them aside.',

@@ -59,6 +59,11 @@ def check_class_names(dataset: data_lib.Dataset) -> None:
       problem = f'Dataset.class_names names {name!r} twice (classes {names.index(name)} and {k})'
     elif re.fullmatch(r'[+-]?\d+', name) and int(name) != k:
       problem = f'Dataset.class_names[{k}]={name!r} reads as class index {int(name)}'
+      if dataset.source_root:   # ratings 1..5 as folders: the numbers are not indices
+        fix = ('rename the class folders (under labeled/ and test/) to names that are not whole '
+               'numbers (\'1 star\'), or list the classes in config.data.classes so that each '
+               'whole number is its own index (a class \'0\' first for folders 1, 2, ...)')
+        raise ConfigError(f'{problem}: answers give a class by its name or its index; {fix}.')
     else:
       continue
     fix = ('rename the class folders (under labeled/ and test/), or name the classes in '
@@ -122,6 +127,7 @@ class Pool:
       like = collections.defaultdict(set)
       for s in self.ids:
         like[('case', s.casefold())].add(s)
+        like[('name', s.rsplit('/', 1)[-1].casefold())].add(s)
         number = _number(s)
         if number is not None:
           like[('number', number)].add(s)
@@ -144,7 +150,20 @@ class Pool:
       if found is not None:
         return found, ('an id is written as query.csv\'s id column writes it, case and all: '
                        'the path inside the folder, with "/"')
+    found = self._like.get(('name', parts[-1].casefold())) if parts else None
+    if found is not None:   # the file's name alone
+      return found, ('an id is the file\'s path inside the folder, as query.csv\'s id column '
+                     'writes it, not its name alone')
     return None
+
+  def id_with_content(self, file_sha256: str) -> Optional[str]:
+    """The one pool sample's id whose file has the content ``file_sha256`` (as answers record
+    it), or None: for messages only (a file renamed since it was answered)."""
+    contents = self.dataset.pool_file_sha256
+    if contents is None:
+      return None
+    found = [self.ids[i] for i, c in enumerate(contents) if c == file_sha256]
+    return found[0] if len(found) == 1 else None
 
   def class_index(self, name: str) -> Optional[int]:
     """The class named ``name`` (its case aside, where no other class's name differs only in

@@ -339,7 +339,7 @@ def test_an_id_a_spreadsheet_or_a_path_mangled_is_refused_naming_the_id_it_looks
                     'unlabeled/кот_31.webp', 'unlabeled/ёж_1.png', 'unlabeled/ёё_1.png'])
   problems = _check(pool, [answers.Answer('a.csv', k + 2, None, text, 0) for k, text in enumerate(
       ['12', '1.00E+05', '.5', '/home/me/photos/Unlabeled/IMG_1.JPG', 'unlabeled\\img_1.jpg',
-       'x.png', '13', 'unlabeled/???_31.webp', 'unlabeled/??_1.png'])])[2]
+       'x.png', '13', 'unlabeled/???_31.webp', 'unlabeled/??_1.png', 'img_1.jpg'])])[2]
   number = ('(a spreadsheet turned the id into a number (leading zeros dropped, a decimal, '
             '1E+05): format the id column as text before typing or pasting ids, or give the '
             'index alone).')
@@ -359,7 +359,24 @@ def test_an_id_a_spreadsheet_or_a_path_mangled_is_refused_naming_the_id_it_looks
       "a.csv, line 9: id 'unlabeled/???_31.webp' is not a sample of this pool; "
       "'unlabeled/кот_31.webp' is (a spreadsheet saved the file in its own code page, writing "
       '"?" for the letters it lacks: save it as "CSV UTF-8" and give it again).',
-      "a.csv, line 10: id 'unlabeled/??_1.png' is not a sample of this pool."]   # two such
+      "a.csv, line 10: id 'unlabeled/??_1.png' is not a sample of this pool.",   # two such
+      "a.csv, line 11: id 'img_1.jpg' is not a sample of this pool; 'Unlabeled/IMG_1.JPG' is (an "
+      "id is the file's path inside the folder, as query.csv's id column writes it, not its name "
+      'alone).']
+
+
+def test_an_answer_whose_picture_was_renamed_names_its_new_id():
+  x = np.arange(24, dtype=np.float32).reshape(6, 4)
+  ds = data_lib.Dataset(x, np.full(6, -1, np.int32), x[:0], np.zeros(0, np.int32), 2,
+                        pool_ids=[f'u{k}.png' for k in range(6)], class_names=NAMES,
+                        pool_file_sha256=[f'{k:016x}' for k in range(6)])
+  pool = pool_lib.Pool(ds, {'pool_size': 6, 'pool_sha256': 'a'})
+  carried = answers.Answer('old.jsonl', 4, 9, 'old name.png', 'dark', '0123456789abcdef',
+                           file_sha256=f'{3:016x}')
+  assert _check(pool, [carried])[2] == [
+      "old.jsonl, line 4: id 'old name.png' is not a sample of this pool; the picture answered is "
+      "'u3.png' now (the same file content: renamed or moved since). Write its new id in the "
+      'line, or remove the line to carry the others.']
 
 
 def _write(path, text, encoding):
@@ -404,6 +421,17 @@ def test_answer_files_are_read_as_spreadsheets_and_editors_save_them(tmp_path):
                                       [3, 5] if name in ('blank.csv', 'sep.csv') else [2, 4]), name
   _write(tmp_path / 'extra.csv', 'sep=,\r\nindex,label\r\n1,0,note\r\n', 'utf-8')
   assert answer_files.read_file(str(tmp_path / 'extra.csv'))[1][0][0] == 3
+  # pandas' files (to_csv, to_json(orient='records'), the same with lines=True): a column of
+  # classes with a gap in it is written as floats (0.0, 1.0), the gap empty or null; the gap is
+  # not answered yet.
+  for name, text in [
+      ('pandas.csv', 'id,label\nu1.png,0.0\nu2.png,\nu3.png,1.0\n'),
+      ('pandas.json', '[{"id":"u1.png","label":0.0},{"id":"u2.png","label":null},'
+                      '{"id":"u3.png","label":1.0}]'),
+      ('pandas.jsonl', '{"id":"u1.png","label":0.0}\n{"id":"u2.png","label":null}\n'
+                       '{"id":"u3.png","label":1.0}\n')]:
+    _write(tmp_path / name, text, 'utf-8')
+    assert _check(pool, *answer_files.read_file(str(tmp_path / name))) == expected, name
 
 
 def test_files_that_cannot_be_read_are_refused_in_one_line(tmp_path):

@@ -141,7 +141,9 @@ def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp
       f'{p}, line {starts[1]}, task 2, id {sid[1]!r}: the annotation chooses 2 classes in "label"; '
       'choose '
       'one (a labeling config other than the one label query wrote?).',
-      f"{p}, line {starts[3]}: id 'unlabeled/nope.png' is not a sample of this pool.",
+      f"{p}, line {starts[3]}: id 'unlabeled/nope.png' is not a sample of this pool; the picture "
+      f"answered is {sid_of(tasks[3])!r} now (the same file content: renamed or moved since). "
+      'Write its new id in the line, or remove the line to carry the others.',
       f'{p}, line {starts[4]}: the task has no "annotations": export as "JSON" (not "JSON-MIN" or '
       'CSV), which keeps them.']
   assert "label 'eleven' is not a class" in problems[0]
@@ -189,18 +191,25 @@ def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_a
     _, _, problems, _ = label.read_answers(str(path), learner)
   assert len(problems) == 1 and f'{sid[0]!r} holds another file than the one answered' in (
       problems[0])
-  # Label Studio's CSV and TSV exports: their "id" is its task number; refused, naming JSON.
+  # Label Studio's JSON-MIN, CSV and TSV exports (the task's data, its number as "id", one
+  # annotation's choice): refused, naming JSON.
+  record = {'image': 'x', 'sample_id': sid[0], 'index': 3, 'pool': tasks[0]['data']['pool'],
+            'id': 17, 'label': '3', 'annotator': 1, 'annotation_id': 5, 'created_at': 'a',
+            'updated_at': 'b', 'lead_time': 2.5}
+  why = ('its "id" is Label Studio\'s task number, not the sample\'s, and it keeps one annotation '
+         'per task, leaving out those skipped and who made each (two people who disagree go '
+         'unseen). Export the project as "JSON" (Export > JSON) and give that file.')
+  minimal = tmp_path / 'export-min.json'
+  minimal.write_text(json.dumps([record]))
+  with learner_lib.ActiveLearner(config, work) as learner:
+    _, _, problems, _ = label.read_answers(str(minimal), learner)
+  assert problems == [f'{minimal}: a Label Studio JSON-MIN export: {why}']
   for sep in (',', '\t'):
     table = tmp_path / 'export.csv'
-    table.write_text(sep.join(['image', 'id', 'label', 'annotator', 'annotation_id', 'created_at',
-                               'updated_at', 'lead_time']) + '\n'
-                     + sep.join(['x', '17', '3', '1', '5', 'a', 'b', '2.5']) + '\n')
+    table.write_text(sep.join(record) + '\n' + sep.join(map(str, record.values())) + '\n')
     with learner_lib.ActiveLearner(config, work) as learner:
       _, _, problems, _ = label.read_answers(str(table), learner)
-    assert problems == [f'{table}: a Label Studio CSV or TSV export: its "id" is Label Studio\'s '
-                        'task number, not the sample\'s, and it drops the tasks\' '
-                        'data.sample_id. Export the project as "JSON" (Export > JSON) and give '
-                        'that file.']
+    assert problems == [f'{table}: a Label Studio CSV or TSV export: {why}']
   # The tasks file itself, given instead of the project's export: one line, naming it.
   path.write_text(json.dumps(tasks, indent=2))
   with learner_lib.ActiveLearner(config, work) as learner:

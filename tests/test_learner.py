@@ -610,6 +610,10 @@ def test_labels_from_files_on_an_image_folder_carried_by_id_when_it_changes(tmp_
       f'{bad}, line 2: not JSON (Expecting \',\' delimiter, column 12).',
       f"{bad}, line 3: id 'nowhere.png' is not a sample of this pool."]
   assert not (workdir / learner_lib.ANSWERS_FILE).exists()
+  # Classes typed into the model's column, the label column left empty: nothing read, and said.
+  unfilled = run('answer', f'--answers={workdir / "query" / "query.csv"}')
+  assert unfilled.returncode == 0 and unfilled.stderr.splitlines()[-1].startswith(
+      f'note: {workdir / "query" / "query.csv"} holds no answer yet: every row\'s label is empty')
   taught = run('answer', f'--answers={good}')
   assert taught.returncode == 0, taught.stderr
   assert ('3 labels taught (3 in all); 1 of the query left to answer: 7 (unlabeled/u07.png)'

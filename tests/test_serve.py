@@ -310,7 +310,7 @@ def test_samples_the_page_sets_aside_leave_the_query_and_are_never_asked_again(p
   answered = items[2:] + [extra]
   expected = sorted([(it['index'], it['id'], str(truth[it['id']]), 'answered') for it in answered]
                     + [(a['index'], a['id'], 'set aside', 'set aside') for a in aside])
-  assert rows[0] == 'index,id,file,label,source' and [
+  assert rows[0] == 'index,id,file,label,source,correction,pool,file_sha256' and [
       (int(r[0]), r[1], r[3], r[4]) for r in (row.split(',') for row in rows[1:])] == expected
   status, body, _ = p.request('GET', '/labels.jsonl')
   assert status == 200 and [json.loads(line)['id'] for line in body.decode().splitlines()] == [
