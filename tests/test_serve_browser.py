@@ -152,9 +152,10 @@ def test_classes_by_keyboard_a_refusal_shown_and_a_killed_page_loses_nothing(bro
     with page.expect_download() as download:
       page.click('#labels-csv')
     rows = open(download.value.path(), encoding='utf-8-sig').read().splitlines()
-    assert download.value.suggested_filename == 'labels.csv' and rows[1:] == [
-        f'{i},{k},{os.path.join(config.data.root, k)},{truth[k]},answered' for i, k in sorted(
-            (session.learner.pool.index_of(k), k) for n, k in enumerate(ids) if n != 4)]
+    assert download.value.suggested_filename == 'labels.csv' and [
+        r.split(',')[:5] for r in rows[1:]] == [
+            [str(i), k, os.path.join(config.data.root, k), str(truth[k]), 'answered'] for i, k in
+            sorted((session.learner.pool.index_of(k), k) for n, k in enumerate(ids) if n != 4)]
     # One that fits no class: Delete sets it aside (never asked again), undone, then set aside by
     # its button.
     aside = page.locator('.card').first
