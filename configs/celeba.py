@@ -27,7 +27,6 @@ def get_config():
   c.train.update(epochs=100, lr_boundaries=(80,))
   c.loss_module.update(optimizer='sgd', lr=0.1, momentum=0.9, weight_decay=5e-4,
                        lr_boundaries=(80,))
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   c.vaal.latent_dim = 64
   c.eval_batch_size = 256
   return c

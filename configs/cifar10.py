@@ -33,7 +33,6 @@ def get_config(variant: str = 'paper'):
     c.al.update(initial=64, budget=64, cycles=2)
     c.al.subset = 128
     c.train.update(epochs=1, lr_boundaries=())
-    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
     c.seeds = (0,)
     c.quiet = True
   elif variant != 'paper':

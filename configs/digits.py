@@ -19,7 +19,6 @@ def get_config(variant: str = 'default'):
   c.al.update(initial=64, budget=64, cycles=6)
   c.al.subset = 640
   c.train.update(batch_size=64, epochs=60, lr=0.05, lr_boundaries=(45,))
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   # The loss modules' updates in cycle 0 as in the paper's CIFAR-10 protocol, 2,400: 1 step per
   # epoch here, so 40 updates per step (LL4AL's module too).
   c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
@@ -30,7 +29,6 @@ def get_config(variant: str = 'default'):
     c.al.update(initial=64, budget=32, cycles=2)
     c.al.subset = 128
     c.train.update(epochs=2, lr_boundaries=())
-    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
     c.quiet = True
   elif variant != 'default':
     raise ValueError(f"Unknown variant {variant!r}: use 'default' or 'smoke'.")

@@ -22,7 +22,6 @@ def get_config(variant: str = 'default'):
   c.al.update(initial=100, budget=100, cycles=8)
   c.al.subset = 2000
   c.train.update(batch_size=64, epochs=60, lr=0.05, lr_boundaries=(45,))
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   # The loss modules' updates in cycle 0 as in the paper's CIFAR-10 protocol, 2,400: 2 steps per
   # epoch here, so 20 updates per step (LL4AL's module too).
   c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
@@ -37,7 +36,6 @@ def get_config(variant: str = 'default'):
     c.al.update(initial=64, budget=32, cycles=2)
     c.al.subset = 200
     c.train.update(epochs=2, lr_boundaries=())
-    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
     c.quiet = True
   elif variant != 'default':
     raise ValueError(f"Unknown variant {variant!r}: use 'default', 'smoke', 'mc_dropout' or "

@@ -45,6 +45,5 @@ def get_config():
                  weight_decay=0.0, lr_boundaries=(90, 120), lr_decay=0.1)
   c.loss_module.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
                        lr_boundaries=(110,), lr_decay=0.1, sorter='gru', sorter_len=32)
-  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['pose'],
-                 detach_epoch=defaults.ll4al_detach_epoch(c.train.epochs))
+  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['pose'])
   return c

@@ -43,6 +43,5 @@ def get_config():
   c.train.update(batch_size=4, epochs=100, optimizer='adam', lr=1e-5, momentum=0.0,
                  weight_decay=0.0, lr_boundaries=())
   c.loss_module.update(optimizer='adam', lr=1e-5, sorter='gru', sorter_len=4)
-  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['crowd'],
-                 detach_epoch=defaults.ll4al_detach_epoch(c.train.epochs))
+  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['crowd'])
   return c

@@ -55,8 +55,7 @@ def get_config(variant: str = 'default'):
   c.train.update(batch_size=4, epochs=100, optimizer='adam', lr=1e-3, momentum=0.0,
                  weight_decay=0.0, lr_boundaries=(80,), lr_decay=0.1)
   c.loss_module.update(lr_boundaries=(80,), sorter='gru', sorter_len=4)
-  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['crowd'],
-                 detach_epoch=defaults.ll4al_detach_epoch(c.train.epochs))
+  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['crowd'])
   # The loss modules' updates in cycle 0 as in the paper's ShanghaiTech-B protocol, 500: 5 steps
   # per epoch for 100 epochs here too, so 1 update per step.
   c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
@@ -74,7 +73,6 @@ def get_config(variant: str = 'default'):
     c.al.update(initial=8, budget=8, cycles=2)
     c.train.update(epochs=1, lr_boundaries=())
     c.loss_module.update(lr_boundaries=())
-    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   elif variant not in ('default', 'pretrained'):
     raise ValueError(f"Unknown variant {variant!r}: use 'default', 'pretrained', 'smoke', "
                      "'pretrained_smoke', 'paper_regime' or 'paper_regime_smoke', each with "
@@ -97,7 +95,6 @@ def _paper_regime(c, *, smoke: bool = False):
     c.al.update(initial=8, budget=8, cycles=2)
     c.train.update(epochs=1, lr_boundaries=())
     c.loss_module.update(lr_boundaries=())
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
       'shanghaitech', c.al.initial, c.train.batch_size, c.train.epochs)
   return c

@@ -57,8 +57,7 @@ def get_config(variant: str = 'default'):
                  weight_decay=0.0, lr_boundaries=(16,), lr_decay=0.1)
   c.loss_module.update(optimizer='sgd', lr=5e-2, momentum=0.9, weight_decay=5e-4,
                        lr_boundaries=(16,), lr_decay=0.1, sorter='gru', sorter_len=32)
-  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['pose'],
-                 detach_epoch=defaults.ll4al_detach_epoch(c.train.epochs))
+  c.ll4al.update(weight=defaults.LL4AL_WEIGHT['pose'])
   # The loss modules' updates in cycle 0 as in the paper's MPII protocol, 980: 4 steps per epoch
   # for 20 epochs here, so 12 updates per step (LL4AL's module too).
   c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
@@ -76,7 +75,6 @@ def get_config(variant: str = 'default'):
     c.al.subset = 64
     c.train.update(epochs=1, lr_boundaries=())
     c.loss_module.update(lr_boundaries=())
-    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   elif variant not in ('default', 'pretrained'):
     raise ValueError(f"Unknown variant {variant!r}: use 'default', 'pretrained', 'smoke', "
                      "'pretrained_smoke', 'paper_regime' or 'paper_regime_smoke', each with "
@@ -103,7 +101,6 @@ def _paper_regime(c, *, smoke: bool = False):
     c.al.subset = 48
     c.train.update(epochs=1, lr_boundaries=())
     c.loss_module.update(lr_boundaries=())
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   c.loss_module.updates_per_step = defaults.loss_module_updates_per_step(
       'mpii', c.al.initial, c.train.batch_size, c.train.epochs)
   return c

@@ -81,7 +81,6 @@ def get_config(variant: str = 'default'):
   c.eval_batch_size = 256
   # The loss modules rank lists of 16 with soft ranks (no pretrained sorter of that length).
   c.loss_module.update(sorter='soft_rank', sorter_len=16)
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   c.vaal.update(iterations=300, batch_size=32)
   c.batchbald.num_samples = 200
   name, _, size = variant.partition('_')

@@ -43,11 +43,9 @@ def get_config(variant: str = 'default') -> ml_collections.ConfigDict:
   # the 2,400 updates of the paper's first CIFAR-10 cycle (l2r_jax/defaults.py), at a quarter of
   # the cost of reaching that count at 20 labels already (80 per step).
   c.loss_module.updates_per_step = 20
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   c.eval_batch_size = 256
   if variant == 'smoke':
     c.train.update(epochs=2)
-    c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
     c.quiet = True
   elif variant != 'default':
     raise ValueError(f"Unknown variant {variant!r}: use 'default' or 'smoke'.")

@@ -67,5 +67,4 @@ def get_config(variant: str = 'pose'):
   c.al.subset = None
   c.train.lr_boundaries = ()
   c.loss_module.lr_boundaries = ()
-  c.ll4al.detach_epoch = defaults.ll4al_detach_epoch(c.train.epochs)
   return c

@@ -3,6 +3,7 @@
 Task configs in ``configs/`` start from :func:`get_config` and override what differs.
 """
 import math
+from typing import Union
 
 import ml_collections
 
@@ -44,8 +45,13 @@ LL4AL_WEIGHT = {'classification': 1.0, 'pose': 1e-4, 'crowd': 1e-4}
 LL4AL_ATTACHED_FRACTION = 0.6
 
 
-def ll4al_detach_epoch(epochs: int) -> int:
-  """``config.ll4al.detach_epoch`` for ``epochs`` per cycle: LL4AL's 60% (120 of 200)."""
+def ll4al_detach_epoch(epochs: Union[int, ml_collections.FieldReference]
+                       ) -> Union[int, ml_collections.FieldReference]:
+  """``config.ll4al.detach_epoch`` for ``epochs`` per cycle: LL4AL's 60% (120 of 200). Given
+  ``config.train.get_ref('epochs')``, a reference that follows the epochs as they are overridden
+  (``--config.train.epochs=40`` detaches at 24), until the detach epoch is set itself."""
+  if isinstance(epochs, ml_collections.FieldReference):
+    return (epochs * LL4AL_ATTACHED_FRACTION).to_int()
   return int(LL4AL_ATTACHED_FRACTION * epochs)
 
 
@@ -116,7 +122,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.ll4al = ml_collections.ConfigDict(dict(
       weight=LL4AL_WEIGHT['classification'], margin=1.0,
       # The ranking loss stops reaching the target after this epoch (LL4AL's 60% of training).
-      detach_epoch=ll4al_detach_epoch(150),
+      detach_epoch=ll4al_detach_epoch(c.train.get_ref('epochs')),
   ))
   # BALD and BatchBALD (Houlsby et al. 2011, Gal et al. 2017, Kirsch et al. 2019): Monte-Carlo
   # dropout passes over the pool subset (memory: passes x subset x classes), and BatchBALD's

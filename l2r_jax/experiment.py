@@ -284,17 +284,17 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     locked = primary and os.path.isdir(workdir)
     if locked:
       held.enter_context(workdir_lib.lock(workdir))
-    code = own_code(config)
-    workdir_lib.check_identity(workdir, config, code=code)
+    code, devices = own_code(config), jax.device_count()
+    workdir_lib.check_identity(workdir, config, code=code, devices=devices)
     experiment = _make_checked_experiment(config)
     # The data too: a loader whose data changed under the same config is another experiment.
     data = data_lib.describe(experiment.dataset, test=True)
-    ident = workdir_lib.check_identity(workdir, config, data, code=code)
+    ident = workdir_lib.check_identity(workdir, config, data, code=code, devices=devices)
     if primary:
       if not locked:   # another run may make the same new workdir meanwhile: one gets the lock
         os.makedirs(workdir, exist_ok=True)
         held.enter_context(workdir_lib.lock(workdir))
-        ident = workdir_lib.check_identity(workdir, config, data, code=code)
+        ident = workdir_lib.check_identity(workdir, config, data, code=code, devices=devices)
       workdir_lib.write_identity(workdir, ident)
     for strategy in config.strategies:
       groups = [config.seeds] if config.get('vmap_seeds', False) else [[s] for s in config.seeds]

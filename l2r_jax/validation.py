@@ -168,6 +168,10 @@ def _check_sorter(config):
   if p.sorter not in sorter.RANKERS:
     raise ConfigError(f'config.loss_module.sorter={p.sorter!r}: choose one of {sorter.RANKERS}.')
   fields.positive_int(config, 'loss_module.sorter_len')
+  if p.sorter_len < 2:
+    raise ConfigError(f'config.loss_module.sorter_len={p.sorter_len}: a list of one sample has no '
+                      'order to learn (the listwise loss ranks each mini-batch in lists of this '
+                      'length). Give 2 or more.')
   if config.train.batch_size % p.sorter_len:
     raise ConfigError(
         f'config.train.batch_size={config.train.batch_size} is not a multiple of '
@@ -179,6 +183,18 @@ def _check_sorter(config):
   if unknown:
     raise ConfigError(f'config.loss_module.sorter_kwargs: {", ".join(unknown)} is not an argument '
                       f'of the {p.sorter!r} sorter (it takes {", ".join(takes)}).')
+  if p.sorter == 'soft_rank':
+    strength = given.get('regularization_strength', sorter.DEFAULT_SOFT_RANK_STRENGTH)
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not strength > 0:
+      raise ConfigError(f'config.loss_module.sorter_kwargs.regularization_strength={strength!r}: '
+                        'give a positive number (in rank positions; '
+                        f'{sorter.DEFAULT_SOFT_RANK_STRENGTH} by default).')
+    if p.sorter_len == 2 and strength <= 4:
+      raise ConfigError(
+          'config.loss_module.sorter_len=2 with the soft_rank sorter: two scores, standardised and '
+          'scaled by the length, always lie 4 rank positions apart, where a soft rank of strength '
+          f'{strength} (at most 4) is flat and passes no gradient. Give sorter_len 3 or more, or '
+          'config.loss_module.sorter_kwargs.regularization_strength above 4.')
   if p.get('sorter_path') and p.sorter != 'gru':
     raise ConfigError(f'config.loss_module.sorter_path is a pretrained GRU sorter\'s; the '
                       f'{p.sorter!r} sorter has none. Remove it, or use sorter=\'gru\'.')

@@ -71,12 +71,14 @@ def _flat(tree: Any, prefix: str = '') -> Dict[str, Any]:
 
 
 def identity(config: ml_collections.ConfigDict, data: Optional[Dict[str, Any]] = None,
-             code: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Any]:
+             code: Optional[Dict[str, Optional[str]]] = None,
+             devices: Optional[int] = None) -> Dict[str, Any]:
   """The fields of ``config`` that change results (dotted names, JSON values) and the version;
   with ``data``, a description of the data (:func:`l2r_jax.data.describe`; an active learner's
   also names its strategy and seed), which the config names but does not hold; with ``code``, the
   :func:`code_fingerprint` of each model and strategy of the user's own the config names (the
-  package's own are its version's)."""
+  package's own are its version's); with ``devices``, the device count the runs train on (its
+  rounding differences can grow in training: a run resumes on the count it began on)."""
   fields = _flat(json.loads(config.to_json_best_effort(sort_keys=True)))
   out = {'version': l2r_jax.__version__,
          'fields': {k: v for k, v in sorted(fields.items()) if k not in RESUMABLE}}
@@ -84,6 +86,8 @@ def identity(config: ml_collections.ConfigDict, data: Optional[Dict[str, Any]] =
     out['data'] = data
   if code:
     out['code'] = dict(sorted(code.items()))
+  if devices is not None:
+    out['devices'] = int(devices)
   return out
 
 
@@ -155,6 +159,10 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
     a, b = old_data.get(name, absent), new_data.get(name, absent)
     if a != b:
       out.append(f'data {name}: {json.dumps(a)} -> {json.dumps(b)}')
+  if None not in (old.get('devices'), new.get('devices')) and old['devices'] != new['devices']:
+    out.append(f'devices: {old["devices"]} -> {new["devices"]} (one device and several compute '
+               'the same steps up to rounding, which training can amplify: resume on '
+               f'{old["devices"]})')
   # The user's own code: an edit since (a model, a strategy named on both sides, whose source
   # could be read both times).
   old_code, new_code = old.get('code', {}), new.get('code', {})
@@ -181,12 +189,14 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Tuple[str, ...]:
 
 def check_identity(workdir: str, config: ml_collections.ConfigDict,
                    data: Optional[Dict[str, Any]] = None, pool_changed: str = '',
-                   code: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Any]:
-  """Refuses ``config`` (and ``data`` and ``code``, see :func:`identity`) if ``workdir`` records
-  another experiment; returns its identity (to be written by :func:`write_identity` once the run
-  has passed every other check). ``pool_changed``: what the refusal adds where the data's pool
-  (``pool_*``: its size, inputs or ids) is among the differences."""
-  new = identity(config, data, code)
+                   code: Optional[Dict[str, Optional[str]]] = None,
+                   devices: Optional[int] = None) -> Dict[str, Any]:
+  """Refuses ``config`` (and ``data``, ``code`` and ``devices``, see :func:`identity`) if
+  ``workdir`` records another experiment; returns its identity (to be written by
+  :func:`write_identity` once the run has passed every other check). ``pool_changed``: what the
+  refusal adds where the data's pool (``pool_*``: its size, inputs or ids) is among the
+  differences."""
+  new = identity(config, data, code, devices)
   path = path_in(workdir, IDENTITY_FILE) if os.path.isdir(workdir) else os.path.join(
       workdir, IDENTITY_FILE)
   if not os.path.exists(path):

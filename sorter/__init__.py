@@ -6,7 +6,8 @@ exact); every ranker works under ``jax.jit``, ``jax.vmap`` and ``jax.grad``:
 
 * ``'gru'`` -- SoDeep's learned bidirectional-GRU sorter, pretrained on synthetic lists
   (:func:`load_pretrained`; lengths 4, 32 and 64 ship with the package).
-* ``'soft_rank'`` -- the analytic soft rank of Blondel et al. (2020); no training, any length.
+* ``'soft_rank'`` -- the analytic soft rank of Blondel et al. (2020); no training, any length from
+  3.
 
 >>> import sorter, jax.numpy as jnp
 >>> scores = jnp.array([0.1, 3.0, -2.0, 0.5])
@@ -147,10 +148,15 @@ def average_ties(scores: chex.Array, ranks: chex.Array) -> chex.Array:
 
 
 def standardise(scores: chex.Array) -> chex.Array:
-  """``(x - mean) / std`` of one list (a constant list maps to zeros)."""
+  """``(x - mean) / std`` of one list. A constant list is only centred (its std taken as 1: zeros,
+  and a finite gradient), and so is one whose spread is within float rounding of its values
+  (equal scores whose mean was rounded): standardised, that rounding would be ranked as an
+  order, with gradients of 1 / std."""
   centred = scores - scores.mean()
-  std = jnp.sqrt(jnp.mean(centred**2))
-  return centred / jnp.where(std > 0, std, 1.0)
+  variance = jnp.mean(centred**2)
+  spread = variance > (1e-6 * jnp.max(jnp.abs(scores)))**2
+  # The square root never sees a variance of 0, whose derivative is infinite.
+  return centred / jnp.where(spread, jnp.sqrt(jnp.where(spread, variance, 1.0)), 1.0)
 
 
 def make_soft_rank(seq_len: int,

@@ -7,7 +7,10 @@ The soft rank is the projection of ``-z / eps`` onto the permutahedron of ``(L, 
 
 with ``sigma`` sorting ``y`` in descending order and ``w = (L, L-1, ..., 1)``. As ``eps -> 0`` it
 tends to the exact descending ranks (largest score -> 1); as ``eps`` grows all ranks tend to
-``(L + 1) / 2``.
+``(L + 1) / 2``. In float32 the block means lose precision as the scores' range over ``eps``
+grows: through :func:`sorter.make_soft_rank` at a strength of 1e-3, normal scores' soft ranks lie
+0.04 positions from the exact ones on average at L = 64, 8 at L = 1,024 and 132 at L = 4,096
+(the shipped configs rank lists of 4 to 64 at a strength of 4).
 
 The isotonic regression ``v`` is solved exactly by the min-max formula
 ``v_i = min_{j <= i} max_{k >= i} mean(y_j..y_k)`` on ``L x L`` block means, O(L^2) work and

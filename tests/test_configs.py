@@ -4,6 +4,7 @@ import math
 import pytest
 
 from configs import cifar10
+from configs import mnist1d
 from configs import mpii
 from configs import shanghaitech
 from configs import synthetic_crowd
@@ -23,6 +24,21 @@ def test_cifar10_is_the_papers_protocol_with_ll4als_own_settings():
   # training (its code: through epoch 120 of 200).
   assert (c.ll4al.weight, c.ll4al.margin, c.ll4al.detach_epoch) == (1.0, 1.0, 90)
   assert c.model.pretrained is None
+
+
+def test_lls_detach_epoch_follows_the_epochs_overridden_until_it_is_set_itself():
+  """LL4AL detaches at 60% of each cycle's epochs, also with --config.train.epochs overridden
+  (config_flags sets the field of a locked config, as here)."""
+  c = mnist1d.get_config()
+  assert (c.train.epochs, c.ll4al.detach_epoch) == (60, 36)
+  c.lock()
+  c.train.epochs = 40
+  assert c.ll4al.detach_epoch == 24 and c.to_dict()['ll4al']['detach_epoch'] == 24
+  c.train.epochs = 200
+  assert c.ll4al.detach_epoch == 120
+  c.ll4al.detach_epoch = 10   # set itself: it stays
+  c.train.epochs = 100
+  assert c.ll4al.detach_epoch == 10
 
 
 def test_mpii_starts_from_imagenet_with_the_papers_schedule():

@@ -391,6 +391,14 @@ def test_cut_off_result_line_is_repaired(tmp_path):
      r'batch_size=96 is not a multiple of config.loss_module.sorter_len=64'),
     ({'loss_module.sorter_len': 48, 'train.batch_size': 96},
      r'sorter_len=48: no pretrained GRU sorter.*--config.seq_len=48'),
+    ({'loss_module.sorter': 'soft_rank', 'loss_module.sorter_len': 1},
+     r'sorter_len=1: a list of one sample has no order to learn'),
+    ({'loss_module.sorter': 'soft_rank', 'loss_module.sorter_len': 2},
+     r'sorter_len=2 with the soft_rank sorter: two scores, standardised and scaled by the length, '
+     r'always lie 4 rank positions apart'),
+    ({'loss_module.sorter': 'soft_rank', 'loss_module.sorter_kwargs': {
+        'regularization_strength': 'strong'}},
+     r"regularization_strength='strong': give a positive number"),
     ({'model.name': 'vgg'}, r"config.model.name='vgg' is not a model"),
     ({'vmap_seeds': None}, r'config.vmap_seeds must be True or False, got None'),
     ({'train.loop': 'fused'}, r"config.train.loop='fused': choose one of \('auto', 'step', 'scan'\)"),

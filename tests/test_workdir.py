@@ -57,6 +57,20 @@ def test_a_changed_config_is_refused_with_every_difference_and_nothing_is_touche
     assert {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)} == before
 
 
+def test_a_run_resumes_on_the_device_count_it_began_on(tmp_path, monkeypatch):
+  """One device and several compute the same steps up to rounding, which training can amplify
+  (Adam's several loss-module updates a step): a workdir's runs are not mixed across counts."""
+  experiment.run(_config(), str(tmp_path))   # this process has two (fake CPU) devices
+  assert json.loads((tmp_path / workdir.IDENTITY_FILE).read_text())['devices'] == 2
+  before = {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)}
+  monkeypatch.setattr(experiment.jax, 'device_count', lambda: 1)
+  with pytest.raises(errors.WorkdirError, match=r'Differences: devices: 2 -> 1 \(one device and '
+                     r'several compute the same steps up to rounding, which training can amplify: '
+                     r'resume on 2\)'):
+    experiment.run(_config(**{'al.cycles': 2}), str(tmp_path))
+  assert {f: (tmp_path / f).read_bytes() for f in _listing(tmp_path)} == before
+
+
 def test_other_data_under_the_same_config_is_refused_naming_what_changed(tmp_path,
                                                                          monkeypatch):
   # A loader edited between two runs (its samples, then its labels): the config is the same, the
