@@ -367,9 +367,10 @@ def mnist1d_config(s: Dict[str, Any]):
     config.al.cycles = s['cycles']
   if s['epochs']:
     scale = s['epochs'] / config.train.epochs
+    detach = config.ll4al.detach_epoch   # read before the epochs change: it follows them
     config.train.epochs = s['epochs']
     config.train.lr_boundaries = tuple(round(b * scale) for b in config.train.lr_boundaries)
-    config.ll4al.detach_epoch = round(config.ll4al.detach_epoch * scale)
+    config.ll4al.detach_epoch = round(detach * scale)
   return config
 
 

@@ -324,7 +324,8 @@ def test_finished_runs_are_kept_beside_the_report_and_a_fresh_checkout_runs_only
   config.train.epochs = 99
   fake_run(config, str(runs / 'digits'))
   with pytest.raises(SystemExit, match=r'^digits: .*runs/digits holds the runs of another '
-                     r'experiment \(config.train.epochs: 99 -> 2\)'):
+                     r'experiment \(config.ll4al.detach_epoch: 59 -> 1; '   # it follows the epochs
+                     r'config.train.epochs: 99 -> 2\)'):
     al_quality.main(argv + ['--report-only'])
   assert not kept.exists()
 
