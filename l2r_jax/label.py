@@ -332,12 +332,13 @@ def teach_checked(learner, where: str, indices: List[int], labels: List[Any],
   fixes = [(i, y) for i, y, n in zip(indices, labels, new) if not n]
   if fixes:
     learner.relabel([i for i, _ in fixes], [y for _, y in fixes])
-  query = learner.last_query
+  query = learner.last_query   # none yet (a new workdir given a carried log): no "outside"
+  asked = None if query is None else set(query['indices'])
   fresh = [i for i, n in zip(indices, new) if n]
   # skip_taught: the same label given meanwhile, by another process or page.
   taught = learner.teach(fresh, [y for y, n in zip(labels, new) if n], skip_taught=True)
   return {'corrected': len(fixes), 'taught': taught,
-          'outside': [] if query is None else [i for i in fresh if i not in query['indices']],
+          'outside': [] if asked is None else [i for i in fresh if i not in asked],
           'left': learner.pending.tolist()}
 
 

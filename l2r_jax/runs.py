@@ -130,9 +130,8 @@ def save_run(experiment: state_lib.Experiment, workdir: str, run: OpenRun,
   # before anything is written through it.
   name = f'{run_state.strategy}-seed{run_state.seed}'
   workdir_lib.folder_in(workdir, 'checkpoints', name)
-  if run.tensorboard is not None:
-    workdir_lib.folder_in(workdir, 'tensorboard', name)
   if run.tensorboard is not None:   # on disk before the checkpoint: a kill loses no scalar
+    workdir_lib.folder_in(workdir, 'tensorboard', name)
     _write_scalars(run.tensorboard, run_state.cycle, r, history, experiment.config.train.epochs)
   # Host copies: saved once, by the primary process, whatever the process count.
   checkpoint.save(run.manager, run_state.cycle, jax.device_get(run_state.train_state),
