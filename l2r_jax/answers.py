@@ -98,14 +98,17 @@ class Answer(NamedTuple):
   pool: Optional[str] = None
   correction: bool = False
   file_sha256: Optional[str] = None   # the content of the sample's file when it was answered
+  task: Any = None   # its number in the tool that made the file (Label Studio's task "id")
 
   @property
   def where(self) -> str:
-    return f'answer {self.line}' if self.file is None else f'{self.file}, line {self.line}'
+    return f'answer {self.line}' if self.file is None else f'{self.file}, {self.short}'
 
   @property
   def short(self) -> str:
-    return f'answer {self.line}' if self.file is None else f'line {self.line}'
+    if self.file is None:
+      return f'answer {self.line}'
+    return f'line {self.line}' + ('' if self.task is None else f', task {self.task}')
 
 
 Problem = Tuple[int, str]   # (line, text): problems are shown in the order of their lines

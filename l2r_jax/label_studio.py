@@ -186,7 +186,9 @@ def read_export(tasks: Sequence[Tuple[int, Any]], problems: List[answers_lib.Pro
                                'project\'s export: import them into Label Studio, label them, '
                                'then give the file of Export > JSON.')]
   for line, task in tasks:
-    where = f'{path}, line {line}'
+    number = task.get('id') if isinstance(task, dict) and isinstance(
+        task.get('id'), (int, str)) else None   # Label Studio's task number, as its pages show
+    where = f'{path}, line {line}' + ('' if number is None else f', task {number}')
     if not isinstance(task, dict) or not isinstance(task.get('data'), dict):
       problems.append((line, f'{where}: not a Label Studio task (an object with "data"); give '
                              'the export in Label Studio\'s "JSON" format.'))
@@ -202,7 +204,7 @@ def read_export(tasks: Sequence[Tuple[int, Any]], problems: List[answers_lib.Pro
       continue
     label, problem = _answer(task['annotations'], geom, class_names)
     if problem:
-      problems.append((line, f'{where}, task {task.get("id", "?")}, id {sample_id!r}: {problem}'))
+      problems.append((line, f'{where}, id {sample_id!r}: {problem}'))
       continue
     if label is None:
       continue   # not answered yet (or only skipped)
@@ -213,7 +215,8 @@ def read_export(tasks: Sequence[Tuple[int, Any]], problems: List[answers_lib.Pro
     answers.append(answers_lib.Answer(
         path, line, None, sample_id, label,
         pool=data.get(POOL) if isinstance(data.get(POOL), str) else None,
-        file_sha256=data.get(FILE_SHA256) if isinstance(data.get(FILE_SHA256), str) else None))
+        file_sha256=data.get(FILE_SHA256) if isinstance(data.get(FILE_SHA256), str) else None,
+        task=number))
   return answers, problems
 
 

@@ -34,6 +34,7 @@ import os
 import re
 import socket
 import stat
+import sys
 import textwrap
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
@@ -94,10 +95,38 @@ def identity(config: ml_collections.ConfigDict, data: Optional[Dict[str, Any]] =
 def code_fingerprint(code: Any) -> Optional[str]:
   """A fingerprint of the syntax of ``code`` (a class or function defined in a file or a
   notebook's cell): its source parsed, so comments, docstrings and layout do not count, an edit
-  of what it does does. None where its source cannot be read (made at run time). The code it
-  calls is not read: a helper's edit goes unseen."""
+  of what it does does. The functions and classes of its own module that it names (a helper, a
+  block, a base class), theirs in turn, and the plain constants it names (``WIDTH = 64``) count
+  too; code it reaches otherwise (another module of yours, an attribute) is not read. None where
+  its source cannot be read (made at run time)."""
+  home = _file(code)
+  root = _syntax(code, home)
+  if root is None:
+    return None
+  scope, parts, seen, todo = _scope(code), [], set(), [root]
+  while todo:
+    for name in sorted({n.id for n in ast.walk(todo.pop()) if isinstance(n, ast.Name)}):
+      value = scope.get(name)
+      if name in seen or value is None or value is code:
+        continue
+      seen.add(name)
+      if _constant(value):
+        parts.append(f'{name} = {value!r}')
+      elif ((inspect.isfunction(value) or isinstance(value, type))
+            and getattr(value, '__module__', None) == getattr(code, '__module__', None)):
+        helper = _syntax(value, home)
+        if helper is not None:
+          parts.append(f'{name}: {ast.dump(helper)}')
+          todo.append(helper)
+  text = ast.dump(root) + ''.join(f'\n{part}' for part in sorted(parts))
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _syntax(code: Any, home: Optional[str] = None) -> Optional[ast.Module]:
+  """The parsed source of ``code`` (a class found in the file ``home`` where Python cannot say
+  its file), docstrings left out; None where there is no source."""
   try:
-    tree = ast.parse(textwrap.dedent(_source(code)))
+    tree = ast.parse(textwrap.dedent(_source(code, home)))
   except (OSError, TypeError, SyntaxError, ValueError):
     return None
   for node in ast.walk(tree):
@@ -106,7 +135,14 @@ def code_fingerprint(code: Any) -> Optional[str]:
         and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
         and isinstance(body[0].value.value, str)):
       node.body = body[1:] or [ast.Pass()]   # a docstring says, it does not do
-  return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+  return tree
+
+
+def _constant(value: Any) -> bool:
+  """Whether ``value`` is a plain constant (a number, text, or a tuple of them)."""
+  if isinstance(value, tuple):
+    return all(_constant(v) for v in value)
+  return isinstance(value, (bool, int, float, complex, str, bytes))
 
 
 def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
@@ -121,20 +157,41 @@ def _todays_names(fields: Dict[str, Any]) -> Dict[str, Any]:
   return out
 
 
-def _source(code: Any) -> str:
+def _scope(code: Any) -> Dict[str, Any]:
+  """The global names ``code`` sees: its module's (a class's, through a method where its module
+  was loaded by path)."""
+  if inspect.isfunction(code):
+    return inspect.unwrap(code).__globals__
+  module = sys.modules.get(getattr(code, '__module__', None) or '')
+  if module is not None:
+    return vars(module)
+  functions = [f for f in vars(code).values() if inspect.isfunction(f)] if isinstance(
+      code, type) else []
+  return inspect.unwrap(functions[0]).__globals__ if functions else {}
+
+
+def _file(code: Any) -> Optional[str]:
+  """The file that defines ``code`` (a function, or a class by its methods), if one does."""
+  functions = [code] if inspect.isfunction(code) else [
+      f for f in vars(code).values() if inspect.isfunction(f)] if isinstance(code, type) else []
+  files = {inspect.unwrap(f).__code__.co_filename for f in functions} - {'<string>'}
+  return files.pop() if len(files) == 1 else None
+
+
+def _source(code: Any, home: Optional[str] = None) -> str:
   """The source of ``code``; of a class whose module is not in ``sys.modules`` (a file loaded by
-  path), found in the file of its methods. Raises OSError or TypeError where there is none."""
+  path), found in the file of its methods, or in ``home`` where it has none. Raises OSError or
+  TypeError where there is none."""
   try:
     return inspect.getsource(code)
   except (OSError, TypeError):
     if not isinstance(code, type):
       raise
-  files = {inspect.unwrap(f).__code__.co_filename for f in vars(code).values()
-           if inspect.isfunction(f)} - {'<string>'}   # a dataclass's methods are made
-  if len(files) != 1:
+  path = _file(code) or home
+  if path is None:
     raise OSError(f'no one file holds {code.__qualname__}')
-  linecache.checkcache(*files)
-  text = ''.join(linecache.getlines(*files))
+  linecache.checkcache(path)
+  text = ''.join(linecache.getlines(path))
   found = [node for node in ast.walk(ast.parse(text))
            if isinstance(node, ast.ClassDef) and node.name == code.__name__]
   if len(found) != 1:

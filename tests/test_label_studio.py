@@ -2,6 +2,7 @@
 the same checks as any answers file; marks made into labels as the loaders make them."""
 import json
 import os
+import re
 import shutil
 from xml.etree import ElementTree
 
@@ -136,13 +137,14 @@ def test_an_export_is_refused_with_the_lines_of_a_table_and_a_task_line_each(tmp
     _, _, table_problems, _ = label.read_answers(str(table), learner)
   p = str(path)
   assert problems == [
-      f'{p}, line {starts[0]}, index {learner.pool.index_of(sid[0])}: '
+      f'{p}, line {starts[0]}, task 1, index {learner.pool.index_of(sid[0])}: '
       + table_problems[0].split(': ', 1)[1],
       f'{p}, line {starts[1]}, task 2, id {sid[1]!r}: the annotation chooses 2 classes in "label"; '
       'choose '
       'one (a labeling config other than the one label query wrote?).',
-      f"{p}, line {starts[3]}: id 'unlabeled/nope.png' is not a sample of this pool; the picture "
-      f"answered is {sid_of(tasks[3])!r} now (the same file content: renamed or moved since). "
+      f"{p}, line {starts[3]}, task 4: id 'unlabeled/nope.png' is not a sample of this pool; the "
+      f"picture answered is {sid_of(tasks[3])!r} now (the same file content: renamed or moved "
+      "since). "
       'Write its new id in the line, or remove the line to carry the others.',
       f'{p}, line {starts[4]}: the task has no "annotations": export as "JSON" (not "JSON-MIN" or '
       'CSV), which keeps them.']
@@ -183,7 +185,10 @@ def test_an_export_of_tasks_imported_twice_of_replaced_files_or_as_csv_is_read_a
     wrong = [_choice(str((truth[sid[0]] + 1) % 10))]
     path.write_text(json.dumps(_annotated(tasks[:1] + tasks[:1], right[:1] + wrong), indent=2))
     _, _, problems, _ = label.read_answers(str(path), learner)
-    assert len(problems) == 1 and 'answered twice' in problems[0]
+    # Named by Label Studio's task numbers as well as the lines: those a person finds them by.
+    assert len(problems) == 1 and re.search(
+        r'line \d+, task 2, index \d+: answered twice \(also line \d+, task 1\)\.$',
+        problems[0]), problems
   # A file replaced under its name after the tasks were written: the task showed the old picture.
   shutil.copy(tmp_path / 'digits' / sid[1], tmp_path / 'digits' / sid[0])
   path.write_text(json.dumps(_annotated(tasks[:1], right[:1]), indent=2))

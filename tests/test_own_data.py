@@ -313,13 +313,13 @@ def test_a_workdir_refuses_to_resume_with_its_models_code_edited(tmp_path):
 def test_a_code_fingerprint_is_of_what_the_code_does(tmp_path):
   import importlib.util  # pylint: disable=g-import-not-at-top
 
-  def fingerprint(k, source):
-    path = tmp_path / f'version_{k}.py'
+  def fingerprint(k, source, name='scale'):
+    path = tmp_path / f'version_{k}.py'   # loaded by path, as a script's module is
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f'version_{k}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return workdir_lib.code_fingerprint(module.scale)
+    return workdir_lib.code_fingerprint(getattr(module, name))
 
   first = fingerprint(0, 'def scale(x):\n  return 2 * x\n')
   edited = ('def scale(x):\n    """Doubles."""\n    # twice\n    return (2 *\n'
@@ -327,6 +327,20 @@ def test_a_code_fingerprint_is_of_what_the_code_does(tmp_path):
   assert fingerprint(1, edited) == first   # comments, a docstring, the layout
   assert fingerprint(2, 'def scale(x):\n  return 3 * x\n') != first
   assert fingerprint(3, 'def scale(y):\n  return 2 * y\n') != first
+  # What it calls in its own file counts: a helper, a class it builds on, a constant it reads.
+  helper = ('WIDTH = 8\n\ndef _act(x):\n  return x * 2\n\nclass Base:\n  bias = 1\n\n'
+            'class Model(Base):\n  def __call__(self, x):\n    return _act(x)[:WIDTH]\n\n'
+            'def scale(x):\n  return Model()(x)\n')
+  with_helper = fingerprint(4, helper)
+  assert fingerprint(5, helper.replace('# ', '# ').replace('return x * 2', '''"""Twice."""
+  return (x *  2)''')) == with_helper
+  as_class = fingerprint(6, helper, 'Model')
+  for k, (old, new) in enumerate([('return x * 2', 'return x * 3'), ('bias = 1', 'bias = 2'),
+                                  ('WIDTH = 8', 'WIDTH = 16')]):
+    assert fingerprint(10 + k, helper.replace(old, new)) != with_helper, new
+    assert fingerprint(20 + k, helper.replace(old, new), 'Model') != as_class, new
+  # A function that names nothing of its file keeps the fingerprint of its own syntax alone.
+  assert fingerprint(9, 'import math\n\nWIDTH = 3\n\ndef scale(x):\n  return 2 * x\n') == first
   namespace = {}
   exec('def made(x):\n  return x', namespace)  # pylint: disable=exec-used
   assert workdir_lib.code_fingerprint(namespace['made']) is None   # no source: not compared
