@@ -114,7 +114,7 @@ def define_flags() -> None:
                        upper_bound=65535)
   flags.DEFINE_string('host', '127.0.0.1', 'serve: the address to listen on; anything but this '
                       'computer\'s own (127.0.0.1, ::1) lets others on the network label.')
-  flags.mark_flags_as_required(['config', 'workdir'])
+  flags.mark_flags_as_required(['workdir'])   # --config too, but for status (main)
 
 
 COLUMNS = answer_files.COLUMNS
@@ -666,14 +666,16 @@ def _rounds_and_stop(results: List[Dict[str, Any]], stop: Dict[str, Any]) -> Lis
   return lines + [stopping.DEFINITION]
 
 
-def status_from_files(workdir: str, busy: str) -> str:
-  """What ``label status`` says while another process holds the workdir (a round training, a
-  page's submission): ``busy`` (who holds it), then the answers and rounds its files hold, read
-  as they stand and nothing written (a line being written is left out)."""
+def status_from_files(workdir: str, busy: Optional[str] = None) -> str:
+  """What ``label status`` says from the workdir's files alone, read as they stand and nothing
+  written (a line being written is left out): while another process holds the workdir (a round
+  training, a page's submission), after ``busy`` (who holds it); or without the session's config
+  and data (``--config`` not given). Labels given with the data are not counted: the files hold
+  the answers."""
   log = workdir_lib.path_in(workdir, answers_lib.ANSWERS_FILE)
   records = report.read_records(workdir, scored=False) if os.path.isfile(
       workdir_lib.path_in(workdir, 'results.jsonl')) else []
-  answered, corrections = 0, 0
+  answered, corrections, taught = 0, 0, set()
   for line in (workdir_lib.read_text(log) if os.path.isfile(log) else '').splitlines():
     try:
       record = json.loads(line)
@@ -682,10 +684,32 @@ def status_from_files(workdir: str, busy: str) -> str:
     if isinstance(record, dict):
       corrections += record.get('correction') is True
       answered += record.get('correction') is not True
+      taught.add(record.get('index'))
+  aside = {s.get('index') for s in _json_field(workdir, answers_lib.SET_ASIDE_FILE, 'samples')
+           if isinstance(s, dict)} - taught
+  query = _json_field(workdir, answers_lib.QUERY_FILE, 'indices')
+  pending = [i for i in query if i not in taught and i not in aside]
   higher = dict(tasks.METRICS.values()).get(records[-1]['metric'], True) if records else True
-  return '\n'.join([f'{busy} Meanwhile, as its files stand: {answered} answers and {corrections} '
-                    f'corrections in {answers_lib.ANSWERS_FILE}, {len(records)} rounds trained.']
-                   + _rounds_and_stop(records, stopping.signal(records, higher)))
+  head = f'{busy} Meanwhile, as' if busy else f'{workdir}, as'
+  lines = [f'{head} its files stand: {answered} answers and {corrections} corrections in '
+           f'{answers_lib.ANSWERS_FILE}' + (f', {len(aside)} set aside' if aside else '')
+           + f', {len(records)} rounds trained.']
+  if pending:
+    lines.append(f'pending query: {len(pending)} to answer (pool indices '
+                 f'{", ".join(map(str, pending[:20]))}{", ..." if len(pending) > 20 else ""}).')
+  return '\n'.join(lines + _rounds_and_stop(records, stopping.signal(records, higher)))
+
+
+def _json_field(workdir: str, name: str, field: str) -> List[Any]:
+  """The list ``field`` of the JSON file ``WORKDIR/name`` as it stands (empty where there is
+  none, or it cannot be read: being replaced, say)."""
+  path = workdir_lib.path_in(workdir, name)
+  try:
+    content = json.loads(workdir_lib.read_text(path)) if os.path.isfile(path) else {}
+  except (OSError, ValueError):
+    return []
+  value = content.get(field) if isinstance(content, dict) else None
+  return value if isinstance(value, list) else []
 
 
 def main(argv):
@@ -714,6 +738,12 @@ def main(argv):
       raise errors.ConfigError(f'{argv[1]}: --workdir={FLAGS.workdir} holds no labeling session '
                                f'(no {workdir_lib.IDENTITY_FILE}): give the workdir of one, or '
                                'start one with label query.')
+    if argv[1] == 'status' and FLAGS.config is None:
+      print(status_from_files(FLAGS.workdir))
+      return
+    if FLAGS.config is None:
+      raise errors.ConfigError(f'{argv[1]}: give --config=FILE, the config the session was '
+                               'started with (label status alone reads a workdir without it).')
     if argv[1] == 'serve':
       from l2r_jax import serve  # pylint: disable=g-import-not-at-top
       serve.main(FLAGS.config, FLAGS.workdir, FLAGS.host, FLAGS.port)

@@ -225,6 +225,15 @@ def test_samples_set_aside_are_never_asked_again_until_taken_back(tmp_path):
   assert {s['index'] for s in saved['samples']} == set(first[2:].tolist()) | set(
       again[-2:].tolist())
   assert all(s['id'] == learner.pool.ids[s['index']] for s in saved['samples'])
+  # label status without the config reads as much from the files: answers, set aside, pending.
+  with learner_lib.ActiveLearner(_config('entropy'), str(tmp_path)) as learner:
+    st = learner.status()
+  assert len(st['pending']) == len(picked) and st['set_aside'] == n - 1
+  lines = label.status_from_files(str(tmp_path)).splitlines()
+  assert lines[0] == (f'{tmp_path}, as its files stand: {n - 1} answers and 0 corrections in '
+                      f'answers.jsonl, {n - 1} set aside, 1 rounds trained.')
+  assert lines[1] == (f'pending query: {len(picked)} to answer (pool indices '
+                      f'{", ".join(map(str, st["pending"]))}).')
 
 
 def test_a_learner_refuses_what_it_cannot_do(tmp_path):

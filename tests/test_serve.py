@@ -527,6 +527,20 @@ def test_the_command_line_refuses_in_one_line_before_anything_loads(tmp_path, co
   assert not (tmp_path / 'w').exists()
 
 
+def test_a_command_without_its_config_is_refused_in_one_line(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run([sys.executable, '-m', 'l2r_jax.label', 'query',
+                        f'--workdir={tmp_path / "w"}'], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+  assert out.returncode == 2 and 'Traceback' not in out.stderr
+  assert out.stderr.strip().splitlines() == [
+      'l2r_jax.label: query: give --config=FILE, the config the session was started with (label '
+      'status alone reads a workdir without it).']
+  assert not (tmp_path / 'w').exists()
+
+
 @pytest.mark.parametrize('command', ['status', 'export'])
 def test_status_and_export_of_a_workdir_with_no_session_are_refused_and_make_none(tmp_path,
                                                                                  command):

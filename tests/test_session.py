@@ -236,6 +236,14 @@ def test_status_while_another_process_holds_the_workdir_reads_its_files_and_writ
                         f'answers.jsonl, {rounds_trained} rounds trained.')
   rounds = next(k for k, line in enumerate(full) if line.startswith('round '))
   assert rest == full[rounds:]     # the rounds and the stopping signal, as status says them
+  # Without the session's config (and so its data): the same, from the files alone.
+  alone = subprocess.run([sys.executable, '-m', 'l2r_jax.label', 'status', f'--workdir={copy}'],
+                         cwd=here, capture_output=True, text=True, timeout=300)
+  assert alone.returncode == 0 and 'Traceback' not in alone.stderr, alone.stderr
+  first, *rest = alone.stdout.strip().splitlines()
+  assert first == (f'{copy}, as its files stand: 20 answers and 0 corrections in answers.jsonl, '
+                   f'{rounds_trained} rounds trained.')
+  assert rest == full[rounds:]
   assert {f: open(os.path.join(d, f), 'rb').read() for d, _, fs in os.walk(copy) for f in fs
           if f != 'lock'} == before
 
