@@ -23,13 +23,17 @@ Studio's keypoints (:mod:`l2r_jax.label_studio`, from percentages of the image) 
 Labels come back as nested lists (JSON's shape), to be checked like any answer
 (:func:`l2r_jax.answers.check`): a pose with joints missing is refused there, by its shape.
 """
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import ml_collections
 import numpy as np
 
 from l2r_jax import data as data_lib
 from l2r_jax.errors import ConfigError
+
+# What a person may give instead of a label, in input pixels: a pose's joints [K, 3] (x, y,
+# visible), a crowd's heads [P, 2] (x, y); made into the task's label as the page makes them.
+MARK_FIELDS = {'pose': 'joints', 'crowd': 'heads'}
 
 # MPII's joint order (its annotations' ids 0..15), which the synthetic stand-in keeps.
 JOINT_NAMES = ('right ankle', 'right knee', 'right hip', 'left hip', 'left knee', 'left ankle',
@@ -51,9 +55,11 @@ class Geometry(NamedTuple):
   skeleton: Tuple[Tuple[int, int], ...] = ()
   make: Optional[Callable[[np.ndarray], np.ndarray]] = None
 
-  def label(self, marks: Any) -> Any:
-    """The task's label (nested lists) from marks: joints ``[K, 3]`` (x, y, visible) or heads
-    ``[P, 2]``, input pixels. Raises ``ValueError`` for marks that are not numbers of that form."""
+  def label(self, marks: Any, placed_on: Optional[Tuple[int, int]] = None) -> 'MarkedLabel':
+    """The task's label from marks: joints ``[K, 3]`` (x, y, visible) or heads ``[P, 2]``, input
+    pixels (of an input ``placed_on`` pixels high and wide, scaled to this one's, where they were
+    placed on another size of the same pictures). Raises ``ValueError`` for marks that are not
+    numbers of that form, or a placed one outside the input."""
     marks = np.asarray(marks, np.float64)
     width = 3 if self.task == 'pose' else 2
     if marks.size == 0 and self.task == 'crowd':
@@ -61,7 +67,43 @@ class Geometry(NamedTuple):
     if marks.ndim != 2 or marks.shape[1] != width or not np.isfinite(marks).all():
       what = 'joints [K, 3] (x, y, visible)' if self.task == 'pose' else 'heads [P, 2] (x, y)'
       raise ValueError(f'marks must be {what}, finite numbers; got shape {marks.shape}.')
-    return self.make(marks).tolist()
+    if placed_on is not None and tuple(placed_on) != tuple(self.input_hw):
+      marks = marks.copy()   # pixel centres: a pixel's edges keep their place in the picture
+      factor = np.array([self.input_hw[1] / placed_on[1], self.input_hw[0] / placed_on[0]])
+      marks[:, :2] = (marks[:, :2] + 0.5) * factor - 0.5
+      if self.task == 'pose':
+        marks[:, :2] *= marks[:, 2:] > 0   # a joint not placed stays at (0, 0)
+    self._refuse_outside(marks)
+    return MarkedLabel(self.make(marks).tolist(), marks.tolist(), self.input_hw)
+
+  def _refuse_outside(self, marks: np.ndarray) -> None:
+    """Refuses marks placed outside the input (``[-0.5, W - 0.5)``), naming each: a point from
+    another frame (the original photo's pixels, say) would be dropped or weighted 0 unseen."""
+    h, w = self.input_hw
+    placed = marks[:, 2] > 0 if self.task == 'pose' else np.ones(len(marks), bool)
+    xy = marks[:, :2]
+    outside = placed & ~np.all((xy >= -0.5) & (xy < np.array([w, h]) - 0.5), axis=1)
+    if outside.any():
+      what = (lambda k: f'joint {k + 1} ({self.joint_names[k]})' if self.joint_names else
+              f'joint {k + 1}') if self.task == 'pose' else (lambda k: f'head {k + 1}')
+      named = ', '.join(f'{what(k)} at ({xy[k, 0]:g}, {xy[k, 1]:g})'
+                        for k in np.flatnonzero(outside)[:5])
+      more = f' and {int(outside.sum()) - 5} more' if outside.sum() > 5 else ''
+      raise ValueError(f'{named}{more} outside the {w} x {h} input (x from -0.5 up to {w - 0.5}, '
+                       f'y up to {h - 0.5}): give marks in input pixels, the pixels the model reads '
+                       '(not the original picture\'s).')
+
+
+class MarkedLabel(list):
+  """A label made from marks (:meth:`Geometry.label`): the label's nested lists, with the
+  ``marks`` it was made from (input pixels) and ``input_hw``, the input they lie on. The answer
+  log keeps the marks beside the label (:meth:`l2r_jax.pool.Pool.record`), so an answer carried
+  to another input or map size is made again from them, and a crowd's head points are never
+  lost to their density map."""
+
+  def __init__(self, label: list, marks: list, input_hw: Tuple[int, int]):
+    super().__init__(label)
+    self.marks, self.input_hw = marks, tuple(input_hw)
 
 
 def input_hw(dataset: data_lib.Dataset) -> Tuple[int, int]:
@@ -70,6 +112,15 @@ def input_hw(dataset: data_lib.Dataset) -> Tuple[int, int]:
     raise ConfigError(f'the pool\'s inputs are {shape}, not images ([H, W] or [H, W, C]): there '
                       'is nothing to show or mark.')
   return int(shape[0]), int(shape[1])
+
+
+def frame(dataset: data_lib.Dataset) -> Dict[str, List[int]]:
+  """What a pose's or crowd's label is drawn in, as the answer log records it beside each label:
+  ``input_hw``, the input's height and width (the marks' pixels), and ``label_hw``, the
+  heatmap's or density map's (the label's)."""
+  hm = (dataset.task_params['heatmap_size'] if dataset.task == 'pose'
+        else dataset.y_train.shape[1:3])
+  return {'input_hw': list(input_hw(dataset)), 'label_hw': [int(v) for v in hm]}
 
 
 def geometry(dataset: data_lib.Dataset,

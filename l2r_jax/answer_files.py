@@ -160,10 +160,12 @@ def table_text(rows: Sequence[Dict[str, Any]], header: Optional[Dict[str, str]] 
   columns = list(columns)
   if rows and 'predicted' in rows[0]:
     columns[-1:-1] = ['predicted', 'probability']
+  marks = [f for f in MARK_FIELDS.values() if rows and f in rows[0] and f not in columns]
+  columns[columns.index('label'):columns.index('label')] = marks   # a pose's joints, or heads
   out = io.StringIO(newline='')
   writer = csv.writer(out)
   writer.writerow([(header or {}).get(c, c) for c in columns])
-  text = ('id', 'file', 'label', 'predicted', 'source')
+  text = ('id', 'file', 'label', 'predicted', 'source', *MARK_FIELDS.values())
   for row in rows:
     writer.writerow([text_cell(str(row[c])) if c in text else row[c] for c in columns])
   return '\ufeff' + out.getvalue()

@@ -41,12 +41,14 @@ import codecs
 import json
 import os
 import re
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
 
 from l2r_jax import data as data_lib
+from l2r_jax.annotate import MARK_FIELDS
+from l2r_jax.annotate import MarkedLabel
 from l2r_jax import workdir as workdir_lib
 from l2r_jax.errors import LabelError
 from l2r_jax.errors import Refusal
@@ -113,37 +115,60 @@ class Answer(NamedTuple):
 
 Problem = Tuple[int, str]   # (line, text): problems are shown in the order of their lines
 
-# What a person may give instead of a label, in input pixels: a pose's joints [K, 3] (x, y,
-# visible), a crowd's heads [P, 2] (x, y); made into the task's label as the page makes them.
-MARK_FIELDS = {'pose': 'joints', 'crowd': 'heads'}
 
 
 class Marks(NamedTuple):
-  """A file's marks for the task at hand: their ``field`` (:data:`MARK_FIELDS`) and ``to_label``,
-  marks to the task's label (:meth:`l2r_jax.annotate.Geometry.label`, which raises ``ValueError``
-  for marks of another form)."""
+  """A file's marks for the task at hand: their ``field`` (:data:`MARK_FIELDS`) and
+  ``geometry``, which gives the task's :class:`l2r_jax.annotate.Geometry` (made when first
+  needed: one that cannot be made refuses the file once)."""
   field: str
-  to_label: Any
+  geometry: Callable[[], Any]
 
-  def label(self, value: Any) -> Tuple[Any, Optional[str]]:
+  def label(self, value: Any, placed_on: Any = None) -> Tuple[Any, Optional[str]]:
     """The label the marks ``value`` make (JSON text, as a table's cell holds them, or nested
-    lists), or why they make none."""
+    lists; placed on an input ``placed_on`` = [height, width], where another size), or why they
+    make none."""
     if isinstance(value, str):
       try:
         value = json.loads(value)
       except (ValueError, RecursionError):
         return None, f'{self.field} is not a JSON array ({self._form}).'
     try:
-      return self.to_label(value), None
+      return self.geometry().label(value, placed_on), None
     except Refusal:
       raise   # the task cannot take marks at all (annotate.geometry): one message, not one a line
     except (TypeError, ValueError) as e:
       return None, f'{self.field}: {e}'
 
+  def carried(self, record: Dict[str, Any]) -> Tuple[Any, Optional[str]]:
+    """The label of an answer log's line carried here (``record``: its label, the ``input_hw``
+    and ``label_hw`` it was drawn in, and the marks that made it, if any): made again from its
+    marks where they were placed on another input size, as it was where both sizes are this
+    task's; refused where it is drawn in another map size and no marks say where it lies."""
+    geometry = self.geometry()
+    placed_on, drawn_in = record.get('input_hw'), record.get('label_hw')
+    if not _sizes(placed_on) or not _sizes(drawn_in):
+      return None, '"input_hw" and "label_hw" must be [height, width], whole numbers.'
+    if self.field in record:
+      return self.label(record[self.field], placed_on)
+    if list(drawn_in) == list(geometry.label_hw) and list(placed_on) == list(geometry.input_hw):
+      return record.get('label'), None
+    return None, (f'its label is drawn in a {drawn_in[0]} x {drawn_in[1]} map of a '
+                  f'{placed_on[0]} x {placed_on[1]} input, this task\'s in '
+                  f'{geometry.label_hw[0]} x {geometry.label_hw[1]} of '
+                  f'{geometry.input_hw[0]} x {geometry.input_hw[1]}, and no "{self.field}" say '
+                  'where its marks lie: give them (input pixels) in place of the label, or label '
+                  'the sample again.')
+
   @property
   def _form(self) -> str:
     return ('[[x, y, visible], ...], one per joint, input pixels' if self.field == 'joints' else
             '[[x, y], ...], one per head, input pixels')
+
+
+def _sizes(value: Any) -> bool:
+  return (isinstance(value, list) and len(value) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
 
 
 def marks_problem(given: Sequence[str], has_label: bool, marks: Optional[Marks]) -> Optional[str]:
@@ -329,6 +354,18 @@ def label_problem(dataset: data_lib.Dataset, label: Any) -> Optional[str]:
     return f'label has shape {value.shape}; the {dataset.task} task needs {tuple(shape)}.'
   if not np.isfinite(value).all():
     return 'label has NaN or infinite values.'
+  hm = dataset.task_params.get('heatmap_size') if dataset.task == 'pose' else None
+  if hm is not None:   # a weighted joint lies inside the heatmap, as the loaders weight them
+    h, w = int(hm[0]), int(hm[1])
+    xy = value[:, :2]
+    outside = np.flatnonzero((value[:, 2] > 0) & ~np.all(
+        (xy >= -0.5) & (xy < np.array([w, h]) - 0.5), axis=1))
+    if len(outside):
+      k = int(outside[0])
+      return (f'label: joint {k + 1} at ({xy[k, 0]:g}, {xy[k, 1]:g}) is weighted but lies outside '
+              f'the {w} x {h} heatmap (x from -0.5 to {w - 0.5}, y to {h - 0.5}): a label is '
+              '(x, y, weight) per joint in heatmap pixels; give marks in input pixels as '
+              '"joints" instead.')
   return None
 
 
@@ -521,7 +558,16 @@ def answer_from_json(line: str, file: str, number: int, marks: Optional[Marks] =
       'index' in record or 'id' in record):
     return None, 'give {"index": ..., "label": ...} (or "id" for "index").'
   label = record.get('label')
-  if given:
+  if 'label_hw' in record and 'label' in record:
+    # A line of an answer log (a pose's or crowd's): its label, and what it is drawn in (and the
+    # marks that made it); read as it is by its own workdir, made again where carried.
+    if marks is not None:
+      label, problem = marks.carried(record)
+      if problem is not None:
+        return None, problem
+    elif given and isinstance(label, list) and isinstance(record.get('input_hw'), list):
+      label = MarkedLabel(label, record[given[0]], record['input_hw'])
+  elif given:
     problem = marks_problem(given, 'label' in record, marks)
     if problem is None:
       label, problem = marks.label(record[marks.field])

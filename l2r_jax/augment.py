@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from l2r_jax.errors import ConfigError
+
 Augment = Callable[[chex.Array, chex.Array, chex.PRNGKey], Tuple[chex.Array, chex.Array]]
 
 
@@ -114,10 +116,15 @@ def make(task, config: Optional[ml_collections.ConfigDict]) -> Optional[Augment]
     return None
   flip = bool(config.get('flip', True))
   if task.name == 'pose':
+    if flip and task.params.get('flip_pairs') is None:
+      raise ConfigError("config.augment.flip: a mirrored picture swaps its left and right joints, "
+                        "and the dataset does not say which they are: give its loader "
+                        "task_params['flip_pairs'] = [(left, right), ...] (joint indices), or "
+                        "set --config.augment.flip=False.")
     sample = functools.partial(
         pose_sample, scale=float(config.get('scale', 0.25)),
         rotation=float(config.get('rotation', 30.0)), flip=flip,
-        flip_pairs=tuple(map(tuple, task.params['flip_pairs'])),
+        flip_pairs=tuple(map(tuple, task.params.get('flip_pairs') or ())),
         heatmap_size=tuple(task.params['heatmap_size']))
   elif task.name == 'crowd':
     crop = config.get('crop')

@@ -151,6 +151,8 @@ def query_rows(learner) -> List[Dict[str, Any]]:
     score = None if query['scores'] is None else query['scores'][k]
     rows.append({'index': index, 'id': learner.pool.ids[index], 'file': _file(ds, index) or '',
                  'score': '' if score is None else f'{score:.6g}', 'label': ''})
+    if ds.task in annotate.MARK_FIELDS:   # where a person gives the marks, input pixels
+      rows[-1][annotate.MARK_FIELDS[ds.task]] = ''
   if rows and learner.rounds and ds.task == 'classification':
     predictions = learner.predict(ds.x_train[np.asarray([r['index'] for r in rows])],
                                   preprocessed=True)
@@ -287,7 +289,7 @@ def read_file(path: str, learner):
                                     label_studio.class_names(learner.dataset))
 
   field = answers_lib.MARK_FIELDS.get(learner.dataset.task)
-  marks = None if field is None else answers_lib.Marks(field, lambda m: geometry().label(m))
+  marks = None if field is None else answers_lib.Marks(field, geometry)
   return answer_files.read_file(path, json_array=export, marks=marks)
 
 
@@ -397,8 +399,14 @@ def _query(learner, argv) -> None:
   stale = workdir_lib.path_in(_folder(learner, folder), label_studio.TASKS_FILE)
   if query != asked and os.path.lexists(stale):   # an earlier query's tasks: never imported now
     os.remove(stale)
-  print(f'Fill in the label column ("{answers_lib.SET_ASIDE_LABEL}" for an image no class fits: '
-        'never asked again), then: ' + next_command('answer', argv, answers=csv_path))
+  field = annotate.MARK_FIELDS.get(learner.dataset.task)
+  form = {'joints': '[[x, y, visible], ...], one per joint', 'heads': '[[x, y], ...], one per head'}
+  fill = ('the label column' if field is None else f'the {field} column ({form[field]}, input '
+          f'pixels; "{answers_lib.SET_ASIDE_LABEL}" in the label column for an image that '
+          'cannot be marked)')
+  aside = f' ("{answers_lib.SET_ASIDE_LABEL}" for an image no class fits: never asked again)'
+  print(f'Fill in {fill}{aside if field is None else ""}, then: '
+        + next_command('answer', argv, answers=csv_path))
 
 
 def classes_line(dataset, shown: int = 30) -> str:
@@ -549,7 +557,8 @@ def label_records(learner) -> List[Dict[str, Any]]:
     else:
       y = ds.y_train[i]
       differs = bool(had[i]) and not np.array_equal(given[i], y)
-      record = pool.record(i, y, correction=differs)
+      marked = learner.marked_label(i)   # the marks it was made from, if any, travel with it
+      record = pool.record(i, y if marked is None else marked, correction=differs)
       record['source'] = ('corrected' if i in corrected and (differs or not had[i]) else
                           'given' if had[i] else 'answered')
     out.append(dict(record, file=_file(ds, i) or ''))
@@ -646,11 +655,15 @@ def status_text(learner) -> str:
   st = learner.status()
   aside = f', {st["set_aside"]} set aside' if st['set_aside'] else ''
   lines = [f'{learner.workdir}: {st["labeled"]} of {st["pool_size"]} pool samples labeled '
-           f'({st["corrections"]} corrections{aside}), {st["rounds"]} rounds trained.']
+           f'({st["corrections"]} corrections{aside}), {_rounds(st["rounds"])} trained.']
   if st['pending']:
     lines.append(f'pending query: {len(st["pending"])} to answer: '
                  f'{_listed(st["pending"], learner)}')
   return '\n'.join(lines + _rounds_and_stop(st['results'], st['stop']))
+
+
+def _rounds(n: int) -> str:
+  return f'{n} round{"" if n == 1 else "s"}'
 
 
 def _rounds_and_stop(results: List[Dict[str, Any]], stop: Dict[str, Any]) -> List[str]:
@@ -693,7 +706,7 @@ def status_from_files(workdir: str, busy: Optional[str] = None) -> str:
   head = f'{busy} Meanwhile, as' if busy else f'{workdir}, as'
   lines = [f'{head} its files stand: {answered} answers and {corrections} corrections in '
            f'{answers_lib.ANSWERS_FILE}' + (f', {len(aside)} set aside' if aside else '')
-           + f', {len(records)} rounds trained.']
+           + f', {_rounds(len(records))} trained.']
   if pending:
     lines.append(f'pending query: {len(pending)} to answer (pool indices '
                  f'{", ".join(map(str, pending[:20]))}{", ..." if len(pending) > 20 else ""}).')

@@ -302,7 +302,20 @@ def _label(result: Any, geom: annotate.Geometry, class_names: Sequence[str] = ()
     strange = sorted(set(names) - {HEAD})
     if strange:
       return None, f'keypoints labeled {strange}; heads are labeled {HEAD!r}.'
-    return geom.label(np.reshape(points, (-1, 2))), None
+    marks = np.reshape(points, (-1, 2))
+  else:
+    marks, problem = _joints(names, points, geom)
+    if problem is not None:
+      return None, problem
+  try:
+    return geom.label(marks), None
+  except ValueError as e:   # a keypoint outside the picture
+    return None, str(e)
+
+
+def _joints(names: Sequence[str], points: Sequence[Any], geom: annotate.Geometry
+            ) -> Tuple[Optional[np.ndarray], Optional[str]]:
+  """A pose's marks ``[K, 3]`` from keypoints named by their joints, or why they make none."""
   marks = np.zeros((len(geom.joint_names), 3))
   for name, xy in zip(names, points):
     if name not in geom.joint_names:
@@ -315,4 +328,4 @@ def _label(result: Any, geom: annotate.Geometry, class_names: Sequence[str] = ()
     return None, ('the annotation places no joint: place those that can be seen, choose '
                   f'"{answers_lib.SET_ASIDE_LABEL}" for a picture where none can, or skip the task '
                   'in Label Studio (a skipped task stays unanswered).')
-  return geom.label(marks), None
+  return marks, None

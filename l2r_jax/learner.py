@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import ml_collections
 import numpy as np
 
+from l2r_jax import annotate
 from l2r_jax import answer_files
 from l2r_jax import answers as answers_lib
 from l2r_jax import data as data_lib
@@ -153,6 +154,12 @@ class ActiveLearner:
     """``(indices, labels)`` of every pool sample whose label is known, in the order taught."""
     order = np.asarray(self._order, np.int64)
     return order, self._labels[order]
+
+  def marked_label(self, index: int) -> Optional['annotate.MarkedLabel']:
+    """Pool sample ``index``'s label with the marks it was made from (a pose's joints, a crowd's
+    heads, input pixels: the labeling page's, a file's or Label Studio's), or None where its
+    label came otherwise (the dataset's, a label given as such)."""
+    return self._marked.get(int(index))
 
   def is_labeled(self, index: int) -> bool:
     """Whether pool sample ``index``'s label is known."""
@@ -273,8 +280,7 @@ class ActiveLearner:
       if indices:
         self._log.append(indices, labels)
       for i, y in zip(indices, labels):
-        self._labels[i] = np.asarray(y, self._labels.dtype)
-        self._held.setdefault(i, []).append(self._labels[i].copy())
+        self._hold(i, y)
         self._order.append(i)
       self._aside -= set(indices)   # taught: it has its label
       return len(indices)
@@ -341,8 +347,7 @@ class ActiveLearner:
                                   'of them was made:', problems)
       self._log.append(indices, labels, correction=True)
       for i, y in zip(indices, labels):
-        self._labels[i] = np.asarray(y, self._labels.dtype)
-        self._held.setdefault(i, []).append(self._labels[i].copy())
+        self._hold(i, y)
       self._corrections += len(indices)
       self._corrected.update(int(i) for i in indices)
 
@@ -454,9 +459,9 @@ class ActiveLearner:
     self._order = [int(i) for i in np.flatnonzero(~self._unknown())]
     self._corrections, self._corrected = 0, set()
     self._held = {}   # every label the log has given each sample, for has_held
+    self._marked = {}   # the marks each sample's label was made from, where it was
     for i, y, correction in self._log.read(self._given):
-      self._labels[i] = np.asarray(y, self._labels.dtype)
-      self._held.setdefault(i, []).append(self._labels[i].copy())
+      self._hold(i, y)
       if correction:
         self._corrections += 1
         self._corrected.add(i)
@@ -471,6 +476,12 @@ class ActiveLearner:
     config = self._experiment.config
     self._run = runs.open_run(self._experiment, self._workdir, config.strategies[0],
                               int(config.seeds[0]), initial=np.zeros(0, np.int64))
+
+  def _hold(self, index: int, label: Any) -> None:
+    """Sample ``index`` takes ``label`` (an answer or a correction, checked)."""
+    self._labels[index] = np.asarray(label, self._labels.dtype)
+    self._held.setdefault(index, []).append(self._labels[index].copy())
+    self._marked[index] = label if isinstance(label, annotate.MarkedLabel) else None
 
   def _train_locked(self) -> Optional[Dict[str, Any]]:
     """A round on every label known, if labels or corrections came since the last one: its

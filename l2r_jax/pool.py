@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from l2r_jax import annotate
 from l2r_jax import data as data_lib
 from l2r_jax.errors import ConfigError
 
@@ -173,11 +174,19 @@ class Pool:
     return self._by_folded.get(key.casefold()) if found is None else found
 
   def show(self, label: Any) -> str:
-    """A label as messages show it: a class's index and name, or the values."""
+    """A label as messages show it: a class's index and name; a pose's joints placed; a density
+    map's head count (a map's values would fill a screen)."""
     names = self.dataset.class_names
     if self.dataset.task == 'classification' and names is not None:
       return f'{int(label)}, {names[int(label)]!r}'
-    return str(np.asarray(label).tolist())
+    value = np.asarray(label, np.float64)
+    if self.dataset.task == 'pose' and value.ndim == 2 and value.shape[1] == 3:
+      return (f'{int(np.sum(value[:, 2] > 0))} of {len(value)} joints placed, at '
+              f'{np.round(value, 2).tolist()}')
+    if self.dataset.task == 'crowd':
+      scale = float(self.dataset.task_params.get('density_scale', 1.0))
+      return f'a density map of {np.sum(value) / scale:.2f} heads'
+    return str(value.tolist())
 
   def record(self, index: int, label: Any, correction: bool = False) -> Dict[str, Any]:
     """An answer (or a correction of one) as the log keeps it."""
@@ -189,4 +198,8 @@ class Pool:
     out = {'index': int(index), 'id': self.ids[index], 'label': value, 'pool': self.fingerprint}
     if self.dataset.pool_file_sha256 is not None:   # the content of the file answered
       out['file_sha256'] = str(self.dataset.pool_file_sha256[index])
+    if self.dataset.task in annotate.MARK_FIELDS:   # what the label is drawn in, what made it
+      out.update(annotate.frame(self.dataset))
+      if isinstance(label, annotate.MarkedLabel):
+        out[annotate.MARK_FIELDS[self.dataset.task]] = label.marks
     return dict(out, correction=True) if correction else out

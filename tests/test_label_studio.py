@@ -385,10 +385,15 @@ def test_the_shanghaitech_geometry_is_the_loaders_head_density():
                         np.zeros((0, 64, 96, 3), np.float32), np.zeros((0, 16, 24), np.float32),
                         1, 'crowd', task_params={'density_scale': 100.0})
   geom = annotate.geometry(ds, _config('shanghaitech'))
-  heads = np.array([[10.0, 20.0], [95.7, 63.9], [-3.0, 5.0]])
+  heads = np.array([[10.0, 20.0], [95.4, 63.4], [-0.5, 5.0]])   # two on the border
   np.testing.assert_allclose(geom.label(heads),
                              shanghaitech.head_density(heads, (16, 24), 4, 4.0, 100.0))
-  assert abs(np.sum(geom.label(heads)) - 300) < 1e-3        # a head past the border keeps its mass
+  assert abs(np.sum(geom.label(heads)) - 300) < 1e-3        # a head on the border keeps its mass
+  # A head placed past the input (another frame's pixels, a keypoint off the picture) is refused,
+  # named, where the loader would clamp it unseen.
+  with pytest.raises(ValueError, match=r'^head 2 at \(95.7, 63.9\), head 3 at \(-3, 5\) outside '
+                     r'the 96 x 64 input \(x from -0.5 up to 95.5, y up to 63.5\)'):
+    geom.label(np.array([[10.0, 20.0], [95.7, 63.9], [-3.0, 5.0]]))
   with pytest.raises(errors.ConfigError, match=r"task_params\['density_sigma'\]"):
     annotate.geometry(ds, _config('my_crowds'))
 

@@ -231,7 +231,7 @@ def test_samples_set_aside_are_never_asked_again_until_taken_back(tmp_path):
   assert len(st['pending']) == len(picked) and st['set_aside'] == n - 1
   lines = label.status_from_files(str(tmp_path)).splitlines()
   assert lines[0] == (f'{tmp_path}, as its files stand: {n - 1} answers and 0 corrections in '
-                      f'answers.jsonl, {n - 1} set aside, 1 rounds trained.')
+                      f'answers.jsonl, {n - 1} set aside, 1 round trained.')
   assert lines[1] == (f'pending query: {len(picked)} to answer (pool indices '
                       f'{", ".join(map(str, st["pending"]))}).')
 

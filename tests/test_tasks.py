@@ -1,4 +1,6 @@
 """Per-task losses, decoding and scoring (l2r_jax.tasks), and on-device augmentation."""
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import pytest
 
 from l2r_jax import augment
 from l2r_jax import data as data_lib
+from l2r_jax import errors
 from l2r_jax.data import density
 from l2r_jax import tasks
 
@@ -110,6 +113,19 @@ def _blob_image(points, size=32):
   for x, y in points:
     img[..., 0] += np.exp(-((xx - x)**2 + (yy - y)**2) / 2.0)
   return img
+
+
+def test_a_pose_without_its_left_and_right_joints_is_refused_a_flip():
+  ds = _pose_dataset()
+  params = {k: v for k, v in ds.task_params.items() if k != 'flip_pairs'}
+  task = tasks.Task.for_dataset(ds._replace(task_params=params))
+  cfg = ml_collections.ConfigDict(dict(scale=0.25, rotation=30.0, flip=True))
+  with pytest.raises(errors.ConfigError, match=re.escape(
+      "config.augment.flip: a mirrored picture swaps its left and right joints, and the dataset "
+      "does not say which they are: give its loader task_params['flip_pairs']")):
+    augment.make(task, cfg)
+  cfg.flip = False   # no flip, no pairs needed
+  assert augment.make(task, cfg) is not None
 
 
 def test_pose_augmentation_without_changes_is_identity():
