@@ -662,50 +662,10 @@ def test_a_query_never_writes_over_marks_typed_in(tmp_path):
     assert open(path, 'rb').read() == pristine
 
 
-def _load_marked_folder(data):
-  """Pictures of a folder, every label unknown, as a team's own pose or crowd loader makes them
-  (docs/your_data.md): inputs ``data.image_size``, heatmaps a quarter of it, density maps an
-  eighth."""
-  from l2r_jax.data import image_folder  # pylint: disable=g-import-not-at-top
-  files = sorted(os.listdir(data.root))
-  size = tuple(data.image_size)
-  x = data_lib.LazyImages(len(files), (*size, 3), lambda i: image_folder.read_image(
-      os.path.join(data.root, files[i]), size, 3))
-  x_test = np.zeros((0, *size, 3), np.float32)
-  common = dict(pool_ids=files, source_root=data.root, pool_file_sha256=[
-      image_folder.file_sha256(os.path.join(data.root, f)) for f in files])
-  if data.task == 'pose':
-    hm = (size[0] // 4, size[1] // 4)
-    return data_lib.Dataset(x, np.full((len(files), 16, 3), np.nan, np.float32), x_test,
-                            np.zeros((0, 16, 3), np.float32), 16, task='pose',
-                            test_meta={'head_boxes': np.zeros((0, 2, 2), np.float32)},
-                            task_params={'sigma': 1.0, 'heatmap_size': hm}, **common)
-  maps = (size[0] // 8, size[1] // 8)
-  return data_lib.Dataset(x, np.full((len(files), *maps), np.nan, np.float32), x_test,
-                          np.zeros((0, *maps), np.float32), 1, task='crowd',
-                          task_params={'density_scale': 100.0, 'density_sigma': 1.0}, **common)
-
-
 def _marked_folder_config(root, task, side):
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  from l2r_jax import defaults  # pylint: disable=g-import-not-at-top
-  c = defaults.get_config()
-  c.seeds, c.quiet, c.strategies = (0,), True, ('random',)
-  c.data = ml_collections.ConfigDict(dict(name='test_marked_folder', root=str(root), task=task,
-                                          image_size=(side, side)))
-  if task == 'pose':
-    c.model.name = 'simple_baseline'
-    c.model.kwargs = dict(stage_sizes=(1, 1, 1, 1), block='basic', width=8, stem='imagenet',
-                          stage_strides=(1, 2, 2, 1), num_deconv=2, deconv_width=8)
-  else:
-    c.model.name = 'crowd_counter'
-    c.model.kwargs = dict(stage_sizes=(1, 1, 1), block='basic', width=8, stem='imagenet',
-                          stage_strides=(1, 1, 2), decoder_width=8, upsample=1)
-  c.train.update(batch_size=4, epochs=1, optimizer='adam', lr=1e-3, momentum=0.0,
-                 weight_decay=0.0, lr_boundaries=())
-  c.loss_module.update(lr_boundaries=(), sorter_len=4)
-  c.al.update(initial=4, budget=4, cycles=1)
-  c.al.subset = None
+  from examples import image_folder  # pylint: disable=g-import-not-at-top
+  c = image_folder.get_config(f'{task}_smoke')
+  c.data.root, c.data.image_size = str(root), (side, side)
   return c
 
 
@@ -719,11 +679,11 @@ def test_marks_travel_with_their_labels_to_another_input_size(tmp_path, task):
   from l2r_jax import label  # pylint: disable=g-import-not-at-top
   from l2r_jax import learner as learner_lib  # pylint: disable=g-import-not-at-top
   root = tmp_path / 'pictures'
-  root.mkdir()
+  (root / 'unlabeled').mkdir(parents=True)
   rng = np.random.default_rng(0)
   for k, (w, h) in enumerate([(200, 100), (90, 160), (64, 64), (300, 300)]):
-    Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)).save(root / f'p{k}.png')
-  data_lib.register_dataset('test_marked_folder', _load_marked_folder)
+    picture = rng.integers(0, 255, (h, w, 3), np.uint8)
+    Image.fromarray(picture).save(root / 'unlabeled' / f'p{k}.png')
   field = annotate.MARK_FIELDS[task]
   if task == 'pose':
     marks = np.zeros((16, 3))
@@ -731,71 +691,68 @@ def test_marks_travel_with_their_labels_to_another_input_size(tmp_path, task):
     marks[0, :2] = (31.4, -0.5)   # on the border: placed, and kept
   else:
     marks = np.r_[rng.uniform(-0.5, 31.5, (6, 2)), [[31.4, -0.5]]]
-  try:
-    small = str(tmp_path / 'small')
-    with learner_lib.ActiveLearner(_marked_folder_config(root, task, 32), small) as learner:
-      given = tmp_path / 'given.jsonl'
-      lines = [{'id': 'p0.png', field: marks.tolist()}]
-      if task == 'pose':   # and a label given as such, in heatmap pixels
-        lines.append({'id': 'p1.png', 'label': [[1.0, 2.0, 1.0]] * 16})
-      given.write_text(''.join(json.dumps(line) + '\n' for line in lines))
-      label.teach_checked(learner, 'given', *label.read_answers(str(given), learner))
-      kept = learner.marked_label(learner.pool.index_of('p0.png'))
-      np.testing.assert_array_equal(kept.marks, marks)
-      # Marks off the input (the original photo's pixels, say) are named, not dropped unseen; so
-      # is a pose label whose weighted joint lies off its heatmap (input pixels in "label").
-      wrong = tmp_path / 'wrong.jsonl'
-      off = marks.copy()
-      off[1, :2] = (411.0, 127.0)
-      wrong.write_text(json.dumps({'id': 'p2.png', field: off.tolist()}) + '\n' + (
-          json.dumps({'id': 'p3.png', 'label': [[25.0, 7.0, 1.0]] * 16}) + '\n'
-          if task == 'pose' else ''))
-      problems = label.read_answers(str(wrong), learner)[2]
-      what = 'joint 2 (right knee)' if task == 'pose' else 'head 2'
-      assert problems[0] == (f'{wrong}, line 1: {field}: {what} at (411, 127) outside the 32 x 32 '
-                             'input (x from -0.5 up to 31.5, y up to 31.5): give marks in input '
-                             'pixels, the pixels the model reads (not the original picture\'s).')
-      assert len(problems) == 1 + (task == 'pose')
-      assert task != 'pose' or problems[1].endswith(
-          'label: joint 1 at (25, 7) is weighted but lies outside the 8 x 8 heatmap (x from -0.5 '
-          'to 7.5, y to 7.5): a label is (x, y, weight) per joint in heatmap pixels; give marks in '
-          'input pixels as "joints" instead.')
-    log = [json.loads(line) for line in open(os.path.join(small, 'answers.jsonl'))]
-    assert log[0][field] == marks.tolist() and log[0]['input_hw'] == [32, 32]
-    assert log[0]['label_hw'] == ([8, 8] if task == 'pose' else [4, 4])
-    with learner_lib.ActiveLearner(_marked_folder_config(root, task, 32), small) as learner:
-      assert learner.marked_label(learner.pool.index_of('p0.png')).marks == marks.tolist()
-      labels_file = str(tmp_path / 'labels.jsonl')
-      open(labels_file, 'w').write(label.labels_text(learner, '.jsonl')[0])
-    # Twice the size: pixel centres at (x + 0.5) * 2 - 0.5, made into the larger task's label.
-    big = _marked_folder_config(root, task, 64)
-    scaled = marks.copy()
-    scaled[:, :2] = (marks[:, :2] + 0.5) * 2 - 0.5
+  small = str(tmp_path / 'small')
+  with learner_lib.ActiveLearner(_marked_folder_config(root, task, 32), small) as learner:
+    given = tmp_path / 'given.jsonl'
+    lines = [{'id': 'unlabeled/p0.png', field: marks.tolist()}]
+    if task == 'pose':   # and a label given as such, in heatmap pixels
+      lines.append({'id': 'unlabeled/p1.png', 'label': [[1.0, 2.0, 1.0]] * 16})
+    given.write_text(''.join(json.dumps(line) + '\n' for line in lines))
+    label.teach_checked(learner, 'given', *label.read_answers(str(given), learner))
+    kept = learner.marked_label(learner.pool.index_of('unlabeled/p0.png'))
+    np.testing.assert_array_equal(kept.marks, marks)
+    # Marks off the input (the original photo's pixels, say) are named, not dropped unseen; so
+    # is a pose label whose weighted joint lies off its heatmap (input pixels in "label").
+    wrong = tmp_path / 'wrong.jsonl'
+    off = marks.copy()
+    off[1, :2] = (411.0, 127.0)
+    wrong.write_text(json.dumps({'id': 'unlabeled/p2.png', field: off.tolist()}) + '\n' + (
+        json.dumps({'id': 'unlabeled/p3.png', 'label': [[25.0, 7.0, 1.0]] * 16}) + '\n'
+        if task == 'pose' else ''))
+    problems = label.read_answers(str(wrong), learner)[2]
+    what = 'joint 2 (right knee)' if task == 'pose' else 'head 2'
+    assert problems[0] == (f'{wrong}, line 1: {field}: {what} at (411, 127) outside the 32 x 32 '
+                           'input (x from -0.5 up to 31.5, y up to 31.5): give marks in input '
+                           'pixels, the pixels the model reads (not the original picture\'s).')
+    assert len(problems) == 1 + (task == 'pose')
+    assert task != 'pose' or problems[1].endswith(
+        'label: joint 1 at (25, 7) is weighted but lies outside the 8 x 8 heatmap (x from -0.5 '
+        'to 7.5, y to 7.5): a label is (x, y, weight) per joint in heatmap pixels; give marks in '
+        'input pixels as "joints" instead.')
+  log = [json.loads(line) for line in open(os.path.join(small, 'answers.jsonl'))]
+  assert log[0][field] == marks.tolist() and log[0]['input_hw'] == [32, 32]
+  assert log[0]['label_hw'] == ([8, 8] if task == 'pose' else [4, 4])
+  with learner_lib.ActiveLearner(_marked_folder_config(root, task, 32), small) as learner:
+    assert learner.marked_label(learner.pool.index_of('unlabeled/p0.png')).marks == marks.tolist()
+    labels_file = str(tmp_path / 'labels.jsonl')
+    open(labels_file, 'w').write(label.labels_text(learner, '.jsonl')[0])
+  # Twice the size: pixel centres at (x + 0.5) * 2 - 0.5, made into the larger task's label.
+  big = _marked_folder_config(root, task, 64)
+  scaled = marks.copy()
+  scaled[:, :2] = (marks[:, :2] + 0.5) * 2 - 0.5
+  if task == 'pose':
+    scaled[12:] = 0
+  for carried in (os.path.join(small, 'answers.jsonl'), labels_file):
+    with learner_lib.ActiveLearner(big, str(tmp_path / 'big')) as learner:
+      geom = annotate.geometry(learner.dataset, big.data)
+      indices, labels, problems, _ = label.read_answers(carried, learner)
+    assert [learner.pool.ids[i] for i in indices] == ['unlabeled/p0.png']
     if task == 'pose':
-      scaled[12:] = 0
-    for carried in (os.path.join(small, 'answers.jsonl'), labels_file):
-      with learner_lib.ActiveLearner(big, str(tmp_path / 'big')) as learner:
-        geom = annotate.geometry(learner.dataset, big.data)
-        indices, labels, problems, _ = label.read_answers(carried, learner)
-      assert [learner.pool.ids[i] for i in indices] == ['p0.png']
-      if task == 'pose':
-        xy = scaled[:, :2] * 16 / 64   # heatmap pixels: x * 16 / 64; weighted where inside
-        expected = np.c_[xy, scaled[:, 2] * np.all((xy >= -0.5) & (xy < 15.5), axis=1)]
-        assert expected[0, 2] == 0 and expected[1:12, 2].all()   # past the heatmap's last centre
-        np.testing.assert_allclose(labels[0], expected, atol=1e-12)
-        assert problems == [f'{carried}, line 2: its label is drawn in a 8 x 8 map of a 32 x 32 '
-                            'input, this task\'s in 16 x 16 of 64 x 64, and no "joints" say where '
-                            'its marks lie: give them (input pixels) in place of the label, or '
-                            'label the sample again.']
-      else:
-        from l2r_jax.data import density  # pylint: disable=g-import-not-at-top
-        np.testing.assert_allclose(labels[0], 100.0 * density.density_map(scaled, (8, 8), 1.0, 8),
-                                   rtol=1e-6, atol=1e-9)
-        assert not problems
-      assert labels[0] == geom.label(scaled)
-    # A label in a message: what a person can read (a map's head count, not its values).
-    shown = learner.pool.show(labels[0])
-    assert shown == ('11 of 16 joints placed, at ' if task == 'pose' else
-                     'a density map of 7.00 heads') + (shown[27:] if task == 'pose' else '')
-  finally:
-    data_lib.LOADERS.pop('test_marked_folder', None)
+      xy = scaled[:, :2] * 16 / 64   # heatmap pixels: x * 16 / 64; weighted where inside
+      expected = np.c_[xy, scaled[:, 2] * np.all((xy >= -0.5) & (xy < 15.5), axis=1)]
+      assert expected[0, 2] == 0 and expected[1:12, 2].all()   # past the heatmap's last centre
+      np.testing.assert_allclose(labels[0], expected, atol=1e-12)
+      assert problems == [f'{carried}, line 2: its label is drawn in a 8 x 8 map of a 32 x 32 '
+                          'input, this task\'s in 16 x 16 of 64 x 64, and no "joints" say where '
+                          'its marks lie: give them (input pixels) in place of the label, or '
+                          'label the sample again.']
+    else:
+      from l2r_jax.data import density  # pylint: disable=g-import-not-at-top
+      np.testing.assert_allclose(labels[0], 100.0 * density.density_map(scaled, (8, 8), 1.0, 8),
+                                 rtol=1e-6, atol=1e-9)
+      assert not problems
+    assert labels[0] == geom.label(scaled)
+  # A label in a message: what a person can read (a map's head count, not its values).
+  shown = learner.pool.show(labels[0])
+  assert shown == ('11 of 16 joints placed, at ' if task == 'pose' else
+                   'a density map of 7.00 heads') + (shown[27:] if task == 'pose' else '')

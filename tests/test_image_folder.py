@@ -1,6 +1,7 @@
 """The image-folder dataset on files as people have them: damaged, 16-bit, float, turned, with
 transparency, behind links, hidden; every file made for real with Pillow."""
 import io
+import json
 import logging
 import os
 import re
@@ -520,3 +521,80 @@ def test_the_contact_sheet_shows_thumbnails_turned_as_the_camera_says(tmp_path, 
   # a sample whose input cannot be read either, left blank.
   assert shown == [(256, 171, 3), (8, 8, 3)]
   assert Image.open(tmp_path / 'sheet.png').size[0] > 0
+
+
+@pytest.mark.parametrize('task', ['pose', 'crowd'])
+def test_a_folder_of_pictures_to_mark_trains_rounds_on_its_marks_and_predicts_on_files(tmp_path,
+                                                                                      task):
+  """``examples/image_folder.py:pose`` and ``:crowd``: the pictures under ``unlabeled/``, every
+  label unknown, with what marking needs (MPII's joints, their bones and left/right pairs; the
+  Gaussian per head); marks taught, a round trained, the model exported predicts on a file."""
+  from examples import image_folder as example  # pylint: disable=g-import-not-at-top
+  import l2r_jax  # pylint: disable=g-import-not-at-top
+  from l2r_jax import annotate  # pylint: disable=g-import-not-at-top
+  from l2r_jax import label  # pylint: disable=g-import-not-at-top
+  root = tmp_path / 'pictures'
+  (root / 'unlabeled' / 'day 2').mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  for k in range(8):
+    w, h = [(200, 100), (90, 160), (64, 64), (640, 480)][k % 4]
+    name = f'Photo {k}.{"JPG" if k % 2 else "png"}'
+    path = root / 'unlabeled' / ('day 2' if k % 3 == 0 else '') / name
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)).save(
+        path, format='JPEG' if k % 2 else 'PNG')
+  config = example.get_config(f'{task}_smoke')
+  config.data.root = str(root)
+  ds = data_lib.load(config.data)
+  assert len(ds.x_train) == 8 and len(ds.x_test) == 0 and ds.task == task
+  assert np.isnan(ds.y_train).all() and ds.pool_ids[0] == 'unlabeled/Photo 1.JPG'
+  if task == 'pose':
+    assert ds.y_train.shape == (8, 16, 3) and tuple(ds.task_params['heatmap_size']) == (8, 8)
+    assert ds.task_params['joint_names'] == annotate.JOINT_NAMES
+    assert ds.task_params['flip_pairs'] == ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
+  else:
+    assert ds.y_train.shape == (8, 4, 4) and ds.task_params['density_sigma'] == 1.0
+  field = annotate.MARK_FIELDS[task]
+  work = str(tmp_path / 'work')
+  with l2r_jax.ActiveLearner(config, work) as learner:
+    asked = learner.query()
+    answers = tmp_path / 'answers.jsonl'
+    with open(answers, 'w') as f:
+      for k, index in enumerate(asked):
+        marks = (np.c_[rng.uniform(0, 31, (16, 2)), np.ones(16)] if task == 'pose' else
+                 rng.uniform(0, 31, (k * 3, 2)))
+        f.write(json.dumps({'id': learner.pool.ids[index], field: marks.tolist()}) + '\n')
+    done = label.teach_checked(learner, 'answers', *label.read_answers(str(answers), learner))
+    assert done['taught'] == len(asked) == 4
+    learner.query()   # trains round 0 on the marks
+    assert learner.rounds == 1
+    model = learner.export(str(tmp_path / 'model'))
+  predicted = l2r_jax.load_model(model).predict([str(root / 'unlabeled' / 'Photo 1.JPG')])
+  if task == 'pose':
+    assert predicted.joints.shape == (1, 16, 2)
+  else:
+    assert predicted.counts.shape == (1,) and np.isfinite(predicted.counts).all()
+  # Class folders have no place in it: its labels are marks.
+  (root / 'labeled' / 'cats').mkdir(parents=True)
+  with pytest.raises(errors.ConfigError, match=re.escape(
+      f"config.data.task={task!r}: {root / 'labeled'} holds cats, but a {task}'s labels are "
+      f'marks ({field}) placed on the pictures, not folders: put every picture under '
+      f"{root / 'unlabeled'}.")):
+    data_lib.load(config.data)
+
+
+def test_joints_of_ones_own_need_their_left_and_right_to_flip(tmp_path):
+  from examples import image_folder as example  # pylint: disable=g-import-not-at-top
+  from l2r_jax import experiment  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'unlabeled').mkdir()
+  for k in range(4):
+    Image.new('RGB', (40, 30), (k * 40, 0, 0)).save(tmp_path / 'unlabeled' / f'{k}.png')
+  config = example.get_config('pose_smoke')
+  config.data.root = str(tmp_path)
+  config.data.joints = ('nose', 'left eye', 'right eye')
+  ds = data_lib.load(config.data)
+  assert ds.y_train.shape == (4, 3, 3) and 'flip_pairs' not in ds.task_params
+  with pytest.raises(errors.ConfigError, match=r"task_params\['flip_pairs'\]"):
+    experiment.make_experiment(config, ds, simulation=False)
+  config.data.flip_pairs = ((1, 2),)
+  ds = data_lib.load(config.data)
+  assert ds.task_params['flip_pairs'] == ((1, 2),)

@@ -45,7 +45,7 @@ import hashlib
 import io
 import os
 import string
-from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 import warnings
 
 from absl import logging
@@ -79,6 +79,7 @@ EXTENSIONS = ('.png', '.jpg', '.jpeg', '.jpe', '.jfif', '.bmp', '.gif', '.tif', 
               '.avif', '.heic', '.heif')
 HEIF_EXTENSIONS = ('.heic', '.heif')
 SHOWN = 20                 # unreadable files named in a message; the rest are counted
+MARKED_TASKS = ('pose', 'crowd')   # config.data.task's whose labels are marks on the pictures
 JPEG_REDUCING_GAP = 2      # a JPEG is decoded at >= this many times the size it is resized to
 THUMBNAIL_SIDE = 256       # pixels; a contact sheet shows its images 160 pixels wide
 SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
@@ -410,16 +411,9 @@ def _options(config: ml_collections.ConfigDict) -> Tuple[Tuple[int, int], int, b
   return size, channels, bool(skip)
 
 
-def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
-  """The dataset of images under ``config.root`` (see the module's docstring). ``config``:
-  ``root``; ``classes`` (names, optional); ``image_size`` (h, w; default (64, 64)); ``channels``
-  (3 or 1); ``normalize``; ``stats_sample`` (default 1,000); ``skip_unreadable`` (default False:
-  files that cannot be read are refused)."""
-  root = config.get('root')
-  if not root or not os.path.isdir(root):
-    raise DataNotFoundError(f'config.data.root={root!r} is not a folder: give the folder that '
-                            'holds labeled/<class>/, unlabeled/ and optionally test/<class>/.')
-  root = os.path.abspath(root)
+def _classes(root: str, config: ml_collections.ConfigDict) -> List[str]:
+  """A classification folder's classes: ``config.classes``, or the class folders' names; refused
+  where two differ only in case or in how a letter is written, or fewer than 2 are named."""
   classes = list(config.get('classes') or sorted(
       set(_class_folders(os.path.join(root, 'labeled'))) |
       set(_class_folders(os.path.join(root, 'test')))))
@@ -445,6 +439,42 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
     raise ConfigError(f'config.data.classes={classes}: name at least 2 classes, in a config '
                       "file of your own (c.data.classes = ('cat', 'dog')), or make a folder per "
                       f'class under {os.path.join(root, "labeled")}{where}.')
+  return classes
+
+
+def _refuse_classes(root: str, task: str) -> None:
+  """Refuses a pose or crowd folder with class folders or images under ``labeled/`` or
+  ``test/``: its labels come from marks, never from a folder's name."""
+  for split in ('labeled', 'test'):
+    folder = os.path.join(root, split)
+    held = [n for n in (os.listdir(folder) if os.path.isdir(folder) else []) if not _hidden(n)]
+    if held:
+      raise ConfigError(f'config.data.task={task!r}: {folder} holds {", ".join(sorted(held)[:3])}'
+                        f'{", ..." if len(held) > 3 else ""}, but a {task}\'s labels are marks '
+                        f'({"joints" if task == "pose" else "heads"}) placed on the pictures, not '
+                        f'folders: put every picture under {os.path.join(root, "unlabeled")}.')
+
+
+def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
+  """The dataset of images under ``config.root`` (see the module's docstring). ``config``:
+  ``root``; ``classes`` (names, optional); ``image_size`` (h, w; default (64, 64)); ``channels``
+  (3 or 1); ``normalize``; ``stats_sample`` (default 1,000); ``skip_unreadable`` (default False:
+  files that cannot be read are refused)."""
+  root = config.get('root')
+  if not root or not os.path.isdir(root):
+    raise DataNotFoundError(f'config.data.root={root!r} is not a folder: give the folder that '
+                            'holds labeled/<class>/, unlabeled/ and optionally test/<class>/.')
+  root = os.path.abspath(root)
+  task = config.get('task', 'classification')
+  if task not in MARKED_TASKS and task != 'classification':
+    raise ConfigError(f'config.data.task={task!r}: give \'classification\' (class folders), '
+                      "'pose' or 'crowd' (pictures under unlabeled/ whose joints or heads are "
+                      'marked).')
+  if task in MARKED_TASKS:
+    _refuse_classes(root, task)
+    classes = []
+  else:
+    classes = _classes(root, config)
   size, channels, skip = _options(config)
   method = normalisation(config, 'image_folder', ('train_statistics', 'imagenet'))
   if method == 'imagenet' and channels != 3:
@@ -497,10 +527,53 @@ def load_image_folder(config: ml_collections.ConfigDict) -> Dataset:
         raise no_longer_readable(files[i], e) from None
     return LazyImages(len(files), (*size, channels), read)
 
+  common = dict(pool_ids=[os.path.relpath(f, root) for f in pool_files], source_root=root,
+                pool_file_sha256=[digests[f] for f in pool_files],
+                preprocessing=preprocessing.Preprocessing('image', mean, std, (0.0, 1.0), size,
+                                                          channels))
+  params = {'mean': mean, 'std': std, 'normalisation': method}
+  if task in MARKED_TASKS:
+    return _to_mark(task, config, images(pool_files), size, params, common)
   return Dataset(images(pool_files), np.array([y for _, y in pool], np.int32),
                  images([f for f, _ in test]), np.array([y for _, y in test], np.int32),
-                 len(classes), task_params={'mean': mean, 'std': std, 'normalisation': method},
-                 pool_ids=[os.path.relpath(f, root) for f in pool_files], class_names=classes,
-                 source_root=root, pool_file_sha256=[digests[f] for f in pool_files],
-                 preprocessing=preprocessing.Preprocessing('image', mean, std, (0.0, 1.0), size,
-                                                           channels))
+                 len(classes), task_params=params, class_names=classes, **common)
+
+
+def _to_mark(task: str, config: ml_collections.ConfigDict, x: LazyImages, size: Tuple[int, int],
+             params: Dict[str, Any], common: Dict[str, Any]) -> Dataset:
+  """A pose's or crowd's pool of pictures ``x``, every label unknown until marked (no test split:
+  no evaluation), with what marking and training need: pose ``heatmap_size`` (the input divided
+  by ``config.heatmap_stride``, 4), ``sigma`` (``config.sigma`` heatmap pixels, 1), the joints'
+  names (``config.joints``; MPII's 16 by default, with its bones and left/right pairs) and
+  ``flip_pairs`` (``config.flip_pairs`` for joints of your own: pairs of their indices); crowd
+  density maps of the input divided by ``config.density_stride`` (8), ``density_scale``
+  (``config.density_scale``, 100) times a Gaussian of ``config.sigma`` map pixels (1) per head."""
+  from l2r_jax import annotate  # pylint: disable=g-import-not-at-top
+  n, empty = len(x), np.zeros((0, *size, x.shape[-1]), np.float32)
+  stride = int(config.get('heatmap_stride' if task == 'pose' else 'density_stride',
+                          4 if task == 'pose' else 8))
+  if stride < 1 or size[0] % stride or size[1] % stride:
+    field = 'heatmap_stride' if task == 'pose' else 'density_stride'
+    raise ConfigError(f'config.data.{field}={stride} must divide config.data.image_size={size} '
+                      'into whole map pixels.')
+  maps = (size[0] // stride, size[1] // stride)
+  sigma = float(config.get('sigma', 1.0))
+  if task == 'crowd':
+    return Dataset(x, np.full((n, *maps), np.nan, np.float32), empty,
+                   np.zeros((0, *maps), np.float32), 1, task='crowd',
+                   task_params=dict(params, density_scale=float(config.get('density_scale', 100.0)),
+                                    density_sigma=sigma), **common)
+  joints = tuple(config.get('joints') or annotate.JOINT_NAMES)
+  mpii = joints == annotate.JOINT_NAMES
+  pairs = config.get('flip_pairs')
+  from l2r_jax.data import synthetic_pose  # pylint: disable=g-import-not-at-top  (MPII's order)
+  pose = dict(params, heatmap_size=maps, sigma=sigma, joint_names=joints)
+  if pairs is not None or mpii:
+    pose['flip_pairs'] = tuple(tuple(p) for p in (
+        synthetic_pose.FLIP_PAIRS if pairs is None else pairs))
+  if mpii:
+    pose['skeleton'] = annotate.SKELETON
+  return Dataset(x, np.full((n, len(joints), 3), np.nan, np.float32), empty,
+                 np.zeros((0, len(joints), 3), np.float32), len(joints), task='pose',
+                 test_meta={'head_boxes': np.zeros((0, 2, 2), np.float32)}, task_params=pose,
+                 **common)
