@@ -659,14 +659,15 @@ def status_text(learner) -> str:
   if st['pending']:
     lines.append(f'pending query: {len(st["pending"])} to answer: '
                  f'{_listed(st["pending"], learner)}')
-  return '\n'.join(lines + _rounds_and_stop(st['results'], st['stop']))
+  return '\n'.join(lines + _rounds_and_stop(st['results'], st['stop'], learner.dataset.task))
 
 
 def _rounds(n: int) -> str:
   return f'{n} round{"" if n == 1 else "s"}'
 
 
-def _rounds_and_stop(results: List[Dict[str, Any]], stop: Dict[str, Any]) -> List[str]:
+def _rounds_and_stop(results: List[Dict[str, Any]], stop: Dict[str, Any], task: str
+                     ) -> List[str]:
   """``status``'s lines for the rounds' records and the stopping signal."""
   lines = []
   for r in results:
@@ -676,7 +677,7 @@ def _rounds_and_stop(results: List[Dict[str, Any]], stop: Dict[str, Any]) -> Lis
   lines.append('stop? ' + ('; '.join(stop['stop']) if stop['stop'] else
                            'not yet' + (f' (mean kappa {stop["kappa_mean"]:.4f})'
                                         if stop['kappa_mean'] is not None else '')))
-  return lines + [stopping.DEFINITION]
+  return lines + [stopping.definition(task)]
 
 
 def status_from_files(workdir: str, busy: Optional[str] = None) -> str:
@@ -710,19 +711,21 @@ def status_from_files(workdir: str, busy: Optional[str] = None) -> str:
   if pending:
     lines.append(f'pending query: {len(pending)} to answer (pool indices '
                  f'{", ".join(map(str, pending[:20]))}{", ..." if len(pending) > 20 else ""}).')
-  return '\n'.join(lines + _rounds_and_stop(records, stopping.signal(records, higher)))
+  task = _json_field(workdir, workdir_lib.IDENTITY_FILE, 'data', dict).get('task',
+                                                                         'classification')
+  return '\n'.join(lines + _rounds_and_stop(records, stopping.signal(records, higher), task))
 
 
-def _json_field(workdir: str, name: str, field: str) -> List[Any]:
-  """The list ``field`` of the JSON file ``WORKDIR/name`` as it stands (empty where there is
-  none, or it cannot be read: being replaced, say)."""
+def _json_field(workdir: str, name: str, field: str, kind: type = list) -> Any:
+  """The ``field`` of the JSON file ``WORKDIR/name`` (a list, or another ``kind``) as it stands;
+  empty where there is none, or it cannot be read (being replaced, say)."""
   path = workdir_lib.path_in(workdir, name)
   try:
     content = json.loads(workdir_lib.read_text(path)) if os.path.isfile(path) else {}
   except (OSError, ValueError):
-    return []
+    return kind()
   value = content.get(field) if isinstance(content, dict) else None
-  return value if isinstance(value, list) else []
+  return value if isinstance(value, kind) else kind()
 
 
 def main(argv):

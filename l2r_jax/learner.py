@@ -530,7 +530,8 @@ class ActiveLearner:
                   f'{kappa} |')
     advice = ('**Stop?** ' + ('; '.join(signal['stop']) + ': more labels are unlikely to change '
                               'the model much.' if signal['stop'] else 'not yet.'))
-    appendix = '\n'.join(['', '## Rounds', '', *rows, '', advice, '', stopping.DEFINITION, ''])
+    appendix = '\n'.join(['', '## Rounds', '', *rows, '', advice, '',
+                          stopping.definition(self.dataset.task), ''])
     report.write([r for r in results if r.get('value') is not None], self._workdir, appendix)
 
   def _unknown(self) -> np.ndarray:

@@ -31,12 +31,19 @@ ROUNDING = 1e-9   # how far below a threshold a float sum may land when its term
 PLATEAU_WINDOW = 3
 PLATEAU_MIN_DELTA = 0.005
 
-DEFINITION = (
-    f'Stabilising predictions (Bloodgood & Vijay-Shanker 2009): Cohen\'s kappa between successive '
-    f'rounds\' predicted classes on a fixed stop set of pool samples; stop when its mean over the '
-    f'last {KAPPA_WINDOW} rounds reaches {KAPPA_THRESHOLD}. Plateau: the test metric\'s best over '
-    f'the last {PLATEAU_WINDOW} rounds improves on the best before them by less than '
-    f'{PLATEAU_MIN_DELTA}.')
+PLATEAU = (f'Plateau: the test metric\'s best over the last {PLATEAU_WINDOW} rounds improves on '
+           f'the best before them by less than {PLATEAU_MIN_DELTA}.')
+
+
+def definition(task: str) -> str:
+  """The signals as a person reads them, for a ``task`` ('classification', 'pose', 'crowd')."""
+  if task != 'classification':
+    return ('Stabilising predictions (Bloodgood & Vijay-Shanker 2009) compares rounds\' predicted '
+            f'classes, and a {task} prediction has none: the plateau alone applies, where a '
+            f'labeled test split scores the rounds. {PLATEAU}')
+  return ('Stabilising predictions (Bloodgood & Vijay-Shanker 2009): Cohen\'s kappa between '
+          'successive rounds\' predicted classes on a fixed stop set of pool samples; stop when '
+          f'its mean over the last {KAPPA_WINDOW} rounds reaches {KAPPA_THRESHOLD}. {PLATEAU}')
 
 
 def cohens_kappa(a: np.ndarray, b: np.ndarray, num_classes: int) -> float:

@@ -567,6 +567,12 @@ def test_a_folder_of_pictures_to_mark_trains_rounds_on_its_marks_and_predicts_on
     assert done['taught'] == len(asked) == 4
     learner.query()   # trains round 0 on the marks
     assert learner.rounds == 1
+    # No classes to agree on, no test split to plateau: status says what applies.
+    assert label.status_text(learner).splitlines()[-2:] == [
+        'stop? not yet', 'Stabilising predictions (Bloodgood & Vijay-Shanker 2009) compares '
+        f"rounds' predicted classes, and a {task} prediction has none: the plateau alone applies, "
+        'where a labeled test split scores the rounds. Plateau: the test metric\'s best over the '
+        'last 3 rounds improves on the best before them by less than 0.005.']
     model = learner.export(str(tmp_path / 'model'))
   predicted = l2r_jax.load_model(model).predict([str(root / 'unlabeled' / 'Photo 1.JPG')])
   if task == 'pose':
