@@ -8,6 +8,9 @@ the start, +100 per cycle for 8 cycles, each chosen from a random subset of 2,00
 cycle on a CPU).
 ``--config.seeds='(0,1,2,3,4)'`` for the paper's five runs; ``configs/mnist1d.py:mc_dropout`` trains
 every strategy's model with dropout 0.1 before its head (what BALD and BatchBALD need).
+``:quick``: three cycles (100 to 300 labels) of 30 epochs and 200 VAAL iterations, for a first
+look (the quickstart notebook's); ``:smoke``: seconds, for tests (its 2 epochs learn next to
+nothing).
 """
 from l2r_jax import defaults
 
@@ -37,7 +40,11 @@ def get_config(variant: str = 'default'):
     c.al.subset = 200
     c.train.update(epochs=2, lr_boundaries=())
     c.quiet = True
+  elif variant == 'quick':  # a minute or two: the first three cycles, half the epochs each
+    c.al.cycles = 3
+    c.train.update(epochs=30, lr_boundaries=(22,))
+    c.vaal.iterations = 200
   elif variant != 'default':
-    raise ValueError(f"Unknown variant {variant!r}: use 'default', 'smoke', 'mc_dropout' or "
-                     "'mc_dropout_smoke'.")
+    raise ValueError(f"Unknown variant {variant!r}: use 'default', 'quick', 'smoke', "
+                     "'mc_dropout' or 'mc_dropout_smoke'.")
   return c

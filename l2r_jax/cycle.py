@@ -292,10 +292,16 @@ def _check_finite(run_states: Sequence[Any], cycle: int,
       if not all(np.isfinite(v) for v in m.values()):
         kept = (f'the checkpoint of cycle {cycle - 1} is kept' if cycle > 0 else
                 'nothing of it was saved')
+        fix = ('Lower config.train.lr (or config.loss_module.lr if only the loss module\'s '
+               'metrics diverged).')
+        if cycle == 0 and epoch == 0:   # before any divergence could build up
+          fix = ('In its first epoch, the cause is more often the model\'s own arithmetic (a log, '
+                 'a division or an exp that can overflow) or inputs of a scale it cannot take '
+                 '(normalise them) than its learning rate: look there first; else ' + fix[0].lower()
+                 + fix[1:])
         raise errors.NumericsError(
             f'{al.strategy}, seed {al.seed}, cycle {cycle}, epoch {epoch}: training produced '
-            f'{m}. The run stops here; {kept}. Lower config.train.lr (or config.loss_module.lr '
-            'if only the loss module\'s metrics diverged).')
+            f'{m}. The run stops here; {kept}. {fix}')
 
 
 def _epoch_means(epoch_metrics: List[Metrics], pick: Callable) -> List[Dict[str, float]]:

@@ -90,6 +90,7 @@ def _make_checked_experiment(config: ml_collections.ConfigDict,
   validation.check_against_data(config, dataset, simulation)
   task = tasks_lib.Task.for_dataset(dataset)
   validation.check_model(config, dataset, task)
+  validation.check_loss_modules(config, dataset)
   loss_modules = [strategies_lib.get(s).loss_module for s in config.strategies]
   ranker = None
   if any(m is not None and m.ranking_loss.needs_ranker for m in loss_modules):

@@ -13,6 +13,7 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
+from l2r_jax.errors import ConfigError
 from l2r_jax.errors import NumericsError
 
 # Values per np.isfinite over a large array: its boolean copy stays small.
@@ -84,7 +85,17 @@ def _where_within(values, bad: np.ndarray, shown: int = 3) -> str:
 
 def checked_batch(values, rows, field: str):
   """``values`` (a batch: the rows ``rows`` of ``field``, read on demand) once :func:`check_data`
-  has found them finite."""
+  has found them finite, and, for a dataset's array-like, a float32 array of one row per index
+  (what its ``x[indices]`` promises: a list or other pixels would train silently on garbage)."""
+  if field.startswith('Dataset.') and (
+      np.dtype(getattr(values, 'dtype', object)) != np.float32
+      or not isinstance(values, np.ndarray) and not hasattr(values, '__array__')
+      or np.shape(values)[:1] != (len(rows),)):
+    got = (f'{type(values).__name__} of shape {np.shape(values)}'
+           + (f', {np.dtype(values.dtype)}' if hasattr(values, 'dtype') else ''))
+    raise ConfigError(f'{field}[indices] gave a {got} for {len(rows)} indices: an array-like '
+                      "dataset's x[indices] must give a float32 numpy array, one row per index "
+                      '(convert in its reader: np.asarray(rows, np.float32), images scaled).')
   check_data(values, field, 'samples read together', rows)
   return values
 

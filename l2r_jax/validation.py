@@ -11,10 +11,12 @@ import sysconfig
 import tempfile
 import traceback
 
+from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from l2r_jax import augment as augment_lib
 from l2r_jax import data as data_lib
@@ -266,6 +268,13 @@ def check_against_data(config: ml_collections.ConfigDict, dataset, simulation: b
   if al.subset is not None and al.budget > al.subset:
     raise ConfigError(f'config.al.budget={al.budget} is larger than config.al.subset='
                      f'{al.subset}, the random subset it is chosen from.')
+  if dataset.task == 'classification':
+    absent = sorted(set(np.unique(dataset.y_test).tolist()) - set(
+        np.unique(dataset.y_train).tolist()))
+    if absent:   # a ceiling on every strategy's accuracy, not an error: said, once
+      logging.warning('config.data.name=%r: the test split has classes %s that no pool sample '
+                      'has; no strategy can query them, so every accuracy stays below %.4f.',
+                      config.data.name, absent, float(np.mean(~np.isin(dataset.y_test, absent))))
 
 
 def _check_augment(config: ml_collections.ConfigDict) -> None:
@@ -312,6 +321,45 @@ def check_model(config: ml_collections.ConfigDict, dataset, task) -> None:
   problem = task.crop_problem(aug.get('crop') if aug else None, dataset.x_train.shape[1:])
   if problem:
     raise ConfigError(f'config.augment.crop={tuple(aug.crop)} {problem}.')
+
+
+def check_loss_modules(config: ml_collections.ConfigDict, dataset) -> None:
+  """Each configured strategy's loss module is built as the trainer builds it
+  (``architecture(hidden=config.loss_module.hidden)``) and maps the target's features to one
+  predicted loss per sample (traced, not run): a module of one's own that does not is refused
+  here, naming what to change, not by a traceback in the first training step."""
+  modules = {}
+  for name in config.strategies:
+    module = strategies_lib.get(name).loss_module
+    if module is not None:
+      modules.setdefault(module, name)
+  if not modules:
+    return
+  model = models_lib.make_target(config.model, dataset.num_outputs)
+  x = jax.ShapeDtypeStruct((2, *dataset.x_train.shape[1:]), jnp.float32)
+  key = jax.random.PRNGKey(0)
+  variables = jax.eval_shape(lambda x: model.init(key, x, train=False), x)
+  _, features = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
+  data = f'config.data.name={config.data.name!r}'
+  stage = 'predicting a loss from config.model\'s features'
+  for module, name in modules.items():
+    where = f'The loss module of {name!r} ({getattr(module.architecture, "__qualname__", name)})'
+    try:
+      built = module.architecture(hidden=config.loss_module.hidden)
+      out = jax.eval_shape(lambda f: built.init_with_output(key, f)[0], features)  # pylint: disable=cell-var-from-loop
+    except TypeError as e:
+      if 'hidden' in str(e):
+        raise ConfigError(f'{where} is built as architecture(hidden=config.loss_module.hidden) '
+                          f'and cannot be ({e}): give it a field `hidden: int` (the width of '
+                          'its hidden layer; it may leave it unused).') from None
+      raise ConfigError(_failed(where, dataset.x_train.shape[1:], data, stage, e)) from None
+    except Exception as e:  # pylint: disable=broad-except  (whatever the user's module raises)
+      raise ConfigError(_failed(where, dataset.x_train.shape[1:], data, stage, e)) from None
+    if not hasattr(out, 'shape') or tuple(out.shape) != (2,) or not jnp.issubdtype(
+        out.dtype, jnp.floating):
+      raise ConfigError(f'{where} must return one predicted loss per sample, floating point of '
+                        f'shape [batch]; for a batch of 2 it returns {_describe(out)} (a Dense(1) '
+                        'gives [batch, 1]: take [:, 0]).')
 
 
 def check_model_contract(model, constructor, where: str, sample_shape, data: str,

@@ -2,6 +2,7 @@
 read on demand batch by batch, a model's outputs wherever a strategy or the evaluation reads them
 (with the run and the cycle), and the points of the distance-based selections."""
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -297,3 +298,19 @@ def test_kmeans_plus_plus_is_unchanged_by_a_power_of_two_and_refuses_nan():
         want.tolist())
   with pytest.raises(errors.NumericsError, match=r'^badge, gradient embeddings: .*\(index 4\)'):
     badge.kmeans_plus_plus(_set(points, (4, 0), np.nan), 8, key)
+
+
+def test_a_nan_training_metric_names_the_likelier_cause_by_when_it_came():
+  from types import SimpleNamespace  # pylint: disable=g-import-not-at-top
+  from l2r_jax import cycle  # pylint: disable=g-import-not-at-top
+  run = SimpleNamespace(strategy='l2r', seed=0)
+  nan = [{'loss': float('nan')}]
+  with pytest.raises(errors.NumericsError, match=re.escape(
+      "l2r, seed 0, cycle 0, epoch 0: training produced {'loss': nan}. The run stops here; nothing "
+      "of it was saved. In its first epoch, the cause is more often the model's own arithmetic")):
+    cycle._check_finite([run], 0, [nan])
+  with pytest.raises(errors.NumericsError, match=re.escape(
+      "l2r, seed 0, cycle 2, epoch 1: training produced {'loss': nan}. The run stops here; the "
+      'checkpoint of cycle 1 is kept. Lower config.train.lr (or config.loss_module.lr')):
+    cycle._check_finite([run], 2, [[{'loss': 1.0}] + nan])
+  cycle._check_finite([run], 2, [[{'loss': 1.0}]])   # finite: nothing to say

@@ -484,8 +484,15 @@ def test_a_user_strategy_is_one_registration_checked_like_the_others():
     with pytest.raises(errors.StrategyError, match=r"Strategy 'too_many_scores' scored 3 samples "
                                                    r'with an array of shape \(4,\)'):
       base.select(base.get('too_many_scores'), None, np.arange(3), 1, None)
+    # A score read from a loss module the strategy does not train: said so, not "shape ()".
+    l2r_jax.register_scoring_strategy('no_module')(lambda *a: None)
+    with pytest.raises(errors.StrategyError, match=re.escape(
+        "Strategy 'no_module' scored the pool samples with None (a strategy registered without "
+        'loss_module= has no predicted_loss: it is None)')):
+      base.select(base.get('no_module'), None, np.arange(3), 1, None)
   finally:
     base.REGISTRY.pop('too_many_scores', None)
+    base.REGISTRY.pop('no_module', None)
 
 
 def test_a_user_strategys_own_options_are_fields_of_the_config(monkeypatch):
@@ -512,6 +519,74 @@ def test_a_user_strategys_own_options_are_fields_of_the_config(monkeypatch):
   with pytest.raises(errors.ConfigError, match=r'config.tempered_ is not a field of the config; '
                                                r'did you mean config.tempered\?'):
     validation.check_config(config)
+
+
+class _WideLossModule(nn.Module):
+  """A loss module that forgets to drop the last axis of its Dense(1)."""
+  hidden: int = 8
+
+  @nn.compact
+  def __call__(self, features):
+    return nn.Dense(1)(features.last.reshape(features.last.shape[0], -1))
+
+
+class _NoWidthLossModule(nn.Module):
+  @nn.compact
+  def __call__(self, features):
+    return nn.Dense(1)(features.last.reshape(features.last.shape[0], -1))[:, 0]
+
+
+@pytest.mark.parametrize('architecture, message', [
+    (_WideLossModule, r"^The loss module of 'my_lm' \(_WideLossModule\) must return one predicted "
+                      r'loss per sample, floating point of shape \[batch\]; for a batch of 2 it '
+                      r'returns an array of shape \(2, 1\) \(a Dense\(1\) gives \[batch, 1\]: '
+                      r'take \[:, 0\]\)\.$'),
+    (_NoWidthLossModule, r"^The loss module of 'my_lm' \(_NoWidthLossModule\) is built as "
+                         r'architecture\(hidden=config.loss_module.hidden\) and cannot be .*: '
+                         r'give it a field `hidden: int`')])
+def test_a_loss_module_of_ones_own_that_breaks_its_contract_is_refused_before_training(
+    monkeypatch, tmp_path, architecture, message):
+  from l2r_jax.strategies import base  # pylint: disable=g-import-not-at-top
+  monkeypatch.setitem(base.REGISTRY, 'my_lm', base.get('l2r')._replace(
+      name='my_lm', loss_module=base.get('l2r').loss_module._replace(architecture=architecture)))
+  config = smoke.mnist1d(strategies=('my_lm',))
+  with pytest.raises(errors.ConfigError, match=message):
+    experiment.run(config, str(tmp_path / 'w'))
+  assert not (tmp_path / 'w').exists()   # refused before anything is written
+
+
+class DataFrame:
+  """pandas' DataFrame as a dataset sees it: shape, len() and x[key] by column."""
+
+  def __init__(self, values):
+    self._values, self.shape = values, values.shape
+
+  def __len__(self):
+    return len(self._values)
+
+  def __getitem__(self, key):
+    raise KeyError(f'{key} not in index')
+
+  def to_numpy(self, dtype=None):
+    return self._values.astype(dtype)
+
+
+def test_an_array_like_that_gives_rows_it_does_not_promise_is_refused_when_read():
+  from l2r_jax import numerics  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.ConfigError, match=re.escape(
+      'Dataset.x_train is a pandas DataFrame, whose x[indices] picks columns, not rows: give its '
+      'values, x.to_numpy(np.float32).')):
+    data_lib.check_dataset(_dataset(x_train=DataFrame(np.zeros((6, 4), np.float32))), None)
+  rows = np.arange(3)
+  for given, got in [([np.zeros(4, np.float32)] * 3, 'list of shape (3, 4)'),
+                     (np.zeros((3, 4), np.uint8), 'ndarray of shape (3, 4), uint8'),
+                     (np.zeros((2, 4), np.float32), 'ndarray of shape (2, 4), float32')]:
+    with pytest.raises(errors.ConfigError, match=re.escape(
+        f'Dataset.x_train[indices] gave a {got} for 3 indices: an array-like dataset\'s '
+        'x[indices] must give a float32 numpy array, one row per index')):
+      numerics.checked_batch(given, rows, 'Dataset.x_train')
+  assert numerics.checked_batch(np.ones((3, 4), np.float32), rows, 'Dataset.x_train').shape == (
+      3, 4)
 
 
 @pytest.mark.parametrize('picks, message', [
@@ -558,3 +633,19 @@ def test_a_preprocessing_that_cannot_work_is_refused_when_the_data_loads(preproc
     data_lib.check_dataset(_dataset(preprocessing=given), 'mine')
   data_lib.check_dataset(_dataset(preprocessing=l2r_jax.Preprocessing(
       'affine', np.zeros(4), np.ones(4), (0.0, 1.0))), 'mine')
+
+
+def test_a_test_class_no_pool_sample_has_is_said_with_the_ceiling_it_puts_on_accuracy(caplog):
+  config = smoke.mnist1d(strategies=('random',))
+  config.al.update(initial=2, budget=1, cycles=2)
+  config.al.subset = None
+  dataset = _dataset(y_train=np.array([0, 1, 0, 1, 0, 1], np.int32),
+                     x_test=np.zeros((4, 4), np.float32), y_test=np.array([0, 2, 1, 2], np.int32))
+  with caplog.at_level('WARNING'):
+    validation.check_against_data(config, dataset)
+  assert "the test split has classes [2] that no pool sample has; no strategy can query them, so " \
+         'every accuracy stays below 0.5000.' in caplog.text
+  caplog.clear()
+  with caplog.at_level('WARNING'):
+    validation.check_against_data(config, _dataset(y_train=np.array([0, 1, 2, 0, 1, 2], np.int32)))
+  assert 'no pool sample has' not in caplog.text

@@ -130,9 +130,14 @@ def _check_split(d: 'Dataset', split: str, where: str) -> None:
   """The inputs and labels of ``split`` ('train': the pool, 'test') have the types and shapes of
   the contract, one label per sample."""
   x, y = getattr(d, f'x_{split}'), getattr(d, f'y_{split}')
-  if not (hasattr(x, 'shape') and hasattr(x, '__len__') and hasattr(x, '__getitem__')):
+  if type(x).__name__ in ('DataFrame', 'Series') and hasattr(x, 'to_numpy'):
+    raise ConfigError(f'{where}: Dataset.x_{split} is a pandas {type(x).__name__}, whose '
+                      'x[indices] picks columns, not rows: give its values, '
+                      'x.to_numpy(np.float32).')
+  if not (hasattr(x, 'shape') and hasattr(x, 'dtype') and hasattr(x, '__len__')
+          and hasattr(x, '__getitem__')):
     raise ConfigError(f'{where}: Dataset.x_{split} must be an array, or an array-like with '
-                      f'shape, len() and x[indices] (l2r_jax.data.LazyImages), got '
+                      f'shape, dtype, len() and x[indices] (l2r_jax.data.LazyImages), got '
                       f'{type(x).__name__}.')
   if not (isinstance(y, np.ndarray) or (d.task != 'classification' and hasattr(y, 'shape'))):
     raise ConfigError(f'{where}: Dataset.y_{split} must be a numpy array (dense targets may be '

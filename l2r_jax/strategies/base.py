@@ -160,6 +160,11 @@ def _add(strategy: Strategy) -> None:
 
 def _scores(name: str, fn: ScoreFn, state, pool_subset, rng) -> np.ndarray:
   scores = np.asarray(fn(state, pool_subset, rng))
+  if scores.shape == () and scores.dtype == object and scores.item() is None:
+    no_module = (' (a strategy registered without loss_module= has no predicted_loss: it is None)'
+                 if getattr(REGISTRY.get(name), 'loss_module', None) is None else '')
+    raise errors.StrategyError(f'Strategy {name!r} scored the pool samples with None{no_module}; '
+                               'a score function returns one score per sample.')
   if scores.shape != (len(pool_subset),):
     raise errors.StrategyError(
         f'Strategy {name!r} scored {len(pool_subset)} samples with an array of shape '
