@@ -116,7 +116,6 @@ class Answer(NamedTuple):
 Problem = Tuple[int, str]   # (line, text): problems are shown in the order of their lines
 
 
-
 class Marks(NamedTuple):
   """A file's marks for the task at hand: their ``field`` (:data:`MARK_FIELDS`) and
   ``geometry``, which gives the task's :class:`l2r_jax.annotate.Geometry` (made when first
@@ -151,7 +150,10 @@ class Marks(NamedTuple):
       return None, '"input_hw" and "label_hw" must be [height, width], whole numbers.'
     if self.field in record:
       return self.label(record[self.field], placed_on)
-    if list(drawn_in) == list(geometry.label_hw) and list(placed_on) == list(geometry.input_hw):
+    # A density map's pixels lie where they lie in the picture whatever the input's size (map
+    # pixel centres at (x + 0.5) / stride - 0.5); a heatmap's shift with it (x * heatmap / input).
+    same_input = geometry.task == 'crowd' or list(placed_on) == list(geometry.input_hw)
+    if list(drawn_in) == list(geometry.label_hw) and same_input:
       return record.get('label'), None
     return None, (f'its label is drawn in a {drawn_in[0]} x {drawn_in[1]} map of a '
                   f'{placed_on[0]} x {placed_on[1]} input, this task\'s in '

@@ -698,11 +698,11 @@ def status_from_files(workdir: str, busy: Optional[str] = None) -> str:
     if isinstance(record, dict):
       corrections += record.get('correction') is True
       answered += record.get('correction') is not True
-      taught.add(record.get('index'))
+      taught.add(record.get('index') if isinstance(record.get('index'), int) else None)
   aside = {s.get('index') for s in _json_field(workdir, answers_lib.SET_ASIDE_FILE, 'samples')
-           if isinstance(s, dict)} - taught
+           if isinstance(s, dict) and isinstance(s.get('index'), int)} - taught
   query = _json_field(workdir, answers_lib.QUERY_FILE, 'indices')
-  pending = [i for i in query if i not in taught and i not in aside]
+  pending = [i for i in query if isinstance(i, int) and i not in taught and i not in aside]
   higher = dict(tasks.METRICS.values()).get(records[-1]['metric'], True) if records else True
   head = f'{busy} Meanwhile, as' if busy else f'{workdir}, as'
   lines = [f'{head} its files stand: {answered} answers and {corrections} corrections in '

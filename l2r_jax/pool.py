@@ -179,14 +179,14 @@ class Pool:
     names = self.dataset.class_names
     if self.dataset.task == 'classification' and names is not None:
       return f'{int(label)}, {names[int(label)]!r}'
-    value = np.asarray(label, np.float64)
-    if self.dataset.task == 'pose' and value.ndim == 2 and value.shape[1] == 3:
+    if self.dataset.task == 'pose':
+      value = np.asarray(label, np.float64)
       return (f'{int(np.sum(value[:, 2] > 0))} of {len(value)} joints placed, at '
               f'{np.round(value, 2).tolist()}')
     if self.dataset.task == 'crowd':
       scale = float(self.dataset.task_params.get('density_scale', 1.0))
-      return f'a density map of {np.sum(value) / scale:.2f} heads'
-    return str(value.tolist())
+      return f'a density map of {np.sum(np.asarray(label, np.float64)) / scale:.2f} heads'
+    return str(np.asarray(label).tolist())
 
   def record(self, index: int, label: Any, correction: bool = False) -> Dict[str, Any]:
     """An answer (or a correction of one) as the log keeps it."""

@@ -756,3 +756,22 @@ def test_marks_travel_with_their_labels_to_another_input_size(tmp_path, task):
   shown = learner.pool.show(labels[0])
   assert shown == ('11 of 16 joints placed, at ' if task == 'pose' else
                    'a density map of 7.00 heads') + (shown[27:] if task == 'pose' else '')
+
+
+def test_a_carried_label_without_marks_is_taken_only_where_it_lies_as_it_did():
+  from l2r_jax import annotate  # pylint: disable=g-import-not-at-top
+
+  def carried(task, input_hw, label_hw, record):
+    geometry = annotate.Geometry(task, input_hw, label_hw)
+    return answers.Marks(annotate.MARK_FIELDS[task], lambda: geometry).carried(record)
+
+  record = {'label': [[1.0]], 'input_hw': [32, 32], 'label_hw': [4, 4]}
+  # A density map of the same size is the same picture's, whatever the input's size (stride).
+  assert carried('crowd', (64, 64), (4, 4), record) == ([[1.0]], None)
+  assert carried('crowd', (32, 32), (8, 8), record)[1].startswith(
+      'its label is drawn in a 4 x 4 map of a 32 x 32 input, this task\'s in 8 x 8 of 32 x 32')
+  # A heatmap's pixels move with the input's (x * heatmap / input): the same sizes only.
+  assert carried('pose', (32, 32), (4, 4), record) == ([[1.0]], None)
+  assert carried('pose', (64, 64), (4, 4), record)[1] is not None
+  assert carried('pose', (32, 32), (4, 4), dict(record, input_hw=[32]))[1] == (
+      '"input_hw" and "label_hw" must be [height, width], whole numbers.')
