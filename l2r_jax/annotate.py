@@ -74,15 +74,19 @@ class Geometry(NamedTuple):
       if self.task == 'pose':
         marks[:, :2] *= marks[:, 2:] > 0   # a joint not placed stays at (0, 0)
     self._refuse_outside(marks)
+    # A mark on the right or bottom edge (a click there, Label Studio's 100 %) is on the picture:
+    # kept inside the half-open frame the loaders draw in.
+    marks = marks.copy()
+    marks[:, :2] = np.minimum(marks[:, :2], np.array(self.input_hw[::-1]) - 0.5 - 1e-6)
     return MarkedLabel(self.make(marks).tolist(), marks.tolist(), self.input_hw)
 
   def _refuse_outside(self, marks: np.ndarray) -> None:
-    """Refuses marks placed outside the input (``[-0.5, W - 0.5)``), naming each: a point from
+    """Refuses marks placed outside the input (``-0.5 .. W - 0.5``), naming each: a point from
     another frame (the original photo's pixels, say) would be dropped or weighted 0 unseen."""
     h, w = self.input_hw
     placed = marks[:, 2] > 0 if self.task == 'pose' else np.ones(len(marks), bool)
     xy = marks[:, :2]
-    outside = placed & ~np.all((xy >= -0.5) & (xy < np.array([w, h]) - 0.5), axis=1)
+    outside = placed & ~np.all((xy >= -0.5) & (xy <= np.array([w, h]) - 0.5), axis=1)
     if outside.any():
       what = (lambda k: f'joint {k + 1} ({self.joint_names[k]})' if self.joint_names else
               f'joint {k + 1}') if self.task == 'pose' else (lambda k: f'head {k + 1}')

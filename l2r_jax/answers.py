@@ -149,7 +149,12 @@ class Marks(NamedTuple):
     if not _sizes(placed_on) or not _sizes(drawn_in):
       return None, '"input_hw" and "label_hw" must be [height, width], whole numbers.'
     if self.field in record:
-      return self.label(record[self.field], placed_on)
+      made, problem = self.label(record[self.field], placed_on)
+      same_sizes = (list(drawn_in) == list(geometry.label_hw)
+                    and list(placed_on) == list(geometry.input_hw))
+      if problem is None and same_sizes and not _equal(made, record.get('label')):
+        return record.get('label'), None   # the label edited since its marks: the edit wins
+      return made, problem
     # A density map's pixels lie where they lie in the picture whatever the input's size (map
     # pixel centres at (x + 0.5) / stride - 0.5); a heatmap's shift with it (x * heatmap / input).
     same_input = geometry.task == 'crowd' or list(placed_on) == list(geometry.input_hw)
@@ -166,6 +171,15 @@ class Marks(NamedTuple):
   def _form(self) -> str:
     return ('[[x, y, visible], ...], one per joint, input pixels' if self.field == 'joints' else
             '[[x, y], ...], one per head, input pixels')
+
+
+def _equal(made: Any, label: Any) -> bool:
+  """Whether ``label`` is the one its marks ``made`` (up to the rounding of a JSON round trip)."""
+  try:
+    return bool(np.allclose(np.asarray(made, np.float64), np.asarray(label, np.float64),
+                            rtol=1e-6, atol=1e-6))
+  except (TypeError, ValueError):
+    return False
 
 
 def _sizes(value: Any) -> bool:
@@ -571,8 +585,9 @@ def answer_from_json(line: str, file: str, number: int, marks: Optional[Marks] =
       label = MarkedLabel(label, record[given[0]], record['input_hw'])
   elif given:
     problem = marks_problem(given, 'label' in record, marks)
-    if problem is None:
-      label, problem = marks.label(record[marks.field])
+    if problem is None:   # marks placed on another input size say so (a log's line, trimmed)
+      placed_on = record.get('input_hw') if _sizes(record.get('input_hw')) else None
+      label, problem = marks.label(record[marks.field], placed_on)
     if problem is not None:
       return None, problem
   pool = record.get('pool')

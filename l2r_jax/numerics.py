@@ -87,7 +87,7 @@ def checked_batch(values, rows, field: str):
   """``values`` (a batch: the rows ``rows`` of ``field``, read on demand) once :func:`check_data`
   has found them finite, and, for a dataset's array-like, a float32 array of one row per index
   (what its ``x[indices]`` promises: a list or other pixels would train silently on garbage)."""
-  if field.startswith('Dataset.') and (
+  if field.startswith('Dataset.x_') and (
       np.dtype(getattr(values, 'dtype', object)) != np.float32
       or not isinstance(values, np.ndarray) and not hasattr(values, '__array__')
       or np.shape(values)[:1] != (len(rows),)):

@@ -105,7 +105,10 @@ def code_fingerprint(code: Any) -> Optional[str]:
     return None
   scope, parts, seen, todo = _scope(code), [], set(), [root]
   while todo:
-    for name in sorted({n.id for n in ast.walk(todo.pop()) if isinstance(n, ast.Name)}):
+    tree = todo.pop()   # the globals it reads: names loaded, never bound in it (locals, args)
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(
+        n.ctx, ast.Load)} | {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - bound):
       value = scope.get(name)
       if name in seen or value is None or value is code:
         continue

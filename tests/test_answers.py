@@ -775,3 +775,21 @@ def test_a_carried_label_without_marks_is_taken_only_where_it_lies_as_it_did():
   assert carried('pose', (64, 64), (4, 4), record)[1] is not None
   assert carried('pose', (32, 32), (4, 4), dict(record, input_hw=[32]))[1] == (
       '"input_hw" and "label_hw" must be [height, width], whole numbers.')
+
+
+def test_a_labels_file_edited_or_trimmed_keeps_what_the_person_meant(tmp_path):
+  """A label edited in an exported file wins over the marks it was made from (same sizes); marks
+  left without their label still say the input they were placed on; a mark on the right edge is
+  on the picture."""
+  from l2r_jax import annotate  # pylint: disable=g-import-not-at-top
+  geometry = annotate.Geometry('crowd', (64, 64), (8, 8), make=lambda m: np.full((8, 8), len(m)))
+  marks = answers.Marks('heads', lambda: geometry)
+  made = {'label': np.full((8, 8), 1.0).tolist(), 'input_hw': [64, 64], 'label_hw': [8, 8],
+          'heads': [[3.0, 4.0]]}
+  assert marks.carried(made)[0].marks == [[3.0, 4.0]]          # as made: the marks kept
+  edited = dict(made, label=np.full((8, 8), 2.0).tolist())
+  assert marks.carried(edited) == (edited['label'], None)      # edited: the edit wins
+  line = json.dumps({'index': 0, 'heads': [[10.0, 20.0]], 'input_hw': [32, 32]})
+  answer, problem = answers.answer_from_json(line, 'f.jsonl', 1, marks)
+  assert problem is None and answer.label.marks == [[20.5, 40.5]]   # placed on 32 x 32
+  assert geometry.label([[63.5, 0.0]]).marks[0][0] < 63.5       # the edge, kept inside

@@ -339,6 +339,9 @@ def test_a_code_fingerprint_is_of_what_the_code_does(tmp_path):
                                   ('WIDTH = 8', 'WIDTH = 16')]):
     assert fingerprint(10 + k, helper.replace(old, new)) != with_helper, new
     assert fingerprint(20 + k, helper.replace(old, new), 'Model') != as_class, new
+  # Its own locals are not globals: a notebook's `i` or `_` changing leaves it as it was.
+  local = 'i = {}\n\ndef scale(x):\n  for i in range(2):\n    _, x = x, x * 2\n  return x\n'
+  assert fingerprint(30, local.format(1)) == fingerprint(31, local.format(5))
   # A function that names nothing of its file keeps the fingerprint of its own syntax alone.
   assert fingerprint(9, 'import math\n\nWIDTH = 3\n\ndef scale(x):\n  return 2 * x\n') == first
   namespace = {}
